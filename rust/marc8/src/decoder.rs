@@ -1,0 +1,606 @@
+//! MARC-8 → Unicode.
+//!
+//! [`Decoder`] is a streaming decoder: feed it chunks split anywhere (inside an escape sequence,
+//! inside an EACC triple, between a combining mark and its base) and it gives exactly the output
+//! of decoding the whole input at once. [`decode`] and [`decode_report`] are the one-shot calls
+//! built on it.
+
+use std::borrow::Cow;
+
+use unicode_normalization::{is_nfc_quick, is_nfd_quick, IsNormalized, UnicodeNormalization};
+
+use crate::ascii::copyable_prefix;
+use crate::charset::{Charset, Mapping};
+use crate::ncr::NcrFilter;
+use crate::problem::{Action, Problem, ProblemKind};
+
+/// What to do with input that cannot be decoded.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ErrorMode {
+    /// Stop at the first problem and return it as an error.
+    #[default]
+    Strict,
+    /// Write U+FFFD for each bad unit, report it, and go on with the next byte.
+    Replace,
+}
+
+/// Unicode normalization applied to the one-shot decoder's output.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Normalization {
+    /// The characters as stored (marks after their base, in stored order).
+    #[default]
+    None,
+    /// Canonical composition.
+    Nfc,
+    /// Canonical decomposition.
+    Nfd,
+}
+
+/// Options of the decoder.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DecodeOptions {
+    /// Strict (error at the first problem) or replace (U+FFFD and go on).
+    pub errors: ErrorMode,
+    /// Normalization of the result (one-shot calls only; the streaming decoder never normalizes,
+    /// because normalization cannot be done chunk by chunk).
+    pub normalize: Normalization,
+    /// Turn LC's numeric character references `&#xXXXX;` (4–6 hex digits, either case, a Unicode
+    /// scalar value) back into the character. Anything else that starts like one (`&#x`) is kept
+    /// as text and reported as [`ProblemKind::MalformedNcr`].
+    pub expand_ncr: bool,
+    /// Decode the double diacritics to the pre-2004 half marks U+FE20–U+FE23 (pymarc's output)
+    /// instead of LC's U+0361 / U+0360 between the two base characters.
+    pub legacy_ligatures: bool,
+}
+
+/// Longest unit the decoder may have to hold between chunks: ESC, three intermediates, final.
+const MAX_UNIT: usize = 5;
+
+#[derive(Clone, Copy, Debug)]
+struct PendingMark {
+    ch: char,
+    offset: usize,
+    byte: u8,
+}
+
+enum Escape {
+    NeedMore,
+    Designate { g1: bool, set: Charset, len: usize },
+    Unknown(usize),
+    Truncated(usize),
+}
+
+/// A streaming MARC-8 decoder.
+///
+/// State: the sets designated as G0 and G1 (initially ASCII and ANSEL), an incomplete escape
+/// sequence or EACC character at the end of the last chunk, combining marks waiting for their
+/// base, an open double diacritic, and (with NCR expansion) a partial `&#x…;`.
+///
+/// Problem offsets are counted from the start of the stream. After a call with `last = true` the
+/// decoder is back in its initial state and can start a new stream.
+///
+/// Exposed to Python as `marc8fast._native.Decoder` (used by the incremental codec).
+#[derive(Clone, Debug)]
+pub struct Decoder {
+    opts: DecodeOptions,
+    g0: Charset,
+    g1: Charset,
+    pending: [u8; MAX_UNIT],
+    pending_len: usize,
+    marks: Vec<PendingMark>,
+    double_open: bool,
+    ncr: NcrFilter,
+    pos: usize,
+}
+
+impl Decoder {
+    /// A decoder in the initial state (G0 = ASCII, G1 = ANSEL).
+    #[must_use]
+    pub fn new(options: DecodeOptions) -> Self {
+        Decoder {
+            opts: options,
+            g0: Charset::Ascii,
+            g1: Charset::Ansel,
+            pending: [0; MAX_UNIT],
+            pending_len: 0,
+            marks: Vec::new(),
+            double_open: false,
+            ncr: NcrFilter::default(),
+            pos: 0,
+        }
+    }
+
+    /// The options this decoder was made with.
+    #[must_use]
+    pub fn options(&self) -> &DecodeOptions {
+        &self.opts
+    }
+
+    /// The sets currently designated as (G0, G1).
+    #[must_use]
+    pub fn designations(&self) -> (Charset, Charset) {
+        (self.g0, self.g1)
+    }
+
+    /// True if input has been held back (a partial unit, marks without their base yet, a partial
+    /// NCR): output for it will come with later input or with `last = true`.
+    #[must_use]
+    pub fn has_pending_state(&self) -> bool {
+        self.pending_len > 0 || !self.marks.is_empty() || !self.ncr.is_idle()
+    }
+
+    /// Number of bytes received so far in this stream.
+    #[must_use]
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
+    /// Decodes `src`, appending to `dst`. Set `last` on the final chunk of the stream: held-back
+    /// input is then flushed (and reported if incomplete) and the decoder reset.
+    ///
+    /// In [`ErrorMode::Replace`] every problem is pushed to `problems` and the call always
+    /// succeeds. In [`ErrorMode::Strict`] the call returns the first problem as `Err`; `dst` then
+    /// holds the output decoded before it and the decoder should be discarded.
+    pub fn decode_to_string(
+        &mut self,
+        src: &[u8],
+        dst: &mut String,
+        last: bool,
+        problems: &mut Vec<Problem>,
+    ) -> Result<(), Problem> {
+        if self.opts.expand_ncr {
+            self.run::<true>(src, dst, last, problems)
+        } else {
+            self.run::<false>(src, dst, last, problems)
+        }
+    }
+
+    fn run<const NCR: bool>(
+        &mut self,
+        src: &[u8],
+        dst: &mut String,
+        last: bool,
+        problems: &mut Vec<Problem>,
+    ) -> Result<(), Problem> {
+        let mut i = 0;
+        if self.pending_len > 0 {
+            let held = self.pending_len;
+            let take = (MAX_UNIT - held).min(src.len());
+            let mut buf = [0u8; MAX_UNIT];
+            buf[..held].copy_from_slice(&self.pending[..held]);
+            buf[held..held + take].copy_from_slice(&src[..take]);
+            let unit_last = last && take == src.len();
+            let base = self.pos - held;
+            match self.unit::<NCR>(&buf[..held + take], base, unit_last, dst, problems)? {
+                None => {
+                    self.pending[held..held + take].copy_from_slice(&src[..take]);
+                    self.pending_len += take;
+                    self.pos += src.len();
+                    return Ok(());
+                }
+                Some(n) => {
+                    self.pending_len = 0;
+                    i = n - held;
+                }
+            }
+        }
+        while i < src.len() {
+            if self.g0 == Charset::Ascii && self.marks.is_empty() && self.ncr.is_idle() {
+                let n = copyable_prefix::<NCR>(&src[i..]);
+                if n > 0 {
+                    // Bytes below 0x80 are valid UTF-8 on their own.
+                    dst.push_str(std::str::from_utf8(&src[i..i + n]).unwrap_or_default());
+                    i += n;
+                    continue;
+                }
+            }
+            match self.unit::<NCR>(&src[i..], self.pos + i, last, dst, problems)? {
+                Some(n) => i += n,
+                None => {
+                    let rest = &src[i..];
+                    self.pending[..rest.len()].copy_from_slice(rest);
+                    self.pending_len = rest.len();
+                    break;
+                }
+            }
+        }
+        self.pos += src.len();
+        if last {
+            self.finish::<NCR>(dst, problems)?;
+        }
+        Ok(())
+    }
+
+    /// Decodes one unit at the start of `s` (never empty). `Ok(None)`: `s` ends inside the unit
+    /// and more input may come. `Ok(Some(n))`: `n` bytes consumed.
+    fn unit<const NCR: bool>(
+        &mut self,
+        s: &[u8],
+        off: usize,
+        last: bool,
+        dst: &mut String,
+        problems: &mut Vec<Problem>,
+    ) -> Result<Option<usize>, Problem> {
+        let b = s[0];
+        match b {
+            0x1B => self.escape::<NCR>(s, off, last, dst, problems),
+            0x00..=0x1F => {
+                self.dangling_marks::<NCR>(dst, problems)?;
+                self.emit::<NCR>(char::from(b), off, 1, dst, problems)?;
+                Ok(Some(1))
+            }
+            0x20 => {
+                self.base::<NCR>(' ', off, 1, dst, problems)?;
+                Ok(Some(1))
+            }
+            0x21..=0x7E => self.graphic::<NCR>(s, off, last, false, dst, problems),
+            0xA1..=0xFE => self.graphic::<NCR>(s, off, last, true, dst, problems),
+            // The four C1 codes MARC-8 defines, independent of the designated sets. They are not
+            // base characters: pending marks stay pending for the next base.
+            0x88 => self.emit_ok::<NCR>('\u{98}', off, dst, problems),
+            0x89 => self.emit_ok::<NCR>('\u{9C}', off, dst, problems),
+            0x8D => self.emit_ok::<NCR>('\u{200D}', off, dst, problems),
+            0x8E => self.emit_ok::<NCR>('\u{200C}', off, dst, problems),
+            // DEL, the other C1 codes, A0 and FF mean nothing in MARC-8.
+            _ => {
+                self.bad::<NCR>(ProblemKind::UnmappedByte, off, &s[..1], dst, problems)?;
+                Ok(Some(1))
+            }
+        }
+    }
+
+    fn emit_ok<const NCR: bool>(
+        &mut self,
+        c: char,
+        off: usize,
+        dst: &mut String,
+        problems: &mut Vec<Problem>,
+    ) -> Result<Option<usize>, Problem> {
+        self.emit::<NCR>(c, off, 1, dst, problems)?;
+        Ok(Some(1))
+    }
+
+    fn graphic<const NCR: bool>(
+        &mut self,
+        s: &[u8],
+        off: usize,
+        last: bool,
+        gr: bool,
+        dst: &mut String,
+        problems: &mut Vec<Problem>,
+    ) -> Result<Option<usize>, Problem> {
+        let set = if gr { self.g1 } else { self.g0 };
+        if set == Charset::Eacc {
+            // The second byte is 0x21..0x7E, the third 0x20..0x7E (LC's U+3000 is 21 23 20),
+            // all in the same half of the code table as the first.
+            let high = if gr { 0x80 } else { 0 };
+            let in_range = |x: u8, lo: u8| (lo | high..=0x7E | high).contains(&x);
+            let cut = if s.len() < 2 {
+                Some(1)
+            } else if !in_range(s[1], 0x21) {
+                Some(1)
+            } else if s.len() < 3 {
+                Some(2)
+            } else if !in_range(s[2], 0x20) {
+                Some(2)
+            } else {
+                None
+            };
+            if let Some(n) = cut {
+                if n == s.len() && !last {
+                    return Ok(None);
+                }
+                self.bad::<NCR>(ProblemKind::TruncatedMultibyte, off, &s[..n], dst, problems)?;
+                return Ok(Some(n));
+            }
+            match Charset::lookup_eacc(s[0], s[1], s[2]) {
+                Some(c) => self.base::<NCR>(c, off, 3, dst, problems)?,
+                None => self.bad::<NCR>(ProblemKind::UnmappedByte, off, &s[..3], dst, problems)?,
+            }
+            return Ok(Some(3));
+        }
+        match set.lookup(s[0]) {
+            Some(Mapping::Base(c)) => self.base::<NCR>(c, off, 1, dst, problems)?,
+            Some(Mapping::Mark(c)) => self.mark(c, off, s[0]),
+            Some(Mapping::LeftHalf(c, legacy)) => {
+                if self.opts.legacy_ligatures {
+                    self.mark(legacy, off, s[0]);
+                } else {
+                    self.double_open = true;
+                    self.mark(c, off, s[0]);
+                }
+            }
+            Some(Mapping::RightHalf(alt)) => {
+                if !self.opts.legacy_ligatures && self.double_open {
+                    // The closing half of `EB x EC y`: U+0361 already sits between x and y.
+                    self.double_open = false;
+                } else {
+                    self.mark(alt, off, s[0]);
+                }
+            }
+            None => self.bad::<NCR>(ProblemKind::UnmappedByte, off, &s[..1], dst, problems)?,
+        }
+        Ok(Some(1))
+    }
+
+    fn escape<const NCR: bool>(
+        &mut self,
+        s: &[u8],
+        off: usize,
+        last: bool,
+        dst: &mut String,
+        problems: &mut Vec<Problem>,
+    ) -> Result<Option<usize>, Problem> {
+        let (kind, len) = match parse_escape(s) {
+            Escape::Designate { g1, set, len } => {
+                if g1 {
+                    self.g1 = set;
+                } else {
+                    self.g0 = set;
+                }
+                return Ok(Some(len));
+            }
+            Escape::NeedMore if !last => return Ok(None),
+            Escape::NeedMore => (ProblemKind::TruncatedEscape, s.len()),
+            Escape::Unknown(len) => (ProblemKind::UnknownEscape, len),
+            Escape::Truncated(len) => (ProblemKind::TruncatedEscape, len),
+        };
+        self.bad::<NCR>(kind, off, &s[..len], dst, problems)?;
+        Ok(Some(len))
+    }
+
+    fn mark(&mut self, ch: char, offset: usize, byte: u8) {
+        self.marks.push(PendingMark { ch, offset, byte });
+    }
+
+    /// A base character: it, then the marks stored before it, in stored order.
+    #[inline]
+    fn base<const NCR: bool>(
+        &mut self,
+        c: char,
+        off: usize,
+        len: usize,
+        dst: &mut String,
+        problems: &mut Vec<Problem>,
+    ) -> Result<(), Problem> {
+        self.emit::<NCR>(c, off, len, dst, problems)?;
+        if !self.marks.is_empty() {
+            let marks = std::mem::take(&mut self.marks);
+            for m in &marks {
+                self.emit::<NCR>(m.ch, m.offset, 1, dst, problems)?;
+            }
+            self.marks = marks;
+            self.marks.clear();
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn emit<const NCR: bool>(
+        &mut self,
+        c: char,
+        off: usize,
+        len: usize,
+        dst: &mut String,
+        problems: &mut Vec<Problem>,
+    ) -> Result<(), Problem> {
+        if NCR {
+            let (g0, g1, strict) = (self.g0, self.g1, self.strict());
+            self.ncr.push(c, off, len, dst, &mut |mut p| {
+                p.g0 = g0;
+                p.g1 = g1;
+                report(p, strict, problems)
+            })
+        } else {
+            dst.push(c);
+            Ok(())
+        }
+    }
+
+    fn strict(&self) -> bool {
+        self.opts.errors == ErrorMode::Strict
+    }
+
+    fn problem(&self, kind: ProblemKind, offset: usize, bytes: &[u8]) -> Problem {
+        Problem {
+            kind,
+            offset,
+            len: bytes.len(),
+            bytes: bytes.to_vec(),
+            g0: self.g0,
+            g1: self.g1,
+            ch: None,
+            action: if self.strict() {
+                Action::Stopped
+            } else {
+                Action::Replaced
+            },
+        }
+    }
+
+    /// A bad unit: reported, then one U+FFFD in its place. The U+FFFD is a base character, so
+    /// marks stored before the bad unit stay with it instead of being lost.
+    fn bad<const NCR: bool>(
+        &mut self,
+        kind: ProblemKind,
+        off: usize,
+        bytes: &[u8],
+        dst: &mut String,
+        problems: &mut Vec<Problem>,
+    ) -> Result<(), Problem> {
+        report(self.problem(kind, off, bytes), self.strict(), problems)?;
+        self.base::<NCR>('\u{FFFD}', off, bytes.len(), dst, problems)
+    }
+
+    fn dangling_marks<const NCR: bool>(
+        &mut self,
+        dst: &mut String,
+        problems: &mut Vec<Problem>,
+    ) -> Result<(), Problem> {
+        if self.marks.is_empty() {
+            return Ok(());
+        }
+        let marks = std::mem::take(&mut self.marks);
+        for m in &marks {
+            let p = self.problem(ProblemKind::MarkWithoutBase, m.offset, &[m.byte]);
+            report(p, self.strict(), problems)?;
+            self.emit::<NCR>('\u{FFFD}', m.offset, 1, dst, problems)?;
+        }
+        self.marks = marks;
+        self.marks.clear();
+        Ok(())
+    }
+
+    fn finish<const NCR: bool>(
+        &mut self,
+        dst: &mut String,
+        problems: &mut Vec<Problem>,
+    ) -> Result<(), Problem> {
+        self.dangling_marks::<NCR>(dst, problems)?;
+        if NCR {
+            let (g0, g1, strict) = (self.g0, self.g1, self.strict());
+            self.ncr.flush(dst, &mut |mut p| {
+                p.g0 = g0;
+                p.g1 = g1;
+                report(p, strict, problems)
+            })?;
+        }
+        let marks = std::mem::take(&mut self.marks);
+        *self = Decoder {
+            marks,
+            ..Decoder::new(self.opts)
+        };
+        Ok(())
+    }
+}
+
+fn report(mut p: Problem, strict: bool, problems: &mut Vec<Problem>) -> Result<(), Problem> {
+    if strict {
+        p.action = Action::Stopped;
+        Err(p)
+    } else {
+        problems.push(p);
+        Ok(())
+    }
+}
+
+fn parse_escape(s: &[u8]) -> Escape {
+    let Some(&b1) = s.get(1) else {
+        return Escape::NeedMore;
+    };
+    match b1 {
+        // Technique 1: two-byte locking escapes into G0.
+        b'g' | b'b' | b'p' => Escape::Designate {
+            g1: false,
+            set: Charset::from_final(b1).unwrap_or(Charset::Ascii),
+            len: 2,
+        },
+        b's' => Escape::Designate {
+            g1: false,
+            set: Charset::Ascii,
+            len: 2,
+        },
+        0x21..=0x2F => {
+            let mut i = 1;
+            while i < s.len() && (0x21..=0x2F).contains(&s[i]) {
+                if i == 4 {
+                    // Three intermediates and no final: not a sequence MARC-8 can mean.
+                    return Escape::Truncated(4);
+                }
+                i += 1;
+            }
+            let Some(&f) = s.get(i) else {
+                return Escape::NeedMore;
+            };
+            if !(0x30..=0x7E).contains(&f) {
+                return Escape::Truncated(i);
+            }
+            designation(&s[1..i], f, i + 1)
+        }
+        0x30..=0x7E => Escape::Unknown(2),
+        _ => Escape::Truncated(1),
+    }
+}
+
+fn designation(inter: &[u8], f: u8, len: usize) -> Escape {
+    let set = Charset::from_final(f);
+    let (g1, set) = match (inter, set) {
+        // ANSEL's registered final is the two bytes `! E`.
+        ([b'(' | b','], Some(s)) if !s.is_multibyte() => (false, s),
+        ([b'(' | b',', b'!'], Some(Charset::Ansel)) => (false, Charset::Ansel),
+        ([b')' | b'-'], Some(s)) if !s.is_multibyte() => (true, s),
+        ([b')' | b'-', b'!'], Some(Charset::Ansel)) => (true, Charset::Ansel),
+        ([b'$'] | [b'$', b'(' | b','], Some(Charset::Eacc)) => (false, Charset::Eacc),
+        ([b'$', b')' | b'-'], Some(Charset::Eacc)) => (true, Charset::Eacc),
+        _ => return Escape::Unknown(len),
+    };
+    Escape::Designate { g1, set, len }
+}
+
+/// True if `src` decodes to itself: bytes below 0x7F, no ESC (and no `&` when NCRs are expanded).
+#[must_use]
+pub fn is_verbatim(src: &[u8], expand_ncr: bool) -> bool {
+    if expand_ncr {
+        copyable_prefix::<true>(src) == src.len()
+    } else {
+        copyable_prefix::<false>(src) == src.len()
+    }
+}
+
+/// Decodes a whole MARC-8 string, starting with G0 = ASCII and G1 = ANSEL.
+///
+/// Returns the input itself, borrowed, when it is plain ASCII with no escape. In strict mode the
+/// first problem is the error; in replace mode problems are dropped (use [`decode_report`] to
+/// see them).
+///
+/// Exposed to Python as `marc8fast.decode`.
+pub fn decode<'a>(src: &'a [u8], options: &DecodeOptions) -> Result<Cow<'a, str>, Problem> {
+    let mut problems = Vec::new();
+    decode_into_cow(src, options, &mut problems)
+}
+
+/// Decodes a whole MARC-8 string in replace mode and returns the text with every problem.
+/// Never fails.
+///
+/// Exposed to Python as `marc8fast.decode_report`.
+#[must_use]
+pub fn decode_report<'a>(src: &'a [u8], options: &DecodeOptions) -> (Cow<'a, str>, Vec<Problem>) {
+    let opts = DecodeOptions {
+        errors: ErrorMode::Replace,
+        ..*options
+    };
+    let mut problems = Vec::new();
+    let text = decode_into_cow(src, &opts, &mut problems)
+        .unwrap_or_else(|_| unreachable!("replace mode does not fail"));
+    (text, problems)
+}
+
+fn decode_into_cow<'a>(
+    src: &'a [u8],
+    opts: &DecodeOptions,
+    problems: &mut Vec<Problem>,
+) -> Result<Cow<'a, str>, Problem> {
+    if is_verbatim(src, opts.expand_ncr) {
+        if let Ok(s) = std::str::from_utf8(src) {
+            return Ok(Cow::Borrowed(s));
+        }
+    }
+    let mut out = String::with_capacity(src.len() + src.len() / 2);
+    Decoder::new(*opts).decode_to_string(src, &mut out, true, problems)?;
+    Ok(Cow::Owned(normalize(out, opts.normalize)))
+}
+
+/// Applies `form` to `s`, without copying when it is already in that form.
+#[must_use]
+pub fn normalize(s: String, form: Normalization) -> String {
+    match form {
+        Normalization::None => s,
+        Normalization::Nfc if is_nfc_quick(s.chars()) == IsNormalized::Yes => s,
+        Normalization::Nfd if is_nfd_quick(s.chars()) == IsNormalized::Yes => s,
+        Normalization::Nfc => s.nfc().collect(),
+        Normalization::Nfd => s.nfd().collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

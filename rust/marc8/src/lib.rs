@@ -1,0 +1,64 @@
+//! MARC-8 ⇄ Unicode transcoding, with every unconvertible byte or character reported as data.
+//!
+//! This is the pure-Rust core of marc8fast. It knows nothing of Python; the `marc8-py` crate
+//! wraps it.
+//!
+//! # MARC-8 in one paragraph
+//!
+//! MARC-8 is the legacy character encoding of MARC 21 records. Like ISO 2022 it has two graphic
+//! registers: bytes 0x21–0x7E read in the set designated as G0, bytes 0xA1–0xFE in the set
+//! designated as G1 (initially ASCII and ANSEL). Escape sequences change the designations; the
+//! twelve sets of LC's code tables are ASCII, ANSEL, Greek symbols, subscripts, superscripts,
+//! Hebrew, Cyrillic, Extended Cyrillic, Arabic, Extended Arabic, Greek and EACC (three bytes per
+//! CJK character). Combining marks are stored *before* their base character. SPACE (0x20) and the
+//! controls mean the same in every set.
+//!
+//! # Streaming and one-shot
+//!
+//! [`Decoder`] is the streaming decoder: input may be cut anywhere, even inside an escape
+//! sequence or an EACC character, and the output is the same as for the whole input at once. It
+//! appends to a `String`, so it never runs out of output space and needs no status codes.
+//! [`decode`] and [`decode_report`] are the one-shot calls; they return the input itself,
+//! borrowed, when it is plain ASCII.
+//!
+//! # Error reporting
+//!
+//! Every converter reports problems as [`Problem`] values: a kind, an exact position, the
+//! offending bytes, the designations in force, and what was done. There are two error modes:
+//! [`ErrorMode::Strict`] returns the first problem as an error, [`ErrorMode::Replace`] writes one
+//! U+FFFD per bad unit and goes on with the very next byte, so nothing after a bad byte is lost.
+//! A bad unit is: an escape sequence (complete or cut short), one byte with no mapping, one
+//! three-byte EACC code with no mapping, an EACC character cut short, or one combining mark with no
+//! base.
+//!
+//! # Normalization
+//!
+//! Output is the characters as stored (marks after their base, in stored order) unless NFC or NFD
+//! is asked for. NFKC/NFKD are not offered: they would destroy the sub- and superscripts.
+//!
+//! # Tables
+//!
+//! `tables.rs` is generated from LC's `codetables.xml` by `tools/gen_tables.py`; never edit it.
+//!
+//! # Panics
+//!
+//! No function of this crate panics on any input.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod ascii;
+mod charset;
+mod decoder;
+mod ncr;
+mod problem;
+mod tables;
+#[cfg(test)]
+mod testing;
+
+pub use charset::{codes_for, Charset, Code, Mapping, ALL_CHARSETS};
+pub use decoder::{
+    decode, decode_report, is_verbatim, normalize, DecodeOptions, Decoder, ErrorMode, Normalization,
+};
+pub use problem::{hex_bytes, Action, Problem, ProblemKind};
+pub use tables::EACC_CODE_COUNT;

@@ -1,0 +1,117 @@
+//! LC's numeric character references, `&#xXXXX;`.
+//!
+//! LC's lossless method writes a character MARC-8 lacks as `&#x` + its code point in hex (upper
+//! case, at least four digits) + `;`. Reading back, [`NcrFilter`] sits on the decoder's output
+//! and turns such a reference into the character. It accepts either case of the hex digits and of
+//! the `x`, 4 to 6 digits, and only Unicode scalar values. Anything that starts like one (`&#x`)
+//! and is not valid is left as text and reported.
+
+use crate::charset::Charset;
+use crate::problem::{Action, Problem, ProblemKind};
+
+/// The longest valid reference: `&#x10FFFF;`.
+const MAX_NCR: usize = 10;
+
+/// Recognises NCRs in a stream of decoded characters. Holds at most [`MAX_NCR`] characters.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct NcrFilter {
+    held: String,
+    start: usize,
+    end: usize,
+}
+
+impl NcrFilter {
+    pub(crate) fn is_idle(&self) -> bool {
+        self.held.is_empty()
+    }
+
+    /// Feeds one decoded character that came from input bytes `off..off + len`.
+    pub(crate) fn push(
+        &mut self,
+        c: char,
+        off: usize,
+        len: usize,
+        dst: &mut String,
+        report: &mut dyn FnMut(Problem) -> Result<(), Problem>,
+    ) -> Result<(), Problem> {
+        if self.held.is_empty() {
+            if c == '&' {
+                self.held.push('&');
+                self.start = off;
+                self.end = off + len;
+            } else {
+                dst.push(c);
+            }
+            return Ok(());
+        }
+        let n = self.held.len();
+        let digits = n.saturating_sub(3);
+        let fits = match n {
+            1 => c == '#',
+            2 => c == 'x' || c == 'X',
+            _ => c.is_ascii_hexdigit() && digits < 6 || c == ';' && digits >= 4,
+        };
+        if fits {
+            self.held.push(c);
+            self.end = off + len;
+            if c == ';' {
+                let hex = &self.held[3..self.held.len() - 1];
+                if let Some(ch) = u32::from_str_radix(hex, 16).ok().and_then(char::from_u32) {
+                    dst.push(ch);
+                    self.held.clear();
+                    return Ok(());
+                }
+                return self.give_up(dst, report);
+            }
+            return Ok(());
+        }
+        if n >= 3 && c == ';' {
+            // `&#x12;`, `&#xZ;`…: the `;` belongs to the malformed reference.
+            self.held.push(c);
+            self.end = off + len;
+            return self.give_up(dst, report);
+        }
+        self.give_up(dst, report)?;
+        self.push(c, off, len, dst, report)
+    }
+
+    /// Writes out whatever is held (at the end of the input).
+    pub(crate) fn flush(
+        &mut self,
+        dst: &mut String,
+        report: &mut dyn FnMut(Problem) -> Result<(), Problem>,
+    ) -> Result<(), Problem> {
+        if self.held.is_empty() {
+            Ok(())
+        } else {
+            self.give_up(dst, report)
+        }
+    }
+
+    /// The held text is not a valid reference: keep it as text; report it if it got as far as
+    /// `&#x`, i.e. if it looks like one.
+    fn give_up(
+        &mut self,
+        dst: &mut String,
+        report: &mut dyn FnMut(Problem) -> Result<(), Problem>,
+    ) -> Result<(), Problem> {
+        debug_assert!(self.held.len() <= MAX_NCR);
+        let result = if self.held.len() >= 3 {
+            report(Problem {
+                kind: ProblemKind::MalformedNcr,
+                offset: self.start,
+                len: self.end - self.start,
+                bytes: self.held.as_bytes().to_vec(),
+                g0: Charset::Ascii,
+                g1: Charset::Ansel,
+                ch: None,
+                action: Action::KeptAsText,
+            })
+        } else {
+            Ok(())
+        };
+        dst.push_str(&self.held);
+        self.held.clear();
+        result
+    }
+}
