@@ -172,8 +172,6 @@ def render_rust(sets):
         "// (LC MARC-8 code tables, December 2007).  Re-run the generator instead of editing;",
         "// CI re-runs it and fails if this file changes.",
         "",
-        "/// Number of single-byte graphic sets (every set but EACC).",
-        f"pub(crate) const SINGLE_SET_COUNT: usize = {len(singles)};",
         f"pub(crate) const MAPPED: u32 = 0x{MAPPED:08X};",
         f"pub(crate) const COMBINING: u32 = 0x{COMBINING:08X};",
         f"pub(crate) const RIGHT_HALF: u32 = 0x{RIGHT_HALF:08X};",

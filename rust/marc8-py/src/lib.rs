@@ -1,1 +1,166 @@
-fn _x() {}
+//! `marc8fast._native`: the thin PyO3 layer over the `marc8` core crate.
+//!
+//! Only argument conversion, error mapping (see `errors.rs`) and GIL release live here; all
+//! behaviour is in the core crate.
+
+use pyo3::prelude::*;
+
+mod errors;
+mod options;
+mod problem;
+
+/// Inputs at least this long are converted with the GIL released.
+const DETACH_THRESHOLD: usize = 16 * 1024;
+
+#[pymodule(gil_used = false)]
+mod _native {
+    use pyo3::prelude::*;
+    use pyo3::pybacked::PyBackedBytes;
+    use pyo3::types::{PyBytes, PyString};
+
+    use super::DETACH_THRESHOLD;
+    use crate::errors::decode_error;
+    use crate::options::decode_options;
+
+    #[pymodule_export]
+    use crate::problem::Problem;
+
+    #[pymodule_init]
+    fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
+        m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+        m.add("EACC_CODE_COUNT", marc8::EACC_CODE_COUNT)?;
+        Ok(())
+    }
+
+    fn run<T: Send>(py: Python<'_>, len: usize, f: impl FnOnce() -> T + Send) -> T {
+        if len >= DETACH_THRESHOLD {
+            py.detach(f)
+        } else {
+            f()
+        }
+    }
+
+    /// Decodes MARC-8 bytes to a str. See `marc8fast.decode`.
+    #[pyfunction]
+    #[pyo3(signature = (data, *, errors = "strict", normalize = None, expand_ncr = false, legacy_ligatures = false))]
+    fn decode<'py>(
+        py: Python<'py>,
+        data: PyBackedBytes,
+        errors: &str,
+        normalize: Option<&str>,
+        expand_ncr: bool,
+        legacy_ligatures: bool,
+    ) -> PyResult<Bound<'py, PyString>> {
+        let opts = decode_options(errors, normalize, expand_ncr, legacy_ligatures)?;
+        let bytes: &[u8] = &data;
+        match run(py, bytes.len(), || marc8::decode(bytes, &opts)) {
+            Ok(text) => Ok(PyString::new(py, &text)),
+            Err(p) => Err(decode_error(py, bytes, &p)),
+        }
+    }
+
+    /// Decodes MARC-8 bytes in replace mode; returns (text, [Problem, ...]).
+    #[pyfunction]
+    #[pyo3(signature = (data, *, normalize = None, expand_ncr = false, legacy_ligatures = false))]
+    fn decode_report<'py>(
+        py: Python<'py>,
+        data: PyBackedBytes,
+        normalize: Option<&str>,
+        expand_ncr: bool,
+        legacy_ligatures: bool,
+    ) -> PyResult<(Bound<'py, PyString>, Vec<Problem>)> {
+        let opts = decode_options("replace", normalize, expand_ncr, legacy_ligatures)?;
+        let bytes: &[u8] = &data;
+        let (text, problems) = run(py, bytes.len(), || {
+            let (t, p) = marc8::decode_report(bytes, &opts);
+            (t, p)
+        });
+        Ok((
+            PyString::new(py, &text),
+            problems.into_iter().map(Problem::from).collect(),
+        ))
+    }
+
+    /// A streaming MARC-8 decoder (the engine of the incremental codec).
+    #[pyclass(module = "marc8fast._native")]
+    struct Decoder {
+        inner: marc8::Decoder,
+    }
+
+    #[pymethods]
+    impl Decoder {
+        #[new]
+        #[pyo3(signature = (*, errors = "strict", expand_ncr = false, legacy_ligatures = false))]
+        fn new(errors: &str, expand_ncr: bool, legacy_ligatures: bool) -> PyResult<Self> {
+            let opts = decode_options(errors, None, expand_ncr, legacy_ligatures)?;
+            Ok(Decoder {
+                inner: marc8::Decoder::new(opts),
+            })
+        }
+
+        /// Decodes the next chunk; returns (text, problems). In strict mode raises
+        /// UnicodeDecodeError whose `object` is this chunk; offsets in problems count from the
+        /// start of the stream.
+        #[pyo3(signature = (data, r#final = false))]
+        fn decode<'py>(
+            &mut self,
+            py: Python<'py>,
+            data: PyBackedBytes,
+            r#final: bool,
+        ) -> PyResult<(Bound<'py, PyString>, Vec<Problem>)> {
+            let bytes: &[u8] = &data;
+            let start = self.inner.position();
+            let mut out = String::with_capacity(bytes.len());
+            let mut problems = Vec::new();
+            let inner = &mut self.inner;
+            let result = run(py, bytes.len(), || {
+                inner.decode_to_string(bytes, &mut out, r#final, &mut problems)
+            });
+            if let Err(mut p) = result {
+                // Positions relative to this chunk for UnicodeDecodeError.
+                p.offset = p.offset.saturating_sub(start);
+                let err = decode_error(py, bytes, &p);
+                self.inner = marc8::Decoder::new(*self.inner.options());
+                return Err(err);
+            }
+            Ok((
+                PyString::new(py, &out),
+                problems.into_iter().map(Problem::from).collect(),
+            ))
+        }
+
+        /// Back to the initial state.
+        fn reset(&mut self) {
+            self.inner = marc8::Decoder::new(*self.inner.options());
+        }
+
+        /// (held-back bytes, packed state as bytes; empty in the initial state).
+        fn getstate<'py>(&self, py: Python<'py>) -> (Bound<'py, PyBytes>, Bound<'py, PyBytes>) {
+            let (pending, packed) = self.inner.state();
+            (PyBytes::new(py, &pending), PyBytes::new(py, &packed))
+        }
+
+        fn setstate(&mut self, pending: &[u8], packed: &[u8]) -> PyResult<()> {
+            if self.inner.set_state(pending, packed) {
+                Ok(())
+            } else {
+                Err(pyo3::exceptions::PyValueError::new_err(
+                    "not a MARC-8 decoder state",
+                ))
+            }
+        }
+
+        /// True if input is held back waiting for more.
+        #[getter]
+        fn has_pending_state(&self) -> bool {
+            self.inner.has_pending_state()
+        }
+    }
+
+    /// True if the bytes decode to themselves (plain ASCII, no ESC).
+    #[pyfunction]
+    #[pyo3(signature = (data, *, expand_ncr = false))]
+    fn is_verbatim(data: &[u8], expand_ncr: bool) -> bool {
+        marc8::is_verbatim(data, expand_ncr)
+    }
+}

@@ -135,6 +135,61 @@ impl Decoder {
         self.pos
     }
 
+    /// The decoder's state as (held-back input bytes, everything else packed into bytes). The
+    /// packed part is empty when the decoder is in its initial state. With [`Self::set_state`] this
+    /// serves Python's `IncrementalDecoder.getstate`/`setstate`. A partial NCR is not part of the
+    /// state (the codec does not expand NCRs).
+    #[must_use]
+    pub fn state(&self) -> (Vec<u8>, Vec<u8>) {
+        let pending = self.pending[..self.pending_len].to_vec();
+        if self.g0 == Charset::Ascii
+            && self.g1 == Charset::Ansel
+            && !self.double_open
+            && self.marks.is_empty()
+        {
+            return (pending, Vec::new());
+        }
+        let mut packed = vec![self.g0 as u8, self.g1 as u8, u8::from(self.double_open)];
+        for m in &self.marks {
+            packed.extend_from_slice(&u32::from(m.ch).to_be_bytes()[1..]);
+            packed.push(m.byte);
+        }
+        (pending, packed)
+    }
+
+    /// Restores a state made by [`Self::state`]. Returns false (and leaves the decoder in its
+    /// initial state) if the state is not one `state` can produce.
+    pub fn set_state(&mut self, pending: &[u8], packed: &[u8]) -> bool {
+        *self = Decoder::new(self.opts);
+        if pending.len() >= MAX_UNIT {
+            return false;
+        }
+        self.pending[..pending.len()].copy_from_slice(pending);
+        self.pending_len = pending.len();
+        self.pos = pending.len();
+        if packed.is_empty() {
+            return true;
+        }
+        let ok = (|| {
+            let (head, marks) = packed.split_at_checked(3)?;
+            self.g0 = *crate::charset::ALL_CHARSETS.get(usize::from(head[0]))?;
+            self.g1 = *crate::charset::ALL_CHARSETS.get(usize::from(head[1]))?;
+            self.double_open = head[2] != 0;
+            if marks.len() % 4 != 0 {
+                return None;
+            }
+            for m in marks.chunks_exact(4) {
+                let ch = char::from_u32(u32::from_be_bytes([0, m[0], m[1], m[2]]))?;
+                self.mark(ch, 0, m[3]);
+            }
+            Some(())
+        })();
+        if ok.is_none() {
+            *self = Decoder::new(self.opts);
+        }
+        ok.is_some()
+    }
+
     /// Decodes `src`, appending to `dst`. Set `last` on the final chunk of the stream: held-back
     /// input is then flushed (and reported if incomplete) and the decoder reset.
     ///

@@ -3,8 +3,6 @@
 // (LC MARC-8 code tables, December 2007).  Re-run the generator instead of editing;
 // CI re-runs it and fails if this file changes.
 
-/// Number of single-byte graphic sets (every set but EACC).
-pub(crate) const SINGLE_SET_COUNT: usize = 11;
 pub(crate) const MAPPED: u32 = 0x80000000;
 pub(crate) const COMBINING: u32 = 0x40000000;
 pub(crate) const RIGHT_HALF: u32 = 0x20000000;

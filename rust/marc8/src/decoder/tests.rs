@@ -196,3 +196,25 @@ fn streaming_reports_absolute_offsets() {
     assert!(!d.has_pending_state());
     assert_eq!(d.designations(), (Charset::Ascii, Charset::Ansel));
 }
+
+#[test]
+fn state_round_trips() {
+    let mut d = Decoder::new(replace());
+    let mut out = String::new();
+    let mut problems = Vec::new();
+    assert_eq!(d.state(), (vec![], vec![]));
+    d.decode_to_string(b"\x1b(N\x1b)Q\xe2\xeb\x1b$", &mut out, false, &mut problems)
+        .unwrap();
+    let (pending, packed) = d.state();
+    assert_eq!(pending, b"\x1b$");
+    let mut e = Decoder::new(replace());
+    assert!(e.set_state(&pending, &packed));
+    let (mut a, mut b) = (String::new(), String::new());
+    d.decode_to_string(b"1\x21\x30\x64", &mut a, true, &mut problems)
+        .unwrap();
+    e.decode_to_string(b"1\x21\x30\x64", &mut b, true, &mut problems)
+        .unwrap();
+    assert_eq!(a, b);
+    assert!(problems.is_empty());
+    assert!(!e.set_state(b"", &[99, 1, 0]));
+}

@@ -1,0 +1,60 @@
+# marc8fast: every target sets up what it needs from nothing (a venv in .venv, crates via cargo).
+#   make demo   build, then decode the bundled MARC-8 sample and print it as UTF-8
+#   make test   build, then run every test (Rust and Python)
+#   make lint   cargo fmt --check, clippy -D warnings, ruff, mypy, stubtest, generated tables up to date
+#   make bench  criterion + peer comparison (needs the benchmark corpus: tools/bench_corpus.py)
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.deps-stamp
+export VIRTUAL_ENV := $(abspath $(VENV))
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: demo test test-rust test-python lint regen regen-check build-dev bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): requirements-dev.txt | $(BIN)/python
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements-dev.txt
+	touch $@
+
+build-dev: $(STAMP)
+	$(BIN)/maturin develop --release --quiet
+
+demo: build-dev
+	$(BIN)/python -m marc8fast dump examples/sample-marc8.mrc
+
+test: test-rust test-python
+
+test-rust:
+	cargo test -p marc8 --all-targets
+
+test-python: build-dev
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP) regen-check
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	$(BIN)/ruff check python tests tools benches
+	$(BIN)/ruff format --check python tests tools benches
+	$(BIN)/mypy
+	$(MAKE) build-dev
+	$(BIN)/python -m mypy.stubtest marc8fast._native --allowlist .mypy-stubtest-allowlist
+
+regen:
+	$(PYTHON) tools/gen_tables.py
+	cargo fmt --all
+
+regen-check:
+	$(PYTHON) tools/gen_tables.py --check
+
+bench: build-dev
+	$(BIN)/python tools/bench_corpus.py
+	cargo bench -p marc8 --bench decode
+	$(BIN)/python benches/bench_peers.py
+
+clean:
+	rm -rf $(VENV) target

@@ -1,0 +1,27 @@
+"""marc8fast: MARC-8 ⇄ UTF-8 transcoding for library records.
+
+The conversion runs in Rust (the ``marc8`` crate); this package is the front door:
+
+* :func:`decode` / :func:`decode_report` turn MARC-8 bytes into text, reporting every byte that
+  cannot be converted as a :class:`Problem` with its exact offset;
+* importing the package registers the ``marc8`` codec (also spelled ``marc-8`` and ``marc_8``), so
+  ``data.decode("marc8")``, ``codecs.iterdecode`` and ``open(path, encoding="marc8")`` work.
+"""
+
+from . import codec
+from ._native import EACC_CODE_COUNT, Decoder, Problem, __version__, decode, decode_report
+from .codec import EncoderNotAvailableError, encode
+
+codec.register()
+
+__all__ = [
+    "EACC_CODE_COUNT",
+    "Decoder",
+    "EncoderNotAvailableError",
+    "Problem",
+    "__version__",
+    "codec",
+    "decode",
+    "decode_report",
+    "encode",
+]
