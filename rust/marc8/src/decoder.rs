@@ -63,6 +63,17 @@ struct PendingMark {
     byte: u8,
 }
 
+/// Where the decoder is in a double diacritic `EB x EC y`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+enum Double {
+    None = 0,
+    /// The left half is stored, waiting for its first base `x`.
+    LeftPending = 1,
+    /// `x` has been written: a right half before the next base closes the pair.
+    Open = 2,
+}
+
 enum Escape {
     NeedMore,
     Designate { g1: bool, set: Charset, len: usize },
@@ -88,7 +99,7 @@ pub struct Decoder {
     pending: [u8; MAX_UNIT],
     pending_len: usize,
     marks: Vec<PendingMark>,
-    double_open: bool,
+    double: Double,
     ncr: NcrFilter,
     pos: usize,
 }
@@ -104,7 +115,7 @@ impl Decoder {
             pending: [0; MAX_UNIT],
             pending_len: 0,
             marks: Vec::new(),
-            double_open: false,
+            double: Double::None,
             ncr: NcrFilter::default(),
             pos: 0,
         }
@@ -144,12 +155,12 @@ impl Decoder {
         let pending = self.pending[..self.pending_len].to_vec();
         if self.g0 == Charset::Ascii
             && self.g1 == Charset::Ansel
-            && !self.double_open
+            && self.double == Double::None
             && self.marks.is_empty()
         {
             return (pending, Vec::new());
         }
-        let mut packed = vec![self.g0 as u8, self.g1 as u8, u8::from(self.double_open)];
+        let mut packed = vec![self.g0 as u8, self.g1 as u8, self.double as u8];
         for m in &self.marks {
             packed.extend_from_slice(&u32::from(m.ch).to_be_bytes()[1..]);
             packed.push(m.byte);
@@ -174,7 +185,12 @@ impl Decoder {
             let (head, marks) = packed.split_at_checked(3)?;
             self.g0 = *crate::charset::ALL_CHARSETS.get(usize::from(head[0]))?;
             self.g1 = *crate::charset::ALL_CHARSETS.get(usize::from(head[1]))?;
-            self.double_open = head[2] != 0;
+            self.double = match head[2] {
+                0 => Double::None,
+                1 => Double::LeftPending,
+                2 => Double::Open,
+                _ => return None,
+            };
             if marks.len() % 4 != 0 {
                 return None;
             }
@@ -243,6 +259,8 @@ impl Decoder {
             if self.g0 == Charset::Ascii && self.marks.is_empty() && self.ncr.is_idle() {
                 let n = copyable_prefix::<NCR>(&src[i..]);
                 if n > 0 {
+                    // Copied characters are bases: they close any double diacritic.
+                    self.double = Double::None;
                     // Bytes below 0x80 are valid UTF-8 on their own.
                     dst.push_str(std::str::from_utf8(&src[i..i + n]).unwrap_or_default());
                     i += n;
@@ -361,14 +379,14 @@ impl Decoder {
                 if self.opts.legacy_ligatures {
                     self.mark(legacy, off, s[0]);
                 } else {
-                    self.double_open = true;
+                    self.double = Double::LeftPending;
                     self.mark(c, off, s[0]);
                 }
             }
             Some(Mapping::RightHalf(alt)) => {
-                if !self.opts.legacy_ligatures && self.double_open {
+                if !self.opts.legacy_ligatures && self.double == Double::Open {
                     // The closing half of `EB x EC y`: U+0361 already sits between x and y.
-                    self.double_open = false;
+                    self.double = Double::None;
                 } else {
                     self.mark(alt, off, s[0]);
                 }
@@ -419,6 +437,12 @@ impl Decoder {
         problems: &mut Vec<Problem>,
     ) -> Result<(), Problem> {
         self.emit::<NCR>(c, off, len, dst, problems)?;
+        // A left half's base opens the pair; the next base closes it, right half or not.
+        self.double = if self.double == Double::LeftPending {
+            Double::Open
+        } else {
+            Double::None
+        };
         if !self.marks.is_empty() {
             let marks = std::mem::take(&mut self.marks);
             for m in &marks {
@@ -483,6 +507,7 @@ impl Decoder {
         dst: &mut String,
         problems: &mut Vec<Problem>,
     ) -> Result<(), Problem> {
+        self.break_ncr::<NCR>(dst, problems)?;
         report(self.problem(kind, off, bytes), self.strict(), problems)?;
         self.base::<NCR>('\u{FFFD}', off, bytes.len(), dst, problems)
     }
@@ -495,6 +520,7 @@ impl Decoder {
         if self.marks.is_empty() {
             return Ok(());
         }
+        self.break_ncr::<NCR>(dst, problems)?;
         let marks = std::mem::take(&mut self.marks);
         for m in &marks {
             let p = self.problem(ProblemKind::MarkWithoutBase, m.offset, &[m.byte]);
@@ -506,20 +532,30 @@ impl Decoder {
         Ok(())
     }
 
+    /// Gives up a partial NCR before a problem is reported, so problems come in input order.
+    fn break_ncr<const NCR: bool>(
+        &mut self,
+        dst: &mut String,
+        problems: &mut Vec<Problem>,
+    ) -> Result<(), Problem> {
+        if !NCR || self.ncr.is_idle() {
+            return Ok(());
+        }
+        let (g0, g1, strict) = (self.g0, self.g1, self.strict());
+        self.ncr.flush(dst, &mut |mut p| {
+            p.g0 = g0;
+            p.g1 = g1;
+            report(p, strict, problems)
+        })
+    }
+
     fn finish<const NCR: bool>(
         &mut self,
         dst: &mut String,
         problems: &mut Vec<Problem>,
     ) -> Result<(), Problem> {
         self.dangling_marks::<NCR>(dst, problems)?;
-        if NCR {
-            let (g0, g1, strict) = (self.g0, self.g1, self.strict());
-            self.ncr.flush(dst, &mut |mut p| {
-                p.g0 = g0;
-                p.g1 = g1;
-                report(p, strict, problems)
-            })?;
-        }
+        self.break_ncr::<NCR>(dst, problems)?;
         let marks = std::mem::take(&mut self.marks);
         *self = Decoder {
             marks,

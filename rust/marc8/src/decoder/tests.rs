@@ -89,6 +89,9 @@ fn double_diacritics() {
     );
     // A right half with no left half keeps LC's alternative mapping rather than vanishing.
     ok(b"t\xecs", "ts\u{fe21}");
+    // An unclosed left half does not swallow a later, unrelated right half.
+    ok(b"\xfao) (\xfbo)", "o\u{360}) (o\u{fe23})");
+    ok(b"\xebo\xeco \xebt\xecs", "o\u{361}o t\u{361}s");
 }
 
 #[test]
