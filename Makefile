@@ -32,8 +32,9 @@ test: test-rust test-python
 test-rust:
 	cargo test -p marc8 --all-targets
 
+# pytest exits 5 when it collects no test: that is a failure too, said plainly.
 test-python: build-dev
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q || { rc=$$?; [ $$rc -ne 5 ] || echo "pytest collected no tests" >&2; exit $$rc; }
 
 lint: $(STAMP) regen-check
 	cargo fmt --all --check

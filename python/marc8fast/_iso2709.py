@@ -46,7 +46,9 @@ def _parse(index: int, offset: int, raw: bytes) -> Record:
     try:
         base = int(leader[12:17])
     except ValueError:
-        raise RecordError(index, offset, f"base address {leader[12:17]!r} is not a number") from None
+        raise RecordError(
+            index, offset, f"base address {leader[12:17]!r} is not a number"
+        ) from None
     end = raw.find(bytes([FT]), 24)
     if end < 0 or (end - 24) % 12:
         raise RecordError(index, offset, "directory is not a whole number of 12-byte entries")

@@ -2,11 +2,21 @@
 
 from typing import Literal, final
 
+__all__ = [
+    "EACC_CODE_COUNT",
+    "Decoder",
+    "Problem",
+    "__version__",
+    "decode",
+    "decode_report",
+    "is_verbatim",
+]
+
 __version__: str
 EACC_CODE_COUNT: int
 
-ErrorsMode = Literal["strict", "replace"]
-NormalizeForm = Literal["NFC", "NFD", "nfc", "nfd"]
+_ErrorsMode = Literal["strict", "replace"]
+_NormalizeForm = Literal["NFC", "NFD", "nfc", "nfd"]
 
 @final
 class Problem:
@@ -29,13 +39,14 @@ class Problem:
     @property
     def message(self) -> str: ...
     def to_dict(self) -> dict[str, object]: ...
-    def __eq__(self, other: object) -> bool: ...
+    def __eq__(self, value: object, /) -> bool: ...
 
+@final
 class Decoder:
     def __new__(
         cls,
         *,
-        errors: ErrorsMode = "strict",
+        errors: _ErrorsMode = "strict",
         expand_ncr: bool = False,
         legacy_ligatures: bool = False,
     ) -> Decoder: ...
@@ -49,15 +60,15 @@ class Decoder:
 def decode(
     data: bytes | bytearray,
     *,
-    errors: ErrorsMode = "strict",
-    normalize: NormalizeForm | None = None,
+    errors: _ErrorsMode = "strict",
+    normalize: _NormalizeForm | None = None,
     expand_ncr: bool = False,
     legacy_ligatures: bool = False,
 ) -> str: ...
 def decode_report(
     data: bytes | bytearray,
     *,
-    normalize: NormalizeForm | None = None,
+    normalize: _NormalizeForm | None = None,
     expand_ncr: bool = False,
     legacy_ligatures: bool = False,
 ) -> tuple[str, list[Problem]]: ...

@@ -56,6 +56,8 @@ def _apply_handler(
         end = min(max(problem.offset + problem.length - base, start), len(data))
         exc = UnicodeDecodeError(CODEC_NAME, data, start, end, problem.message)
         replacement, resume = handler(exc)
+        if not isinstance(replacement, str):
+            raise TypeError(f"error handler {errors!r} must return str for decoding")
         if resume != end:
             raise ValueError(
                 f"error handler {errors!r} resumed at {resume}; the marc8 codec only supports "

@@ -27,6 +27,18 @@ mod _native {
 
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
+        m.add(
+            "__all__",
+            [
+                "EACC_CODE_COUNT",
+                "Decoder",
+                "Problem",
+                "__version__",
+                "decode",
+                "decode_report",
+                "is_verbatim",
+            ],
+        )?;
         m.add("__version__", env!("CARGO_PKG_VERSION"))?;
         m.add("EACC_CODE_COUNT", marc8::EACC_CODE_COUNT)?;
         Ok(())
@@ -101,7 +113,7 @@ mod _native {
         /// Decodes the next chunk; returns (text, problems). In strict mode raises
         /// UnicodeDecodeError whose `object` is this chunk; offsets in problems count from the
         /// start of the stream.
-        #[pyo3(signature = (data, r#final = false))]
+        #[pyo3(signature = (data, r#final = false), text_signature = "(self, data, final=False)")]
         fn decode<'py>(
             &mut self,
             py: Python<'py>,

@@ -348,13 +348,9 @@ impl Decoder {
             // all in the same half of the code table as the first.
             let high = if gr { 0x80 } else { 0 };
             let in_range = |x: u8, lo: u8| (lo | high..=0x7E | high).contains(&x);
-            let cut = if s.len() < 2 {
+            let cut = if s.len() < 2 || !in_range(s[1], 0x21) {
                 Some(1)
-            } else if !in_range(s[1], 0x21) {
-                Some(1)
-            } else if s.len() < 3 {
-                Some(2)
-            } else if !in_range(s[2], 0x20) {
+            } else if s.len() < 3 || !in_range(s[2], 0x20) {
                 Some(2)
             } else {
                 None
