@@ -460,12 +460,10 @@ impl Decoder {
         problems: &mut Vec<Problem>,
     ) -> Result<(), Problem> {
         if NCR {
-            let (g0, g1, strict) = (self.g0, self.g1, self.strict());
-            self.ncr.push(c, off, len, dst, &mut |mut p| {
-                p.g0 = g0;
-                p.g1 = g1;
-                report(p, strict, problems)
-            })
+            match self.ncr.push(c, off, len, dst) {
+                Some(p) => self.report_ncr(p, problems),
+                None => Ok(()),
+            }
         } else {
             dst.push(c);
             Ok(())
@@ -534,15 +532,16 @@ impl Decoder {
         dst: &mut String,
         problems: &mut Vec<Problem>,
     ) -> Result<(), Problem> {
-        if !NCR || self.ncr.is_idle() {
-            return Ok(());
+        match self.ncr.flush(dst) {
+            Some(p) if NCR => self.report_ncr(p, problems),
+            _ => Ok(()),
         }
-        let (g0, g1, strict) = (self.g0, self.g1, self.strict());
-        self.ncr.flush(dst, &mut |mut p| {
-            p.g0 = g0;
-            p.g1 = g1;
-            report(p, strict, problems)
-        })
+    }
+
+    fn report_ncr(&self, mut p: Problem, problems: &mut Vec<Problem>) -> Result<(), Problem> {
+        p.g0 = self.g0;
+        p.g1 = self.g1;
+        report(p, self.strict(), problems)
     }
 
     fn finish<const NCR: bool>(

@@ -25,15 +25,17 @@ impl NcrFilter {
         self.held.is_empty()
     }
 
-    /// Feeds one decoded character that came from input bytes `off..off + len`.
+    /// Feeds one decoded character that came from input bytes `off..off + len`. Returns the
+    /// problem if this character showed that held text was a malformed reference (at most one
+    /// per call: after giving up, the filter is idle).
+    #[must_use]
     pub(crate) fn push(
         &mut self,
         c: char,
         off: usize,
         len: usize,
         dst: &mut String,
-        report: &mut dyn FnMut(Problem) -> Result<(), Problem>,
-    ) -> Result<(), Problem> {
+    ) -> Option<Problem> {
         if self.held.is_empty() {
             if c == '&' {
                 self.held.push('&');
@@ -42,7 +44,7 @@ impl NcrFilter {
             } else {
                 dst.push(c);
             }
-            return Ok(());
+            return None;
         }
         let n = self.held.len();
         let digits = n.saturating_sub(3);
@@ -59,59 +61,51 @@ impl NcrFilter {
                 if let Some(ch) = u32::from_str_radix(hex, 16).ok().and_then(char::from_u32) {
                     dst.push(ch);
                     self.held.clear();
-                    return Ok(());
+                    return None;
                 }
-                return self.give_up(dst, report);
+                return self.give_up(dst);
             }
-            return Ok(());
+            return None;
         }
         if n >= 3 && c == ';' {
             // `&#x12;`, `&#xZ;`…: the `;` belongs to the malformed reference.
             self.held.push(c);
             self.end = off + len;
-            return self.give_up(dst, report);
+            return self.give_up(dst);
         }
-        self.give_up(dst, report)?;
-        self.push(c, off, len, dst, report)
+        let problem = self.give_up(dst);
+        let again = self.push(c, off, len, dst);
+        debug_assert!(again.is_none(), "an idle filter reports nothing");
+        problem
     }
 
-    /// Writes out whatever is held (at the end of the input).
-    pub(crate) fn flush(
-        &mut self,
-        dst: &mut String,
-        report: &mut dyn FnMut(Problem) -> Result<(), Problem>,
-    ) -> Result<(), Problem> {
+    /// Writes out whatever is held (at the end of the input, or before another problem).
+    #[must_use]
+    pub(crate) fn flush(&mut self, dst: &mut String) -> Option<Problem> {
         if self.held.is_empty() {
-            Ok(())
+            None
         } else {
-            self.give_up(dst, report)
+            self.give_up(dst)
         }
     }
 
     /// The held text is not a valid reference: keep it as text; report it if it got as far as
     /// `&#x`, i.e. if it looks like one.
-    fn give_up(
-        &mut self,
-        dst: &mut String,
-        report: &mut dyn FnMut(Problem) -> Result<(), Problem>,
-    ) -> Result<(), Problem> {
+    /// The problem's designations are filled in by the decoder.
+    fn give_up(&mut self, dst: &mut String) -> Option<Problem> {
         debug_assert!(self.held.len() <= MAX_NCR);
-        let result = if self.held.len() >= 3 {
-            report(Problem {
-                kind: ProblemKind::MalformedNcr,
-                offset: self.start,
-                len: self.end - self.start,
-                bytes: self.held.as_bytes().to_vec(),
-                g0: Charset::Ascii,
-                g1: Charset::Ansel,
-                ch: None,
-                action: Action::KeptAsText,
-            })
-        } else {
-            Ok(())
-        };
+        let problem = (self.held.len() >= 3).then(|| Problem {
+            kind: ProblemKind::MalformedNcr,
+            offset: self.start,
+            len: self.end - self.start,
+            bytes: self.held.as_bytes().to_vec(),
+            g0: Charset::Ascii,
+            g1: Charset::Ansel,
+            ch: None,
+            action: Action::KeptAsText,
+        });
         dst.push_str(&self.held);
         self.held.clear();
-        result
+        problem
     }
 }
