@@ -53,12 +53,17 @@ pub struct DecodeOptions {
     pub legacy_ligatures: bool,
 }
 
+/// How [`Decoder::state`] packs a consumed right half (not a scalar value).
+const CONSUMED_HALF: u32 = 0x11_0000;
+
 /// Longest unit the decoder may have to hold between chunks: ESC, three intermediates, final.
 const MAX_UNIT: usize = 5;
 
 #[derive(Clone, Copy, Debug)]
 struct PendingMark {
-    ch: char,
+    /// `None` for the right half of a double diacritic, whose U+0361/U+0360 was already written
+    /// after the first base: it writes nothing, but still needs a base after it.
+    ch: Option<char>,
     offset: usize,
     byte: u8,
 }
@@ -162,7 +167,8 @@ impl Decoder {
         }
         let mut packed = vec![self.g0 as u8, self.g1 as u8, self.double as u8];
         for m in &self.marks {
-            packed.extend_from_slice(&u32::from(m.ch).to_be_bytes()[1..]);
+            let cp = m.ch.map_or(CONSUMED_HALF, u32::from);
+            packed.extend_from_slice(&cp.to_be_bytes()[1..]);
             packed.push(m.byte);
         }
         (pending, packed)
@@ -195,8 +201,17 @@ impl Decoder {
                 return None;
             }
             for m in marks.chunks_exact(4) {
-                let ch = char::from_u32(u32::from_be_bytes([0, m[0], m[1], m[2]]))?;
-                self.mark(ch, 0, m[3]);
+                let cp = u32::from_be_bytes([0, m[0], m[1], m[2]]);
+                let ch = if cp == CONSUMED_HALF {
+                    None
+                } else {
+                    Some(char::from_u32(cp)?)
+                };
+                self.marks.push(PendingMark {
+                    ch,
+                    offset: 0,
+                    byte: m[3],
+                });
             }
             Some(())
         })();
@@ -383,6 +398,11 @@ impl Decoder {
                 if !self.opts.legacy_ligatures && self.double == Double::Open {
                     // The closing half of `EB x EC y`: U+0361 already sits between x and y.
                     self.double = Double::None;
+                    self.marks.push(PendingMark {
+                        ch: None,
+                        offset: off,
+                        byte: s[0],
+                    });
                 } else {
                     self.mark(alt, off, s[0]);
                 }
@@ -419,7 +439,11 @@ impl Decoder {
     }
 
     fn mark(&mut self, ch: char, offset: usize, byte: u8) {
-        self.marks.push(PendingMark { ch, offset, byte });
+        self.marks.push(PendingMark {
+            ch: Some(ch),
+            offset,
+            byte,
+        });
     }
 
     /// A base character: it, then the marks stored before it, in stored order.
@@ -442,7 +466,9 @@ impl Decoder {
         if !self.marks.is_empty() {
             let marks = std::mem::take(&mut self.marks);
             for m in &marks {
-                self.emit::<NCR>(m.ch, m.offset, 1, dst, problems)?;
+                if let Some(ch) = m.ch {
+                    self.emit::<NCR>(ch, m.offset, 1, dst, problems)?;
+                }
             }
             self.marks = marks;
             self.marks.clear();

@@ -92,6 +92,14 @@ fn double_diacritics() {
     // An unclosed left half does not swallow a later, unrelated right half.
     ok(b"\xfao) (\xfbo)", "o\u{360}) (o\u{fe23})");
     ok(b"\xebo\xeco \xebt\xecs", "o\u{361}o t\u{361}s");
+    // The consumed right half still needs its base.
+    use ProblemKind::MarkWithoutBase;
+    bad(b"\xebt\xec", "t\u{361}\u{fffd}", &[(MarkWithoutBase, 2, 1)]);
+    bad(
+        b"\xfat\xfb\x1fs",
+        "t\u{360}\u{fffd}\x1fs",
+        &[(MarkWithoutBase, 2, 1)],
+    );
 }
 
 #[test]
@@ -206,10 +214,16 @@ fn state_round_trips() {
     let mut out = String::new();
     let mut problems = Vec::new();
     assert_eq!(d.state(), (vec![], vec![]));
-    d.decode_to_string(b"\x1b(N\x1b)Q\xe2\xeb\x1b$", &mut out, false, &mut problems)
-        .unwrap();
+    d.decode_to_string(
+        b"\x1b)E\xebt\xec\x1b(N\x1b$",
+        &mut out,
+        false,
+        &mut problems,
+    )
+    .unwrap();
     let (pending, packed) = d.state();
     assert_eq!(pending, b"\x1b$");
+    assert_eq!(packed.len(), 3 + 4, "designations, pair state and the consumed right half");
     let mut e = Decoder::new(replace());
     assert!(e.set_state(&pending, &packed));
     let (mut a, mut b) = (String::new(), String::new());
