@@ -274,7 +274,7 @@ impl Decoder {
             if self.g0 == Charset::Ascii && self.marks.is_empty() && self.ncr.is_idle() {
                 let n = copyable_prefix::<NCR>(&src[i..]);
                 if n > 0 {
-                    // Copied characters are bases: they close any double diacritic.
+                    // Copied characters (bases and controls) close any double diacritic.
                     self.double = Double::None;
                     // Bytes below 0x80 are valid UTF-8 on their own.
                     dst.push_str(std::str::from_utf8(&src[i..i + n]).unwrap_or_default());
@@ -313,6 +313,8 @@ impl Decoder {
         match b {
             0x1B => self.escape::<NCR>(s, off, last, dst, problems),
             0x00..=0x1F => {
+                // A control ends a double diacritic, as on the ASCII fast path.
+                self.double = Double::None;
                 self.dangling_marks::<NCR>(dst, problems)?;
                 self.emit::<NCR>(char::from(b), off, 1, dst, problems)?;
                 Ok(Some(1))

@@ -92,6 +92,9 @@ fn double_diacritics() {
     // An unclosed left half does not swallow a later, unrelated right half.
     ok(b"\xfao) (\xfbo)", "o\u{360}) (o\u{fe23})");
     ok(b"\xebo\xeco \xebt\xecs", "o\u{361}o t\u{361}s");
+    // A control closes the pair, whatever G0 holds (fast and slow paths agree).
+    ok(b"\xebt\x1f\xecs", "t\u{361}\x1fs\u{fe21}");
+    ok(b"\x1b(N\xebt\x1f\xecs", "\u{422}\u{361}\x1f\u{421}\u{fe21}");
     // The consumed right half still needs its base.
     use ProblemKind::MarkWithoutBase;
     bad(b"\xebt\xec", "t\u{361}\u{fffd}", &[(MarkWithoutBase, 2, 1)]);
@@ -223,7 +226,11 @@ fn state_round_trips() {
     .unwrap();
     let (pending, packed) = d.state();
     assert_eq!(pending, b"\x1b$");
-    assert_eq!(packed.len(), 3 + 4, "designations, pair state and the consumed right half");
+    assert_eq!(
+        packed.len(),
+        3 + 4,
+        "designations, pair state and the consumed right half"
+    );
     let mut e = Decoder::new(replace());
     assert!(e.set_state(&pending, &packed));
     let (mut a, mut b) = (String::new(), String::new());
