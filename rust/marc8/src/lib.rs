@@ -50,6 +50,7 @@
 mod ascii;
 mod charset;
 mod decoder;
+mod encoder;
 mod ncr;
 mod problem;
 mod tables;
@@ -60,5 +61,6 @@ pub use charset::{codes_for, Charset, Code, Mapping, ALL_CHARSETS};
 pub use decoder::{
     decode, decode_report, is_verbatim, normalize, DecodeOptions, Decoder, ErrorMode, Normalization,
 };
+pub use encoder::{encode, encode_report, EncodeErrors, EncodeOptions, Encoder};
 pub use problem::{hex_bytes, Action, Problem, ProblemKind};
 pub use tables::EACC_CODE_COUNT;

@@ -1,0 +1,758 @@
+//! Unicode → MARC-8.
+//!
+//! [`Encoder`] is a streaming encoder; [`encode`] and [`encode_report`] are the one-shot calls
+//! built on it.
+//!
+//! # The model
+//!
+//! * **Held-back base.** In MARC-8 a combining mark comes *before* its base character, in
+//!   Unicode after it. The encoder therefore holds the current base character back until it knows
+//!   that no more marks follow: when the next base character, a control, an unmappable character
+//!   or the end of the stream (`last = true`) arrives. The marks themselves are written as soon as
+//!   they arrive, so they end up in front of the held base, in the order they appear in the input.
+//!   This is exactly the inverse of the decoder, which emits `base, mark1, mark2` for MARC-8
+//!   `mark1 mark2 base`: `decode(encode(s)) == s` for text in the decoder's output form, and
+//!   `encode(decode(m)) == m` for MARC-8 `m` this encoder wrote.
+//! * **Direct mapping first, then selective decomposition.** A character with a code in LC's
+//!   tables is written with that code, even if Unicode could decompose it (ơ, й, kana with
+//!   dakuten, Hangul syllables). Only a character with no code is decomposed canonically, and the
+//!   pieces are recomposed greedily from the left as far as a recomposed piece has a code of its
+//!   own: U+1EDB ớ → U+01A1 ơ + U+0301 → `E2 BC`. The marks of a decomposition are written in the
+//!   canonical order of its full decomposition, so U+1EAD ậ = a U+0323 U+0302 → `F2 E3 61` (what
+//!   every other encoder writes; LC's top-to-bottom rule would give `E3 F2 61`). If a piece still
+//!   has no code, the whole character is unmappable and is reported once, as itself.
+//! * **Double diacritics.** `t U+0361 s` → `EB t EC s` (and U+0360 → `FA … FB`): the left half is
+//!   a mark of `t`; the closing half is written when the next base `s` arrives, in front of the
+//!   marks of `s` (an NCR or `|` written for an unmappable character counts as a base). With no
+//!   next base (end of the stream, a control) no closing half is written: `t U+0361` → `EB t`, which decodes to
+//!   `t U+0361` (a right half must have a base after it). The encoder mirrors the decoder's state
+//!   (left half stored → its base written → closed by a right half or by the next base) so that
+//!   what it writes is read back exactly: a right half U+FE21/U+FE23 given as a mark is written
+//!   as EC/FB where the decoder reads it as that mark. The pre-2004 halves U+FE20–U+FE23 are
+//!   written as ordinary marks with their own codes (EB, EC, FA, FB); an LC-conformant decoder
+//!   reads `t U+FE20 s U+FE21` back as `t U+0361 s`, so the round trip of legacy halves is not
+//!   exact (see [`crate::DecodeOptions::legacy_ligatures`]). A control closes an open pair, as
+//!   in the decoder.
+//! * **Marks need a base.** A mark at the start of the stream, after a control character, after
+//!   one of the C1 specials (U+0098, U+009C, U+200D, U+200C) or after an unmappable character has
+//!   nothing to go in front of and is itself unmappable.
+//! * **Set choice.** A base character takes, among its codes, one in the set designated as G0 (for
+//!   the GL sets) or G1 (for ANSEL, Extended Cyrillic and Extended Arabic), so that digits and
+//!   punctuation in a Cyrillic, Hebrew or Arabic run stay in that set; otherwise the first code in
+//!   LC's order. A mark prefers the set its base is written in (Greek, Hebrew and Arabic marks go
+//!   with their letters; U+0306/U+030C on an Extended Arabic letter stay in Extended Arabic), then
+//!   G1, then G0, then LC's order. Primary codes are preferred to LC's `alt` codes. Exceptions:
+//!   U+3000 is always EACC `21 23 21` (ANSI Z39.64, as yaz and marc4j), and the Greek-symbols set
+//!   (`ESC g`) is decode-only: α β γ go to Basic Greek (`ESC ( S`).
+//! * **Registers.** ANSEL, Extended Cyrillic and Extended Arabic are designated into G1
+//!   (`ESC ) E`, `ESC ) Q`, `ESC ) 4`) and written as GR bytes; the other single-byte sets into G0
+//!   (`ESC ( F`, or `ESC b` / `ESC p` for the technique-1 sub- and superscripts, left with
+//!   `ESC s`), EACC with `ESC $ 1`. Before any GR byte inside an EACC run the encoder goes back to
+//!   `ESC ( B` (as yaz does: pymarc reads a GR byte in EACC mode as a 3-byte character). Space and
+//!   the C0 controls (except ESC, which is unmappable) are written as they are in any set; U+0098,
+//!   U+009C, U+200D and U+200C are written as the bytes 88, 89, 8D, 8E whatever G1 is. Every
+//!   stream ends (with `last = true`) back in G0 = ASCII, G1 = ANSEL, with no escape if it already
+//!   is.
+//! * **Unmappable characters.** [`EncodeErrors::Strict`] stops at the first one;
+//!   [`EncodeErrors::Lossless`] writes LC's numeric character reference `&#xXXXX;` (code point,
+//!   upper-case hex, at least 4 digits, always the `;`) and [`EncodeErrors::Lossy`] the fill
+//!   character `|`, both in ASCII. Every unmappable character is reported, whatever the mode.
+//! * **NCR protection.** In lossless mode an `&` followed by `#x` or `#X` in the text is written as
+//!   `&#x0026;`, so that decoding with NCR expansion gives back the text exactly (`&#x0041;` stays
+//!   `&#x0041;`). The encoder looks two characters ahead to decide; this is not reported.
+//!
+//! Encoding is chunk-split invariant: any split of the input at character boundaries across calls
+//! gives the same bytes and the same problems as one call.
+
+use std::borrow::Cow;
+
+use unicode_normalization::char::compose;
+use unicode_normalization::UnicodeNormalization;
+
+use crate::ascii::copyable_prefix;
+use crate::charset::{codes_for, Charset, Code, Mapping};
+use crate::problem::{Action, Problem, ProblemKind};
+
+/// What to do with a character MARC-8 cannot represent.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum EncodeErrors {
+    /// Stop at the first unmappable character and return it as an error.
+    #[default]
+    Strict,
+    /// Write LC's lossless numeric character reference `&#xXXXX;` and go on. A literal `&#x` in
+    /// the text is protected (its `&` written as `&#x0026;`).
+    Lossless,
+    /// Write the fill character `|` (LC's lossy method) and go on.
+    Lossy,
+}
+
+/// Options of the encoder.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EncodeOptions {
+    /// What to do with unmappable characters.
+    pub errors: EncodeErrors,
+}
+
+const ESC: u8 = 0x1B;
+
+/// The base character waiting for its marks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Held {
+    /// Nothing: a mark arriving now has no base.
+    None,
+    /// A character with a code; `set` is the set it would be written in when it arrived (marks
+    /// prefer it).
+    Char { ch: char, set: Charset },
+    /// SPACE, 0x20 in every set.
+    Space,
+    /// An `&` that starts a literal `&#x` in lossless mode, written `&#x0026;`.
+    ProtectedAmp,
+}
+
+/// Lossless mode's look-ahead for a literal `&#x`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Lookahead {
+    Idle,
+    /// An `&` has been read and not yet processed.
+    Amp,
+    /// `&#` has been read and not yet processed.
+    AmpHash,
+}
+
+/// The decoder's double-diacritic state after the bytes written so far (mirrored).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Double {
+    /// No pair open: a right half is read as the mark U+FE21 / U+FE23.
+    None,
+    /// A left half (EB / FA) is stored, its base not yet written.
+    LeftPending,
+    /// The left half's base is written: a right half before the next base closes the pair (and
+    /// is read as nothing).
+    Open,
+}
+
+/// How a character with a code behaves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Base,
+    Mark,
+    /// U+0361 / U+0360: the first half of a double diacritic, LC's mapping; the byte is the
+    /// closing half to write after the base.
+    ModernOpen(u8),
+    /// U+FE20 / U+FE22, the pre-2004 first half.
+    LegacyOpen,
+    /// U+FE21 / U+FE23, the second half.
+    Close,
+}
+
+/// A streaming Unicode → MARC-8 encoder.
+///
+/// The model, in short (the full account is at the top of `encoder.rs`):
+///
+/// * a character with a code in LC's tables is written with it; only one without is decomposed
+///   canonically, keeping the largest recomposed pieces that have codes (ớ → ơ + U+0301);
+/// * combining marks are written before their base, in input order, so the encoder holds the
+///   last base character back until the next base, a control or the end arrives;
+///   `t U+0361 s` → `EB t EC s`; a mark with no base before it is unmappable;
+/// * each character goes to the set already designated if it is there, else to the first of
+///   LC's codes (U+3000 → EACC `21 23 21`; α β γ → Basic Greek, never `ESC g`); ANSEL, Extended
+///   Cyrillic and Extended Arabic live in G1, the rest in G0; the stream ends in ASCII / ANSEL;
+/// * unmappable characters stop (strict), become `&#xXXXX;` (lossless, which also protects a
+///   literal `&#x` as `&#x0026;#x`) or `|` (lossy), and are always reported.
+///
+/// State: the sets designated as G0 and G1 (initially ASCII and ANSEL), the held-back base
+/// character, the closing half of a double diacritic still to be written, a mirror of the
+/// decoder's double-diacritic state, and (lossless mode) up to two characters of look-ahead for
+/// a literal `&#x`.
+///
+/// Problem offsets count Unicode scalar values from the start of the stream. After a call with
+/// `last = true` the encoder is back in its initial state and can start a new stream.
+///
+/// Exposed to Python as `marc8fast._native.Encoder` (used by the incremental codec).
+#[derive(Clone, Debug)]
+pub struct Encoder {
+    opts: EncodeOptions,
+    g0: Charset,
+    g1: Charset,
+    held: Held,
+    amp: Lookahead,
+    /// The closing half (EC / FB) owed by the held base (a U+0361 / U+0360 among its marks).
+    need_close: Option<u8>,
+    /// The closing half owed to the next base: written in front of it (and its marks).
+    owed_close: Option<u8>,
+    /// Where a decoder of the bytes written so far is in a double diacritic.
+    double: Double,
+    pos: usize,
+}
+
+impl Encoder {
+    /// An encoder in the initial state (G0 = ASCII, G1 = ANSEL).
+    #[must_use]
+    pub fn new(options: EncodeOptions) -> Self {
+        Encoder {
+            opts: options,
+            g0: Charset::Ascii,
+            g1: Charset::Ansel,
+            held: Held::None,
+            amp: Lookahead::Idle,
+            need_close: None,
+            owed_close: None,
+            double: Double::None,
+            pos: 0,
+        }
+    }
+
+    /// The options this encoder was made with.
+    #[must_use]
+    pub fn options(&self) -> &EncodeOptions {
+        &self.opts
+    }
+
+    /// The sets currently designated as (G0, G1) in the bytes written so far.
+    #[must_use]
+    pub fn designations(&self) -> (Charset, Charset) {
+        (self.g0, self.g1)
+    }
+
+    /// Number of characters (Unicode scalar values) received so far in this stream.
+    #[must_use]
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
+    /// True if a call with empty input and `last = true` would write anything: a held-back base
+    /// character (with its closing half), look-ahead characters, or escapes back to
+    /// G0 = ASCII, G1 = ANSEL.
+    #[must_use]
+    pub fn has_pending_state(&self) -> bool {
+        self.held != Held::None
+            || self.amp != Lookahead::Idle
+            || self.g0 != Charset::Ascii
+            || self.g1 != Charset::Ansel
+    }
+
+    /// Encodes `src`, appending MARC-8 to `dst`. The last base character (and the marks after
+    /// it) is held back until the encoder knows no more marks follow; set `last` on the final
+    /// chunk to flush it, return to G0 = ASCII and G1 = ANSEL (writing `ESC ( B` / `ESC s` and
+    /// `ESC ) E` only if needed) and reset the encoder.
+    ///
+    /// In [`EncodeErrors::Lossless`] and [`EncodeErrors::Lossy`] every unmappable character is
+    /// pushed to `problems` and the call always succeeds. In [`EncodeErrors::Strict`] the call
+    /// returns the first unmappable character as `Err` (action [`Action::Stopped`]); `dst` then
+    /// holds the output for the text before it and the encoder should be discarded.
+    pub fn encode_from_str(
+        &mut self,
+        src: &str,
+        dst: &mut Vec<u8>,
+        last: bool,
+        problems: &mut Vec<Problem>,
+    ) -> Result<(), Problem> {
+        let bytes = src.as_bytes();
+        let lossless = self.opts.errors == EncodeErrors::Lossless;
+        let mut i = 0;
+        while i < bytes.len() {
+            if self.amp == Lookahead::Idle {
+                let rest = &bytes[i..];
+                let n = if lossless {
+                    copyable_prefix::<true>(rest)
+                } else {
+                    copyable_prefix::<false>(rest)
+                };
+                if n > 1 {
+                    // A run of ASCII and controls. The held base goes out now (the next
+                    // character would send it anyway); then, if that leaves G0 = ASCII and no
+                    // pair open, every byte of the run but the last is written as it is: each
+                    // is followed by a base character, so none needs holding back. The last
+                    // one goes the normal way.
+                    self.flush(dst);
+                    if self.g0 == Charset::Ascii && self.double == Double::None {
+                        dst.extend_from_slice(&rest[..n - 1]);
+                        self.pos += n - 1;
+                        i += n - 1;
+                    }
+                }
+            }
+            let Some(c) = src.get(i..).and_then(|s| s.chars().next()) else {
+                break;
+            };
+            i += c.len_utf8();
+            let off = self.pos;
+            self.pos += 1;
+            self.push_char(c, off, dst, problems)?;
+        }
+        if last {
+            self.finish(dst);
+        }
+        Ok(())
+    }
+
+    fn push_char(
+        &mut self,
+        c: char,
+        off: usize,
+        dst: &mut Vec<u8>,
+        problems: &mut Vec<Problem>,
+    ) -> Result<(), Problem> {
+        if self.opts.errors == EncodeErrors::Lossless {
+            match self.amp {
+                Lookahead::Idle => {}
+                Lookahead::Amp => {
+                    if c == '#' {
+                        self.amp = Lookahead::AmpHash;
+                        return Ok(());
+                    }
+                    self.amp = Lookahead::Idle;
+                    self.new_char_base('&', dst);
+                }
+                Lookahead::AmpHash => {
+                    self.amp = Lookahead::Idle;
+                    if c == 'x' || c == 'X' {
+                        self.new_base(Held::ProtectedAmp, dst);
+                    } else {
+                        self.new_char_base('&', dst);
+                    }
+                    self.new_char_base('#', dst);
+                }
+            }
+            if c == '&' {
+                self.amp = Lookahead::Amp;
+                return Ok(());
+            }
+        }
+        self.process(c, off, dst, problems)
+    }
+
+    fn process(
+        &mut self,
+        c: char,
+        off: usize,
+        dst: &mut Vec<u8>,
+        problems: &mut Vec<Problem>,
+    ) -> Result<(), Problem> {
+        match c {
+            '\u{1B}' => self.unmappable(c, off, dst, problems),
+            '\0'..='\u{1F}' => {
+                self.flush_before(true, dst);
+                dst.push(c as u8);
+                Ok(())
+            }
+            ' ' => {
+                self.new_base(Held::Space, dst);
+                Ok(())
+            }
+            '\u{98}' | '\u{9C}' | '\u{200D}' | '\u{200C}' => {
+                self.flush_before(false, dst);
+                dst.push(match c {
+                    '\u{98}' => 0x88,
+                    '\u{9C}' => 0x89,
+                    '\u{200D}' => 0x8D,
+                    _ => 0x8E,
+                });
+                Ok(())
+            }
+            _ => match kind(c) {
+                Some(k) => self.mapped(c, k, off, dst, problems),
+                None => match decompose(c) {
+                    Some(pieces) if self.can_take(&pieces) => {
+                        for (p, k) in pieces {
+                            self.mapped(p, k, off, dst, problems)?;
+                        }
+                        Ok(())
+                    }
+                    _ => self.unmappable(c, off, dst, problems),
+                },
+            },
+        }
+    }
+
+    /// False if a decomposition starts with a mark and there is no base to put it on.
+    fn can_take(&self, pieces: &[(char, Kind)]) -> bool {
+        self.held != Held::None || pieces.first().is_some_and(|&(_, k)| k == Kind::Base)
+    }
+
+    /// A character with a code.
+    fn mapped(
+        &mut self,
+        c: char,
+        k: Kind,
+        off: usize,
+        dst: &mut Vec<u8>,
+        problems: &mut Vec<Problem>,
+    ) -> Result<(), Problem> {
+        if k == Kind::Base {
+            self.new_char_base(c, dst);
+            return Ok(());
+        }
+        let base_set = match self.held {
+            Held::None => return self.unmappable(c, off, dst, problems),
+            Held::Char { set, .. } => Some(set),
+            Held::ProtectedAmp => Some(Charset::Ascii),
+            Held::Space => None,
+        };
+        let Some(code) = choose(c, [base_set, Some(self.g1), Some(self.g0)]) else {
+            return self.unmappable(c, off, dst, problems);
+        };
+        self.write_code(code, dst);
+        match k {
+            Kind::ModernOpen(close) => {
+                self.double = Double::LeftPending;
+                self.need_close.get_or_insert(close);
+            }
+            Kind::LegacyOpen => self.double = Double::LeftPending,
+            // Read as the mark U+FE21 / U+FE23, except right after the base of a legacy left
+            // half, where it closes the pair (LC reads the legacy pair as U+0361 / U+0360).
+            Kind::Close if self.double == Double::Open => self.double = Double::None,
+            Kind::Close | Kind::Mark | Kind::Base => {}
+        }
+        Ok(())
+    }
+
+    fn new_char_base(&mut self, c: char, dst: &mut Vec<u8>) {
+        self.flush(dst);
+        self.pay_close(dst);
+        let set = choose(c, [Some(self.g0), Some(self.g1), None]).map_or(Charset::Ascii, |k| k.set);
+        self.held = Held::Char { ch: c, set };
+    }
+
+    fn new_base(&mut self, held: Held, dst: &mut Vec<u8>) {
+        self.flush(dst);
+        self.pay_close(dst);
+        self.held = held;
+    }
+
+    /// A new base is coming: write the closing half owed by the previous one in front of it.
+    fn pay_close(&mut self, dst: &mut Vec<u8>) {
+        if let Some(close) = self.owed_close.take() {
+            if self.double == Double::Open {
+                self.write_code(ansel(close), dst);
+                self.double = Double::None;
+            }
+        }
+    }
+
+    /// Something that is not a base comes after the held base: a control (`control = true`),
+    /// one of the C1 specials, or an NCR / fill character.
+    fn flush_before(&mut self, control: bool, dst: &mut Vec<u8>) {
+        self.flush(dst);
+        if control {
+            // The decoder closes an open pair at a control.
+            self.owed_close = None;
+            self.double = Double::None;
+        }
+    }
+
+    /// Writes the held base character; the closing half it owes is now owed to the next base.
+    fn flush(&mut self, dst: &mut Vec<u8>) {
+        match std::mem::replace(&mut self.held, Held::None) {
+            Held::None => return,
+            Held::Space => dst.push(b' '),
+            Held::ProtectedAmp => {
+                self.designate_g0(Charset::Ascii, dst);
+                dst.extend_from_slice(b"&#x0026;");
+            }
+            Held::Char { ch, .. } => {
+                if let Some(code) = choose(ch, [Some(self.g0), Some(self.g1), None]) {
+                    self.write_code(code, dst);
+                }
+            }
+        }
+        self.wrote_base();
+        self.owed_close = self.need_close.take();
+    }
+
+    /// A base character has been written: it opens a pair whose left half is pending, and closes
+    /// any other.
+    fn wrote_base(&mut self) {
+        self.double = if self.double == Double::LeftPending {
+            Double::Open
+        } else {
+            Double::None
+        };
+    }
+
+    fn unmappable(
+        &mut self,
+        c: char,
+        off: usize,
+        dst: &mut Vec<u8>,
+        problems: &mut Vec<Problem>,
+    ) -> Result<(), Problem> {
+        self.flush(dst);
+        let mut utf8 = [0u8; 4];
+        let mut problem = Problem {
+            kind: ProblemKind::Unmappable,
+            offset: off,
+            len: 1,
+            bytes: c.encode_utf8(&mut utf8).as_bytes().to_vec(),
+            g0: self.g0,
+            g1: self.g1,
+            ch: Some(c),
+            action: Action::Stopped,
+        };
+        match self.opts.errors {
+            EncodeErrors::Strict => return Err(problem),
+            // The NCR or the fill character is a base: the closing half owed goes before it,
+            // as before any other base.
+            EncodeErrors::Lossless => {
+                self.pay_close(dst);
+                self.designate_g0(Charset::Ascii, dst);
+                write_ncr(c, dst);
+                self.wrote_base();
+                problem.action = Action::WroteNcr;
+            }
+            EncodeErrors::Lossy => {
+                self.pay_close(dst);
+                self.designate_g0(Charset::Ascii, dst);
+                dst.push(b'|');
+                self.wrote_base();
+                problem.action = Action::WroteFill;
+            }
+        }
+        problems.push(problem);
+        Ok(())
+    }
+
+    /// End of the stream: look-ahead and held base out, back to the default sets, reset.
+    fn finish(&mut self, dst: &mut Vec<u8>) {
+        match self.amp {
+            Lookahead::Idle => {}
+            Lookahead::Amp => self.new_char_base('&', dst),
+            Lookahead::AmpHash => {
+                self.new_char_base('&', dst);
+                self.new_char_base('#', dst);
+            }
+        }
+        self.flush(dst);
+        self.designate_g0(Charset::Ascii, dst);
+        self.designate_g1(Charset::Ansel, dst);
+        *self = Encoder::new(self.opts);
+    }
+
+    fn write_code(&mut self, code: Code, dst: &mut Vec<u8>) {
+        match code.set {
+            Charset::Eacc => {
+                self.designate_g0(Charset::Eacc, dst);
+                dst.extend_from_slice(&[
+                    (code.code >> 16) as u8 & 0x7F,
+                    (code.code >> 8) as u8 & 0x7F,
+                    code.code as u8 & 0x7F,
+                ]);
+            }
+            set if is_gr(set) => {
+                if self.g0 == Charset::Eacc {
+                    self.designate_g0(Charset::Ascii, dst);
+                }
+                self.designate_g1(set, dst);
+                dst.push(code.code as u8 | 0x80);
+            }
+            set => {
+                self.designate_g0(set, dst);
+                dst.push(code.code as u8 & 0x7F);
+            }
+        }
+    }
+
+    fn designate_g0(&mut self, set: Charset, dst: &mut Vec<u8>) {
+        if self.g0 == set {
+            return;
+        }
+        if set.is_technique1() {
+            dst.extend_from_slice(&[ESC, set.final_byte()]);
+        } else if set == Charset::Ascii && self.g0.is_technique1() {
+            dst.extend_from_slice(&[ESC, b's']);
+        } else if set.is_multibyte() {
+            dst.extend_from_slice(&[ESC, b'$', set.final_byte()]);
+        } else {
+            dst.extend_from_slice(&[ESC, b'(', set.final_byte()]);
+        }
+        self.g0 = set;
+    }
+
+    fn designate_g1(&mut self, set: Charset, dst: &mut Vec<u8>) {
+        if self.g1 != set {
+            dst.extend_from_slice(&[ESC, b')', set.final_byte()]);
+            self.g1 = set;
+        }
+    }
+}
+
+/// The sets this encoder designates into G1 (and LC lists by their GR codes).
+fn is_gr(set: Charset) -> bool {
+    matches!(
+        set,
+        Charset::Ansel | Charset::ExtCyrillic | Charset::ExtArabic
+    )
+}
+
+fn ansel(code: u8) -> Code {
+    Code {
+        set: Charset::Ansel,
+        code: u32::from(code),
+        is_alt: false,
+    }
+}
+
+/// `&#x` + upper-case hex of the code point, at least 4 digits, + `;`.
+fn write_ncr(c: char, dst: &mut Vec<u8>) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let cp = u32::from(c);
+    dst.extend_from_slice(b"&#x");
+    let digits = if cp > 0xF_FFFF {
+        6
+    } else if cp > 0xFFFF {
+        5
+    } else {
+        4
+    };
+    for i in (0..digits).rev() {
+        dst.push(HEX[((cp >> (4 * i)) & 0xF) as usize]);
+    }
+    dst.push(b';');
+}
+
+/// The code to write `c` with: among LC's codes for it (primary ones if it has any; never the
+/// decode-only Greek-symbols set), the first one in a set of `prefs` (earlier preferences first),
+/// else the first one. `None` if `c` has no usable code.
+fn choose(c: char, prefs: [Option<Charset>; 3]) -> Option<Code> {
+    if c == '\u{3000}' {
+        // ANSI Z39.64's code, not `21 23 20` ("some implementations").
+        return Some(Code {
+            set: Charset::Eacc,
+            code: 0x21_2321,
+            is_alt: false,
+        });
+    }
+    let mut first: Option<Code> = None;
+    let mut best: Option<(usize, Code)> = None;
+    for k in codes_for(c) {
+        if k.set == Charset::GreekSymbols {
+            continue;
+        }
+        match first {
+            None => first = Some(k),
+            // Primary codes come first: once the alternatives start, stop if there was a primary.
+            Some(f) if k.is_alt && !f.is_alt => break,
+            Some(_) => {}
+        }
+        if let Some(rank) = prefs.iter().position(|&p| p == Some(k.set)) {
+            if best.is_none_or(|(r, _)| rank < r) {
+                best = Some((rank, k));
+                if rank == 0 {
+                    break;
+                }
+            }
+        }
+    }
+    best.map(|(_, k)| k).or(first)
+}
+
+/// How `c` behaves if it has a usable code; `None` if it has none (it is then a candidate for
+/// decomposition). Controls, SPACE and the C1 specials are dealt with before this is asked.
+fn kind(c: char) -> Option<Kind> {
+    let code = choose(c, [None; 3])?;
+    if code.set == Charset::Eacc {
+        return Some(Kind::Base);
+    }
+    Some(match code.set.lookup(code.code as u8)? {
+        Mapping::Base(_) => Kind::Base,
+        Mapping::Mark(_) => Kind::Mark,
+        Mapping::LeftHalf(modern, _) if modern == c => {
+            Kind::ModernOpen(if modern == '\u{360}' { 0xFB } else { 0xEC })
+        }
+        Mapping::LeftHalf(..) => Kind::LegacyOpen,
+        Mapping::RightHalf(_) => Kind::Close,
+    })
+}
+
+/// The pieces of `c` (which has no code of its own): its full canonical decomposition,
+/// recomposed greedily from the left as long as the recomposed character has a code. `None` if
+/// `c` does not decompose or a piece has no code.
+fn decompose(c: char) -> Option<Vec<(char, Kind)>> {
+    let full: Vec<char> = std::iter::once(c).nfd().collect();
+    if full.len() == 1 && full[0] == c {
+        return None;
+    }
+    let mut pieces = Vec::with_capacity(full.len());
+    let mut i = 0;
+    while i < full.len() {
+        let mut acc = full[i];
+        let mut best = kind(acc).map(|k| (i, acc, k));
+        for (j, &next) in full.iter().enumerate().skip(i + 1) {
+            match compose(acc, next) {
+                Some(x) => {
+                    acc = x;
+                    if let Some(k) = kind(x) {
+                        best = Some((j, x, k));
+                    }
+                }
+                None => break,
+            }
+        }
+        let (j, piece, k) = best?;
+        pieces.push((piece, k));
+        i = j + 1;
+    }
+    Some(pieces)
+}
+
+fn is_plain(src: &str, errors: EncodeErrors) -> bool {
+    let b = src.as_bytes();
+    copyable_prefix::<false>(b) == b.len()
+        && !(errors == EncodeErrors::Lossless
+            && b.windows(3)
+                .any(|w| w[0] == b'&' && w[1] == b'#' && (w[2] | 0x20) == b'x'))
+}
+
+/// Encodes a whole string to MARC-8, ending in G0 = ASCII, G1 = ANSEL.
+///
+/// Returns the input itself, borrowed, when it is plain ASCII (0x00–0x7E) with no ESC (and, in
+/// lossless mode, no literal `&#x` that needs protecting), since it is then its own MARC-8. In
+/// strict mode the first unmappable character is the error; in lossless and lossy modes problems
+/// are dropped (use [`encode_report`] to see them).
+///
+/// Exposed to Python as `marc8fast.encode`.
+pub fn encode<'a>(src: &'a str, options: &EncodeOptions) -> Result<Cow<'a, [u8]>, Problem> {
+    let mut problems = Vec::new();
+    encode_into_cow(src, options, &mut problems)
+}
+
+/// Encodes a whole string and returns the bytes with every unmappable character reported.
+/// Never fails: with [`EncodeErrors::Strict`] the output is written as in lossless mode (each
+/// unmappable character as `&#xXXXX;`, problems with action [`Action::WroteNcr`]), so that the
+/// caller sees every problem at once instead of only the first.
+///
+/// Exposed to Python as `marc8fast.encode_report`.
+#[must_use]
+pub fn encode_report<'a>(src: &'a str, options: &EncodeOptions) -> (Cow<'a, [u8]>, Vec<Problem>) {
+    let opts = EncodeOptions {
+        errors: match options.errors {
+            EncodeErrors::Strict => EncodeErrors::Lossless,
+            other => other,
+        },
+    };
+    let mut problems = Vec::new();
+    match encode_into_cow(src, &opts, &mut problems) {
+        Ok(bytes) => (bytes, problems),
+        // Not reachable: only strict mode fails.
+        Err(p) => {
+            problems.push(p);
+            (Cow::Owned(Vec::new()), problems)
+        }
+    }
+}
+
+fn encode_into_cow<'a>(
+    src: &'a str,
+    opts: &EncodeOptions,
+    problems: &mut Vec<Problem>,
+) -> Result<Cow<'a, [u8]>, Problem> {
+    if is_plain(src, opts.errors) {
+        return Ok(Cow::Borrowed(src.as_bytes()));
+    }
+    let mut out = Vec::with_capacity(src.len() + src.len() / 4 + 8);
+    Encoder::new(*opts).encode_from_str(src, &mut out, true, problems)?;
+    Ok(Cow::Owned(out))
+}
+
+#[cfg(test)]
+mod tests;
