@@ -8,6 +8,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.deps-stamp
+PYDIRS := $(wildcard python tests tools benches)
 export VIRTUAL_ENV := $(abspath $(VENV))
 export PATH := $(abspath $(BIN)):$(PATH)
 
@@ -39,8 +40,8 @@ test-python: build-dev
 lint: $(STAMP) regen-check
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
-	$(BIN)/ruff check python tests tools benches
-	$(BIN)/ruff format --check python tests tools benches
+	$(BIN)/ruff check $(PYDIRS)
+	$(BIN)/ruff format --check $(PYDIRS)
 	$(BIN)/mypy
 	$(MAKE) build-dev
 	$(BIN)/python -m mypy.stubtest marc8fast._native --allowlist .mypy-stubtest-allowlist

@@ -4,24 +4,36 @@ The conversion runs in Rust (the ``marc8`` crate); this package is the front doo
 
 * :func:`decode` / :func:`decode_report` turn MARC-8 bytes into text, reporting every byte that
   cannot be converted as a :class:`Problem` with its exact offset;
+* :func:`encode` / :func:`encode_report` turn text into MARC-8, reporting every character MARC-8
+  cannot represent (strict error, LC's lossless ``&#xXXXX;`` or the lossy fill character ``|``);
 * importing the package registers the ``marc8`` codec (also spelled ``marc-8`` and ``marc_8``), so
   ``data.decode("marc8")``, ``codecs.iterdecode`` and ``open(path, encoding="marc8")`` work.
 """
 
 from . import codec
-from ._native import EACC_CODE_COUNT, Decoder, Problem, __version__, decode, decode_report
-from .codec import EncoderNotAvailableError, encode
+from ._native import (
+    EACC_CODE_COUNT,
+    Decoder,
+    Encoder,
+    Problem,
+    __version__,
+    decode,
+    decode_report,
+    encode,
+    encode_report,
+)
 
 codec.register()
 
 __all__ = [
     "EACC_CODE_COUNT",
     "Decoder",
-    "EncoderNotAvailableError",
+    "Encoder",
     "Problem",
     "__version__",
     "codec",
     "decode",
     "decode_report",
     "encode",
+    "encode_report",
 ]

@@ -2,13 +2,18 @@
 
 from typing import Literal, final
 
+_EncodeErrors = Literal["strict", "lossless", "lossy"]
+
 __all__ = [
     "EACC_CODE_COUNT",
     "Decoder",
+    "Encoder",
     "Problem",
     "__version__",
     "decode",
     "decode_report",
+    "encode",
+    "encode_report",
     "is_verbatim",
 ]
 
@@ -73,3 +78,16 @@ def decode_report(
     legacy_ligatures: bool = False,
 ) -> tuple[str, list[Problem]]: ...
 def is_verbatim(data: bytes, *, expand_ncr: bool = False) -> bool: ...
+
+@final
+class Encoder:
+    def __new__(cls, *, errors: _EncodeErrors = "strict") -> Encoder: ...
+    def encode(self, text: str, final: bool = False) -> tuple[bytes, list[Problem]]: ...
+    def reset(self) -> None: ...
+    @property
+    def has_pending_state(self) -> bool: ...
+
+def encode(text: str, *, errors: _EncodeErrors = "strict") -> bytes: ...
+def encode_report(
+    text: str, *, errors: _EncodeErrors = "lossless"
+) -> tuple[bytes, list[Problem]]: ...

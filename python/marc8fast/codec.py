@@ -1,4 +1,4 @@
-"""The ``marc8`` codec: ``bytes.decode("marc8")``, incremental and stream decoding.
+"""The ``marc8`` codec: ``bytes.decode("marc8")``, ``str.encode("marc8")``, incremental coders.
 
 Importing :mod:`marc8fast` registers it; :func:`register` is idempotent. Accepted names:
 ``marc8``, ``marc-8``, ``marc_8`` (any case).
@@ -15,6 +15,7 @@ The decoder never normalizes and never expands NCRs: use :func:`marc8fast.decode
 from __future__ import annotations
 
 import codecs
+import warnings
 from typing import Any
 
 from . import _native
@@ -24,16 +25,38 @@ CODEC_NAME = "marc-8"
 _NATIVE_ERRORS = frozenset({"strict", "replace"})
 
 
-class EncoderNotAvailableError(NotImplementedError):
-    """Raised by the encode side of the codec until the MARC-8 encoder ships."""
-
-
 def encode(text: str, errors: str = "strict") -> bytes:
-    """Encode text to MARC-8 (not available yet)."""
-    raise EncoderNotAvailableError(
-        "marc8fast cannot encode to MARC-8 yet: the encoder is a separate, upcoming change. "
-        "Decoding (bytes.decode('marc8'), marc8fast.decode) is available."
-    )
+    """Encode ``text`` to MARC-8 with any error handler name.
+
+    ``strict``, ``lossless`` (LC's ``&#xXXXX;``) and ``lossy`` (the fill character ``|``) run in
+    Rust; ``replace`` is ``lossy`` (MARC-8's replacement is the fill character). Any other handler
+    (``ignore``, ``xmlcharrefreplace``, ``backslashreplace``, a registered one) is called with a
+    real :class:`UnicodeEncodeError` for each unmappable character; the text between problems is
+    encoded as separate strings (each ends in the default sets).
+    """
+    native = _ENCODE_ERRORS.get(errors)
+    if native is not None:
+        return _native.encode(text, errors=native)  # type: ignore[arg-type]
+    handler = codecs.lookup_error(errors)
+    out: list[bytes] = []
+    pos = 0
+    while True:
+        try:
+            out.append(_native.encode(text[pos:]))
+            return b"".join(out)
+        except UnicodeEncodeError as e:
+            start, end, reason = pos + e.start, pos + e.end, e.reason
+        out.append(_native.encode(text[pos:start]))
+        replacement, resume = handler(UnicodeEncodeError(CODEC_NAME, text, start, end, reason))
+        if isinstance(replacement, str):
+            replacement = _native.encode(replacement)
+        out.append(bytes(replacement))
+        pos = resume if resume >= 0 else len(text) + resume
+        if pos <= start:
+            raise ValueError(f"error handler {errors!r} did not move past position {start}")
+
+
+_ENCODE_ERRORS = {"strict": "strict", "lossless": "lossless", "lossy": "lossy", "replace": "lossy"}
 
 
 def _apply_handler(
@@ -121,8 +144,43 @@ class IncrementalDecoder(codecs.IncrementalDecoder):
 
 
 class IncrementalEncoder(codecs.IncrementalEncoder):
+    """Encodes text given in pieces. The last base character is held back until the next piece
+    shows whether combining marks follow it; ``final=True`` writes it and returns to the default
+    sets (G0 = ASCII, G1 = ANSEL).
+
+    ``open(path, "w", encoding="marc8")`` never calls ``encode(final=True)`` (CPython gh-79792), so
+    the file would lose its last character: use :func:`marc8fast.encode` on the whole text, or
+    ``codecs.iterencode``, or call ``encode("", final=True)`` yourself.
+    """
+
+    def __init__(self, errors: str = "strict") -> None:
+        super().__init__(errors)
+        native = _ENCODE_ERRORS.get(errors)
+        if native is None:
+            raise ValueError(
+                f"the incremental marc8 encoder supports errors='strict', 'lossless', 'lossy' or "
+                f"'replace', not {errors!r}"
+            )
+        self._encoder = _native.Encoder(errors=native)  # type: ignore[arg-type]
+
     def encode(self, input: str, final: bool = False) -> bytes:
-        return encode(input, self.errors)
+        data, _problems = self._encoder.encode(input, final)
+        return data
+
+    def reset(self) -> None:
+        self._encoder.reset()
+
+    def __del__(self) -> None:
+        encoder = getattr(self, "_encoder", None)
+        if encoder is not None and encoder.has_pending_state:
+            warnings.warn(
+                "a marc8 incremental encoder was discarded before encode(final=True): its last "
+                "character or the escape back to the default sets was never written (open() and "
+                "io.TextIOWrapper never finalize the codec, CPython gh-79792); encode whole "
+                "strings with marc8fast.encode instead",
+                RuntimeWarning,
+                stacklevel=2,
+            )
 
 
 class StreamReader(codecs.StreamReader):

@@ -1,7 +1,7 @@
 //! Every mapping of a core error to a Python exception, in one place.
 
 use marc8::Problem;
-use pyo3::exceptions::{PyUnicodeDecodeError, PyValueError};
+use pyo3::exceptions::{PyUnicodeDecodeError, PyUnicodeEncodeError, PyValueError};
 use pyo3::prelude::*;
 
 /// The codec name used in `UnicodeDecodeError` / `UnicodeEncodeError`.
@@ -22,4 +22,23 @@ pub(crate) fn decode_error(py: Python<'_>, input: &[u8], p: &Problem) -> PyErr {
 /// A bad keyword argument.
 pub(crate) fn bad_option(what: &str, value: &str, allowed: &str) -> PyErr {
     PyValueError::new_err(format!("{what} must be {allowed}, not {value:?}"))
+}
+
+/// A strict-mode encoding problem as the built-in `UnicodeEncodeError`; `start`/`end` are the
+/// character span in `text`.
+pub(crate) fn encode_error(py: Python<'_>, text: &str, p: &Problem) -> PyErr {
+    let chars = text.chars().count();
+    let start = p.offset.min(chars);
+    let end = (p.offset + p.len).clamp(start, chars);
+    let args = (
+        ENCODING.to_str().unwrap_or("marc-8"),
+        text,
+        start,
+        end,
+        p.message(),
+    );
+    match py.get_type::<PyUnicodeEncodeError>().call1(args) {
+        Ok(e) => PyErr::from_value(e),
+        Err(e) => e,
+    }
 }

@@ -19,8 +19,8 @@ mod _native {
     use pyo3::types::{PyBytes, PyString};
 
     use super::DETACH_THRESHOLD;
-    use crate::errors::decode_error;
-    use crate::options::decode_options;
+    use crate::errors::{decode_error, encode_error};
+    use crate::options::{decode_options, encode_options};
 
     #[pymodule_export]
     use crate::problem::Problem;
@@ -36,6 +36,9 @@ mod _native {
                 "__version__",
                 "decode",
                 "decode_report",
+                "Encoder",
+                "encode",
+                "encode_report",
                 "is_verbatim",
             ],
         )?;
@@ -163,6 +166,97 @@ mod _native {
         }
 
         /// True if input is held back waiting for more.
+        #[getter]
+        fn has_pending_state(&self) -> bool {
+            self.inner.has_pending_state()
+        }
+    }
+
+    /// Encodes a str to MARC-8. See `marc8fast.encode`.
+    #[pyfunction]
+    #[pyo3(signature = (text, *, errors = "strict"))]
+    fn encode<'py>(py: Python<'py>, text: &str, errors: &str) -> PyResult<Bound<'py, PyBytes>> {
+        let opts = encode_options(errors)?;
+        match run(py, text.len(), || marc8::encode(text, &opts)) {
+            Ok(bytes) => Ok(PyBytes::new(py, &bytes)),
+            Err(p) => Err(encode_error(py, text, &p)),
+        }
+    }
+
+    /// Encodes a str to MARC-8 and reports every unmappable character; never raises for one.
+    /// With errors="strict" the output is written as in "lossless" mode.
+    #[pyfunction]
+    #[pyo3(signature = (text, *, errors = "lossless"))]
+    fn encode_report<'py>(
+        py: Python<'py>,
+        text: &str,
+        errors: &str,
+    ) -> PyResult<(Bound<'py, PyBytes>, Vec<Problem>)> {
+        let opts = encode_options(errors)?;
+        let (bytes, problems) = run(py, text.len(), || {
+            let (b, p) = marc8::encode_report(text, &opts);
+            (b, p)
+        });
+        Ok((
+            PyBytes::new(py, &bytes),
+            problems.into_iter().map(Problem::from).collect(),
+        ))
+    }
+
+    /// A streaming MARC-8 encoder (the engine of the incremental codec). It holds the last base
+    /// character back until it knows no combining mark follows; `final=True` writes it and
+    /// returns to the default sets.
+    #[pyclass(module = "marc8fast._native")]
+    struct Encoder {
+        inner: marc8::Encoder,
+    }
+
+    #[pymethods]
+    impl Encoder {
+        #[new]
+        #[pyo3(signature = (*, errors = "strict"))]
+        fn new(errors: &str) -> PyResult<Self> {
+            Ok(Encoder {
+                inner: marc8::Encoder::new(encode_options(errors)?),
+            })
+        }
+
+        /// Encodes the next chunk; returns (bytes, problems). Problem offsets count characters
+        /// from the start of the stream. In strict mode raises UnicodeEncodeError whose `object`
+        /// is this chunk.
+        #[pyo3(signature = (text, r#final = false), text_signature = "(self, text, final=False)")]
+        fn encode<'py>(
+            &mut self,
+            py: Python<'py>,
+            text: &str,
+            r#final: bool,
+        ) -> PyResult<(Bound<'py, PyBytes>, Vec<Problem>)> {
+            let start = self.inner.position();
+            let mut out = Vec::with_capacity(text.len() + 8);
+            let mut problems = Vec::new();
+            let inner = &mut self.inner;
+            let result = run(py, text.len(), || {
+                inner.encode_from_str(text, &mut out, r#final, &mut problems)
+            });
+            if let Err(mut p) = result {
+                p.offset = p.offset.saturating_sub(start);
+                let err = encode_error(py, text, &p);
+                self.inner = marc8::Encoder::new(*self.inner.options());
+                return Err(err);
+            }
+            Ok((
+                PyBytes::new(py, &out),
+                problems.into_iter().map(Problem::from).collect(),
+            ))
+        }
+
+        /// Back to the initial state, dropping anything held back.
+        fn reset(&mut self) {
+            self.inner = marc8::Encoder::new(*self.inner.options());
+        }
+
+        /// True if a held-back character or a non-default designation means `final=True` would
+        /// still write something.
         #[getter]
         fn has_pending_state(&self) -> bool {
             self.inner.has_pending_state()

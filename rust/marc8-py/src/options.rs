@@ -1,6 +1,6 @@
 //! Python keyword arguments → core options.
 
-use marc8::{DecodeOptions, ErrorMode, Normalization};
+use marc8::{DecodeOptions, EncodeErrors, EncodeOptions, ErrorMode, Normalization};
 use pyo3::PyResult;
 
 use crate::errors::bad_option;
@@ -34,4 +34,19 @@ pub(crate) fn decode_options(
         expand_ncr,
         legacy_ligatures,
     })
+}
+
+pub(crate) fn encode_options(errors: &str) -> PyResult<EncodeOptions> {
+    let errors =
+        match errors {
+            "strict" => EncodeErrors::Strict,
+            "lossless" => EncodeErrors::Lossless,
+            "lossy" => EncodeErrors::Lossy,
+            other => return Err(bad_option(
+                "errors",
+                other,
+                "'strict', 'lossless' (LC's &#xXXXX; references) or 'lossy' (the fill character |)",
+            )),
+        };
+    Ok(EncodeOptions { errors })
 }
