@@ -264,6 +264,10 @@ impl Encoder {
                     // pair open, every byte of the run but the last is written as it is: each
                     // is followed by a base character, so none needs holding back. The last
                     // one goes the normal way.
+                    if (0x21..0x7F).contains(&rest[0]) {
+                        let set = self.base_set(char::from(rest[0]));
+                        self.leave_eacc_before_space(set, dst);
+                    }
                     self.flush(dst);
                     if self.g0 == Charset::Ascii && self.double == Double::None {
                         dst.extend_from_slice(&rest[..n - 1]);
@@ -342,6 +346,9 @@ impl Encoder {
             }
             '\u{98}' | '\u{9C}' | '\u{200D}' | '\u{200C}' => {
                 self.flush_before(false, dst);
+                // LC makes the C1 codes independent of the designations, but yaz drops them
+                // unless G1 holds ANSEL (the table that lists them): never write them otherwise.
+                self.designate_g1(Charset::Ansel, dst);
                 dst.push(match c {
                     '\u{98}' => 0x88,
                     '\u{9C}' => 0x89,
@@ -408,10 +415,28 @@ impl Encoder {
     }
 
     fn new_char_base(&mut self, c: char, dst: &mut Vec<u8>) {
+        if self.held == Held::Space {
+            self.leave_eacc_before_space(self.base_set(c), dst);
+        }
         self.flush(dst);
         self.pay_close(dst);
-        let set = choose(c, [Some(self.g0), Some(self.g1), None]).map_or(Charset::Ascii, |k| k.set);
+        // Chosen after the held base is written, so that its set counts as designated.
+        let set = self.base_set(c);
         self.held = Held::Char { ch: c, set };
+    }
+
+    /// The set a base character would be written in now.
+    fn base_set(&self, c: char) -> Charset {
+        choose(c, [Some(self.g0), Some(self.g1), None]).map_or(Charset::Ascii, |k| k.set)
+    }
+
+    /// Leaves EACC before a held space that ends an EACC run rather than after it, when the next
+    /// character goes to `next`: the same bytes, and readers that lose their alignment on a space
+    /// inside EACC (pymarc) then read the text right.
+    fn leave_eacc_before_space(&mut self, next: Charset, dst: &mut Vec<u8>) {
+        if self.held == Held::Space && self.g0 == Charset::Eacc && next != Charset::Eacc {
+            self.designate_g0(if is_gr(next) { Charset::Ascii } else { next }, dst);
+        }
     }
 
     fn new_base(&mut self, held: Held, dst: &mut Vec<u8>) {
@@ -477,6 +502,9 @@ impl Encoder {
         dst: &mut Vec<u8>,
         problems: &mut Vec<Problem>,
     ) -> Result<(), Problem> {
+        if self.opts.errors != EncodeErrors::Strict {
+            self.leave_eacc_before_space(Charset::Ascii, dst);
+        }
         self.flush(dst);
         let mut utf8 = [0u8; 4];
         let mut problem = Problem {

@@ -280,7 +280,13 @@ fn registers_and_escapes() {
     exact("人\u{304}", b"\xe5\x1b$1\x21\x30\x64\x1b(B");
     // C1 specials, whatever G1 is; marks after them have no base.
     exact("a\u{200D}b\u{200C}\u{98}\u{9C}", b"a\x8db\x8e\x88\x89");
-    exact("ґ\u{200D}", b"\x1b)Q\xc0\x8d\x1b)E");
+    // C1 specials go out with ANSEL in G1 (yaz drops them under any other G1 set).
+    exact("ґ\u{200D}", b"\x1b)Q\xc0\x1b)E\x8d");
+    exact("پ\u{200C}پ", b"\x1b)4\xa9\x1b)E\x8e\x1b)4\xa9\x1b)E");
+    // A space that ends an EACC run is written after the switch back to ASCII.
+    exact("人 a", b"\x1b$1\x21\x30\x64\x1b(B a");
+    exact("人 人", b"\x1b$1\x21\x30\x64 \x21\x30\x64\x1b(B");
+    exact("人 e\u{301}", b"\x1b$1\x21\x30\x64\x1b(B \xe2e");
     // SPACE is a base: a mark may sit on it.
     exact(" \u{301}x", b"\xe2 x");
     // Hebrew and Arabic marks go with their letters.
