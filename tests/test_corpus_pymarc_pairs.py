@@ -47,7 +47,10 @@ def pairs() -> list[tuple[int, bytes, str]]:
     marc8 = _lines("test_marc8.txt")
     utf8 = _lines("test_utf8.txt")
     assert len(marc8) == len(utf8) == N_PAIRS
-    return [(n, m, u.decode("utf-8")) for n, (m, u) in enumerate(zip(marc8, utf8), start=1)]
+    return [
+        (n, m, u.decode("utf-8"))
+        for n, (m, u) in enumerate(zip(marc8, utf8, strict=False), start=1)
+    ]
 
 
 def test_pair_count(pairs):

@@ -188,7 +188,7 @@ def compare_file(name: str):
     mislabelled = set()
     seen_explicit = set()
     marc8_records = compared = not_marc8 = 0
-    for rec, yrec in zip(ours_recs, yaz_recs):
+    for rec, yrec in zip(ours_recs, yaz_recs, strict=False):
         if rec.coding_scheme != " ":
             not_marc8 += 1
             continue
@@ -199,7 +199,7 @@ def compare_file(name: str):
         assert [f.tag for f in rec.fields] == [f.tag for f in yrec.fields], (
             f"{name} record {rec.index}: tags"
         )
-        for fi, (f, yf) in enumerate(zip(rec.fields, yrec.fields)):
+        for fi, (f, yf) in enumerate(zip(rec.fields, yrec.fields, strict=False)):
             mine, theirs = units(f), units(yf)
             if [c for _, c, _ in mine] != [c for _, c, _ in theirs]:
                 key = (name, rec.index, fi, None)
@@ -212,7 +212,7 @@ def compare_file(name: str):
                         f"vs yaz {[c for _, c, _ in theirs]}"
                     )
                 continue
-            for (k, code, raw), (_, _, yraw) in zip(mine, theirs):
+            for (k, code, raw), (_, _, yraw) in zip(mine, theirs, strict=False):
                 compared += 1
                 ours, problems = marc8fast.decode_report(raw)
                 yaz_text = yraw.decode("utf-8")

@@ -126,10 +126,10 @@ def _yaz_pairs(n: int):
     root = ET.parse(DATA / "yaz" / f"marc{n}.xml").getroot()
     xrecords = root.findall(NS + "record")
     assert len(records) == len(xrecords) == 1
-    for rec, xrec in zip(records, xrecords):
+    for rec, xrec in zip(records, xrecords, strict=False):
         xfields = [e for e in xrec if e.tag != NS + "leader"]
         assert [f.tag for f in rec.fields] == [e.get("tag") for e in xfields]
-        for fi, (field, xf) in enumerate(zip(rec.fields, xfields)):
+        for fi, (field, xf) in enumerate(zip(rec.fields, xfields, strict=False)):
             if field.is_control:
                 yield (n, field.tag, None), field.tag, None, field.raw, xf.text or "", field, None
                 continue
@@ -143,7 +143,7 @@ def _yaz_pairs(n: int):
             if [c for c, _ in field.subfields] != [c for c, _ in ys]:
                 yield (n, label, None), field.tag, None, field.raw, None, field, ys
                 continue
-            for k, ((code, raw), (_, text)) in enumerate(zip(field.subfields, ys)):
+            for k, ((code, raw), (_, text)) in enumerate(zip(field.subfields, ys, strict=False)):
                 yield (n, label, k), field.tag, code, raw, text, field, ys
 
 
@@ -197,16 +197,16 @@ def _brkr_pairs():
     a = read_records(DATA / "marc4j" / "brkrtest.mrc")
     b = read_records(DATA / "marc4j" / "brkrtest_UTF8.mrc")
     assert len(a) == len(b) == 8
-    for ra, rb in zip(a, b):
+    for ra, rb in zip(a, b, strict=False):
         assert ra.coding_scheme == " " and rb.coding_scheme == "a"
         assert [f.tag for f in ra.fields] == [f.tag for f in rb.fields], ra.index
-        for fa, fb in zip(ra.fields, rb.fields):
+        for fa, fb in zip(ra.fields, rb.fields, strict=False):
             if fa.is_control:
                 yield (ra.index, fa.tag, None), fa.raw, fb.raw.decode("utf-8")
                 continue
             assert fa.indicators == fb.indicators
             assert [c for c, _ in fa.subfields] == [c for c, _ in fb.subfields], (ra.index, fa.tag)
-            for (code, x), (_, y) in zip(fa.subfields, fb.subfields):
+            for (code, x), (_, y) in zip(fa.subfields, fb.subfields, strict=False):
                 yield (ra.index, fa.tag, code), x, y.decode("utf-8")
 
 

@@ -455,7 +455,11 @@ def _verify(peer: str, cause: str, enc: Encoded, got: str | None) -> str | None:
 def _compare(peer: str, outputs: list[str | None]) -> None:
     encs = encoded_corpus()
     assert len(outputs) == len(encs)
-    diffs = {e.item.key: (e, got) for e, got in zip(encs, outputs) if key(got) != key(e.expected)}
+    diffs = {
+        e.item.key: (e, got)
+        for e, got in zip(encs, outputs, strict=False)
+        if key(got) != key(e.expected)
+    }
     expected = EXPECTED_DIFFERENCES[peer]
     unexplained = {k: (v[1], v[0].expected) for k, v in diffs.items() if k not in expected}
     vanished = sorted(set(expected) - set(diffs))
@@ -579,7 +583,7 @@ def _entry_diffs(outputs: list[str | None]) -> dict[str, tuple[str, str | None, 
     assert len(entries) == len(outputs) == len(datas)
     return {
         e.key: (e.text, got, d)
-        for e, got, d in zip(entries, outputs, datas)
+        for e, got, d in zip(entries, outputs, datas, strict=False)
         if key(got) != key(e.text)
     }
 

@@ -179,7 +179,11 @@ def test_marc_charset_reads_our_bytes():
     require_marc_charset()
     datas = [marc8fast.encode(text, errors=errors) for _i, text, errors, _e, _p in PEER_CASES]
     got = marc_charset_decode_many(datas)
-    wrong = {c[0]: (g, c[4]) for c, g in zip(PEER_CASES, got) if g is None or nfd(g) != nfd(c[4])}
+    wrong = {
+        c[0]: (g, c[4])
+        for c, g in zip(PEER_CASES, got, strict=False)
+        if g is None or nfd(g) != nfd(c[4])
+    }
     assert wrong == {}
 
 

@@ -48,7 +48,7 @@ def test_normalize_options_equal_unicodedata(data: bytes) -> None:
 @given(marc8ish, st.lists(st.integers(min_value=0, max_value=200), max_size=4))
 def test_incremental_equals_one_shot(data: bytes, cuts: list[int]) -> None:
     points = sorted({min(c, len(data)) for c in cuts})
-    chunks = [data[a:b] for a, b in zip([0, *points], [*points, len(data)])]
+    chunks = [data[a:b] for a, b in zip([0, *points], [*points, len(data)], strict=False)]
     got = "".join(codecs.iterdecode(chunks, "marc8", errors="replace"))
     assert got == m8.decode(data, errors="replace")
 

@@ -183,7 +183,7 @@ def render_rust(sets):
         "#[rustfmt::skip]",
         f"pub(crate) static SINGLE: [[u32; 128]; {len(singles)}] = [",
     ]
-    for (final, name), table in zip(SETS, singles):
+    for (final, name), table in zip(SETS, singles, strict=False):
         out.append(f"    // {name} (final 0x{final:02X})")
         out.append("    [")
         for i in range(0, 128, 8):

@@ -16,59 +16,16 @@
 //!   (from `tests/data/codetables.tsv`); throughput in lookups.
 
 use std::hint::black_box;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use criterion::{Criterion, SamplingMode, Throughput};
 use marc8::{Charset, DecodeOptions, ErrorMode};
 
+mod common;
+use common::{data_dir, manifest_dir, missing_data_hint, read_fields};
+
 const GROUPS: [&str; 4] = ["ascii", "latin", "nonlatin", "mix"];
-
-/// All items of one field file, concatenated, with each item's range.
-struct Fields {
-    bytes: Vec<u8>,
-    ranges: Vec<(usize, usize)>,
-}
-
-impl Fields {
-    fn iter(&self) -> impl Iterator<Item = &[u8]> {
-        self.ranges.iter().map(|&(a, b)| &self.bytes[a..b])
-    }
-}
-
-fn manifest_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn data_dir() -> PathBuf {
-    match std::env::var_os("MARC8FAST_BENCH_DATA") {
-        Some(d) if !d.is_empty() => PathBuf::from(d),
-        _ => manifest_dir().join("../../bench-data"),
-    }
-}
-
-/// Reads a file of items, each a little-endian u32 length and that many bytes.
-fn read_fields(path: &Path) -> Result<Fields, String> {
-    let raw = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut bytes = Vec::with_capacity(raw.len());
-    let mut ranges = Vec::new();
-    let mut pos = 0;
-    while pos < raw.len() {
-        let len_bytes: [u8; 4] = raw
-            .get(pos..pos + 4)
-            .and_then(|s| s.try_into().ok())
-            .ok_or_else(|| format!("{}: truncated length at byte {pos}", path.display()))?;
-        let len = u32::from_le_bytes(len_bytes) as usize;
-        let item = raw
-            .get(pos + 4..pos + 4 + len)
-            .ok_or_else(|| format!("{}: truncated item at byte {pos}", path.display()))?;
-        let start = bytes.len();
-        bytes.extend_from_slice(item);
-        ranges.push((start, bytes.len()));
-        pos += 4 + len;
-    }
-    Ok(Fields { bytes, ranges })
-}
 
 /// The three bytes of every EACC code in `tests/data/codetables.tsv` (rows whose set is `31`).
 fn eacc_codes() -> Result<Vec<[u8; 3]>, String> {
@@ -173,12 +130,7 @@ fn main() {
             std::process::exit(1);
         }
     } else {
-        eprintln!(
-            "decode benchmarks skipped: no field files in {}.\n\
-             Create them with `python3 tools/bench_corpus.py` (needs yaz: `apt-get install yaz`; \
-             about 1.2 GB of disk), or point MARC8FAST_BENCH_DATA at an existing copy.",
-            dir.display()
-        );
+        eprintln!("decode benchmarks skipped: {}", missing_data_hint(&dir));
     }
     c.final_summary();
 }

@@ -9,7 +9,7 @@ use std::borrow::Cow;
 
 use unicode_normalization::{is_nfc_quick, is_nfd_quick, IsNormalized, UnicodeNormalization};
 
-use crate::ascii::copyable_prefix;
+use crate::ascii::{ascii_str, copyable_prefix};
 use crate::charset::{Charset, Mapping};
 use crate::ncr::NcrFilter;
 use crate::problem::{Action, Problem, ProblemKind};
@@ -53,13 +53,56 @@ pub struct DecodeOptions {
     pub legacy_ligatures: bool,
 }
 
+/// Marks waiting for their base: up to eight inline (real data never has more on one base, so
+/// decoding a field allocates nothing for them), any more in a spill vector.
+#[derive(Clone, Debug, Default)]
+struct MarkBuf {
+    inline: [PendingMark; 8],
+    len: usize,
+    spill: Vec<PendingMark>,
+}
+
+impl MarkBuf {
+    fn push(&mut self, m: PendingMark) {
+        match self.inline.get_mut(self.len) {
+            Some(slot) => *slot = m,
+            None => self.spill.push(m),
+        }
+        self.len += 1;
+    }
+
+    fn get(&self, k: usize) -> PendingMark {
+        match self.inline.get(k) {
+            Some(&m) => m,
+            None => self
+                .spill
+                .get(k - self.inline.len())
+                .copied()
+                .unwrap_or_default(),
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = PendingMark> + '_ {
+        (0..self.len).map(|k| self.get(k))
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn clear(&mut self) {
+        self.len = 0;
+        self.spill.clear();
+    }
+}
+
 /// How [`Decoder::state`] packs a consumed right half (not a scalar value).
 const CONSUMED_HALF: u32 = 0x11_0000;
 
 /// Longest unit the decoder may have to hold between chunks: ESC, three intermediates, final.
 const MAX_UNIT: usize = 5;
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default)]
 struct PendingMark {
     /// `None` for the right half of a double diacritic, whose U+0361/U+0360 was already written
     /// after the first base: it writes nothing, but still needs a base after it.
@@ -103,7 +146,7 @@ pub struct Decoder {
     g1: Charset,
     pending: [u8; MAX_UNIT],
     pending_len: usize,
-    marks: Vec<PendingMark>,
+    marks: MarkBuf,
     double: Double,
     ncr: NcrFilter,
     pos: usize,
@@ -119,7 +162,7 @@ impl Decoder {
             g1: Charset::Ansel,
             pending: [0; MAX_UNIT],
             pending_len: 0,
-            marks: Vec::new(),
+            marks: MarkBuf::default(),
             double: Double::None,
             ncr: NcrFilter::default(),
             pos: 0,
@@ -166,7 +209,7 @@ impl Decoder {
             return (pending, Vec::new());
         }
         let mut packed = vec![self.g0 as u8, self.g1 as u8, self.double as u8];
-        for m in &self.marks {
+        for m in self.marks.iter() {
             let cp = m.ch.map_or(CONSUMED_HALF, u32::from);
             packed.extend_from_slice(&cp.to_be_bytes()[1..]);
             packed.push(m.byte);
@@ -234,11 +277,17 @@ impl Decoder {
         last: bool,
         problems: &mut Vec<Problem>,
     ) -> Result<(), Problem> {
-        if self.opts.expand_ncr {
+        let result = if self.opts.expand_ncr {
             self.run::<true>(src, dst, last, problems)
         } else {
             self.run::<false>(src, dst, last, problems)
-        }
+        };
+        // In strict mode the problem that stopped decoding is the last one pushed.
+        result.map_err(|Stop| {
+            problems
+                .pop()
+                .unwrap_or_else(|| self.problem(ProblemKind::UnmappedByte, self.pos, &[]))
+        })
     }
 
     fn run<const NCR: bool>(
@@ -247,7 +296,7 @@ impl Decoder {
         dst: &mut String,
         last: bool,
         problems: &mut Vec<Problem>,
-    ) -> Result<(), Problem> {
+    ) -> R<()> {
         let mut i = 0;
         if self.pending_len > 0 {
             let held = self.pending_len;
@@ -276,8 +325,7 @@ impl Decoder {
                 if n > 0 {
                     // Copied characters (bases and controls) close any double diacritic.
                     self.double = Double::None;
-                    // Bytes below 0x80 are valid UTF-8 on their own.
-                    dst.push_str(std::str::from_utf8(&src[i..i + n]).unwrap_or_default());
+                    dst.push_str(ascii_str(&src[i..i + n]));
                     i += n;
                     continue;
                 }
@@ -301,6 +349,7 @@ impl Decoder {
 
     /// Decodes one unit at the start of `s` (never empty). `Ok(None)`: `s` ends inside the unit
     /// and more input may come. `Ok(Some(n))`: `n` bytes consumed.
+    #[inline]
     fn unit<const NCR: bool>(
         &mut self,
         s: &[u8],
@@ -308,7 +357,7 @@ impl Decoder {
         last: bool,
         dst: &mut String,
         problems: &mut Vec<Problem>,
-    ) -> Result<Option<usize>, Problem> {
+    ) -> R<Option<usize>> {
         let b = s[0];
         match b {
             0x1B => self.escape::<NCR>(s, off, last, dst, problems),
@@ -345,11 +394,12 @@ impl Decoder {
         off: usize,
         dst: &mut String,
         problems: &mut Vec<Problem>,
-    ) -> Result<Option<usize>, Problem> {
+    ) -> R<Option<usize>> {
         self.emit::<NCR>(c, off, 1, dst, problems)?;
         Ok(Some(1))
     }
 
+    #[inline]
     fn graphic<const NCR: bool>(
         &mut self,
         s: &[u8],
@@ -358,7 +408,7 @@ impl Decoder {
         gr: bool,
         dst: &mut String,
         problems: &mut Vec<Problem>,
-    ) -> Result<Option<usize>, Problem> {
+    ) -> R<Option<usize>> {
         let set = if gr { self.g1 } else { self.g0 };
         if set == Charset::Eacc {
             // The second byte is 0x21..0x7E, the third 0x20..0x7E (LC's U+3000 is 21 23 20),
@@ -421,7 +471,7 @@ impl Decoder {
         last: bool,
         dst: &mut String,
         problems: &mut Vec<Problem>,
-    ) -> Result<Option<usize>, Problem> {
+    ) -> R<Option<usize>> {
         let (kind, len) = match parse_escape(s) {
             Escape::Designate { g1, set, len } => {
                 if g1 {
@@ -457,7 +507,7 @@ impl Decoder {
         len: usize,
         dst: &mut String,
         problems: &mut Vec<Problem>,
-    ) -> Result<(), Problem> {
+    ) -> R<()> {
         self.emit::<NCR>(c, off, len, dst, problems)?;
         // A left half's base opens the pair; the next base closes it, right half or not.
         self.double = if self.double == Double::LeftPending {
@@ -465,16 +515,13 @@ impl Decoder {
         } else {
             Double::None
         };
-        if !self.marks.is_empty() {
-            let marks = std::mem::take(&mut self.marks);
-            for m in &marks {
-                if let Some(ch) = m.ch {
-                    self.emit::<NCR>(ch, m.offset, 1, dst, problems)?;
-                }
+        for k in 0..self.marks.len {
+            let m = self.marks.get(k);
+            if let Some(ch) = m.ch {
+                self.emit::<NCR>(ch, m.offset, 1, dst, problems)?;
             }
-            self.marks = marks;
-            self.marks.clear();
         }
+        self.marks.clear();
         Ok(())
     }
 
@@ -486,7 +533,7 @@ impl Decoder {
         len: usize,
         dst: &mut String,
         problems: &mut Vec<Problem>,
-    ) -> Result<(), Problem> {
+    ) -> R<()> {
         if NCR {
             match self.ncr.push(c, off, len, dst) {
                 Some(p) => self.report_ncr(p, problems),
@@ -528,7 +575,7 @@ impl Decoder {
         bytes: &[u8],
         dst: &mut String,
         problems: &mut Vec<Problem>,
-    ) -> Result<(), Problem> {
+    ) -> R<()> {
         self.break_ncr::<NCR>(dst, problems)?;
         report(self.problem(kind, off, bytes), self.strict(), problems)?;
         self.base::<NCR>('\u{FFFD}', off, bytes.len(), dst, problems)
@@ -538,18 +585,17 @@ impl Decoder {
         &mut self,
         dst: &mut String,
         problems: &mut Vec<Problem>,
-    ) -> Result<(), Problem> {
+    ) -> R<()> {
         if self.marks.is_empty() {
             return Ok(());
         }
         self.break_ncr::<NCR>(dst, problems)?;
-        let marks = std::mem::take(&mut self.marks);
-        for m in &marks {
+        for k in 0..self.marks.len {
+            let m = self.marks.get(k);
             let p = self.problem(ProblemKind::MarkWithoutBase, m.offset, &[m.byte]);
             report(p, self.strict(), problems)?;
             self.emit::<NCR>('\u{FFFD}', m.offset, 1, dst, problems)?;
         }
-        self.marks = marks;
         self.marks.clear();
         Ok(())
     }
@@ -559,41 +605,42 @@ impl Decoder {
         &mut self,
         dst: &mut String,
         problems: &mut Vec<Problem>,
-    ) -> Result<(), Problem> {
+    ) -> R<()> {
         match self.ncr.flush(dst) {
             Some(p) if NCR => self.report_ncr(p, problems),
             _ => Ok(()),
         }
     }
 
-    fn report_ncr(&self, mut p: Problem, problems: &mut Vec<Problem>) -> Result<(), Problem> {
+    fn report_ncr(&self, mut p: Problem, problems: &mut Vec<Problem>) -> R<()> {
         p.g0 = self.g0;
         p.g1 = self.g1;
         report(p, self.strict(), problems)
     }
 
-    fn finish<const NCR: bool>(
-        &mut self,
-        dst: &mut String,
-        problems: &mut Vec<Problem>,
-    ) -> Result<(), Problem> {
+    fn finish<const NCR: bool>(&mut self, dst: &mut String, problems: &mut Vec<Problem>) -> R<()> {
         self.dangling_marks::<NCR>(dst, problems)?;
         self.break_ncr::<NCR>(dst, problems)?;
-        let marks = std::mem::take(&mut self.marks);
-        *self = Decoder {
-            marks,
-            ..Decoder::new(self.opts)
-        };
+        *self = Decoder::new(self.opts);
         Ok(())
     }
 }
 
-fn report(mut p: Problem, strict: bool, problems: &mut Vec<Problem>) -> Result<(), Problem> {
+/// Decoding stopped at a problem (strict mode); the problem is the last one in the list.
+#[derive(Debug)]
+struct Stop;
+
+type R<T> = Result<T, Stop>;
+
+/// Records a problem; in strict mode it also stops decoding.
+fn report(mut p: Problem, strict: bool, problems: &mut Vec<Problem>) -> R<()> {
     if strict {
         p.action = Action::Stopped;
-        Err(p)
+    }
+    problems.push(p);
+    if strict {
+        Err(Stop)
     } else {
-        problems.push(p);
         Ok(())
     }
 }
@@ -689,15 +736,36 @@ pub fn decode_report<'a>(src: &'a [u8], options: &DecodeOptions) -> (Cow<'a, str
     (text, problems)
 }
 
+/// Decodes a whole MARC-8 string (starting with G0 = ASCII, G1 = ANSEL), appending the text to
+/// `dst` and the problems to `problems`: the allocation-free form of [`decode_report`] for callers
+/// that convert many strings, such as a record's subfields, into one reused buffer. In strict mode
+/// the first problem is returned as the error (and `dst` holds the text decoded before it).
+pub fn decode_append(
+    src: &[u8],
+    options: &DecodeOptions,
+    dst: &mut String,
+    problems: &mut Vec<Problem>,
+) -> Result<(), Problem> {
+    if is_verbatim(src, options.expand_ncr) {
+        dst.push_str(ascii_str(src));
+        return Ok(());
+    }
+    let start = dst.len();
+    Decoder::new(*options).decode_to_string(src, dst, true, problems)?;
+    if options.normalize != Normalization::None {
+        let tail = dst.split_off(start);
+        dst.push_str(&normalize(tail, options.normalize));
+    }
+    Ok(())
+}
+
 fn decode_into_cow<'a>(
     src: &'a [u8],
     opts: &DecodeOptions,
     problems: &mut Vec<Problem>,
 ) -> Result<Cow<'a, str>, Problem> {
     if is_verbatim(src, opts.expand_ncr) {
-        if let Ok(s) = std::str::from_utf8(src) {
-            return Ok(Cow::Borrowed(s));
-        }
+        return Ok(Cow::Borrowed(ascii_str(src)));
     }
     let mut out = String::with_capacity(src.len() + src.len() / 2);
     Decoder::new(*opts).decode_to_string(src, &mut out, true, problems)?;

@@ -242,3 +242,34 @@ fn state_round_trips() {
     assert!(problems.is_empty());
     assert!(!e.set_state(b"", &[99, 1, 0]));
 }
+
+#[test]
+fn decode_append_matches_decode_report() {
+    let inputs: [&[u8]; 4] = [
+        b"plain",
+        b"Caf\xe2e",
+        b"\x1b$1\x21\x30\x64\x1b(B",
+        b"a\xafb",
+    ];
+    let nfc = DecodeOptions {
+        normalize: Normalization::Nfc,
+        ..replace()
+    };
+    for opts in [replace(), nfc] {
+        let mut buf = String::from(">");
+        let mut problems = Vec::new();
+        let mut want = String::from(">");
+        let mut want_problems = Vec::new();
+        for input in inputs {
+            decode_append(input, &opts, &mut buf, &mut problems).unwrap();
+            let (t, p) = decode_report(input, &opts);
+            want.push_str(&t);
+            want_problems.extend(p);
+        }
+        assert_eq!(buf, want);
+        assert_eq!(problems, want_problems);
+    }
+    let mut buf = String::new();
+    let err = decode_append(b"ab\xaf", &strict(), &mut buf, &mut Vec::new()).unwrap_err();
+    assert_eq!((err.offset, buf.as_str()), (2, "ab"));
+}
