@@ -61,6 +61,7 @@ mod decoder;
 mod encoder;
 mod ncr;
 mod problem;
+pub mod record;
 mod tables;
 #[cfg(test)]
 mod testing;

@@ -1,0 +1,932 @@
+//! ISO 2709 records: robust splitting, parsing, writing, and transcoding between MARC-8 and
+//! UTF-8.
+//!
+//! A record is converted field by field and subfield by subfield: every subfield (and every
+//! control field) starts from the default sets, as every MARC-8 implementation does. The leader's
+//! character coding scheme (position 09) is set (`' '` MARC-8, `'a'` UTF-8), the record length,
+//! base address and every directory entry are recomputed in bytes, field 066 is dropped going to
+//! UTF-8 and rebuilt from the escapes actually written going to MARC-8. Problems carry the record
+//! number, its byte offset, its 001, the tag and occurrence, the subfield and the offset.
+//!
+//! A record that cannot be written correctly (a field over 9,999 bytes, a record over 99,999, a
+//! directory that cannot be read, or any problem in strict mode) is rejected: it is never written
+//! half-converted, and its problems say so.
+
+use std::borrow::Cow;
+
+use crate::decoder::{decode_append, normalize, DecodeOptions, ErrorMode, Normalization};
+use crate::encoder::{encode_report, EncodeErrors, EncodeOptions};
+use crate::problem::{Action, Problem, ProblemKind};
+
+/// Record terminator.
+pub const RT: u8 = 0x1D;
+/// Field terminator.
+pub const FT: u8 = 0x1E;
+/// Subfield delimiter.
+pub const SD: u8 = 0x1F;
+/// The largest field ISO 2709 can describe (4-digit length, terminator included).
+pub const MAX_FIELD: usize = 9_999;
+/// The largest record ISO 2709 can describe (5-digit length).
+pub const MAX_RECORD: usize = 99_999;
+
+/// The encoding a record is converted to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// UTF-8, leader/09 `a`.
+    Utf8,
+    /// MARC-8, leader/09 blank.
+    Marc8,
+}
+
+/// What decides a record's source encoding when leader/09 and the data disagree.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Trust {
+    /// Leader/09 (the mislabelling is reported).
+    #[default]
+    Leader,
+    /// The data: bytes that are valid multibyte UTF-8 are read as UTF-8, bytes that are not are
+    /// read as MARC-8 (the mislabelling is reported).
+    Data,
+}
+
+/// Options of record conversion.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordOptions {
+    /// The target encoding.
+    pub to: Target,
+    /// Decoding options (MARC-8 → UTF-8): normalization, NCR expansion, ligature form. Decoding
+    /// always replaces bad units and reports them; `errors: Strict` rejects a record with any
+    /// problem instead of writing it.
+    pub decode: DecodeOptions,
+    /// Encoding options (UTF-8 → MARC-8). `Strict` rejects a record with an unmappable
+    /// character (all of them are reported).
+    pub encode: EncodeOptions,
+    /// Leader or data, when they disagree.
+    pub trust: Trust,
+}
+
+impl RecordOptions {
+    /// Options converting to `to` with the defaults: replace bad MARC-8, lossless NCRs for
+    /// characters MARC-8 lacks, trust the leader.
+    #[must_use]
+    pub fn new(to: Target) -> Self {
+        RecordOptions {
+            to,
+            decode: DecodeOptions {
+                errors: ErrorMode::Replace,
+                ..DecodeOptions::default()
+            },
+            encode: EncodeOptions {
+                errors: EncodeErrors::Lossless,
+            },
+            trust: Trust::Leader,
+        }
+    }
+
+    fn strict(&self) -> bool {
+        match self.to {
+            Target::Utf8 => self.decode.errors == ErrorMode::Strict,
+            Target::Marc8 => self.encode.errors == EncodeErrors::Strict,
+        }
+    }
+}
+
+/// A problem in a record or a file, with where it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordProblem {
+    /// The record's number in the file, from 1.
+    pub record: usize,
+    /// Byte offset of the record (or of the skipped bytes) in the file.
+    pub record_offset: u64,
+    /// The record's 001, if it has one.
+    pub control_number: Option<String>,
+    /// The field's tag.
+    pub tag: Option<String>,
+    /// Which occurrence of that tag in the record, from 1.
+    pub occurrence: Option<usize>,
+    /// The subfield code.
+    pub subfield: Option<char>,
+    /// Offset inside the subfield's data (or the control field's data): bytes of the source for
+    /// decoding problems, characters of the source for encoding problems.
+    pub offset: Option<usize>,
+    /// Byte offset inside the field's data (indicators at 0), for problems in MARC-8 or UTF-8
+    /// bytes of the source.
+    pub field_offset: Option<usize>,
+    /// What went wrong (a stable identifier: `bad_leader`, `unmapped_byte`, …).
+    pub kind: &'static str,
+    /// The offending bytes (or the UTF-8 of the offending character).
+    pub bytes: Vec<u8>,
+    /// What was done (`replaced`, `wrote_ncr`, `rejected`, `skipped`, `recovered`, …).
+    pub action: &'static str,
+    /// A one-line explanation.
+    pub message: String,
+}
+
+impl RecordProblem {
+    fn new(record: usize, record_offset: u64, kind: &'static str, action: &'static str) -> Self {
+        RecordProblem {
+            record,
+            record_offset,
+            control_number: None,
+            tag: None,
+            occurrence: None,
+            subfield: None,
+            offset: None,
+            field_offset: None,
+            kind,
+            bytes: Vec::new(),
+            action,
+            message: String::new(),
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Splitting a byte stream into records
+
+/// What [`next_record`] found at a position.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Next {
+    /// A record occupies `start..end` (its terminator included).
+    Record {
+        /// First byte.
+        start: usize,
+        /// One past the record terminator.
+        end: usize,
+        /// The declared length did not match; the record was delimited by its terminator.
+        length_mismatch: bool,
+    },
+    /// Bytes `start..end` are not a record (garbage, or a record cut short at the end of the
+    /// input when `truncated`).
+    Skip {
+        /// First byte.
+        start: usize,
+        /// One past the last byte.
+        end: usize,
+        /// The bytes are the start of a record cut off by the end of the input.
+        truncated: bool,
+    },
+    /// Line ends between records (ignored, not reported).
+    Blank {
+        /// One past the last line-end byte.
+        end: usize,
+    },
+    /// More input is needed to decide.
+    NeedMore,
+    /// Nothing left.
+    End,
+}
+
+fn digits(b: &[u8]) -> Option<usize> {
+    if b.is_empty() || !b.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    b.iter().try_fold(0usize, |n, &d| {
+        n.checked_mul(10)?.checked_add(usize::from(d - b'0'))
+    })
+}
+
+/// True if a record could start at `buf[i..]`: five digits of length and `4500` at 20..24 (the
+/// entry map every MARC 21 record has).
+fn looks_like_leader(buf: &[u8], i: usize) -> bool {
+    buf.get(i..i + 24)
+        .is_some_and(|l| digits(&l[..5]).is_some() && &l[20..24] == b"4500")
+}
+
+/// Finds the next record in `buf[pos..]`. `eof` says no more bytes will be appended.
+///
+/// The declared length is trusted when the byte before it is a record terminator; otherwise the
+/// record ends at the next terminator (and the mismatch is reported). Bytes that do not start a
+/// record are skipped up to the next place one could start. CR and LF between records are
+/// ignored.
+#[must_use]
+pub fn next_record(buf: &[u8], pos: usize, eof: bool) -> Next {
+    let rest = &buf[pos.min(buf.len())..];
+    if rest.is_empty() {
+        return if eof { Next::End } else { Next::NeedMore };
+    }
+    let blank = rest
+        .iter()
+        .take_while(|&&b| b == b'\r' || b == b'\n')
+        .count();
+    if blank > 0 {
+        return Next::Blank { end: pos + blank };
+    }
+    if rest.len() < 5 && !eof {
+        return Next::NeedMore;
+    }
+    let find_rt = |from: usize| rest[from..].iter().position(|&b| b == RT).map(|i| from + i);
+    if let Some(len) = rest.get(..5).and_then(digits).filter(|&l| l >= 24) {
+        if rest.len() >= len && rest[len - 1] == RT {
+            return Next::Record {
+                start: pos,
+                end: pos + len,
+                length_mismatch: false,
+            };
+        }
+        if rest.len() < len.min(MAX_RECORD) && !eof {
+            return Next::NeedMore;
+        }
+        return match find_rt(0) {
+            Some(i) => Next::Record {
+                start: pos,
+                end: pos + i + 1,
+                length_mismatch: true,
+            },
+            None if !eof && rest.len() <= MAX_RECORD => Next::NeedMore,
+            None => Next::Skip {
+                start: pos,
+                end: buf.len(),
+                truncated: true,
+            },
+        };
+    }
+    // Not a record start: skip to the byte after the next terminator, or to the next place that
+    // looks like a leader, whichever comes first.
+    let after_rt = find_rt(0).map(|i| i + 1);
+    let leader = (1..rest.len()).find(|&i| looks_like_leader(rest, i));
+    match (after_rt, leader) {
+        (Some(a), Some(l)) => Next::Skip {
+            start: pos,
+            end: pos + a.min(l),
+            truncated: false,
+        },
+        (Some(a), None) | (None, Some(a)) => Next::Skip {
+            start: pos,
+            end: pos + a,
+            truncated: false,
+        },
+        (None, None) if eof || rest.len() > MAX_RECORD => Next::Skip {
+            start: pos,
+            end: buf.len(),
+            truncated: false,
+        },
+        (None, None) => Next::NeedMore,
+    }
+}
+
+/// The problem for bytes [`next_record`] skipped.
+#[must_use]
+pub fn skip_problem(record: usize, offset: u64, bytes: &[u8], truncated: bool) -> RecordProblem {
+    let mut p = RecordProblem::new(
+        record,
+        offset,
+        if truncated {
+            "truncated_record"
+        } else {
+            "garbage"
+        },
+        "skipped",
+    );
+    p.message = if truncated {
+        format!(
+            "the input ends inside a record: {} bytes with no record terminator",
+            bytes.len()
+        )
+    } else {
+        format!("{} bytes between records are not a record", bytes.len())
+    };
+    p.bytes = bytes[..bytes.len().min(64)].to_vec();
+    p
+}
+
+/// A record found in a buffer: its number (from 1), its byte offset and its bytes.
+pub type Found<'a> = (usize, usize, &'a [u8]);
+
+/// Splits a whole buffer into records, with the problems of the split (garbage, truncated
+/// records, lengths recovered by terminators).
+#[must_use]
+pub fn split_records(buf: &[u8]) -> (Vec<Found<'_>>, Vec<RecordProblem>) {
+    let mut out = Vec::new();
+    let mut problems = Vec::new();
+    let mut pos = 0;
+    loop {
+        match next_record(buf, pos, true) {
+            Next::Record {
+                start,
+                end,
+                length_mismatch,
+            } => {
+                let n = out.len() + 1;
+                if length_mismatch {
+                    problems.push(length_problem(n, start as u64, &buf[start..end]));
+                }
+                out.push((n, start, &buf[start..end]));
+                pos = end;
+            }
+            Next::Skip {
+                start,
+                end,
+                truncated,
+            } => {
+                problems.push(skip_problem(
+                    out.len() + 1,
+                    start as u64,
+                    &buf[start..end],
+                    truncated,
+                ));
+                pos = end;
+            }
+            Next::Blank { end } => pos = end,
+            Next::NeedMore | Next::End => break,
+        }
+    }
+    (out, problems)
+}
+
+/// The problem for a record whose declared length did not match its terminator.
+#[must_use]
+pub fn length_problem(record: usize, offset: u64, raw: &[u8]) -> RecordProblem {
+    let mut p = RecordProblem::new(record, offset, "length_mismatch", "recovered");
+    let declared = String::from_utf8_lossy(&raw[..5.min(raw.len())]).into_owned();
+    p.message = format!(
+        "leader says the record is {declared} bytes, its terminator says {}",
+        raw.len()
+    );
+    p.bytes = raw[..5.min(raw.len())].to_vec();
+    p
+}
+
+// ------------------------------------------------------------------------------------------------
+// Parsing and writing
+
+/// One field of a parsed record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawField<'a> {
+    /// The tag (three bytes as they stand in the directory).
+    pub tag: [u8; 3],
+    /// The field's data without its terminator.
+    pub data: &'a [u8],
+}
+
+impl RawField<'_> {
+    /// Control fields (00X) have no indicators or subfields.
+    #[must_use]
+    pub fn is_control(&self) -> bool {
+        self.tag[0] == b'0' && self.tag[1] == b'0' && self.tag[2].is_ascii_digit()
+    }
+
+    /// The tag as text.
+    #[must_use]
+    pub fn tag_str(&self) -> String {
+        String::from_utf8_lossy(&self.tag).into_owned()
+    }
+}
+
+/// A parsed record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Parsed<'a> {
+    /// The 24-byte leader.
+    pub leader: [u8; 24],
+    /// The fields, in directory order.
+    pub fields: Vec<RawField<'a>>,
+    /// The directory did not describe the fields; they were recovered from their terminators.
+    pub recovered: bool,
+}
+
+/// Why a record could not be parsed: (kind, message).
+pub type ParseError = (&'static str, String);
+
+/// Parses one record (its terminator may be present or not).
+pub fn parse(raw: &[u8]) -> Result<Parsed<'_>, ParseError> {
+    let raw = raw.strip_suffix(&[RT]).unwrap_or(raw);
+    let leader: [u8; 24] = raw
+        .get(..24)
+        .and_then(|l| l.try_into().ok())
+        .ok_or_else(|| ("bad_leader", format!("only {} bytes: no leader", raw.len())))?;
+    let base = digits(&leader[12..17]).ok_or_else(|| {
+        (
+            "bad_leader",
+            format!(
+                "base address {:?} is not a number",
+                String::from_utf8_lossy(&leader[12..17])
+            ),
+        )
+    })?;
+    let dir_end = raw[24..]
+        .iter()
+        .position(|&b| b == FT)
+        .map(|i| 24 + i)
+        .ok_or_else(|| {
+            (
+                "bad_directory",
+                "no field terminator after the directory".to_owned(),
+            )
+        })?;
+    let entries: Vec<&[u8]> = raw[24..dir_end].chunks(12).collect();
+    let data_start = dir_end + 1;
+    let mut fields = Vec::with_capacity(entries.len());
+    let mut ok = (dir_end - 24) % 12 == 0 && (base == data_start || base == dir_end);
+    if ok {
+        for e in &entries {
+            let (Some(len), Some(start)) = (digits(&e[3..7]), digits(&e[7..12])) else {
+                ok = false;
+                break;
+            };
+            let from = data_start + start;
+            match raw.get(from..from + len) {
+                Some(d) if len > 0 && d[len - 1] == FT => fields.push(RawField {
+                    tag: [e[0], e[1], e[2]],
+                    data: &d[..len - 1],
+                }),
+                _ => {
+                    ok = false;
+                    break;
+                }
+            }
+        }
+    }
+    if ok {
+        return Ok(Parsed {
+            leader,
+            fields,
+            recovered: false,
+        });
+    }
+    // The directory lies: take the fields from their terminators, with the directory's tags if
+    // there are as many entries as fields.
+    let data = &raw[data_start.min(raw.len())..];
+    let mut pieces: Vec<&[u8]> = data.split(|&b| b == FT).collect();
+    if pieces.last().is_some_and(|p| p.is_empty()) {
+        pieces.pop();
+    }
+    let tags: Vec<[u8; 3]> = entries
+        .iter()
+        .filter(|e| e.len() >= 3)
+        .map(|e| [e[0], e[1], e[2]])
+        .collect();
+    if tags.len() != pieces.len() || tags.is_empty() {
+        return Err((
+            "bad_directory",
+            format!(
+                "the directory lists {} fields and the data holds {}; the fields cannot be told apart",
+                tags.len(),
+                pieces.len()
+            ),
+        ));
+    }
+    Ok(Parsed {
+        leader,
+        fields: tags
+            .into_iter()
+            .zip(pieces)
+            .map(|(tag, data)| RawField { tag, data })
+            .collect(),
+        recovered: true,
+    })
+}
+
+/// Writes a record from its leader and fields: computes the record length, the base address and
+/// the directory. Returns `Err((kind, message))` if a field or the record is too long for
+/// ISO 2709.
+pub fn write_record(
+    leader: &[u8; 24],
+    fields: &[([u8; 3], Cow<'_, [u8]>)],
+    out: &mut Vec<u8>,
+) -> Result<(), ParseError> {
+    let base = 24 + 12 * fields.len() + 1;
+    let data_len: usize = fields.iter().map(|(_, d)| d.len() + 1).sum();
+    let total = base + data_len + 1;
+    for (tag, d) in fields {
+        if d.len() + 1 > MAX_FIELD {
+            return Err((
+                "field_too_long",
+                format!(
+                    "field {} would be {} bytes; ISO 2709 allows {MAX_FIELD}",
+                    String::from_utf8_lossy(tag),
+                    d.len() + 1
+                ),
+            ));
+        }
+    }
+    if total > MAX_RECORD || base > MAX_RECORD {
+        return Err((
+            "record_too_long",
+            format!("the record would be {total} bytes; ISO 2709 allows {MAX_RECORD}"),
+        ));
+    }
+    out.reserve(total);
+    out.extend_from_slice(format!("{total:05}").as_bytes());
+    out.extend_from_slice(&leader[5..12]);
+    out.extend_from_slice(format!("{base:05}").as_bytes());
+    out.extend_from_slice(&leader[17..24]);
+    let mut start = 0;
+    for (tag, d) in fields {
+        out.extend_from_slice(tag);
+        out.extend_from_slice(format!("{:04}{start:05}", d.len() + 1).as_bytes());
+        start += d.len() + 1;
+    }
+    out.push(FT);
+    for (_, d) in fields {
+        out.extend_from_slice(d);
+        out.push(FT);
+    }
+    out.push(RT);
+    Ok(())
+}
+
+// ------------------------------------------------------------------------------------------------
+// Encoding detection
+
+/// What a record's field data looks like.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Looks {
+    /// Only bytes below 0x80 and no ESC: the same in both encodings.
+    Ascii,
+    /// Valid UTF-8 with at least one multibyte character.
+    Utf8,
+    /// Not valid UTF-8 (or ESC sequences): MARC-8 or something else.
+    NotUtf8,
+}
+
+/// Classifies the data of a record's fields.
+#[must_use]
+pub fn classify(fields: &[RawField<'_>]) -> Looks {
+    let mut multibyte = false;
+    for f in fields {
+        if f.data.contains(&0x1B) {
+            return Looks::NotUtf8;
+        }
+        if !f.data.is_ascii() {
+            if std::str::from_utf8(f.data).is_err() {
+                return Looks::NotUtf8;
+            }
+            multibyte = true;
+        }
+    }
+    if multibyte {
+        Looks::Utf8
+    } else {
+        Looks::Ascii
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Transcoding
+
+/// The escape sequences of non-default sets a MARC-8 string designates, as 066 `$c` values
+/// (`$1`, `(N`, `)Q`, …), in the fixed order of [`SETS_066`].
+fn sets_used(marc8: &[u8], used: &mut [bool; SETS_066.len()]) {
+    let mut i = 0;
+    while let Some(p) = marc8[i..].iter().position(|&b| b == 0x1B) {
+        let esc = &marc8[i + p + 1..];
+        for (k, seq) in SETS_066.iter().enumerate() {
+            if esc.starts_with(seq.as_bytes()) {
+                used[k] = true;
+            }
+        }
+        i += p + 1;
+    }
+}
+
+/// 066 `$c` values for the sets the encoder designates, in the order they are listed.
+const SETS_066: [&str; 7] = ["$1", "(N", ")Q", "(2", "(3", ")4", "(S"];
+
+/// Where a string of a record came from, to position its problems.
+struct Site<'a> {
+    record: usize,
+    offset: u64,
+    control_number: &'a Option<String>,
+    tag: &'a [u8; 3],
+    occurrence: usize,
+    subfield: Option<char>,
+    /// Offset of the string's first byte inside the field data.
+    field_offset: usize,
+}
+
+impl Site<'_> {
+    fn problem(&self, p: Problem, bytes_offsets: bool) -> RecordProblem {
+        let mut r =
+            RecordProblem::new(self.record, self.offset, p.kind.as_str(), p.action.as_str());
+        r.control_number.clone_from(self.control_number);
+        r.tag = Some(String::from_utf8_lossy(self.tag).into_owned());
+        r.occurrence = Some(self.occurrence);
+        r.subfield = self.subfield;
+        r.offset = Some(p.offset);
+        r.field_offset = bytes_offsets.then_some(self.field_offset + p.offset);
+        r.message = p.message();
+        r.bytes = p.bytes;
+        r
+    }
+}
+
+/// Converts one string of a record (a subfield's data or a control field's data).
+struct Converter<'o> {
+    opts: &'o RecordOptions,
+    /// The source is MARC-8 (else UTF-8).
+    from_marc8: bool,
+    text: String,
+    raw_problems: Vec<Problem>,
+    used: [bool; SETS_066.len()],
+}
+
+impl Converter<'_> {
+    fn convert(
+        &mut self,
+        src: &[u8],
+        site: &Site<'_>,
+        out: &mut Vec<u8>,
+        problems: &mut Vec<RecordProblem>,
+    ) {
+        self.text.clear();
+        self.raw_problems.clear();
+        // Source → text.
+        let text: Cow<'_, str> = if self.from_marc8 {
+            let opts = DecodeOptions {
+                errors: ErrorMode::Replace,
+                ..self.opts.decode
+            };
+            // decode_append cannot fail in replace mode.
+            let _ = decode_append(src, &opts, &mut self.text, &mut self.raw_problems);
+            Cow::Borrowed(self.text.as_str())
+        } else {
+            match std::str::from_utf8(src) {
+                Ok(s) if self.opts.to == Target::Marc8 => Cow::Borrowed(s),
+                Ok(s) => {
+                    let mut t = Cow::Borrowed(s);
+                    if self.opts.decode.expand_ncr && s.contains("&#") {
+                        let opts = DecodeOptions {
+                            errors: ErrorMode::Replace,
+                            normalize: Normalization::None,
+                            ..self.opts.decode
+                        };
+                        let _ = decode_append(
+                            s.as_bytes(),
+                            &opts,
+                            &mut self.text,
+                            &mut self.raw_problems,
+                        );
+                        t = Cow::Owned(std::mem::take(&mut self.text));
+                    }
+                    match self.opts.decode.normalize {
+                        Normalization::None => t,
+                        form => Cow::Owned(normalize(t.into_owned(), form)),
+                    }
+                }
+                Err(_) => Cow::Owned(self.invalid_utf8(src)),
+            }
+        };
+        for p in self.raw_problems.drain(..) {
+            problems.push(site.problem(p, true));
+        }
+        // Text → target.
+        match self.opts.to {
+            Target::Utf8 => out.extend_from_slice(text.as_bytes()),
+            Target::Marc8 => {
+                let opts = EncodeOptions {
+                    errors: match self.opts.encode.errors {
+                        EncodeErrors::Strict => EncodeErrors::Lossless,
+                        e => e,
+                    },
+                };
+                let (bytes, ps) = encode_report(&text, &opts);
+                sets_used(&bytes, &mut self.used);
+                out.extend_from_slice(&bytes);
+                for p in ps {
+                    problems.push(site.problem(p, false));
+                }
+            }
+        }
+    }
+
+    /// Invalid UTF-8: each bad sequence becomes U+FFFD and a problem with its byte offset.
+    fn invalid_utf8(&mut self, src: &[u8]) -> String {
+        let mut text = String::with_capacity(src.len());
+        let mut pos = 0;
+        for chunk in src.utf8_chunks() {
+            text.push_str(chunk.valid());
+            pos += chunk.valid().len();
+            let bad = chunk.invalid();
+            if !bad.is_empty() {
+                text.push('\u{FFFD}');
+                self.raw_problems.push(Problem {
+                    kind: ProblemKind::UnmappedByte,
+                    offset: pos,
+                    len: bad.len(),
+                    bytes: bad.to_vec(),
+                    g0: crate::Charset::Ascii,
+                    g1: crate::Charset::Ansel,
+                    ch: None,
+                    action: Action::Replaced,
+                });
+                pos += bad.len();
+            }
+        }
+        text
+    }
+}
+
+/// The result of converting one record.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Converted {
+    /// The converted record, or `None` if it was rejected.
+    pub record: Option<Vec<u8>>,
+    /// Its problems.
+    pub problems: Vec<RecordProblem>,
+}
+
+/// Converts one ISO 2709 record. `number` (from 1) and `offset` locate it in its file for the
+/// problems.
+#[must_use]
+pub fn transcode_record(raw: &[u8], opts: &RecordOptions, number: usize, offset: u64) -> Converted {
+    let mut problems = Vec::new();
+    let mut out = Vec::with_capacity(raw.len() + raw.len() / 4);
+    let ok = transcode_into(raw, opts, number, offset, &mut out, &mut problems);
+    Converted {
+        record: ok.then_some(out),
+        problems,
+    }
+}
+
+/// Converts one record, appending it to `out`; returns false (and appends nothing) if the
+/// record is rejected. Problems are appended to `problems`.
+pub fn transcode_into(
+    raw: &[u8],
+    opts: &RecordOptions,
+    number: usize,
+    offset: u64,
+    out: &mut Vec<u8>,
+    problems: &mut Vec<RecordProblem>,
+) -> bool {
+    let first_problem = problems.len();
+    let reject = |problems: &mut Vec<RecordProblem>, from: usize| {
+        for p in &mut problems[from..] {
+            if !matches!(p.action, "recovered" | "trusted_data" | "trusted_leader") {
+                p.action = "rejected";
+            }
+        }
+        false
+    };
+    let parsed = match parse(raw) {
+        Ok(p) => p,
+        Err((kind, message)) => {
+            let mut p = RecordProblem::new(number, offset, kind, "rejected");
+            p.message = message;
+            p.bytes = raw[..raw.len().min(24)].to_vec();
+            problems.push(p);
+            return false;
+        }
+    };
+    let control_number = parsed
+        .fields
+        .iter()
+        .find(|f| &f.tag == b"001")
+        .map(|f| String::from_utf8_lossy(f.data).trim().to_owned());
+    let with_context = |mut p: RecordProblem| {
+        p.control_number.clone_from(&control_number);
+        p
+    };
+    if parsed.recovered {
+        let mut p = RecordProblem::new(number, offset, "bad_directory", "recovered");
+        p.message =
+            "the directory does not match the fields; they were taken from their terminators"
+                .to_owned();
+        problems.push(with_context(p));
+    }
+
+    // The source encoding: leader/09, checked against the data.
+    let says_utf8 = parsed.leader[9] == b'a';
+    let looks = classify(&parsed.fields);
+    let mislabelled = matches!(
+        (says_utf8, looks),
+        (false, Looks::Utf8) | (true, Looks::NotUtf8)
+    );
+    // Trusting the data, a record that looks UTF-8 is read as UTF-8 and vice versa.
+    let from_marc8 = if mislabelled && opts.trust == Trust::Data {
+        looks == Looks::NotUtf8
+    } else {
+        !says_utf8
+    };
+    if mislabelled {
+        let mut p = RecordProblem::new(
+            number,
+            offset,
+            "mislabelled",
+            if opts.trust == Trust::Data {
+                "trusted_data"
+            } else {
+                "trusted_leader"
+            },
+        );
+        p.message = if says_utf8 {
+            "leader/09 says UTF-8 but the data is not valid UTF-8 (MARC-8?)".to_owned()
+        } else {
+            "leader/09 says MARC-8 but the data is valid UTF-8".to_owned()
+        };
+        p.bytes = vec![parsed.leader[9]];
+        problems.push(with_context(p));
+    }
+
+    let mut conv = Converter {
+        opts,
+        from_marc8,
+        text: String::new(),
+        raw_problems: Vec::new(),
+        used: [false; SETS_066.len()],
+    };
+    let mut fields: Vec<([u8; 3], Cow<'_, [u8]>)> = Vec::with_capacity(parsed.fields.len() + 1);
+    let mut counts: Vec<([u8; 3], usize)> = Vec::new();
+    let same = from_marc8 == (opts.to == Target::Marc8);
+    for f in &parsed.fields {
+        let occurrence = match counts.iter_mut().find(|(t, _)| *t == f.tag) {
+            Some((_, n)) => {
+                *n += 1;
+                *n
+            }
+            None => {
+                counts.push((f.tag, 1));
+                1
+            }
+        };
+        if &f.tag == b"066" {
+            continue; // dropped; rebuilt below for MARC-8
+        }
+        let mut site = Site {
+            record: number,
+            offset,
+            control_number: &control_number,
+            tag: &f.tag,
+            occurrence,
+            subfield: None,
+            field_offset: 0,
+        };
+        // Nothing to change: plain ASCII (no ESC, no `&` that could start an NCR) is the same in
+        // both encodings; MARC-8 to MARC-8 is copied; valid UTF-8 to UTF-8 too unless it is to be
+        // normalized or have its NCRs expanded.
+        let keep = crate::is_verbatim(f.data, true)
+            || (same && from_marc8)
+            || (same
+                && opts.decode.normalize == Normalization::None
+                && !opts.decode.expand_ncr
+                && std::str::from_utf8(f.data).is_ok());
+        if keep {
+            fields.push((f.tag, Cow::Borrowed(f.data)));
+            continue;
+        }
+        let mut data = Vec::with_capacity(f.data.len() + f.data.len() / 2);
+        if f.is_control() {
+            conv.convert(f.data, &site, &mut data, problems);
+        } else {
+            let ind = f.data.len().min(2);
+            data.extend_from_slice(&f.data[..ind]);
+            let mut pos = ind;
+            let mut parts = f.data[ind..].split(|&b| b == SD);
+            if let Some(lead) = parts.next() {
+                // Data before the first delimiter (none in valid records): converted as is.
+                if !lead.is_empty() {
+                    site.field_offset = pos;
+                    conv.convert(lead, &site, &mut data, problems);
+                }
+                pos += lead.len();
+            }
+            for part in parts {
+                data.push(SD);
+                pos += 1;
+                let Some((&code, content)) = part.split_first() else {
+                    continue;
+                };
+                data.push(code);
+                site.subfield = Some(char::from(code));
+                site.field_offset = pos + 1;
+                conv.convert(content, &site, &mut data, problems);
+                pos += part.len();
+            }
+        }
+        fields.push((f.tag, Cow::Owned(data)));
+    }
+    if opts.to == Target::Marc8 && conv.used.iter().any(|&u| u) {
+        let mut f066 = b"  ".to_vec();
+        for (k, seq) in SETS_066.iter().enumerate() {
+            if conv.used[k] {
+                f066.push(SD);
+                f066.push(b'c');
+                f066.extend_from_slice(seq.as_bytes());
+            }
+        }
+        let at = fields
+            .iter()
+            .position(|(t, _)| t.as_slice() > b"066".as_slice())
+            .unwrap_or(fields.len());
+        fields.insert(at, (*b"066", Cow::Owned(f066)));
+    }
+    let conversion_problems = problems[first_problem..]
+        .iter()
+        .any(|p| !matches!(p.action, "recovered" | "trusted_data" | "trusted_leader"));
+    if opts.strict() && conversion_problems {
+        return reject(problems, first_problem);
+    }
+    let mut leader = parsed.leader;
+    leader[9] = if opts.to == Target::Utf8 { b'a' } else { b' ' };
+    let before = out.len();
+    if let Err((kind, message)) = write_record(&leader, &fields, out) {
+        out.truncate(before);
+        let mut p = RecordProblem::new(number, offset, kind, "rejected");
+        p.message = message;
+        problems.push(with_context(p));
+        return reject(problems, first_problem);
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests;

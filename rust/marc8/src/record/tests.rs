@@ -1,0 +1,191 @@
+use super::*;
+
+/// Builds a record from (tag, data) pairs with a blank or `a` leader/09.
+fn record(utf8: bool, fields: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut leader = *b"00000nam a2200000   4500";
+    leader[9] = if utf8 { b'a' } else { b' ' };
+    let fields: Vec<([u8; 3], Cow<'_, [u8]>)> = fields
+        .iter()
+        .map(|(t, d)| {
+            let t = t.as_bytes();
+            ([t[0], t[1], t[2]], Cow::Borrowed(*d))
+        })
+        .collect();
+    let mut out = Vec::new();
+    write_record(&leader, &fields, &mut out).unwrap();
+    out
+}
+
+fn to_utf8() -> RecordOptions {
+    RecordOptions::new(Target::Utf8)
+}
+
+#[test]
+fn marc8_to_utf8_and_back() {
+    let m8 = record(
+        false,
+        &[
+            ("001", b"ocm123"),
+            ("066", b"  \x1fc(N"),
+            ("245", b"10\x1faCaf\xe2e :\x1fb\x1b(N\x6d\x4f\x53\x1b(B."),
+        ],
+    );
+    let c = transcode_record(&m8, &to_utf8(), 1, 0);
+    assert!(c.problems.is_empty(), "{:?}", c.problems);
+    let u = c.record.unwrap();
+    let parsed = parse(&u).unwrap();
+    assert_eq!(parsed.leader[9], b'a');
+    assert_eq!(parsed.fields.len(), 2, "066 dropped");
+    assert_eq!(
+        parsed.fields[1].data,
+        "10\x1faCafe\u{301} :\x1fbМос.".as_bytes()
+    );
+    assert_eq!(&u[..5], format!("{:05}", u.len()).as_bytes());
+    let back = transcode_record(&u, &RecordOptions::new(Target::Marc8), 1, 0);
+    let b = back.record.unwrap();
+    let parsed = parse(&b).unwrap();
+    assert_eq!(parsed.leader[9], b' ');
+    assert_eq!(parsed.fields[1].tag, *b"066");
+    assert_eq!(parsed.fields[1].data, b"  \x1fc(N");
+    // The same text (the encoder keeps "." in Cyrillic, where the input went back to ASCII).
+    let again = transcode_record(&b, &to_utf8(), 1, 0).record.unwrap();
+    assert_eq!(again, u);
+}
+
+#[test]
+fn problems_are_positioned() {
+    let m8 = record(
+        false,
+        &[
+            ("001", b"x1"),
+            ("500", b"  \x1faok\x1fbba\xafd"),
+            ("500", b"  \x1fa\x1b(Zq"),
+        ],
+    );
+    let c = transcode_record(&m8, &to_utf8(), 7, 1234);
+    let got: Vec<_> = c
+        .problems
+        .iter()
+        .map(|p| {
+            (
+                p.record,
+                p.record_offset,
+                p.control_number.as_deref(),
+                p.tag.as_deref(),
+                p.occurrence,
+                p.subfield,
+                p.offset,
+                p.field_offset,
+                p.kind,
+                p.action,
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                7,
+                1234,
+                Some("x1"),
+                Some("500"),
+                Some(1),
+                Some('b'),
+                Some(2),
+                Some(10),
+                "unmapped_byte",
+                "replaced"
+            ),
+            (
+                7,
+                1234,
+                Some("x1"),
+                Some("500"),
+                Some(2),
+                Some('a'),
+                Some(0),
+                Some(4),
+                "unknown_escape",
+                "replaced"
+            ),
+        ]
+    );
+    let strict = RecordOptions {
+        decode: DecodeOptions::default(),
+        ..to_utf8()
+    };
+    let c = transcode_record(&m8, &strict, 7, 1234);
+    assert!(c.record.is_none());
+    assert!(c.problems.iter().all(|p| p.action == "rejected"));
+}
+
+#[test]
+fn oversize_field_is_rejected_not_corrupted() {
+    let big = [0xE2u8, b'a'].repeat(4000); // 8,000 bytes of MARC-8, 12,000 of UTF-8
+    let mut data = b"  \x1fa".to_vec();
+    data.extend_from_slice(&big);
+    let m8 = record(false, &[("500", &data)]);
+    let c = transcode_record(&m8, &to_utf8(), 1, 0);
+    assert!(c.record.is_none());
+    assert_eq!(c.problems.last().unwrap().kind, "field_too_long");
+}
+
+#[test]
+fn mislabelled_records() {
+    let u = record(false, &[("245", "10\x1faМосква".as_bytes())]);
+    let c = transcode_record(&u, &to_utf8(), 1, 0);
+    assert_eq!(c.problems[0].kind, "mislabelled");
+    assert_eq!(c.problems[0].action, "trusted_leader");
+    let trusting = RecordOptions {
+        trust: Trust::Data,
+        ..to_utf8()
+    };
+    let c = transcode_record(&u, &trusting, 1, 0);
+    assert_eq!(c.problems.len(), 1);
+    assert_eq!(c.problems[0].action, "trusted_data");
+    assert_eq!(
+        parse(&c.record.unwrap()).unwrap().fields[0].data,
+        "10\x1faМосква".as_bytes()
+    );
+}
+
+#[test]
+fn splitting_recovers_and_reports() {
+    let a = record(false, &[("001", b"a")]);
+    let b = record(false, &[("001", b"b")]);
+    let mut lying = b.clone();
+    lying[..5].copy_from_slice(b"00999");
+    let mut buf = a.clone();
+    buf.extend_from_slice(b"\r\nJUNK!");
+    buf.extend_from_slice(&lying);
+    buf.extend_from_slice(&a[..30]);
+    let (records, problems) = split_records(&buf);
+    assert_eq!(records.len(), 2);
+    assert_eq!(records[1].1, a.len() + 2 + 5);
+    let kinds: Vec<_> = problems
+        .iter()
+        .map(|p| (p.kind, p.record, p.record_offset))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("garbage", 2, (a.len() + 2) as u64),
+            ("length_mismatch", 2, (a.len() + 7) as u64),
+            ("truncated_record", 3, (a.len() + 7 + b.len()) as u64),
+        ]
+    );
+}
+
+#[test]
+fn directory_recovered_from_terminators() {
+    let mut m8 = record(false, &[("001", b"a"), ("245", b"10\x1faT")]);
+    // Break the second entry's length.
+    m8[24 + 12 + 3..24 + 12 + 7].copy_from_slice(b"0099");
+    let c = transcode_record(&m8, &to_utf8(), 1, 0);
+    assert_eq!(c.problems[0].kind, "bad_directory");
+    assert_eq!(c.problems[0].action, "recovered");
+    assert_eq!(
+        parse(&c.record.unwrap()).unwrap().fields[1].data,
+        b"10\x1faT"
+    );
+}
