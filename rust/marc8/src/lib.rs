@@ -59,6 +59,7 @@ mod ascii;
 mod charset;
 mod decoder;
 mod encoder;
+pub mod file;
 mod ncr;
 mod problem;
 pub mod record;

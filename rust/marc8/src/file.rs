@@ -1,0 +1,478 @@
+//! Whole files: streaming, multi-threaded record conversion with bounded memory.
+//!
+//! The input is read in chunks and split into records ([`crate::record::next_record`]); records
+//! are grouped into batches of about [`BATCH_BYTES`], converted by `jobs` worker threads, and
+//! written in input order. At most a fixed number of batches is in flight, so memory does not grow
+//! with the file. [`transcode_file`] writes to a temporary file beside the destination and renames
+//! it into place only when everything went well: there is never a half-written output, and the
+//! input is never overwritten.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::{Arc, Mutex};
+
+use crate::record::{
+    length_problem, next_record, skip_problem, transcode_into, Next, RecordOptions, RecordProblem,
+};
+
+/// Bytes read from the input at a time.
+pub const READ_CHUNK: usize = 1 << 20;
+/// Target size of a batch of records handed to a worker.
+pub const BATCH_BYTES: usize = 256 << 10;
+/// Batches in flight per worker (read, being converted, or waiting to be written in order).
+const IN_FLIGHT_PER_JOB: usize = 4;
+
+/// Counts and problems of a file conversion.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FileReport {
+    /// Records found in the input.
+    pub records_read: usize,
+    /// Records written to the output.
+    pub records_written: usize,
+    /// Records with at least one problem.
+    pub records_with_problems: usize,
+    /// Records not written (unreadable, too long, or strict mode).
+    pub records_rejected: usize,
+    /// Bytes read.
+    pub bytes_in: u64,
+    /// Bytes written.
+    pub bytes_out: u64,
+    /// Every problem, in input order.
+    pub problems: Vec<RecordProblem>,
+}
+
+enum Item {
+    Record {
+        number: usize,
+        offset: u64,
+        start: usize,
+        end: usize,
+        length_mismatch: bool,
+    },
+    Skipped(RecordProblem),
+}
+
+struct Batch {
+    id: usize,
+    data: Vec<u8>,
+    items: Vec<Item>,
+    bytes_in: u64,
+}
+
+struct Done {
+    id: usize,
+    out: Vec<u8>,
+    report: FileReport,
+}
+
+fn convert(batch: Batch, opts: &RecordOptions) -> Done {
+    let mut report = FileReport {
+        bytes_in: batch.bytes_in,
+        ..FileReport::default()
+    };
+    let mut out = Vec::with_capacity(batch.data.len() + batch.data.len() / 4);
+    for item in batch.items {
+        match item {
+            Item::Skipped(p) => report.problems.push(p),
+            Item::Record {
+                number,
+                offset,
+                start,
+                end,
+                length_mismatch,
+            } => {
+                let raw = &batch.data[start..end];
+                let before = report.problems.len();
+                if length_mismatch {
+                    report.problems.push(length_problem(number, offset, raw));
+                }
+                report.records_read += 1;
+                if transcode_into(raw, opts, number, offset, &mut out, &mut report.problems) {
+                    report.records_written += 1;
+                } else {
+                    report.records_rejected += 1;
+                }
+                if report.problems.len() > before {
+                    report.records_with_problems += 1;
+                    // The length problem comes before parsing: fill in the 001 found later.
+                    if length_mismatch {
+                        let cn = report.problems[before + 1..]
+                            .iter()
+                            .find_map(|p| p.control_number.clone());
+                        report.problems[before].control_number = cn;
+                    }
+                }
+            }
+        }
+    }
+    report.bytes_out = out.len() as u64;
+    Done {
+        id: batch.id,
+        out,
+        report,
+    }
+}
+
+/// Reads `input` and cuts it into batches, handing each to `send` (which may block).
+fn read_batches<R: Read>(mut input: R, mut send: impl FnMut(Batch) -> bool) -> io::Result<()> {
+    let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK * 2);
+    let mut base: u64 = 0; // file offset of buf[0]
+    let mut pos = 0;
+    let mut eof = false;
+    let mut number = 0;
+    let mut id = 0;
+    let mut batch = Batch {
+        id,
+        data: Vec::new(),
+        items: Vec::new(),
+        bytes_in: 0,
+    };
+    loop {
+        match next_record(&buf, pos, eof) {
+            Next::Record {
+                start,
+                end,
+                length_mismatch,
+            } => {
+                number += 1;
+                let s = batch.data.len();
+                batch.data.extend_from_slice(&buf[start..end]);
+                batch.items.push(Item::Record {
+                    number,
+                    offset: base + start as u64,
+                    start: s,
+                    end: batch.data.len(),
+                    length_mismatch,
+                });
+                batch.bytes_in += (end - pos) as u64;
+                pos = end;
+            }
+            Next::Skip {
+                start,
+                end,
+                truncated,
+            } => {
+                batch.items.push(Item::Skipped(skip_problem(
+                    number + 1,
+                    base + start as u64,
+                    &buf[start..end],
+                    truncated,
+                )));
+                batch.bytes_in += (end - pos) as u64;
+                pos = end;
+            }
+            Next::Blank { end } => {
+                batch.bytes_in += (end - pos) as u64;
+                pos = end;
+            }
+            Next::End => break,
+            Next::NeedMore => {
+                buf.drain(..pos);
+                base += pos as u64;
+                pos = 0;
+                let have = buf.len();
+                buf.resize(have + READ_CHUNK, 0);
+                let n = loop {
+                    match input.read(&mut buf[have..]) {
+                        Ok(n) => break n,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(e),
+                    }
+                };
+                buf.truncate(have + n);
+                eof = n == 0;
+            }
+        }
+        if batch.data.len() >= BATCH_BYTES || batch.items.len() >= 4096 {
+            id += 1;
+            let next = Batch {
+                id,
+                data: Vec::with_capacity(BATCH_BYTES + BATCH_BYTES / 4),
+                items: Vec::new(),
+                bytes_in: 0,
+            };
+            if !send(std::mem::replace(&mut batch, next)) {
+                return Ok(());
+            }
+        }
+    }
+    if !batch.items.is_empty() || batch.bytes_in > 0 {
+        send(batch);
+    }
+    Ok(())
+}
+
+fn merge(total: &mut FileReport, part: FileReport) {
+    total.records_read += part.records_read;
+    total.records_written += part.records_written;
+    total.records_with_problems += part.records_with_problems;
+    total.records_rejected += part.records_rejected;
+    total.bytes_in += part.bytes_in;
+    total.bytes_out += part.bytes_out;
+    total.problems.extend(part.problems);
+}
+
+/// Converts every record of `input` to `output`, in order. `jobs` worker threads (1: all in the
+/// calling thread); `progress` is called in the calling thread after each batch is written, with
+/// the report so far.
+pub fn transcode_stream<R: Read + Send, W: Write>(
+    input: R,
+    output: &mut W,
+    opts: &RecordOptions,
+    jobs: usize,
+    progress: &mut dyn FnMut(&FileReport),
+) -> io::Result<FileReport> {
+    let mut total = FileReport::default();
+    if jobs <= 1 {
+        let mut failed = None;
+        read_batches(input, |batch| {
+            let done = convert(batch, opts);
+            if let Err(e) = output.write_all(&done.out) {
+                failed = Some(e);
+                return false;
+            }
+            merge(&mut total, done.report);
+            progress(&total);
+            true
+        })?;
+        return match failed {
+            Some(e) => Err(e),
+            None => Ok(total),
+        };
+    }
+    let in_flight = jobs * IN_FLIGHT_PER_JOB;
+    std::thread::scope(|scope| {
+        let (work_tx, work_rx) = sync_channel::<Batch>(jobs);
+        let (done_tx, done_rx) = sync_channel::<Done>(in_flight);
+        let (token_tx, token_rx) = sync_channel::<()>(in_flight);
+        for _ in 0..in_flight {
+            let _ = token_tx.send(());
+        }
+        let work_rx: Arc<Mutex<Receiver<Batch>>> = Arc::new(Mutex::new(work_rx));
+        for _ in 0..jobs {
+            let work_rx = Arc::clone(&work_rx);
+            let done_tx = done_tx.clone();
+            scope.spawn(move || loop {
+                let next = match work_rx.lock() {
+                    Ok(rx) => rx.recv(),
+                    Err(_) => return,
+                };
+                let Ok(batch) = next else { return };
+                if done_tx.send(convert(batch, opts)).is_err() {
+                    return;
+                }
+            });
+        }
+        // Only the workers hold the work queue's receiver and only they send results, so if
+        // they all stop, the reader's sends fail instead of blocking forever.
+        drop(work_rx);
+        drop(done_tx);
+        let reader = scope.spawn(move || {
+            read_batches(input, |batch| {
+                token_rx.recv().is_ok() && work_tx.send(batch).is_ok()
+            })
+        });
+        let mut waiting: BTreeMap<usize, Done> = BTreeMap::new();
+        let mut next_id = 0;
+        let mut failed: Option<io::Error> = None;
+        for done in done_rx.iter() {
+            waiting.insert(done.id, done);
+            while let Some(done) = waiting.remove(&next_id) {
+                next_id += 1;
+                if failed.is_none() {
+                    if let Err(e) = output.write_all(&done.out) {
+                        failed = Some(e);
+                    }
+                    merge(&mut total, done.report);
+                    progress(&total);
+                }
+                let _ = token_tx.send(());
+            }
+            if failed.is_some() {
+                // Stop the reader: it is blocked on a token or on the work queue.
+                break;
+            }
+        }
+        drop(done_rx);
+        drop(token_tx);
+        let read = reader
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("the reader thread panicked")));
+        match (failed, read) {
+            (Some(e), _) | (None, Err(e)) => Err(e),
+            (None, Ok(())) => Ok(total),
+        }
+    })
+}
+
+/// Converts the file `src` into `dst`, atomically: the output is written to a temporary file in
+/// `dst`'s directory and renamed to `dst` only after everything was written and synced. Refuses
+/// (`InvalidInput`) to write over `src`.
+pub fn transcode_file(
+    src: &Path,
+    dst: &Path,
+    opts: &RecordOptions,
+    jobs: usize,
+    progress: &mut dyn FnMut(&FileReport),
+) -> io::Result<FileReport> {
+    if same_file(src, dst)? {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "refusing to write the output over the input {}",
+                src.display()
+            ),
+        ));
+    }
+    let input = File::open(src)?;
+    let tmp = temp_path(dst);
+    let file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)?;
+    let result = (|| {
+        let mut out = BufWriter::with_capacity(1 << 20, file);
+        let report = transcode_stream(input, &mut out, opts, jobs, progress)?;
+        let file = out.into_inner().map_err(io::IntoInnerError::into_error)?;
+        file.sync_all()?;
+        fs::rename(&tmp, dst)?;
+        Ok(report)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn same_file(src: &Path, dst: &Path) -> io::Result<bool> {
+    let src = fs::canonicalize(src)?;
+    let dst = match fs::canonicalize(dst) {
+        Ok(d) => d,
+        Err(_) => {
+            let parent = dst.parent().filter(|p| !p.as_os_str().is_empty());
+            let parent = fs::canonicalize(parent.unwrap_or(Path::new(".")))?;
+            match dst.file_name() {
+                Some(name) => parent.join(name),
+                None => return Ok(false),
+            }
+        }
+    };
+    Ok(src == dst)
+}
+
+fn temp_path(dst: &Path) -> PathBuf {
+    let name = dst
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "output".to_owned());
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    dst.with_file_name(format!(
+        ".{name}.{}-{nanos}.marc8fast-tmp",
+        std::process::id()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{split_records, transcode_record, Target};
+
+    fn sample() -> Vec<u8> {
+        let mut leader = *b"00000nam  2200000   4500";
+        leader[9] = b' ';
+        let mut one = Vec::new();
+        crate::record::write_record(
+            &leader,
+            &[
+                (*b"001", std::borrow::Cow::Borrowed(&b"n1"[..])),
+                (
+                    *b"245",
+                    std::borrow::Cow::Borrowed(
+                        &b"10\x1faCaf\xe2e \x1b$1\x21\x30\x64\x1b(B\xaf"[..],
+                    ),
+                ),
+            ],
+            &mut one,
+        )
+        .unwrap();
+        let mut v = Vec::new();
+        for i in 0..10_000 {
+            v.extend_from_slice(&one);
+            if i == 5000 {
+                v.extend_from_slice(b"garbage");
+            }
+        }
+        v
+    }
+
+    #[test]
+    fn jobs_do_not_change_the_output_and_match_record_by_record() {
+        let input = sample();
+        let opts = RecordOptions::new(Target::Utf8);
+        let mut expected = Vec::new();
+        let (records, mut problems) = split_records(&input);
+        for (n, off, raw) in &records {
+            let c = transcode_record(raw, &opts, *n, *off as u64);
+            expected.extend_from_slice(&c.record.unwrap());
+            problems.extend(c.problems);
+        }
+        problems.sort_by_key(|p| (p.record_offset, p.kind == "garbage"));
+        for jobs in [1, 2, 3] {
+            let mut out = Vec::new();
+            let mut calls = 0;
+            let report =
+                transcode_stream(&input[..], &mut out, &opts, jobs, &mut |_| calls += 1).unwrap();
+            assert_eq!(out, expected, "jobs={jobs}");
+            assert_eq!(report.records_read, 10_000);
+            assert_eq!(report.records_written, 10_000);
+            assert_eq!(report.records_with_problems, 10_000);
+            assert_eq!(report.bytes_in, input.len() as u64);
+            assert_eq!(report.bytes_out, out.len() as u64);
+            assert_eq!(report.problems.len(), problems.len());
+            assert_eq!(
+                report
+                    .problems
+                    .iter()
+                    .filter(|p| p.kind == "garbage")
+                    .count(),
+                1
+            );
+            assert!(calls >= 2);
+        }
+    }
+
+    #[test]
+    fn refuses_to_overwrite_its_input_and_leaves_nothing_on_failure() {
+        let dir = std::env::temp_dir().join(format!("marc8fast-test-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let src = dir.join("in.mrc");
+        fs::write(&src, sample()).unwrap();
+        let opts = RecordOptions::new(Target::Utf8);
+        let err = transcode_file(&src, &dir.join("./in.mrc"), &opts, 1, &mut |_| {}).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        assert_eq!(fs::read(&src).unwrap(), sample());
+        let missing = transcode_file(
+            &dir.join("nope.mrc"),
+            &dir.join("out.mrc"),
+            &opts,
+            1,
+            &mut |_| {},
+        );
+        assert!(missing.is_err());
+        let dst = dir.join("out.mrc");
+        let report = transcode_file(&src, &dst, &opts, 2, &mut |_| {}).unwrap();
+        assert_eq!(report.records_written, 10_000);
+        let names: Vec<_> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 2, "{names:?}");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}
