@@ -6,6 +6,8 @@ The conversion runs in Rust (the ``marc8`` crate); this package is the front doo
   cannot be converted as a :class:`Problem` with its exact offset;
 * :func:`encode` / :func:`encode_report` turn text into MARC-8, reporting every character MARC-8
   cannot represent (strict error, LC's lossless ``&#xXXXX;`` or the lossy fill character ``|``);
+* :func:`transcode_record` / :func:`transcode_file` convert ISO 2709 records and whole files
+  (leader/09, lengths, field 066, positioned problems; files streamed on every core);
 * importing the package registers the ``marc8`` codec (also spelled ``marc-8`` and ``marc_8``), so
   ``data.decode("marc8")``, ``codecs.iterdecode`` and ``open(path, encoding="marc8")`` work.
 """
@@ -16,11 +18,17 @@ from ._native import (
     Decoder,
     Encoder,
     Problem,
+    RecordProblem,
+    Report,
     __version__,
     decode,
     decode_report,
     encode,
     encode_report,
+    read_records,
+    read_records_report,
+    transcode_file,
+    transcode_record,
 )
 
 codec.register()
@@ -30,10 +38,16 @@ __all__ = [
     "Decoder",
     "Encoder",
     "Problem",
+    "RecordProblem",
+    "Report",
     "__version__",
     "codec",
     "decode",
     "decode_report",
     "encode",
     "encode_report",
+    "read_records",
+    "read_records_report",
+    "transcode_file",
+    "transcode_record",
 ]

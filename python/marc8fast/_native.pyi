@@ -1,5 +1,7 @@
 """Type stubs for the Rust extension ``marc8fast._native``."""
 
+import os
+from collections.abc import Callable
 from typing import Literal, final
 
 _EncodeErrors = Literal["strict", "lossless", "lossy"]
@@ -15,6 +17,12 @@ __all__ = [
     "encode",
     "encode_report",
     "is_verbatim",
+    "RecordProblem",
+    "Report",
+    "read_records",
+    "read_records_report",
+    "transcode_file",
+    "transcode_record",
 ]
 
 __version__: str
@@ -91,3 +99,81 @@ def encode(text: str, *, errors: _EncodeErrors = "strict") -> bytes: ...
 def encode_report(
     text: str, *, errors: _EncodeErrors = "lossless"
 ) -> tuple[bytes, list[Problem]]: ...
+
+_Target = Literal["utf8", "utf-8", "UTF-8", "marc8", "marc-8", "MARC-8"]
+_Trust = Literal["leader", "data"]
+
+@final
+class RecordProblem:
+    @property
+    def record(self) -> int: ...
+    @property
+    def record_offset(self) -> int: ...
+    @property
+    def control_number(self) -> str | None: ...
+    @property
+    def tag(self) -> str | None: ...
+    @property
+    def occurrence(self) -> int | None: ...
+    @property
+    def subfield(self) -> str | None: ...
+    @property
+    def offset(self) -> int | None: ...
+    @property
+    def field_offset(self) -> int | None: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def bytes(self) -> bytes: ...
+    @property
+    def action(self) -> str: ...
+    @property
+    def message(self) -> str: ...
+    def to_dict(self) -> dict[str, object]: ...
+
+@final
+class Report:
+    @property
+    def records_read(self) -> int: ...
+    @property
+    def records_written(self) -> int: ...
+    @property
+    def records_with_problems(self) -> int: ...
+    @property
+    def records_rejected(self) -> int: ...
+    @property
+    def bytes_in(self) -> int: ...
+    @property
+    def bytes_out(self) -> int: ...
+    @property
+    def problems(self) -> list[RecordProblem]: ...
+    def problem_count(self) -> int: ...
+    def counts_by_kind(self) -> dict[str, int]: ...
+
+def read_records(data: bytes) -> list[tuple[int, int, bytes]]: ...
+def read_records_report(
+    data: bytes,
+) -> tuple[list[tuple[int, int, bytes]], list[RecordProblem]]: ...
+def transcode_record(
+    data: bytes,
+    *,
+    to: _Target,
+    errors: str | None = None,
+    normalize: _NormalizeForm | None = None,
+    expand_ncr: bool = False,
+    legacy_ligatures: bool = False,
+    trust: _Trust = "leader",
+) -> tuple[bytes | None, list[RecordProblem]]: ...
+def transcode_file(
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
+    *,
+    to: _Target,
+    errors: str | None = None,
+    normalize: _NormalizeForm | None = None,
+    expand_ncr: bool = False,
+    legacy_ligatures: bool = False,
+    trust: _Trust = "leader",
+    jobs: int | None = None,
+    progress: Callable[[int, int], object] | None = None,
+) -> Report: ...

@@ -8,6 +8,7 @@ use pyo3::prelude::*;
 mod errors;
 mod options;
 mod problem;
+mod records;
 
 /// Inputs at least this long are converted with the GIL released.
 const DETACH_THRESHOLD: usize = 16 * 1024;
@@ -24,6 +25,10 @@ mod _native {
 
     #[pymodule_export]
     use crate::problem::Problem;
+    #[pymodule_export]
+    use crate::records::{
+        read_records, read_records_report, transcode_file, transcode_record, RecordProblem, Report,
+    };
 
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -40,6 +45,12 @@ mod _native {
                 "encode",
                 "encode_report",
                 "is_verbatim",
+                "RecordProblem",
+                "Report",
+                "read_records",
+                "read_records_report",
+                "transcode_file",
+                "transcode_record",
             ],
         )?;
         m.add("__version__", env!("CARGO_PKG_VERSION"))?;

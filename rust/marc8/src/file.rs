@@ -205,6 +205,13 @@ fn read_batches<R: Read>(mut input: R, mut send: impl FnMut(Batch) -> bool) -> i
     Ok(())
 }
 
+fn stopped() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Interrupted,
+        "stopped by the progress callback",
+    )
+}
+
 fn merge(total: &mut FileReport, part: FileReport) {
     total.records_read += part.records_read;
     total.records_written += part.records_written;
@@ -217,13 +224,13 @@ fn merge(total: &mut FileReport, part: FileReport) {
 
 /// Converts every record of `input` to `output`, in order. `jobs` worker threads (1: all in the
 /// calling thread); `progress` is called in the calling thread after each batch is written, with
-/// the report so far.
+/// the report so far, and stops the conversion (error `Interrupted`) by returning false.
 pub fn transcode_stream<R: Read + Send, W: Write>(
     input: R,
     output: &mut W,
     opts: &RecordOptions,
     jobs: usize,
-    progress: &mut dyn FnMut(&FileReport),
+    progress: &mut dyn FnMut(&FileReport) -> bool,
 ) -> io::Result<FileReport> {
     let mut total = FileReport::default();
     if jobs <= 1 {
@@ -235,7 +242,10 @@ pub fn transcode_stream<R: Read + Send, W: Write>(
                 return false;
             }
             merge(&mut total, done.report);
-            progress(&total);
+            if !progress(&total) {
+                failed = Some(stopped());
+                return false;
+            }
             true
         })?;
         return match failed {
@@ -287,7 +297,9 @@ pub fn transcode_stream<R: Read + Send, W: Write>(
                         failed = Some(e);
                     }
                     merge(&mut total, done.report);
-                    progress(&total);
+                    if !progress(&total) {
+                        failed = Some(stopped());
+                    }
                 }
                 let _ = token_tx.send(());
             }
@@ -316,7 +328,7 @@ pub fn transcode_file(
     dst: &Path,
     opts: &RecordOptions,
     jobs: usize,
-    progress: &mut dyn FnMut(&FileReport),
+    progress: &mut dyn FnMut(&FileReport) -> bool,
 ) -> io::Result<FileReport> {
     if same_file(src, dst)? {
         return Err(io::Error::new(
@@ -426,8 +438,11 @@ mod tests {
         for jobs in [1, 2, 3] {
             let mut out = Vec::new();
             let mut calls = 0;
-            let report =
-                transcode_stream(&input[..], &mut out, &opts, jobs, &mut |_| calls += 1).unwrap();
+            let report = transcode_stream(&input[..], &mut out, &opts, jobs, &mut |_| {
+                calls += 1;
+                true
+            })
+            .unwrap();
             assert_eq!(out, expected, "jobs={jobs}");
             assert_eq!(report.records_read, 10_000);
             assert_eq!(report.records_written, 10_000);
@@ -454,7 +469,7 @@ mod tests {
         let src = dir.join("in.mrc");
         fs::write(&src, sample()).unwrap();
         let opts = RecordOptions::new(Target::Utf8);
-        let err = transcode_file(&src, &dir.join("./in.mrc"), &opts, 1, &mut |_| {}).unwrap_err();
+        let err = transcode_file(&src, &dir.join("./in.mrc"), &opts, 1, &mut |_| true).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
         assert_eq!(fs::read(&src).unwrap(), sample());
         let missing = transcode_file(
@@ -462,11 +477,11 @@ mod tests {
             &dir.join("out.mrc"),
             &opts,
             1,
-            &mut |_| {},
+            &mut |_| true,
         );
         assert!(missing.is_err());
         let dst = dir.join("out.mrc");
-        let report = transcode_file(&src, &dst, &opts, 2, &mut |_| {}).unwrap();
+        let report = transcode_file(&src, &dst, &opts, 2, &mut |_| true).unwrap();
         assert_eq!(report.records_written, 10_000);
         let names: Vec<_> = fs::read_dir(&dir)
             .unwrap()
@@ -474,5 +489,28 @@ mod tests {
             .collect();
         assert_eq!(names.len(), 2, "{names:?}");
         fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+#[cfg(test)]
+mod stop_tests {
+    use super::*;
+    use crate::record::Target;
+
+    #[test]
+    fn a_progress_callback_can_stop_the_conversion() {
+        let input = vec![b'x'; 3 * READ_CHUNK];
+        let mut out = Vec::new();
+        for jobs in [1, 2] {
+            let err = transcode_stream(
+                &input[..],
+                &mut out,
+                &RecordOptions::new(Target::Utf8),
+                jobs,
+                &mut |_| false,
+            )
+            .unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::Interrupted);
+        }
     }
 }

@@ -1,0 +1,320 @@
+//! Records and files: `transcode_record`, `read_records`, `transcode_file`, and the
+//! `RecordProblem` / `Report` objects.
+
+use std::path::PathBuf;
+
+use marc8::file::FileReport;
+use marc8::record::{RecordOptions, RecordProblem as CoreProblem, Target, Trust};
+use marc8::ErrorMode;
+use pyo3::exceptions::{PyOSError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict};
+
+use crate::errors::bad_option;
+use crate::options::{decode_options, encode_options};
+
+/// Keyword arguments → record options.
+pub(crate) fn record_options(
+    to: &str,
+    errors: Option<&str>,
+    normalize: Option<&str>,
+    expand_ncr: bool,
+    legacy_ligatures: bool,
+    trust: &str,
+) -> PyResult<RecordOptions> {
+    let target = match to {
+        "utf8" | "utf-8" | "UTF-8" => Target::Utf8,
+        "marc8" | "marc-8" | "MARC-8" => Target::Marc8,
+        other => return Err(bad_option("to", other, "'utf8' or 'marc8'")),
+    };
+    let mut opts = RecordOptions::new(target);
+    opts.decode = decode_options("replace", normalize, expand_ncr, legacy_ligatures)?;
+    match (target, errors) {
+        (_, None) => {}
+        (Target::Utf8, Some("strict")) => opts.decode.errors = ErrorMode::Strict,
+        (Target::Utf8, Some("replace")) => {}
+        (Target::Utf8, Some(other)) => {
+            return Err(bad_option(
+                "errors (to='utf8')",
+                other,
+                "'replace' or 'strict'",
+            ))
+        }
+        (Target::Marc8, Some(e)) => opts.encode = encode_options(e)?,
+    }
+    opts.trust = match trust {
+        "leader" => Trust::Leader,
+        "data" => Trust::Data,
+        other => return Err(bad_option("trust", other, "'leader' or 'data'")),
+    };
+    Ok(opts)
+}
+
+/// A problem in a record or a file: where it is, what it is, what was done.
+#[pyclass(frozen, module = "marc8fast", name = "RecordProblem")]
+pub struct RecordProblem {
+    inner: CoreProblem,
+}
+
+impl From<CoreProblem> for RecordProblem {
+    fn from(inner: CoreProblem) -> Self {
+        RecordProblem { inner }
+    }
+}
+
+#[pymethods]
+impl RecordProblem {
+    /// The record's number in the file, from 1.
+    #[getter]
+    fn record(&self) -> usize {
+        self.inner.record
+    }
+    /// Byte offset of the record (or of the skipped bytes) in the file.
+    #[getter]
+    fn record_offset(&self) -> u64 {
+        self.inner.record_offset
+    }
+    /// The record's 001, or None.
+    #[getter]
+    fn control_number(&self) -> Option<&str> {
+        self.inner.control_number.as_deref()
+    }
+    /// The field's tag, or None for a record-level problem.
+    #[getter]
+    fn tag(&self) -> Option<&str> {
+        self.inner.tag.as_deref()
+    }
+    /// Which occurrence of the tag in the record, from 1.
+    #[getter]
+    fn occurrence(&self) -> Option<usize> {
+        self.inner.occurrence
+    }
+    /// The subfield code, or None.
+    #[getter]
+    fn subfield(&self) -> Option<char> {
+        self.inner.subfield
+    }
+    /// Offset inside the subfield's (or control field's) data: bytes of the source when
+    /// decoding, characters when encoding.
+    #[getter]
+    fn offset(&self) -> Option<usize> {
+        self.inner.offset
+    }
+    /// Byte offset inside the field's data (indicators at 0), for problems in source bytes.
+    #[getter]
+    fn field_offset(&self) -> Option<usize> {
+        self.inner.field_offset
+    }
+    /// What went wrong.
+    #[getter]
+    fn kind(&self) -> &'static str {
+        self.inner.kind
+    }
+    /// The offending bytes.
+    #[getter]
+    fn bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.inner.bytes)
+    }
+    /// What was done.
+    #[getter]
+    fn action(&self) -> &'static str {
+        self.inner.action
+    }
+    /// A one-line explanation.
+    #[getter]
+    fn message(&self) -> &str {
+        &self.inner.message
+    }
+
+    /// The problem as a dict of plain values (bytes as upper-case hex), for JSON.
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let p = &self.inner;
+        let d = PyDict::new(py);
+        d.set_item("record", p.record)?;
+        d.set_item("record_offset", p.record_offset)?;
+        d.set_item("control_number", p.control_number.as_deref())?;
+        d.set_item("tag", p.tag.as_deref())?;
+        d.set_item("occurrence", p.occurrence)?;
+        d.set_item("subfield", p.subfield)?;
+        d.set_item("offset", p.offset)?;
+        d.set_item("field_offset", p.field_offset)?;
+        d.set_item("kind", p.kind)?;
+        d.set_item("bytes", marc8::hex_bytes(&p.bytes))?;
+        d.set_item("action", p.action)?;
+        d.set_item("message", &p.message)?;
+        Ok(d)
+    }
+
+    fn __repr__(&self) -> String {
+        let p = &self.inner;
+        format!(
+            "RecordProblem(record={}, tag={:?}, subfield={:?}, offset={:?}, kind={:?}, action={:?})",
+            p.record, p.tag, p.subfield, p.offset, p.kind, p.action
+        )
+    }
+}
+
+/// The outcome of converting a file: counts and every problem.
+#[pyclass(frozen, module = "marc8fast", name = "Report")]
+pub struct Report {
+    inner: FileReport,
+}
+
+#[pymethods]
+impl Report {
+    /// Records found in the input.
+    #[getter]
+    fn records_read(&self) -> usize {
+        self.inner.records_read
+    }
+    /// Records written to the output.
+    #[getter]
+    fn records_written(&self) -> usize {
+        self.inner.records_written
+    }
+    /// Records with at least one problem.
+    #[getter]
+    fn records_with_problems(&self) -> usize {
+        self.inner.records_with_problems
+    }
+    /// Records not written (unreadable, too long, or strict mode).
+    #[getter]
+    fn records_rejected(&self) -> usize {
+        self.inner.records_rejected
+    }
+    /// Bytes read.
+    #[getter]
+    fn bytes_in(&self) -> u64 {
+        self.inner.bytes_in
+    }
+    /// Bytes written.
+    #[getter]
+    fn bytes_out(&self) -> u64 {
+        self.inner.bytes_out
+    }
+    /// Every problem, in input order.
+    #[getter]
+    fn problems(&self) -> Vec<RecordProblem> {
+        self.inner
+            .problems
+            .iter()
+            .cloned()
+            .map(RecordProblem::from)
+            .collect()
+    }
+    /// Number of problems.
+    fn problem_count(&self) -> usize {
+        self.inner.problems.len()
+    }
+    /// Problems counted by kind.
+    fn counts_by_kind(&self) -> std::collections::BTreeMap<&'static str, usize> {
+        let mut m = std::collections::BTreeMap::new();
+        for p in &self.inner.problems {
+            *m.entry(p.kind).or_insert(0) += 1;
+        }
+        m
+    }
+    fn __repr__(&self) -> String {
+        let r = &self.inner;
+        format!(
+            "Report(records_read={}, records_written={}, records_with_problems={}, records_rejected={}, bytes_in={}, bytes_out={}, problems={})",
+            r.records_read, r.records_written, r.records_with_problems, r.records_rejected, r.bytes_in, r.bytes_out, r.problems.len()
+        )
+    }
+}
+
+type Found<'py> = Vec<(usize, usize, Bound<'py, PyBytes>)>;
+
+/// Splits ISO 2709 data into records; also returns the problems of the split.
+#[pyfunction]
+pub(crate) fn read_records_report<'py>(
+    py: Python<'py>,
+    data: &[u8],
+) -> (Found<'py>, Vec<RecordProblem>) {
+    let (records, problems) = marc8::record::split_records(data);
+    (
+        records
+            .into_iter()
+            .map(|(n, off, raw)| (n, off, PyBytes::new(py, raw)))
+            .collect(),
+        problems.into_iter().map(RecordProblem::from).collect(),
+    )
+}
+
+/// Splits ISO 2709 data into records: [(record number from 1, byte offset, bytes), ...].
+#[pyfunction]
+pub(crate) fn read_records<'py>(py: Python<'py>, data: &[u8]) -> Found<'py> {
+    read_records_report(py, data).0
+}
+
+/// Converts one ISO 2709 record; returns (record or None if rejected, problems).
+#[pyfunction]
+#[pyo3(signature = (data, *, to, errors = None, normalize = None, expand_ncr = false, legacy_ligatures = false, trust = "leader"))]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn transcode_record<'py>(
+    py: Python<'py>,
+    data: &[u8],
+    to: &str,
+    errors: Option<&str>,
+    normalize: Option<&str>,
+    expand_ncr: bool,
+    legacy_ligatures: bool,
+    trust: &str,
+) -> PyResult<(Option<Bound<'py, PyBytes>>, Vec<RecordProblem>)> {
+    let opts = record_options(to, errors, normalize, expand_ncr, legacy_ligatures, trust)?;
+    let c = marc8::record::transcode_record(data, &opts, 1, 0);
+    Ok((
+        c.record.map(|r| PyBytes::new(py, &r)),
+        c.problems.into_iter().map(RecordProblem::from).collect(),
+    ))
+}
+
+/// Converts a file of records; the GIL is released while Rust works.
+#[pyfunction]
+#[pyo3(signature = (src, dst, *, to, errors = None, normalize = None, expand_ncr = false, legacy_ligatures = false, trust = "leader", jobs = None, progress = None))]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn transcode_file(
+    py: Python<'_>,
+    src: PathBuf,
+    dst: PathBuf,
+    to: &str,
+    errors: Option<&str>,
+    normalize: Option<&str>,
+    expand_ncr: bool,
+    legacy_ligatures: bool,
+    trust: &str,
+    jobs: Option<usize>,
+    progress: Option<Py<PyAny>>,
+) -> PyResult<Report> {
+    let opts = record_options(to, errors, normalize, expand_ncr, legacy_ligatures, trust)?;
+    let jobs = jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
+        .max(1);
+    let mut callback_error: Option<PyErr> = None;
+    let result = py.detach(|| {
+        let mut on_progress = |r: &FileReport| match &progress {
+            None => true,
+            Some(cb) => Python::attach(|py| match cb.call1(py, (r.records_read, r.bytes_in)) {
+                Ok(_) => py
+                    .check_signals()
+                    .map_err(|e| callback_error = Some(e))
+                    .is_ok(),
+                Err(e) => {
+                    callback_error = Some(e);
+                    false
+                }
+            }),
+        };
+        marc8::file::transcode_file(&src, &dst, &opts, jobs, &mut on_progress)
+    });
+    if let Some(e) = callback_error {
+        return Err(e);
+    }
+    match result {
+        Ok(inner) => Ok(Report { inner }),
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
+            Err(PyValueError::new_err(e.to_string()))
+        }
+        Err(e) => Err(PyOSError::new_err(e.to_string())),
+    }
+}
