@@ -15,7 +15,8 @@ use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::{Arc, Mutex};
 
 use crate::record::{
-    length_problem, next_record, skip_problem, transcode_into, Next, RecordOptions, RecordProblem,
+    length_problem, next_record, skip_problem, transcode_with, Next, RecordOptions, RecordProblem,
+    Scratch,
 };
 
 /// Bytes read from the input at a time.
@@ -74,6 +75,7 @@ fn convert(batch: Batch, opts: &RecordOptions) -> Done {
         ..FileReport::default()
     };
     let mut out = Vec::with_capacity(batch.data.len() + batch.data.len() / 4);
+    let mut scratch = Scratch::default();
     for item in batch.items {
         match item {
             Item::Skipped(p) => report.problems.push(p),
@@ -90,7 +92,15 @@ fn convert(batch: Batch, opts: &RecordOptions) -> Done {
                     report.problems.push(length_problem(number, offset, raw));
                 }
                 report.records_read += 1;
-                if transcode_into(raw, opts, number, offset, &mut out, &mut report.problems) {
+                if transcode_with(
+                    raw,
+                    opts,
+                    number,
+                    offset,
+                    &mut scratch,
+                    &mut out,
+                    &mut report.problems,
+                ) {
                     report.records_written += 1;
                 } else {
                     report.records_rejected += 1;

@@ -476,18 +476,29 @@ pub fn parse(raw: &[u8]) -> Result<Parsed<'_>, ParseError> {
     })
 }
 
+/// Appends `n` as `width` decimal digits (callers have checked that it fits).
+fn push_num(out: &mut Vec<u8>, mut n: usize, width: usize) {
+    let mut digits = [b'0'; 5];
+    for d in digits[..width].iter_mut().rev() {
+        *d = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    out.extend_from_slice(&digits[..width]);
+}
+
 /// Writes a record from its leader and fields: computes the record length, the base address and
 /// the directory. Returns `Err((kind, message))` if a field or the record is too long for
 /// ISO 2709.
-pub fn write_record(
+pub fn write_record<D: AsRef<[u8]>>(
     leader: &[u8; 24],
-    fields: &[([u8; 3], Cow<'_, [u8]>)],
+    fields: &[([u8; 3], D)],
     out: &mut Vec<u8>,
 ) -> Result<(), ParseError> {
     let base = 24 + 12 * fields.len() + 1;
-    let data_len: usize = fields.iter().map(|(_, d)| d.len() + 1).sum();
+    let data_len: usize = fields.iter().map(|(_, d)| d.as_ref().len() + 1).sum();
     let total = base + data_len + 1;
     for (tag, d) in fields {
+        let d = d.as_ref();
         if d.len() + 1 > MAX_FIELD {
             return Err((
                 "field_too_long",
@@ -506,19 +517,21 @@ pub fn write_record(
         ));
     }
     out.reserve(total);
-    out.extend_from_slice(format!("{total:05}").as_bytes());
+    push_num(out, total, 5);
     out.extend_from_slice(&leader[5..12]);
-    out.extend_from_slice(format!("{base:05}").as_bytes());
+    push_num(out, base, 5);
     out.extend_from_slice(&leader[17..24]);
     let mut start = 0;
     for (tag, d) in fields {
+        let d = d.as_ref();
         out.extend_from_slice(tag);
-        out.extend_from_slice(format!("{:04}{start:05}", d.len() + 1).as_bytes());
+        push_num(out, d.len() + 1, 4);
+        push_num(out, start, 5);
         start += d.len() + 1;
     }
     out.push(FT);
     for (_, d) in fields {
-        out.extend_from_slice(d);
+        out.extend_from_slice(d.as_ref());
         out.push(FT);
     }
     out.push(RT);
@@ -748,6 +761,43 @@ pub fn transcode_into(
     out: &mut Vec<u8>,
     problems: &mut Vec<RecordProblem>,
 ) -> bool {
+    transcode_with(
+        raw,
+        opts,
+        number,
+        offset,
+        &mut Scratch::default(),
+        out,
+        problems,
+    )
+}
+
+/// Buffers reused from one record to the next, so that converting a record allocates little.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    data: Vec<u8>,
+    text: String,
+    raw_problems: Vec<Problem>,
+    counts: Vec<([u8; 3], usize)>,
+}
+
+/// Where a converted field's data is.
+#[derive(Clone, Copy)]
+enum Piece<'a> {
+    Source(&'a [u8]),
+    Scratch(usize, usize),
+}
+
+/// [`transcode_into`] with buffers kept across calls.
+pub fn transcode_with(
+    raw: &[u8],
+    opts: &RecordOptions,
+    number: usize,
+    offset: u64,
+    scratch: &mut Scratch,
+    out: &mut Vec<u8>,
+    problems: &mut Vec<RecordProblem>,
+) -> bool {
     let first_problem = problems.len();
     let reject = |problems: &mut Vec<RecordProblem>, from: usize| {
         for p in &mut problems[from..] {
@@ -820,12 +870,15 @@ pub fn transcode_into(
     let mut conv = Converter {
         opts,
         from_marc8,
-        text: String::new(),
-        raw_problems: Vec::new(),
+        text: std::mem::take(&mut scratch.text),
+        raw_problems: std::mem::take(&mut scratch.raw_problems),
         used: [false; SETS_066.len()],
     };
-    let mut fields: Vec<([u8; 3], Cow<'_, [u8]>)> = Vec::with_capacity(parsed.fields.len() + 1);
-    let mut counts: Vec<([u8; 3], usize)> = Vec::new();
+    let mut fields: Vec<([u8; 3], Piece<'_>)> = Vec::with_capacity(parsed.fields.len() + 1);
+    let counts = &mut scratch.counts;
+    counts.clear();
+    let data = &mut scratch.data;
+    data.clear();
     let same = from_marc8 == (opts.to == Target::Marc8);
     for f in &parsed.fields {
         let occurrence = match counts.iter_mut().find(|(t, _)| *t == f.tag) {
@@ -860,12 +913,12 @@ pub fn transcode_into(
                 && !opts.decode.expand_ncr
                 && std::str::from_utf8(f.data).is_ok());
         if keep {
-            fields.push((f.tag, Cow::Borrowed(f.data)));
+            fields.push((f.tag, Piece::Source(f.data)));
             continue;
         }
-        let mut data = Vec::with_capacity(f.data.len() + f.data.len() / 2);
+        let field_start = data.len();
         if f.is_control() {
-            conv.convert(f.data, &site, &mut data, problems);
+            conv.convert(f.data, &site, data, problems);
         } else {
             let ind = f.data.len().min(2);
             data.extend_from_slice(&f.data[..ind]);
@@ -875,7 +928,7 @@ pub fn transcode_into(
                 // Data before the first delimiter (none in valid records): converted as is.
                 if !lead.is_empty() {
                     site.field_offset = pos;
-                    conv.convert(lead, &site, &mut data, problems);
+                    conv.convert(lead, &site, data, problems);
                 }
                 pos += lead.len();
             }
@@ -888,26 +941,29 @@ pub fn transcode_into(
                 data.push(code);
                 site.subfield = Some(char::from(code));
                 site.field_offset = pos + 1;
-                conv.convert(content, &site, &mut data, problems);
+                conv.convert(content, &site, data, problems);
                 pos += part.len();
             }
         }
-        fields.push((f.tag, Cow::Owned(data)));
+        fields.push((f.tag, Piece::Scratch(field_start, data.len())));
     }
+    scratch.text = std::mem::take(&mut conv.text);
+    scratch.raw_problems = std::mem::take(&mut conv.raw_problems);
     if opts.to == Target::Marc8 && conv.used.iter().any(|&u| u) {
-        let mut f066 = b"  ".to_vec();
+        let start = data.len();
+        data.extend_from_slice(b"  ");
         for (k, seq) in SETS_066.iter().enumerate() {
             if conv.used[k] {
-                f066.push(SD);
-                f066.push(b'c');
-                f066.extend_from_slice(seq.as_bytes());
+                data.push(SD);
+                data.push(b'c');
+                data.extend_from_slice(seq.as_bytes());
             }
         }
         let at = fields
             .iter()
             .position(|(t, _)| t.as_slice() > b"066".as_slice())
             .unwrap_or(fields.len());
-        fields.insert(at, (*b"066", Cow::Owned(f066)));
+        fields.insert(at, (*b"066", Piece::Scratch(start, data.len())));
     }
     let conversion_problems = problems[first_problem..]
         .iter()
@@ -917,6 +973,16 @@ pub fn transcode_into(
     }
     let mut leader = parsed.leader;
     leader[9] = if opts.to == Target::Utf8 { b'a' } else { b' ' };
+    let fields: Vec<([u8; 3], &[u8])> = fields
+        .into_iter()
+        .map(|(tag, piece)| {
+            let d = match piece {
+                Piece::Source(d) => d,
+                Piece::Scratch(a, b) => &data[a..b],
+            };
+            (tag, d)
+        })
+        .collect();
     let before = out.len();
     if let Err((kind, message)) = write_record(&leader, &fields, out) {
         out.truncate(before);
