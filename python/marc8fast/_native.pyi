@@ -11,14 +11,14 @@ __all__ = [
     "Decoder",
     "Encoder",
     "Problem",
+    "RecordProblem",
+    "Report",
     "__version__",
     "decode",
     "decode_report",
     "encode",
     "encode_report",
     "is_verbatim",
-    "RecordProblem",
-    "Report",
     "read_records",
     "read_records_report",
     "transcode_file",
@@ -149,6 +149,7 @@ class Report:
     def problems(self) -> list[RecordProblem]: ...
     def problem_count(self) -> int: ...
     def counts_by_kind(self) -> dict[str, int]: ...
+    def to_json(self) -> str: ...
 
 def read_records(data: bytes) -> list[tuple[int, int, bytes]]: ...
 def read_records_report(

@@ -214,6 +214,28 @@ impl Report {
         }
         m
     }
+    /// The report as JSON: the counts, `counts_by_kind` and every problem as `to_dict()` gives it.
+    fn to_json(&self, py: Python<'_>) -> PyResult<String> {
+        let r = &self.inner;
+        let d = PyDict::new(py);
+        d.set_item("records_read", r.records_read)?;
+        d.set_item("records_written", r.records_written)?;
+        d.set_item("records_with_problems", r.records_with_problems)?;
+        d.set_item("records_rejected", r.records_rejected)?;
+        d.set_item("bytes_in", r.bytes_in)?;
+        d.set_item("bytes_out", r.bytes_out)?;
+        d.set_item("counts_by_kind", self.counts_by_kind())?;
+        let problems = r
+            .problems
+            .iter()
+            .map(|p| RecordProblem { inner: p.clone() }.to_dict(py))
+            .collect::<PyResult<Vec<_>>>()?;
+        d.set_item("problems", problems)?;
+        py.import("json")?
+            .call_method1("dumps", (d,))?
+            .extract::<String>()
+    }
+
     fn __repr__(&self) -> String {
         let r = &self.inner;
         format!(

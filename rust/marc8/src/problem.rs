@@ -24,6 +24,8 @@ pub enum ProblemKind {
     MalformedNcr,
     /// A character MARC-8 cannot represent (encoder).
     Unmappable,
+    /// Bytes of a UTF-8 source that are not valid UTF-8.
+    InvalidUtf8,
 }
 
 impl ProblemKind {
@@ -38,6 +40,7 @@ impl ProblemKind {
             ProblemKind::MarkWithoutBase => "mark_without_base",
             ProblemKind::MalformedNcr => "malformed_ncr",
             ProblemKind::Unmappable => "unmappable",
+            ProblemKind::InvalidUtf8 => "invalid_utf8",
         }
     }
 }
@@ -124,6 +127,7 @@ impl Problem {
                 "{:?} looks like a character reference but is not a valid &#xXXXX; one",
                 String::from_utf8_lossy(&self.bytes)
             ),
+            ProblemKind::InvalidUtf8 => format!("bytes {hex} are not valid UTF-8"),
             ProblemKind::Unmappable => match self.ch {
                 Some(c) => format!("U+{:04X} {c:?} has no MARC-8 equivalent", u32::from(c)),
                 None => "character has no MARC-8 equivalent".to_owned(),

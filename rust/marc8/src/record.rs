@@ -98,7 +98,7 @@ pub struct RecordProblem {
     pub record: usize,
     /// Byte offset of the record (or of the skipped bytes) in the file.
     pub record_offset: u64,
-    /// The record's 001, if it has one.
+    /// The record's 001 (trimmed of surrounding spaces), if it has one.
     pub control_number: Option<String>,
     /// The field's tag.
     pub tag: Option<String>,
@@ -394,15 +394,8 @@ pub fn parse(raw: &[u8]) -> Result<Parsed<'_>, ParseError> {
         .get(..24)
         .and_then(|l| l.try_into().ok())
         .ok_or_else(|| ("bad_leader", format!("only {} bytes: no leader", raw.len())))?;
-    let base = digits(&leader[12..17]).ok_or_else(|| {
-        (
-            "bad_leader",
-            format!(
-                "base address {:?} is not a number",
-                String::from_utf8_lossy(&leader[12..17])
-            ),
-        )
-    })?;
+    // A base address that is not a number is recovered from the directory's terminator below.
+    let base = digits(&leader[12..17]);
     let dir_end = raw[24..]
         .iter()
         .position(|&b| b == FT)
@@ -416,7 +409,7 @@ pub fn parse(raw: &[u8]) -> Result<Parsed<'_>, ParseError> {
     let entries: Vec<&[u8]> = raw[24..dir_end].chunks(12).collect();
     let data_start = dir_end + 1;
     let mut fields = Vec::with_capacity(entries.len());
-    let mut ok = (dir_end - 24) % 12 == 0 && (base == data_start || base == dir_end);
+    let mut ok = (dir_end - 24) % 12 == 0 && (base == Some(data_start) || base == Some(dir_end));
     if ok {
         for e in &entries {
             let (Some(len), Some(start)) = (digits(&e[3..7]), digits(&e[7..12])) else {
@@ -536,6 +529,47 @@ pub fn write_record<D: AsRef<[u8]>>(
     }
     out.push(RT);
     Ok(())
+}
+
+/// Puts MARC 21's fixed leader values back (`22` at 10-11, `4500` at 20-23) and replaces bytes
+/// that are not printable ASCII (elsewhere than the lengths, which are rewritten anyway) by a
+/// space, so that the converted leader is valid in either encoding. Returns the problem (record
+/// number and offset to be filled in) if anything changed.
+fn fix_leader(leader: &mut [u8; 24]) -> Option<RecordProblem> {
+    let before = *leader;
+    let mut changed = Vec::new();
+    for (i, b) in leader.iter_mut().enumerate() {
+        let want = match i {
+            0..=4 | 12..=16 => continue, // recomputed when the record is written
+            10 | 11 => b'2',
+            20 => b'4',
+            21 => b'5',
+            22 | 23 => b'0',
+            _ if (0x20..0x7F).contains(b) => continue,
+            _ => b' ',
+        };
+        if *b != want {
+            changed.push(i);
+            *b = want;
+        }
+    }
+    if changed.is_empty() {
+        return None;
+    }
+    let mut p = RecordProblem::new(0, 0, "bad_leader", "recovered");
+    p.message = format!(
+        "leader positions {changed:?} held {:?}; written as MARC 21 requires ({:?})",
+        changed
+            .iter()
+            .map(|&i| char::from(before[i]))
+            .collect::<String>(),
+        changed
+            .iter()
+            .map(|&i| char::from(leader[i]))
+            .collect::<String>(),
+    );
+    p.bytes = before.to_vec();
+    Some(p)
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -713,7 +747,7 @@ impl Converter<'_> {
             if !bad.is_empty() {
                 text.push('\u{FFFD}');
                 self.raw_problems.push(Problem {
-                    kind: ProblemKind::UnmappedByte,
+                    kind: ProblemKind::InvalidUtf8,
                     offset: pos,
                     len: bad.len(),
                     bytes: bad.to_vec(),
@@ -828,9 +862,11 @@ pub fn transcode_with(
     };
     if parsed.recovered {
         let mut p = RecordProblem::new(number, offset, "bad_directory", "recovered");
-        p.message =
-            "the directory does not match the fields; they were taken from their terminators"
-                .to_owned();
+        p.message = format!(
+            "the directory (base address {:?}) does not match the fields; they were taken from \
+             their terminators",
+            String::from_utf8_lossy(&parsed.leader[12..17])
+        );
         problems.push(with_context(p));
     }
 
@@ -973,6 +1009,15 @@ pub fn transcode_with(
     }
     let mut leader = parsed.leader;
     leader[9] = if opts.to == Target::Utf8 { b'a' } else { b' ' };
+    if let Some(p) = fix_leader(&mut leader) {
+        let mut p = RecordProblem {
+            record: number,
+            record_offset: offset,
+            ..p
+        };
+        p.control_number.clone_from(&control_number);
+        problems.push(p);
+    }
     let fields: Vec<([u8; 3], &[u8])> = fields
         .into_iter()
         .map(|(tag, piece)| {
@@ -983,6 +1028,21 @@ pub fn transcode_with(
             (tag, d)
         })
         .collect();
+    for (i, (tag, d)) in fields.iter().enumerate() {
+        if d.len() + 1 > MAX_FIELD {
+            let mut p = RecordProblem::new(number, offset, "field_too_long", "rejected");
+            p.control_number.clone_from(&control_number);
+            p.tag = Some(String::from_utf8_lossy(tag).into_owned());
+            p.occurrence = Some(fields[..=i].iter().filter(|(t, _)| t == tag).count());
+            p.message = format!(
+                "field {} would be {} bytes; ISO 2709 allows {MAX_FIELD}",
+                String::from_utf8_lossy(tag),
+                d.len() + 1
+            );
+            problems.push(p);
+            return reject(problems, first_problem);
+        }
+    }
     let before = out.len();
     if let Err((kind, message)) = write_record(&leader, &fields, out) {
         out.truncate(before);

@@ -189,3 +189,68 @@ fn directory_recovered_from_terminators() {
         b"10\x1faT"
     );
 }
+
+#[test]
+fn a_bad_base_address_is_recovered_from_the_terminators() {
+    let mut m8 = record(false, &[("001", b"a"), ("245", b"10\x1faT")]);
+    m8[12..17].copy_from_slice(b"f0037");
+    let c = transcode_record(&m8, &to_utf8(), 1, 0);
+    assert_eq!(c.problems[0].kind, "bad_directory");
+    assert_eq!(c.problems[0].action, "recovered");
+    assert_eq!(
+        parse(&c.record.unwrap()).unwrap().fields[1].data,
+        b"10\x1faT"
+    );
+}
+
+#[test]
+fn leader_fixed_values_and_bytes_are_repaired() {
+    let mut m8 = record(false, &[("001", b"a")]);
+    m8[10..12].copy_from_slice(b"  ");
+    m8[20..24].copy_from_slice(b"  \x920");
+    m8[6] = 0xE1;
+    let c = transcode_record(&m8, &to_utf8(), 3, 9);
+    let p = &c.problems[0];
+    assert_eq!(
+        (p.kind, p.action, p.record, p.record_offset),
+        ("bad_leader", "recovered", 3, 9)
+    );
+    let out = c.record.unwrap();
+    assert_eq!(&out[10..12], b"22");
+    assert_eq!(&out[20..24], b"4500");
+    assert_eq!(out[6], b' ');
+    assert!(out[..24].is_ascii());
+}
+
+#[test]
+fn field_too_long_names_the_field() {
+    let big = [0xE2u8, b'a'].repeat(4000);
+    let mut data = b"  \x1fa".to_vec();
+    data.extend_from_slice(&big);
+    let m8 = record(false, &[("500", b"  \x1faok"), ("500", &data)]);
+    let c = transcode_record(&m8, &to_utf8(), 1, 0);
+    let p = c.problems.last().unwrap();
+    assert_eq!(
+        (p.kind, p.tag.as_deref(), p.occurrence),
+        ("field_too_long", Some("500"), Some(2))
+    );
+}
+
+#[test]
+fn invalid_utf8_is_reported_as_such() {
+    let u = record(true, &[("245", b"10\x1faCaf\xe9 ok")]);
+    let c = transcode_record(&u, &to_utf8(), 1, 0);
+    let kinds: Vec<_> = c
+        .problems
+        .iter()
+        .map(|p| (p.kind, p.offset, p.subfield))
+        .collect();
+    assert!(
+        kinds.contains(&("invalid_utf8", Some(3), Some('a'))),
+        "{kinds:?}"
+    );
+    assert_eq!(
+        parse(&c.record.unwrap()).unwrap().fields[0].data,
+        "10\x1faCaf\u{fffd} ok".as_bytes()
+    );
+}
