@@ -227,16 +227,48 @@ pub struct Code {
 /// Every MARC-8 code LC maps to or from `ch`, primary mappings first, each group in the order of
 /// LC's file. Empty if MARC-8 has no code for `ch` (it may still be reachable by decomposition).
 pub fn codes_for(ch: char) -> impl Iterator<Item = Code> {
-    let cp = u32::from(ch);
-    let start = tables::REVERSE.partition_point(|e| e.0 < cp);
-    tables::REVERSE[start..]
+    reverse_entries(u32::from(ch))
         .iter()
-        .take_while(move |e| e.0 == cp)
         .map(|&(_, set, code, is_alt)| Code {
             set: ALL_CHARSETS[usize::from(set)],
             code,
             is_alt,
         })
+}
+
+/// The entries of the reverse table for one code point. Code points of the BMP (all but a few
+/// hundred EACC ideographs) are found in O(1) through an index built on first use: the encoder
+/// asks several times per character, and a binary search over the 16,000 entries was most of its
+/// time.
+fn reverse_entries(cp: u32) -> &'static [(u32, u8, u32, bool)] {
+    static BMP: std::sync::OnceLock<Box<[u32]>> = std::sync::OnceLock::new();
+    let (start, len) = match usize::try_from(cp).ok().filter(|&c| c < 0x1_0000) {
+        Some(c) => {
+            // Each slot: start << 8 | count (LC maps no code point more than 255 times).
+            let slot = BMP.get_or_init(|| {
+                let mut index = vec![0u32; 0x1_0000].into_boxed_slice();
+                for (i, e) in tables::REVERSE.iter().enumerate() {
+                    if let Some(s) = index.get_mut(e.0 as usize) {
+                        if *s == 0 {
+                            *s = (i as u32) << 8;
+                        }
+                        *s += 1;
+                    }
+                }
+                index
+            })[c];
+            ((slot >> 8) as usize, (slot & 0xFF) as usize)
+        }
+        None => {
+            let start = tables::REVERSE.partition_point(|e| e.0 < cp);
+            let len = tables::REVERSE[start..]
+                .iter()
+                .take_while(|e| e.0 == cp)
+                .count();
+            (start, len)
+        }
+    };
+    &tables::REVERSE[start..start + len]
 }
 
 #[cfg(test)]
@@ -300,5 +332,18 @@ mod tests {
             Some((0xEC, true))
         );
         assert_eq!(codes_for('\u{0900}').count(), 0);
+    }
+
+    #[test]
+    fn the_index_agrees_with_a_search_for_every_code_point() {
+        for cp in (0..0x11_0000u32).filter(|c| !(0xD800..0xE000).contains(c)) {
+            let start = tables::REVERSE.partition_point(|e| e.0 < cp);
+            let end = tables::REVERSE.partition_point(|e| e.0 <= cp);
+            assert_eq!(
+                reverse_entries(cp),
+                &tables::REVERSE[start..end],
+                "U+{cp:04X}"
+            );
+        }
     }
 }

@@ -725,10 +725,21 @@ fn decompose(c: char) -> Option<Vec<(char, Kind)>> {
 
 fn is_plain(src: &str, errors: EncodeErrors) -> bool {
     let b = src.as_bytes();
-    copyable_prefix::<false>(b) == b.len()
-        && !(errors == EncodeErrors::Lossless
-            && b.windows(3)
-                .any(|w| w[0] == b'&' && w[1] == b'#' && (w[2] | 0x20) == b'x'))
+    if errors != EncodeErrors::Lossless {
+        return copyable_prefix::<false>(b) == b.len();
+    }
+    // Lossless: the word-at-a-time scan also stops at each `&`; only there look for `#x`.
+    let mut i = 0;
+    loop {
+        i += copyable_prefix::<true>(&b[i..]);
+        match b.get(i) {
+            None => return true,
+            Some(b'&') if !matches!(b.get(i + 1..i + 3), Some([b'#', x]) if *x | 0x20 == b'x') => {
+                i += 1;
+            }
+            Some(_) => return false,
+        }
+    }
 }
 
 /// Encodes a whole string to MARC-8, ending in G0 = ASCII, G1 = ANSEL.
