@@ -62,21 +62,24 @@ impl Texts {
 /// Unmappable characters reported on `texts`, one call per item, and the most frequent ones.
 fn sanity(texts: &Texts, opts: &EncodeOptions) -> (usize, usize, String) {
     let mut out_bytes = 0;
-    let mut by_char: HashMap<char, usize> = HashMap::new();
+    let mut by_char: HashMap<Option<char>, usize> = HashMap::new();
     for t in texts.iter() {
         let (bytes, problems) = marc8::encode_report(t, opts);
         out_bytes += bytes.len();
         for p in problems {
-            *by_char.entry(p.ch.unwrap_or('\u{FFFD}')).or_default() += 1;
+            *by_char.entry(p.ch).or_default() += 1;
         }
     }
     let total = by_char.values().sum();
-    let mut top: Vec<(char, usize)> = by_char.into_iter().collect();
+    let mut top: Vec<(Option<char>, usize)> = by_char.into_iter().collect();
     top.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     let top = top
         .iter()
         .take(5)
-        .map(|&(c, n)| format!("U+{:04X}×{n}", u32::from(c)))
+        .map(|&(c, n)| match c {
+            Some(c) => format!("U+{:04X}×{n}", u32::from(c)),
+            None => format!("(no character)×{n}"),
+        })
         .collect::<Vec<_>>()
         .join(", ");
     (total, out_bytes, top)
