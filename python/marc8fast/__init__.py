@@ -8,6 +8,7 @@ The conversion runs in Rust (the ``marc8`` crate); this package is the front doo
   cannot represent (strict error, LC's lossless ``&#xXXXX;`` or the lossy fill character ``|``);
 * :func:`transcode_record` / :func:`transcode_file` convert ISO 2709 records and whole files
   (leader/09, lengths, field 066, positioned problems; files streamed on every core);
+* :func:`validate_file` / :func:`validate_bytes` check every record's structure and encoding;
 * importing the package registers the ``marc8`` codec (also spelled ``marc-8`` and ``marc_8``), so
   ``data.decode("marc8")``, ``codecs.iterdecode`` and ``open(path, encoding="marc8")`` work.
 """
@@ -29,6 +30,8 @@ from ._native import (
     read_records_report,
     transcode_file,
     transcode_record,
+    validate_bytes,
+    validate_file,
 )
 
 codec.register()
@@ -50,4 +53,6 @@ __all__ = [
     "read_records_report",
     "transcode_file",
     "transcode_record",
+    "validate_bytes",
+    "validate_file",
 ]

@@ -23,6 +23,8 @@ __all__ = [
     "read_records_report",
     "transcode_file",
     "transcode_record",
+    "validate_bytes",
+    "validate_file",
 ]
 
 __version__: str
@@ -177,4 +179,22 @@ def transcode_file(
     trust: _Trust = "leader",
     jobs: int | None = None,
     progress: Callable[[int, int], object] | None = None,
+) -> Report: ...
+def validate_file(
+    path: str | os.PathLike[str],
+    *,
+    for_export: bool = False,
+    jobs: int | None = None,
+    progress: Callable[[int, int], object] | None = None,
+    offset: int = 0,
+    limit: int | None = None,
+) -> Report: ...
+def validate_bytes(
+    data: bytes | bytearray,
+    *,
+    for_export: bool = False,
+    jobs: int | None = None,
+    progress: Callable[[int, int], object] | None = None,
+    offset: int = 0,
+    limit: int | None = None,
 ) -> Report: ...

@@ -9,6 +9,7 @@ mod errors;
 mod options;
 mod problem;
 mod records;
+mod validate;
 
 /// Inputs at least this long are converted with the GIL released.
 const DETACH_THRESHOLD: usize = 16 * 1024;
@@ -29,6 +30,8 @@ mod _native {
     use crate::records::{
         read_records, read_records_report, transcode_file, transcode_record, RecordProblem, Report,
     };
+    #[pymodule_export]
+    use crate::validate::{validate_bytes, validate_file};
 
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -51,6 +54,8 @@ mod _native {
                 "read_records_report",
                 "transcode_file",
                 "transcode_record",
+                "validate_bytes",
+                "validate_file",
             ],
         )?;
         m.add("__version__", env!("CARGO_PKG_VERSION"))?;

@@ -160,6 +160,12 @@ pub struct Report {
     inner: FileReport,
 }
 
+impl From<FileReport> for Report {
+    fn from(inner: FileReport) -> Self {
+        Report { inner }
+    }
+}
+
 #[pymethods]
 impl Report {
     /// Records found in the input.

@@ -45,7 +45,9 @@ pub struct FileReport {
     pub problems: Vec<RecordProblem>,
 }
 
-enum Item {
+/// One entry of a batch: a record (its bytes are `data[start..end]` of the batch) or bytes the
+/// splitter skipped.
+pub(crate) enum Item {
     Record {
         number: usize,
         offset: u64,
@@ -56,17 +58,40 @@ enum Item {
     Skipped(RecordProblem),
 }
 
-struct Batch {
-    id: usize,
-    data: Vec<u8>,
-    items: Vec<Item>,
-    bytes_in: u64,
+/// Records read from the input, handed to a worker.
+pub(crate) struct Batch {
+    pub(crate) id: usize,
+    pub(crate) data: Vec<u8>,
+    pub(crate) items: Vec<Item>,
+    pub(crate) bytes_in: u64,
 }
 
-struct Done {
-    id: usize,
-    out: Vec<u8>,
-    report: FileReport,
+/// What a worker made of a batch: output bytes and the batch's report.
+pub(crate) struct Done {
+    pub(crate) id: usize,
+    pub(crate) out: Vec<u8>,
+    pub(crate) report: FileReport,
+}
+
+/// Which records of the input to handle: `offset` records are skipped (not counted, their
+/// problems not reported), then at most `limit` are handled and the rest of the input is not read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RecordRange {
+    /// Records to skip at the start.
+    pub offset: usize,
+    /// Records to handle after those (`None`: all).
+    pub limit: Option<usize>,
+}
+
+impl RecordRange {
+    fn wants(&self, number: usize) -> bool {
+        number > self.offset
+    }
+
+    fn done(&self, number: usize) -> bool {
+        self.limit
+            .is_some_and(|l| number >= self.offset.saturating_add(l))
+    }
 }
 
 fn convert(batch: Batch, opts: &RecordOptions) -> Done {
@@ -127,7 +152,11 @@ fn convert(batch: Batch, opts: &RecordOptions) -> Done {
 }
 
 /// Reads `input` and cuts it into batches, handing each to `send` (which may block).
-fn read_batches<R: Read>(mut input: R, mut send: impl FnMut(Batch) -> bool) -> io::Result<()> {
+fn read_batches<R: Read>(
+    mut input: R,
+    range: RecordRange,
+    mut send: impl FnMut(Batch) -> bool,
+) -> io::Result<()> {
     let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK * 2);
     let mut base: u64 = 0; // file offset of buf[0]
     let mut pos = 0;
@@ -148,34 +177,43 @@ fn read_batches<R: Read>(mut input: R, mut send: impl FnMut(Batch) -> bool) -> i
                 length_mismatch,
             } => {
                 number += 1;
-                let s = batch.data.len();
-                batch.data.extend_from_slice(&buf[start..end]);
-                batch.items.push(Item::Record {
-                    number,
-                    offset: base + start as u64,
-                    start: s,
-                    end: batch.data.len(),
-                    length_mismatch,
-                });
-                batch.bytes_in += (end - pos) as u64;
+                if range.wants(number) {
+                    let s = batch.data.len();
+                    batch.data.extend_from_slice(&buf[start..end]);
+                    batch.items.push(Item::Record {
+                        number,
+                        offset: base + start as u64,
+                        start: s,
+                        end: batch.data.len(),
+                        length_mismatch,
+                    });
+                    batch.bytes_in += (end - pos) as u64;
+                }
                 pos = end;
+                if range.done(number) {
+                    break;
+                }
             }
             Next::Skip {
                 start,
                 end,
                 truncated,
             } => {
-                batch.items.push(Item::Skipped(skip_problem(
-                    number + 1,
-                    base + start as u64,
-                    &buf[start..end],
-                    truncated,
-                )));
-                batch.bytes_in += (end - pos) as u64;
+                if range.wants(number + 1) {
+                    batch.items.push(Item::Skipped(skip_problem(
+                        number + 1,
+                        base + start as u64,
+                        &buf[start..end],
+                        truncated,
+                    )));
+                    batch.bytes_in += (end - pos) as u64;
+                }
                 pos = end;
             }
             Next::Blank { end } => {
-                batch.bytes_in += (end - pos) as u64;
+                if range.wants(number + 1) {
+                    batch.bytes_in += (end - pos) as u64;
+                }
                 pos = end;
             }
             Next::End => break,
@@ -242,11 +280,32 @@ pub fn transcode_stream<R: Read + Send, W: Write>(
     jobs: usize,
     progress: &mut dyn FnMut(&FileReport) -> bool,
 ) -> io::Result<FileReport> {
+    run_stream(
+        input,
+        output,
+        RecordRange::default(),
+        jobs,
+        &|batch| convert(batch, opts),
+        progress,
+    )
+}
+
+/// The pipeline of [`transcode_stream`] with the per-batch work as a parameter: reads `input`
+/// (the records of `range`), runs `work` on each batch on `jobs` threads, writes the batches'
+/// output to `output` in input order and merges their reports.
+pub(crate) fn run_stream<R: Read + Send, W: Write>(
+    input: R,
+    output: &mut W,
+    range: RecordRange,
+    jobs: usize,
+    work: &(dyn Fn(Batch) -> Done + Sync),
+    progress: &mut dyn FnMut(&FileReport) -> bool,
+) -> io::Result<FileReport> {
     let mut total = FileReport::default();
     if jobs <= 1 {
         let mut failed = None;
-        read_batches(input, |batch| {
-            let done = convert(batch, opts);
+        read_batches(input, range, |batch| {
+            let done = work(batch);
             if let Err(e) = output.write_all(&done.out) {
                 failed = Some(e);
                 return false;
@@ -281,7 +340,7 @@ pub fn transcode_stream<R: Read + Send, W: Write>(
                     Err(_) => return,
                 };
                 let Ok(batch) = next else { return };
-                if done_tx.send(convert(batch, opts)).is_err() {
+                if done_tx.send(work(batch)).is_err() {
                     return;
                 }
             });
@@ -291,7 +350,7 @@ pub fn transcode_stream<R: Read + Send, W: Write>(
         drop(work_rx);
         drop(done_tx);
         let reader = scope.spawn(move || {
-            read_batches(input, |batch| {
+            read_batches(input, range, |batch| {
                 token_rx.recv().is_ok() && work_tx.send(batch).is_ok()
             })
         });

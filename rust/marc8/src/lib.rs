@@ -66,6 +66,7 @@ pub mod record;
 mod tables;
 #[cfg(test)]
 mod testing;
+pub mod validate;
 
 pub use charset::{codes_for, Charset, Code, Mapping, ALL_CHARSETS};
 pub use decoder::{

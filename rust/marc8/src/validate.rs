@@ -1,0 +1,935 @@
+//! Validation: every structural and encoding problem of every record of a file, positioned.
+//!
+//! [`validate_stream`] runs the same streaming, multi-threaded pipeline as
+//! [`crate::file::transcode_stream`] (bounded memory, input order, every core), but instead of
+//! writing records it checks them. Per record:
+//!
+//! * **structure** — the leader (record length digits, base address, indicator count `2` at 10,
+//!   subfield code count `2` at 11, entry map `4500` at 20-23, coding scheme at 09), the directory
+//!   (a multiple of 12 bytes, digits in every length and start, every field inside the record and
+//!   ending with a field terminator), the record terminator, the tags (three ASCII letters or
+//!   digits), the indicators (a digit, a lowercase letter or a blank) and the subfield codes (a
+//!   lowercase letter or a digit) of the data fields;
+//! * **encoding** — leader/09 against the data (`mislabelled`), every problem the MARC-8 decoder
+//!   reports (each subfield decoded on its own, as the record layer converts it), invalid UTF-8
+//!   in a record marked `a`, numeric character references in the text (`ncr_present`,
+//!   informational) and field 066 against the escape sequences the record's fields use
+//!   (`bad_066`);
+//! * **for export** ([`ValidateOptions::for_export`]) — every character of a UTF-8 record that
+//!   has no MARC-8 equivalent (`unmappable`): what an export to MARC-8 would have to write as a
+//!   numeric character reference.
+//!
+//! The decoding problems are the record layer's own ([`crate::record::transcode_with`] to UTF-8
+//! into a scratch buffer), so validation and conversion can never disagree. Every problem carries
+//! the record number, its byte offset, its 001, the tag and occurrence, the subfield and the
+//! offset, like a conversion problem; its action is `reported`.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::Path;
+
+use crate::encoder::{encode_report, EncodeErrors, EncodeOptions};
+use crate::file::{run_stream, Batch, Done, FileReport, Item, RecordRange};
+use crate::record::{
+    length_problem, parse, transcode_with, RecordOptions, RecordProblem, Scratch, Target, FT, RT,
+    SD,
+};
+use crate::Charset;
+
+/// Kinds that inform rather than report an error (a validator may exit 0 with only these).
+pub const INFO_KINDS: [&str; 1] = ["ncr_present"];
+
+/// Options of validation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ValidateOptions {
+    /// Also report every character of a UTF-8 record that MARC-8 cannot hold.
+    pub for_export: bool,
+    /// Which records to check.
+    pub range: RecordRange,
+}
+
+/// Validates every record of `input`. `jobs` worker threads (1: all in the calling thread);
+/// `progress` is called in the calling thread after each batch, with the report so far, and
+/// stops the validation (error `Interrupted`) by returning false. The report's
+/// `records_written` and `bytes_out` stay 0.
+pub fn validate_stream<R: Read + Send>(
+    input: R,
+    opts: &ValidateOptions,
+    jobs: usize,
+    progress: &mut dyn FnMut(&FileReport) -> bool,
+) -> io::Result<FileReport> {
+    run_stream(
+        input,
+        &mut io::sink(),
+        opts.range,
+        jobs,
+        &|batch| check_batch(batch, opts),
+        progress,
+    )
+}
+
+/// [`validate_stream`] on a file.
+pub fn validate_file(
+    path: &Path,
+    opts: &ValidateOptions,
+    jobs: usize,
+    progress: &mut dyn FnMut(&FileReport) -> bool,
+) -> io::Result<FileReport> {
+    validate_stream(File::open(path)?, opts, jobs, progress)
+}
+
+/// Buffers reused from one record to the next.
+#[derive(Default)]
+struct Checker {
+    scratch: Scratch,
+    out: Vec<u8>,
+    decoded: Vec<RecordProblem>,
+}
+
+fn check_batch(batch: Batch, opts: &ValidateOptions) -> Done {
+    let mut report = FileReport {
+        bytes_in: batch.bytes_in,
+        ..FileReport::default()
+    };
+    let mut chk = Checker::default();
+    for item in batch.items {
+        match item {
+            Item::Skipped(mut p) => {
+                p.action = "reported";
+                report.problems.push(p);
+            }
+            Item::Record {
+                number,
+                offset,
+                start,
+                end,
+                length_mismatch,
+            } => {
+                let raw = &batch.data[start..end];
+                let before = report.problems.len();
+                if length_mismatch {
+                    report.problems.push(length_problem(number, offset, raw));
+                }
+                report.records_read += 1;
+                validate_record(raw, opts, number, offset, &mut chk, &mut report.problems);
+                if report.problems.len() > before {
+                    report.records_with_problems += 1;
+                    for p in &mut report.problems[before..] {
+                        p.action = "reported";
+                    }
+                }
+            }
+        }
+    }
+    Done {
+        id: batch.id,
+        out: Vec::new(),
+        report,
+    }
+}
+
+fn digits(b: &[u8]) -> Option<usize> {
+    if b.is_empty() || !b.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(b.iter().fold(0, |n, &d| n * 10 + usize::from(d - b'0')))
+}
+
+/// Printable form of a byte for messages: `'c'` or `0xNN`.
+fn show(b: u8) -> String {
+    if b.is_ascii_graphic() || b == b' ' {
+        format!("'{}'", char::from(b))
+    } else {
+        format!("0x{b:02X}")
+    }
+}
+
+fn show_bytes(b: &[u8]) -> String {
+    if b.iter().all(|&c| c.is_ascii_graphic() || c == b' ') {
+        format!("'{}'", String::from_utf8_lossy(b))
+    } else {
+        crate::hex_bytes(b)
+    }
+}
+
+struct At<'a> {
+    number: usize,
+    offset: u64,
+    control_number: &'a Option<String>,
+}
+
+impl At<'_> {
+    fn problem(&self, kind: &'static str, message: String, bytes: &[u8]) -> RecordProblem {
+        RecordProblem {
+            record: self.number,
+            record_offset: self.offset,
+            control_number: self.control_number.clone(),
+            tag: None,
+            occurrence: None,
+            subfield: None,
+            offset: None,
+            field_offset: None,
+            kind,
+            bytes: bytes.to_vec(),
+            action: "reported",
+            message,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn field_problem(
+        &self,
+        kind: &'static str,
+        message: String,
+        bytes: &[u8],
+        tag: &[u8],
+        occurrence: usize,
+        subfield: Option<char>,
+        offset: Option<usize>,
+        field_offset: Option<usize>,
+    ) -> RecordProblem {
+        let mut p = self.problem(kind, message, bytes);
+        p.tag = Some(String::from_utf8_lossy(tag).into_owned());
+        p.occurrence = Some(occurrence);
+        p.subfield = subfield;
+        p.offset = offset;
+        p.field_offset = field_offset;
+        p
+    }
+}
+
+/// Counts occurrences of tags as fields are walked.
+#[derive(Default)]
+struct Occurrences(Vec<([u8; 3], usize)>);
+
+impl Occurrences {
+    fn next(&mut self, tag: [u8; 3]) -> usize {
+        if let Some((_, n)) = self.0.iter_mut().find(|(t, _)| *t == tag) {
+            *n += 1;
+            *n
+        } else {
+            self.0.push((tag, 1));
+            1
+        }
+    }
+}
+
+/// Leader, directory and terminators, straight from the bytes (the parser recovers what it can;
+/// this says what was wrong).
+fn check_structure(raw: &[u8], at: &At<'_>, problems: &mut Vec<RecordProblem>) {
+    if raw.len() < 24 {
+        problems.push(at.problem(
+            "bad_leader",
+            format!("only {} bytes: no leader", raw.len()),
+            raw,
+        ));
+        return;
+    }
+    let l = &raw[..24];
+    if digits(&l[..5]).is_none() {
+        problems.push(at.problem(
+            "bad_leader",
+            format!(
+                "leader/00-04 (record length) is {}, not five digits",
+                show_bytes(&l[..5])
+            ),
+            &l[..5],
+        ));
+    }
+    if l[9] != b' ' && l[9] != b'a' {
+        problems.push(at.problem(
+            "bad_leader",
+            format!(
+                "leader/09 (character coding scheme) is {}: neither blank (MARC-8) nor 'a' (UTF-8)",
+                show(l[9])
+            ),
+            &l[9..10],
+        ));
+    }
+    for (i, what) in [(10, "indicator count"), (11, "subfield code count")] {
+        if l[i] != b'2' {
+            problems.push(at.problem(
+                "bad_leader",
+                format!(
+                    "leader/{i} ({what}) is {}; MARC 21 requires '2'",
+                    show(l[i])
+                ),
+                &l[i..=i],
+            ));
+        }
+    }
+    if &l[20..24] != b"4500" {
+        problems.push(at.problem(
+            "bad_leader",
+            format!(
+                "leader/20-23 (entry map) is {}; MARC 21 requires '4500'",
+                show_bytes(&l[20..24])
+            ),
+            &l[20..24],
+        ));
+    }
+    let Some(dir_end) = raw[24..].iter().position(|&b| b == FT).map(|i| 24 + i) else {
+        problems.push(at.problem(
+            "bad_directory",
+            "no field terminator after the directory".to_owned(),
+            &[],
+        ));
+        return;
+    };
+    let data_start = dir_end + 1;
+    if digits(&l[12..17]) != Some(data_start) {
+        problems.push(at.problem(
+            "bad_base_address",
+            format!(
+                "leader/12-16 (base address of data) is {}; the directory ends at byte {dir_end}, \
+                 so it should be {data_start:05}",
+                show_bytes(&l[12..17])
+            ),
+            &l[12..17],
+        ));
+    }
+    let dir = &raw[24..dir_end];
+    if dir.len() % 12 != 0 {
+        problems.push(at.problem(
+            "bad_directory",
+            format!(
+                "the directory is {} bytes, not a multiple of 12 (entries of tag, length, start)",
+                dir.len()
+            ),
+            &[],
+        ));
+    }
+    let data_end = raw.len() - usize::from(raw.last() == Some(&RT));
+    let mut occ = Occurrences::default();
+    for (i, e) in dir.chunks_exact(12).enumerate() {
+        let tag = [e[0], e[1], e[2]];
+        let n = occ.next(tag);
+        let entry = i + 1;
+        if !tag.iter().all(u8::is_ascii_alphanumeric) {
+            problems.push(at.field_problem(
+                "bad_tag",
+                format!(
+                    "directory entry {entry}: tag {} is not three ASCII letters or digits",
+                    show_bytes(&tag)
+                ),
+                &tag,
+                &tag,
+                n,
+                None,
+                None,
+                None,
+            ));
+        }
+        let (Some(len), Some(start)) = (digits(&e[3..7]), digits(&e[7..12])) else {
+            problems.push(at.field_problem(
+                "bad_directory",
+                format!(
+                    "directory entry {entry}: length {} and start {} must be digits",
+                    show_bytes(&e[3..7]),
+                    show_bytes(&e[7..12])
+                ),
+                &e[3..12],
+                &tag,
+                n,
+                None,
+                None,
+                None,
+            ));
+            continue;
+        };
+        let from = data_start + start;
+        if len == 0 || from + len > data_end {
+            problems.push(at.field_problem(
+                "bad_directory",
+                format!(
+                    "directory entry {entry}: a field of {len} bytes at {start} does not fit in \
+                     the record's {} bytes of data",
+                    data_end.saturating_sub(data_start)
+                ),
+                &e[3..12],
+                &tag,
+                n,
+                None,
+                None,
+                None,
+            ));
+        } else if raw[from + len - 1] != FT {
+            problems.push(at.field_problem(
+                "bad_terminator",
+                format!(
+                    "the field ends with byte {} instead of a field terminator (1E)",
+                    show(raw[from + len - 1])
+                ),
+                &raw[from + len - 1..from + len],
+                &tag,
+                n,
+                None,
+                None,
+                Some(len - 1),
+            ));
+        }
+    }
+    if raw.last() != Some(&RT) {
+        problems.push(at.problem(
+            "bad_terminator",
+            "the record does not end with a record terminator (1D)".to_owned(),
+            &raw[raw.len() - 1..],
+        ));
+    }
+}
+
+fn good_indicator(b: u8) -> bool {
+    b == b' ' || b.is_ascii_digit() || b.is_ascii_lowercase()
+}
+
+fn good_code(b: u8) -> bool {
+    b.is_ascii_digit() || b.is_ascii_lowercase()
+}
+
+/// `&#x` + 4-6 hex digits + `;` at `s[i..]`: its length.
+fn ncr_at(s: &[u8], i: usize) -> Option<usize> {
+    let rest = &s[i..];
+    if rest.len() < 8 || rest[0] != b'&' || rest[1] != b'#' || (rest[2] | 0x20) != b'x' {
+        return None;
+    }
+    let hex = rest[3..]
+        .iter()
+        .take_while(|b| b.is_ascii_hexdigit())
+        .count();
+    ((4..=6).contains(&hex) && rest.get(3 + hex) == Some(&b';')).then_some(3 + hex + 1)
+}
+
+/// The non-default sets a string designates: final bytes of its escape sequences (ASCII, ANSEL
+/// and the technique-1 sets left out, as 066 does).
+fn designations(s: &[u8], used: &mut Vec<u8>) {
+    let mut i = 0;
+    while let Some(p) = s[i..].iter().position(|&b| b == 0x1B) {
+        let mut j = i + p + 1;
+        while j < s.len() && b"$(,)-!".contains(&s[j]) {
+            j += 1;
+        }
+        if let Some(&f) = s.get(j) {
+            if j > i + p + 1 && listed_set(f) && !used.contains(&f) {
+                used.push(f);
+            }
+        }
+        i = j.min(s.len());
+    }
+}
+
+/// A set 066 has to list: one of MARC-8's sets other than ASCII, ANSEL and technique 1.
+fn listed_set(f: u8) -> bool {
+    Charset::from_final(f)
+        .is_some_and(|c| !c.is_technique1() && c != Charset::Ascii && c != Charset::Ansel)
+}
+
+fn set_name(f: u8) -> String {
+    match Charset::from_final(f) {
+        Some(c) => format!("{} ({})", c.name(), char::from(f)),
+        None => show(f),
+    }
+}
+
+/// Checks one record, appending its problems.
+fn validate_record(
+    raw: &[u8],
+    opts: &ValidateOptions,
+    number: usize,
+    offset: u64,
+    chk: &mut Checker,
+    problems: &mut Vec<RecordProblem>,
+) {
+    let first = problems.len();
+    let no_cn = None;
+    check_structure(
+        raw,
+        &At {
+            number,
+            offset,
+            control_number: &no_cn,
+        },
+        problems,
+    );
+    let parsed = match parse(raw) {
+        Ok(p) => p,
+        Err((kind, message)) => {
+            if problems.len() == first {
+                let at = At {
+                    number,
+                    offset,
+                    control_number: &no_cn,
+                };
+                problems.push(at.problem(kind, message, &raw[..raw.len().min(24)]));
+            }
+            return;
+        }
+    };
+    let control_number = parsed
+        .fields
+        .iter()
+        .find(|f| &f.tag == b"001")
+        .map(|f| String::from_utf8_lossy(f.data).trim().to_owned());
+    for p in &mut problems[first..] {
+        p.control_number.clone_from(&control_number);
+    }
+    let at = At {
+        number,
+        offset,
+        control_number: &control_number,
+    };
+    let marc8 = parsed.leader[9] != b'a';
+    let mut used: Vec<u8> = Vec::new();
+    let mut first_use: Vec<(u8, [u8; 3])> = Vec::new();
+    let mut listed: Option<Vec<(char, Vec<u8>)>> = None;
+    let mut occ = Occurrences::default();
+    let export = EncodeOptions {
+        errors: EncodeErrors::Lossless,
+    };
+    for f in &parsed.fields {
+        let n = occ.next(f.tag);
+        // (subfield code, offset of its data in the field, its data)
+        let mut strings: Vec<(Option<char>, usize, &[u8])> = Vec::new();
+        if f.is_control() {
+            strings.push((None, 0, f.data));
+        } else {
+            if f.data.len() < 2 {
+                problems.push(at.field_problem(
+                    "bad_indicator",
+                    format!(
+                        "a data field of {} bytes has no room for two indicators",
+                        f.data.len()
+                    ),
+                    f.data,
+                    &f.tag,
+                    n,
+                    None,
+                    None,
+                    Some(0),
+                ));
+            }
+            for (k, &b) in f.data.iter().take(2).enumerate() {
+                if !good_indicator(b) {
+                    problems.push(at.field_problem(
+                        "bad_indicator",
+                        format!(
+                            "indicator {} is {}: it must be a digit, a lowercase letter or a blank",
+                            k + 1,
+                            show(b)
+                        ),
+                        &[b],
+                        &f.tag,
+                        n,
+                        None,
+                        None,
+                        Some(k),
+                    ));
+                }
+            }
+            let body = f.data.get(2..).unwrap_or(&[]);
+            let mut parts = body.split(|&b| b == SD);
+            let lead = parts.next().unwrap_or(&[]);
+            if !lead.is_empty() {
+                problems.push(at.field_problem(
+                    "data_outside_subfield",
+                    format!(
+                        "{} bytes after the indicators come before the first subfield delimiter",
+                        lead.len()
+                    ),
+                    &lead[..lead.len().min(16)],
+                    &f.tag,
+                    n,
+                    None,
+                    None,
+                    Some(2),
+                ));
+                strings.push((None, 2, lead));
+            }
+            let mut pos = 2 + lead.len();
+            for part in parts {
+                pos += 1; // the delimiter
+                match part.split_first() {
+                    None => problems.push(at.field_problem(
+                        "bad_subfield_code",
+                        "a subfield delimiter (1F) with no code after it".to_owned(),
+                        &[SD],
+                        &f.tag,
+                        n,
+                        None,
+                        None,
+                        Some(pos - 1),
+                    )),
+                    Some((&code, content)) => {
+                        if !good_code(code) {
+                            problems.push(at.field_problem(
+                                "bad_subfield_code",
+                                format!(
+                                    "subfield code {}: it must be a lowercase letter or a digit",
+                                    show(code)
+                                ),
+                                &[code],
+                                &f.tag,
+                                n,
+                                Some(char::from(code)),
+                                None,
+                                Some(pos),
+                            ));
+                        }
+                        strings.push((Some(char::from(code)), pos + 1, content));
+                    }
+                }
+                pos += part.len();
+            }
+        }
+        if &f.tag == b"066" {
+            let values = listed.get_or_insert_with(Vec::new);
+            for (code, _, s) in &strings {
+                if let Some(c @ ('a' | 'b' | 'c')) = code {
+                    values.push((*c, s.to_vec()));
+                }
+            }
+            continue;
+        }
+        for &(code, start, s) in &strings {
+            // NCRs (informational).
+            let mut i = 0;
+            while let Some(p) = s[i..].iter().position(|&b| b == b'&') {
+                let k = i + p;
+                if let Some(len) = ncr_at(s, k) {
+                    let text = &s[k..k + len];
+                    let cp = std::str::from_utf8(&text[3..len - 1])
+                        .ok()
+                        .and_then(|h| u32::from_str_radix(h, 16).ok())
+                        .and_then(char::from_u32);
+                    let shown = match cp {
+                        Some(c) => format!("U+{:04X} {c:?}", u32::from(c)),
+                        None => "not a Unicode character".to_owned(),
+                    };
+                    problems.push(at.field_problem(
+                        "ncr_present",
+                        format!(
+                            "numeric character reference {} ({shown}): LC's lossless form of a \
+                             character MARC-8 lacks",
+                            String::from_utf8_lossy(text)
+                        ),
+                        text,
+                        &f.tag,
+                        n,
+                        code,
+                        Some(k),
+                        Some(start + k),
+                    ));
+                    i = k + len;
+                } else {
+                    i = k + 1;
+                }
+            }
+            if marc8 {
+                let before = used.len();
+                designations(s, &mut used);
+                for &u in &used[before..] {
+                    first_use.push((u, f.tag));
+                }
+            } else if opts.for_export && !s.is_ascii() {
+                let Ok(text) = std::str::from_utf8(s) else {
+                    continue; // invalid_utf8, reported by the decoding pass
+                };
+                let (_, found) = encode_report(text, &export);
+                let mut chars = text.char_indices().enumerate();
+                for q in found {
+                    let byte = chars
+                        .find(|(ci, _)| *ci == q.offset)
+                        .map_or(0, |(_, (b, _))| b);
+                    problems.push(at.field_problem(
+                        "unmappable",
+                        q.message(),
+                        &q.bytes,
+                        &f.tag,
+                        n,
+                        code,
+                        Some(q.offset),
+                        Some(start + byte),
+                    ));
+                }
+            }
+        }
+    }
+    if marc8 {
+        check_066(&at, &used, &first_use, listed.as_deref(), problems);
+    }
+    // Decoding: the record layer's conversion to UTF-8, into a scratch buffer.
+    chk.out.clear();
+    chk.decoded.clear();
+    transcode_with(
+        raw,
+        &RecordOptions::new(Target::Utf8),
+        number,
+        offset,
+        &mut chk.scratch,
+        &mut chk.out,
+        &mut chk.decoded,
+    );
+    problems.extend(
+        chk.decoded
+            .drain(..)
+            .filter(|p| !matches!(p.kind, "bad_leader" | "bad_directory")),
+    );
+    // Record-level problems first, then by field and position.
+    let order = |p: &RecordProblem| -> (usize, usize) {
+        let Some(tag) = &p.tag else { return (0, 0) };
+        let mut seen = 0;
+        let idx = parsed
+            .fields
+            .iter()
+            .position(|f| {
+                if f.tag.as_slice() == tag.as_bytes() {
+                    seen += 1;
+                }
+                Some(seen) == p.occurrence && f.tag.as_slice() == tag.as_bytes()
+            })
+            .map_or(usize::MAX, |i| i + 1);
+        (idx, p.field_offset.unwrap_or(0))
+    };
+    if problems.len() - first > 1 {
+        problems[first..].sort_by_cached_key(order);
+    }
+}
+
+fn check_066(
+    at: &At<'_>,
+    used: &[u8],
+    first_use: &[(u8, [u8; 3])],
+    listed: Option<&[(char, Vec<u8>)]>,
+    problems: &mut Vec<RecordProblem>,
+) {
+    let Some(listed) = listed else {
+        if !used.is_empty() {
+            let names: Vec<String> = first_use
+                .iter()
+                .map(|(f, tag)| format!("{} in {}", set_name(*f), String::from_utf8_lossy(tag)))
+                .collect();
+            problems.push(at.problem(
+                "bad_066",
+                format!(
+                    "no 066 field, but the record designates {}",
+                    names.join(", ")
+                ),
+                used,
+            ));
+        }
+        return;
+    };
+    let mut sets: Vec<u8> = Vec::new();
+    for (code, value) in listed {
+        let v = value.trim_ascii();
+        let Some(&f) = v.last() else { continue };
+        if listed_set(f) {
+            sets.push(f);
+        } else if !matches!(f, b'B' | b'E' | b'g' | b'b' | b'p' | b's') {
+            problems.push(at.field_problem(
+                "bad_066",
+                format!("066 ${code} {} names no MARC-8 set", show_bytes(value)),
+                value,
+                b"066",
+                1,
+                Some(*code),
+                None,
+                None,
+            ));
+        }
+    }
+    for (f, tag) in first_use {
+        if !sets.contains(f) {
+            problems.push(at.field_problem(
+                "bad_066",
+                format!(
+                    "066 does not list {}, which field {} designates",
+                    set_name(*f),
+                    String::from_utf8_lossy(tag)
+                ),
+                &[*f],
+                b"066",
+                1,
+                None,
+                None,
+                None,
+            ));
+        }
+    }
+    for (code, value) in listed {
+        let v = value.trim_ascii();
+        if let Some(&f) = v.last() {
+            if listed_set(f) && !used.contains(&f) {
+                problems.push(at.field_problem(
+                    "bad_066",
+                    format!(
+                        "066 ${code} {} lists {}, which no field designates",
+                        show_bytes(value),
+                        set_name(f)
+                    ),
+                    value,
+                    b"066",
+                    1,
+                    Some(*code),
+                    None,
+                    None,
+                ));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::write_record;
+    use std::borrow::Cow;
+
+    fn record(leader9: u8, fields: &[(&[u8; 3], &[u8])]) -> Vec<u8> {
+        let mut leader = *b"00000nam  2200000   4500";
+        leader[9] = leader9;
+        let fields: Vec<([u8; 3], Cow<'_, [u8]>)> = fields
+            .iter()
+            .map(|(t, d)| (**t, Cow::Borrowed(*d)))
+            .collect();
+        let mut out = Vec::new();
+        write_record(&leader, &fields, &mut out).unwrap();
+        out
+    }
+
+    fn check(data: &[u8], for_export: bool) -> FileReport {
+        let opts = ValidateOptions {
+            for_export,
+            ..ValidateOptions::default()
+        };
+        let a = validate_stream(data, &opts, 1, &mut |_| true).unwrap();
+        let b = validate_stream(data, &opts, 2, &mut |_| true).unwrap();
+        assert_eq!(a, b);
+        a
+    }
+
+    fn kinds(r: &FileReport) -> Vec<&'static str> {
+        r.problems.iter().map(|p| p.kind).collect()
+    }
+
+    #[test]
+    fn a_clean_record_has_no_problem() {
+        let rec = record(
+            b' ',
+            &[
+                (b"001", b"n1"),
+                (b"066", b"  \x1fc$1"),
+                (b"245", b"10\x1faCaf\xe2e \x1b$1\x21\x30\x64\x1b(B"),
+            ],
+        );
+        let r = check(&rec, true);
+        assert_eq!(r.records_read, 1);
+        assert!(r.problems.is_empty(), "{:?}", r.problems);
+    }
+
+    #[test]
+    fn a_bad_byte_is_positioned() {
+        let rec = record(
+            b' ',
+            &[
+                (b"001", b"n1"),
+                (b"245", b"10\x1faAb\x1fbCaf\xafe"),
+                (b"245", b"10\x1faOK"),
+            ],
+        );
+        let r = check(&rec, false);
+        assert_eq!(kinds(&r), ["unmapped_byte"]);
+        let p = &r.problems[0];
+        assert_eq!(p.tag.as_deref(), Some("245"));
+        assert_eq!(p.occurrence, Some(1));
+        assert_eq!(p.subfield, Some('b'));
+        assert_eq!(p.offset, Some(3));
+        assert_eq!(p.field_offset, Some(2 + 4 + 2 + 3));
+        assert_eq!(p.control_number.as_deref(), Some("n1"));
+        assert_eq!(p.action, "reported");
+    }
+
+    #[test]
+    fn structure_problems() {
+        let mut rec = record(
+            b' ',
+            &[
+                (b"001", b"n1"),
+                (b"2A5", b"1\x01\x1faText\x1fBMore"),
+                (b"500", b"  \x1fa&#x00E9;"),
+            ],
+        );
+        rec[10] = b'3';
+        rec[20] = b'5';
+        let r = check(&rec, false);
+        assert_eq!(
+            kinds(&r),
+            [
+                "bad_leader",
+                "bad_leader",
+                "bad_indicator",
+                "bad_subfield_code",
+                "ncr_present"
+            ]
+        );
+        // a tag with a non-alphanumeric byte
+        let rec = record(b' ', &[(b"2-5", b"10\x1faText")]);
+        assert_eq!(kinds(&check(&rec, false)), ["bad_tag"]);
+        // a wrong base address: reported, the record still read
+        let mut rec = record(b' ', &[(b"245", b"10\x1faCaf\xafe")]);
+        rec[16] = b'9';
+        assert_eq!(
+            kinds(&check(&rec, false)),
+            ["bad_base_address", "unmapped_byte"]
+        );
+    }
+
+    #[test]
+    fn field_066_against_the_escapes() {
+        let cyr = b"10\x1fa\x1b)N\xed\xcf\x1b)E";
+        let missing = record(b' ', &[(b"245", cyr)]);
+        assert_eq!(kinds(&check(&missing, false)), ["bad_066"]);
+        let wrong = record(b' ', &[(b"066", b"  \x1fc$1"), (b"245", cyr)]);
+        let r = check(&wrong, false);
+        assert_eq!(kinds(&r), ["bad_066", "bad_066"], "{:?}", r.problems);
+        let right = record(b' ', &[(b"066", b"  \x1fc(N"), (b"245", cyr)]);
+        assert!(check(&right, false).problems.is_empty());
+    }
+
+    #[test]
+    fn for_export_lists_unmappable_characters() {
+        let rec = record(b'a', &[(b"245", "10\x1faé नेपाल x\x1fb😀".as_bytes())]);
+        assert!(check(&rec, false).problems.is_empty());
+        let r = check(&rec, true);
+        let got: Vec<_> = r
+            .problems
+            .iter()
+            .map(|p| (p.kind, p.subfield, p.offset, p.field_offset))
+            .collect();
+        assert_eq!(got.len(), 6, "{got:?}");
+        assert_eq!(got[0], ("unmappable", Some('a'), Some(2), Some(7)));
+        assert_eq!(got[5], ("unmappable", Some('b'), Some(0), Some(26)));
+    }
+
+    #[test]
+    fn offset_and_limit_count_records() {
+        let one = record(b' ', &[(b"245", b"10\x1faCaf\xafe")]);
+        let data: Vec<u8> = std::iter::repeat_n(one.as_slice(), 10)
+            .flatten()
+            .copied()
+            .collect();
+        let opts = ValidateOptions {
+            for_export: false,
+            range: RecordRange {
+                offset: 3,
+                limit: Some(4),
+            },
+        };
+        for jobs in [1, 2] {
+            let r = validate_stream(&data[..], &opts, jobs, &mut |_| true).unwrap();
+            assert_eq!(r.records_read, 4);
+            let nums: Vec<usize> = r.problems.iter().map(|p| p.record).collect();
+            assert_eq!(nums, [4, 5, 6, 7]);
+            assert_eq!(r.problems[0].record_offset, 3 * one.len() as u64);
+        }
+    }
+}
