@@ -53,10 +53,15 @@ regen:
 regen-check:
 	$(PYTHON) tools/gen_tables.py --check
 
+# Every benchmark; figures go in benches/RESULTS.md (see benches/README.md). Needs yaz, and for
+# the peers MARC::Charset (libmarc-charset-perl) and marc4j (libmarc4j-java); ~25 minutes.
 bench: build-dev
 	$(BIN)/python tools/bench_corpus.py
 	cargo bench -p marc8 --bench decode
+	cargo bench -p marc8 --bench encode
 	$(BIN)/python benches/bench_peers.py
+	$(BIN)/python benches/bench_encode_peers.py
+	$(BIN)/python benches/bench_files.py
 
 clean:
 	rm -rf $(VENV) target
