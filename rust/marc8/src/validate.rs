@@ -453,14 +453,18 @@ fn validate_record(
     let parsed = match parse(raw) {
         Ok(p) => p,
         Err((kind, message)) => {
-            if problems.len() == first {
-                let at = At {
-                    number,
-                    offset,
-                    control_number: &no_cn,
-                };
-                problems.push(at.problem(kind, message, &raw[..raw.len().min(24)]));
-            }
+            // The structure problems above say what is wrong; this one says the record could not
+            // be read further.
+            let at = At {
+                number,
+                offset,
+                control_number: &no_cn,
+            };
+            problems.push(at.problem(
+                kind,
+                format!("{message}: the fields were not checked"),
+                &raw[..raw.len().min(24)],
+            ));
             return;
         }
     };

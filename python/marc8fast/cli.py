@@ -1,0 +1,607 @@
+"""The ``marc8fast`` command line: ``validate``, ``convert``, ``bench`` and ``dump``.
+
+``marc8fast validate FILE... | -``  checks every record (structure, encoding, and with
+``--for-export`` every character MARC-8 lacks) and prints one line per problem.
+``marc8fast convert IN OUT --to utf8|marc8``  converts a file (atomically, on every core).
+``marc8fast bench [FILE]``  measures marc8fast beside the peers installed on the machine.
+``marc8fast dump FILE...``  prints records as ``=TAG  ind$aText`` lines.
+
+Exit status (every command): 0 clean, 1 problems found (or records rejected), 2 usage or I/O
+error; 130 when interrupted (Ctrl-C).
+
+The results of ``validate`` are collected (:class:`Issue`, :class:`FileResult`) apart from the
+reporters that print them (:class:`TextReporter`, :class:`JsonReporter`,
+:class:`JsonlReporter`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, TextIO
+
+from . import __version__, decode_report, transcode_file, validate_bytes, validate_file
+from ._iso2709 import Record, RecordError, read
+from ._native import RecordProblem, Report
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+#: Problem kinds that inform rather than fail validation.
+INFO_KINDS = frozenset({"ncr_present"})
+
+# ------------------------------------------------------------------------------------------------
+# Progress bar
+
+
+class Progress:
+    """A one-line progress bar on stderr, redrawn at most ten times a second. Does nothing unless
+    ``enabled`` (callers enable it only when stderr is a terminal and output is not quiet)."""
+
+    WIDTH = 24
+
+    def __init__(self, label: str, total_bytes: int | None, enabled: bool, stream: TextIO) -> None:
+        self.label = label
+        self.total = total_bytes if total_bytes else None
+        self.enabled = enabled
+        self.stream = stream
+        self.start = time.monotonic()
+        self.last = 0.0
+        self.drawn = False
+
+    def __call__(self, records: int, bytes_in: int) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if now - self.last < 0.1:
+            return
+        self.last = now
+        rate = bytes_in / max(now - self.start, 1e-9) / 1e6
+        if self.total:
+            frac = min(bytes_in / self.total, 1.0)
+            fill = int(frac * self.WIDTH)
+            bar = f"[{'#' * fill}{'.' * (self.WIDTH - fill)}] {frac * 100:3.0f}% "
+        else:
+            bar = f"{bytes_in / 1e6:,.1f} MB "
+        line = f"{self.label} {bar}{records:,} records {rate:,.1f} MB/s"
+        self.stream.write("\r" + line[:200] + "\033[K")
+        self.stream.flush()
+        self.drawn = True
+
+    def done(self) -> None:
+        if self.drawn:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
+            self.drawn = False
+
+
+def _progress(label: str, total: int | None, args: argparse.Namespace) -> Progress:
+    enabled = args.verbosity >= 1 and not args.no_progress and sys.stderr.isatty()
+    return Progress(label, total, enabled, sys.stderr)
+
+
+# ------------------------------------------------------------------------------------------------
+# Results (validate)
+
+
+def _shown(p: RecordProblem) -> str:
+    """The problem's bytes as a person reads them: the character for UTF-8 text (unmappable,
+    NCRs), else the bytes with controls and non-ASCII as ``\\xNN``."""
+    raw = p.bytes
+    if p.kind in ("unmappable", "ncr_present"):
+        return raw.decode("utf-8", "backslashreplace")
+    return "".join(chr(b) if 0x20 <= b < 0x7F else f"\\x{b:02x}" for b in raw)
+
+
+@dataclass
+class Issue:
+    """One problem found in one record of one file."""
+
+    file: str
+    record: int
+    record_offset: int
+    control_number: str | None
+    tag: str | None
+    occurrence: int | None
+    subfield: str | None
+    offset: int | None
+    field_offset: int | None
+    kind: str
+    severity: str  # "error" or "info"
+    bytes: str  # upper-case hex, space-separated
+    text: str  # the bytes or character as shown
+    message: str
+
+    @classmethod
+    def from_problem(cls, file: str, p: RecordProblem) -> Issue:
+        return cls(
+            file=file,
+            record=p.record,
+            record_offset=p.record_offset,
+            control_number=p.control_number,
+            tag=p.tag,
+            occurrence=p.occurrence,
+            subfield=p.subfield,
+            offset=p.offset,
+            field_offset=p.field_offset,
+            kind=p.kind,
+            severity="info" if p.kind in INFO_KINDS else "error",
+            bytes=" ".join(f"{b:02X}" for b in p.bytes),
+            text=_shown(p),
+            message=p.message,
+        )
+
+    def line(self) -> str:
+        """``FILE: record N @OFFSET 001=CN: TAG#OCC $c offset K (field byte F): kind: [HEX] "text":
+        message`` -- the parts that do not apply are left out."""
+        where = [f"{self.file}: record {self.record} @{self.record_offset}"]
+        if self.control_number:
+            where.append(f" 001={self.control_number}")
+        parts = ["".join(where)]
+        loc = []
+        if self.tag is not None:
+            loc.append(f"{self.tag}#{self.occurrence}" if self.occurrence else self.tag)
+        if self.subfield is not None:
+            loc.append(f"${self.subfield}")
+        if self.offset is not None:
+            loc.append(f"offset {self.offset}")
+        if self.field_offset is not None:
+            loc.append(f"(field byte {self.field_offset})")
+        if loc:
+            parts.append(" ".join(loc))
+        parts.append(self.kind if self.severity == "error" else f"{self.kind} (info)")
+        if self.bytes:
+            parts.append(f'[{self.bytes}] "{self.text}"')
+        parts.append(self.message)
+        return ": ".join(parts)
+
+
+@dataclass
+class FileResult:
+    """The outcome of validating one file."""
+
+    file: str
+    records: int = 0
+    bytes: int = 0
+    records_with_problems: int = 0
+    problems: int = 0
+    errors: int = 0
+    counts_by_kind: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    error: str | None = None  # I/O error: the file could not be read
+
+    @classmethod
+    def from_report(cls, file: str, r: Report, seconds: float) -> FileResult:
+        counts = r.counts_by_kind()
+        return cls(
+            file=file,
+            records=r.records_read,
+            bytes=r.bytes_in,
+            records_with_problems=r.records_with_problems,
+            problems=r.problem_count(),
+            errors=sum(n for k, n in counts.items() if k not in INFO_KINDS),
+            counts_by_kind=counts,
+            seconds=seconds,
+        )
+
+
+# ------------------------------------------------------------------------------------------------
+# Reporters (validate)
+
+
+class Reporter:
+    """Prints issues as they are found and the results at the end."""
+
+    def __init__(self, out: TextIO, err: TextIO, verbosity: int, max_problems: int | None):
+        self.out, self.err = out, err
+        self.verbosity = verbosity
+        self.max_problems = max_problems
+        self.shown = 0
+        self.hidden = 0
+
+    def _room(self) -> bool:
+        if self.max_problems is not None and self.shown >= self.max_problems:
+            self.hidden += 1
+            return False
+        self.shown += 1
+        return True
+
+    def issue(self, issue: Issue) -> None:
+        raise NotImplementedError
+
+    def file_done(self, result: FileResult) -> None:
+        pass
+
+    def finish(self, results: list[FileResult]) -> None:
+        if self.verbosity >= 1:
+            self.err.write(summary(results, self.hidden))
+
+
+def summary(results: list[FileResult], hidden: int) -> str:
+    records = sum(r.records for r in results)
+    problems = sum(r.problems for r in results)
+    with_problems = sum(r.records_with_problems for r in results)
+    counts: Counter[str] = Counter()
+    for r in results:
+        counts.update(r.counts_by_kind)
+    secs = sum(r.seconds for r in results)
+    mb = sum(r.bytes for r in results) / 1e6
+    lines = [
+        f"{len(results)} file(s), {records:,} records ({mb:,.1f} MB in {secs:.2f} s): "
+        f"{problems:,} problem(s) in {with_problems:,} record(s)"
+    ]
+    for kind, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+        lines.append(f"  {kind:<22} {n:>9,}" + ("  (info)" if kind in INFO_KINDS else ""))
+    failed = [r for r in results if r.error]
+    for r in failed:
+        lines.append(f"  could not read {r.file}: {r.error}")
+    if hidden:
+        lines.append(f"  ({hidden:,} problem(s) not listed: --max-problems)")
+    return "\n".join(lines) + "\n"
+
+
+class TextReporter(Reporter):
+    def issue(self, issue: Issue) -> None:
+        if self.verbosity >= 0 and self._room():
+            self.out.write(issue.line() + "\n")
+
+    def file_done(self, result: FileResult) -> None:
+        if self.verbosity >= 2 and not result.error:
+            state = "ok" if result.errors == 0 else f"{result.problems:,} problem(s)"
+            self.err.write(f"{result.file}: {result.records:,} records, {state}\n")
+
+
+class JsonlReporter(Reporter):
+    def issue(self, issue: Issue) -> None:
+        if self._room():
+            self.out.write(json.dumps(asdict(issue), ensure_ascii=False) + "\n")
+
+
+class JsonReporter(Reporter):
+    def __init__(self, *a: Any, **k: Any) -> None:
+        super().__init__(*a, **k)
+        self.issues: list[Issue] = []
+
+    def issue(self, issue: Issue) -> None:
+        if self._room():
+            self.issues.append(issue)
+
+    def finish(self, results: list[FileResult]) -> None:
+        failed = any(r.errors or r.error for r in results)
+        doc = {
+            "status": "fail" if failed else "ok",
+            "files": [asdict(r) for r in results],
+            "issues": [asdict(i) for i in self.issues],
+            "issues_not_listed": self.hidden,
+        }
+        self.out.write(json.dumps(doc, ensure_ascii=False, indent=1) + "\n")
+        super().finish(results)
+
+
+REPORTERS: dict[str, type[Reporter]] = {
+    "text": TextReporter,
+    "json": JsonReporter,
+    "jsonl": JsonlReporter,
+}
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    reporter = REPORTERS[args.output_format](
+        sys.stdout, sys.stderr, args.verbosity, args.max_problems
+    )
+    results: list[FileResult] = []
+    for path in args.files:
+        label = "<stdin>" if path == "-" else path
+        opts: dict[str, Any] = {
+            "for_export": args.for_export,
+            "jobs": args.jobs,
+            "offset": args.offset,
+            "limit": args.limit,
+        }
+        t0 = time.perf_counter()
+        bar: Progress | None = None
+        try:
+            if path == "-":
+                data = sys.stdin.buffer.read()
+                bar = _progress(label, len(data), args)
+                report = validate_bytes(data, progress=bar, **opts)
+            else:
+                bar = _progress(label, os.path.getsize(path), args)
+                report = validate_file(path, progress=bar, **opts)
+        except OSError as e:
+            results.append(FileResult(file=label, error=e.strerror or str(e)))
+            print(f"marc8fast: {label}: {e.strerror or e}", file=sys.stderr)
+            continue
+        finally:
+            if bar is not None:
+                bar.done()
+        result = FileResult.from_report(label, report, time.perf_counter() - t0)
+        for p in report.problems:
+            reporter.issue(Issue.from_problem(label, p))
+        results.append(result)
+        reporter.file_done(result)
+    reporter.finish(results)
+    if any(r.error for r in results):
+        return EXIT_ERROR
+    return EXIT_PROBLEMS if any(r.errors for r in results) else EXIT_OK
+
+
+# ------------------------------------------------------------------------------------------------
+# convert
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    src, dst = args.input, args.output
+    if not os.path.isfile(src):
+        print(f"marc8fast: {src}: no such file", file=sys.stderr)
+        return EXIT_ERROR
+    if os.path.exists(dst) and os.path.samefile(src, dst):
+        print(f"marc8fast: refusing to write the output over the input {src}", file=sys.stderr)
+        return EXIT_ERROR
+    bar = _progress(f"{src} → {dst}", os.path.getsize(src), args)
+    t0 = time.perf_counter()
+    try:
+        report = transcode_file(
+            src,
+            dst,
+            to=args.to,
+            errors=args.errors,
+            normalize=args.normalize,
+            expand_ncr=args.expand_ncr,
+            trust=args.trust,
+            jobs=args.jobs,
+            progress=bar,
+        )
+    except ValueError as e:  # bad option combination, or output over input
+        bar.done()
+        print(f"marc8fast: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    except OSError as e:
+        bar.done()
+        print(f"marc8fast: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    bar.done()
+    secs = time.perf_counter() - t0
+    issues = [Issue.from_problem(src, p) for p in report.problems]
+    if args.report:
+        try:
+            with open(args.report, "w", encoding="utf-8") as fh:
+                for i in issues:
+                    fh.write(json.dumps(asdict(i), ensure_ascii=False) + "\n")
+        except OSError as e:
+            print(f"marc8fast: {args.report}: {e.strerror or e}", file=sys.stderr)
+            return EXIT_ERROR
+    if args.verbosity >= 1:
+        limit = args.max_problems
+        for i in issues[:limit]:
+            sys.stderr.write(i.line() + "\n")
+        if limit is not None and len(issues) > limit:
+            more = len(issues) - limit
+            where = f" (all in {args.report})" if args.report else " (--report FILE.jsonl)"
+            sys.stderr.write(f"... and {more:,} more problem(s){where}\n")
+        mb = report.bytes_in / 1e6
+        sys.stderr.write(
+            f"{src} → {dst} ({args.to}): {report.records_read:,} records read, "
+            f"{report.records_written:,} written, {report.records_rejected:,} rejected; "
+            f"{report.problem_count():,} problem(s) in {report.records_with_problems:,} "
+            f"record(s); {mb:,.1f} MB in {secs:.2f} s\n"
+        )
+        for kind, n in sorted(report.counts_by_kind().items(), key=lambda kv: (-kv[1], kv[0])):
+            sys.stderr.write(f"  {kind:<22} {n:>9,}\n")
+    failed = report.problem_count() > 0 or report.records_rejected > 0
+    return EXIT_PROBLEMS if failed else EXIT_OK
+
+
+# ------------------------------------------------------------------------------------------------
+# dump
+
+
+def _text(raw: bytes, utf8: bool) -> tuple[str, list[str]]:
+    if utf8:
+        return raw.decode("utf-8", "replace"), []
+    text, problems = decode_report(raw)
+    return text, [f"byte {p.offset}: {p.kind}: {p.message}" for p in problems]
+
+
+def _dump(path: str, rec: Record, out: list[str], err: list[str]) -> None:
+    utf8 = rec.leader[9:10] == b"a"
+    out.append(f"=LDR  {rec.leader.decode('ascii', 'replace')}")
+    for f in rec.fields:
+        if f.is_control:
+            text, probs = _text(f.data, utf8)
+            out.append(f"={f.tag}  {text}")
+            err.extend(f"{path}: record {rec.index} {f.tag}: {p}" for p in probs)
+            continue
+        parts = [f.indicators.decode("ascii", "replace").replace(" ", "\\")]
+        for code, raw in f.subfields:
+            text, probs = _text(raw, utf8)
+            parts.append(f"${code}{text}")
+            err.extend(f"{path}: record {rec.index} {f.tag} ${code}: {p}" for p in probs)
+        out.append(f"={f.tag}  {''.join(parts)}")
+    out.append("")
+
+
+def _cmd_dump(args: argparse.Namespace) -> int:
+    status = EXIT_OK
+    for path in args.files:
+        try:
+            with open(path, "rb") as fh:
+                data = fh.read()
+        except OSError as e:
+            print(f"marc8fast: {e}", file=sys.stderr)
+            return EXIT_ERROR
+        for rec in read(data):
+            out: list[str] = []
+            err: list[str] = []
+            if isinstance(rec, RecordError):
+                err.append(f"{path}: {rec}")
+            else:
+                _dump(path, rec, out, err)
+            if out:
+                sys.stdout.write("\n".join(out) + "\n")
+            if err:
+                status = EXIT_PROBLEMS
+                sys.stderr.write("\n".join(err) + "\n")
+    return status
+
+
+# ------------------------------------------------------------------------------------------------
+# bench
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from . import bench
+
+    return bench.run(args)
+
+
+# ------------------------------------------------------------------------------------------------
+# The parser
+
+
+def _count(value: str) -> int:
+    n = int(value)
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {n}")
+    return n
+
+
+def _jobs(value: str) -> int:
+    n = int(value)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {n}")
+    return n
+
+
+def _verbosity(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-v", "--verbose", action="count", default=0, help="say more (repeatable)")
+    p.add_argument("-q", "--quiet", action="count", default=0, help="say less (repeatable)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="marc8fast",
+        description="MARC-8 ⇄ UTF-8 tools for MARC 21 records.",
+        epilog="Exit status: 0 clean, 1 problems found, 2 usage or I/O error.",
+    )
+    parser.add_argument("--version", action="version", version=f"marc8fast {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    v = sub.add_parser(
+        "validate",
+        help="check every record's structure and encoding",
+        description="Check every record: leader, directory, terminators, tags, indicators, "
+        "subfield codes; leader/09 against the data, MARC-8 errors, invalid UTF-8, NCRs, 066; "
+        "with --for-export every character MARC-8 lacks. One line per problem on stdout, a "
+        "summary on stderr.",
+        epilog="Exit status: 0 clean (informational findings such as ncr_present allowed), "
+        "1 problems found, 2 usage or I/O error.",
+    )
+    v.add_argument("files", nargs="+", metavar="FILE", help="ISO 2709 files; - for stdin")
+    v.add_argument(
+        "-o",
+        "--output-format",
+        "--format",
+        dest="output_format",
+        choices=sorted(REPORTERS),
+        default="text",
+        help="text (default): one line per problem; json: one document; jsonl: one per line",
+    )
+    v.add_argument(
+        "--max-problems", type=_count, default=None, metavar="N", help="list at most N problems"
+    )
+    v.add_argument("--offset", type=_count, default=0, metavar="N", help="skip N records")
+    v.add_argument("--limit", type=_count, default=None, metavar="N", help="check N records")
+    v.add_argument(
+        "--for-export",
+        action="store_true",
+        help="also list every character of UTF-8 records that has no MARC-8 equivalent",
+    )
+    v.add_argument("--jobs", "-j", type=_jobs, default=None, metavar="N", help="threads")
+    _verbosity(v)
+    v.set_defaults(func=_cmd_validate)
+
+    c = sub.add_parser(
+        "convert",
+        help="convert a file between MARC-8 and UTF-8",
+        description="Convert every record of IN into OUT (written to a temporary file and "
+        "renamed into place only when complete; never over IN).",
+        epilog="Exit status: 0 every record written without a problem, 1 problems reported or "
+        "records rejected (the output is still written), 2 usage or I/O error.",
+    )
+    c.add_argument("input", metavar="IN")
+    c.add_argument("output", metavar="OUT")
+    c.add_argument("--to", required=True, choices=["utf8", "marc8"])
+    c.add_argument(
+        "--errors",
+        default=None,
+        help="to utf8: replace (default) or strict (reject records with a problem); "
+        "to marc8: lossless (default, &#xXXXX;), lossy (|) or strict",
+    )
+    c.add_argument("--normalize", choices=["NFC", "NFD"], default=None)
+    c.add_argument("--trust", choices=["leader", "data"], default="leader")
+    c.add_argument("--expand-ncr", action="store_true", help="read &#xXXXX; back as characters")
+    c.add_argument("--jobs", "-j", type=_jobs, default=None, metavar="N", help="threads")
+    c.add_argument("--report", metavar="FILE.jsonl", help="write every problem there")
+    c.add_argument(
+        "--max-problems",
+        type=_count,
+        default=20,
+        metavar="N",
+        help="problems listed on stderr (default 20)",
+    )
+    _verbosity(c)
+    c.set_defaults(func=_cmd_convert)
+
+    b = sub.add_parser(
+        "bench",
+        help="measure marc8fast beside the peers installed",
+        description="Convert the same MARC-8 file to UTF-8 with marc8fast and every peer "
+        "installed (pymarc, rmarc, yaz-marcdump, MARC::Charset, marc4j), each run in its own "
+        "process, interleaved, and print MB/s, records/s and the ratio to marc8fast.",
+    )
+    b.add_argument(
+        "file",
+        nargs="?",
+        metavar="FILE",
+        help="a MARC-8 file (default: the LC corpus BooksAll.marc8.mrc, built if missing)",
+    )
+    b.add_argument("--repeat", type=_jobs, default=3, metavar="N", help="repetitions (3)")
+    b.add_argument(
+        "--limit", type=_count, default=None, metavar="N", help="use the first N records"
+    )
+    b.add_argument("--tools", default=None, help="comma-separated subset of the tools")
+    b.add_argument("--timeout", type=float, default=600.0, metavar="S", help="per run (600 s)")
+    b.add_argument("--jobs", "-j", type=_jobs, default=None, metavar="N", help="marc8fast threads")
+    b.add_argument("--json", metavar="FILE", help="also write the timings as JSON")
+    _verbosity(b)
+    b.set_defaults(func=_cmd_bench)
+
+    d = sub.add_parser("dump", help="print MARC records as UTF-8 text, problems on stderr")
+    d.add_argument("files", nargs="+", metavar="FILE")
+    d.set_defaults(func=_cmd_dump, verbose=0, quiet=0, no_progress=True)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    args.verbosity = 1 + args.verbose - args.quiet
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except KeyboardInterrupt:
+        sys.stderr.write("\nmarc8fast: interrupted\n")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # output piped into `head` and the like
+        try:
+            # Silence the flush at exit.
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        return EXIT_OK
