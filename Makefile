@@ -1,5 +1,5 @@
 # marc8fast: every target sets up what it needs from nothing (a venv in .venv, crates via cargo).
-#   make demo   build, then decode the bundled MARC-8 sample and print it as UTF-8
+#   make demo   build, then validate the bundled MARC-8 sample, convert it to UTF-8 and print it
 #   make test   build, then run every test (Rust and Python)
 #   make lint   cargo fmt --check, clippy -D warnings, ruff, mypy, stubtest, generated tables up to date
 #   make bench  criterion + peer comparison (needs the benchmark corpus: tools/bench_corpus.py)
@@ -26,7 +26,10 @@ build-dev: $(STAMP)
 	$(BIN)/maturin develop --release --quiet
 
 demo: build-dev
-	$(BIN)/python -m marc8fast dump examples/sample-marc8.mrc
+	$(BIN)/marc8fast validate examples/sample-marc8.mrc
+	@mkdir -p target
+	$(BIN)/marc8fast convert examples/sample-marc8.mrc target/sample-utf8.mrc --to utf8
+	$(BIN)/marc8fast dump target/sample-utf8.mrc
 
 test: test-rust test-python
 
