@@ -1,10 +1,14 @@
-"""The ``marc8fast`` command line: ``validate``, ``convert``, ``bench`` and ``dump``.
+"""The ``marc8fast`` command line: ``validate``, ``convert``, ``bench``, ``dump``, ``load``,
+``export`` and ``catalog``.
 
 ``marc8fast validate FILE... | -``  checks every record (structure, encoding, and with
 ``--for-export`` every character MARC-8 lacks) and prints one line per problem.
 ``marc8fast convert IN OUT --to utf8|marc8``  converts a file (atomically, on every core).
 ``marc8fast bench [FILE]``  measures marc8fast beside the peers installed on the machine.
 ``marc8fast dump FILE...``  prints records as ``=TAG  ind$aText`` lines.
+``marc8fast load FILE... --db CATALOG``  loads records into the local catalog (import flow).
+``marc8fast export SYSNO... --db CATALOG -o OUT``  writes catalog records as MARC-8 (export flow).
+``marc8fast catalog show|delete SYSNO... --db CATALOG``  looks at or soft-deletes records.
 
 Exit status (every command): 0 clean, 1 problems found (or records rejected), 2 usage or I/O
 error; 130 when interrupted (Ctrl-C).
@@ -19,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
 from collections import Counter
@@ -461,6 +466,188 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------------------------------------
+# load, export, catalog (the import and export flows; see marc8fast.flows)
+
+
+def _open_catalog(path: str) -> Any:
+    from .flows import open_store
+    from .flows.store import SchemaError
+
+    try:
+        return open_store(path)
+    except (OSError, SchemaError) as e:
+        print(f"marc8fast: {path}: {e}", file=sys.stderr)
+        return None
+    except Exception as e:  # sqlite3.DatabaseError: not a database, locked ...
+        print(f"marc8fast: {path}: {e}", file=sys.stderr)
+        return None
+
+
+def _cmd_load(args: argparse.Namespace) -> int:
+    from .flows.importer import Importer, Outcome
+
+    for path in args.files:
+        if not os.path.isfile(path):
+            print(f"marc8fast: {path}: no such file", file=sys.stderr)
+            return EXIT_ERROR
+    store = _open_catalog(args.db)
+    if store is None:
+        return EXIT_ERROR
+    try:
+        report = open(args.report, "w", encoding="utf-8") if args.report else None
+    except OSError as e:
+        print(f"marc8fast: {args.report}: {e.strerror or e}", file=sys.stderr)
+        store.close()
+        return EXIT_ERROR
+
+    def show(out: Outcome) -> None:
+        if report is not None:
+            report.write(json.dumps(out.to_dict(), ensure_ascii=False) + "\n")
+        if args.verbosity >= 1:
+            sys.stdout.write(out.line() + "\n")
+            if args.verbosity >= 2 or out.fate == "rejected":
+                for p in out.problems:
+                    sys.stdout.write(f"    {p.get('tag') or ''} {p['kind']}: {p['message']}\n")
+
+    t0 = time.perf_counter()
+    try:
+        summary = Importer(
+            store,
+            target_prefix=args.target_prefix,
+            exclude_symbols=args.exclude_symbol,
+            batch_size=args.batch_size,
+            on_outcome=show,
+        ).load(args.files)
+    except BrokenPipeError:
+        raise
+    except OSError as e:
+        print(f"marc8fast: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    finally:
+        store.close()
+        if report is not None:
+            report.close()
+    if args.verbosity >= 0:
+        secs = time.perf_counter() - t0
+        sys.stderr.write(f"{summary.text()} in {secs:.2f} s\n")
+    return EXIT_OK if summary.clean else EXIT_PROBLEMS
+
+
+def _sysno_arg(value: str) -> int:
+    from .flows import parse_sysno
+
+    try:
+        return parse_sysno(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _date_arg(value: str) -> str:
+    import datetime as dt
+
+    try:
+        when = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a date (YYYY-MM-DD[THH:MM:SS])"
+        ) from None
+    if when.tzinfo is not None:
+        when = when.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from .flows.exporter import Exporter, ExportOutcome, TagFilter
+
+    if not args.sysnos and args.since is None and not args.all:
+        print("marc8fast: export: give SYSNO..., --since DATE or --all", file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        tags = TagFilter(args.keep_tags, args.drop_tag)
+    except re.error as e:
+        print(f"marc8fast: --keep-tags: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    store = _open_catalog(args.db)
+    if store is None:
+        return EXIT_ERROR
+    try:
+        report = open(args.report, "w", encoding="utf-8") if args.report else None
+    except OSError as e:
+        print(f"marc8fast: {args.report}: {e.strerror or e}", file=sys.stderr)
+        store.close()
+        return EXIT_ERROR
+
+    def show(out: ExportOutcome) -> None:
+        if report is not None:
+            report.write(json.dumps(out.to_dict(), ensure_ascii=False) + "\n")
+        if args.verbosity >= 1 and (out.fate != "exported" or out.chars or args.verbosity >= 2):
+            sys.stdout.write(out.line() + "\n")
+        if args.verbosity >= 1:
+            for c in out.chars:
+                sys.stdout.write("    " + c.line() + "\n")
+
+    sysnos: list[int] | None = list(args.sysnos) if args.sysnos else None
+    t0 = time.perf_counter()
+    try:
+        summary = Exporter(store, errors=args.errors, tags=tags, on_outcome=show).export(
+            sysnos, args.output, since=args.since
+        )
+    except BrokenPipeError:
+        raise
+    except OSError as e:
+        print(f"marc8fast: {args.output}: {e.strerror or e}", file=sys.stderr)
+        return EXIT_ERROR
+    finally:
+        store.close()
+        if report is not None:
+            report.close()
+    if args.verbosity >= 0:
+        secs = time.perf_counter() - t0
+        sys.stderr.write(f"{args.output}: {summary.text()} in {secs:.2f} s\n")
+    return EXIT_OK if summary.clean else EXIT_PROBLEMS
+
+
+def _cmd_catalog(args: argparse.Namespace) -> int:
+    from .flows import Record, delete_record, format_sysno
+
+    store = _open_catalog(args.db)
+    if store is None:
+        return EXIT_ERROR
+    status = EXIT_OK
+    try:
+        for sysno in args.sysnos:
+            shown = format_sysno(sysno)
+            if args.action == "delete":
+                what = delete_record(store, sysno)
+                print(f"{shown}: {what}")
+                if what != "deleted":
+                    status = EXIT_PROBLEMS
+                continue
+            rec = store.get(sysno)
+            if rec is None:
+                print(f"{shown}: not found", file=sys.stderr)
+                status = EXIT_PROBLEMS
+                continue
+            model = Record.parse(rec.data)
+            print(f"=SYS  {shown}")
+            print(f"=STATUS  {'deleted' if rec.deleted else 'live'}")
+            print(f"=OCLC  {' '.join(rec.oclc_numbers) or '-'}")
+            print(f"=KEY  {rec.title_key or '-'}")
+            print(f"=TIME  created {rec.created_at}, updated {rec.updated_at}")
+            print(f"=LDR  {model.leader.decode('ascii', 'replace')}")
+            for f in model.fields:
+                if f.is_control:
+                    print(f"={f.tag}  {f.text()}")
+                else:
+                    subs = "".join(f"${c}{v}" for c, v in f.subfields())
+                    print(f"={f.tag}  {f.indicators.replace(' ', chr(92))}{subs}")
+            print()
+    finally:
+        store.close()
+    return status
+
+
+# ------------------------------------------------------------------------------------------------
 # The parser
 
 
@@ -586,6 +773,96 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("dump", help="print MARC records as UTF-8 text, problems on stderr")
     d.add_argument("files", nargs="+", metavar="FILE")
     d.set_defaults(func=_cmd_dump, verbose=0, quiet=0, no_progress=True)
+
+    ld = sub.add_parser(
+        "load",
+        help="load OCLC records into the local catalog",
+        description="Load MARC-8 or UTF-8 records into the catalog: convert to UTF-8, apply the "
+        "local rules (049 kept; 040 $b not eng: 035 and 040 deleted, leader/17 = 5), then match: "
+        "a targeting 035 overlays that record, the same OCLC number is a duplicate (not loaded), "
+        "the same title/author is a possible duplicate (loaded), else a new system number. One "
+        "line per record on stdout, a summary on stderr.",
+        epilog="Exit status: 0 every record loaded, overlaid, skipped or reported as a duplicate "
+        "without a conversion problem; 1 a record rejected or converted with problems; 2 usage "
+        "or I/O error.",
+    )
+    ld.add_argument("files", nargs="+", metavar="FILE")
+    ld.add_argument("--db", required=True, metavar="CATALOG", help="the SQLite catalog file")
+    ld.add_argument(
+        "--target-prefix",
+        default="(LOCAL)",
+        metavar="PREFIX",
+        help='035 $a PREFIX + system number targets a local record (default "(LOCAL)")',
+    )
+    ld.add_argument(
+        "--exclude-symbol",
+        action="extend",
+        nargs="+",
+        default=[],
+        metavar="SYM",
+        help="skip records whose 049 $a is SYM (repeatable)",
+    )
+    ld.add_argument("--report", metavar="FILE.jsonl", help="one JSON line per record's fate")
+    ld.add_argument(
+        "--batch-size", type=_jobs, default=500, metavar="N", help="records per commit (500)"
+    )
+    _verbosity(ld)
+    ld.set_defaults(func=_cmd_load)
+
+    ex = sub.add_parser(
+        "export",
+        help="export catalog records to MARC-8 for OCLC",
+        description="Write catalog records as MARC-8 ISO 2709: deleted records are never "
+        "exported, fields with non-numeric tags (H01, STA ...) are left out, and every character "
+        "with no MARC-8 equivalent is listed (system number, tag, subfield, position, U+XXXX).",
+        epilog="Exit status: 0 every record exported with nothing to report; 1 a record not "
+        "found or refused (--errors strict), or characters without a MARC-8 equivalent; 2 usage "
+        "or I/O error.",
+    )
+    ex.add_argument("sysnos", nargs="*", type=_sysno_arg, metavar="SYSNO")
+    ex.add_argument("--db", required=True, metavar="CATALOG")
+    ex.add_argument("-o", "--output", required=True, metavar="OUT.mrc")
+    ex.add_argument(
+        "--errors",
+        choices=["lossless", "strict", "lossy"],
+        default="lossless",
+        help="characters MARC-8 lacks: lossless (&#xXXXX;, default), strict (record not "
+        "exported) or lossy (|)",
+    )
+    ex.add_argument(
+        "--since", type=_date_arg, default=None, metavar="DATE", help="records changed since"
+    )
+    ex.add_argument("--all", action="store_true", help="every record")
+    ex.add_argument(
+        "--keep-tags",
+        default=r"[0-9]{3}",
+        metavar="REGEX",
+        help="tags exported must match REGEX in full (default [0-9]{3})",
+    )
+    ex.add_argument(
+        "--drop-tag",
+        action="extend",
+        nargs="+",
+        default=[],
+        metavar="TAG",
+        help="also leave out these tags",
+    )
+    ex.add_argument("--report", metavar="FILE.jsonl", help="one JSON line per record")
+    _verbosity(ex)
+    ex.set_defaults(func=_cmd_export)
+
+    cat = sub.add_parser(
+        "catalog",
+        help="show or soft-delete catalog records",
+        description="show: print records as =TAG lines with their system number, status, OCLC "
+        "numbers and times; delete: mark records deleted (field STA 1_ $a DELETED).",
+        epilog="Exit status: 0 done; 1 a record not found (or already deleted); 2 usage or I/O "
+        "error.",
+    )
+    cat.add_argument("action", choices=["show", "delete"])
+    cat.add_argument("sysnos", nargs="+", type=_sysno_arg, metavar="SYSNO")
+    cat.add_argument("--db", required=True, metavar="CATALOG")
+    cat.set_defaults(func=_cmd_catalog, verbose=0, quiet=0, no_progress=True)
     return parser
 
 

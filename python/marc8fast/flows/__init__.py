@@ -1,0 +1,58 @@
+"""The import and export flows between OCLC and a local Unicode catalog (see the README section
+"Import and export flows").
+
+* :func:`import_records` loads MARC-8 or UTF-8 files into the catalog with the local rules and
+  matching (:mod:`.importer`);
+* :func:`export_records` writes catalog records to MARC-8 for OCLC (:mod:`.exporter`);
+* :func:`delete_record` soft-deletes a record (field ``STA 1_ $a DELETED``);
+* :func:`open_store` opens the catalog (SQLite; :class:`CatalogStore` is the interface).
+"""
+
+from __future__ import annotations
+
+from .exporter import CharReport, ExportOutcome, ExportSummary, TagFilter, export_records
+from .importer import LoadSummary, Outcome, import_records, normalise_oclc, title_key
+from .marc import Field, Record
+from .store import CatalogStore, SQLiteStore, StoredRecord, format_sysno, open_store, parse_sysno
+
+
+def delete_record(store: CatalogStore, sysno: int) -> str:
+    """Soft-delete: add ``STA 1_ $a DELETED`` and set the deleted flag. Returns what happened:
+    ``"deleted"``, ``"already deleted"`` or ``"not found"``."""
+    store.begin()
+    try:
+        rec = store.get(sysno)
+        if rec is None:
+            return "not found"
+        if rec.deleted:
+            return "already deleted"
+        model = Record.parse(rec.data)
+        model.add(Field.data_field("STA", "1 ", [("a", "DELETED")]))
+        store.mark_deleted(sysno, model.to_bytes())
+        store.commit()
+        return "deleted"
+    finally:
+        store.rollback()
+
+
+__all__ = [
+    "CatalogStore",
+    "CharReport",
+    "ExportOutcome",
+    "ExportSummary",
+    "Field",
+    "LoadSummary",
+    "Outcome",
+    "Record",
+    "SQLiteStore",
+    "StoredRecord",
+    "TagFilter",
+    "delete_record",
+    "export_records",
+    "format_sysno",
+    "import_records",
+    "normalise_oclc",
+    "open_store",
+    "parse_sysno",
+    "title_key",
+]

@@ -1,0 +1,287 @@
+"""The export flow (local catalog → OCLC): retrieve, drop local fields, convert to MARC-8.
+
+Each record is retrieved by its system number (or every record changed since a date). Records
+marked deleted are never exported. Fields whose tag is not valid in WorldCat are left out: by
+default every tag that is not three digits (H01, H03, H48, STA, …); ``keep_tags`` (a regular
+expression a tag must match in full) and ``drop_tags`` (a list) change that. The record is then
+converted by the Rust core (leader/09 blank, lengths recomputed, 066 rebuilt) and every character
+with no MARC-8 equivalent is reported with its place: ``lossless`` (default) writes it as an LC
+NCR ``&#xXXXX;``, ``lossy`` as ``|``, ``strict`` exports nothing for that record.
+
+The output file is written beside its destination and renamed into place when complete.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from .._native import transcode_record
+from .marc import MarcError, Record
+from .store import CatalogStore, StoredRecord, format_sysno, open_store
+
+DEFAULT_KEEP_TAGS = r"[0-9]{3}"
+
+EXPORT_FATES = ("exported", "deleted", "not_found", "rejected")
+
+
+@dataclass
+class CharReport:
+    """One character that has no MARC-8 equivalent."""
+
+    sysno: int
+    tag: str | None
+    occurrence: int | None
+    subfield: str | None
+    position: int | None  # in characters, from the start of the subfield
+    char: str
+    action: str  # wrote_ncr, replaced, rejected
+
+    @property
+    def codepoints(self) -> str:
+        return " ".join(f"U+{ord(c):04X}" for c in self.char)
+
+    def line(self) -> str:
+        where = self.tag or "?"
+        if self.occurrence and self.occurrence > 1:
+            where += f"#{self.occurrence}"
+        if self.subfield:
+            where += f" ${self.subfield}"
+        if self.position is not None:
+            where += f" position {self.position}"
+        return (
+            f"{format_sysno(self.sysno)}: {where}: '{self.char}' {self.codepoints} has no "
+            f"MARC-8 equivalent: {self.action}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "sysno": format_sysno(self.sysno),
+            "tag": self.tag,
+            "occurrence": self.occurrence,
+            "subfield": self.subfield,
+            "position": self.position,
+            "char": self.char,
+            "codepoint": self.codepoints,
+            "action": self.action,
+        }
+
+
+@dataclass
+class ExportOutcome:
+    sysno: int
+    fate: str  # one of EXPORT_FATES
+    message: str
+    dropped: list[str] = field(default_factory=list)  # tags of the fields left out
+    chars: list[CharReport] = field(default_factory=list)
+    problems: list[dict[str, Any]] = field(default_factory=list)  # other conversion problems
+
+    def line(self) -> str:
+        return f"{format_sysno(self.sysno)}: {self.message}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "sysno": format_sysno(self.sysno),
+            "fate": self.fate,
+            "message": self.message,
+            "dropped": self.dropped,
+            "unmappable": [c.to_dict() for c in self.chars],
+            "problems": self.problems,
+        }
+
+
+@dataclass
+class ExportSummary:
+    records: int = 0
+    fates: Counter[str] = field(default_factory=Counter)
+    unmappable: int = 0
+    records_with_problems: int = 0
+
+    @property
+    def clean(self) -> bool:
+        return (
+            self.fates["rejected"] == 0
+            and self.fates["not_found"] == 0
+            and self.records_with_problems == 0
+        )
+
+    def text(self) -> str:
+        parts = ", ".join(f"{self.fates[f]:,} {f.replace('_', ' ')}" for f in EXPORT_FATES)
+        return (
+            f"{self.records:,} record(s): {parts}; {self.unmappable:,} character(s) with no "
+            f"MARC-8 equivalent in {self.records_with_problems:,} record(s)"
+        )
+
+
+class TagFilter:
+    """Which fields go to OCLC: tags matching ``keep`` in full and not listed in ``drop``."""
+
+    def __init__(self, keep: str = DEFAULT_KEEP_TAGS, drop: Iterable[str] = ()) -> None:
+        self.keep = re.compile(keep)
+        self.drop = frozenset(drop)
+        self.default = keep == DEFAULT_KEEP_TAGS and not self.drop
+
+    def dropped(self, tag: str) -> bool:
+        return tag in self.drop or self.keep.fullmatch(tag) is None
+
+
+def _directory_all_digits(raw: bytes) -> bool:
+    """True when every tag is numeric (the directory is then all digits): nothing to drop."""
+    try:
+        base = int(raw[12:17])
+    except ValueError:
+        return False
+    return raw[24 : base - 1].isdigit()
+
+
+class Exporter:
+    def __init__(
+        self,
+        store: CatalogStore,
+        *,
+        errors: str = "lossless",
+        tags: TagFilter | None = None,
+        on_outcome: Callable[[ExportOutcome], object] | None = None,
+    ) -> None:
+        if errors not in ("lossless", "lossy", "strict"):
+            raise ValueError(f"errors must be lossless, lossy or strict, not {errors!r}")
+        self.store = store
+        self.errors = errors
+        self.tags = tags or TagFilter()
+        self.on_outcome = on_outcome
+        self.summary = ExportSummary()
+
+    def convert(self, rec: StoredRecord) -> tuple[bytes | None, ExportOutcome]:
+        """One stored record → MARC-8 bytes (None if not exported) and what happened."""
+        if rec.deleted:
+            return None, ExportOutcome(rec.sysno, "deleted", "not exported: the record is deleted")
+        raw = rec.data
+        dropped: list[str] = []
+        if not (self.tags.default and _directory_all_digits(raw)):
+            try:
+                model = Record.parse(raw)
+                kept = [f for f in model.fields if not self.tags.dropped(f.tag)]
+                dropped = [f.tag for f in model.fields if self.tags.dropped(f.tag)]
+                if dropped:
+                    model.fields = kept
+                    raw = model.to_bytes()
+            except MarcError as e:
+                return None, ExportOutcome(rec.sysno, "rejected", f"not exported: {e}")
+        out, probs = transcode_record(raw, to="marc8", errors=self.errors)
+        chars: list[CharReport] = []
+        other: list[dict[str, Any]] = []
+        for p in probs:
+            if p.kind == "unmappable":
+                chars.append(
+                    CharReport(
+                        rec.sysno,
+                        p.tag,
+                        p.occurrence,
+                        p.subfield,
+                        p.offset,
+                        p.bytes.decode("utf-8", "replace"),
+                        p.action,
+                    )
+                )
+            else:
+                d = p.to_dict()
+                d.pop("record", None)
+                d.pop("record_offset", None)
+                other.append(d)
+        if out is None:
+            why = []
+            if chars:
+                why.append(f"{len(chars)} character(s) with no MARC-8 equivalent (--errors strict)")
+            why.extend(f"{d['kind']}: {d['message']}" for d in other if d["action"] == "rejected")
+            msg = "not exported: " + ("; ".join(why) or "rejected by the converter")
+            return None, ExportOutcome(rec.sysno, "rejected", msg, dropped, chars, other)
+        msg = "exported"
+        if dropped:
+            msg += f" (left out {', '.join(dropped)})"
+        if chars:
+            msg += f"; {len(chars)} character(s) with no MARC-8 equivalent: {self.errors}"
+        return out, ExportOutcome(rec.sysno, "exported", msg, dropped, chars, other)
+
+    def _records(
+        self, sysnos: Iterable[int] | None, since: str | None
+    ) -> Iterator[StoredRecord | int]:
+        if sysnos is None:
+            yield from self.store.iter_records(since)
+            return
+        for s in sysnos:
+            rec = self.store.get(s)
+            yield rec if rec is not None else s
+
+    def export(
+        self, sysnos: Iterable[int] | None, dst: str | os.PathLike[str], *, since: str | None = None
+    ) -> ExportSummary:
+        """Write the records to ``dst`` (every record when ``sysnos`` is None, or those changed
+        since ``since`` — an ISO date or time, UTC)."""
+        dst = os.fspath(dst)
+        folder = os.path.dirname(os.path.abspath(dst))
+        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(dst)}.", suffix=".tmp", dir=folder)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                buf: list[bytes] = []
+                for item in self._records(sysnos, since):
+                    if isinstance(item, int):
+                        out, outcome = (
+                            None,
+                            ExportOutcome(item, "not_found", "not exported: no such record"),
+                        )
+                    else:
+                        out, outcome = self.convert(item)
+                    if out is not None:
+                        buf.append(out)
+                        if len(buf) >= 1000:
+                            fh.write(b"".join(buf))
+                            buf.clear()
+                    self._count(outcome)
+                fh.write(b"".join(buf))
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, dst)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+        return self.summary
+
+    def _count(self, outcome: ExportOutcome) -> None:
+        self.summary.records += 1
+        self.summary.fates[outcome.fate] += 1
+        self.summary.unmappable += len(outcome.chars)
+        if outcome.chars or outcome.problems:
+            self.summary.records_with_problems += 1
+        if self.on_outcome is not None:
+            self.on_outcome(outcome)
+
+
+def export_records(
+    sysnos: Iterable[int] | None,
+    db: str | os.PathLike[str] | CatalogStore,
+    dst: str | os.PathLike[str],
+    *,
+    errors: str = "lossless",
+    since: str | None = None,
+    keep_tags: str = DEFAULT_KEEP_TAGS,
+    drop_tags: Iterable[str] = (),
+    on_outcome: Callable[[ExportOutcome], object] | None = None,
+) -> ExportSummary:
+    """Export records of the catalog ``db`` to ``dst`` in MARC-8 (see the module docstring)."""
+    own = isinstance(db, (str, os.PathLike))
+    store: CatalogStore = open_store(db) if isinstance(db, (str, os.PathLike)) else db
+    try:
+        return Exporter(
+            store, errors=errors, tags=TagFilter(keep_tags, drop_tags), on_outcome=on_outcome
+        ).export(sysnos, dst, since=since)
+    finally:
+        if own:
+            store.close()

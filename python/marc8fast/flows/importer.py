@@ -1,0 +1,387 @@
+"""The import flow (OCLC → local catalog): convert, apply the local rules, match, store.
+
+For each record of each input file, in this order:
+
+1. read it with the Rust record layer and convert it to UTF-8 (``trust="data"``: a record whose
+   leader/09 lies is converted by what its data is; NCRs ``&#xXXXX;`` are expanded); a record the
+   core rejects, or whose directory had to be rebuilt from its terminators, is **rejected**;
+2. records whose 049 $a holding symbol is excluded are **skipped**;
+3. the local rules: the targeting 035 (``$a`` = target prefix + system number) is read and removed;
+   the OCLC numbers are read (001 when 003 is ``OCoLC`` or 001 starts ocm/ocn/on; 035 $a
+   ``(OCoLC)…``); if 040 $b is present and not ``eng``, every 035 and 040 is deleted and leader/17
+   set to ``5``; 049 is kept as received;
+4. matching: a target → that record is **overlaid** (it must exist and not be deleted, else the
+   record is rejected); else a live record with one of its OCLC numbers → not loaded, a
+   **duplicate** of that record; else a live record with the same title/author key → loaded as a
+   **possible duplicate**; else loaded as **new**.
+
+Records commit in groups of ``batch_size``, each group with its load-log rows in the same
+transaction. An input record is identified by (SHA-256 of its file, record number), so loading a
+file again — after it completed or after a crash — skips the records already in the catalog (they
+are reported as duplicates of the records they became) and completes the rest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .._native import RecordProblem, read_records_report, transcode_record
+from .marc import MarcError, Record
+from .store import CatalogStore, LogRow, format_sysno, now, open_store
+
+DEFAULT_TARGET_PREFIX = "(LOCAL)"
+
+#: Problem kinds that make the loader reject a record even when the core recovered it.
+REJECT_KINDS = frozenset({"bad_directory"})
+
+FATES = ("new", "possible_duplicate", "overlaid", "duplicate", "skipped", "rejected")
+
+_OCLC_PREFIX = re.compile(r"^(?:ocm|ocn|on)", re.IGNORECASE)
+
+
+def normalise_oclc(text: str) -> str | None:
+    """``"ocm00012345"``, ``"(OCoLC)ocn012345 "`` → ``"12345"``; None if not an OCLC number."""
+    t = text.strip()
+    if t.startswith("(OCoLC)"):
+        t = t[len("(OCoLC)") :].strip()
+    t = _OCLC_PREFIX.sub("", t).strip()
+    if not t.isdigit() or not t.isascii():
+        return None
+    t = t.lstrip("0")
+    return t or None
+
+
+def oclc_numbers(rec: Record) -> list[str]:
+    """The record's OCLC numbers, normalised: 001 (when 003 is OCoLC or 001 has an OCLC prefix),
+    then every 035 $a ``(OCoLC)…``; without repeats."""
+    out: list[str] = []
+    f001 = rec.control("001")
+    if f001 is not None:
+        org = (rec.control("003") or "").strip()
+        if org == "OCoLC" or _OCLC_PREFIX.match(f001.strip()):
+            n = normalise_oclc(f001)
+            if n:
+                out.append(n)
+    for f in rec.get("035"):
+        for a in f.values("a"):
+            if a.strip().startswith("(OCoLC)"):
+                n = normalise_oclc(a)
+                if n and n not in out:
+                    out.append(n)
+    return out
+
+
+def _fold(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text).lower()
+    return "".join(ch for ch in decomposed if ch.isalnum())
+
+
+def title_key(rec: Record) -> str | None:
+    """Normalised 245 $a$b + first 1XX $a (NFKD, lower case, letters and digits only)."""
+    f245 = rec.first("245")
+    if f245 is None:
+        return None
+    title = _fold("".join(v for c, v in f245.subfields() if c in "ab"))
+    if not title:
+        return None
+    author = ""
+    for f in rec.fields:
+        if len(f.tag) == 3 and f.tag[0] == "1" and f.tag.isdigit():
+            author = _fold(" ".join(f.values("a")))
+            break
+    return f"{title}/{author}"
+
+
+def find_target(rec: Record, prefix: str) -> tuple[int, int] | None:
+    """The targeting 035: (index of the field in the record, system number), or None."""
+    for k, f in enumerate(rec.fields):
+        if f.tag != "035":
+            continue
+        for a in f.values("a"):
+            a = a.strip()
+            if a.startswith(prefix):
+                digits = a[len(prefix) :].strip()
+                if digits.isdigit() and 0 < len(digits) <= 9 and int(digits) > 0:
+                    return k, int(digits)
+    return None
+
+
+def apply_040_rule(rec: Record) -> bool:
+    """If 040 $b is present and not ``eng``: delete every 035 and 040, leader/17 = ``5``."""
+    f040 = rec.first("040")
+    if f040 is None:
+        return False
+    langs = [b.strip() for b in f040.values("b")]
+    if not langs or all(b == "eng" for b in langs):
+        return False
+    rec.remove("035", "040")
+    rec.leader[17] = ord("5")
+    return True
+
+
+def holding_symbols(rec: Record) -> list[str]:
+    return [a.strip() for f in rec.get("049") for a in f.values("a")]
+
+
+def _problem_dict(p: RecordProblem) -> dict[str, Any]:
+    d = p.to_dict()
+    d.pop("record", None)
+    d.pop("record_offset", None)
+    return d
+
+
+@dataclass
+class Outcome:
+    """What became of one input record."""
+
+    file: str
+    index: int  # record number in the file, from 1
+    fate: str  # one of FATES
+    sysno: int | None = None  # the record it became, overlaid, or duplicates
+    message: str = ""
+    control_number: str | None = None
+    problems: list[dict[str, Any]] = field(default_factory=list)
+
+    def line(self) -> str:
+        cn = f" 001={self.control_number}" if self.control_number else ""
+        return f"{self.file}: record {self.index}{cn}: {self.message}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "record": self.index,
+            "fate": self.fate,
+            "sysno": format_sysno(self.sysno) if self.sysno is not None else None,
+            "control_number": self.control_number,
+            "message": self.message,
+            "problems": self.problems,
+        }
+
+
+@dataclass
+class LoadSummary:
+    batch_id: int = 0
+    files: int = 0
+    records: int = 0
+    fates: Counter[str] = field(default_factory=Counter)
+    records_with_problems: int = 0
+
+    @property
+    def clean(self) -> bool:
+        return self.fates["rejected"] == 0 and self.records_with_problems == 0
+
+    def text(self) -> str:
+        parts = ", ".join(f"{self.fates[f]:,} {f.replace('_', ' ')}" for f in FATES)
+        return (
+            f"batch {self.batch_id}: {self.files} file(s), {self.records:,} record(s): {parts}; "
+            f"{self.records_with_problems:,} record(s) with conversion problems"
+        )
+
+
+def file_hash(path: str | os.PathLike[str]) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class Importer:
+    def __init__(
+        self,
+        store: CatalogStore,
+        *,
+        target_prefix: str = DEFAULT_TARGET_PREFIX,
+        exclude_symbols: Iterable[str] = (),
+        batch_size: int = 500,
+        on_outcome: Callable[[Outcome], object] | None = None,
+    ) -> None:
+        self.store = store
+        self.prefix = target_prefix
+        self.exclude = frozenset(exclude_symbols)
+        self.batch_size = max(1, batch_size)
+        self.on_outcome = on_outcome
+        self.summary = LoadSummary()
+
+    def load(self, paths: Sequence[str | os.PathLike[str]]) -> LoadSummary:
+        self.store.begin()
+        desc = "load " + " ".join(os.fspath(p) for p in paths)
+        self.summary.batch_id = self.store.new_batch(desc)
+        self.store.commit()
+        for path in paths:
+            self._load_file(os.fspath(path))
+        return self.summary
+
+    def _load_file(self, path: str) -> None:
+        with open(path, "rb") as fh:
+            data = fh.read()
+        digest = hashlib.sha256(data).hexdigest()
+        records, split_problems = read_records_report(data)
+        del data
+        self.summary.files += 1
+        done = self.store.loaded_indexes(digest)
+        warnings: dict[int, list[dict[str, Any]]] = {}
+        lost: list[Outcome] = []
+        for p in split_problems:
+            if p.action == "recovered":
+                warnings.setdefault(p.record, []).append(_problem_dict(p))
+            else:  # truncated record, garbage: the bytes could not become a record
+                lost.append(
+                    Outcome(
+                        path,
+                        p.record,
+                        "rejected",
+                        message=f"rejected: {p.kind}: {p.message} (at byte {p.record_offset})",
+                        problems=[_problem_dict(p)],
+                    )
+                )
+        pending = 0
+        self.store.begin()
+        try:
+            for index, _offset, raw in records:
+                if index in done:
+                    sysno, batch = done[index]
+                    shown = format_sysno(sysno) if sysno is not None else "?"
+                    out = Outcome(
+                        path,
+                        index,
+                        "duplicate",
+                        sysno,
+                        f"not loaded: duplicate of {shown} (already loaded from this file, "
+                        f"batch {batch})",
+                    )
+                else:
+                    out = self._one(path, index, raw, warnings.pop(index, []))
+                self._record(out, digest)
+                pending += 1
+                if pending >= self.batch_size:
+                    self.store.commit()
+                    self.store.begin()
+                    pending = 0
+            for out in lost:
+                self._record(out, digest)
+            self.store.commit()
+        except BaseException:
+            self.store.rollback()
+            raise
+
+    def _record(self, out: Outcome, digest: str) -> None:
+        self.store.log(
+            LogRow(
+                self.summary.batch_id,
+                out.file,
+                digest,
+                out.index,
+                out.fate,
+                out.sysno,
+                out.message,
+                now(),
+            )
+        )
+        self.summary.records += 1
+        self.summary.fates[out.fate] += 1
+        if out.problems and out.fate != "rejected":
+            self.summary.records_with_problems += 1
+        if self.on_outcome is not None:
+            self.on_outcome(out)
+
+    def _one(self, path: str, index: int, raw: bytes, problems: list[dict[str, Any]]) -> Outcome:
+        converted, probs = transcode_record(raw, to="utf8", trust="data", expand_ncr=True)
+        problems = problems + [_problem_dict(p) for p in probs]
+        cn = next((p.control_number for p in probs if p.control_number), None)
+        reasons = [
+            f"{p.kind}: {p.message}"
+            for p in probs
+            if p.action == "rejected" or p.kind in REJECT_KINDS
+        ]
+        if converted is None or reasons:
+            return Outcome(
+                path, index, "rejected", None, "rejected: " + "; ".join(reasons), cn, problems
+            )
+        try:
+            rec = Record.parse(converted)
+        except MarcError as e:
+            return Outcome(path, index, "rejected", None, f"rejected: {e}", cn, problems)
+        cn = rec.control("001") or cn
+
+        def outcome(fate: str, sysno: int | None, message: str) -> Outcome:
+            return Outcome(path, index, fate, sysno, message, cn, problems)
+
+        excluded = [s for s in holding_symbols(rec) if s in self.exclude]
+        if excluded:
+            return outcome("skipped", None, f"skipped: 049 $a {excluded[0]} is excluded")
+        # The local rules. The target is read before the 040 rule may delete every 035.
+        target = find_target(rec, self.prefix)
+        if target is not None:
+            del rec.fields[target[0]]
+        numbers = oclc_numbers(rec)
+        changed = apply_040_rule(rec) or target is not None
+        key = title_key(rec)
+        try:
+            # Unchanged records are stored exactly as the core wrote them.
+            data = rec.to_bytes() if changed else converted
+        except MarcError as e:
+            return outcome("rejected", None, f"rejected: {e}")
+        # Matching.
+        if target is not None:
+            sysno = target[1]
+            old = self.store.get(sysno)
+            if old is None:
+                return outcome(
+                    "rejected", None, f"rejected: target {format_sysno(sysno)} does not exist"
+                )
+            if old.deleted:
+                return outcome(
+                    "rejected", None, f"rejected: target {format_sysno(sysno)} is deleted"
+                )
+            self.store.replace(sysno, data, numbers, key)
+            return outcome("overlaid", sysno, f"Record overlaid: {format_sysno(sysno)}")
+        hit = self.store.find_by_oclc(numbers)
+        if hit is not None:
+            return outcome(
+                "duplicate",
+                hit[0],
+                f"not loaded: duplicate of {format_sysno(hit[0])} (OCLC number {hit[1]})",
+            )
+        similar = self.store.find_by_title_key(key) if key else None
+        sysno = self.store.insert(data, numbers, key)
+        if similar is not None:
+            return outcome(
+                "possible_duplicate",
+                sysno,
+                f"Record received: {format_sysno(sysno)} (possible duplicate of "
+                f"{format_sysno(similar)}: same title and author)",
+            )
+        return outcome("new", sysno, f"Record received: {format_sysno(sysno)}")
+
+
+def import_records(
+    paths: Sequence[str | os.PathLike[str]],
+    db: str | os.PathLike[str] | CatalogStore,
+    *,
+    target_prefix: str = DEFAULT_TARGET_PREFIX,
+    exclude_symbols: Iterable[str] = (),
+    batch_size: int = 500,
+    on_outcome: Callable[[Outcome], object] | None = None,
+) -> LoadSummary:
+    """Load ``paths`` into the catalog ``db`` (a path to an SQLite file, or a store)."""
+    own = isinstance(db, (str, os.PathLike))
+    store: CatalogStore = open_store(db) if isinstance(db, (str, os.PathLike)) else db
+    try:
+        return Importer(
+            store,
+            target_prefix=target_prefix,
+            exclude_symbols=exclude_symbols,
+            batch_size=batch_size,
+            on_outcome=on_outcome,
+        ).load(paths)
+    finally:
+        if own:
+            store.close()
