@@ -151,7 +151,7 @@ def test_deleted_records_are_never_exported(tmp_path):
         parse_record(r[:-1]).fields[0].raw for _n, _o, r in marc8fast.read_records(out.read_bytes())
     ]
     assert len(ids) == 4 and b"MIUL99-S141" not in ids
-    # a load of a record with the same OCLC number as a deleted one loads it anew
+    # a system number that does not exist: reported, exit status 1
     assert run_cli("export", "99", "--db", db, "-o", out).returncode == 1
 
 

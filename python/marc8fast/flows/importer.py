@@ -185,14 +185,6 @@ class LoadSummary:
         )
 
 
-def file_hash(path: str | os.PathLike[str]) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 class Importer:
     def __init__(
         self,
