@@ -21,6 +21,19 @@
 //! [`decode`] and [`decode_report`] are the one-shot calls; they return the input itself,
 //! borrowed, when it is plain ASCII.
 //!
+//! [`Encoder`] / [`encode`] / [`encode_report`] go the other way. The encoder holds each base
+//! character back until it knows which combining marks follow (they are written before it), maps
+//! directly when LC has a code and decomposes only when it has none, and prefers the set already
+//! designated. Every string ends in G0 = ASCII, G1 = ANSEL.
+//!
+//! # Records and files
+//!
+//! [`record`] splits, parses, writes and converts ISO 2709 records. Every subfield is converted
+//! from the default sets, leader/09 is set, lengths are recomputed in bytes, and 066 is dropped
+//! or rebuilt. A record that cannot be written correctly is rejected, never written corrupt.
+//! [`file`] streams whole files through worker threads in bounded memory, in input order, and
+//! writes atomically. [`validate`] checks files without converting them.
+//!
 //! # Error reporting
 //!
 //! Every converter reports problems as [`Problem`] values: a kind, an exact position, the
