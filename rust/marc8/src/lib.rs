@@ -31,7 +31,7 @@
 //! [`record`] splits, parses, writes and converts ISO 2709 records. Every subfield is converted
 //! from the default sets, leader/09 is set, lengths are recomputed in bytes, and 066 is dropped
 //! or rebuilt. A record that cannot be written correctly is rejected, never written corrupt.
-//! [`file`] streams whole files through worker threads in bounded memory, in input order, and
+//! [`file`](mod@file) streams whole files through worker threads in bounded memory, in input order, and
 //! writes atomically. [`validate`] checks files without converting them.
 //!
 //! # Error reporting
