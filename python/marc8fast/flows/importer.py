@@ -28,9 +28,9 @@ import os
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, BinaryIO
 
 from .._native import RecordProblem, read_records_report, transcode_record
 from .marc import MarcError, Record
@@ -130,6 +130,45 @@ def holding_symbols(rec: Record) -> list[str]:
     return [a.strip() for f in rec.get("049") for a in f.values("a")]
 
 
+_CHUNK = 16 << 20  # bytes read at a time when loading
+
+
+def _file_digest(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _record_chunks(
+    fh: BinaryIO, size: int = _CHUNK
+) -> Iterator[tuple[list[tuple[int, int, bytes]], list[RecordProblem], int, int]]:
+    """Split a file into records a chunk at a time, each chunk cut after its last record
+    terminator. Yields (records, problems of the split, records before this chunk, byte offset
+    of the chunk): numbers and offsets in a chunk count from its start."""
+    carry = b""
+    shift = 0
+    base = 0
+    while True:
+        block = fh.read(size)
+        buf = carry + block if carry else block
+        if not block:
+            if buf:
+                records, problems = read_records_report(buf)
+                yield records, problems, shift, base
+            return
+        cut = buf.rfind(b"\x1d") + 1
+        if cut == 0:
+            carry = buf
+            continue
+        records, problems = read_records_report(buf[:cut])
+        yield records, problems, shift, base
+        shift += len(records)
+        base += cut
+        carry = buf[cut:]
+
+
 def _problem_dict(p: RecordProblem) -> dict[str, Any]:
     d = p.to_dict()
     d.pop("record", None)
@@ -212,51 +251,54 @@ class Importer:
         return self.summary
 
     def _load_file(self, path: str) -> None:
-        with open(path, "rb") as fh:
-            data = fh.read()
-        digest = hashlib.sha256(data).hexdigest()
-        records, split_problems = read_records_report(data)
-        del data
+        # The file is read twice in chunks (once for its digest, once for its records), so that
+        # memory does not grow with its size.
+        digest = _file_digest(path)
         self.summary.files += 1
         done = self.store.loaded_indexes(digest)
         warnings: dict[int, list[dict[str, Any]]] = {}
         lost: list[Outcome] = []
-        for p in split_problems:
-            if p.action == "recovered":
-                warnings.setdefault(p.record, []).append(_problem_dict(p))
-            else:  # truncated record, garbage: the bytes could not become a record
-                lost.append(
-                    Outcome(
-                        path,
-                        p.record,
-                        "rejected",
-                        message=f"rejected: {p.kind}: {p.message} (at byte {p.record_offset})",
-                        problems=[_problem_dict(p)],
-                    )
-                )
         pending = 0
         self.store.begin()
         try:
-            for index, _offset, raw in records:
-                if index in done:
-                    sysno, batch = done[index]
-                    shown = format_sysno(sysno) if sysno is not None else "?"
-                    out = Outcome(
-                        path,
-                        index,
-                        "duplicate",
-                        sysno,
-                        f"not loaded: duplicate of {shown} (already loaded from this file, "
-                        f"batch {batch})",
-                    )
-                else:
-                    out = self._one(path, index, raw, warnings.pop(index, []))
-                self._record(out, digest)
-                pending += 1
-                if pending >= self.batch_size:
-                    self.store.commit()
-                    self.store.begin()
-                    pending = 0
+            with open(path, "rb") as fh:
+                for records, split_problems, shift, base in _record_chunks(fh):
+                    for p in split_problems:
+                        number = p.record + shift
+                        if p.action == "recovered":
+                            warnings.setdefault(number, []).append(_problem_dict(p))
+                        else:  # truncated record, garbage: the bytes could not become a record
+                            lost.append(
+                                Outcome(
+                                    path,
+                                    number,
+                                    "rejected",
+                                    message=f"rejected: {p.kind}: {p.message} "
+                                    f"(at byte {p.record_offset + base})",
+                                    problems=[_problem_dict(p)],
+                                )
+                            )
+                    for number, _offset, raw in records:
+                        index = number + shift
+                        if index in done:
+                            sysno, batch = done[index]
+                            shown = format_sysno(sysno) if sysno is not None else "?"
+                            out = Outcome(
+                                path,
+                                index,
+                                "duplicate",
+                                sysno,
+                                f"not loaded: duplicate of {shown} (already loaded from this file, "
+                                f"batch {batch})",
+                            )
+                        else:
+                            out = self._one(path, index, raw, warnings.pop(index, []))
+                        self._record(out, digest)
+                        pending += 1
+                        if pending >= self.batch_size:
+                            self.store.commit()
+                            self.store.begin()
+                            pending = 0
             for out in lost:
                 self._record(out, digest)
             self.store.commit()
