@@ -46,8 +46,6 @@ import argparse
 import datetime
 import importlib
 import json
-import os
-import platform
 import shutil
 import statistics
 import struct
@@ -59,7 +57,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from _common import NOT_INSTALLED, ROOT, data_dir, machine, read_fields, version_of
+
 GROUPS = ("ascii", "latin", "nonlatin", "mix")
 ENCODERS = ("marc8fast-1call", "marc8fast", "yaz-iconv", "yaz-lossless", "marc-charset")
 LABELS = {
@@ -109,56 +108,6 @@ printf('{"fields": %d, "bytes": %d, "seconds": %.6f, '
 
 # data_dir, read_fields, version_of and machine are those of bench_peers.py (kept apart so that
 # each script runs, and type-checks, on its own).
-def data_dir() -> Path:
-    env = os.environ.get("MARC8FAST_BENCH_DATA")
-    return Path(env).expanduser().resolve() if env else ROOT / "bench-data"
-
-
-def read_fields(path: Path, limit: int | None) -> list[bytes]:
-    data = path.read_bytes()
-    out: list[bytes] = []
-    pos = 0
-    unpack = struct.Struct("<I").unpack_from
-    while pos < len(data) and (limit is None or len(out) < limit):
-        (n,) = unpack(data, pos)
-        out.append(data[pos + 4 : pos + 4 + n])
-        pos += 4 + n
-    return out
-
-
-def version_of(dist: str) -> str:
-    try:
-        from importlib.metadata import version
-
-        return version(dist)
-    except Exception:
-        return "(not installed as a distribution)"
-
-
-def machine() -> dict[str, Any]:
-    cpu = "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        cpu = platform.processor() or "?"
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count() or 0
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "usable_cores": usable,
-        "python": f"{platform.python_implementation()} {platform.python_version()}",
-        "platform": platform.platform(),
-        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "loadavg": os.getloadavg() if hasattr(os, "getloadavg") else None,
-    }
-
-
 class Group:
     """One group's fields, as the encoders need them."""
 
@@ -200,7 +149,9 @@ def make_runners(wanted: list[str], tmp: Path, notes: list[str]) -> dict[str, Ru
             stamp = datetime.datetime.fromtimestamp(so.stat().st_mtime).isoformat(
                 timespec="seconds"
             )
-            notes.append(f"marc8fast {version_of('marc8fast')} from {so} (built {stamp})")
+            notes.append(
+                f"marc8fast {version_of('marc8fast') or NOT_INSTALLED} from {so} (built {stamp})"
+            )
             encode = m8.encode
 
             # Each pass gets new str objects, decoded outside the timing, as text from a reader

@@ -30,10 +30,8 @@ Run:  python3 benches/bench_files.py                        (full corpus, 3 repe
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -44,7 +42,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from _common import ROOT, data_dir, machine, version_of
+
 MARC8_FILE = "BooksAll.marc8.mrc"
 UTF8_FILE = "BooksAll.2016.part01.utf8"
 TOOLS = ("marc8fast", "pymarc", "rmarc", "yaz", "marc4j")
@@ -120,44 +119,6 @@ class Run:
 
 # data_dir, version_of and machine follow bench_peers.py (kept apart so that each script runs,
 # and type-checks, on its own).
-def data_dir() -> Path:
-    env = os.environ.get("MARC8FAST_BENCH_DATA")
-    return Path(env).expanduser().resolve() if env else ROOT / "bench-data"
-
-
-def version_of(dist: str) -> str | None:
-    try:
-        from importlib.metadata import version
-
-        return version(dist)
-    except Exception:
-        return None
-
-
-def machine() -> dict[str, Any]:
-    cpu = "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        cpu = platform.processor() or "?"
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count() or 0
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "usable_cores": usable,
-        "python": f"{platform.python_implementation()} {platform.python_version()}",
-        "platform": platform.platform(),
-        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "loadavg": os.getloadavg() if hasattr(os, "getloadavg") else None,
-    }
-
-
 def scan(path: Path, target: str | None = None) -> tuple[int, int]:
     """Records (0x1D) in a file, and how many have a leader/09 other than ``target``'s.
 

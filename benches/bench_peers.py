@@ -37,9 +37,7 @@ import datetime
 import importlib
 import json
 import os
-import platform
 import statistics
-import struct
 import sys
 import tempfile
 import time
@@ -48,36 +46,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from _common import NOT_INSTALLED, ROOT, data_dir, machine, read_fields, version_of
+
 GROUPS = ("ascii", "latin", "nonlatin", "mix")
 
 Decoder = Callable[[bytes], Any]
-
-
-def data_dir() -> Path:
-    env = os.environ.get("MARC8FAST_BENCH_DATA")
-    return Path(env).expanduser().resolve() if env else ROOT / "bench-data"
-
-
-def read_fields(path: Path, limit: int | None) -> list[bytes]:
-    data = path.read_bytes()
-    out: list[bytes] = []
-    pos = 0
-    unpack = struct.Struct("<I").unpack_from
-    while pos < len(data) and (limit is None or len(out) < limit):
-        (n,) = unpack(data, pos)
-        out.append(data[pos + 4 : pos + 4 + n])
-        pos += 4 + n
-    return out
-
-
-def version_of(dist: str) -> str:
-    try:
-        from importlib.metadata import version
-
-        return version(dist)
-    except Exception:
-        return "(not installed as a distribution)"
 
 
 def load_decoders(wanted: list[str], notes: list[str]) -> dict[str, Decoder]:
@@ -91,7 +64,9 @@ def load_decoders(wanted: list[str], notes: list[str]) -> dict[str, Decoder]:
             stamp = datetime.datetime.fromtimestamp(so.stat().st_mtime).isoformat(
                 timespec="seconds"
             )
-            notes.append(f"marc8fast {version_of('marc8fast')} from {so} (built {stamp})")
+            notes.append(
+                f"marc8fast {version_of('marc8fast') or NOT_INSTALLED} from {so} (built {stamp})"
+            )
             decode = m8.decode
 
             def marc8fast_decode(f: bytes) -> Any:
@@ -108,7 +83,7 @@ def load_decoders(wanted: list[str], notes: list[str]) -> dict[str, Decoder]:
             import pymarc.marc8
 
             decoders["pymarc"] = pymarc.marc8.marc8_to_unicode
-            notes.append(f"pymarc {version_of('pymarc')}")
+            notes.append(f"pymarc {version_of('pymarc') or NOT_INSTALLED}")
         except ImportError as e:
             notes.append(f"pymarc skipped: {e} (pip install pymarc)")
     if "rmarc" in wanted or "rmarc-rs" in wanted:
@@ -116,7 +91,7 @@ def load_decoders(wanted: list[str], notes: list[str]) -> dict[str, Decoder]:
             import rmarc.marc8
 
             notes.append(
-                f"rmarc {version_of('rmarc')} (native MARC-8: "
+                f"rmarc {version_of('rmarc') or NOT_INSTALLED} (native MARC-8: "
                 f"{getattr(rmarc.marc8, '_HAS_RUST_MARC8', '?')})"
             )
             if "rmarc" in wanted:
@@ -213,30 +188,6 @@ def compare(
             os.dup2(saved, 2)
             os.close(saved)
     return out
-
-
-def machine() -> dict[str, Any]:
-    cpu = "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        cpu = platform.processor() or "?"
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count() or 0
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "usable_cores": usable,
-        "python": f"{platform.python_implementation()} {platform.python_version()}",
-        "platform": platform.platform(),
-        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "loadavg": os.getloadavg() if hasattr(os, "getloadavg") else None,
-    }
 
 
 def main() -> int:
