@@ -94,14 +94,31 @@ impl RecordRange {
     }
 }
 
-fn convert(batch: Batch, opts: &RecordOptions) -> Done {
+/// What became of one record of a batch.
+pub(crate) enum Fate {
+    /// Converted and written.
+    Written,
+    /// Not written (reported).
+    Rejected,
+    /// Only checked (validation writes nothing).
+    Checked,
+}
+
+/// Runs `each` on every record of a batch, with the bookkeeping conversion and validation share:
+/// bytes the splitter skipped are reported, a length that lied is reported before the record's
+/// own problems (with the 001 found while handling it), and the records read, written, rejected
+/// and with problems are counted. `action`, if given, replaces the action of every problem.
+pub(crate) fn for_each_record(
+    batch: Batch,
+    action: Option<&'static str>,
+    mut each: impl FnMut(&[u8], usize, u64, &mut Vec<RecordProblem>) -> Fate,
+) -> FileReport {
     let mut report = FileReport {
         bytes_in: batch.bytes_in,
         ..FileReport::default()
     };
-    let mut out = Vec::with_capacity(batch.data.len() + batch.data.len() / 4);
-    let mut scratch = Scratch::default();
     for item in batch.items {
+        let before = report.problems.len();
         match item {
             Item::Skipped(p) => report.problems.push(p),
             Item::Record {
@@ -112,27 +129,17 @@ fn convert(batch: Batch, opts: &RecordOptions) -> Done {
                 length_mismatch,
             } => {
                 let raw = &batch.data[start..end];
-                let before = report.problems.len();
                 if length_mismatch {
                     report.problems.push(length_problem(number, offset, raw));
                 }
                 report.records_read += 1;
-                if transcode_with(
-                    raw,
-                    opts,
-                    number,
-                    offset,
-                    &mut scratch,
-                    &mut out,
-                    &mut report.problems,
-                ) {
-                    report.records_written += 1;
-                } else {
-                    report.records_rejected += 1;
+                match each(raw, number, offset, &mut report.problems) {
+                    Fate::Written => report.records_written += 1,
+                    Fate::Rejected => report.records_rejected += 1,
+                    Fate::Checked => {}
                 }
                 if report.problems.len() > before {
                     report.records_with_problems += 1;
-                    // The length problem comes before parsing: fill in the 001 found later.
                     if length_mismatch {
                         let cn = report.problems[before + 1..]
                             .iter()
@@ -142,13 +149,28 @@ fn convert(batch: Batch, opts: &RecordOptions) -> Done {
                 }
             }
         }
+        if let Some(action) = action {
+            for p in &mut report.problems[before..] {
+                p.action = action;
+            }
+        }
     }
+    report
+}
+
+fn convert(batch: Batch, opts: &RecordOptions) -> Done {
+    let id = batch.id;
+    let mut out = Vec::with_capacity(batch.data.len() + batch.data.len() / 4);
+    let mut scratch = Scratch::default();
+    let mut report = for_each_record(batch, None, |raw, number, offset, problems| {
+        if transcode_with(raw, opts, number, offset, &mut scratch, &mut out, problems) {
+            Fate::Written
+        } else {
+            Fate::Rejected
+        }
+    });
     report.bytes_out = out.len() as u64;
-    Done {
-        id: batch.id,
-        out,
-        report,
-    }
+    Done { id, out, report }
 }
 
 /// Reads `input` and cuts it into batches, handing each to `send` (which may block).

@@ -29,10 +29,9 @@ use std::io::{self, Read};
 use std::path::Path;
 
 use crate::encoder::{encode_report, EncodeErrors, EncodeOptions};
-use crate::file::{run_stream, Batch, Done, FileReport, Item, RecordRange};
+use crate::file::{for_each_record, run_stream, Batch, Done, Fate, FileReport, RecordRange};
 use crate::record::{
-    length_problem, parse, transcode_with, RecordOptions, RecordProblem, Scratch, Target, FT, RT,
-    SD,
+    parse, transcode_with, RecordOptions, RecordProblem, Scratch, Target, FT, RT, SD,
 };
 use crate::Charset;
 
@@ -87,42 +86,14 @@ struct Checker {
 }
 
 fn check_batch(batch: Batch, opts: &ValidateOptions) -> Done {
-    let mut report = FileReport {
-        bytes_in: batch.bytes_in,
-        ..FileReport::default()
-    };
+    let id = batch.id;
     let mut chk = Checker::default();
-    for item in batch.items {
-        match item {
-            Item::Skipped(mut p) => {
-                p.action = "reported";
-                report.problems.push(p);
-            }
-            Item::Record {
-                number,
-                offset,
-                start,
-                end,
-                length_mismatch,
-            } => {
-                let raw = &batch.data[start..end];
-                let before = report.problems.len();
-                if length_mismatch {
-                    report.problems.push(length_problem(number, offset, raw));
-                }
-                report.records_read += 1;
-                validate_record(raw, opts, number, offset, &mut chk, &mut report.problems);
-                if report.problems.len() > before {
-                    report.records_with_problems += 1;
-                    for p in &mut report.problems[before..] {
-                        p.action = "reported";
-                    }
-                }
-            }
-        }
-    }
+    let report = for_each_record(batch, Some("reported"), |raw, number, offset, problems| {
+        validate_record(raw, opts, number, offset, &mut chk, problems);
+        Fate::Checked
+    });
     Done {
-        id: batch.id,
+        id,
         out: Vec::new(),
         report,
     }
