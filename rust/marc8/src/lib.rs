@@ -73,6 +73,7 @@ mod charset;
 mod decoder;
 mod encoder;
 pub mod file;
+pub mod model;
 mod ncr;
 mod problem;
 pub mod record;
