@@ -8,8 +8,8 @@
 //! input is never overwritten.
 //!
 //! The input is split exactly as [`crate::record::split_records`] splits it whole, wherever the
-//! reads fall: the splitter never looks more than [`crate::record::MAX_RECORD`] + 23 bytes ahead,
-//! and says when it needs more. A stretch of garbage is one problem however long it is.
+//! reads fall: the splitter never looks more than [`crate::record::MAX_REACH`] bytes ahead, and
+//! says when it needs more. A stretch of garbage is one problem however long it is.
 //!
 //! Problems are counted by kind always ([`FileReport::counts_by_kind`]); the report keeps the
 //! first [`StreamOptions::max_problems`] of them, and [`StreamOptions::every_problem`] hands every

@@ -28,6 +28,11 @@ pub const SD: u8 = 0x1F;
 pub const MAX_FIELD: usize = 9_999;
 /// The largest record ISO 2709 can describe (5-digit length).
 pub const MAX_RECORD: usize = 99_999;
+/// How far the splitter looks for the terminator of a record whose declared length lies (1 MiB).
+/// Records longer than ISO 2709 allows do occur (their lengths and offsets wrapped at 100,000):
+/// they are found, to be rejected as too long, not mistaken for garbage. A leader with no
+/// terminator this close starts no record.
+pub const MAX_REACH: usize = 1 << 20;
 
 /// The encoding a record is converted to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -196,18 +201,17 @@ fn looks_like_leader(buf: &[u8], i: usize) -> bool {
 /// Finds the next record in `buf[pos..]`. `eof` says no more bytes will be appended.
 ///
 /// The declared length is trusted when the byte before it is a record terminator; otherwise the
-/// record ends at the first terminator within [`MAX_RECORD`] bytes (and the mismatch is
-/// reported). A leader with no terminator that close does not start a record ISO 2709 can
-/// describe: its bytes are garbage. Garbage is skipped up to the next place a record could
-/// start: after a record terminator, or where a leader could be, and at most [`MAX_RECORD`]
-/// bytes at a time ([`Garbage`] gathers the pieces of a stretch into one problem). CR and LF
-/// between records are ignored.
+/// record ends at the first terminator within [`MAX_REACH`] bytes (and the mismatch is
+/// reported). A leader with no terminator that close starts no record: its bytes are garbage.
+/// Garbage is skipped up to the next place a record could start: after a record terminator, or
+/// where a leader could be, and at most [`MAX_RECORD`] bytes at a time ([`Garbage`] gathers the
+/// pieces of a stretch into one problem). CR and LF between records are ignored.
 ///
-/// What is found at `pos` depends only on the bytes up to [`MAX_RECORD`] + 23 after it (or the
-/// end of the input): when `eof` is false and those are not all in `buf`, the answer is
+/// What is found at `pos` depends only on the [`MAX_REACH`] bytes after it (or the end of the
+/// input): when `eof` is false and those are not all in `buf`, the answer is
 /// [`Next::NeedMore`], never a guess. So a stream read in pieces of any size is split exactly
 /// as the whole input at once, and a reader never needs to hold more than that many bytes
-/// ahead of its position. The work is linear in the bytes skipped or found.
+/// ahead of its position.
 ///
 /// A loop over one buffer should call [`Splitter::next`] instead: it gives the same answers and
 /// remembers where it found no terminator, so that no byte is searched twice.
@@ -218,7 +222,8 @@ pub fn next_record(buf: &[u8], pos: usize, eof: bool) -> Next {
 
 /// [`next_record`] with a memory of the stretch it last searched for a terminator. Without it,
 /// garbage full of leaders whose lengths lie (`00030` … `4500`, a few bytes apart, and no
-/// terminator) would have each of them search the same [`MAX_RECORD`] bytes again.
+/// terminator) would have each of them search the same [`MAX_REACH`] bytes again; with it, the
+/// work of a split is linear in its input.
 ///
 /// Use one `Splitter` for one buffer; when bytes are removed from the front of the buffer, say
 /// so with [`Splitter::consumed`].
@@ -283,9 +288,8 @@ impl Splitter {
             if rest.len() < len && !eof {
                 return Next::NeedMore;
             }
-            // The length lies: the record ends at its terminator, if that is close enough for the
-            // record to have a length ISO 2709 can write.
-            let end = pos + rest.len().min(MAX_RECORD);
+            // The length lies: the record ends at its terminator, if that is in reach.
+            let end = pos + rest.len().min(MAX_REACH);
             match self.find_rt(buf, pos, end) {
                 Some(i) => {
                     return Next::Record {
@@ -295,7 +299,7 @@ impl Splitter {
                     }
                 }
                 // No terminator in reach: not a record; skipped as garbage below.
-                None if rest.len() >= MAX_RECORD => {}
+                None if rest.len() >= MAX_REACH => {}
                 None if eof => {
                     return Next::Skip {
                         start: pos,

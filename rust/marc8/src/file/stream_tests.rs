@@ -2,7 +2,7 @@
 //! number of problems and count all of them (issue 9).
 
 use super::*;
-use crate::record::{split_records, write_record, Target, MAX_RECORD};
+use crate::record::{split_records, write_record, Target, MAX_REACH, MAX_RECORD};
 use crate::validate::{validate_stream_with, ValidateOptions};
 use proptest::prelude::*;
 use std::borrow::Cow;
@@ -101,22 +101,25 @@ fn a_lying_length_across_a_read_boundary_splits_as_in_one_go() {
         assert_eq!(split_kinds(&conv), whole, "jobs={jobs}");
         assert_eq!(split_kinds(&check), whole, "jobs={jobs}");
     }
-    // The ~250 KB with no terminator within 99,999 bytes of the leader is one stretch of
-    // garbage, and the record after it is found.
+    // The ~250 KB up to the terminator are a record (its length reported), and the record after
+    // it is found.
     assert_eq!(whole.len(), 1, "{whole:?}");
-    assert_eq!((whole[0].0, whole[0].2), ("garbage", at as u64));
-    assert_eq!(
-        records.last().unwrap().1,
-        data.len() - rec("good", b"A title").len()
-    );
+    assert_eq!((whole[0].0, whole[0].2), ("length_mismatch", at as u64));
+    assert_eq!(records[records.len() - 2].1, at);
+    let last = data.len() - rec("good", b"A title").len();
+    assert_eq!(records.last().unwrap().1, last);
 }
 
 #[test]
 fn read_sizes_around_the_lookahead_change_nothing() {
     let (data, _) = lying_across_a_read_boundary();
-    // Garbage without terminators longer than a record, and a lying length right after it.
+    // Garbage without terminators longer than a record, a leader whose terminator is out of
+    // reach, and a lying length right after it.
     let mut data = data[data.len() - 400_000..].to_vec();
     data.extend_from_slice(&b"z".repeat(MAX_RECORD + 50));
+    data.extend_from_slice(b"00500nam  2200025   4500");
+    data.extend_from_slice(&b"w".repeat(MAX_REACH));
+    data.push(0x1D);
     let mut lying = rec("l", b"short");
     lying[..5].copy_from_slice(b"00999");
     data.extend_from_slice(&lying);
@@ -128,15 +131,14 @@ fn read_sizes_around_the_lookahead_change_nothing() {
         .problems
         .iter()
         .any(|p| p.kind == "truncated_record"));
+    assert!(expected.1.counts_by_kind.get("garbage") >= Some(&2));
     for read_size in [
-        4093,
-        65_536,
-        MAX_RECORD - 1,
+        65_521,
         MAX_RECORD,
-        MAX_RECORD + 23,
         MAX_RECORD + 24,
-        131_072,
-        READ_CHUNK,
+        MAX_REACH - 1,
+        MAX_REACH,
+        READ_CHUNK + 7,
     ] {
         for jobs in [1, 2] {
             let got = stream(&data, read_size, jobs);

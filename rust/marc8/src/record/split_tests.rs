@@ -105,12 +105,12 @@ fn leaders_whose_lengths_lie_with_no_terminator_cost_linear_work() {
     // A leader-like 24 bytes over and over, declaring 30 bytes, and no record terminator at all:
     // each leader looks for a terminator; none is searched for twice.
     let unit = b"00030nam  2200025   4500";
-    let data = unit.repeat(20_000);
+    let data = unit.repeat(70_000);
     let ((records, problems), work) = counting(|| split_records(&data));
     assert!(records.is_empty());
-    // Garbage while a terminator could be MAX_RECORD bytes away, then (less than that from the
+    // Garbage while a terminator could be MAX_REACH bytes away, then (less than that from the
     // end) a record cut short by the end of the input.
-    let cut = ((data.len() - MAX_RECORD) / 24 + 1) * 24;
+    let cut = ((data.len() - MAX_REACH) / 24 + 1) * 24;
     assert_eq!(
         kinds(&problems),
         [("garbage", 0, 1), ("truncated_record", cut as u64, 1)]
@@ -119,11 +119,11 @@ fn leaders_whose_lengths_lie_with_no_terminator_cost_linear_work() {
 }
 
 #[test]
-fn a_terminator_beyond_the_largest_record_does_not_end_a_record() {
+fn a_terminator_out_of_reach_does_not_end_a_record() {
     let a = good("a");
-    // A leader saying 500 bytes, then 150,000 bytes of field data, then a record terminator.
+    // A leader saying 500 bytes, then more than MAX_REACH bytes of data, then a terminator.
     let mut lump = b"00500nam  2200025   4500".to_vec();
-    lump.extend_from_slice(&b"x".repeat(150_000));
+    lump.extend_from_slice(&b"x".repeat(MAX_REACH));
     lump.push(RT);
     let mut data = a.clone();
     data.extend_from_slice(&lump);
@@ -136,16 +136,17 @@ fn a_terminator_beyond_the_largest_record_does_not_end_a_record() {
         problems[0].message,
         format!("{} bytes between records are not a record", lump.len())
     );
-    // Within reach, the terminator ends the record (its length is reported).
+    // Within reach, the terminator ends the record, even one longer than ISO 2709 allows (its
+    // length is reported; converting it rejects it as too long).
     let mut near = b"00500nam  2200025   4500".to_vec();
-    near.extend_from_slice(&b"x".repeat(MAX_RECORD - 25));
+    near.extend_from_slice(&b"x".repeat(MAX_REACH - 25));
     near.push(RT);
-    assert_eq!(near.len(), MAX_RECORD);
+    assert_eq!(near.len(), MAX_REACH);
     let mut data = near.clone();
     data.extend_from_slice(&a);
     let (records, problems) = split_records(&data);
     assert_eq!(records.len(), 2);
-    assert_eq!(records[0].2.len(), MAX_RECORD);
+    assert_eq!(records[0].2.len(), MAX_REACH);
     assert_eq!(kinds(&problems), [("length_mismatch", 0, 1)]);
 }
 
@@ -161,8 +162,9 @@ fn check_prefixes(data: &[u8], step: usize) {
             next_record(data, pos, true),
             "memory changed an answer"
         );
-        // Every `step` bytes, and every byte around the farthest look-ahead.
-        let near = pos + MAX_RECORD - 2..pos + MAX_RECORD + 130;
+        // Every `step` bytes, and every byte around the limits of the look-ahead.
+        let near = (pos + MAX_RECORD - 2..pos + MAX_RECORD + 30)
+            .chain(pos + MAX_REACH - 2..pos + MAX_REACH + 30);
         let ks = (pos..data.len())
             .step_by(step)
             .chain(near.filter(|&k| k < data.len()));
@@ -188,13 +190,17 @@ fn answers_do_not_depend_on_how_much_has_arrived_far_lookahead() {
     let a = good("a");
     let mut far = a.clone();
     let mut lump = b"00500nam  2200025   4500".to_vec();
-    lump.extend_from_slice(&b"x".repeat(MAX_RECORD + 10));
+    lump.extend_from_slice(&b"x".repeat(MAX_REACH + 10));
     lump.push(RT);
     far.extend_from_slice(&lump);
     far.extend_from_slice(&a);
-    far.extend_from_slice(&b"y".repeat(MAX_RECORD + 100));
+    let mut found = b"00500nam  2200025   4500".to_vec();
+    found.extend_from_slice(&b"w".repeat(MAX_RECORD + 10));
+    found.push(RT);
+    far.extend_from_slice(&found);
+    far.extend_from_slice(&b"y".repeat(MAX_RECORD + 10));
     far.extend_from_slice(&a);
-    check_prefixes(&far, 4999);
+    check_prefixes(&far, 49_999);
 }
 
 fn piece() -> impl Strategy<Value = Vec<u8>> {
