@@ -31,7 +31,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, TextIO
+from typing import IO, Any, TextIO
 
 from . import __version__, decode_report, transcode_file, validate_bytes, validate_file
 from ._iso2709 import Record, RecordError, read
@@ -377,7 +377,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     # --report: every problem is written as it comes, to a temporary file renamed into place
     # when the conversion is done; only the problems listed on stderr are kept in memory.
-    fh: TextIO | None = None
+    fh: IO[str] | None = None
     if args.report:
         try:
             fh = tempfile.NamedTemporaryFile(
