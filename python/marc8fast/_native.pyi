@@ -149,6 +149,8 @@ class Report:
     def bytes_out(self) -> int: ...
     @property
     def problems(self) -> list[RecordProblem]: ...
+    @property
+    def problems_dropped(self) -> int: ...
     def problem_count(self) -> int: ...
     def counts_by_kind(self) -> dict[str, int]: ...
     def to_json(self) -> str: ...
@@ -179,6 +181,8 @@ def transcode_file(
     trust: _Trust = "leader",
     jobs: int | None = None,
     progress: Callable[[int, int], object] | None = None,
+    max_problems: int | None = 10000,
+    on_problem: Callable[[RecordProblem], object] | None = None,
 ) -> Report: ...
 def validate_file(
     path: str | os.PathLike[str],
@@ -188,6 +192,8 @@ def validate_file(
     progress: Callable[[int, int], object] | None = None,
     offset: int = 0,
     limit: int | None = None,
+    max_problems: int | None = 10000,
+    on_problem: Callable[[RecordProblem], object] | None = None,
 ) -> Report: ...
 def validate_bytes(
     data: bytes | bytearray,
@@ -197,4 +203,6 @@ def validate_bytes(
     progress: Callable[[int, int], object] | None = None,
     offset: int = 0,
     limit: int | None = None,
+    max_problems: int | None = 10000,
+    on_problem: Callable[[RecordProblem], object] | None = None,
 ) -> Report: ...

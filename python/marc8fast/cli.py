@@ -21,15 +21,17 @@ reporters that print them (:class:`TextReporter`, :class:`JsonReporter`,
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, TextIO
+from typing import IO, Any, TextIO
 
 from . import __version__, decode_report, transcode_file, validate_bytes, validate_file
 from ._iso2709 import Record, RecordError, read
@@ -219,6 +221,14 @@ class Reporter:
     def issue(self, issue: Issue) -> None:
         raise NotImplementedError
 
+    def problem(self, file: str, p: RecordProblem) -> None:
+        """A problem as it is found: listed if there is room (``--max-problems``), else only
+        counted as not listed."""
+        if self.max_problems is not None and self.shown >= self.max_problems:
+            self.hidden += 1
+            return
+        self.issue(Issue.from_problem(file, p))
+
     def file_done(self, result: FileResult) -> None:
         pass
 
@@ -295,6 +305,21 @@ REPORTERS: dict[str, type[Reporter]] = {
 }
 
 
+class _Listing:
+    """Hands a file's problems to the reporter as the validator finds them, clearing the
+    progress bar first so that the lines do not mix."""
+
+    def __init__(self, reporter: Reporter, label: str) -> None:
+        self.reporter = reporter
+        self.label = label
+        self.bar: Progress | None = None
+
+    def __call__(self, p: RecordProblem) -> None:
+        if self.bar is not None:
+            self.bar.done()
+        self.reporter.problem(self.label, p)
+
+
 def _cmd_validate(args: argparse.Namespace) -> int:
     reporter = REPORTERS[args.output_format](
         sys.stdout, sys.stderr, args.verbosity, args.max_problems
@@ -310,13 +335,17 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         }
         t0 = time.perf_counter()
         bar: Progress | None = None
+        # Problems are listed as they are found, not collected: the report keeps none.
+        listing = _Listing(reporter, label)
+        opts["max_problems"] = 0
+        opts["on_problem"] = listing
         try:
             if path == "-":
                 data = sys.stdin.buffer.read()
-                bar = _progress(label, len(data), args)
+                bar = listing.bar = _progress(label, len(data), args)
                 report = validate_bytes(data, progress=bar, **opts)
             else:
-                bar = _progress(label, os.path.getsize(path), args)
+                bar = listing.bar = _progress(label, os.path.getsize(path), args)
                 report = validate_file(path, progress=bar, **opts)
         except OSError as e:
             results.append(FileResult(file=label, error=e.strerror or str(e)))
@@ -326,8 +355,6 @@ def _cmd_validate(args: argparse.Namespace) -> int:
             if bar is not None:
                 bar.done()
         result = FileResult.from_report(label, report, time.perf_counter() - t0)
-        for p in report.problems:
-            reporter.issue(Issue.from_problem(label, p))
         results.append(result)
         reporter.file_done(result)
     reporter.finish(results)
@@ -348,6 +375,31 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     if os.path.exists(dst) and os.path.samefile(src, dst):
         print(f"marc8fast: refusing to write the output over the input {src}", file=sys.stderr)
         return EXIT_ERROR
+    # --report: every problem is written as it comes, to a temporary file renamed into place
+    # when the conversion is done; only the problems listed on stderr are kept in memory.
+    fh: IO[str] | None = None
+    if args.report:
+        try:
+            fh = tempfile.NamedTemporaryFile(
+                "w",
+                encoding="utf-8",
+                dir=os.path.dirname(os.path.abspath(args.report)),
+                prefix=f".{os.path.basename(args.report)}.",
+                suffix=".marc8fast-tmp",
+                delete=False,
+            )
+        except OSError as e:
+            print(f"marc8fast: {args.report}: {e.strerror or e}", file=sys.stderr)
+            return EXIT_ERROR
+
+    def found(p: RecordProblem) -> None:
+        assert fh is not None
+        line = json.dumps(asdict(Issue.from_problem(src, p)), ensure_ascii=False) + "\n"
+        try:
+            fh.write(line)
+        except OSError as e:
+            raise OSError(e.errno, f"{args.report}: {e.strerror or e}") from e
+
     bar = _progress(f"{src} → {dst}", os.path.getsize(src), args)
     t0 = time.perf_counter()
     try:
@@ -361,32 +413,34 @@ def _cmd_convert(args: argparse.Namespace) -> int:
             trust=args.trust,
             jobs=args.jobs,
             progress=bar,
+            max_problems=args.max_problems if args.verbosity >= 1 else 0,
+            on_problem=found if fh is not None else None,
         )
-    except ValueError as e:  # bad option combination, or output over input
+        if fh is not None:
+            fh.close()
+            os.replace(fh.name, args.report)
+    except (ValueError, OSError) as e:  # bad options, output over input, I/O
         bar.done()
+        if fh is not None:
+            fh.close()
+            with contextlib.suppress(OSError):
+                os.unlink(fh.name)
         print(f"marc8fast: {e}", file=sys.stderr)
         return EXIT_ERROR
-    except OSError as e:
-        bar.done()
-        print(f"marc8fast: {e}", file=sys.stderr)
-        return EXIT_ERROR
+    except BaseException:
+        if fh is not None:
+            fh.close()
+            with contextlib.suppress(OSError):
+                os.unlink(fh.name)
+        raise
     bar.done()
     secs = time.perf_counter() - t0
-    issues = [Issue.from_problem(src, p) for p in report.problems]
-    if args.report:
-        try:
-            with open(args.report, "w", encoding="utf-8") as fh:
-                for i in issues:
-                    fh.write(json.dumps(asdict(i), ensure_ascii=False) + "\n")
-        except OSError as e:
-            print(f"marc8fast: {args.report}: {e.strerror or e}", file=sys.stderr)
-            return EXIT_ERROR
     if args.verbosity >= 1:
-        limit = args.max_problems
-        for i in issues[:limit]:
-            sys.stderr.write(i.line() + "\n")
-        if limit is not None and len(issues) > limit:
-            more = len(issues) - limit
+        listed = report.problems
+        for p in listed:
+            sys.stderr.write(Issue.from_problem(src, p).line() + "\n")
+        more = report.problem_count() - len(listed)
+        if more > 0:
             where = f" (all in {args.report})" if args.report else " (--report FILE.jsonl)"
             sys.stderr.write(f"... and {more:,} more problem(s){where}\n")
         mb = report.bytes_in / 1e6

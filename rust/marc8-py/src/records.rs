@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use marc8::file::FileReport;
+use marc8::file::{FileReport, StreamOptions};
 use marc8::record::{RecordOptions, RecordProblem as CoreProblem, Target, Trust};
 use marc8::ErrorMode;
 use pyo3::exceptions::{PyOSError, PyValueError};
@@ -12,6 +12,67 @@ use pyo3::types::{PyBytes, PyDict};
 
 use crate::errors::bad_option;
 use crate::options::{decode_options, encode_options};
+
+/// Problems a Report keeps unless told otherwise (`max_problems`); all of them are counted.
+pub(crate) const DEFAULT_MAX_PROBLEMS: usize = 10_000;
+
+/// Runs a stream with the GIL released. After each batch, with the GIL (only if there is a
+/// callback, or `always`: a signal such as Ctrl-C is then noticed), `on_problem` is called on
+/// each of the batch's problems in input order and `progress(records_read, bytes_in)` once. An
+/// exception in either, or a signal, stops the stream and is raised.
+pub(crate) fn run_stream(
+    py: Python<'_>,
+    max_problems: Option<usize>,
+    progress: Option<Py<PyAny>>,
+    on_problem: Option<Py<PyAny>>,
+    always: bool,
+    work: impl FnOnce(
+            &StreamOptions,
+            &mut dyn FnMut(&FileReport, &[CoreProblem]) -> bool,
+        ) -> std::io::Result<FileReport>
+        + Send,
+) -> PyResult<Result<FileReport, std::io::Error>> {
+    let stream = StreamOptions {
+        max_problems,
+        every_problem: on_problem.is_some(),
+        ..StreamOptions::default()
+    };
+    let attach = always || progress.is_some() || on_problem.is_some();
+    let mut callback_error: Option<PyErr> = None;
+    let result = py.detach(|| {
+        let mut on_batch = |r: &FileReport, problems: &[CoreProblem]| {
+            if !attach {
+                return true;
+            }
+            Python::attach(|py| {
+                let called = (|| {
+                    if let Some(cb) = &on_problem {
+                        for p in problems {
+                            let p = Py::new(py, RecordProblem::from(p.clone()))?;
+                            cb.call1(py, (p,))?;
+                        }
+                    }
+                    if let Some(cb) = &progress {
+                        cb.call1(py, (r.records_read, r.bytes_in))?;
+                    }
+                    py.check_signals()
+                })();
+                match called {
+                    Ok(()) => true,
+                    Err(e) => {
+                        callback_error = Some(e);
+                        false
+                    }
+                }
+            })
+        };
+        work(&stream, &mut on_batch)
+    });
+    match callback_error {
+        Some(e) => Err(e),
+        None => Ok(result),
+    }
+}
 
 /// Keyword arguments → record options.
 pub(crate) fn record_options(
@@ -198,7 +259,7 @@ impl Report {
     fn bytes_out(&self) -> u64 {
         self.inner.bytes_out
     }
-    /// Every problem, in input order.
+    /// The problems kept, in input order: the first `max_problems` of them (all if it was None).
     #[getter]
     fn problems(&self) -> Vec<RecordProblem> {
         self.inner
@@ -208,19 +269,21 @@ impl Report {
             .map(RecordProblem::from)
             .collect()
     }
-    /// Number of problems.
+    /// Problems found but not kept (beyond `max_problems`).
+    #[getter]
+    fn problems_dropped(&self) -> usize {
+        self.inner.problems_dropped
+    }
+    /// Number of problems found, kept or not.
     fn problem_count(&self) -> usize {
-        self.inner.problems.len()
+        self.inner.problem_count()
     }
-    /// Problems counted by kind.
+    /// Every problem found, kept or not, counted by kind.
     fn counts_by_kind(&self) -> std::collections::BTreeMap<&'static str, usize> {
-        let mut m = std::collections::BTreeMap::new();
-        for p in &self.inner.problems {
-            *m.entry(p.kind).or_insert(0) += 1;
-        }
-        m
+        self.inner.counts_by_kind.clone()
     }
-    /// The report as JSON: the counts, `counts_by_kind` and every problem as `to_dict()` gives it.
+    /// The report as JSON: the counts, `counts_by_kind`, `problems_dropped` and the problems
+    /// kept as `to_dict()` gives them.
     fn to_json(&self, py: Python<'_>) -> PyResult<String> {
         let r = &self.inner;
         let d = PyDict::new(py);
@@ -237,6 +300,7 @@ impl Report {
             .map(|p| RecordProblem { inner: p.clone() }.to_dict(py))
             .collect::<PyResult<Vec<_>>>()?;
         d.set_item("problems", problems)?;
+        d.set_item("problems_dropped", r.problems_dropped)?;
         py.import("json")?
             .call_method1("dumps", (d,))?
             .extract::<String>()
@@ -246,7 +310,7 @@ impl Report {
         let r = &self.inner;
         format!(
             "Report(records_read={}, records_written={}, records_with_problems={}, records_rejected={}, bytes_in={}, bytes_out={}, problems={})",
-            r.records_read, r.records_written, r.records_with_problems, r.records_rejected, r.bytes_in, r.bytes_out, r.problems.len()
+            r.records_read, r.records_written, r.records_with_problems, r.records_rejected, r.bytes_in, r.bytes_out, r.problem_count()
         )
     }
 }
@@ -299,7 +363,7 @@ pub(crate) fn transcode_record<'py>(
 
 /// Converts a file of records; the GIL is released while Rust works.
 #[pyfunction]
-#[pyo3(signature = (src, dst, *, to, errors = None, normalize = None, expand_ncr = false, legacy_ligatures = false, trust = "leader", jobs = None, progress = None))]
+#[pyo3(signature = (src, dst, *, to, errors = None, normalize = None, expand_ncr = false, legacy_ligatures = false, trust = "leader", jobs = None, progress = None, max_problems = Some(DEFAULT_MAX_PROBLEMS), on_problem = None), text_signature = "(src, dst, *, to, errors=None, normalize=None, expand_ncr=False, legacy_ligatures=False, trust='leader', jobs=None, progress=None, max_problems=10000, on_problem=None)")]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn transcode_file(
     py: Python<'_>,
@@ -313,31 +377,23 @@ pub(crate) fn transcode_file(
     trust: &str,
     jobs: Option<usize>,
     progress: Option<Py<PyAny>>,
+    max_problems: Option<usize>,
+    on_problem: Option<Py<PyAny>>,
 ) -> PyResult<Report> {
     let opts = record_options(to, errors, normalize, expand_ncr, legacy_ligatures, trust)?;
     let jobs = jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
         .max(1);
-    let mut callback_error: Option<PyErr> = None;
-    let result = py.detach(|| {
-        let mut on_progress = |r: &FileReport| match &progress {
-            None => true,
-            Some(cb) => Python::attach(|py| match cb.call1(py, (r.records_read, r.bytes_in)) {
-                Ok(_) => py
-                    .check_signals()
-                    .map_err(|e| callback_error = Some(e))
-                    .is_ok(),
-                Err(e) => {
-                    callback_error = Some(e);
-                    false
-                }
-            }),
-        };
-        marc8::file::transcode_file(&src, &dst, &opts, jobs, &mut on_progress)
-    });
-    if let Some(e) = callback_error {
-        return Err(e);
-    }
+    let result = run_stream(
+        py,
+        max_problems,
+        progress,
+        on_problem,
+        false,
+        |stream, on_batch| {
+            marc8::file::transcode_file_with(&src, &dst, &opts, jobs, stream, on_batch)
+        },
+    )?;
     match result {
         Ok(inner) => Ok(Report { inner }),
         Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {

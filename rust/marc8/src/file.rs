@@ -6,6 +6,14 @@
 //! with the file. [`transcode_file`] writes to a temporary file beside the destination and renames
 //! it into place only when everything went well: there is never a half-written output, and the
 //! input is never overwritten.
+//!
+//! The input is split exactly as [`crate::record::split_records`] splits it whole, wherever the
+//! reads fall: the splitter never looks more than [`crate::record::MAX_REACH`] bytes ahead, and
+//! says when it needs more. A stretch of garbage is one problem however long it is.
+//!
+//! Problems are counted by kind always ([`FileReport::counts_by_kind`]); the report keeps the
+//! first [`StreamOptions::max_problems`] of them, and [`StreamOptions::every_problem`] hands every
+//! one to the caller as it comes, so that a report can be streamed instead of collected.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -15,8 +23,8 @@ use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::{Arc, Mutex};
 
 use crate::record::{
-    length_problem, next_record, skip_problem, transcode_with, Next, RecordOptions, RecordProblem,
-    Scratch,
+    length_problem, skip_problem, transcode_with, Garbage, Next, RecordOptions, RecordProblem,
+    Scratch, Splitter,
 };
 
 /// Bytes read from the input at a time.
@@ -41,9 +49,57 @@ pub struct FileReport {
     pub bytes_in: u64,
     /// Bytes written.
     pub bytes_out: u64,
-    /// Every problem, in input order.
+    /// The problems kept, in input order: every one, or the first
+    /// [`StreamOptions::max_problems`].
     pub problems: Vec<RecordProblem>,
+    /// Problems found but not kept: `problems.len() + problems_dropped` were found.
+    pub problems_dropped: usize,
+    /// Every problem found, kept or not, counted by kind.
+    pub counts_by_kind: BTreeMap<&'static str, usize>,
 }
+
+impl FileReport {
+    /// How many problems were found, kept or not.
+    #[must_use]
+    pub fn problem_count(&self) -> usize {
+        self.problems.len() + self.problems_dropped
+    }
+
+    /// Counts `p` as found but not kept.
+    fn drop_problem(&mut self, p: &RecordProblem) {
+        *self.counts_by_kind.entry(p.kind).or_insert(0) += 1;
+        self.problems_dropped += 1;
+    }
+}
+
+/// How a stream is read and what its report keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StreamOptions {
+    /// Problems the report keeps: the first ones in input order (`None`: all). The counts
+    /// ([`FileReport::counts_by_kind`], [`FileReport::problem_count`]) are exact either way.
+    pub max_problems: Option<usize>,
+    /// Hand every problem, kept or not, to the stream's callback ([`OnBatch`]) as it comes.
+    pub every_problem: bool,
+    /// Bytes asked of the input at a time (at least 1). The result does not depend on it.
+    pub read_size: usize,
+}
+
+impl Default for StreamOptions {
+    /// Every problem kept, none handed over, reads of [`READ_CHUNK`] bytes.
+    fn default() -> Self {
+        StreamOptions {
+            max_problems: None,
+            every_problem: false,
+            read_size: READ_CHUNK,
+        }
+    }
+}
+
+/// Called in the calling thread after each batch, in input order: the report so far (counts
+/// include the batch; its kept problems are added after the call) and, with
+/// [`StreamOptions::every_problem`], every problem of the batch (else nothing). Returning false
+/// stops the stream (error `Interrupted`).
+pub type OnBatch<'a> = dyn FnMut(&FileReport, &[RecordProblem]) -> bool + 'a;
 
 /// One entry of a batch: a record (its bytes are `data[start..end]` of the batch) or bytes the
 /// splitter skipped.
@@ -64,6 +120,8 @@ pub(crate) struct Batch {
     pub(crate) data: Vec<u8>,
     pub(crate) items: Vec<Item>,
     pub(crate) bytes_in: u64,
+    /// Problems the batch's report must keep (the others are only counted): `None`, all.
+    pub(crate) keep: Option<usize>,
 }
 
 /// What a worker made of a batch: output bytes and the batch's report.
@@ -154,6 +212,14 @@ pub(crate) fn for_each_record(
                 p.action = action;
             }
         }
+        if let Some(keep) = batch.keep {
+            if report.problems.len() > keep {
+                let extra: Vec<RecordProblem> = report.problems.drain(keep..).collect();
+                for p in &extra {
+                    report.drop_problem(p);
+                }
+            }
+        }
     }
     report
 }
@@ -177,22 +243,51 @@ fn convert(batch: Batch, opts: &RecordOptions) -> Done {
 fn read_batches<R: Read>(
     mut input: R,
     range: RecordRange,
+    stream: &StreamOptions,
     mut send: impl FnMut(Batch) -> bool,
 ) -> io::Result<()> {
-    let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK * 2);
+    let read_size = stream.read_size.max(1);
+    // Batches keep what the whole report may keep, unless every problem goes to the caller.
+    let keep = if stream.every_problem {
+        None
+    } else {
+        stream.max_problems
+    };
+    let mut buf: Vec<u8> = Vec::with_capacity(read_size.min(READ_CHUNK) * 2);
     let mut base: u64 = 0; // file offset of buf[0]
     let mut pos = 0;
     let mut eof = false;
     let mut number = 0;
     let mut id = 0;
-    let mut batch = Batch {
+    let mut splitter = Splitter::default();
+    let mut garbage = Garbage::default();
+    let new_batch = |id: usize, capacity: usize| Batch {
         id,
-        data: Vec::new(),
+        data: Vec::with_capacity(capacity),
         items: Vec::new(),
         bytes_in: 0,
+        keep,
     };
+    let mut batch = new_batch(id, 0);
     loop {
-        match next_record(&buf, pos, eof) {
+        let next = splitter.next(&buf, pos, eof);
+        match next {
+            Next::Skip {
+                start,
+                end,
+                truncated: false,
+            } => garbage.skipped(number + 1, base + start as u64, &buf[start..end]),
+            Next::Blank { end } => garbage.blank(&buf[pos..end]),
+            Next::NeedMore => {}
+            _ => {
+                if let Some(p) = garbage.close() {
+                    if range.wants(p.record) {
+                        batch.items.push(Item::Skipped(p));
+                    }
+                }
+            }
+        }
+        match next {
             Next::Record {
                 start,
                 end,
@@ -222,12 +317,14 @@ fn read_batches<R: Read>(
                 truncated,
             } => {
                 if range.wants(number + 1) {
-                    batch.items.push(Item::Skipped(skip_problem(
-                        number + 1,
-                        base + start as u64,
-                        &buf[start..end],
-                        truncated,
-                    )));
+                    if truncated {
+                        batch.items.push(Item::Skipped(skip_problem(
+                            number + 1,
+                            base + start as u64,
+                            &buf[start..end],
+                            true,
+                        )));
+                    }
                     batch.bytes_in += (end - pos) as u64;
                 }
                 pos = end;
@@ -241,29 +338,36 @@ fn read_batches<R: Read>(
             Next::End => break,
             Next::NeedMore => {
                 buf.drain(..pos);
+                splitter.consumed(pos);
                 base += pos as u64;
                 pos = 0;
+                // Fill a whole read (or reach the end): the splitter then looks again at most
+                // once per `read_size` bytes, however little each read returns.
                 let have = buf.len();
-                buf.resize(have + READ_CHUNK, 0);
-                let n = loop {
-                    match input.read(&mut buf[have..]) {
-                        Ok(n) => break n,
+                buf.resize(have + read_size, 0);
+                let mut filled = have;
+                while filled < buf.len() {
+                    match input.read(&mut buf[filled..]) {
+                        Ok(0) => {
+                            eof = true;
+                            break;
+                        }
+                        Ok(n) => filled += n,
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                         Err(e) => return Err(e),
                     }
-                };
-                buf.truncate(have + n);
-                eof = n == 0;
+                }
+                buf.truncate(filled);
             }
         }
-        if batch.data.len() >= BATCH_BYTES || batch.items.len() >= 4096 {
+        // A batch also goes out after a long stretch without records, so that progress (and a
+        // stop) is not held up by garbage.
+        if batch.data.len() >= BATCH_BYTES
+            || batch.items.len() >= 4096
+            || batch.bytes_in >= READ_CHUNK as u64
+        {
             id += 1;
-            let next = Batch {
-                id,
-                data: Vec::with_capacity(BATCH_BYTES + BATCH_BYTES / 4),
-                items: Vec::new(),
-                bytes_in: 0,
-            };
+            let next = new_batch(id, BATCH_BYTES + BATCH_BYTES / 4);
             if !send(std::mem::replace(&mut batch, next)) {
                 return Ok(());
             }
@@ -282,14 +386,43 @@ fn stopped() -> io::Error {
     )
 }
 
-fn merge(total: &mut FileReport, part: FileReport) {
+/// Adds a batch's report to the total, keeping at most `max_problems`, and tells `on_batch`.
+fn absorb(
+    total: &mut FileReport,
+    part: FileReport,
+    stream: &StreamOptions,
+    on_batch: &mut OnBatch<'_>,
+) -> bool {
     total.records_read += part.records_read;
     total.records_written += part.records_written;
     total.records_with_problems += part.records_with_problems;
     total.records_rejected += part.records_rejected;
     total.bytes_in += part.bytes_in;
     total.bytes_out += part.bytes_out;
-    total.problems.extend(part.problems);
+    total.problems_dropped += part.problems_dropped;
+    for (kind, n) in part.counts_by_kind {
+        *total.counts_by_kind.entry(kind).or_insert(0) += n;
+    }
+    let mut problems = part.problems;
+    for p in &problems {
+        *total.counts_by_kind.entry(p.kind).or_insert(0) += 1;
+    }
+    let room = stream
+        .max_problems
+        .map_or(usize::MAX, |m| m.saturating_sub(total.problems.len()));
+    let keep = room.min(problems.len());
+    total.problems_dropped += problems.len() - keep;
+    if stream.every_problem {
+        let go_on = on_batch(total, &problems);
+        problems.truncate(keep);
+        total.problems.append(&mut problems);
+        go_on
+    } else {
+        problems.truncate(keep);
+        let go_on = on_batch(total, &[]);
+        total.problems.append(&mut problems);
+        go_on
+    }
 }
 
 /// Converts every record of `input` to `output`, in order. `jobs` worker threads (1: all in the
@@ -302,13 +435,34 @@ pub fn transcode_stream<R: Read + Send, W: Write>(
     jobs: usize,
     progress: &mut dyn FnMut(&FileReport) -> bool,
 ) -> io::Result<FileReport> {
+    transcode_stream_with(
+        input,
+        output,
+        opts,
+        jobs,
+        &StreamOptions::default(),
+        &mut |r, _| progress(r),
+    )
+}
+
+/// [`transcode_stream`] with the report's limits and the reads set by `stream`, and `on_batch`
+/// told of each batch (with every problem if `stream.every_problem`).
+pub fn transcode_stream_with<R: Read + Send, W: Write>(
+    input: R,
+    output: &mut W,
+    opts: &RecordOptions,
+    jobs: usize,
+    stream: &StreamOptions,
+    on_batch: &mut OnBatch<'_>,
+) -> io::Result<FileReport> {
     run_stream(
         input,
         output,
         RecordRange::default(),
         jobs,
+        stream,
         &|batch| convert(batch, opts),
-        progress,
+        on_batch,
     )
 }
 
@@ -320,20 +474,20 @@ pub(crate) fn run_stream<R: Read + Send, W: Write>(
     output: &mut W,
     range: RecordRange,
     jobs: usize,
+    stream: &StreamOptions,
     work: &(dyn Fn(Batch) -> Done + Sync),
-    progress: &mut dyn FnMut(&FileReport) -> bool,
+    on_batch: &mut OnBatch<'_>,
 ) -> io::Result<FileReport> {
     let mut total = FileReport::default();
     if jobs <= 1 {
         let mut failed = None;
-        read_batches(input, range, |batch| {
+        read_batches(input, range, stream, |batch| {
             let done = work(batch);
             if let Err(e) = output.write_all(&done.out) {
                 failed = Some(e);
                 return false;
             }
-            merge(&mut total, done.report);
-            if !progress(&total) {
+            if !absorb(&mut total, done.report, stream, on_batch) {
                 failed = Some(stopped());
                 return false;
             }
@@ -372,7 +526,7 @@ pub(crate) fn run_stream<R: Read + Send, W: Write>(
         drop(work_rx);
         drop(done_tx);
         let reader = scope.spawn(move || {
-            read_batches(input, range, |batch| {
+            read_batches(input, range, stream, |batch| {
                 token_rx.recv().is_ok() && work_tx.send(batch).is_ok()
             })
         });
@@ -387,8 +541,7 @@ pub(crate) fn run_stream<R: Read + Send, W: Write>(
                     if let Err(e) = output.write_all(&done.out) {
                         failed = Some(e);
                     }
-                    merge(&mut total, done.report);
-                    if !progress(&total) {
+                    if !absorb(&mut total, done.report, stream, on_batch) {
                         failed = Some(stopped());
                     }
                 }
@@ -421,6 +574,26 @@ pub fn transcode_file(
     jobs: usize,
     progress: &mut dyn FnMut(&FileReport) -> bool,
 ) -> io::Result<FileReport> {
+    transcode_file_with(
+        src,
+        dst,
+        opts,
+        jobs,
+        &StreamOptions::default(),
+        &mut |r, _| progress(r),
+    )
+}
+
+/// [`transcode_file`] with the report's limits and the reads set by `stream` (see
+/// [`transcode_stream_with`]).
+pub fn transcode_file_with(
+    src: &Path,
+    dst: &Path,
+    opts: &RecordOptions,
+    jobs: usize,
+    stream: &StreamOptions,
+    on_batch: &mut OnBatch<'_>,
+) -> io::Result<FileReport> {
     if same_file(src, dst)? {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -438,7 +611,7 @@ pub fn transcode_file(
         .open(&tmp)?;
     let result = (|| {
         let mut out = BufWriter::with_capacity(1 << 20, file);
-        let report = transcode_stream(input, &mut out, opts, jobs, progress)?;
+        let report = transcode_stream_with(input, &mut out, opts, jobs, stream, on_batch)?;
         let file = out.into_inner().map_err(io::IntoInnerError::into_error)?;
         file.sync_all()?;
         fs::rename(&tmp, dst)?;
@@ -605,3 +778,6 @@ mod stop_tests {
         }
     }
 }
+
+#[cfg(test)]
+mod stream_tests;

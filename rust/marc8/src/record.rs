@@ -28,6 +28,11 @@ pub const SD: u8 = 0x1F;
 pub const MAX_FIELD: usize = 9_999;
 /// The largest record ISO 2709 can describe (5-digit length).
 pub const MAX_RECORD: usize = 99_999;
+/// How far the splitter looks for the terminator of a record whose declared length lies (1 MiB).
+/// Records longer than ISO 2709 allows do occur (their lengths and offsets wrapped at 100,000):
+/// they are found, to be rejected as too long, not mistaken for garbage. A leader with no
+/// terminator this close starts no record.
+pub const MAX_REACH: usize = 1 << 20;
 
 /// The encoding a record is converted to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -196,78 +201,179 @@ fn looks_like_leader(buf: &[u8], i: usize) -> bool {
 /// Finds the next record in `buf[pos..]`. `eof` says no more bytes will be appended.
 ///
 /// The declared length is trusted when the byte before it is a record terminator; otherwise the
-/// record ends at the next terminator (and the mismatch is reported). Bytes that do not start a
-/// record are skipped up to the next place one could start. CR and LF between records are
-/// ignored.
+/// record ends at the first terminator within [`MAX_REACH`] bytes (and the mismatch is
+/// reported). A leader with no terminator that close starts no record: its bytes are garbage.
+/// Garbage is skipped up to the next place a record could start: after a record terminator, or
+/// where a leader could be, and at most [`MAX_RECORD`] bytes at a time ([`Garbage`] gathers the
+/// pieces of a stretch into one problem). CR and LF between records are ignored.
+///
+/// What is found at `pos` depends only on the [`MAX_REACH`] bytes after it (or the end of the
+/// input): when `eof` is false and those are not all in `buf`, the answer is
+/// [`Next::NeedMore`], never a guess. So a stream read in pieces of any size is split exactly
+/// as the whole input at once, and a reader never needs to hold more than that many bytes
+/// ahead of its position.
+///
+/// A loop over one buffer should call [`Splitter::next`] instead: it gives the same answers and
+/// remembers where it found no terminator, so that no byte is searched twice.
 #[must_use]
 pub fn next_record(buf: &[u8], pos: usize, eof: bool) -> Next {
-    let rest = &buf[pos.min(buf.len())..];
-    if rest.is_empty() {
-        return if eof { Next::End } else { Next::NeedMore };
+    Splitter::default().next(buf, pos, eof)
+}
+
+/// [`next_record`] with a memory of the stretch it last searched for a terminator. Without it,
+/// garbage full of leaders whose lengths lie (`00030` … `4500`, a few bytes apart, and no
+/// terminator) would have each of them search the same [`MAX_REACH`] bytes again; with it, the
+/// work of a split is linear in its input.
+///
+/// Use one `Splitter` for one buffer; when bytes are removed from the front of the buffer, say
+/// so with [`Splitter::consumed`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Splitter {
+    /// There is no record terminator in `buf[clear.0..clear.1]`.
+    clear: (usize, usize),
+}
+
+impl Splitter {
+    /// The first `n` bytes of the buffer were removed (what was after them moved to the front).
+    pub fn consumed(&mut self, n: usize) {
+        self.clear = (
+            self.clear.0.saturating_sub(n),
+            self.clear.1.saturating_sub(n),
+        );
     }
-    let blank = rest
-        .iter()
-        .take_while(|&&b| b == b'\r' || b == b'\n')
-        .count();
-    if blank > 0 {
-        return Next::Blank { end: pos + blank };
+
+    /// The first record terminator in `buf[pos..end]`, searching only what is not known to have
+    /// none.
+    fn find_rt(&mut self, buf: &[u8], pos: usize, end: usize) -> Option<usize> {
+        let (a, b) = self.clear;
+        let from = if a <= pos && pos <= b {
+            b.min(end)
+        } else {
+            pos
+        };
+        let found = buf[from..end]
+            .iter()
+            .position(|&x| x == RT)
+            .map(|i| from + i);
+        examined(found.map_or(end, |i| i + 1) - from);
+        self.clear = (pos, found.unwrap_or(end));
+        found
     }
-    if rest.len() < 5 && !eof {
-        return Next::NeedMore;
-    }
-    let find_rt = |from: usize| rest[from..].iter().position(|&b| b == RT).map(|i| from + i);
-    if let Some(len) = rest.get(..5).and_then(digits).filter(|&l| l >= 24) {
-        if rest.len() >= len && rest[len - 1] == RT {
-            return Next::Record {
-                start: pos,
-                end: pos + len,
-                length_mismatch: false,
-            };
+
+    /// What is at `buf[pos..]`: see [`next_record`].
+    #[must_use]
+    pub fn next(&mut self, buf: &[u8], pos: usize, eof: bool) -> Next {
+        let rest = &buf[pos.min(buf.len())..];
+        if rest.is_empty() {
+            return if eof { Next::End } else { Next::NeedMore };
         }
-        if rest.len() < len.min(MAX_RECORD) && !eof {
+        let blank = rest
+            .iter()
+            .take_while(|&&b| b == b'\r' || b == b'\n')
+            .count();
+        if blank > 0 {
+            return Next::Blank { end: pos + blank };
+        }
+        if rest.len() < 5 && !eof {
             return Next::NeedMore;
         }
-        return match find_rt(0) {
-            Some(i) => Next::Record {
-                start: pos,
-                end: pos + i + 1,
-                length_mismatch: true,
-            },
-            None if !eof && rest.len() <= MAX_RECORD => Next::NeedMore,
-            None => Next::Skip {
-                start: pos,
-                end: buf.len(),
-                truncated: true,
-            },
-        };
-    }
-    // Not a record start: skip to the byte after the next terminator, or to the next place that
-    // looks like a leader, whichever comes first.
-    let after_rt = find_rt(0).map(|i| i + 1);
-    let leader = (1..rest.len()).find(|&i| looks_like_leader(rest, i));
-    match (after_rt, leader) {
-        (Some(a), Some(l)) => Next::Skip {
-            start: pos,
-            end: pos + a.min(l),
-            truncated: false,
-        },
-        (Some(a), None) | (None, Some(a)) => Next::Skip {
-            start: pos,
-            end: pos + a,
-            truncated: false,
-        },
-        (None, None) if eof || rest.len() > MAX_RECORD => Next::Skip {
-            start: pos,
-            end: buf.len(),
-            truncated: false,
-        },
-        (None, None) => Next::NeedMore,
+        if let Some(len) = rest.get(..5).and_then(digits).filter(|&l| l >= 24) {
+            if rest.len() >= len && rest[len - 1] == RT {
+                return Next::Record {
+                    start: pos,
+                    end: pos + len,
+                    length_mismatch: false,
+                };
+            }
+            if rest.len() < len && !eof {
+                return Next::NeedMore;
+            }
+            // The length lies: the record ends at its terminator, if that is in reach.
+            let end = pos + rest.len().min(MAX_REACH);
+            match self.find_rt(buf, pos, end) {
+                Some(i) => {
+                    return Next::Record {
+                        start: pos,
+                        end: i + 1,
+                        length_mismatch: true,
+                    }
+                }
+                // No terminator in reach: not a record; skipped as garbage below.
+                None if rest.len() >= MAX_REACH => {}
+                None if eof => {
+                    return Next::Skip {
+                        start: pos,
+                        end: buf.len(),
+                        truncated: true,
+                    }
+                }
+                None => return Next::NeedMore,
+            }
+        }
+        skip_garbage(rest, pos, eof)
     }
 }
+
+/// `rest` does not start a record: the bytes up to the first place one could start (after a
+/// record terminator, or where a leader could be), at most [`MAX_RECORD`] of them.
+fn skip_garbage(rest: &[u8], pos: usize, eof: bool) -> Next {
+    let mut i = 1;
+    loop {
+        if rest[i - 1] == RT || i >= MAX_RECORD {
+            break;
+        }
+        if i + 24 > rest.len() {
+            // A leader at `i` would run past the bytes there are.
+            if !eof {
+                examined(i);
+                return Next::NeedMore;
+            }
+            if i == rest.len() {
+                break;
+            }
+        } else if looks_like_leader(rest, i) {
+            break;
+        }
+        i += 1;
+    }
+    examined(i);
+    Next::Skip {
+        start: pos,
+        end: pos + i,
+        truncated: false,
+    }
+}
+
+// Bytes the splitter has examined in this thread: the tests hold splitting to linear work.
+#[cfg(test)]
+thread_local! {
+    pub(crate) static EXAMINED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+#[inline]
+#[cfg_attr(not(test), allow(unused_variables))]
+fn examined(bytes: usize) {
+    #[cfg(test)]
+    EXAMINED.with(|c| c.set(c.get() + bytes));
+}
+
+/// How many bytes of a skipped stretch a problem keeps.
+const SHOWN: usize = 64;
 
 /// The problem for bytes [`next_record`] skipped.
 #[must_use]
 pub fn skip_problem(record: usize, offset: u64, bytes: &[u8], truncated: bool) -> RecordProblem {
+    stretch_problem(record, offset, bytes.len() as u64, bytes, truncated)
+}
+
+/// The problem for `len` skipped bytes at `offset`, of which `head` are the first.
+fn stretch_problem(
+    record: usize,
+    offset: u64,
+    len: u64,
+    head: &[u8],
+    truncated: bool,
+) -> RecordProblem {
     let mut p = RecordProblem::new(
         record,
         offset,
@@ -279,29 +385,91 @@ pub fn skip_problem(record: usize, offset: u64, bytes: &[u8], truncated: bool) -
         "skipped",
     );
     p.message = if truncated {
-        format!(
-            "the input ends inside a record: {} bytes with no record terminator",
-            bytes.len()
-        )
+        format!("the input ends inside a record: {len} bytes with no record terminator")
     } else {
-        format!("{} bytes between records are not a record", bytes.len())
+        format!("{len} bytes between records are not a record")
     };
-    p.bytes = bytes[..bytes.len().min(64)].to_vec();
+    p.bytes = head[..head.len().min(SHOWN)].to_vec();
     p
+}
+
+/// Gathers consecutive garbage into one problem: the pieces [`next_record`] skips (each at most
+/// [`MAX_RECORD`] bytes, or ending at a terminator) and the line ends between them make one
+/// stretch, reported once with its offset, its length and its first 64 bytes, however long it
+/// is. So a split has at most two problems per record found, plus two, and a stretch of garbage
+/// costs the same few bytes of memory whatever its size.
+///
+/// Feed it every [`Next::Skip`] that is not truncated ([`Garbage::skipped`]) and every
+/// [`Next::Blank`] ([`Garbage::blank`]); anything else ends the stretch: take its problem with
+/// [`Garbage::close`] first.
+#[derive(Clone, Debug, Default)]
+pub struct Garbage {
+    /// The open stretch: record number, offset, end offset, first bytes.
+    open: Option<(usize, u64, u64, Vec<u8>)>,
+}
+
+impl Garbage {
+    /// Skipped bytes at `offset`, before record number `record`.
+    pub fn skipped(&mut self, record: usize, offset: u64, bytes: &[u8]) {
+        let (_, _, end, head) = self
+            .open
+            .get_or_insert_with(|| (record, offset, offset, Vec::new()));
+        let room = SHOWN.saturating_sub(head.len());
+        head.extend_from_slice(&bytes[..bytes.len().min(room)]);
+        *end = offset + bytes.len() as u64;
+    }
+
+    /// Line ends: inside the stretch if more garbage follows them.
+    pub fn blank(&mut self, bytes: &[u8]) {
+        if let Some((_, _, _, head)) = &mut self.open {
+            let room = SHOWN.saturating_sub(head.len());
+            head.extend_from_slice(&bytes[..bytes.len().min(room)]);
+        }
+    }
+
+    /// Ends the stretch: its problem, if there was one.
+    pub fn close(&mut self) -> Option<RecordProblem> {
+        let (record, start, end, mut head) = self.open.take()?;
+        let len = end - start;
+        // Line ends after the last garbage are not part of it.
+        head.truncate(usize::try_from(len).unwrap_or(usize::MAX));
+        Some(stretch_problem(record, start, len, &head, false))
+    }
 }
 
 /// A record found in a buffer: its number (from 1), its byte offset and its bytes.
 pub type Found<'a> = (usize, usize, &'a [u8]);
 
 /// Splits a whole buffer into records, with the problems of the split (garbage, truncated
-/// records, lengths recovered by terminators).
+/// records, lengths recovered by terminators). Linear in the buffer; a stretch of garbage is one
+/// problem.
 #[must_use]
 pub fn split_records(buf: &[u8]) -> (Vec<Found<'_>>, Vec<RecordProblem>) {
     let mut out = Vec::new();
     let mut problems = Vec::new();
+    let mut garbage = Garbage::default();
+    let mut splitter = Splitter::default();
     let mut pos = 0;
     loop {
-        match next_record(buf, pos, true) {
+        let next = splitter.next(buf, pos, true);
+        match next {
+            Next::Skip {
+                start,
+                end,
+                truncated: false,
+            } => {
+                garbage.skipped(out.len() + 1, start as u64, &buf[start..end]);
+                pos = end;
+                continue;
+            }
+            Next::Blank { end } => {
+                garbage.blank(&buf[pos..end]);
+                pos = end;
+                continue;
+            }
+            _ => problems.extend(garbage.close()),
+        }
+        match next {
             Next::Record {
                 start,
                 end,
@@ -314,21 +482,16 @@ pub fn split_records(buf: &[u8]) -> (Vec<Found<'_>>, Vec<RecordProblem>) {
                 out.push((n, start, &buf[start..end]));
                 pos = end;
             }
-            Next::Skip {
-                start,
-                end,
-                truncated,
-            } => {
+            Next::Skip { start, end, .. } => {
                 problems.push(skip_problem(
                     out.len() + 1,
                     start as u64,
                     &buf[start..end],
-                    truncated,
+                    true,
                 ));
                 pos = end;
             }
-            Next::Blank { end } => pos = end,
-            Next::NeedMore | Next::End => break,
+            _ => break,
         }
     }
     (out, problems)
@@ -1054,5 +1217,7 @@ pub fn transcode_with(
     true
 }
 
+#[cfg(test)]
+mod split_tests;
 #[cfg(test)]
 mod tests;

@@ -29,7 +29,9 @@ use std::io::{self, Read};
 use std::path::Path;
 
 use crate::encoder::{encode_report, EncodeErrors, EncodeOptions};
-use crate::file::{for_each_record, run_stream, Batch, Done, Fate, FileReport, RecordRange};
+use crate::file::{
+    for_each_record, run_stream, Batch, Done, Fate, FileReport, OnBatch, RecordRange, StreamOptions,
+};
 use crate::record::{
     parse, transcode_with, RecordOptions, RecordProblem, Scratch, Target, FT, RT, SD,
 };
@@ -57,13 +59,29 @@ pub fn validate_stream<R: Read + Send>(
     jobs: usize,
     progress: &mut dyn FnMut(&FileReport) -> bool,
 ) -> io::Result<FileReport> {
+    validate_stream_with(input, opts, jobs, &StreamOptions::default(), &mut |r, _| {
+        progress(r)
+    })
+}
+
+/// [`validate_stream`] with the report's limits and the reads set by `stream`, and `on_batch`
+/// told of each batch (with every problem if `stream.every_problem`): see
+/// [`crate::file::transcode_stream_with`].
+pub fn validate_stream_with<R: Read + Send>(
+    input: R,
+    opts: &ValidateOptions,
+    jobs: usize,
+    stream: &StreamOptions,
+    on_batch: &mut OnBatch<'_>,
+) -> io::Result<FileReport> {
     run_stream(
         input,
         &mut io::sink(),
         opts.range,
         jobs,
+        stream,
         &|batch| check_batch(batch, opts),
-        progress,
+        on_batch,
     )
 }
 
@@ -75,6 +93,17 @@ pub fn validate_file(
     progress: &mut dyn FnMut(&FileReport) -> bool,
 ) -> io::Result<FileReport> {
     validate_stream(File::open(path)?, opts, jobs, progress)
+}
+
+/// [`validate_stream_with`] on a file.
+pub fn validate_file_with(
+    path: &Path,
+    opts: &ValidateOptions,
+    jobs: usize,
+    stream: &StreamOptions,
+    on_batch: &mut OnBatch<'_>,
+) -> io::Result<FileReport> {
+    validate_stream_with(File::open(path)?, opts, jobs, stream, on_batch)
 }
 
 /// Buffers reused from one record to the next.
