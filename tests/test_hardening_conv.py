@@ -22,7 +22,8 @@ def rec(fields: list[tuple[bytes, bytes]], ldr09: bytes = b" ") -> bytes:
         body += x
     base = 24 + len(directory) + 1
     total = base + len(body) + 1
-    return b"%05dnam " % total + ldr09 + b"22%05d a 4500" % base + directory + b"\x1e" + body + b"\x1d"
+    leader = b"%05dnam " % total + ldr09 + b"22%05d a 4500" % base
+    return leader + directory + b"\x1e" + body + b"\x1d"
 
 
 def subfields(record: bytes, tag: bytes) -> list[bytes]:
@@ -158,7 +159,15 @@ def test_validate_reports_a_structural_byte_once() -> None:
 
 @pytest.mark.parametrize(
     "s",
-    ["?\ufe22", "\xfc\ufe20", "t\ufe20s\ufe21", "\u0404\ufe20", "x\ufe21y", "t\u0361s\ufe21", "a\ufe23"],
+    [
+        "?\ufe22",
+        "\xfc\ufe20",
+        "t\ufe20s\ufe21",
+        "\u0404\ufe20",
+        "x\ufe21y",
+        "t\u0361s\ufe21",
+        "a\ufe23",
+    ],
 )
 def test_legacy_halves_survive_a_lossless_round_trip(s: str) -> None:
     data, problems = m8.encode_report(s, errors="lossless")
@@ -196,7 +205,7 @@ def test_tab_and_line_ends_pass_in_text_but_not_in_records() -> None:
     # The string calls and the codec read and write text, whose lines they keep...
     assert m8.decode(b"a\tb\r\nc") == "a\tb\r\nc"
     assert m8.encode("a\tb\r\nc") == b"a\tb\r\nc"
-    # ...MARC 21 field data holds no such control (see test_control_characters_in_records_both_ways).
+    # ...MARC 21 field data holds no such control (test_control_characters_in_records_both_ways).
     raw = rec([(b"245", b"10\x1faA\tB\nC")])
     assert m8.validate_bytes(raw).counts_by_kind() == {"control_character": 2}
 
@@ -309,10 +318,10 @@ def test_a_real_marc8_escape_in_a_utf8_labelled_record_is_still_mislabelled() ->
 
 def test_decoder_offsets_continue_after_setstate() -> None:
     d = _native.Decoder(errors="replace")
-    text, problems = d.decode(b"abc\xe2")
+    _, problems = d.decode(b"abc\xe2")
     assert problems == []
     d.setstate(*d.getstate())
-    text, problems = d.decode(b"\x01x")
+    _, problems = d.decode(b"\x01x")
     assert [(p.kind, p.offset) for p in problems] == [("control_character", 4)]
     d.decode(b"\xe2")
     d.setstate(*d.getstate())

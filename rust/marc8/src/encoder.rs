@@ -809,7 +809,7 @@ fn is_plain(src: &str, errors: EncodeErrors) -> bool {
 
 /// Encodes a whole string to MARC-8, ending in G0 = ASCII, G1 = ANSEL.
 ///
-/// Returns the input itself, borrowed, when it is plain ASCII (0x00–0x7E) with no ESC (and, in
+/// Returns the input itself, borrowed, when it is plain ASCII (SPACE, graphic, 1D/1E/1F) (and, in
 /// lossless mode, no literal `&#x` that needs protecting), since it is then its own MARC-8. In
 /// strict mode the first unmappable character is the error; in lossless and lossy modes problems
 /// are dropped (use [`encode_report`] to see them).
