@@ -102,11 +102,18 @@ def test_ncr_cannot_inject_structure_into_a_record(ncr: bytes, ldr09: bytes) -> 
     assert a.endswith(ncr + b"zinjected") and b == b"bxyz"
 
 
-def test_validate_reports_nothing_new_for_a_plain_ncr_of_a_control() -> None:
-    # validate does not expand NCRs; it lists them as ncr_present (informational).
-    raw = rec([(b"245", b"10\x1faA&#x001F;b")])
-    kinds = m8.validate_bytes(raw).counts_by_kind()
-    assert kinds == {"ncr_present": 1}
+@pytest.mark.parametrize("ldr09", [b" ", b"a"])
+def test_validate_reports_an_ncr_of_a_control(ldr09: bytes) -> None:
+    # Other references are listed as ncr_present (informational); one to a control is an error.
+    raw = rec([(b"245", b"10\x1faA&#x001F;b&#x00E9;\x1fb&#x001b;")], ldr09)
+    report = m8.validate_bytes(raw)
+    assert report.counts_by_kind() == {"control_character": 2, "ncr_present": 1}
+    got = [(p.kind, p.subfield, p.offset, p.field_offset) for p in report.problems]
+    assert got == [
+        ("control_character", "a", 1, 5),
+        ("ncr_present", "a", 10, 14),
+        ("control_character", "b", 0, 24),
+    ]
 
 
 # ------------------------------------------------------------------------------------------------

@@ -14,7 +14,8 @@
 //!   reports (each subfield decoded on its own, as the record layer converts it), invalid UTF-8
 //!   in a record marked `a`, control characters MARC 21 forbids in either encoding
 //!   (`control_character`: C0 controls other than 1D, 1E, 1F, a stray ESC in UTF-8, DEL, C1
-//!   controls other than MARC-8's 88/89), numeric character references in the text (`ncr_present`,
+//!   controls other than MARC-8's 88/89, and references to controls such as `&#x001F;`),
+//!   numeric character references in the text (`ncr_present`,
 //!   informational) and field 066 against the escape sequences the record's fields use
 //!   (`bad_066`);
 //! * **for export** ([`ValidateOptions::for_export`]) — every character of a UTF-8 record that
@@ -581,6 +582,27 @@ fn validate_record(
                         Some(c) => format!("U+{:04X} {c:?}", u32::from(c)),
                         None => "not a Unicode character".to_owned(),
                     };
+                    if cp.is_some_and(crate::problem::is_forbidden_ncr_target) {
+                        // A reference to a control (`&#x001F;`): an error, not information.
+                        // Loading with NCR expansion keeps it as text.
+                        let cp = cp.map_or(0, u32::from);
+                        problems.push(at.field_problem(
+                            "control_character",
+                            format!(
+                                "{} refers to control character U+{cp:04X}, which MARC field \
+                                 data cannot hold (NCR expansion keeps it as text)",
+                                String::from_utf8_lossy(text)
+                            ),
+                            text,
+                            &f.tag,
+                            n,
+                            code,
+                            Some(k),
+                            Some(start + k),
+                        ));
+                        i = k + len;
+                        continue;
+                    }
                     problems.push(at.field_problem(
                         "ncr_present",
                         format!(
