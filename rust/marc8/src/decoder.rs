@@ -141,6 +141,10 @@ enum Escape {
 /// Problem offsets are counted from the start of the stream. After a call with `last = true` the
 /// decoder is back in its initial state and can start a new stream.
 ///
+/// Controls: 1D, 1E and 1F pass (and end a double diacritic, and leave pending marks without a
+/// base), as do tab, line feed and carriage return (text lines); every other C0 control, DEL and
+/// the C1 bytes but 88, 89, 8D, 8E are [`ProblemKind::ControlCharacter`].
+///
 /// Exposed to Python as `marc8fast._native.Decoder` (used by the incremental codec).
 #[derive(Clone, Debug)]
 pub struct Decoder {

@@ -28,7 +28,9 @@ pub enum ProblemKind {
     InvalidUtf8,
     /// A control character MARC 21 does not allow in field data: a C0 control other than ESC,
     /// 1D, 1E and 1F (in MARC-8, ESC only as the start of an escape sequence), DEL, or a C1
-    /// control other than MARC-8's 88/89 (U+0098/U+009C). Also a numeric character reference
+    /// control other than MARC-8's 88/89 (U+0098/U+009C). Tab, line feed and carriage return
+    /// are reported in field data (the record layer, validation) but pass in the string calls
+    /// and the codec, which read text with lines. Also a numeric character reference
     /// to any C0 control (the four MARC uses included), DEL or such a C1 control, which
     /// [`crate::DecodeOptions::expand_ncr`] keeps as text: expanding it would inject a subfield
     /// delimiter, a field or record terminator or an escape into the data.
