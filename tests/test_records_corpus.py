@@ -38,6 +38,7 @@ STRING_KINDS = {
     "truncated_multibyte",
     "mark_without_base",
     "malformed_ncr",
+    "control_character",
 }
 
 # file (relative to tests/data) -> number of records whose leader/09 is not 'a'.  Pinned from the

@@ -50,16 +50,13 @@ NEPALI = "encoder/evergreen/nepali.marc"
 # Every entry must really differ byte-wise (checked), so the list cannot go stale.
 #   "nfd":    the input has precomposed letters (NFC) that MARC-8 stores as mark + base; they come
 #             back decomposed, equal after NFD (the documented normalization of the round trip);
-#   "legacy": the input uses the legacy ligature halves U+FE20-FE23; they are written with their
-#             own MARC-8 codes (EB/EC, FA/FB) and come back in LC's 2004 form (x U+0361 y) unless
-#             decoded with legacy_ligatures=True, which gives the input back byte for byte.
+# (Records with the legacy ligature halves U+FE20-FE23 come back identical: lossless mode writes
+# a half that LC's mapping would read as U+0361/U+0360 as a numeric character reference.)
 _NFC = "NFC input (precomposed letters, e.g. u+0306 composed) comes back decomposed"
 NOT_IDENTICAL: dict[tuple[str, int], tuple[str, str]] = {
     ("encoder/marc4js/utf8_only.mrc", 0): ("nfd", _NFC),
     ("encoder/marc4js/utf8_only.mrc", 1): ("nfd", _NFC),
-    ("encoder/marc4js/utf8_only.mrc", 3): ("legacy", "U+FE20/U+FE21 ligature halves"),
     ("encoder/marc4js/utf8_only.mrc", 4): ("nfd", _NFC),
-    ("encoder/yaz/marccol2.u8.marc", 0): ("legacy", "U+FE20-FE23 listed one by one (VOYAGER)"),
     ("records/marc4js/marc8_utf8_mixed.mrc", 0): ("nfd", _NFC),
     ("records/marc4js/marc8_utf8_mixed.mrc", 1): ("nfd", _NFC),
     ("records/marc4js/marc8_utf8_mixed.mrc", 4): ("nfd", _NFC),
@@ -208,13 +205,8 @@ def test_back_to_utf8_identical(rel):
         if where in NOT_IDENTICAL:
             assert out_fields != in_fields, (where, "listed as not identical but is")
             mode, _reason = NOT_IDENTICAL[where]
-            if mode == "nfd":
-                assert nfd_fields(out_fields) == nfd_fields(in_fields), where
-            else:
-                legacy, _ = marc8fast.transcode_record(
-                    _m8, to="utf8", expand_ncr=True, legacy_ligatures=True
-                )
-                assert legacy == raw, where
+            assert mode == "nfd"
+            assert nfd_fields(out_fields) == nfd_fields(in_fields), where
         else:
             assert out_fields == in_fields, (
                 where,

@@ -35,6 +35,8 @@ _NormalizeForm = Literal["NFC", "NFD", "nfc", "nfd"]
 
 @final
 class Problem:
+    # kind: "unknown_escape", "truncated_escape", "unmapped_byte", "truncated_multibyte",
+    # "mark_without_base", "malformed_ncr", "control_character", "invalid_utf8", "unmappable"
     @property
     def kind(self) -> str: ...
     @property

@@ -171,6 +171,8 @@ mod _native {
             (PyBytes::new(py, &pending), PyBytes::new(py, &packed))
         }
 
+        /// Restores a state from `getstate`. Problem offsets go on counting from this decoder's
+        /// position in its stream (they do not restart).
         fn setstate(&mut self, pending: &[u8], packed: &[u8]) -> PyResult<()> {
             if self.inner.set_state(pending, packed) {
                 Ok(())
@@ -279,7 +281,8 @@ mod _native {
         }
     }
 
-    /// True if the bytes decode to themselves (plain ASCII, no ESC).
+    /// True if the bytes surely decode to themselves (SPACE, graphic ASCII, 1D/1E/1F; no ESC or
+    /// other control).
     #[pyfunction]
     #[pyo3(signature = (data, *, expand_ncr = false))]
     fn is_verbatim(data: &[u8], expand_ncr: bool) -> bool {

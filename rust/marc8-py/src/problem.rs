@@ -18,7 +18,8 @@ impl From<marc8::Problem> for Problem {
 #[pymethods]
 impl Problem {
     /// What went wrong: "unknown_escape", "truncated_escape", "unmapped_byte",
-    /// "truncated_multibyte", "mark_without_base", "malformed_ncr" or "unmappable".
+    /// "truncated_multibyte", "mark_without_base", "malformed_ncr", "control_character",
+    /// "invalid_utf8" or "unmappable".
     #[getter]
     fn kind(&self) -> &'static str {
         self.inner.kind.as_str()

@@ -1,8 +1,13 @@
 //! Wide scanning of runs that convert verbatim.
 //!
-//! A byte can be copied as it is while G0 is ASCII and nothing is pending when it is below 0x7F
-//! and is not ESC (C0 controls are independent of the designated sets and pass through). With NCR
-//! expansion on, `&` also ends a run so that the NCR recogniser sees it.
+//! A byte can be copied as it is while G0 is ASCII and nothing is pending when it is SPACE, a
+//! graphic ASCII character or one of the three controls MARC data uses (1D, 1E, 1F): the run
+//! stops at every other C0 control (ESC included), at DEL and at every byte ≥ 0x80, so the
+//! per-character path sees (and reports) the controls MARC 21 forbids. With NCR expansion on, `&`
+//! also ends a run so that the NCR recogniser sees it.
+//!
+//! The control check costs nothing: "below 0x1D" is one subtract-and-mask test per word, which
+//! also covers ESC (0x1B) and replaces the equality test for it the scan had before.
 //!
 //! Catalogue subfields are short (15 bytes on average in LC's records), so the scan works a
 //! 64-bit word at a time (SWAR) rather than in 16-byte vectors, which would leave most fields to a
@@ -18,17 +23,32 @@ fn zero_bytes(x: u64) -> u64 {
     x.wrapping_sub(LO) & !x & HI
 }
 
+/// High bit set in each byte of `x` below 0x1D (bytes with the high bit set are left out: the
+/// `≥ 0x7F` test flags them). As in [`zero_bytes`], a borrow can only flag bytes above a flagged
+/// one, so the lowest flag is exact.
+#[inline(always)]
+fn below_1d(x: u64) -> u64 {
+    x.wrapping_sub(0x1D * LO) & !x & HI
+}
+
 /// High bit set in the first byte (lowest in little-endian order) of `w` that stops a run.
 #[inline(always)]
 fn stops<const AMP: bool>(w: u64) -> u64 {
     // `b >= 0x7F` ⇔ the high bit of b or of b + 1 is set. A carry only leaves a 0xFF byte,
     // itself a stop, so it cannot hide or invent the lowest stop.
     let mut m = (w | w.wrapping_add(LO)) & HI;
-    m |= zero_bytes(w ^ (0x1B * LO));
+    // Controls other than 1D, 1E, 1F (ESC among them).
+    m |= below_1d(w);
     if AMP {
         m |= zero_bytes(w ^ (u64::from(b'&') * LO));
     }
     m
+}
+
+/// The byte-by-byte definition of a byte that ends a run.
+#[inline(always)]
+fn stops_byte<const AMP: bool>(b: u8) -> bool {
+    !(0x1D..0x7F).contains(&b) || (AMP && b == b'&')
 }
 
 #[inline(always)]
@@ -45,7 +65,7 @@ pub(crate) fn copyable_prefix<const AMP: bool>(src: &[u8]) -> usize {
     if len < 8 {
         return src
             .iter()
-            .position(|&b| b >= 0x7F || b == 0x1B || (AMP && b == b'&'))
+            .position(|&b| stops_byte::<AMP>(b))
             .unwrap_or(len);
     }
     let mut i = 0;
@@ -101,7 +121,7 @@ mod tests {
 
     fn reference<const AMP: bool>(src: &[u8]) -> usize {
         src.iter()
-            .position(|&b| b >= 0x7F || b == 0x1B || (AMP && b == b'&'))
+            .position(|&b| !(0x1D..0x7F).contains(&b) || (AMP && b == b'&'))
             .unwrap_or(src.len())
     }
 
@@ -132,8 +152,11 @@ mod tests {
     }
 
     #[test]
-    fn controls_are_copyable() {
-        assert_eq!(copyable_prefix::<false>(b"a\x1fb\x1e\n"), 5);
+    fn only_marc_controls_are_copyable() {
+        assert_eq!(copyable_prefix::<false>(b"a\x1fb\x1e\x1d"), 5);
+        assert_eq!(copyable_prefix::<false>(b"a\x1fb\x1e\n"), 4);
+        assert_eq!(copyable_prefix::<false>(b"abcdefghijklmno\x01"), 15);
+        assert_eq!(copyable_prefix::<false>(b"abcdefghijklmno\x1b"), 15);
         assert_eq!(copyable_prefix::<false>(b""), 0);
     }
 

@@ -46,7 +46,10 @@ pub struct DecodeOptions {
     pub normalize: Normalization,
     /// Turn LC's numeric character references `&#xXXXX;` (4–6 hex digits, either case, a Unicode
     /// scalar value) back into the character. Anything else that starts like one (`&#x`) is kept
-    /// as text and reported as [`ProblemKind::MalformedNcr`].
+    /// as text and reported as [`ProblemKind::MalformedNcr`]; a reference to a control character
+    /// (any C0 control, DEL, a C1 control but U+0098/U+009C) is kept as text and reported as
+    /// [`ProblemKind::ControlCharacter`], so that `&#x001F;` can never become a subfield
+    /// delimiter.
     pub expand_ncr: bool,
     /// Decode the double diacritics to the pre-2004 half marks U+FE20–U+FE23 (pymarc's output)
     /// instead of LC's U+0361 / U+0360 between the two base characters.
@@ -138,6 +141,10 @@ enum Escape {
 /// Problem offsets are counted from the start of the stream. After a call with `last = true` the
 /// decoder is back in its initial state and can start a new stream.
 ///
+/// Controls: 1D, 1E and 1F pass (and end a double diacritic, and leave pending marks without a
+/// base), as do tab, line feed and carriage return (text lines); every other C0 control, DEL and
+/// the C1 bytes but 88, 89, 8D, 8E are [`ProblemKind::ControlCharacter`].
+///
 /// Exposed to Python as `marc8fast._native.Decoder` (used by the incremental codec).
 #[derive(Clone, Debug)]
 pub struct Decoder {
@@ -150,6 +157,10 @@ pub struct Decoder {
     double: Double,
     ncr: NcrFilter,
     pos: usize,
+    /// Field data (the record layer): tab, line feed and carriage return are control characters
+    /// too. Otherwise (text: the string calls and the codec) they pass, as the line structure of
+    /// a text file.
+    field_data: bool,
 }
 
 impl Decoder {
@@ -166,6 +177,26 @@ impl Decoder {
             double: Double::None,
             ncr: NcrFilter::default(),
             pos: 0,
+            field_data: false,
+        }
+    }
+
+    /// A decoder for MARC field data: like [`Self::new`], but tab, line feed and carriage
+    /// return are reported as control characters too (MARC 21 data holds no control but ESC,
+    /// 1D, 1E and 1F).
+    #[must_use]
+    pub(crate) fn for_field_data(options: DecodeOptions) -> Self {
+        Decoder {
+            field_data: true,
+            ..Decoder::new(options)
+        }
+    }
+
+    /// This decoder in its initial state (same options and kind).
+    fn fresh(&self) -> Self {
+        Decoder {
+            field_data: self.field_data,
+            ..Decoder::new(self.opts)
         }
     }
 
@@ -197,7 +228,9 @@ impl Decoder {
     /// The decoder's state as (held-back input bytes, everything else packed into bytes). The
     /// packed part is empty when the decoder is in its initial state. With [`Self::set_state`] this
     /// serves Python's `IncrementalDecoder.getstate`/`setstate`. A partial NCR is not part of the
-    /// state (the codec does not expand NCRs).
+    /// state (the codec does not expand NCRs). The stream position is not part of it either (so
+    /// that a state is "initial" whatever the position); a pending mark's offset is, as its
+    /// distance back from the position.
     #[must_use]
     pub fn state(&self) -> (Vec<u8>, Vec<u8>) {
         let pending = self.pending[..self.pending_len].to_vec();
@@ -213,20 +246,27 @@ impl Decoder {
             let cp = m.ch.map_or(CONSUMED_HALF, u32::from);
             packed.extend_from_slice(&cp.to_be_bytes()[1..]);
             packed.push(m.byte);
+            let back = u32::try_from(self.pos.saturating_sub(m.offset)).unwrap_or(u32::MAX);
+            packed.extend_from_slice(&back.to_be_bytes());
         }
         (pending, packed)
     }
 
     /// Restores a state made by [`Self::state`]. Returns false (and leaves the decoder in its
-    /// initial state) if the state is not one `state` can produce.
+    /// initial state, at the same position) if the state is not one `state` can produce.
+    ///
+    /// The stream position is kept: problem offsets go on counting from where this decoder is
+    /// (the held-back bytes are taken as the last ones received), and a restored pending mark
+    /// gets back the offset it had when the state was taken at this position.
     pub fn set_state(&mut self, pending: &[u8], packed: &[u8]) -> bool {
-        *self = Decoder::new(self.opts);
+        let pos = self.pos.max(pending.len());
+        *self = self.fresh();
+        self.pos = pos;
         if pending.len() >= MAX_UNIT {
             return false;
         }
         self.pending[..pending.len()].copy_from_slice(pending);
         self.pending_len = pending.len();
-        self.pos = pending.len();
         if packed.is_empty() {
             return true;
         }
@@ -240,26 +280,28 @@ impl Decoder {
                 2 => Double::Open,
                 _ => return None,
             };
-            if marks.len() % 4 != 0 {
+            if marks.len() % 8 != 0 {
                 return None;
             }
-            for m in marks.chunks_exact(4) {
+            for m in marks.chunks_exact(8) {
                 let cp = u32::from_be_bytes([0, m[0], m[1], m[2]]);
                 let ch = if cp == CONSUMED_HALF {
                     None
                 } else {
                     Some(char::from_u32(cp)?)
                 };
+                let back = u32::from_be_bytes([m[4], m[5], m[6], m[7]]);
                 self.marks.push(PendingMark {
                     ch,
-                    offset: 0,
+                    offset: pos.saturating_sub(usize::try_from(back).unwrap_or(usize::MAX)),
                     byte: m[3],
                 });
             }
             Some(())
         })();
         if ok.is_none() {
-            *self = Decoder::new(self.opts);
+            *self = self.fresh();
+            self.pos = pos;
         }
         ok.is_some()
     }
@@ -361,11 +403,22 @@ impl Decoder {
         let b = s[0];
         match b {
             0x1B => self.escape::<NCR>(s, off, last, dst, problems),
-            0x00..=0x1F => {
+            0x09 | 0x0A | 0x0D if !self.field_data => {
+                self.double = Double::None;
+                self.dangling_marks::<NCR>(dst, problems)?;
+                self.emit::<NCR>(char::from(b), off, 1, dst, problems)?;
+                Ok(Some(1))
+            }
+            0x1D..=0x1F => {
                 // A control ends a double diacritic, as on the ASCII fast path.
                 self.double = Double::None;
                 self.dangling_marks::<NCR>(dst, problems)?;
                 self.emit::<NCR>(char::from(b), off, 1, dst, problems)?;
+                Ok(Some(1))
+            }
+            // Every other control (C0, DEL, C1 below) is one MARC 21 does not allow.
+            0x00..=0x1C | 0x7F => {
+                self.bad::<NCR>(ProblemKind::ControlCharacter, off, &s[..1], dst, problems)?;
                 Ok(Some(1))
             }
             0x20 => {
@@ -380,7 +433,11 @@ impl Decoder {
             0x89 => self.emit_ok::<NCR>('\u{9C}', off, dst, problems),
             0x8D => self.emit_ok::<NCR>('\u{200D}', off, dst, problems),
             0x8E => self.emit_ok::<NCR>('\u{200C}', off, dst, problems),
-            // DEL, the other C1 codes, A0 and FF mean nothing in MARC-8.
+            0x80..=0x9F => {
+                self.bad::<NCR>(ProblemKind::ControlCharacter, off, &s[..1], dst, problems)?;
+                Ok(Some(1))
+            }
+            // A0 and FF mean nothing in MARC-8.
             _ => {
                 self.bad::<NCR>(ProblemKind::UnmappedByte, off, &s[..1], dst, problems)?;
                 Ok(Some(1))
@@ -621,7 +678,7 @@ impl Decoder {
     fn finish<const NCR: bool>(&mut self, dst: &mut String, problems: &mut Vec<Problem>) -> R<()> {
         self.dangling_marks::<NCR>(dst, problems)?;
         self.break_ncr::<NCR>(dst, problems)?;
-        *self = Decoder::new(self.opts);
+        *self = self.fresh();
         Ok(())
     }
 }
@@ -698,7 +755,17 @@ fn designation(inter: &[u8], f: u8, len: usize) -> Escape {
     Escape::Designate { g1, set, len }
 }
 
-/// True if `src` decodes to itself: bytes below 0x7F, no ESC (and no `&` when NCRs are expanded).
+/// True if `s` starts with a complete escape sequence that designates a MARC-8 set (a sign of
+/// MARC-8 data, where a lone or unknown ESC is only a stray control).
+#[must_use]
+pub(crate) fn starts_designation(s: &[u8]) -> bool {
+    matches!(parse_escape(s), Escape::Designate { .. })
+}
+
+/// True if `src` is certain to decode to itself with no problem: SPACE, graphic ASCII and the
+/// controls 1D, 1E, 1F (no ESC, no other control, no DEL; and no `&` when NCRs are expanded).
+/// Tab, line feed and carriage return are left to the decoder (they pass in text, and are
+/// control characters in field data).
 #[must_use]
 pub fn is_verbatim(src: &[u8], expand_ncr: bool) -> bool {
     if expand_ncr {
@@ -752,6 +819,27 @@ pub fn decode_append(
     }
     let start = dst.len();
     Decoder::new(*options).decode_to_string(src, dst, true, problems)?;
+    if options.normalize != Normalization::None {
+        let tail = dst.split_off(start);
+        dst.push_str(&normalize(tail, options.normalize));
+    }
+    Ok(())
+}
+
+/// [`decode_append`] for MARC field data (a subfield or a control field): tab, line feed and
+/// carriage return are control characters too.
+pub(crate) fn decode_field_append(
+    src: &[u8],
+    options: &DecodeOptions,
+    dst: &mut String,
+    problems: &mut Vec<Problem>,
+) -> Result<(), Problem> {
+    if is_verbatim(src, options.expand_ncr) {
+        dst.push_str(ascii_str(src));
+        return Ok(());
+    }
+    let start = dst.len();
+    Decoder::for_field_data(*options).decode_to_string(src, dst, true, problems)?;
     if options.normalize != Normalization::None {
         let tail = dst.split_off(start);
         dst.push_str(&normalize(tail, options.normalize));

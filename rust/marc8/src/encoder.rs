@@ -29,13 +29,25 @@
 //!   (left half stored → its base written → closed by a right half or by the next base) so that
 //!   what it writes is read back exactly: a right half U+FE21/U+FE23 given as a mark is written
 //!   as EC/FB where the decoder reads it as that mark. The pre-2004 halves U+FE20–U+FE23 are
-//!   written as ordinary marks with their own codes (EB, EC, FA, FB); an LC-conformant decoder
-//!   reads `t U+FE20 s U+FE21` back as `t U+0361 s`, so the round trip of legacy halves is not
-//!   exact (see [`crate::DecodeOptions::legacy_ligatures`]). A control closes an open pair, as
-//!   in the decoder.
+//!   written as ordinary marks with their own codes (EB, EC, FA, FB) in strict and lossy mode;
+//!   an LC-conformant decoder reads `t U+FE20 s U+FE21` back as `t U+0361 s` (see
+//!   [`crate::DecodeOptions::legacy_ligatures`]). In lossless mode, whose promise is an exact
+//!   round trip, a left half U+FE20/U+FE22 is always written as a reference, and a right half
+//!   U+FE21/U+FE23 too where the decoder would read its code as closing a pair (elsewhere EC/FB
+//!   is read back as that very half); each is reported as unmappable. A control closes an open
+//!   pair, as in the decoder.
 //! * **Marks need a base.** A mark at the start of the stream, after a control character, after
 //!   one of the C1 specials (U+0098, U+009C, U+200D, U+200C) or after an unmappable character has
-//!   nothing to go in front of and is itself unmappable.
+//!   nothing to go in front of: it is reported as [`ProblemKind::MarkWithoutBase`] and treated
+//!   like an unmappable character (a reference in lossless mode, `|` in lossy mode). MARC-8
+//!   cannot say "this mark belongs to the base before the special": the decoder puts a special
+//!   out at once and holds marks for the next base, so no byte order reads back as
+//!   `a U+0098 U+0301`.
+//! * **Control characters.** MARC 21 data may hold only 1D, 1E and 1F (and, in MARC-8, ESC as
+//!   the start of an escape). Any other C0 control, ESC itself, DEL and the C1 controls other than
+//!   U+0098/U+009C are reported as [`ProblemKind::ControlCharacter`]; strict mode stops, lossless
+//!   and lossy modes write the fill character `|` (a reference would not help: the decoder keeps
+//!   references to controls as text).
 //! * **Set choice.** A base character takes, among its codes, one in the set designated as G0 (for
 //!   the GL sets) or G1 (for ANSEL, Extended Cyrillic and Extended Arabic), so that digits and
 //!   punctuation in a Cyrillic, Hebrew or Arabic run stay in that set; otherwise the first code in
@@ -49,7 +61,7 @@
 //!   (`ESC ( F`, or `ESC b` / `ESC p` for the technique-1 sub- and superscripts, left with
 //!   `ESC s`), EACC with `ESC $ 1`. Before any GR byte inside an EACC run the encoder goes back to
 //!   `ESC ( B` (as yaz does: pymarc reads a GR byte in EACC mode as a 3-byte character). Space and
-//!   the C0 controls (except ESC, which is unmappable) are written as they are in any set; U+0098,
+//!   the controls 1D, 1E, 1F are written as they are in any set; U+0098,
 //!   U+009C, U+200D and U+200C are written as the bytes 88, 89, 8D, 8E whatever G1 is. Every
 //!   stream ends (with `last = true`) back in G0 = ASCII, G1 = ANSEL, with no escape if it already
 //!   is.
@@ -71,7 +83,7 @@ use unicode_normalization::UnicodeNormalization;
 
 use crate::ascii::copyable_prefix;
 use crate::charset::{codes_for, Charset, Code, Mapping};
-use crate::problem::{Action, Problem, ProblemKind};
+use crate::problem::{is_forbidden_control, Action, Problem, ProblemKind};
 
 /// What to do with a character MARC-8 cannot represent.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -158,7 +170,8 @@ enum Kind {
 ///   LC's codes (U+3000 → EACC `21 23 21`; α β γ → Basic Greek, never `ESC g`); ANSEL, Extended
 ///   Cyrillic and Extended Arabic live in G1, the rest in G0; the stream ends in ASCII / ANSEL;
 /// * unmappable characters stop (strict), become `&#xXXXX;` (lossless, which also protects a
-///   literal `&#x` as `&#x0026;#x`) or `|` (lossy), and are always reported.
+///   literal `&#x` as `&#x0026;#x`) or `|` (lossy), and are always reported; so are marks with no
+///   base; control characters MARC forbids stop (strict) or become `|`.
 ///
 /// State: the sets designated as G0 and G1 (initially ASCII and ANSEL), the held-back base
 /// character, the closing half of a double diacritic still to be written, a mirror of the
@@ -183,6 +196,8 @@ pub struct Encoder {
     /// Where a decoder of the bytes written so far is in a double diacritic.
     double: Double,
     pos: usize,
+    /// Field data: tab, line feed and carriage return are control characters too.
+    field_data: bool,
 }
 
 impl Encoder {
@@ -199,6 +214,17 @@ impl Encoder {
             owed_close: None,
             double: Double::None,
             pos: 0,
+            field_data: false,
+        }
+    }
+
+    /// An encoder for MARC field data: like [`Self::new`], but tab, line feed and carriage
+    /// return are reported as control characters too.
+    #[must_use]
+    pub(crate) fn for_field_data(options: EncodeOptions) -> Self {
+        Encoder {
+            field_data: true,
+            ..Encoder::new(options)
         }
     }
 
@@ -334,11 +360,29 @@ impl Encoder {
         problems: &mut Vec<Problem>,
     ) -> Result<(), Problem> {
         match c {
-            '\u{1B}' => self.unmappable(c, off, dst, problems),
-            '\0'..='\u{1F}' => {
+            '\u{1D}'..='\u{1F}' => {
                 self.flush_before(true, dst);
                 dst.push(c as u8);
                 Ok(())
+            }
+            '\t' | '\n' | '\r' if !self.field_data => {
+                self.flush_before(true, dst);
+                dst.push(c as u8);
+                Ok(())
+            }
+            // ESC, the other C0 controls, DEL and the C1 controls but U+0098/U+009C.
+            c if is_forbidden_control(c) => {
+                self.refuse(ProblemKind::ControlCharacter, c, off, dst, problems)
+            }
+            // The pre-2004 halves: MARC-8 reads EB/FA (and EC/FB right after the first base of a
+            // pair) as LC's U+0361/U+0360 pair, so lossless mode writes them as references.
+            '\u{FE20}' | '\u{FE22}' if self.opts.errors == EncodeErrors::Lossless => {
+                self.unmappable(c, off, dst, problems)
+            }
+            '\u{FE21}' | '\u{FE23}'
+                if self.opts.errors == EncodeErrors::Lossless && self.double == Double::Open =>
+            {
+                self.unmappable(c, off, dst, problems)
             }
             ' ' => {
                 self.new_base(Held::Space, dst);
@@ -366,7 +410,9 @@ impl Encoder {
                         }
                         Ok(())
                     }
-                    _ => self.unmappable(c, off, dst, problems),
+                    // Marks only (U+0344 = U+0308 U+0301), and nothing to put them on.
+                    Some(_) => self.refuse(ProblemKind::MarkWithoutBase, c, off, dst, problems),
+                    None => self.unmappable(c, off, dst, problems),
                 },
             },
         }
@@ -391,7 +437,9 @@ impl Encoder {
             return Ok(());
         }
         let base_set = match self.held {
-            Held::None => return self.unmappable(c, off, dst, problems),
+            Held::None => {
+                return self.refuse(ProblemKind::MarkWithoutBase, c, off, dst, problems);
+            }
             Held::Char { set, .. } => Some(set),
             Held::ProtectedAmp => Some(Charset::Ascii),
             Held::Space => None,
@@ -502,13 +550,27 @@ impl Encoder {
         dst: &mut Vec<u8>,
         problems: &mut Vec<Problem>,
     ) -> Result<(), Problem> {
+        self.refuse(ProblemKind::Unmappable, c, off, dst, problems)
+    }
+
+    /// A character that cannot be written as itself: an unmappable character, a mark with no
+    /// base, a control character. Strict mode stops; lossless writes the reference (the fill
+    /// character for a control, whose reference would not expand), lossy the fill character.
+    fn refuse(
+        &mut self,
+        kind: ProblemKind,
+        c: char,
+        off: usize,
+        dst: &mut Vec<u8>,
+        problems: &mut Vec<Problem>,
+    ) -> Result<(), Problem> {
         if self.opts.errors != EncodeErrors::Strict {
             self.leave_eacc_before_space(Charset::Ascii, dst);
         }
         self.flush(dst);
         let mut utf8 = [0u8; 4];
         let mut problem = Problem {
-            kind: ProblemKind::Unmappable,
+            kind,
             offset: off,
             len: 1,
             bytes: c.encode_utf8(&mut utf8).as_bytes().to_vec(),
@@ -521,14 +583,14 @@ impl Encoder {
             EncodeErrors::Strict => return Err(problem),
             // The NCR or the fill character is a base: the closing half owed goes before it,
             // as before any other base.
-            EncodeErrors::Lossless => {
+            EncodeErrors::Lossless if kind != ProblemKind::ControlCharacter => {
                 self.pay_close(dst);
                 self.designate_g0(Charset::Ascii, dst);
                 write_ncr(c, dst);
                 self.wrote_base();
                 problem.action = Action::WroteNcr;
             }
-            EncodeErrors::Lossy => {
+            EncodeErrors::Lossy | EncodeErrors::Lossless => {
                 self.pay_close(dst);
                 self.designate_g0(Charset::Ascii, dst);
                 dst.push(b'|');
@@ -553,7 +615,10 @@ impl Encoder {
         self.flush(dst);
         self.designate_g0(Charset::Ascii, dst);
         self.designate_g1(Charset::Ansel, dst);
-        *self = Encoder::new(self.opts);
+        *self = Encoder {
+            field_data: self.field_data,
+            ..Encoder::new(self.opts)
+        };
     }
 
     fn write_code(&mut self, code: Code, dst: &mut Vec<u8>) {
@@ -744,7 +809,7 @@ fn is_plain(src: &str, errors: EncodeErrors) -> bool {
 
 /// Encodes a whole string to MARC-8, ending in G0 = ASCII, G1 = ANSEL.
 ///
-/// Returns the input itself, borrowed, when it is plain ASCII (0x00–0x7E) with no ESC (and, in
+/// Returns the input itself, borrowed, when it is plain ASCII (SPACE, graphic, 1D/1E/1F) (and, in
 /// lossless mode, no literal `&#x` that needs protecting), since it is then its own MARC-8. In
 /// strict mode the first unmappable character is the error; in lossless and lossy modes problems
 /// are dropped (use [`encode_report`] to see them).
@@ -778,6 +843,28 @@ pub fn encode_report<'a>(src: &'a str, options: &EncodeOptions) -> (Cow<'a, [u8]
             (Cow::Owned(Vec::new()), problems)
         }
     }
+}
+
+/// [`encode_report`] for MARC field data: tab, line feed and carriage return are control
+/// characters too.
+pub(crate) fn encode_field_report<'a>(
+    src: &'a str,
+    options: &EncodeOptions,
+) -> (Cow<'a, [u8]>, Vec<Problem>) {
+    let opts = EncodeOptions {
+        errors: match options.errors {
+            EncodeErrors::Strict => EncodeErrors::Lossless,
+            other => other,
+        },
+    };
+    let mut problems = Vec::new();
+    if is_plain(src, opts.errors) {
+        return (Cow::Borrowed(src.as_bytes()), problems);
+    }
+    let mut out = Vec::with_capacity(src.len() + src.len() / 4 + 8);
+    // Not strict: cannot fail.
+    let _ = Encoder::for_field_data(opts).encode_from_str(src, &mut out, true, &mut problems);
+    (Cow::Owned(out), problems)
 }
 
 fn encode_into_cow<'a>(

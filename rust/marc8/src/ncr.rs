@@ -4,10 +4,12 @@
 //! case, at least four digits) + `;`. Reading back, [`NcrFilter`] sits on the decoder's output
 //! and turns such a reference into the character. It accepts either case of the hex digits and of
 //! the `x`, 4 to 6 digits, and only Unicode scalar values. Anything that starts like one (`&#x`)
-//! and is not valid is left as text and reported.
+//! and is not valid is left as text and reported, and so is a valid reference to a control
+//! character ([`crate::problem::is_forbidden_ncr_target`]): it would inject a subfield delimiter,
+//! a terminator or an escape into the data.
 
 use crate::charset::Charset;
-use crate::problem::{Action, Problem, ProblemKind};
+use crate::problem::{is_forbidden_ncr_target, Action, Problem, ProblemKind};
 
 /// The longest valid reference: `&#x10FFFF;`.
 const MAX_NCR: usize = 10;
@@ -58,12 +60,20 @@ impl NcrFilter {
             self.end = off + len;
             if c == ';' {
                 let hex = &self.held[3..self.held.len() - 1];
-                if let Some(ch) = u32::from_str_radix(hex, 16).ok().and_then(char::from_u32) {
-                    dst.push(ch);
-                    self.held.clear();
-                    return None;
+                match u32::from_str_radix(hex, 16).ok().and_then(char::from_u32) {
+                    // A reference to a control stays text: expanded, `&#x001F;` would be a
+                    // subfield delimiter inside the data (and `&#x001D;`, `&#x001E;`, `&#x001B;`
+                    // a record or field terminator or an escape).
+                    Some(ch) if is_forbidden_ncr_target(ch) => {
+                        return self.give_up_as(ProblemKind::ControlCharacter, dst);
+                    }
+                    Some(ch) => {
+                        dst.push(ch);
+                        self.held.clear();
+                        return None;
+                    }
+                    None => return self.give_up(dst),
                 }
-                return self.give_up(dst);
             }
             return None;
         }
@@ -93,9 +103,13 @@ impl NcrFilter {
     /// `&#x`, i.e. if it looks like one.
     /// The problem's designations are filled in by the decoder.
     fn give_up(&mut self, dst: &mut String) -> Option<Problem> {
+        self.give_up_as(ProblemKind::MalformedNcr, dst)
+    }
+
+    fn give_up_as(&mut self, kind: ProblemKind, dst: &mut String) -> Option<Problem> {
         debug_assert!(self.held.len() <= MAX_NCR);
         let problem = (self.held.len() >= 3).then(|| Problem {
-            kind: ProblemKind::MalformedNcr,
+            kind,
             offset: self.start,
             len: self.end - self.start,
             bytes: self.held.as_bytes().to_vec(),

@@ -26,6 +26,15 @@ pub enum ProblemKind {
     Unmappable,
     /// Bytes of a UTF-8 source that are not valid UTF-8.
     InvalidUtf8,
+    /// A control character MARC 21 does not allow in field data: a C0 control other than ESC,
+    /// 1D, 1E and 1F (in MARC-8, ESC only as the start of an escape sequence), DEL, or a C1
+    /// control other than MARC-8's 88/89 (U+0098/U+009C). Tab, line feed and carriage return
+    /// are reported in field data (the record layer, validation) but pass in the string calls
+    /// and the codec, which read text with lines. Also a numeric character reference
+    /// to any C0 control (the four MARC uses included), DEL or such a C1 control, which
+    /// [`crate::DecodeOptions::expand_ncr`] keeps as text: expanding it would inject a subfield
+    /// delimiter, a field or record terminator or an escape into the data.
+    ControlCharacter,
 }
 
 impl ProblemKind {
@@ -41,6 +50,7 @@ impl ProblemKind {
             ProblemKind::MalformedNcr => "malformed_ncr",
             ProblemKind::Unmappable => "unmappable",
             ProblemKind::InvalidUtf8 => "invalid_utf8",
+            ProblemKind::ControlCharacter => "control_character",
         }
     }
 }
@@ -120,18 +130,61 @@ impl Problem {
             ProblemKind::TruncatedMultibyte => {
                 format!("EACC character cut short after {hex}")
             }
-            ProblemKind::MarkWithoutBase => {
-                format!("combining mark {hex} has no base character after it")
-            }
+            ProblemKind::MarkWithoutBase => match self.ch {
+                // Encoder: the mark follows no base it can be written in front of.
+                Some(c) => format!(
+                    "combining mark U+{:04X} {c:?} has no base character before it (it comes at \
+                     the start, after a control or U+0098/U+009C/U+200C/U+200D, or after a \
+                     character written as a reference or fill character); MARC-8 can only \
+                     write a mark in front of its base",
+                    u32::from(c)
+                ),
+                None => format!("combining mark {hex} has no base character after it"),
+            },
             ProblemKind::MalformedNcr => format!(
                 "{:?} looks like a character reference but is not a valid &#xXXXX; one",
                 String::from_utf8_lossy(&self.bytes)
             ),
             ProblemKind::InvalidUtf8 => format!("bytes {hex} are not valid UTF-8"),
+            ProblemKind::ControlCharacter => self.control_message(),
             ProblemKind::Unmappable => match self.ch {
+                Some(c @ '\u{FE20}'..='\u{FE23}') => format!(
+                    "U+{:04X} {c:?}, a pre-2004 half of a double diacritic, would be read back as \
+                     part of LC's U+0361/U+0360 pair: written as a reference to keep it exact",
+                    u32::from(c)
+                ),
                 Some(c) => format!("U+{:04X} {c:?} has no MARC-8 equivalent", u32::from(c)),
                 None => "character has no MARC-8 equivalent".to_owned(),
             },
+        }
+    }
+
+    fn control_message(&self) -> String {
+        if self.bytes.starts_with(b"&#") {
+            let text = String::from_utf8_lossy(&self.bytes);
+            let cp = u32::from_str_radix(&text[3..text.len().saturating_sub(1)], 16).unwrap_or(0);
+            return format!(
+                "{text} refers to control character U+{cp:04X}{}, which MARC field data cannot \
+                 hold: kept as text",
+                control_name(cp)
+            );
+        }
+        match self.ch {
+            Some(c) => format!(
+                "control character U+{:04X}{} is not allowed in MARC 21 data (only 1D, 1E and 1F \
+                 are)",
+                u32::from(c),
+                control_name(u32::from(c))
+            ),
+            None => {
+                let cp = self.bytes.first().copied().map_or(0, u32::from);
+                format!(
+                    "control byte {}{} is not allowed in MARC 21 data (only ESC, 1D, 1E, 1F and \
+                     88/89/8D/8E are)",
+                    hex_bytes(&self.bytes),
+                    control_name(cp)
+                )
+            }
         }
     }
 
@@ -158,6 +211,40 @@ impl fmt::Display for Problem {
 }
 
 impl std::error::Error for Problem {}
+
+/// A short name for the controls people meet in records, with a leading space; else empty.
+fn control_name(cp: u32) -> &'static str {
+    match cp {
+        0x00 => " (NUL)",
+        0x09 => " (tab)",
+        0x0A => " (line feed)",
+        0x0D => " (carriage return)",
+        0x1B => " (ESC)",
+        0x1D => " (record terminator)",
+        0x1E => " (field terminator)",
+        0x1F => " (subfield delimiter)",
+        0x7F => " (DEL)",
+        _ => "",
+    }
+}
+
+/// True for a character MARC 21 field data may not contain as text: a C0 control other than
+/// 1D, 1E and 1F (ESC included: in MARC-8 it only starts escape sequences), DEL, and a C1
+/// control other than U+0098/U+009C (MARC-8's NSB/NSE, bytes 88/89).
+#[inline]
+#[must_use]
+pub fn is_forbidden_control(c: char) -> bool {
+    matches!(c, '\0'..='\u{1C}' | '\u{7F}'..='\u{97}' | '\u{99}'..='\u{9B}' | '\u{9D}'..='\u{9F}')
+}
+
+/// True for a character a numeric character reference must not expand to: every C0 control
+/// (the structural 1D, 1E, 1F and ESC above all), DEL and the C1 controls other than
+/// U+0098/U+009C.
+#[inline]
+#[must_use]
+pub fn is_forbidden_ncr_target(c: char) -> bool {
+    c < ' ' || is_forbidden_control(c)
+}
 
 /// `1B 28 5A` style hex.
 #[must_use]

@@ -14,9 +14,10 @@
 
 use std::borrow::Cow;
 
-use crate::decoder::{decode_append, normalize, DecodeOptions, ErrorMode, Normalization};
-use crate::encoder::{encode_report, EncodeErrors, EncodeOptions};
-use crate::problem::{Action, Problem, ProblemKind};
+use crate::decoder::{decode_field_append, normalize, DecodeOptions, ErrorMode, Normalization};
+use crate::encoder::{encode_field_report, EncodeErrors, EncodeOptions};
+use crate::ncr::NcrFilter;
+use crate::problem::{is_forbidden_control, Action, Problem, ProblemKind};
 
 /// Record terminator.
 pub const RT: u8 = 0x1D;
@@ -749,13 +750,19 @@ pub enum Looks {
     NotUtf8,
 }
 
-/// Classifies the data of a record's fields.
+/// Classifies the data of a record's fields. An ESC counts as a sign of MARC-8 only when it
+/// starts an escape sequence that designates a MARC-8 set; a stray one is a control character,
+/// reported as such by the conversion.
 #[must_use]
 pub fn classify(fields: &[RawField<'_>]) -> Looks {
     let mut multibyte = false;
     for f in fields {
-        if f.data.contains(&0x1B) {
-            return Looks::NotUtf8;
+        let mut rest = f.data;
+        while let Some(i) = rest.iter().position(|&b| b == 0x1B) {
+            if crate::decoder::starts_designation(&rest[i..]) {
+                return Looks::NotUtf8;
+            }
+            rest = &rest[i + 1..];
         }
         if !f.data.is_ascii() {
             if std::str::from_utf8(f.data).is_err() {
@@ -846,28 +853,23 @@ impl Converter<'_> {
                 errors: ErrorMode::Replace,
                 ..self.opts.decode
             };
-            // decode_append cannot fail in replace mode.
-            let _ = decode_append(src, &opts, &mut self.text, &mut self.raw_problems);
+            // Cannot fail in replace mode.
+            let _ = decode_field_append(src, &opts, &mut self.text, &mut self.raw_problems);
             Cow::Borrowed(self.text.as_str())
         } else {
             match std::str::from_utf8(src) {
                 Ok(s) if self.opts.to == Target::Marc8 => Cow::Borrowed(s),
                 Ok(s) => {
-                    let mut t = Cow::Borrowed(s);
-                    if self.opts.decode.expand_ncr && s.contains("&#") {
-                        let opts = DecodeOptions {
-                            errors: ErrorMode::Replace,
-                            normalize: Normalization::None,
-                            ..self.opts.decode
-                        };
-                        let _ = decode_append(
-                            s.as_bytes(),
-                            &opts,
-                            &mut self.text,
-                            &mut self.raw_problems,
-                        );
-                        t = Cow::Owned(std::mem::take(&mut self.text));
-                    }
+                    // Going to UTF-8 nothing else would see a control character (going to
+                    // MARC-8 the encoder reports it).
+                    let controls = has_forbidden_controls(src);
+                    let expand = self.opts.decode.expand_ncr && s.contains("&#");
+                    let t = if controls || expand {
+                        self.utf8_text(s, expand);
+                        Cow::Owned(std::mem::take(&mut self.text))
+                    } else {
+                        Cow::Borrowed(s)
+                    };
                     match self.opts.decode.normalize {
                         Normalization::None => t,
                         form => Cow::Owned(normalize(t.into_owned(), form)),
@@ -889,7 +891,7 @@ impl Converter<'_> {
                         e => e,
                     },
                 };
-                let (bytes, ps) = encode_report(&text, &opts);
+                let (bytes, ps) = encode_field_report(&text, &opts);
                 sets_used(&bytes, &mut self.used);
                 out.extend_from_slice(&bytes);
                 for p in ps {
@@ -897,6 +899,45 @@ impl Converter<'_> {
                 }
             }
         }
+    }
+
+    /// Valid UTF-8 text into `self.text`: each control character MARC forbids becomes U+FFFD
+    /// (reported with its byte offset), and with `expand` LC's references are expanded (those
+    /// to controls kept as text and reported, like every malformed one). The text is read as
+    /// Unicode: its bytes are never decoded as MARC-8.
+    fn utf8_text(&mut self, s: &str, expand: bool) {
+        let mut ncr = NcrFilter::default();
+        let dst = &mut self.text;
+        for (i, c) in s.char_indices() {
+            let c = if is_forbidden_control(c) {
+                let mut utf8 = [0u8; 4];
+                self.raw_problems.push(Problem {
+                    kind: ProblemKind::ControlCharacter,
+                    offset: i,
+                    len: c.len_utf8(),
+                    bytes: c.encode_utf8(&mut utf8).as_bytes().to_vec(),
+                    g0: crate::Charset::Ascii,
+                    g1: crate::Charset::Ansel,
+                    ch: None,
+                    action: Action::Replaced,
+                });
+                '\u{FFFD}'
+            } else {
+                c
+            };
+            if expand {
+                if let Some(p) = ncr.push(c, i, c.len_utf8(), dst) {
+                    self.raw_problems.push(p);
+                }
+            } else {
+                dst.push(c);
+            }
+        }
+        if let Some(p) = ncr.flush(dst) {
+            self.raw_problems.push(p);
+        }
+        // Problems in input order (a partial reference is reported where it ends).
+        self.raw_problems.sort_by_key(|p| p.offset);
     }
 
     /// Invalid UTF-8: each bad sequence becomes U+FFFD and a problem with its byte offset.
@@ -924,6 +965,59 @@ impl Converter<'_> {
         }
         text
     }
+}
+
+/// True if valid UTF-8 `b` holds a control character MARC forbids
+/// ([`crate::problem::is_forbidden_control`]): a byte below 0x1D (ESC included), DEL, or a C1
+/// control U+0080–U+009F other than U+0098/U+009C (`C2 80`–`C2 9F`).
+fn has_forbidden_controls(b: &[u8]) -> bool {
+    // A branch-free pass first (most data has none of these bytes), then the exact check.
+    let suspect = b.chunks(32).any(|c| {
+        c.iter()
+            .fold(false, |a, &x| a | (x < 0x1D) | (x == 0x7F) | (x == 0xC2))
+    });
+    suspect
+        && b.iter().enumerate().any(|(i, &x)| {
+            x < 0x1D
+                || x == 0x7F
+                || (x == 0xC2
+                    && b.get(i + 1)
+                        .is_some_and(|&n| (0x80..=0x9F).contains(&n) && n != 0x98 && n != 0x9C))
+        })
+}
+
+/// The substitute written for a tag, indicator or subfield-code byte that is not ASCII: the fill
+/// character, valid in both encodings and read by catalogers as "not coded".
+const STRUCTURAL_FILL: u8 = b'|';
+
+/// True if the indicators and subfield codes of a data field are ASCII (copying the field as it
+/// is then writes no non-ASCII structural byte).
+fn structural_bytes_ascii(f: &RawField<'_>) -> bool {
+    f.is_control()
+        || (f.data[..f.data.len().min(2)].is_ascii()
+            && !f.data.windows(2).any(|w| w[0] == SD && w[1] >= 0x80))
+}
+
+/// A non-ASCII structural byte: the problem (kind `bad_tag`, `bad_indicator` or
+/// `bad_subfield_code`, action `replaced`).
+fn structural_problem(
+    site: &Site<'_>,
+    kind: &'static str,
+    what: &str,
+    bytes: &[u8],
+) -> RecordProblem {
+    let mut p = RecordProblem::new(site.record, site.offset, kind, "replaced");
+    p.control_number.clone_from(site.control_number);
+    p.tag = Some(String::from_utf8_lossy(site.tag).into_owned());
+    p.occurrence = Some(site.occurrence);
+    p.message = format!(
+        "{what} {} is not ASCII: written as '{}' (the fill character) so that the record stays \
+         valid in its encoding",
+        crate::hex_bytes(bytes),
+        char::from(STRUCTURAL_FILL)
+    );
+    p.bytes = bytes.to_vec();
+    p
 }
 
 /// The result of converting one record.
@@ -1057,7 +1151,14 @@ pub fn transcode_with(
                 "trusted_leader"
             },
         );
-        p.message = if says_utf8 {
+        p.message = if says_utf8
+            && parsed
+                .fields
+                .iter()
+                .all(|f| std::str::from_utf8(f.data).is_ok())
+        {
+            "leader/09 says UTF-8 but the data has MARC-8 escape sequences".to_owned()
+        } else if says_utf8 {
             "leader/09 says UTF-8 but the data is not valid UTF-8 (MARC-8?)".to_owned()
         } else {
             "leader/09 says MARC-8 but the data is valid UTF-8".to_owned()
@@ -1102,17 +1203,30 @@ pub fn transcode_with(
             subfield: None,
             field_offset: 0,
         };
-        // Nothing to change: plain ASCII (no ESC, no `&` that could start an NCR) is the same in
-        // both encodings; MARC-8 to MARC-8 is copied; valid UTF-8 to UTF-8 too unless it is to be
-        // normalized or have its NCRs expanded.
+        // A tag byte that is not ASCII would be invalid UTF-8 (and no tag in MARC-8).
+        let mut tag = f.tag;
+        if !tag.is_ascii() {
+            problems.push(structural_problem(&site, "bad_tag", "tag", &f.tag));
+            for b in &mut tag {
+                if *b >= 0x80 {
+                    *b = STRUCTURAL_FILL;
+                }
+            }
+        }
+        // Nothing to change: plain ASCII (no ESC or other control, no `&` that could start an
+        // NCR) is the same in both encodings; MARC-8 to MARC-8 is copied; valid UTF-8 to UTF-8
+        // too unless it is to be normalized or have its NCRs expanded or holds a control
+        // character. Never a non-ASCII indicator or subfield code.
         let keep = crate::is_verbatim(f.data, true)
-            || (same && from_marc8)
+            || (same && structural_bytes_ascii(f) && from_marc8)
             || (same
                 && opts.decode.normalize == Normalization::None
                 && !opts.decode.expand_ncr
-                && std::str::from_utf8(f.data).is_ok());
+                && std::str::from_utf8(f.data).is_ok()
+                && !has_forbidden_controls(f.data)
+                && structural_bytes_ascii(f));
         if keep {
-            fields.push((f.tag, Piece::Source(f.data)));
+            fields.push((tag, Piece::Source(f.data)));
             continue;
         }
         let field_start = data.len();
@@ -1120,7 +1234,16 @@ pub fn transcode_with(
             conv.convert(f.data, &site, data, problems);
         } else {
             let ind = f.data.len().min(2);
-            data.extend_from_slice(&f.data[..ind]);
+            for (k, &b) in f.data[..ind].iter().enumerate() {
+                if b >= 0x80 {
+                    let mut p = structural_problem(&site, "bad_indicator", "indicator", &[b]);
+                    p.field_offset = Some(k);
+                    problems.push(p);
+                    data.push(STRUCTURAL_FILL);
+                } else {
+                    data.push(b);
+                }
+            }
             let mut pos = ind;
             let mut parts = f.data[ind..].split(|&b| b == SD);
             if let Some(lead) = parts.next() {
@@ -1137,6 +1260,16 @@ pub fn transcode_with(
                 let Some((&code, content)) = part.split_first() else {
                     continue;
                 };
+                let code = if code >= 0x80 {
+                    site.subfield = None;
+                    let mut p =
+                        structural_problem(&site, "bad_subfield_code", "subfield code", &[code]);
+                    p.field_offset = Some(pos);
+                    problems.push(p);
+                    STRUCTURAL_FILL
+                } else {
+                    code
+                };
                 data.push(code);
                 site.subfield = Some(char::from(code));
                 site.field_offset = pos + 1;
@@ -1144,7 +1277,7 @@ pub fn transcode_with(
                 pos += part.len();
             }
         }
-        fields.push((f.tag, Piece::Scratch(field_start, data.len())));
+        fields.push((tag, Piece::Scratch(field_start, data.len())));
     }
     scratch.text = std::mem::take(&mut conv.text);
     scratch.raw_problems = std::mem::take(&mut conv.raw_problems);

@@ -12,7 +12,10 @@
 //!   lowercase letter or a digit) of the data fields;
 //! * **encoding** — leader/09 against the data (`mislabelled`), every problem the MARC-8 decoder
 //!   reports (each subfield decoded on its own, as the record layer converts it), invalid UTF-8
-//!   in a record marked `a`, numeric character references in the text (`ncr_present`,
+//!   in a record marked `a`, control characters MARC 21 forbids in either encoding
+//!   (`control_character`: C0 controls other than 1D, 1E, 1F, a stray ESC in UTF-8, DEL, C1
+//!   controls other than MARC-8's 88/89, and references to controls such as `&#x001F;`),
+//!   numeric character references in the text (`ncr_present`,
 //!   informational) and field 066 against the escape sequences the record's fields use
 //!   (`bad_066`);
 //! * **for export** ([`ValidateOptions::for_export`]) — every character of a UTF-8 record that
@@ -35,7 +38,7 @@ use crate::file::{
 use crate::record::{
     parse, transcode_with, RecordOptions, RecordProblem, Scratch, Target, FT, RT, SD,
 };
-use crate::Charset;
+use crate::{Charset, ProblemKind};
 
 /// Kinds that inform rather than report an error (a validator may exit 0 with only these).
 pub const INFO_KINDS: [&str; 1] = ["ncr_present"];
@@ -608,6 +611,27 @@ fn validate_record(
                         Some(c) => format!("U+{:04X} {c:?}", u32::from(c)),
                         None => "not a Unicode character".to_owned(),
                     };
+                    if cp.is_some_and(crate::problem::is_forbidden_ncr_target) {
+                        // A reference to a control (`&#x001F;`): an error, not information.
+                        // Loading with NCR expansion keeps it as text.
+                        let cp = cp.map_or(0, u32::from);
+                        problems.push(at.field_problem(
+                            "control_character",
+                            format!(
+                                "{} refers to control character U+{cp:04X}, which MARC field \
+                                 data cannot hold (NCR expansion keeps it as text)",
+                                String::from_utf8_lossy(text)
+                            ),
+                            text,
+                            &f.tag,
+                            n,
+                            code,
+                            Some(k),
+                            Some(start + k),
+                        ));
+                        i = k + len;
+                        continue;
+                    }
                     problems.push(at.field_problem(
                         "ncr_present",
                         format!(
@@ -640,11 +664,15 @@ fn validate_record(
                 let (_, found) = encode_report(text, &export);
                 let mut chars = text.char_indices().enumerate();
                 for q in found {
+                    if q.kind == ProblemKind::ControlCharacter {
+                        continue; // reported by the decoding pass, export or not
+                    }
                     let byte = chars
                         .find(|(ci, _)| *ci == q.offset)
                         .map_or(0, |(_, (b, _))| b);
                     problems.push(at.field_problem(
-                        "unmappable",
+                        // `unmappable`, or `mark_without_base` for a mark MARC-8 cannot place
+                        q.kind.as_str(),
                         q.message(),
                         &q.bytes,
                         &f.tag,
@@ -675,7 +703,18 @@ fn validate_record(
     problems.extend(
         chk.decoded
             .drain(..)
-            .filter(|p| !matches!(p.kind, "bad_leader" | "bad_directory")),
+            // Structure is checked above, straight from the bytes; the conversion's own reports
+            // of it (a non-ASCII tag, indicator or code it had to replace) would repeat them.
+            .filter(|p| {
+                !matches!(
+                    p.kind,
+                    "bad_leader"
+                        | "bad_directory"
+                        | "bad_tag"
+                        | "bad_indicator"
+                        | "bad_subfield_code"
+                )
+            }),
     );
     // Record-level problems first, then by field and position.
     let order = |p: &RecordProblem| -> (usize, usize) {

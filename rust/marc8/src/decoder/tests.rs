@@ -127,7 +127,7 @@ fn bad_input_is_replaced_and_decoding_goes_on() {
         "\u{fffd}人",
         &[(UnmappedByte, 3, 3)],
     );
-    bad(b"\x1b(N\x7f", "\u{fffd}", &[(UnmappedByte, 3, 1)]);
+    bad(b"\x1b(N\x7f", "\u{fffd}", &[(ControlCharacter, 3, 1)]);
     bad(
         b"x\xa0y\xffz",
         "x\u{fffd}y\u{fffd}z",
@@ -228,7 +228,7 @@ fn state_round_trips() {
     assert_eq!(pending, b"\x1b$");
     assert_eq!(
         packed.len(),
-        3 + 4,
+        3 + 8,
         "designations, pair state and the consumed right half"
     );
     let mut e = Decoder::new(replace());
@@ -272,4 +272,142 @@ fn decode_append_matches_decode_report() {
     let mut buf = String::new();
     let err = decode_append(b"ab\xaf", &strict(), &mut buf, &mut Vec::new()).unwrap_err();
     assert_eq!((err.offset, buf.as_str()), (2, "ab"));
+}
+
+#[test]
+fn control_characters_are_reported() {
+    use ProblemKind::*;
+    for b in (0x00..=0x1Cu8)
+        .filter(|&b| b != 0x1B)
+        .chain([0x7F])
+        .chain(0x80..=0x9F)
+    {
+        if matches!(b, 0x88 | 0x89 | 0x8D | 0x8E | 0x09 | 0x0A | 0x0D) {
+            continue;
+        }
+        let input = [b'a', b, b'b'];
+        bad(&input, "a\u{fffd}b", &[(ControlCharacter, 1, 1)]);
+        assert!(!is_verbatim(&input, false));
+        // Inside a longer ASCII run (the wide scan) and in a Cyrillic run.
+        let mut long = b"abcdefghijklmnopqrstuvwxyz".to_vec();
+        long.insert(17, b);
+        let (_, p) = decode_report(&long, &replace());
+        assert_eq!(
+            p.iter().map(|p| (p.kind, p.offset)).collect::<Vec<_>>(),
+            [(ControlCharacter, 17)]
+        );
+        let (_, p) = decode_report(&[0x1B, b'(', b'N', b'A', b], &replace());
+        assert_eq!(
+            p.iter().map(|p| p.kind).collect::<Vec<_>>(),
+            [ControlCharacter]
+        );
+    }
+    // The controls MARC uses pass, and keep closing a pending mark.
+    ok(b"a\x1fb\x1ec\x1d", "a\x1fb\x1ec\x1d");
+    ok(b"\x88a\x89\x8d\x8e", "\u{98}a\u{9c}\u{200d}\u{200c}");
+    // A mark before a bad control stays with the replacement character.
+    bad(
+        b"\xe2\x01a",
+        "\u{fffd}\u{301}a",
+        &[(ControlCharacter, 1, 1)],
+    );
+    // Tab, line feed and carriage return: the line structure of text, but control characters
+    // in field data.
+    ok(b"a\tb\r\nc", "a\tb\r\nc");
+    bad(b"\xe2\ta", "\u{fffd}\ta", &[(MarkWithoutBase, 0, 1)]);
+    let mut out = String::new();
+    let mut p = Vec::new();
+    decode_field_append(b"x\x0dy\t\xe2e", &replace(), &mut out, &mut p).unwrap();
+    assert_eq!(out, "x\u{fffd}y\u{fffd}e\u{301}");
+    let got: Vec<_> = p.iter().map(|p| (p.kind, p.offset)).collect();
+    assert_eq!(got, [(ControlCharacter, 1), (ControlCharacter, 3)]);
+    assert!(
+        p[0].message().contains("carriage return"),
+        "{}",
+        p[0].message()
+    );
+}
+
+#[test]
+fn ncr_of_a_control_stays_text() {
+    let o = DecodeOptions {
+        expand_ncr: true,
+        ..replace()
+    };
+    for ncr in [
+        &b"&#x001F;"[..],
+        b"&#x001E;",
+        b"&#x001D;",
+        b"&#x001B;",
+        b"&#x0001;",
+        b"&#x000a;",
+        b"&#X007F;",
+        b"&#x0085;",
+        b"&#x00001F;",
+    ] {
+        let mut input = b"T\xe2e".to_vec();
+        input.extend_from_slice(ncr);
+        input.extend_from_slice(b"x&#x00E9;");
+        let (t, p) = decode_all_ways(&input, &o);
+        let want = format!("Te\u{301}{}x\u{e9}", std::str::from_utf8(ncr).unwrap());
+        assert_eq!(t, want);
+        let got: Vec<_> = p
+            .iter()
+            .map(|p| (p.kind, p.offset, p.len, p.action))
+            .collect();
+        assert_eq!(
+            got,
+            [(
+                ProblemKind::ControlCharacter,
+                3,
+                ncr.len(),
+                Action::KeptAsText
+            )]
+        );
+        assert!(
+            p[0].message().contains("kept as text"),
+            "{}",
+            p[0].message()
+        );
+        let err = decode(
+            &input,
+            &DecodeOptions {
+                expand_ncr: true,
+                ..strict()
+            },
+        )
+        .unwrap_err();
+        assert_eq!((err.kind, err.offset), (ProblemKind::ControlCharacter, 3));
+    }
+    // NSB / NSE are MARC-8 characters: their references expand.
+    assert_eq!(decode_all_ways(b"&#x0098;a&#x009C;", &o).0, "\u{98}a\u{9c}");
+}
+
+#[test]
+fn offsets_continue_after_set_state() {
+    let mut d = Decoder::new(replace());
+    let mut out = String::new();
+    let mut problems = Vec::new();
+    d.decode_to_string(b"abc\xe2", &mut out, false, &mut problems)
+        .unwrap();
+    let (pending, packed) = d.state();
+    assert!(d.set_state(&pending, &packed));
+    assert_eq!(d.position(), 4);
+    d.decode_to_string(b"x\x01", &mut out, false, &mut problems)
+        .unwrap();
+    d.decode_to_string(b"\xe3\x1b(", &mut out, false, &mut problems)
+        .unwrap();
+    let (pending, packed) = d.state();
+    assert_eq!(pending, b"\x1b(");
+    assert!(d.set_state(&pending, &packed));
+    d.decode_to_string(b"B", &mut out, true, &mut problems)
+        .unwrap();
+    let got: Vec<_> = problems.iter().map(|p| (p.kind, p.offset)).collect();
+    assert_eq!(
+        got,
+        [
+            (ProblemKind::ControlCharacter, 5),
+            (ProblemKind::MarkWithoutBase, 6),
+        ]
+    );
 }

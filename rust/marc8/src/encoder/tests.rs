@@ -158,13 +158,142 @@ fn with_problems(s: &str, o: EncodeOptions, expected: &[u8], at: &[(usize, char)
     }
 }
 
+/// Like [`with_problems`] with the kind of each problem given: (kind, offset, char). A control
+/// character is written as `|` in lossless mode too.
+fn refused(s: &str, o: EncodeOptions, expected: &[u8], at: &[(ProblemKind, usize, char)]) {
+    let (b, p) = encode_all_ways(s, o).unwrap();
+    assert_eq!(b, expected, "{s:?}: got {}", hex_bytes(&b));
+    let expect: Summary = at
+        .iter()
+        .map(|&(kind, off, c)| {
+            let fill = o.errors == EncodeErrors::Lossy || kind == ProblemKind::ControlCharacter;
+            let action = if fill {
+                Action::WroteFill
+            } else {
+                Action::WroteNcr
+            };
+            (kind, off, Some(c), action)
+        })
+        .collect();
+    assert_eq!(summary(&p), expect, "{s:?}");
+    for q in &p {
+        assert!(!q.message().contains("no MARC-8 equivalent") || q.kind == ProblemKind::Unmappable);
+    }
+    if let Some(&(kind, off, c)) = at.first() {
+        let e = encode(s, &STRICT).unwrap_err();
+        assert_eq!(
+            (e.kind, e.offset, e.ch, e.action),
+            (kind, off, Some(c), Action::Stopped)
+        );
+    }
+}
+
+#[test]
+fn control_characters() {
+    use ProblemKind::ControlCharacter;
+    for c in ('\0'..='\u{1C}')
+        .chain(['\u{7F}'])
+        .chain('\u{80}'..='\u{9F}')
+        .filter(|&c| !matches!(c, '\u{98}' | '\u{9C}' | '\t' | '\n' | '\r'))
+    {
+        for o in [LOSSLESS, LOSSY] {
+            refused(
+                &format!("ab{c}cd"),
+                o,
+                b"ab|cd",
+                &[(ControlCharacter, 2, c)],
+            );
+            // In a long ASCII run (the wide scan), and in a Cyrillic run.
+            let long = format!("abcdefghijklmnopq{c}rstuvwxyz");
+            let (b, p) = encode_report(&long, &o);
+            assert_eq!(&b[..], b"abcdefghijklmnopq|rstuvwxyz");
+            assert_eq!(summary(&p)[0].0, ControlCharacter);
+            let cyr = format!("ж{c}ж");
+            let (b, p) = encode_report(&cyr, &o);
+            assert_eq!(&b[..], b"\x1b(NV\x1b(B|\x1b(NV\x1b(B");
+            assert_eq!(summary(&p)[0].0, ControlCharacter);
+        }
+    }
+    // The controls MARC uses pass, and so do NSB/NSE.
+    exact("a\x1fb\x1e\x1d", b"a\x1fb\x1e\x1d");
+    exact("\u{98}The \u{9C}x", b"\x88The \x89x");
+    // A mark after the fill character written for a control has no base.
+    refused(
+        "a\x0b\u{301}",
+        LOSSLESS,
+        b"a|&#x0301;",
+        &[
+            (ControlCharacter, 1, '\x0b'),
+            (ProblemKind::MarkWithoutBase, 2, '\u{301}'),
+        ],
+    );
+    // Tab, line feed, carriage return: line structure in text, control characters in fields.
+    exact("a\tb\r\nc", b"a\tb\r\nc");
+    let (b, p) = encode_field_report("x\ry\u{301}\t", &LOSSLESS);
+    assert_eq!(&b[..], b"x|\xe2y|");
+    assert_eq!(
+        summary(&p),
+        [
+            (ControlCharacter, 1, Some('\r'), Action::WroteFill),
+            (ControlCharacter, 4, Some('\t'), Action::WroteFill)
+        ]
+    );
+    assert!(
+        p[0].message().contains("carriage return"),
+        "{}",
+        p[0].message()
+    );
+}
+
+#[test]
+fn legacy_halves_in_lossless_mode_are_references() {
+    let dec = dec_opts();
+    for s in [
+        "?\u{FE22}",
+        "\u{FC}\u{FE20}",
+        "t\u{FE20}s\u{FE21}",
+        "\u{404}\u{FE20}",
+        "t\u{FE22}s\u{FE23}x",
+        "x\u{FE21}y",
+    ] {
+        let (b, p) = encode_all_ways(s, LOSSLESS).unwrap();
+        let back = decode(&b, &dec).unwrap();
+        assert_eq!(
+            back.nfd().collect::<String>(),
+            s.nfd().collect::<String>(),
+            "{s:?} -> {}",
+            hex_bytes(&b)
+        );
+        for q in &p {
+            assert_eq!(q.kind, ProblemKind::Unmappable);
+            assert!(q.message().contains("double diacritic"), "{}", q.message());
+        }
+    }
+    let (b, p) = encode_all_ways("t\u{FE20}s\u{FE21}", LOSSLESS).unwrap();
+    assert_eq!(b, b"t&#xFE20;\xecs");
+    assert_eq!(
+        summary(&p),
+        [(
+            ProblemKind::Unmappable,
+            1,
+            Some('\u{FE20}'),
+            Action::WroteNcr
+        )]
+    );
+    // Strict and lossy modes keep the codes (their meaning in MARC-8).
+    assert_eq!(
+        encode_all_ways("t\u{FE20}s\u{FE21}", LOSSY).unwrap().0,
+        b"\xebt\xecs"
+    );
+}
+
 #[test]
 fn plain_ascii_is_borrowed() {
     for o in [STRICT, LOSSLESS, LOSSY] {
         for s in [
             "",
             "Hello, world",
-            "a\x1fb\x1e\x1d\n\0~^_`",
+            "a\x1fb\x1e\x1d~^_`",
             "&#",
             "a&b#x",
             "&#y",
@@ -251,7 +380,12 @@ fn double_diacritics() {
     let (b, _) = encode_all_ways("t\u{FE22}s\u{FE23}", STRICT).unwrap();
     assert_eq!(b, b"\xfat\xfbs");
     // No base for the double diacritic.
-    with_problems("\u{361}s", LOSSLESS, b"&#x0361;s", &[(0, '\u{361}')]);
+    refused(
+        "\u{361}s",
+        LOSSLESS,
+        b"&#x0361;s",
+        &[(ProblemKind::MarkWithoutBase, 0, '\u{361}')],
+    );
 }
 
 #[test]
@@ -301,29 +435,47 @@ fn registers_and_escapes() {
 #[test]
 fn unmappable_characters() {
     with_problems("क", LOSSLESS, b"&#x0915;", &[(0, 'क')]);
-    with_problems("a\x1bb", LOSSLESS, b"a&#x001B;b", &[(1, '\x1b')]);
-    with_problems("a\x7fb", LOSSY, b"a|b", &[(1, '\x7f')]);
-    // A mark with no base: at the start, after a control, after an unmappable character.
-    with_problems("\u{301}a", LOSSLESS, b"&#x0301;a", &[(0, '\u{301}')]);
-    with_problems(
+    use ProblemKind::{ControlCharacter, MarkWithoutBase, Unmappable};
+    refused("a\x1bb", LOSSLESS, b"a|b", &[(ControlCharacter, 1, '\x1b')]);
+    refused("a\x7fb", LOSSY, b"a|b", &[(ControlCharacter, 1, '\x7f')]);
+    // A mark with no base: at the start, after a control, after a C1 special, after an
+    // unmappable character.
+    refused(
+        "\u{301}a",
+        LOSSLESS,
+        b"&#x0301;a",
+        &[(MarkWithoutBase, 0, '\u{301}')],
+    );
+    refused(
         "a\x1f\u{301}",
         LOSSLESS,
         b"a\x1f&#x0301;",
-        &[(2, '\u{301}')],
+        &[(MarkWithoutBase, 2, '\u{301}')],
     );
-    with_problems("a\u{200D}\u{301}", LOSSY, b"a\x8d|", &[(2, '\u{301}')]);
-    with_problems(
+    refused(
+        "a\u{200D}\u{301}",
+        LOSSY,
+        b"a\x8d|",
+        &[(MarkWithoutBase, 2, '\u{301}')],
+    );
+    refused(
+        "a\u{98}\u{301}",
+        LOSSLESS,
+        b"a\x88&#x0301;",
+        &[(MarkWithoutBase, 2, '\u{301}')],
+    );
+    refused(
         "क\u{301}",
         LOSSLESS,
         b"&#x0915;&#x0301;",
-        &[(0, 'क'), (1, '\u{301}')],
+        &[(Unmappable, 0, 'क'), (MarkWithoutBase, 1, '\u{301}')],
     );
     // An unmappable mark ends the base: later marks have none.
-    with_problems(
+    refused(
         "a\u{951}\u{301}b",
         LOSSLESS,
         b"a&#x0951;&#x0301;b",
-        &[(1, '\u{951}'), (2, '\u{301}')],
+        &[(Unmappable, 1, '\u{951}'), (MarkWithoutBase, 2, '\u{301}')],
     );
     with_problems(
         "a\u{301}\u{951}",
@@ -343,7 +495,12 @@ fn unmappable_characters() {
     // A decomposition with an unmappable piece: the whole character, once.
     with_problems("\u{958}", LOSSLESS, b"&#x0958;", &[(0, '\u{958}')]);
     // A decomposition into marks only, with no base.
-    with_problems("\u{344}", LOSSLESS, b"&#x0344;", &[(0, '\u{344}')]);
+    refused(
+        "\u{344}",
+        LOSSLESS,
+        b"&#x0344;",
+        &[(MarkWithoutBase, 0, '\u{344}')],
+    );
     exact_nfd("a\u{344}", b"\xe8\xe2a");
     // Hangul with no EACC code is not split into jamo (they have no code either).
     with_problems("\u{AC03}", LOSSY, b"|", &[(0, '\u{AC03}')]);
