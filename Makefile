@@ -3,6 +3,7 @@
 #   make test   build, then run every test (Rust and Python)
 #   make lint   cargo fmt --check, clippy -D warnings, ruff, mypy, stubtest, generated tables up to date
 #   make bench  criterion + peer comparison (needs the benchmark corpus: tools/bench_corpus.py)
+#   make fuzz   each cargo-fuzz target in turn, FUZZ_SECONDS each (nightly toolchain; fuzz/README.md)
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -12,7 +13,7 @@ PYDIRS := $(wildcard python tests tools benches)
 export VIRTUAL_ENV := $(abspath $(VENV))
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: demo test test-rust test-python lint regen regen-check build-dev bench clean
+.PHONY: demo test test-rust test-python lint regen regen-check build-dev bench fuzz clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -65,6 +66,19 @@ bench: build-dev
 	$(BIN)/python benches/bench_peers.py
 	$(BIN)/python benches/bench_encode_peers.py
 	$(BIN)/python benches/bench_files.py
+
+# The fuzz targets one after the other (one libFuzzer process at a time), each for FUZZ_SECONDS,
+# starting from fuzz/corpus/<target> and the saved reproducers in fuzz/regressions/<target>.
+# A finding stops the run (exit status 1) and is written to fuzz/artifacts/<target>/.
+FUZZ_SECONDS ?= 180
+FUZZ_TARGETS ?= decode encode record stream
+fuzz:
+	command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz
+	cd fuzz && for t in $(FUZZ_TARGETS); do \
+	  mkdir -p corpus/$$t regressions/$$t && \
+	  cargo +nightly fuzz run -O $$t corpus/$$t regressions/$$t -- \
+	    -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 || exit 1; \
+	done
 
 clean:
 	rm -rf $(VENV) target

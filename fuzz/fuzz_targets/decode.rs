@@ -19,11 +19,16 @@ fuzz_target!(|data: &[u8]| {
     let cut = usize::from(flags >> 2) % (input.len() + 1);
     let mut d = Decoder::new(opts);
     let (mut out, mut p) = (String::new(), Vec::new());
-    d.decode_to_string(&input[..cut], &mut out, false, &mut p).unwrap();
-    d.decode_to_string(&input[cut..], &mut out, true, &mut p).unwrap();
+    d.decode_to_string(&input[..cut], &mut out, false, &mut p)
+        .unwrap();
+    d.decode_to_string(&input[cut..], &mut out, true, &mut p)
+        .unwrap();
     assert_eq!(text, out);
     assert_eq!(problems, p);
-    let strict = DecodeOptions { errors: ErrorMode::Strict, ..opts };
+    let strict = DecodeOptions {
+        errors: ErrorMode::Strict,
+        ..opts
+    };
     match decode(input, &strict) {
         Ok(_) => assert!(problems.is_empty()),
         Err(e) => assert_eq!(e.offset, problems[0].offset),

@@ -59,12 +59,27 @@ def encode(text: str, errors: str = "strict") -> bytes:
 _ENCODE_ERRORS = {"strict": "strict", "lossless": "lossless", "lossy": "lossy", "replace": "lossy"}
 
 
+def _unit(data: bytes, problem: _native.Problem, base: int) -> tuple[bytes, int, int]:
+    """(object, start, end) of a bad unit for a :class:`UnicodeDecodeError`: ``data`` and the
+    unit's span in it, or the unit's own bytes if it does not lie wholly inside ``data`` (it began
+    in an earlier chunk). ``base`` is the stream offset of ``data[0]``."""
+    start = problem.offset - base
+    end = start + problem.length
+    if start < 0 or end > len(data) or data[start:end] != problem.bytes:
+        return bytes(problem.bytes), 0, len(problem.bytes)
+    return data, start, end
+
+
 def _apply_handler(
     errors: str, data: bytes, text: str, problems: list[_native.Problem], base: int = 0
 ) -> str:
     """Replace each U+FFFD written for a problem by what the error handler ``errors`` gives.
 
     ``base`` is the stream offset of ``data[0]`` (problem offsets count from the stream start).
+    The handler's :class:`UnicodeDecodeError` has ``data`` as its object when the bad unit lies
+    inside it; a unit that began in an earlier chunk (an escape, EACC character or mark cut by
+    the chunk boundary) is given as its own bytes (object = the unit, start 0, end its length),
+    so that the handler sees the whole unit wherever the input was cut.
     """
     if errors == "ignore":
         return text.replace("\ufffd", "")
@@ -75,9 +90,8 @@ def _apply_handler(
         if problem.kind == "malformed_ncr":
             continue
         at = text.index("\ufffd", pos)
-        start = min(max(problem.offset - base, 0), len(data))
-        end = min(max(problem.offset + problem.length - base, start), len(data))
-        exc = UnicodeDecodeError(CODEC_NAME, data, start, end, problem.message)
+        obj, start, end = _unit(data, problem, base)
+        exc = UnicodeDecodeError(CODEC_NAME, obj, start, end, problem.message)
         replacement, resume = handler(exc)
         if not isinstance(replacement, str):
             raise TypeError(f"error handler {errors!r} must return str for decoding")
@@ -107,11 +121,19 @@ def decode(data: Any, errors: str = "strict") -> tuple[str, int]:
 
 
 class IncrementalDecoder(codecs.IncrementalDecoder):
-    """Decodes chunks split anywhere (inside escapes, EACC characters, before a mark's base)."""
+    """Decodes chunks split anywhere (inside escapes, EACC characters, before a mark's base).
+
+    A bad unit is reported with its real bytes wherever the chunks cut it: when it began in an
+    earlier chunk, the :class:`UnicodeDecodeError` (raised in strict mode, or handed to an error
+    handler) has the unit's own bytes as its object instead of the current chunk. After a strict
+    error the decoder is back in its initial state.
+    """
 
     def __init__(self, errors: str = "strict") -> None:
         super().__init__(errors)
-        self._decoder = _native.Decoder(errors="strict" if errors == "strict" else "replace")
+        # Always "replace": strict mode raises from the first problem here, where the problem's
+        # bytes are at hand (the native error can only point into the current chunk).
+        self._decoder = _native.Decoder(errors="replace")
         self._consumed = 0
 
     def decode(self, input: Any, final: bool = False) -> str:
@@ -121,9 +143,14 @@ class IncrementalDecoder(codecs.IncrementalDecoder):
         text, problems = self._decoder.decode(data, final)
         if final:
             self._consumed = 0
-        if problems and self.errors not in _NATIVE_ERRORS:
-            return _apply_handler(self.errors, bytes(data), text, problems, base)
-        return text
+        if not problems or self.errors == "replace":
+            return text
+        if self.errors == "strict":
+            self.reset()
+            problem = problems[0]
+            obj, start, end = _unit(bytes(data), problem, base)
+            raise UnicodeDecodeError(CODEC_NAME, obj, start, end, problem.message)
+        return _apply_handler(self.errors, bytes(data), text, problems, base)
 
     def reset(self) -> None:
         self._decoder.reset()
@@ -141,6 +168,8 @@ class IncrementalDecoder(codecs.IncrementalDecoder):
             raw = flags.to_bytes((flags.bit_length() + 7) // 8, "big")
             packed = raw[1:]
         self._decoder.setstate(pending, packed)
+        # The native decoder counts offsets on from the held-back bytes; so do we.
+        self._consumed = len(pending)
 
 
 class IncrementalEncoder(codecs.IncrementalEncoder):
@@ -184,8 +213,90 @@ class IncrementalEncoder(codecs.IncrementalEncoder):
 
 
 class StreamReader(codecs.StreamReader):
+    """Reads MARC-8 from a binary stream (``codecs.getreader("marc8")``, ``codecs.open``).
+
+    Decodes incrementally, as ``open(..., encoding="marc8")`` does: escape sequences, EACC
+    characters and marks may be cut by any read, and the designations in force carry over from
+    one read to the next. The end of the stream (a read that returns nothing) finishes the
+    decoding: a mark or escape left open there is a problem, handled by ``errors``.
+
+    A decoding error (strict mode) leaves the reader as it was before the read that failed, with
+    the bytes it could not decode kept: reading again raises again, and setting ``errors`` (say
+    to ``"replace"``) first reads on from the same place. ``readline()`` returns the lines that
+    come before the bad unit first, as the standard stream readers do.
+    """
+
+    # Set by codecs.StreamReader.__init__ (untyped there).
+    bytebuffer: bytes
+    charbuffer: str
+    linebuffer: list[str] | None
+
+    def __init__(self, stream: Any, errors: str = "strict") -> None:
+        super().__init__(stream, errors)
+        self._decoder = IncrementalDecoder(errors)
+
     def decode(self, input: Any, errors: str = "strict") -> tuple[str, int]:
+        """Stateless decode of one whole input (the :class:`codecs.Codec` method)."""
         return decode(input, errors)
+
+    def _decode(self, data: bytes, final: bool) -> str:
+        if self._decoder.errors != self.errors:
+            # ``errors`` was changed on the reader: carry the state over to a decoder for it.
+            state = self._decoder.getstate()
+            self._decoder = IncrementalDecoder(self.errors)
+            self._decoder.setstate(state)
+        return self._decoder.decode(data, final)
+
+    def _restore(self, state: tuple[bytes, int]) -> None:
+        self._decoder.reset()
+        self._decoder.setstate(state)
+
+    def read(self, size: int = -1, chars: int = -1, firstline: bool = False) -> str:
+        """Decoded text: up to ``chars`` characters (all if negative; ``chars`` defaults to
+        ``size``), reading the stream ``size`` bytes at a time (all at once if negative)."""
+        if self.linebuffer:
+            self.charbuffer = "".join(self.linebuffer)
+            self.linebuffer = None
+        if chars < 0:
+            chars = size
+        while chars < 0 or len(self.charbuffer) < chars:
+            newdata = self.stream.read() if size < 0 else self.stream.read(size)
+            final = not newdata
+            data = self.bytebuffer + newdata
+            saved = self._decoder.getstate()
+            try:
+                newchars = self._decode(data, final)
+                self.bytebuffer = b""
+            except UnicodeDecodeError as exc:
+                # Back to the state before this chunk, which is kept to be decoded again.
+                self._restore(saved)
+                self.bytebuffer = data
+                if not firstline:
+                    raise
+                head = ""
+                if exc.start > 0 and exc.object == data:
+                    head = self._decode(data[: exc.start], False)
+                if len((self.charbuffer + head).splitlines(keepends=True)) <= 1:
+                    self._restore(saved)
+                    raise
+                # readline(): the lines before the bad unit are returned first; the unit waits
+                # for the next read.
+                newchars = head
+                self.bytebuffer = data[exc.start :] if head else data
+                final = True
+            self.charbuffer += newchars
+            if final:
+                break
+        if chars < 0:
+            result, self.charbuffer = self.charbuffer, ""
+        else:
+            result, self.charbuffer = self.charbuffer[:chars], self.charbuffer[chars:]
+        return result
+
+    def reset(self) -> None:
+        """Forget buffered bytes, text and decoder state (the stream is not moved)."""
+        super().reset()
+        self._decoder.reset()
 
 
 class StreamWriter(codecs.StreamWriter):
