@@ -73,6 +73,8 @@ mod charset;
 mod decoder;
 mod encoder;
 pub mod file;
+pub mod marcjson;
+pub mod marcxml;
 pub mod model;
 mod ncr;
 mod problem;
