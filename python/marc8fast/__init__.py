@@ -8,6 +8,8 @@ The conversion runs in Rust (the ``marc8`` crate); this package is the front doo
   cannot represent (strict error, LC's lossless ``&#xXXXX;`` or the lossy fill character ``|``);
 * :func:`transcode_record` / :func:`transcode_file` convert ISO 2709 records and whole files
   (leader/09, lengths, field 066, positioned problems; files streamed on every core);
+* :func:`convert_records` / :func:`convert_records_file` convert between ISO 2709, MARCXML and
+  MARC-in-JSON, one record at a time;
 * :func:`validate_file` / :func:`validate_bytes` check every record's structure and encoding;
 * importing the package registers the ``marc8`` codec (also spelled ``marc-8`` and ``marc_8``), so
   ``data.decode("marc8")``, ``codecs.iterdecode`` and ``open(path, encoding="marc8")`` work.
@@ -22,6 +24,8 @@ from ._native import (
     RecordProblem,
     Report,
     __version__,
+    convert_records,
+    convert_records_file,
     decode,
     decode_report,
     encode,
@@ -45,6 +49,8 @@ __all__ = [
     "Report",
     "__version__",
     "codec",
+    "convert_records",
+    "convert_records_file",
     "decode",
     "decode_report",
     "encode",

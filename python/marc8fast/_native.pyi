@@ -20,6 +20,8 @@ __all__ = [
     "RecordProblem",
     "Report",
     "__version__",
+    "convert_records",
+    "convert_records_file",
     "decode",
     "decode_report",
     "encode",
@@ -384,3 +386,34 @@ class MARCWriter:
     def records_rejected(self) -> int: ...
     @property
     def closed(self) -> bool: ...
+
+# ------------------------------------------------------------------------------------------------
+# MARCXML and MARC-in-JSON (issue 10, item 4)
+
+_RecordFormat = Literal["iso2709", "marc", "marcxml", "xml", "json"]
+
+def convert_records(
+    data: bytes | bytearray,
+    *,
+    format: _RecordFormat,
+    from_format: _RecordFormat | None = None,
+    to: Literal["utf8", "utf-8", "UTF-8", "marc8", "marc-8", "MARC-8"] = "utf8",
+    errors: _EncodeErrors = "lossless",
+    normalize: _NormalizeForm | None = None,
+    expand_ncr: bool = False,
+    legacy_ligatures: bool = False,
+    trust: _Trust = "leader",
+) -> tuple[bytes, str, Report]: ...
+def convert_records_file(
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
+    *,
+    format: _RecordFormat,
+    from_format: _RecordFormat | None = None,
+    to: Literal["utf8", "utf-8", "UTF-8", "marc8", "marc-8", "MARC-8"] = "utf8",
+    errors: _EncodeErrors = "lossless",
+    normalize: _NormalizeForm | None = None,
+    expand_ncr: bool = False,
+    legacy_ligatures: bool = False,
+    trust: _Trust = "leader",
+) -> tuple[str, Report]: ...

@@ -6,6 +6,7 @@
 use pyo3::prelude::*;
 
 mod errors;
+mod formats;
 mod options;
 mod problem;
 mod records;
@@ -24,6 +25,8 @@ mod _native {
     use crate::errors::{decode_error, encode_error};
     use crate::options::{decode_options, encode_options};
 
+    #[pymodule_export]
+    use crate::formats::{convert_records, convert_records_file};
     #[pymodule_export]
     use crate::problem::Problem;
     #[pymodule_export]
@@ -49,6 +52,8 @@ mod _native {
                 "encode_report",
                 "is_verbatim",
                 "RecordProblem",
+                "convert_records",
+                "convert_records_file",
                 "Report",
                 "read_records",
                 "read_records_report",

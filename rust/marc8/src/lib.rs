@@ -70,6 +70,7 @@
 
 mod ascii;
 mod charset;
+pub mod convert;
 mod decoder;
 mod encoder;
 pub mod file;
