@@ -24,7 +24,7 @@ use std::io::{self, BufRead};
 
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
-use crate::marcxml::{control_number, output_leader, At, ReadRecord, DEFAULT_LEADER};
+use crate::marcxml::{control_number, output_leader, written, At, ReadRecord, DEFAULT_LEADER};
 use crate::model::{Field, FieldData, Record, Subfield};
 use crate::record::RecordProblem;
 
@@ -90,7 +90,7 @@ pub fn write_record(
     out.push_str("{\"leader\": ");
     push_json_str(out, &leader);
     out.push_str(", \"fields\": [");
-    for (i, field) in rec.fields.iter().enumerate() {
+    for (i, field) in rec.fields.iter().filter(|f| written(f)).enumerate() {
         if i > 0 {
             out.push_str(", ");
         }

@@ -122,12 +122,17 @@ pub(crate) fn occurrence(fields: &[Field], index: usize) -> usize {
 // ------------------------------------------------------------------------------------------------
 // The leader
 
+/// Whether a field is written in a Unicode serialization: all but 066 (character sets present),
+/// which only describes MARC-8 and is dropped going to UTF-8, as the ISO 2709 writer does.
+pub(crate) fn written(f: &Field) -> bool {
+    f.tag != "066"
+}
+
 /// The lengths the record would have as UTF-8 ISO 2709: (record length, base address).
 pub(crate) fn utf8_lengths(rec: &Record) -> (usize, usize) {
-    let base = 24 + 12 * rec.fields.len() + 1;
-    let data: usize = rec
-        .fields
-        .iter()
+    let written = || rec.fields.iter().filter(|f| written(f));
+    let base = 24 + 12 * written().count() + 1;
+    let data: usize = written()
         .map(|f| match &f.data {
             FieldData::Control(s) => s.len() + 1,
             FieldData::Data { subfields, .. } => {
@@ -153,8 +158,9 @@ fn put_num(leader: &mut [u8; 24], at: usize, n: usize) {
     }
 }
 
-/// The leader as MARCXML and MARC-in-JSON write it: lengths of the UTF-8 form, 09 = `a`, bytes
-/// that are not printable ASCII replaced by a space (reported).
+/// The leader as MARCXML and MARC-in-JSON write it: lengths of the UTF-8 form, 09 = `a`, and,
+/// as the ISO 2709 writer does, MARC 21's fixed values at 10-11 (`22`) and 20-23 (`4500`) and a
+/// space for any byte that is not printable ASCII (reported as `bad_leader`, `recovered`).
 pub(crate) fn output_leader(
     rec: &Record,
     at: &At<'_>,
@@ -165,19 +171,39 @@ pub(crate) fn output_leader(
     put_num(&mut leader, 0, total);
     put_num(&mut leader, 12, base);
     leader[9] = b'a';
-    let bad: Vec<usize> = (0..24)
-        .filter(|&i| !(0x20..0x7F).contains(&leader[i]))
-        .collect();
-    if !bad.is_empty() {
+    let mut changed = Vec::new();
+    for (i, b) in leader.iter_mut().enumerate() {
+        let want = match i {
+            0..=4 | 12..=16 if b.is_ascii_digit() => continue,
+            10 | 11 => b'2',
+            20 => b'4',
+            21 => b'5',
+            22 | 23 => b'0',
+            _ if (0x20..0x7F).contains(b) => continue,
+            _ => b' ',
+        };
+        if *b != want {
+            changed.push(i);
+            *b = want;
+        }
+    }
+    if !changed.is_empty() {
         problems.push(at.problem(
             "bad_leader",
-            "replaced",
-            format!("leader positions {bad:?} are not printable ASCII; written as spaces"),
+            "recovered",
+            format!(
+                "leader positions {changed:?} held {:?}; written as MARC 21 requires ({:?})",
+                changed
+                    .iter()
+                    .map(|&i| char::from(rec.leader[i]))
+                    .collect::<String>(),
+                changed
+                    .iter()
+                    .map(|&i| char::from(leader[i]))
+                    .collect::<String>(),
+            ),
             &rec.leader,
         ));
-        for i in bad {
-            leader[i] = b' ';
-        }
     }
     leader.iter().map(|&b| char::from(b)).collect()
 }
@@ -239,14 +265,16 @@ pub fn is_xml_char(c: char) -> bool {
 }
 
 /// Appends `s` escaped for element content (`attr = false`) or a double-quoted attribute
-/// (`attr = true`). Characters XML cannot carry are written as U+FFFD and reported.
+/// (`attr = true`). Characters XML cannot carry are written as U+FFFD and reported. Returns how
+/// many bytes longer the text became in UTF-8 (a one-byte control replaced by U+FFFD: two).
 fn escape_into(
     out: &mut String,
     s: &str,
     attr: bool,
     at: &At<'_>,
     problems: &mut Vec<RecordProblem>,
-) {
+) -> usize {
+    let mut grew = 0;
     let bytes = s.as_bytes();
     let mut run = 0;
     let mut i = 0;
@@ -289,6 +317,7 @@ fn escape_into(
             p.offset = Some(s[..i].chars().count());
             problems.push(p);
             out.push(REPLACEMENT);
+            grew += REPLACEMENT.len_utf8() - c.len_utf8();
             i += c.len_utf8();
         } else {
             out.push_str(esc);
@@ -297,6 +326,7 @@ fn escape_into(
         run = i;
     }
     out.push_str(&s[run..]);
+    grew
 }
 
 /// Appends one `<record>` element (and a newline) to `out`. `number` is the record's number in
@@ -333,10 +363,17 @@ pub fn write_record(
         ));
     }
     out.push_str("  <leader>");
+    let leader_at = out.len();
+    // Bytes the text grows by when characters XML cannot carry are replaced: the leader's record
+    // length describes the record as written here.
+    let mut grew = 0;
     escape_into(out, &leader, false, &at, problems);
     out.push_str("</leader>\n");
     let mut seen_data = false;
     for (index, field) in rec.fields.iter().enumerate() {
+        if !written(field) {
+            continue;
+        }
         at.tag = Some(&field.tag);
         at.occurrence = None;
         at.subfield = None;
@@ -359,7 +396,7 @@ pub fn write_record(
                 out.push_str("  <controlfield tag=\"");
                 escape_into(out, &field.tag, true, &at, problems);
                 out.push_str("\">");
-                escape_into(out, text, false, &at, problems);
+                grew += escape_into(out, text, false, &at, problems);
                 out.push_str("</controlfield>\n");
             }
             FieldData::Data {
@@ -412,9 +449,9 @@ pub fn write_record(
                     at.subfield = Some(sf.code);
                     let mut code = [0u8; 4];
                     out.push_str("    <subfield code=\"");
-                    escape_into(out, sf.code.encode_utf8(&mut code), true, &at, problems);
+                    grew += escape_into(out, sf.code.encode_utf8(&mut code), true, &at, problems);
                     out.push_str("\">");
-                    escape_into(out, &sf.value, false, &at, problems);
+                    grew += escape_into(out, &sf.value, false, &at, problems);
                     out.push_str("</subfield>\n");
                 }
                 at.subfield = None;
@@ -426,6 +463,14 @@ pub fn write_record(
         }
     }
     out.push_str("</record>\n");
+    if grew > 0 {
+        let (total, _) = utf8_lengths(rec);
+        let digits = format!("{:05}", total + grew);
+        let old = out.get(leader_at..leader_at + 5);
+        if total + grew <= 99_999 && old.is_some_and(|o| o.bytes().all(|b| b.is_ascii_digit())) {
+            out.replace_range(leader_at..leader_at + 5, &digits);
+        }
+    }
     if problems.len() > first_problem {
         let cn = control_number(&rec.fields);
         for p in &mut problems[first_problem..] {

@@ -13,9 +13,10 @@ fn kinds(problems: &[RecordProblem]) -> Vec<&'static str> {
 fn as_written(rec: &Record) -> Record {
     let (json, _) = record_json(rec);
     let item = parse_record(json.as_bytes());
-    assert!(item.problems.is_empty());
+    assert!(item.problems.is_empty(), "{:?}", item.problems);
     let mut expected = rec.clone();
     expected.leader = item.record.unwrap().leader;
+    expected.fields.retain(crate::marcxml::written);
     expected
 }
 
@@ -234,7 +235,8 @@ proptest! {
     #[test]
     fn model_to_json_to_model(recs in proptest::collection::vec(record(any_text().boxed(), any::<char>().boxed()), 0..4)) {
         let (doc, problems) = array_document(&recs);
-        prop_assert!(problems.is_empty());
+        // Random leaders lack MARC 21's fixed values: only that is reported.
+        prop_assert!(problems.iter().all(|p| p.kind == "bad_leader"));
         let items: Vec<_> = JsonReader::new(std::io::BufReader::with_capacity(16, doc.as_bytes())).collect();
         prop_assert_eq!(items.len(), recs.len());
         for (item, rec) in items.into_iter().zip(&recs) {
