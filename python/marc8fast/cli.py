@@ -30,7 +30,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, TextIO
+from typing import Any, Literal, TextIO
 
 from . import __version__, decode_report, transcode_file, validate_bytes, validate_file
 from ._iso2709 import Record, RecordError, read
@@ -378,7 +378,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     return _convert_summary(args, report, time.perf_counter() - t0)
 
 
-def _sniff_format(path: str) -> str:
+def _sniff_format(path: str) -> Literal["iso2709", "marcxml", "json"]:
     """The input format from the first bytes that are not blank: ``<`` MARCXML, ``[``/``{``
     JSON, anything else ISO 2709 (as the core's ``Format::detect``)."""
     try:
@@ -386,7 +386,8 @@ def _sniff_format(path: str) -> str:
             head = fh.read(4096).removeprefix(b"\xef\xbb\xbf").lstrip()
     except OSError:
         return "iso2709"
-    return {b"<": "marcxml", b"[": "json", b"{": "json"}.get(head[:1], "iso2709")
+    first = head[:1]
+    return "marcxml" if first == b"<" else "json" if first in (b"[", b"{") else "iso2709"
 
 
 def _convert_formats(args: argparse.Namespace, from_format: str) -> int:
