@@ -378,7 +378,10 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     return _convert_summary(args, report, time.perf_counter() - t0)
 
 
-def _sniff_format(path: str) -> Literal["iso2709", "marcxml", "json"]:
+_RecordFormat = Literal["iso2709", "marcxml", "json"]
+
+
+def _sniff_format(path: str) -> _RecordFormat:
     """The input format from the first bytes that are not blank: ``<`` MARCXML, ``[``/``{``
     JSON, anything else ISO 2709 (as the core's ``Format::detect``)."""
     try:
@@ -390,7 +393,7 @@ def _sniff_format(path: str) -> Literal["iso2709", "marcxml", "json"]:
     return "marcxml" if first == b"<" else "json" if first in (b"[", b"{") else "iso2709"
 
 
-def _convert_formats(args: argparse.Namespace, from_format: str) -> int:
+def _convert_formats(args: argparse.Namespace, from_format: _RecordFormat) -> int:
     """convert --format / --from-format: any of ISO 2709, MARCXML, MARC-in-JSON to any."""
     if args.format != "iso2709" and args.to != "utf8":
         print(f"marc8fast: {args.format} is always UTF-8; use --to utf8", file=sys.stderr)
