@@ -317,7 +317,8 @@ mod tests {
         assert_eq!(fs::read(&dst).unwrap(), b"old");
         assert_eq!(fs::read_dir(&d).unwrap().count(), 1);
         let sink = Format::Iso2709.sink(Target::Utf8, EncodeErrors::Lossless);
-        let err = RecordWriter::create(&d.join("./out.mrc"), sink, &[dst.clone()]).err();
+        let err =
+            RecordWriter::create(&d.join("./out.mrc"), sink, std::slice::from_ref(&dst)).err();
         assert_eq!(err.unwrap().kind(), io::ErrorKind::InvalidInput);
         fs::remove_dir_all(&d).unwrap();
     }
