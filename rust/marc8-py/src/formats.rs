@@ -4,7 +4,7 @@
 use std::io::Cursor;
 use std::path::PathBuf;
 
-use marc8::convert::{convert_file, convert_stream, ConvertOptions, Format};
+use marc8::convert::{convert_file, convert_stream, format_name, ConvertOptions, Format};
 use marc8::model::ReadOptions;
 use marc8::record::{Target, Trust};
 use pyo3::exceptions::{PyOSError, PyValueError};
@@ -40,7 +40,7 @@ fn options(
     if encoding == Target::Marc8 && to_format != Format::Iso2709 {
         return Err(PyValueError::new_err(format!(
             "{} is always Unicode (UTF-8); to='marc8' needs format='iso2709'",
-            to_format.as_str()
+            format_name(to_format)
         )));
     }
     let trust = match trust {
@@ -97,7 +97,11 @@ pub(crate) fn convert_records<'py>(
         )
     });
     let (from, report, out) = result.map_err(|e| PyOSError::new_err(e.to_string()))?;
-    Ok((PyBytes::new(py, &out), from.as_str(), Report::from(report)))
+    Ok((
+        PyBytes::new(py, &out),
+        format_name(from),
+        Report::from(report),
+    ))
 }
 
 /// Converts the file `src` into `dst` (atomically) from one format to another; returns (the input
@@ -131,5 +135,5 @@ pub(crate) fn convert_records_file(
     let (from, report) = py
         .detach(|| convert_file(&src, &dst, &opts, &mut |_| true))
         .map_err(|e| PyOSError::new_err(e.to_string()))?;
-    Ok((from.as_str(), Report::from(report)))
+    Ok((format_name(from), Report::from(report)))
 }

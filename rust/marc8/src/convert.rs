@@ -8,59 +8,37 @@
 
 use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::encoder::EncodeErrors;
-use crate::file::FileReport;
-use crate::marcjson::{self, JsonReader};
-use crate::marcxml::{self, ReadRecord, XmlReader};
+use crate::file::{same_file, temp_path, FileReport};
+use crate::marcjson::JsonReader;
+use crate::marcxml::{ReadRecord, XmlReader};
 use crate::model::{ReadOptions, Record};
 use crate::record::{length_problem, next_record, skip_problem, Next, RecordProblem, Target};
 
-/// A record file format.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
-    /// ISO 2709 (MARC 21 "binary"), in MARC-8 or UTF-8.
-    Iso2709,
-    /// MARCXML (`MARC21slim.xsd`).
-    MarcXml,
-    /// MARC-in-JSON.
-    Json,
+pub use crate::writer::Format;
+
+/// The stable name of a format: `iso2709`, `marcxml`, `json`.
+#[must_use]
+pub fn format_name(format: Format) -> &'static str {
+    match format {
+        Format::Iso2709 => "iso2709",
+        Format::MarcXml => "marcxml",
+        Format::Json => "json",
+    }
 }
 
-impl Format {
-    /// `iso2709` (or `marc`), `marcxml` (or `xml`), `json`.
-    #[must_use]
-    pub fn from_name(name: &str) -> Option<Format> {
-        match name {
-            "iso2709" | "marc" => Some(Format::Iso2709),
-            "marcxml" | "xml" => Some(Format::MarcXml),
-            "json" => Some(Format::Json),
-            _ => None,
-        }
-    }
-
-    /// The stable name.
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Format::Iso2709 => "iso2709",
-            Format::MarcXml => "marcxml",
-            Format::Json => "json",
-        }
-    }
-
-    /// Guesses the format from the start of the input: the first byte that is not whitespace
-    /// (or a UTF-8 byte order mark) is `<` for MARCXML, `[` or `{` for JSON; anything else is
-    /// ISO 2709 (whose records start with five digits).
-    #[must_use]
-    pub fn detect(head: &[u8]) -> Format {
-        let head = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
-        match head.iter().find(|b| !b.is_ascii_whitespace()) {
-            Some(b'<') => Format::MarcXml,
-            Some(b'[' | b'{') => Format::Json,
-            _ => Format::Iso2709,
-        }
+/// Guesses the format from the start of the input: the first byte that is not whitespace (or a
+/// UTF-8 byte order mark) is `<` for MARCXML, `[` or `{` for JSON; anything else is ISO 2709
+/// (whose records start with five digits).
+#[must_use]
+pub fn detect_format(head: &[u8]) -> Format {
+    let head = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
+    match head.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'<') => Format::MarcXml,
+        Some(b'[' | b'{') => Format::Json,
+        _ => Format::Iso2709,
     }
 }
 
@@ -227,7 +205,7 @@ pub fn records<'a, R: BufRead + 'a>(
         None => {
             // Enough of the input to see past leading whitespace in any sane file.
             let head = input.fill_buf()?;
-            Format::detect(head)
+            detect_format(head)
         }
     };
     let it: Box<dyn Iterator<Item = ReadRecord> + 'a> = match format {
@@ -241,17 +219,15 @@ pub fn records<'a, R: BufRead + 'a>(
 // ------------------------------------------------------------------------------------------------
 // Writing
 
-/// Writes records in one of the formats: [`FormatWriter::write`] per record, then
+/// Writes records in one of the formats to any `Write`, with the format's
+/// [`RecordSink`](crate::writer::RecordSink): [`FormatWriter::write`] per record, then
 /// [`FormatWriter::finish`].
 pub struct FormatWriter<W: Write> {
     out: W,
-    format: Format,
-    to: Target,
-    errors: EncodeErrors,
+    sink: Box<dyn crate::writer::RecordSink>,
     written: usize,
     started: bool,
-    text: String,
-    bytes: Vec<u8>,
+    buf: Vec<u8>,
 }
 
 impl<W: Write> FormatWriter<W> {
@@ -260,24 +236,19 @@ impl<W: Write> FormatWriter<W> {
     pub fn new(out: W, format: Format, to: Target, errors: EncodeErrors) -> Self {
         FormatWriter {
             out,
-            format,
-            to,
-            errors,
+            sink: format.sink(to, errors),
             written: 0,
             started: false,
-            text: String::new(),
-            bytes: Vec::new(),
+            buf: Vec::new(),
         }
     }
 
     fn start(&mut self) -> io::Result<()> {
         if !self.started {
             self.started = true;
-            match self.format {
-                Format::Iso2709 => {}
-                Format::MarcXml => self.out.write_all(marcxml::COLLECTION_START.as_bytes())?,
-                Format::Json => self.out.write_all(marcjson::ARRAY_START.as_bytes())?,
-            }
+            self.buf.clear();
+            self.sink.start(&mut self.buf);
+            self.out.write_all(&self.buf)?;
         }
         Ok(())
     }
@@ -292,44 +263,17 @@ impl<W: Write> FormatWriter<W> {
         problems: &mut Vec<RecordProblem>,
     ) -> io::Result<bool> {
         self.start()?;
-        let first = problems.len();
-        let ok = match self.format {
-            Format::Iso2709 => {
-                self.bytes.clear();
-                let ok = rec.to_iso2709(
-                    self.to,
-                    self.errors,
-                    number,
-                    offset,
-                    &mut self.bytes,
-                    problems,
-                );
-                if ok {
-                    self.out.write_all(&self.bytes)?;
-                }
-                ok
-            }
-            Format::MarcXml => {
-                self.text.clear();
-                marcxml::write_record(rec, &mut self.text, number, false, problems);
-                self.out.write_all(self.text.as_bytes())?;
-                true
-            }
-            Format::Json => {
-                self.text.clear();
-                if self.written > 0 {
-                    self.text.push_str(marcjson::SEPARATOR);
-                }
-                marcjson::write_record(rec, &mut self.text, number, problems);
-                self.out.write_all(self.text.as_bytes())?;
-                true
-            }
-        };
-        // The writers number problems by output position; the caller's number is the input's.
-        for p in &mut problems[first..] {
-            p.record = number;
-            p.record_offset = offset;
-        }
+        let fields: Vec<&crate::model::Field> = rec.fields.iter().collect();
+        self.buf.clear();
+        let ok = self.sink.record(
+            &rec.leader,
+            &fields,
+            number,
+            offset,
+            &mut self.buf,
+            problems,
+        );
+        self.out.write_all(&self.buf)?;
         if ok {
             self.written += 1;
         }
@@ -339,11 +283,9 @@ impl<W: Write> FormatWriter<W> {
     /// Writes what ends the document and returns the output.
     pub fn finish(mut self) -> io::Result<W> {
         self.start()?;
-        match self.format {
-            Format::Iso2709 => {}
-            Format::MarcXml => self.out.write_all(marcxml::COLLECTION_END.as_bytes())?,
-            Format::Json => self.out.write_all(marcjson::ARRAY_END.as_bytes())?,
-        }
+        self.buf.clear();
+        self.sink.end(&mut self.buf);
+        self.out.write_all(&self.buf)?;
         self.out.flush()?;
         Ok(self.out)
     }
@@ -413,16 +355,14 @@ pub fn convert_file(
     opts: &ConvertOptions,
     progress: &mut dyn FnMut(&FileReport) -> bool,
 ) -> io::Result<(Format, FileReport)> {
-    if let (Ok(a), Ok(b)) = (fs::canonicalize(src), fs::canonicalize(dst)) {
-        if a == b {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!(
-                    "refusing to write the output over the input {}",
-                    src.display()
-                ),
-            ));
-        }
+    if same_file(src, dst)? {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "refusing to write the output over the input {}",
+                src.display()
+            ),
+        ));
     }
     let input = File::open(src)?;
     let bytes_in = input.metadata().map(|m| m.len()).unwrap_or(0);
@@ -452,25 +392,10 @@ pub fn convert_file(
     result
 }
 
-fn temp_path(dst: &Path) -> PathBuf {
-    let name = dst
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "output".to_owned());
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    dst.with_file_name(format!(
-        ".{name}.{}-{nanos}.marc8fast-tmp",
-        std::process::id()
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::marcxml::tests::sample;
+    use crate::marcxml::{self, tests::sample};
 
     fn convert(input: &[u8], from: Option<Format>, to: Format) -> (Format, FileReport, Vec<u8>) {
         let opts = ConvertOptions {
@@ -485,11 +410,11 @@ mod tests {
 
     #[test]
     fn detects_formats() {
-        assert_eq!(Format::detect(b"  \n<?xml"), Format::MarcXml);
-        assert_eq!(Format::detect(b"\xEF\xBB\xBF["), Format::Json);
-        assert_eq!(Format::detect(b"{"), Format::Json);
-        assert_eq!(Format::detect(b"00123nam"), Format::Iso2709);
-        assert_eq!(Format::detect(b""), Format::Iso2709);
+        assert_eq!(detect_format(b"  \n<?xml"), Format::MarcXml);
+        assert_eq!(detect_format(b"\xEF\xBB\xBF["), Format::Json);
+        assert_eq!(detect_format(b"{"), Format::Json);
+        assert_eq!(detect_format(b"00123nam"), Format::Iso2709);
+        assert_eq!(detect_format(b""), Format::Iso2709);
     }
 
     #[test]

@@ -27,6 +27,7 @@ use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use crate::marcxml::{control_number, output_leader, written, At, ReadRecord, DEFAULT_LEADER};
 use crate::model::{Field, FieldData, Record, Subfield};
 use crate::record::RecordProblem;
+use crate::writer::RecordSink;
 
 /// What comes before the first record of an array document.
 pub const ARRAY_START: &str = "[\n";
@@ -71,6 +72,18 @@ pub fn write_record(
     number: usize,
     problems: &mut Vec<RecordProblem>,
 ) {
+    let fields: Vec<&Field> = rec.fields.iter().collect();
+    write_parts(&rec.leader, &fields, out, number, problems);
+}
+
+/// [`write_record`] of a leader and fields.
+pub fn write_parts(
+    given_leader: &[u8; 24],
+    fields: &[&Field],
+    out: &mut String,
+    number: usize,
+    problems: &mut Vec<RecordProblem>,
+) {
     let at = At {
         number,
         offset: 0,
@@ -80,9 +93,9 @@ pub fn write_record(
         subfield: None,
     };
     let first = problems.len();
-    let leader = output_leader(rec, &at, problems);
+    let leader = output_leader(given_leader, fields, &at, problems);
     if problems.len() > first {
-        let cn = control_number(&rec.fields);
+        let cn = control_number(fields.iter().copied());
         for p in &mut problems[first..] {
             p.control_number.clone_from(&cn);
         }
@@ -90,7 +103,7 @@ pub fn write_record(
     out.push_str("{\"leader\": ");
     push_json_str(out, &leader);
     out.push_str(", \"fields\": [");
-    for (i, field) in rec.fields.iter().filter(|f| written(f)).enumerate() {
+    for (i, field) in fields.iter().copied().filter(|f| written(f)).enumerate() {
         if i > 0 {
             out.push_str(", ");
         }
@@ -126,6 +139,46 @@ pub fn write_record(
         out.push('}');
     }
     out.push_str("]}");
+}
+
+/// MARC-in-JSON as a [`RecordSink`] of [`crate::writer::RecordWriter`]: an array of records.
+#[derive(Default)]
+pub struct JsonSink {
+    text: String,
+    records: usize,
+}
+
+impl RecordSink for JsonSink {
+    fn start(&mut self, out: &mut Vec<u8>) {
+        out.extend_from_slice(ARRAY_START.as_bytes());
+    }
+
+    fn record(
+        &mut self,
+        leader: &[u8; 24],
+        fields: &[&Field],
+        number: usize,
+        offset: u64,
+        out: &mut Vec<u8>,
+        problems: &mut Vec<RecordProblem>,
+    ) -> bool {
+        let first = problems.len();
+        self.text.clear();
+        if self.records > 0 {
+            self.text.push_str(SEPARATOR);
+        }
+        self.records += 1;
+        write_parts(leader, fields, &mut self.text, number, problems);
+        out.extend_from_slice(self.text.as_bytes());
+        for p in &mut problems[first..] {
+            p.record_offset = offset;
+        }
+        true
+    }
+
+    fn end(&mut self, out: &mut Vec<u8>) {
+        out.extend_from_slice(ARRAY_END.as_bytes());
+    }
 }
 
 /// One record as a JSON object (what pymarc's `Record.as_json()` gives).

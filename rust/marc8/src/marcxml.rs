@@ -53,6 +53,7 @@ use quick_xml::NsReader;
 
 use crate::model::{Field, FieldData, Record, Subfield};
 use crate::record::RecordProblem;
+use crate::writer::RecordSink;
 
 /// The MARCXML namespace.
 pub const NAMESPACE: &str = "http://www.loc.gov/MARC21/slim";
@@ -106,15 +107,15 @@ impl At<'_> {
 }
 
 /// The record's 001, trimmed, if it has one.
-pub(crate) fn control_number(fields: &[Field]) -> Option<String> {
-    fields.iter().find_map(|f| match &f.data {
+pub(crate) fn control_number<'a>(fields: impl IntoIterator<Item = &'a Field>) -> Option<String> {
+    fields.into_iter().find_map(|f| match &f.data {
         FieldData::Control(s) if f.tag == "001" => Some(s.trim().to_owned()),
         _ => None,
     })
 }
 
 /// Which occurrence of its tag the field at `index` is (from 1).
-pub(crate) fn occurrence(fields: &[Field], index: usize) -> usize {
+pub(crate) fn occurrence(fields: &[&Field], index: usize) -> usize {
     let tag = &fields[index].tag;
     fields[..index].iter().filter(|f| &f.tag == tag).count() + 1
 }
@@ -129,8 +130,14 @@ pub(crate) fn written(f: &Field) -> bool {
 }
 
 /// The lengths the record would have as UTF-8 ISO 2709: (record length, base address).
+#[cfg(test)]
 pub(crate) fn utf8_lengths(rec: &Record) -> (usize, usize) {
-    let written = || rec.fields.iter().filter(|f| written(f));
+    lengths(&rec.fields.iter().collect::<Vec<_>>())
+}
+
+/// [`utf8_lengths`] of a leader's fields.
+pub(crate) fn lengths(fields: &[&Field]) -> (usize, usize) {
+    let written = || fields.iter().copied().filter(|f| written(f));
     let base = 24 + 12 * written().count() + 1;
     let data: usize = written()
         .map(|f| match &f.data {
@@ -162,12 +169,13 @@ fn put_num(leader: &mut [u8; 24], at: usize, n: usize) {
 /// as the ISO 2709 writer does, MARC 21's fixed values at 10-11 (`22`) and 20-23 (`4500`) and a
 /// space for any byte that is not printable ASCII (reported as `bad_leader`, `recovered`).
 pub(crate) fn output_leader(
-    rec: &Record,
+    given: &[u8; 24],
+    fields: &[&Field],
     at: &At<'_>,
     problems: &mut Vec<RecordProblem>,
 ) -> String {
-    let mut leader = rec.leader;
-    let (total, base) = utf8_lengths(rec);
+    let mut leader = *given;
+    let (total, base) = lengths(fields);
     put_num(&mut leader, 0, total);
     put_num(&mut leader, 12, base);
     leader[9] = b'a';
@@ -195,14 +203,14 @@ pub(crate) fn output_leader(
                 "leader positions {changed:?} held {:?}; written as MARC 21 requires ({:?})",
                 changed
                     .iter()
-                    .map(|&i| char::from(rec.leader[i]))
+                    .map(|&i| char::from(given[i]))
                     .collect::<String>(),
                 changed
                     .iter()
                     .map(|&i| char::from(leader[i]))
                     .collect::<String>(),
             ),
-            &rec.leader,
+            given,
         ));
     }
     leader.iter().map(|&b| char::from(b)).collect()
@@ -339,6 +347,20 @@ pub fn write_record(
     xmlns: bool,
     problems: &mut Vec<RecordProblem>,
 ) {
+    let fields: Vec<&Field> = rec.fields.iter().collect();
+    write_parts(&rec.leader, &fields, out, number, xmlns, problems);
+}
+
+/// [`write_record`] of a leader and fields.
+pub fn write_parts(
+    leader: &[u8; 24],
+    fields: &[&Field],
+    out: &mut String,
+    number: usize,
+    xmlns: bool,
+    problems: &mut Vec<RecordProblem>,
+) {
+    let given_leader = leader;
     let first_problem = problems.len();
     let mut at = At {
         number,
@@ -353,7 +375,7 @@ pub fn write_record(
     } else {
         "<record>\n"
     });
-    let leader = output_leader(rec, &at, problems);
+    let leader = output_leader(given_leader, fields, &at, problems);
     if !leader_in_schema(leader.as_bytes()) {
         problems.push(at.problem(
             "xml_schema_invalid",
@@ -370,7 +392,7 @@ pub fn write_record(
     escape_into(out, &leader, false, &at, problems);
     out.push_str("</leader>\n");
     let mut seen_data = false;
-    for (index, field) in rec.fields.iter().enumerate() {
+    for (index, &field) in fields.iter().enumerate() {
         if !written(field) {
             continue;
         }
@@ -391,7 +413,7 @@ pub fn write_record(
                 }
                 // The occurrence is only computed when something is reported.
                 if needs_position(text) || !schema.is_empty() {
-                    at.occurrence = Some(occurrence(&rec.fields, index));
+                    at.occurrence = Some(occurrence(fields, index));
                 }
                 out.push_str("  <controlfield tag=\"");
                 escape_into(out, &field.tag, true, &at, problems);
@@ -435,7 +457,7 @@ pub fn write_record(
                     || needs_position(&field.tag)
                     || subfields.iter().any(|s| needs_position(&s.value))
                 {
-                    at.occurrence = Some(occurrence(&rec.fields, index));
+                    at.occurrence = Some(occurrence(fields, index));
                 }
                 let mut ind = [0u8; 8];
                 out.push_str("  <datafield tag=\"");
@@ -464,7 +486,7 @@ pub fn write_record(
     }
     out.push_str("</record>\n");
     if grew > 0 {
-        let (total, _) = utf8_lengths(rec);
+        let (total, _) = lengths(fields);
         let digits = format!("{:05}", total + grew);
         let old = out.get(leader_at..leader_at + 5);
         if total + grew <= 99_999 && old.is_some_and(|o| o.bytes().all(|b| b.is_ascii_digit())) {
@@ -472,7 +494,7 @@ pub fn write_record(
         }
     }
     if problems.len() > first_problem {
-        let cn = control_number(&rec.fields);
+        let cn = control_number(fields.iter().copied());
         for p in &mut problems[first_problem..] {
             p.control_number.clone_from(&cn);
         }
@@ -484,6 +506,41 @@ fn needs_position(s: &str) -> bool {
     s.bytes()
         .any(|b| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r'))
         || s.contains(['\u{FFFE}', '\u{FFFF}'])
+}
+
+/// MARCXML as a [`RecordSink`] of [`crate::writer::RecordWriter`]: a `<collection>` document.
+#[derive(Default)]
+pub struct MarcXmlSink {
+    text: String,
+}
+
+impl RecordSink for MarcXmlSink {
+    fn start(&mut self, out: &mut Vec<u8>) {
+        out.extend_from_slice(COLLECTION_START.as_bytes());
+    }
+
+    fn record(
+        &mut self,
+        leader: &[u8; 24],
+        fields: &[&Field],
+        number: usize,
+        offset: u64,
+        out: &mut Vec<u8>,
+        problems: &mut Vec<RecordProblem>,
+    ) -> bool {
+        let first = problems.len();
+        self.text.clear();
+        write_parts(leader, fields, &mut self.text, number, false, problems);
+        out.extend_from_slice(self.text.as_bytes());
+        for p in &mut problems[first..] {
+            p.record_offset = offset;
+        }
+        true
+    }
+
+    fn end(&mut self, out: &mut Vec<u8>) {
+        out.extend_from_slice(COLLECTION_END.as_bytes());
+    }
 }
 
 /// A document of one record: the XML declaration and a `<record>` carrying the namespace.

@@ -22,6 +22,10 @@ use crate::record::{RecordProblem, Target};
 pub enum Format {
     /// ISO 2709 (MARC 21 transmission format).
     Iso2709,
+    /// MARCXML (`MARC21slim.xsd`), a `<collection>` ([`crate::marcxml`]).
+    MarcXml,
+    /// MARC-in-JSON, an array of records ([`crate::marcjson`]).
+    Json,
 }
 
 impl Format {
@@ -30,6 +34,8 @@ impl Format {
     pub fn from_name(name: &str) -> Option<Format> {
         match name.to_ascii_lowercase().as_str() {
             "iso2709" | "marc" | "mrc" => Some(Format::Iso2709),
+            "marcxml" | "xml" => Some(Format::MarcXml),
+            "json" => Some(Format::Json),
             _ => None,
         }
     }
@@ -39,6 +45,8 @@ impl Format {
     pub fn sink(self, to: Target, errors: EncodeErrors) -> Box<dyn RecordSink> {
         match self {
             Format::Iso2709 => Box::new(Iso2709Sink { to, errors }),
+            Format::MarcXml => Box::<crate::marcxml::MarcXmlSink>::default(),
+            Format::Json => Box::<crate::marcjson::JsonSink>::default(),
         }
     }
 }

@@ -49,7 +49,8 @@ fn kinds(problems: &[RecordProblem]) -> Vec<&'static str> {
 fn as_written(rec: &Record) -> Record {
     let mut expected = rec.clone();
     let leader = output_leader(
-        rec,
+        &rec.leader,
+        &rec.fields.iter().collect::<Vec<_>>(),
         &At {
             number: 1,
             offset: 0,
