@@ -34,6 +34,10 @@
 //! [`file`](mod@file) streams whole files through worker threads in bounded memory, in input order, and
 //! writes atomically. [`validate`] checks files without converting them.
 //!
+//! [`marcxml`] and [`marcjson`] write and stream-read MARCXML (LC's `MARC21slim.xsd`) and
+//! MARC-in-JSON from and to the [`model`]; [`convert`] converts files between ISO 2709, MARCXML
+//! and JSON one record at a time.
+//!
 //! # Error reporting
 //!
 //! Every converter reports problems as [`Problem`] values: a kind, an exact position, the
