@@ -410,13 +410,21 @@ pub struct Record {
 
 const DEFAULT_LEADER: &[u8; 24] = b"00000nam a2200000   4500";
 
+/// A leader from its text: 24 characters, each one byte (U+0000-U+00FF, so that a leader
+/// read with stray non-ASCII bytes can be set back as it was).
 fn leader_from(s: &str) -> PyResult<[u8; 24]> {
-    match <[u8; 24]>::try_from(s.as_bytes()) {
-        Ok(l) if s.is_ascii() => Ok(l),
+    let bytes: Option<Vec<u8>> = s.chars().map(|c| u8::try_from(u32::from(c)).ok()).collect();
+    match bytes.map(<[u8; 24]>::try_from) {
+        Some(Ok(l)) => Ok(l),
         _ => Err(PyValueError::new_err(format!(
-            "a leader is 24 ASCII characters, not {s:?}"
+            "a leader is 24 one-byte characters, not {s:?}"
         ))),
     }
+}
+
+/// The leader's text: one character per byte (ASCII in any valid record).
+fn leader_text(leader: &[u8; 24]) -> String {
+    leader.iter().map(|&b| char::from(b)).collect()
 }
 
 fn field_objects(fields: &Bound<'_, PyAny>) -> PyResult<Vec<Slot>> {
@@ -631,7 +639,7 @@ impl Record {
     /// The leader (24 characters).
     #[getter]
     fn leader(&self) -> String {
-        String::from_utf8_lossy(&self.leader).into_owned()
+        leader_text(&self.leader)
     }
 
     #[setter]
@@ -652,12 +660,18 @@ impl Record {
     /// Sets leader positions `i`, `i+1`, ... to the characters of `value`.
     #[pyo3(name = "set_leader")]
     fn set_leader_at(&mut self, i: usize, value: &str) -> PyResult<()> {
-        if !value.is_ascii() || i + value.len() > 24 {
-            return Err(PyValueError::new_err(format!(
-                "{value:?} at leader position {i} is not ASCII inside the 24 positions"
-            )));
+        let bytes: Option<Vec<u8>> = value
+            .chars()
+            .map(|c| u8::try_from(u32::from(c)).ok())
+            .collect();
+        match bytes {
+            Some(b) if i + b.len() <= 24 => self.leader[i..i + b.len()].copy_from_slice(&b),
+            _ => {
+                return Err(PyValueError::new_err(format!(
+                    "{value:?} at leader position {i} is not one-byte characters inside the 24 positions"
+                )))
+            }
         }
-        self.leader[i..i + value.len()].copy_from_slice(value.as_bytes());
         Ok(())
     }
 
@@ -981,7 +995,7 @@ impl Record {
 
     fn __str__(&self, py: Python<'_>) -> String {
         self.with_fields(py, |leader, fields| {
-            let mut s = format!("=LDR  {}\n", String::from_utf8_lossy(leader));
+            let mut s = format!("=LDR  {}\n", leader_text(leader));
             for f in fields {
                 s.push_str(&mnemonic(f));
                 s.push('\n');
