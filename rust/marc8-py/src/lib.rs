@@ -7,8 +7,10 @@ use pyo3::prelude::*;
 
 mod errors;
 mod formats;
+mod model;
 mod options;
 mod problem;
+mod reader;
 mod records;
 mod validate;
 
@@ -28,7 +30,11 @@ mod _native {
     #[pymodule_export]
     use crate::formats::{convert_records, convert_records_file};
     #[pymodule_export]
+    use crate::model::{Field, Record};
+    #[pymodule_export]
     use crate::problem::Problem;
+    #[pymodule_export]
+    use crate::reader::{MARCReader, MARCWriter};
     #[pymodule_export]
     use crate::records::{
         read_records, read_records_report, transcode_file, transcode_record, RecordProblem, Report,
@@ -49,6 +55,11 @@ mod _native {
                 "decode_report",
                 "Encoder",
                 "encode",
+                "Field",
+                "MARCReader",
+                "MARCWriter",
+                "Record",
+                "RecordError",
                 "encode_report",
                 "is_verbatim",
                 "RecordProblem",
@@ -64,6 +75,10 @@ mod _native {
             ],
         )?;
         m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+        m.add(
+            "RecordError",
+            m.py().get_type::<crate::model::RecordError>(),
+        )?;
         m.add("EACC_CODE_COUNT", marc8::EACC_CODE_COUNT)?;
         Ok(())
     }
