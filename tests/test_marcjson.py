@@ -167,3 +167,57 @@ def test_cli_from_format_and_usage_errors(
     bad.write_bytes(xml.read_bytes()[:-200])
     assert main(["convert", str(bad), str(out), "--to", "utf8", "--format", "json", "-q"]) == 1
     assert json.loads(out.read_text())[0]["fields"][0] == {"001": "u1"}
+
+
+# ------------------------------------------------------------------------------------------------
+# Record.as_marcxml / as_json, parse_xml / read_json, MARCWriter(format=...)
+
+
+def test_record_methods_and_readers_round_trip(tmp_path: Path) -> None:
+    pymarc = pytest.importorskip("pymarc")
+    records = list(marc8fast.MARCReader(str(DATA / "realworld" / "hebrew.marc")))
+    assert len(records) == 20
+    xml_path, json_path = tmp_path / "h.xml", tmp_path / "h.json"
+    for path, fmt in ((xml_path, "marcxml"), (json_path, "json")):
+        with marc8fast.MARCWriter(path, format=fmt) as w:
+            for r in records:
+                assert w.write(r)
+    # What the writer wrote is what convert writes.
+    iso = (DATA / "realworld" / "hebrew.marc").read_bytes()
+    assert xml_path.read_bytes() == convert(iso, "marcxml")[0]
+    assert json_path.read_bytes() == convert(iso, "json")[0]
+    from_xml = list(marc8fast.parse_xml(str(xml_path)))
+    from_json = list(marc8fast.read_json(json_path.read_bytes()))
+    with open(json_path, "rb") as fh:
+        from_file = list(marc8fast.read_json(fh))
+    expected = [r.to_bytes() for r in records]
+    assert [r.to_bytes() for r in from_xml] == expected
+    assert [r.to_bytes() for r in from_json] == expected
+    assert [r.to_bytes() for r in from_file] == expected
+    for r in records[:5]:
+        (one,) = list(marc8fast.parse_xml(r.as_marcxml().encode()))
+        assert one.to_bytes() == r.to_bytes()
+        (pm,) = pymarc.parse_xml_to_array(io.BytesIO(r.as_marcxml().encode()))
+        assert pm.as_dict() == json.loads(r.as_json())
+        (pj,) = list(pymarc.JSONReader(r.as_json()))
+        assert pj.as_dict() == json.loads(r.as_json())
+    with pytest.raises(ValueError, match="always Unicode"):
+        marc8fast.MARCWriter(tmp_path / "x.xml", format="marcxml", encoding="marc8")
+
+
+def test_as_marcxml_report_and_stream_problems() -> None:
+    rec = marc8fast.Record(
+        "00000nam a2200000   4500",
+        [marc8fast.Field("245", "10", [("a", "bell \x07 here")])],
+    )
+    xml, problems = rec.as_marcxml_report()
+    assert [(p.kind, p.tag, p.subfield, p.offset) for p in problems] == [
+        ("xml_invalid_character", "245", "a", 5)
+    ]
+    assert rec.as_marcxml() == xml
+    assert "bell \ufffd here" in xml
+    stream = marc8fast.parse_xml(xml.encode() + b"<junk")
+    got = list(stream)
+    assert len(got) == 1 and stream.records_read == 1
+    assert [p.kind for p in stream.problems] == ["xml_syntax"]
+    assert json.loads(rec.as_json())["fields"][0]["245"]["subfields"] == [{"a": "bell \x07 here"}]

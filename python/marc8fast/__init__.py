@@ -9,7 +9,9 @@ The conversion runs in Rust (the ``marc8`` crate); this package is the front doo
 * :func:`transcode_record` / :func:`transcode_file` convert ISO 2709 records and whole files
   (leader/09, lengths, field 066, positioned problems; files streamed on every core);
 * :func:`convert_records` / :func:`convert_records_file` convert between ISO 2709, MARCXML and
-  MARC-in-JSON, one record at a time;
+  MARC-in-JSON, one record at a time; :func:`parse_xml` / :func:`read_json` read MARCXML and
+  MARC-in-JSON as :class:`Record` streams, ``Record.as_marcxml()`` / ``Record.as_json()`` write
+  them;
 * :func:`validate_file` / :func:`validate_bytes` check every record's structure and encoding;
 * :class:`Record` / :class:`Field` are records as values (parsed from either encoding, written
   to either), :class:`MARCReader` streams them from a file, :class:`MARCWriter` writes them
@@ -30,6 +32,7 @@ from ._native import (
     Record,
     RecordError,
     RecordProblem,
+    RecordStream,
     Report,
     __version__,
     convert_records,
@@ -38,6 +41,8 @@ from ._native import (
     decode_report,
     encode,
     encode_report,
+    parse_xml,
+    read_json,
     read_records,
     read_records_report,
     transcode_file,
@@ -59,6 +64,7 @@ __all__ = [
     "Record",
     "RecordError",
     "RecordProblem",
+    "RecordStream",
     "Report",
     "__version__",
     "codec",
@@ -68,6 +74,8 @@ __all__ = [
     "decode_report",
     "encode",
     "encode_report",
+    "parse_xml",
+    "read_json",
     "read_records",
     "read_records_report",
     "transcode_file",

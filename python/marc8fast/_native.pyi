@@ -3,7 +3,7 @@
 import os
 import types
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, BinaryIO, Literal, final, overload
+from typing import IO, Any, BinaryIO, Literal, final, overload
 
 _EncodeErrors = Literal["strict", "lossless", "lossy"]
 
@@ -18,6 +18,7 @@ __all__ = [
     "Record",
     "RecordError",
     "RecordProblem",
+    "RecordStream",
     "Report",
     "__version__",
     "convert_records",
@@ -27,6 +28,8 @@ __all__ = [
     "encode",
     "encode_report",
     "is_verbatim",
+    "parse_xml",
+    "read_json",
     "read_records",
     "read_records_report",
     "transcode_file",
@@ -211,7 +214,7 @@ def validate_bytes(
 # Records as values (issue 10): Record, Field, MARCReader, MARCWriter
 
 _Encoding = Literal["utf8", "utf-8", "UTF-8", "marc8", "marc-8", "MARC-8"]
-_Format = Literal["iso2709"]
+_Format = Literal["iso2709", "marc", "mrc", "marcxml", "xml", "json"]
 
 class RecordError(ValueError):
     """A record that cannot be parsed or written; ``problems`` says why."""
@@ -320,6 +323,9 @@ class Record:
     def as_pymarc(self) -> Any: ...
     @staticmethod
     def from_pymarc(record: Any) -> Record: ...
+    def as_marcxml(self) -> str: ...
+    def as_marcxml_report(self) -> tuple[str, list[RecordProblem]]: ...
+    def as_json(self) -> str: ...
     def copy(self) -> Record: ...
     def __eq__(self, value: object, /) -> bool: ...
     def __ne__(self, value: object, /) -> bool: ...
@@ -421,3 +427,15 @@ def convert_records_file(
     legacy_ligatures: bool = False,
     trust: _Trust = "leader",
 ) -> tuple[str, Report]: ...
+
+@final
+class RecordStream:
+    def __iter__(self) -> RecordStream: ...
+    def __next__(self) -> Record: ...
+    @property
+    def problems(self) -> list[RecordProblem]: ...
+    @property
+    def records_read(self) -> int: ...
+
+def parse_xml(source: str | os.PathLike[str] | bytes | bytearray | IO[Any]) -> RecordStream: ...
+def read_json(source: str | os.PathLike[str] | bytes | bytearray | IO[Any]) -> RecordStream: ...

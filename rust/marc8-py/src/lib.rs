@@ -28,7 +28,9 @@ mod _native {
     use crate::options::{decode_options, encode_options};
 
     #[pymodule_export]
-    use crate::formats::{convert_records, convert_records_file};
+    use crate::formats::{
+        convert_records, convert_records_file, parse_xml, read_json, RecordStream,
+    };
     #[pymodule_export]
     use crate::model::{Field, Record};
     #[pymodule_export]
@@ -63,8 +65,11 @@ mod _native {
                 "encode_report",
                 "is_verbatim",
                 "RecordProblem",
+                "RecordStream",
                 "convert_records",
                 "convert_records_file",
+                "parse_xml",
+                "read_json",
                 "Report",
                 "read_records",
                 "read_records_report",

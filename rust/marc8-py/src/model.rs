@@ -956,6 +956,23 @@ impl Record {
         })
     }
 
+    /// The record as a MARCXML document of one namespaced `<record>` (see README, "MARCXML and
+    /// MARC-in-JSON"); characters XML cannot carry are written as U+FFFD.
+    fn as_marcxml(&self, py: Python<'_>) -> String {
+        crate::formats::marcxml_of(self, py).0
+    }
+
+    /// (MARCXML document, problems: characters replaced, values outside the schema).
+    fn as_marcxml_report(&self, py: Python<'_>) -> (String, Vec<RecordProblem>) {
+        let (xml, problems) = crate::formats::marcxml_of(self, py);
+        (xml, problems.into_iter().map(RecordProblem::from).collect())
+    }
+
+    /// The record as MARC-in-JSON, as pymarc's `Record.as_json()` gives it.
+    fn as_json(&self, py: Python<'_>) -> String {
+        crate::formats::json_of(self, py)
+    }
+
     /// A deep copy (new Field objects).
     fn copy(&self, py: Python<'_>) -> Record {
         let m = self.model(py);

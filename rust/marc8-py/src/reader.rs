@@ -333,9 +333,10 @@ impl MARCWriter {
     #[new]
     #[pyo3(signature = (path, *, format = "iso2709", encoding = "utf8", errors = "lossless"))]
     fn new(path: PathBuf, format: &str, encoding: &str, errors: &str) -> PyResult<Self> {
-        let fmt =
-            Format::from_name(format).ok_or_else(|| bad_option("format", format, "'iso2709'"))?;
+        let fmt = Format::from_name(format)
+            .ok_or_else(|| bad_option("format", format, "'iso2709', 'marcxml' or 'json'"))?;
         let (to, errors) = encoding_options(encoding, errors)?;
+        crate::formats::check_encoding(fmt, to)?;
         let w =
             RecordWriter::create(&path, fmt.sink(to, errors), &open_inputs()).map_err(io_err)?;
         Ok(MARCWriter {
