@@ -8,7 +8,14 @@ The conversion runs in Rust (the ``marc8`` crate); this package is the front doo
   cannot represent (strict error, LC's lossless ``&#xXXXX;`` or the lossy fill character ``|``);
 * :func:`transcode_record` / :func:`transcode_file` convert ISO 2709 records and whole files
   (leader/09, lengths, field 066, positioned problems; files streamed on every core);
+* :func:`convert_records` / :func:`convert_records_file` convert between ISO 2709, MARCXML and
+  MARC-in-JSON, one record at a time; :func:`parse_xml` / :func:`read_json` read MARCXML and
+  MARC-in-JSON as :class:`Record` streams, ``Record.as_marcxml()`` / ``Record.as_json()`` write
+  them;
 * :func:`validate_file` / :func:`validate_bytes` check every record's structure and encoding;
+* :class:`Record` / :class:`Field` are records as values (parsed from either encoding, written
+  to either), :class:`MARCReader` streams them from a file, :class:`MARCWriter` writes them
+  atomically;
 * importing the package registers the ``marc8`` codec (also spelled ``marc-8`` and ``marc_8``), so
   ``data.decode("marc8")``, ``codecs.iterdecode`` and ``open(path, encoding="marc8")`` work.
 """
@@ -18,14 +25,24 @@ from ._native import (
     EACC_CODE_COUNT,
     Decoder,
     Encoder,
+    Field,
+    MARCReader,
+    MARCWriter,
     Problem,
+    Record,
+    RecordError,
     RecordProblem,
+    RecordStream,
     Report,
     __version__,
+    convert_records,
+    convert_records_file,
     decode,
     decode_report,
     encode,
     encode_report,
+    parse_xml,
+    read_json,
     read_records,
     read_records_report,
     transcode_file,
@@ -40,15 +57,25 @@ __all__ = [
     "EACC_CODE_COUNT",
     "Decoder",
     "Encoder",
+    "Field",
+    "MARCReader",
+    "MARCWriter",
     "Problem",
+    "Record",
+    "RecordError",
     "RecordProblem",
+    "RecordStream",
     "Report",
     "__version__",
     "codec",
+    "convert_records",
+    "convert_records_file",
     "decode",
     "decode_report",
     "encode",
     "encode_report",
+    "parse_xml",
+    "read_json",
     "read_records",
     "read_records_report",
     "transcode_file",

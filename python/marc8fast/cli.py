@@ -3,7 +3,8 @@
 
 ``marc8fast validate FILE... | -``  checks every record (structure, encoding, and with
 ``--for-export`` every character MARC-8 lacks) and prints one line per problem.
-``marc8fast convert IN OUT --to utf8|marc8``  converts a file (atomically, on every core).
+``marc8fast convert IN OUT --to utf8|marc8 [--format iso2709|marcxml|json] [--from-format ...]``
+converts a file (atomically; ISO 2709 to ISO 2709 on every core).
 ``marc8fast bench [FILE]``  measures marc8fast beside the peers installed on the machine.
 ``marc8fast dump FILE...``  prints records as ``=TAG  ind$aText`` lines.
 ``marc8fast load FILE... --db CATALOG``  loads records into the local catalog (import flow).
@@ -31,11 +32,11 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import IO, Any, TextIO
+from typing import IO, Any, Literal, TextIO
 
 from . import __version__, decode_report, transcode_file, validate_bytes, validate_file
 from ._iso2709 import Record, RecordError, read
-from ._native import RecordProblem, Report
+from ._native import RecordProblem, Report, convert_records_file
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -375,6 +376,9 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     if os.path.exists(dst) and os.path.samefile(src, dst):
         print(f"marc8fast: refusing to write the output over the input {src}", file=sys.stderr)
         return EXIT_ERROR
+    from_format = args.from_format or _sniff_format(src)
+    if args.format != "iso2709" or from_format != "iso2709":
+        return _convert_formats(args, from_format)
     # --report: every problem is written as it comes, to a temporary file renamed into place
     # when the conversion is done; only the problems listed on stderr are kept in memory.
     fh: IO[str] | None = None
@@ -434,7 +438,68 @@ def _cmd_convert(args: argparse.Namespace) -> int:
                 os.unlink(fh.name)
         raise
     bar.done()
-    secs = time.perf_counter() - t0
+    return _convert_summary(args, report, time.perf_counter() - t0, write_report=False)
+
+
+_RecordFormat = Literal["iso2709", "marcxml", "json"]
+
+
+def _sniff_format(path: str) -> _RecordFormat:
+    """The input format from the first bytes that are not blank: ``<`` MARCXML, ``[``/``{``
+    JSON, anything else ISO 2709 (as the core's ``Format::detect``)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4096).removeprefix(b"\xef\xbb\xbf").lstrip()
+    except OSError:
+        return "iso2709"
+    first = head[:1]
+    return "marcxml" if first == b"<" else "json" if first in (b"[", b"{") else "iso2709"
+
+
+def _convert_formats(args: argparse.Namespace, from_format: _RecordFormat) -> int:
+    """convert --format / --from-format: any of ISO 2709, MARCXML, MARC-in-JSON to any."""
+    if args.format != "iso2709" and args.to != "utf8":
+        print(f"marc8fast: {args.format} is always UTF-8; use --to utf8", file=sys.stderr)
+        return EXIT_ERROR
+    if args.to == "utf8" and args.errors not in (None, "replace"):
+        print(
+            "marc8fast: --errors strict applies to ISO 2709 to ISO 2709 only; "
+            "MARCXML and JSON conversions replace and report",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
+    t0 = time.perf_counter()
+    try:
+        _, report = convert_records_file(
+            args.input,
+            args.output,
+            format=args.format,
+            from_format=from_format,
+            to=args.to,
+            errors=args.errors if args.to == "marc8" and args.errors else "lossless",
+            normalize=args.normalize,
+            expand_ncr=args.expand_ncr,
+            trust=args.trust,
+        )
+    except (ValueError, OSError) as e:
+        print(f"marc8fast: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    return _convert_summary(args, report, time.perf_counter() - t0)
+
+
+def _convert_summary(
+    args: argparse.Namespace, report: Report, secs: float, *, write_report: bool = True
+) -> int:
+    src, dst = args.input, args.output
+    issues = [Issue.from_problem(src, p) for p in report.problems]
+    if args.report and write_report:
+        try:
+            with open(args.report, "w", encoding="utf-8") as fh:
+                for i in issues:
+                    fh.write(json.dumps(asdict(i), ensure_ascii=False) + "\n")
+        except OSError as e:
+            print(f"marc8fast: {args.report}: {e.strerror or e}", file=sys.stderr)
+            return EXIT_ERROR
     if args.verbosity >= 1:
         listed = report.problems
         for p in listed:
@@ -445,7 +510,8 @@ def _cmd_convert(args: argparse.Namespace) -> int:
             sys.stderr.write(f"... and {more:,} more problem(s){where}\n")
         mb = report.bytes_in / 1e6
         sys.stderr.write(
-            f"{src} → {dst} ({args.to}): {report.records_read:,} records read, "
+            f"{src} → {dst} ({args.to}{'' if args.format == 'iso2709' else ', ' + args.format}): "
+            f"{report.records_read:,} records read, "
             f"{report.records_written:,} written, {report.records_rejected:,} rejected; "
             f"{report.problem_count():,} problem(s) in {report.records_with_problems:,} "
             f"record(s); {mb:,.1f} MB in {secs:.2f} s\n"
@@ -770,7 +836,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser(
         "convert",
-        help="convert a file between MARC-8 and UTF-8",
+        help="convert a file between MARC-8 and UTF-8, ISO 2709, MARCXML and JSON",
         description="Convert every record of IN into OUT (written to a temporary file and "
         "renamed into place only when complete; never over IN).",
         epilog="Exit status: 0 every record written without a problem, 1 problems reported or "
@@ -779,6 +845,18 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("input", metavar="IN")
     c.add_argument("output", metavar="OUT")
     c.add_argument("--to", required=True, choices=["utf8", "marc8"])
+    c.add_argument(
+        "--format",
+        choices=["iso2709", "marcxml", "json"],
+        default="iso2709",
+        help="output format (default iso2709); marcxml and json are UTF-8",
+    )
+    c.add_argument(
+        "--from-format",
+        choices=["iso2709", "marcxml", "json"],
+        default=None,
+        help="input format (default: detected: '<' MARCXML, '[' or '{' JSON, else ISO 2709)",
+    )
     c.add_argument(
         "--errors",
         default=None,

@@ -240,7 +240,7 @@ fn convert(batch: Batch, opts: &RecordOptions) -> Done {
 }
 
 /// Reads `input` and cuts it into batches, handing each to `send` (which may block).
-fn read_batches<R: Read>(
+pub(crate) fn read_batches<R: Read>(
     mut input: R,
     range: RecordRange,
     stream: &StreamOptions,
@@ -623,7 +623,7 @@ pub fn transcode_file_with(
     result
 }
 
-fn same_file(src: &Path, dst: &Path) -> io::Result<bool> {
+pub(crate) fn same_file(src: &Path, dst: &Path) -> io::Result<bool> {
     let src = fs::canonicalize(src)?;
     let dst = match fs::canonicalize(dst) {
         Ok(d) => d,
@@ -639,7 +639,7 @@ fn same_file(src: &Path, dst: &Path) -> io::Result<bool> {
     Ok(src == dst)
 }
 
-fn temp_path(dst: &Path) -> PathBuf {
+pub(crate) fn temp_path(dst: &Path) -> PathBuf {
     let name = dst
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

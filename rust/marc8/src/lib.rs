@@ -34,6 +34,10 @@
 //! [`file`](mod@file) streams whole files through worker threads in bounded memory, in input order, and
 //! writes atomically. [`validate`] checks files without converting them.
 //!
+//! [`marcxml`] and [`marcjson`] write and stream-read MARCXML (LC's `MARC21slim.xsd`) and
+//! MARC-in-JSON from and to the [`model`]; [`convert`] converts files between ISO 2709, MARCXML
+//! and JSON one record at a time.
+//!
 //! # Error reporting
 //!
 //! Every converter reports problems as [`Problem`] values: a kind, an exact position, the
@@ -70,17 +74,22 @@
 
 mod ascii;
 mod charset;
+pub mod convert;
 mod decoder;
 mod encoder;
 pub mod file;
+pub mod marcjson;
+pub mod marcxml;
 pub mod model;
 mod ncr;
 mod problem;
+pub mod reader;
 pub mod record;
 mod tables;
 #[cfg(test)]
 mod testing;
 pub mod validate;
+pub mod writer;
 
 pub use charset::{codes_for, Charset, Code, Mapping, ALL_CHARSETS};
 pub use decoder::{

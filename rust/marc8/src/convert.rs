@@ -1,0 +1,458 @@
+//! Converting record files between ISO 2709, MARCXML and MARC-in-JSON, one record at a time.
+//!
+//! [`records`] reads any of the three formats as a stream of [`ReadRecord`]s (ISO 2709 through
+//! the record layer's splitter and [`Record::from_iso2709`], MARCXML through
+//! [`crate::marcxml::XmlReader`], JSON through [`crate::marcjson::JsonReader`]);
+//! [`FormatWriter`] writes any of the three; [`convert_file`] joins them, writing atomically.
+//! Memory holds one record (plus, for ISO 2709, one read chunk) whatever the file size.
+
+use std::fs::{self, File};
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::path::Path;
+
+use crate::encoder::EncodeErrors;
+use crate::file::{same_file, temp_path, FileReport};
+use crate::marcjson::JsonReader;
+use crate::marcxml::{ReadRecord, XmlReader};
+use crate::model::{ReadOptions, Record};
+use crate::record::{length_problem, next_record, skip_problem, Next, RecordProblem, Target};
+
+pub use crate::writer::Format;
+
+/// The stable name of a format: `iso2709`, `marcxml`, `json`.
+#[must_use]
+pub fn format_name(format: Format) -> &'static str {
+    match format {
+        Format::Iso2709 => "iso2709",
+        Format::MarcXml => "marcxml",
+        Format::Json => "json",
+    }
+}
+
+/// Guesses the format from the start of the input: the first byte that is not whitespace (or a
+/// UTF-8 byte order mark) is `<` for MARCXML, `[` or `{` for JSON; anything else is ISO 2709
+/// (whose records start with five digits).
+#[must_use]
+pub fn detect_format(head: &[u8]) -> Format {
+    let head = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
+    match head.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'<') => Format::MarcXml,
+        Some(b'[' | b'{') => Format::Json,
+        _ => Format::Iso2709,
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Reading ISO 2709 as a stream of model records
+
+/// ISO 2709 records from a reader, in bounded memory.
+pub struct IsoReader<R: Read> {
+    input: R,
+    buf: Vec<u8>,
+    pos: usize,
+    base: u64,
+    eof: bool,
+    records: usize,
+    opts: ReadOptions,
+    failed: bool,
+}
+
+const CHUNK: usize = 1 << 20;
+
+impl<R: Read> IsoReader<R> {
+    /// A reader of ISO 2709 records, converted to the model with `opts`.
+    pub fn new(input: R, opts: ReadOptions) -> Self {
+        IsoReader {
+            input,
+            buf: Vec::new(),
+            pos: 0,
+            base: 0,
+            eof: false,
+            records: 0,
+            opts,
+            failed: false,
+        }
+    }
+
+    fn fill(&mut self) -> io::Result<()> {
+        if self.pos > 0 {
+            self.buf.drain(..self.pos);
+            self.base += self.pos as u64;
+            self.pos = 0;
+        }
+        let old = self.buf.len();
+        self.buf.resize(old + CHUNK, 0);
+        let n = loop {
+            match self.input.read(&mut self.buf[old..]) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                other => break other,
+            }
+        };
+        let n = match n {
+            Ok(n) => n,
+            Err(e) => {
+                self.buf.truncate(old);
+                return Err(e);
+            }
+        };
+        self.buf.truncate(old + n);
+        if n == 0 {
+            self.eof = true;
+        }
+        Ok(())
+    }
+}
+
+impl<R: Read> Iterator for IsoReader<R> {
+    type Item = ReadRecord;
+
+    fn next(&mut self) -> Option<ReadRecord> {
+        if self.failed {
+            return None;
+        }
+        loop {
+            match next_record(&self.buf, self.pos, self.eof) {
+                Next::Record {
+                    start,
+                    end,
+                    length_mismatch,
+                } => {
+                    self.records += 1;
+                    let number = self.records;
+                    let offset = self.base + start as u64;
+                    let raw = &self.buf[start..end];
+                    let mut problems = Vec::new();
+                    if length_mismatch {
+                        problems.push(length_problem(number, offset, raw));
+                    }
+                    let record =
+                        Record::from_iso2709(raw, &self.opts, number, offset, &mut problems)
+                            .map(|(r, _)| r);
+                    self.pos = end;
+                    return Some(ReadRecord {
+                        number,
+                        offset,
+                        record,
+                        problems,
+                    });
+                }
+                Next::Skip {
+                    start,
+                    end,
+                    truncated,
+                } => {
+                    let offset = self.base + start as u64;
+                    let p =
+                        skip_problem(self.records + 1, offset, &self.buf[start..end], truncated);
+                    self.pos = end;
+                    return Some(ReadRecord {
+                        number: self.records + 1,
+                        offset,
+                        record: None,
+                        problems: vec![p],
+                    });
+                }
+                Next::Blank { end } => self.pos = end,
+                Next::End => return None,
+                Next::NeedMore => {
+                    if self.eof {
+                        return None;
+                    }
+                    if let Err(e) = self.fill() {
+                        self.failed = true;
+                        return Some(io_problem(
+                            self.records + 1,
+                            self.base + self.pos as u64,
+                            &e,
+                        ));
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn io_problem(number: usize, offset: u64, e: &io::Error) -> ReadRecord {
+    ReadRecord {
+        number,
+        offset,
+        record: None,
+        problems: vec![RecordProblem {
+            record: number,
+            record_offset: offset,
+            control_number: None,
+            tag: None,
+            occurrence: None,
+            subfield: None,
+            offset: None,
+            field_offset: None,
+            kind: "io_error",
+            bytes: Vec::new(),
+            action: "stopped",
+            message: format!("reading the input failed: {e}"),
+        }],
+    }
+}
+
+/// The records of an input in `format` (detected from its first bytes when `None`).
+pub fn records<'a, R: BufRead + 'a>(
+    mut input: R,
+    format: Option<Format>,
+    opts: ReadOptions,
+) -> io::Result<(Format, Box<dyn Iterator<Item = ReadRecord> + 'a>)> {
+    let format = match format {
+        Some(f) => f,
+        None => {
+            // Enough of the input to see past leading whitespace in any sane file.
+            let head = input.fill_buf()?;
+            detect_format(head)
+        }
+    };
+    let it: Box<dyn Iterator<Item = ReadRecord> + 'a> = match format {
+        Format::Iso2709 => Box::new(IsoReader::new(input, opts)),
+        Format::MarcXml => Box::new(XmlReader::new(input)),
+        Format::Json => Box::new(JsonReader::new(input)),
+    };
+    Ok((format, it))
+}
+
+// ------------------------------------------------------------------------------------------------
+// Writing
+
+/// Writes records in one of the formats to any `Write`, with the format's
+/// [`RecordSink`](crate::writer::RecordSink): [`FormatWriter::write`] per record, then
+/// [`FormatWriter::finish`].
+pub struct FormatWriter<W: Write> {
+    out: W,
+    sink: Box<dyn crate::writer::RecordSink>,
+    written: usize,
+    started: bool,
+    buf: Vec<u8>,
+}
+
+impl<W: Write> FormatWriter<W> {
+    /// A writer of `format`; `to` and `errors` say how ISO 2709 is encoded (MARCXML and JSON are
+    /// always UTF-8).
+    pub fn new(out: W, format: Format, to: Target, errors: EncodeErrors) -> Self {
+        FormatWriter {
+            out,
+            sink: format.sink(to, errors),
+            written: 0,
+            started: false,
+            buf: Vec::new(),
+        }
+    }
+
+    fn start(&mut self) -> io::Result<()> {
+        if !self.started {
+            self.started = true;
+            self.buf.clear();
+            self.sink.start(&mut self.buf);
+            self.out.write_all(&self.buf)?;
+        }
+        Ok(())
+    }
+
+    /// Writes one record; `number` and `offset` position its problems. Returns whether it was
+    /// written (ISO 2709 rejects what it cannot write correctly; the problems say why).
+    pub fn write(
+        &mut self,
+        rec: &Record,
+        number: usize,
+        offset: u64,
+        problems: &mut Vec<RecordProblem>,
+    ) -> io::Result<bool> {
+        self.start()?;
+        let fields: Vec<&crate::model::Field> = rec.fields.iter().collect();
+        self.buf.clear();
+        let ok = self.sink.record(
+            &rec.leader,
+            &fields,
+            number,
+            offset,
+            &mut self.buf,
+            problems,
+        );
+        self.out.write_all(&self.buf)?;
+        if ok {
+            self.written += 1;
+        }
+        Ok(ok)
+    }
+
+    /// Writes what ends the document and returns the output.
+    pub fn finish(mut self) -> io::Result<W> {
+        self.start()?;
+        self.buf.clear();
+        self.sink.end(&mut self.buf);
+        self.out.write_all(&self.buf)?;
+        self.out.flush()?;
+        Ok(self.out)
+    }
+
+    /// Records written so far.
+    #[must_use]
+    pub fn written(&self) -> usize {
+        self.written
+    }
+}
+
+/// What to convert from and to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvertOptions {
+    /// The input format; `None`: detected from the first bytes.
+    pub from: Option<Format>,
+    /// The output format.
+    pub to: Format,
+    /// How ISO 2709 input is read into the model.
+    pub read: ReadOptions,
+    /// The encoding of ISO 2709 output.
+    pub encoding: Target,
+    /// What to do with characters MARC-8 lacks (ISO 2709 output in MARC-8).
+    pub errors: EncodeErrors,
+}
+
+/// Converts every record of `input` to `output`; returns the counts and every problem, in input
+/// order. `progress` is called after each record with the report so far; returning false stops.
+pub fn convert_stream<R: BufRead, W: Write>(
+    input: R,
+    output: W,
+    opts: &ConvertOptions,
+    progress: &mut dyn FnMut(&FileReport) -> bool,
+) -> io::Result<(Format, FileReport, W)> {
+    let (format, items) = records(input, opts.from, opts.read)?;
+    let mut writer = FormatWriter::new(output, opts.to, opts.encoding, opts.errors);
+    let mut report = FileReport::default();
+    for item in items {
+        let mut problems = item.problems;
+        if let Some(rec) = &item.record {
+            report.records_read += 1;
+            if !writer.write(rec, item.number, item.offset, &mut problems)? {
+                report.records_rejected += 1;
+            }
+        } else if problems.iter().any(|p| p.action == "rejected") {
+            report.records_read += 1;
+            report.records_rejected += 1;
+        }
+        if item.record.is_some() && !problems.is_empty() {
+            report.records_with_problems += 1;
+        }
+        report.problems.extend(problems);
+        if !progress(&report) {
+            break;
+        }
+    }
+    report.records_written = writer.written();
+    let out = writer.finish()?;
+    Ok((format, report, out))
+}
+
+/// Converts the file `src` into `dst` atomically (a temporary file beside `dst`, created with the
+/// umask's mode, renamed over `dst` once complete and synced). Refuses to write over `src`.
+pub fn convert_file(
+    src: &Path,
+    dst: &Path,
+    opts: &ConvertOptions,
+    progress: &mut dyn FnMut(&FileReport) -> bool,
+) -> io::Result<(Format, FileReport)> {
+    if same_file(src, dst)? {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "refusing to write the output over the input {}",
+                src.display()
+            ),
+        ));
+    }
+    let input = File::open(src)?;
+    let bytes_in = input.metadata().map(|m| m.len()).unwrap_or(0);
+    let tmp = temp_path(dst);
+    let file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)?;
+    let result = (|| {
+        let out = BufWriter::with_capacity(1 << 20, file);
+        let (format, mut report, out) = convert_stream(
+            BufReader::with_capacity(1 << 20, input),
+            out,
+            opts,
+            progress,
+        )?;
+        let file = out.into_inner().map_err(io::IntoInnerError::into_error)?;
+        file.sync_all()?;
+        report.bytes_in = bytes_in;
+        report.bytes_out = file.metadata().map(|m| m.len()).unwrap_or(0);
+        fs::rename(&tmp, dst)?;
+        Ok((format, report))
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::marcxml::{self, tests::sample};
+
+    fn convert(input: &[u8], from: Option<Format>, to: Format) -> (Format, FileReport, Vec<u8>) {
+        let opts = ConvertOptions {
+            from,
+            to,
+            read: ReadOptions::default(),
+            encoding: Target::Utf8,
+            errors: EncodeErrors::default(),
+        };
+        convert_stream(input, Vec::new(), &opts, &mut |_| true).unwrap()
+    }
+
+    #[test]
+    fn detects_formats() {
+        assert_eq!(detect_format(b"  \n<?xml"), Format::MarcXml);
+        assert_eq!(detect_format(b"\xEF\xBB\xBF["), Format::Json);
+        assert_eq!(detect_format(b"{"), Format::Json);
+        assert_eq!(detect_format(b"00123nam"), Format::Iso2709);
+        assert_eq!(detect_format(b""), Format::Iso2709);
+    }
+
+    #[test]
+    fn every_format_to_every_format_keeps_the_record() {
+        let (xml, _) = marcxml::collection_document(&[sample(), sample()]);
+        let (_, _, iso) = convert(xml.as_bytes(), None, Format::Iso2709);
+        let (f, report, json) = convert(&iso, None, Format::Json);
+        assert_eq!(f, Format::Iso2709);
+        assert_eq!((report.records_read, report.records_written), (2, 2));
+        let (f, _, xml2) = convert(&json, None, Format::MarcXml);
+        assert_eq!(f, Format::Json);
+        assert_eq!(String::from_utf8(xml2).unwrap(), xml_as_written(&xml));
+        let (_, _, iso2) = convert(
+            &xml_as_written(&xml).into_bytes(),
+            Some(Format::MarcXml),
+            Format::Iso2709,
+        );
+        assert_eq!(iso, iso2);
+    }
+
+    /// The sample's leader as the writers give it (lengths recomputed, 09 = 'a').
+    fn xml_as_written(xml: &str) -> String {
+        let items: Vec<_> = XmlReader::new(xml.as_bytes()).collect();
+        let recs: Vec<_> = items.into_iter().map(|i| i.record.unwrap()).collect();
+        marcxml::collection_document(&recs).0
+    }
+
+    #[test]
+    fn iso2709_garbage_and_rejections_are_counted() {
+        let (xml, _) = marcxml::collection_document(&[sample()]);
+        let (_, _, iso) = convert(xml.as_bytes(), None, Format::Iso2709);
+        let mut input = b"junk".to_vec();
+        input.extend_from_slice(&iso);
+        input.extend_from_slice(&iso[..30]);
+        let (_, report, out) = convert(&input, Some(Format::Iso2709), Format::MarcXml);
+        assert_eq!(report.records_written, 1);
+        let kinds: Vec<_> = report.problems.iter().map(|p| p.kind).collect();
+        assert_eq!(kinds, ["garbage", "truncated_record"]);
+        assert_eq!(XmlReader::new(&out[..]).count(), 1);
+    }
+}

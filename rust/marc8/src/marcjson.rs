@@ -1,0 +1,909 @@
+//! MARC-in-JSON (Ross Singer's format, as pymarc's `Record.as_json()` writes it): writing and
+//! streaming reading of [`Record`]s.
+//!
+//! A record is `{"leader": "...", "fields": [{"001": "..."}, {"245": {"ind1": "1", "ind2": "0",
+//! "subfields": [{"a": "..."}, ...]}}, ...]}`. A file of several records is a JSON array of them,
+//! which is what pymarc's `JSONWriter` writes; pymarc's `JSONReader` reads an array or a single
+//! object. The writer writes an array ([`ARRAY_START`], records separated by [`SEPARATOR`],
+//! [`ARRAY_END`]) or a single object ([`write_record`]); the leader is written as for MARCXML
+//! (lengths of the UTF-8 ISO 2709 form, 09 = `a`). JSON can carry every character, so the text
+//! is written as it is (UTF-8, not `\u` escapes, but for `"`, `\` and the controls).
+//!
+//! [`JsonReader`] streams: it accepts one object, an array of objects, or objects one after the
+//! other (JSON Lines), and holds one record at a time in memory. Like Python's
+//! `json.load(strict=False)` (which pymarc uses) it takes raw control characters inside strings.
+//! Problems are positioned by record number, byte offset of the record's `{`, tag and
+//! occurrence: `json_bad_leader` (padded, cut or replaced to 24 ASCII characters, or a default
+//! leader when there is none), `json_bad_structure` (a field, indicator or subfield not as the
+//! format has it: what can be kept is kept, the rest skipped, each said), `json_not_a_record` (an
+//! array element that is not an object: skipped), `json_syntax` (a record that is not valid JSON:
+//! rejected; when the array itself is broken, reading stops).
+
+use std::fmt;
+use std::io::{self, BufRead};
+
+use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+
+use crate::marcxml::{control_number, output_leader, written, At, ReadRecord, DEFAULT_LEADER};
+use crate::model::{Field, FieldData, Record, Subfield};
+use crate::record::RecordProblem;
+use crate::writer::RecordSink;
+
+/// What comes before the first record of an array document.
+pub const ARRAY_START: &str = "[\n";
+/// What comes between two records of an array document.
+pub const SEPARATOR: &str = ",\n";
+/// What comes after the last record of an array document.
+pub const ARRAY_END: &str = "\n]\n";
+
+// ------------------------------------------------------------------------------------------------
+// Writing
+
+fn push_json_str(out: &mut String, s: &str) {
+    out.push('"');
+    let mut run = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let esc = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..=0x1F => "",
+            _ => continue,
+        };
+        out.push_str(&s[run..i]);
+        if esc.is_empty() {
+            out.push_str(&format!("\\u{b:04x}"));
+        } else {
+            out.push_str(esc);
+        }
+        run = i + 1;
+    }
+    out.push_str(&s[run..]);
+    out.push('"');
+}
+
+/// Appends one record as a JSON object (no separator, no newline). `number` is the record's
+/// number in the output, used in problems.
+pub fn write_record(
+    rec: &Record,
+    out: &mut String,
+    number: usize,
+    problems: &mut Vec<RecordProblem>,
+) {
+    let fields: Vec<&Field> = rec.fields.iter().collect();
+    write_parts(&rec.leader, &fields, out, number, problems);
+}
+
+/// [`write_record`] of a leader and fields.
+pub fn write_parts(
+    given_leader: &[u8; 24],
+    fields: &[&Field],
+    out: &mut String,
+    number: usize,
+    problems: &mut Vec<RecordProblem>,
+) {
+    let at = At {
+        number,
+        offset: 0,
+        control_number: None,
+        tag: None,
+        occurrence: None,
+        subfield: None,
+    };
+    let first = problems.len();
+    let leader = output_leader(given_leader, fields, &at, problems);
+    if problems.len() > first {
+        let cn = control_number(fields.iter().copied());
+        for p in &mut problems[first..] {
+            p.control_number.clone_from(&cn);
+        }
+    }
+    out.push_str("{\"leader\": ");
+    push_json_str(out, &leader);
+    out.push_str(", \"fields\": [");
+    for (i, field) in fields.iter().copied().filter(|f| written(f)).enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        out.push('{');
+        push_json_str(out, &field.tag);
+        out.push_str(": ");
+        match &field.data {
+            FieldData::Control(text) => push_json_str(out, text),
+            FieldData::Data {
+                ind1,
+                ind2,
+                subfields,
+            } => {
+                let mut b = [0u8; 4];
+                out.push_str("{\"ind1\": ");
+                push_json_str(out, ind1.encode_utf8(&mut b));
+                out.push_str(", \"ind2\": ");
+                push_json_str(out, ind2.encode_utf8(&mut b));
+                out.push_str(", \"subfields\": [");
+                for (j, sf) in subfields.iter().enumerate() {
+                    if j > 0 {
+                        out.push_str(", ");
+                    }
+                    out.push('{');
+                    push_json_str(out, sf.code.encode_utf8(&mut b));
+                    out.push_str(": ");
+                    push_json_str(out, &sf.value);
+                    out.push('}');
+                }
+                out.push_str("]}");
+            }
+        }
+        out.push('}');
+    }
+    out.push_str("]}");
+}
+
+/// MARC-in-JSON as a [`RecordSink`] of [`crate::writer::RecordWriter`]: an array of records.
+#[derive(Default)]
+pub struct JsonSink {
+    text: String,
+    records: usize,
+}
+
+impl RecordSink for JsonSink {
+    fn start(&mut self, out: &mut Vec<u8>) {
+        out.extend_from_slice(ARRAY_START.as_bytes());
+    }
+
+    fn record(
+        &mut self,
+        leader: &[u8; 24],
+        fields: &[&Field],
+        number: usize,
+        offset: u64,
+        out: &mut Vec<u8>,
+        problems: &mut Vec<RecordProblem>,
+    ) -> bool {
+        let first = problems.len();
+        self.text.clear();
+        if self.records > 0 {
+            self.text.push_str(SEPARATOR);
+        }
+        self.records += 1;
+        write_parts(leader, fields, &mut self.text, number, problems);
+        out.extend_from_slice(self.text.as_bytes());
+        for p in &mut problems[first..] {
+            p.record_offset = offset;
+        }
+        true
+    }
+
+    fn end(&mut self, out: &mut Vec<u8>) {
+        out.extend_from_slice(ARRAY_END.as_bytes());
+    }
+}
+
+/// One record as a JSON object (what pymarc's `Record.as_json()` gives).
+#[must_use]
+pub fn record_json(rec: &Record) -> (String, Vec<RecordProblem>) {
+    let mut out = String::with_capacity(256);
+    let mut problems = Vec::new();
+    write_record(rec, &mut out, 1, &mut problems);
+    (out, problems)
+}
+
+/// A JSON array of all the records (what pymarc's `JSONWriter` writes).
+#[must_use]
+pub fn array_document(records: &[Record]) -> (String, Vec<RecordProblem>) {
+    let mut out = String::from(ARRAY_START);
+    let mut problems = Vec::new();
+    for (i, rec) in records.iter().enumerate() {
+        if i > 0 {
+            out.push_str(SEPARATOR);
+        }
+        write_record(rec, &mut out, i + 1, &mut problems);
+    }
+    out.push_str(ARRAY_END);
+    (out, problems)
+}
+
+// ------------------------------------------------------------------------------------------------
+// A JSON value with object members kept in document order
+
+#[derive(Debug)]
+enum J {
+    Null,
+    Bool,
+    Num(String),
+    Str(String),
+    Arr(Vec<J>),
+    Obj(Vec<(String, J)>),
+}
+
+impl J {
+    fn type_name(&self) -> &'static str {
+        match self {
+            J::Null => "null",
+            J::Bool => "a boolean",
+            J::Num(_) => "a number",
+            J::Str(_) => "a string",
+            J::Arr(_) => "an array",
+            J::Obj(_) => "an object",
+        }
+    }
+}
+
+struct JVisitor;
+
+impl<'de> Visitor<'de> for JVisitor {
+    type Value = J;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<J, E> {
+        let _ = v;
+        Ok(J::Bool)
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<J, E> {
+        Ok(J::Num(v.to_string()))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<J, E> {
+        Ok(J::Num(v.to_string()))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<J, E> {
+        Ok(J::Num(v.to_string()))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<J, E> {
+        Ok(J::Str(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<J, E> {
+        Ok(J::Str(v))
+    }
+    fn visit_unit<E>(self) -> Result<J, E> {
+        Ok(J::Null)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<J, A::Error> {
+        let mut v = Vec::new();
+        while let Some(x) = seq.next_element()? {
+            v.push(x);
+        }
+        Ok(J::Arr(v))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<J, A::Error> {
+        let mut v = Vec::new();
+        while let Some((k, x)) = map.next_entry::<String, J>()? {
+            v.push((k, x));
+        }
+        Ok(J::Obj(v))
+    }
+}
+
+impl<'de> Deserialize<'de> for J {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<J, D::Error> {
+        d.deserialize_any(JVisitor)
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// From a JSON value to a record
+
+fn one_char(
+    value: Option<&J>,
+    what: &str,
+    at: &At<'_>,
+    problems: &mut Vec<RecordProblem>,
+) -> Option<char> {
+    let text = match value {
+        Some(J::Str(s)) => s.as_str(),
+        Some(other) => {
+            problems.push(at.problem(
+                "json_bad_structure",
+                "replaced",
+                format!(
+                    "{what} is {}, not a string; a space used",
+                    other.type_name()
+                ),
+                &[],
+            ));
+            return None;
+        }
+        None => {
+            problems.push(at.problem(
+                "json_bad_structure",
+                "replaced",
+                format!("{what} is missing; a space used"),
+                &[],
+            ));
+            return None;
+        }
+    };
+    let mut chars = text.chars();
+    match (chars.next(), chars.next()) {
+        (Some(c), None) => Some(c),
+        (first, _) => {
+            problems.push(at.problem(
+                "json_bad_structure",
+                "replaced",
+                format!(
+                    "{what} {text:?} is not one character; {:?} used",
+                    first.unwrap_or(' ')
+                ),
+                text.as_bytes(),
+            ));
+            first
+        }
+    }
+}
+
+fn data_field(
+    members: &[(String, J)],
+    at: &At<'_>,
+    problems: &mut Vec<RecordProblem>,
+) -> FieldData {
+    let get = |name: &str| members.iter().find(|(k, _)| k == name).map(|(_, v)| v);
+    let ind1 = one_char(get("ind1"), "ind1", at, problems).unwrap_or(' ');
+    let ind2 = one_char(get("ind2"), "ind2", at, problems).unwrap_or(' ');
+    let mut subfields = Vec::new();
+    match get("subfields") {
+        Some(J::Arr(items)) => {
+            for item in items {
+                let J::Obj(pairs) = item else {
+                    problems.push(at.problem(
+                        "json_bad_structure",
+                        "skipped",
+                        format!("a subfield is {}, not an object; skipped", item.type_name()),
+                        &[],
+                    ));
+                    continue;
+                };
+                if pairs.len() != 1 {
+                    problems.push(at.problem(
+                        "json_bad_structure",
+                        "recovered",
+                        format!(
+                            "a subfield object has {} members instead of one; each read as a subfield, in order",
+                            pairs.len()
+                        ),
+                        &[],
+                    ));
+                }
+                for (code, value) in pairs {
+                    let mut chars = code.chars();
+                    let Some(c) = chars.next() else {
+                        problems.push(at.problem(
+                            "json_bad_structure",
+                            "skipped",
+                            format!("a subfield with an empty code; skipped ({value:?})"),
+                            &[],
+                        ));
+                        continue;
+                    };
+                    let sub_at = At {
+                        subfield: Some(c),
+                        tag: at.tag,
+                        control_number: None,
+                        ..*at
+                    };
+                    if chars.next().is_some() {
+                        problems.push(sub_at.problem(
+                            "json_bad_structure",
+                            "replaced",
+                            format!("subfield code {code:?} is not one character; {c:?} used"),
+                            code.as_bytes(),
+                        ));
+                    }
+                    let value = match value {
+                        J::Str(s) => s.clone(),
+                        J::Num(n) => {
+                            problems.push(sub_at.problem(
+                                "json_bad_structure",
+                                "recovered",
+                                format!("subfield value {n} is a number; read as text"),
+                                n.as_bytes(),
+                            ));
+                            n.clone()
+                        }
+                        other => {
+                            problems.push(sub_at.problem(
+                                "json_bad_structure",
+                                "skipped",
+                                format!(
+                                    "subfield value is {}, not a string; skipped",
+                                    other.type_name()
+                                ),
+                                &[],
+                            ));
+                            continue;
+                        }
+                    };
+                    subfields.push(Subfield { code: c, value });
+                }
+            }
+        }
+        Some(other) => problems.push(at.problem(
+            "json_bad_structure",
+            "skipped",
+            format!(
+                "\"subfields\" is {}, not an array; skipped",
+                other.type_name()
+            ),
+            &[],
+        )),
+        None => problems.push(at.problem(
+            "json_bad_structure",
+            "replaced",
+            "the data field has no \"subfields\"; read as a field without subfields".to_owned(),
+            &[],
+        )),
+    }
+    FieldData::Data {
+        ind1,
+        ind2,
+        subfields,
+    }
+}
+
+/// Builds a record from one parsed JSON value.
+fn to_record(value: J, number: usize, offset: u64) -> ReadRecord {
+    let mut problems = Vec::new();
+    let base = At {
+        number,
+        offset,
+        control_number: None,
+        tag: None,
+        occurrence: None,
+        subfield: None,
+    };
+    let J::Obj(members) = value else {
+        problems.push(base.problem(
+            "json_not_a_record",
+            "skipped",
+            format!(
+                "{} where a record (an object) was expected; skipped",
+                value.type_name()
+            ),
+            &[],
+        ));
+        return ReadRecord {
+            number,
+            offset,
+            record: None,
+            problems,
+        };
+    };
+    let get = |name: &str| members.iter().find(|(k, _)| k == name).map(|(_, v)| v);
+    let leader = match get("leader") {
+        Some(J::Str(s)) => {
+            let (l, p) = crate::marcxml::leader_from_text(s, &base, "json_bad_leader");
+            problems.extend(p);
+            l
+        }
+        other => {
+            problems.push(base.problem(
+                "json_bad_leader",
+                "replaced",
+                format!(
+                    "the record has {}; {:?} used",
+                    match other {
+                        None => "no \"leader\"".to_owned(),
+                        Some(v) => format!("a \"leader\" that is {}", v.type_name()),
+                    },
+                    String::from_utf8_lossy(&DEFAULT_LEADER)
+                ),
+                &[],
+            ));
+            DEFAULT_LEADER
+        }
+    };
+    let mut fields: Vec<Field> = Vec::new();
+    match get("fields") {
+        Some(J::Arr(items)) => {
+            for item in items {
+                let J::Obj(pairs) = item else {
+                    problems.push(base.problem(
+                        "json_bad_structure",
+                        "skipped",
+                        format!("a field is {}, not an object; skipped", item.type_name()),
+                        &[],
+                    ));
+                    continue;
+                };
+                if pairs.len() != 1 {
+                    problems.push(base.problem(
+                        "json_bad_structure",
+                        if pairs.is_empty() {
+                            "skipped"
+                        } else {
+                            "recovered"
+                        },
+                        format!(
+                            "a field object has {} members instead of one{}",
+                            pairs.len(),
+                            if pairs.is_empty() {
+                                "; skipped"
+                            } else {
+                                "; each read as a field, in order"
+                            }
+                        ),
+                        &[],
+                    ));
+                }
+                for (tag, v) in pairs {
+                    let first = problems.len();
+                    let at = At {
+                        tag: Some(tag),
+                        ..At {
+                            control_number: None,
+                            ..base
+                        }
+                    };
+                    if tag.chars().count() != 3 {
+                        problems.push(at.problem(
+                            "json_bad_structure",
+                            "kept",
+                            format!("tag {tag:?} is not three characters; kept"),
+                            tag.as_bytes(),
+                        ));
+                    }
+                    let data = match v {
+                        J::Str(s) => Some(FieldData::Control(s.clone())),
+                        J::Obj(m) => Some(data_field(m, &at, &mut problems)),
+                        other => {
+                            problems.push(at.problem(
+                                "json_bad_structure",
+                                "skipped",
+                                format!("the field's value is {}; skipped", other.type_name()),
+                                &[],
+                            ));
+                            None
+                        }
+                    };
+                    if problems.len() > first {
+                        let occ = fields.iter().filter(|f| &f.tag == tag).count() + 1;
+                        for p in &mut problems[first..] {
+                            p.occurrence = Some(occ);
+                        }
+                    }
+                    if let Some(data) = data {
+                        fields.push(Field {
+                            tag: tag.clone(),
+                            data,
+                        });
+                    }
+                }
+            }
+        }
+        other => problems.push(base.problem(
+            "json_bad_structure",
+            "skipped",
+            match other {
+                None => "the record has no \"fields\"".to_owned(),
+                Some(v) => format!(
+                    "\"fields\" is {}, not an array; no field read",
+                    v.type_name()
+                ),
+            },
+            &[],
+        )),
+    }
+    if !problems.is_empty() {
+        let cn = control_number(&fields);
+        for p in &mut problems {
+            p.control_number.clone_from(&cn);
+        }
+    }
+    ReadRecord {
+        number,
+        offset,
+        record: Some(Record { leader, fields }),
+        problems,
+    }
+}
+
+/// Parses one record from its JSON text (a single object, as `Record.as_json()` gives).
+#[must_use]
+pub fn parse_record(json: &[u8]) -> ReadRecord {
+    let mut reader = JsonReader::new(json);
+    let first = reader.next();
+    match first {
+        Some(item) => item,
+        None => ReadRecord {
+            number: 1,
+            offset: 0,
+            record: None,
+            problems: vec![At {
+                number: 1,
+                offset: 0,
+                control_number: None,
+                tag: None,
+                occurrence: None,
+                subfield: None,
+            }
+            .problem(
+                "json_syntax",
+                "stopped",
+                "no JSON value in the input".to_owned(),
+                &[],
+            )],
+        },
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Streaming over a document
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// Before the first value.
+    Start,
+    /// Inside a top-level array: expecting a record or `]`.
+    ArrayItem,
+    /// Inside a top-level array, after a record: expecting `,` or `]`.
+    ArrayNext,
+    /// Top-level objects one after another.
+    Objects,
+    Done,
+}
+
+/// A streaming MARC-in-JSON reader: an iterator of [`ReadRecord`]s over a `BufRead`.
+pub struct JsonReader<R: BufRead> {
+    input: R,
+    pos: u64,
+    mode: Mode,
+    records: usize,
+    value: Vec<u8>,
+}
+
+impl<R: BufRead> JsonReader<R> {
+    /// A reader over a UTF-8 JSON document.
+    pub fn new(input: R) -> Self {
+        JsonReader {
+            input,
+            pos: 0,
+            mode: Mode::Start,
+            records: 0,
+            value: Vec::new(),
+        }
+    }
+
+    fn bump(&mut self) {
+        self.input.consume(1);
+        self.pos += 1;
+    }
+
+    fn skip_ws(&mut self) -> io::Result<Option<u8>> {
+        loop {
+            let buf = self.input.fill_buf()?;
+            if buf.is_empty() {
+                return Ok(None);
+            }
+            let n = buf
+                .iter()
+                .position(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+                .unwrap_or(buf.len());
+            let next = buf.get(n).copied();
+            self.input.consume(n);
+            self.pos += n as u64;
+            if let Some(b) = next {
+                return Ok(Some(b));
+            }
+        }
+    }
+
+    /// Copies one JSON value into `self.value`; raw control characters inside strings are
+    /// escaped on the way. Returns false if the input ended inside it.
+    fn scan_value(&mut self) -> io::Result<bool> {
+        self.value.clear();
+        let mut depth = 0usize;
+        let mut in_str = false;
+        let mut escaped = false;
+        loop {
+            let buf = self.input.fill_buf()?;
+            if buf.is_empty() {
+                // A scalar may end at the end of the input.
+                return Ok(!in_str && depth == 0 && !self.value.is_empty());
+            }
+            let mut used = 0;
+            let mut complete = false;
+            for &b in buf {
+                if in_str {
+                    if escaped {
+                        escaped = false;
+                    } else if b == b'\\' {
+                        escaped = true;
+                    } else if b == b'"' {
+                        in_str = false;
+                        if depth == 0 {
+                            self.value.push(b);
+                            used += 1;
+                            complete = true;
+                            break;
+                        }
+                    } else if b < 0x20 {
+                        self.value
+                            .extend_from_slice(format!("\\u{b:04x}").as_bytes());
+                        used += 1;
+                        continue;
+                    }
+                    self.value.push(b);
+                    used += 1;
+                    continue;
+                }
+                match b {
+                    b'"' => in_str = true,
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        if depth == 0 {
+                            complete = true;
+                            break;
+                        }
+                        depth -= 1;
+                        if depth == 0 {
+                            self.value.push(b);
+                            used += 1;
+                            complete = true;
+                            break;
+                        }
+                    }
+                    b',' | b' ' | b'\t' | b'\n' | b'\r' if depth == 0 => {
+                        complete = true;
+                        break;
+                    }
+                    _ => {}
+                }
+                self.value.push(b);
+                used += 1;
+            }
+            self.input.consume(used);
+            self.pos += used as u64;
+            if complete {
+                return Ok(true);
+            }
+        }
+    }
+
+    fn fatal(&mut self, offset: u64, kind: &'static str, message: String) -> ReadRecord {
+        self.mode = Mode::Done;
+        let number = self.records + 1;
+        ReadRecord {
+            number,
+            offset,
+            record: None,
+            problems: vec![At {
+                number,
+                offset,
+                control_number: None,
+                tag: None,
+                occurrence: None,
+                subfield: None,
+            }
+            .problem(kind, "stopped", message, &[])],
+        }
+    }
+
+    fn read_value(&mut self) -> ReadRecord {
+        let offset = self.pos;
+        self.records += 1;
+        let number = self.records;
+        match self.scan_value() {
+            Err(e) => return self.fatal(offset, "io_error", format!("reading the input: {e}")),
+            Ok(false) => {
+                self.mode = Mode::Done;
+                let mut item = self.fatal(
+                    offset,
+                    "json_syntax",
+                    "the input ends inside a record; the record is not returned".to_owned(),
+                );
+                item.number = number;
+                item.problems[0].record = number;
+                item.problems[0].action = "rejected";
+                return item;
+            }
+            Ok(true) => {}
+        }
+        match serde_json::from_slice::<J>(&self.value) {
+            Ok(value) => to_record(value, number, offset),
+            Err(e) => ReadRecord {
+                number,
+                offset,
+                record: None,
+                problems: vec![At {
+                    number,
+                    offset,
+                    control_number: None,
+                    tag: None,
+                    occurrence: None,
+                    subfield: None,
+                }
+                .problem(
+                    "json_syntax",
+                    "rejected",
+                    format!("the record is not valid JSON ({e}); skipped"),
+                    &self.value,
+                )],
+            },
+        }
+    }
+}
+
+impl<R: BufRead> Iterator for JsonReader<R> {
+    type Item = ReadRecord;
+
+    fn next(&mut self) -> Option<ReadRecord> {
+        loop {
+            let next = match self.skip_ws() {
+                Ok(b) => b,
+                Err(e) => {
+                    let at = self.pos;
+                    return Some(self.fatal(at, "io_error", format!("reading the input: {e}")));
+                }
+            };
+            let at = self.pos;
+            match (self.mode, next) {
+                (Mode::Done, _) => return None,
+                (Mode::Start, Some(0xEF)) => {
+                    // A UTF-8 byte order mark.
+                    let bom = self
+                        .input
+                        .fill_buf()
+                        .map(|b| b.starts_with(b"\xEF\xBB\xBF"));
+                    if let Ok(true) = bom {
+                        self.input.consume(3);
+                        self.pos += 3;
+                        continue;
+                    }
+                    return Some(self.fatal(at, "json_syntax", "the input is not JSON".to_owned()));
+                }
+                (Mode::Start, Some(b'[')) => {
+                    self.bump();
+                    self.mode = Mode::ArrayItem;
+                }
+                (Mode::Start | Mode::Objects, Some(b'{')) => {
+                    self.mode = Mode::Objects;
+                    return Some(self.read_value());
+                }
+                (Mode::Start, None) | (Mode::Objects, None) => {
+                    self.mode = Mode::Done;
+                    return None;
+                }
+                (Mode::ArrayItem, Some(b']')) => {
+                    self.bump();
+                    self.mode = Mode::Objects;
+                }
+                (Mode::ArrayNext, Some(b']')) => {
+                    self.bump();
+                    // Anything after the array is read as more records.
+                    self.mode = Mode::Objects;
+                }
+                (Mode::ArrayNext, Some(b',')) => {
+                    self.bump();
+                    self.mode = Mode::ArrayItem;
+                }
+                (Mode::ArrayItem, Some(_)) => {
+                    self.mode = Mode::ArrayNext;
+                    return Some(self.read_value());
+                }
+                (Mode::ArrayItem | Mode::ArrayNext, None) => {
+                    return Some(self.fatal(
+                        at,
+                        "json_syntax",
+                        "the input ends inside the array of records".to_owned(),
+                    ))
+                }
+                (_, Some(b)) => {
+                    return Some(self.fatal(
+                        at,
+                        "json_syntax",
+                        format!(
+                            "byte {:?} at offset {at} where a record was expected; reading stopped",
+                            char::from(b)
+                        ),
+                    ))
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "marcjson/tests.rs"]
+mod tests;
