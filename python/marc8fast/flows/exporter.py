@@ -277,7 +277,9 @@ def export_records(
 ) -> ExportSummary:
     """Export records of the catalog ``db`` to ``dst`` in MARC-8 (see the module docstring)."""
     own = isinstance(db, (str, os.PathLike))
-    store: CatalogStore = open_store(db) if isinstance(db, (str, os.PathLike)) else db
+    store: CatalogStore = (
+        open_store(db, readonly=True) if isinstance(db, (str, os.PathLike)) else db
+    )
     try:
         return Exporter(
             store, errors=errors, tags=TagFilter(keep_tags, drop_tags), on_outcome=on_outcome

@@ -99,18 +99,34 @@ def title_key(rec: Record) -> str | None:
     return f"{title}/{author}"
 
 
+class TargetError(ValueError):
+    """An 035 $a that starts with the target prefix but is not a target: the record is rejected
+    (it would overlay nothing, and the 035 would stay and go to OCLC)."""
+
+
 def find_target(rec: Record, prefix: str) -> tuple[int, int] | None:
-    """The targeting 035: (index of the field in the record, system number), or None."""
+    """The targeting 035: (index of the field in the record, system number), or None.
+
+    A target is the prefix and 1 to 9 ASCII digits, not all zero. An 035 $a that starts with the
+    prefix in any case but is not one (``(LOCAL)²``, ``(local)000000001``, ``(LOCAL)0000A``),
+    or a second target, raises :class:`TargetError`."""
+    found: list[tuple[int, int, str]] = []
+    folded = prefix.casefold()
     for k, f in enumerate(rec.fields):
         if f.tag != "035":
             continue
         for a in f.values("a"):
             a = a.strip()
-            if a.startswith(prefix):
-                digits = a[len(prefix) :].strip()
-                if digits.isdigit() and 0 < len(digits) <= 9 and int(digits) > 0:
-                    return k, int(digits)
-    return None
+            if not a.casefold().startswith(folded):
+                continue
+            digits = a[len(prefix) :].strip()
+            ok = a.startswith(prefix) and digits.isascii() and digits.isdigit()
+            if not ok or len(digits) > 9 or int(digits) == 0:
+                raise TargetError(f"035 $a {a!r} is not a target ({prefix} and a system number)")
+            found.append((k, int(digits), a))
+    if len(found) > 1:
+        raise TargetError("more than one targeting 035: " + ", ".join(a for _, _, a in found))
+    return (found[0][0], found[0][1]) if found else None
 
 
 def apply_040_rule(rec: Record) -> bool:
@@ -255,7 +271,6 @@ class Importer:
         # memory does not grow with its size.
         digest = _file_digest(path)
         self.summary.files += 1
-        done = self.store.loaded_indexes(digest)
         warnings: dict[int, list[dict[str, Any]]] = {}
         lost: list[Outcome] = []
         pending = 0
@@ -280,8 +295,11 @@ class Importer:
                             )
                     for number, _offset, raw in records:
                         index = number + shift
-                        if index in done:
-                            sysno, batch = done[index]
+                        # Asked inside the write transaction that stores the record: another
+                        # process loading the same file cannot slip in between (issue 11).
+                        done = self.store.loaded(digest, index)
+                        if done is not None:
+                            sysno, batch = done
                             shown = format_sysno(sysno) if sysno is not None else "?"
                             out = Outcome(
                                 path,
@@ -352,7 +370,10 @@ class Importer:
         if excluded:
             return outcome("skipped", None, f"skipped: 049 $a {excluded[0]} is excluded")
         # The local rules. The target is read before the 040 rule may delete every 035.
-        target = find_target(rec, self.prefix)
+        try:
+            target = find_target(rec, self.prefix)
+        except TargetError as e:
+            return outcome("rejected", None, f"rejected: {e}")
         if target is not None:
             del rec.fields[target[0]]
         numbers = oclc_numbers(rec)
