@@ -172,6 +172,9 @@ def test_outputs_elsewhere_are_still_written(tmp_path):
         "(LOCAL)٤",  # an Arabic-Indic digit overlaid record 4
         "(LOCAL)00000000A",
         "(LOCAL)0000000004",  # ten digits
+        "(LOCAL)00000004",  # eight: a digit left out would target another record
+        "(LOCAL)4",
+        "(LOCAL) 000000004",
         "(LOCAL)000000000",
         "(local)000000001",
     ],

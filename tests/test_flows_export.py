@@ -226,7 +226,12 @@ def test_export_since(tmp_path):
     with catalog(db) as s:
         flows.delete_record(s, 4)  # changed after the mark, but deleted: not exported
     flows.import_records(
-        [write_marc8(tmp_path / "t.mrc", [make_record(f035=["(LOCAL)2"], title="Changed")])], db
+        [
+            write_marc8(
+                tmp_path / "t.mrc", [make_record(f035=["(LOCAL)000000002"], title="Changed")]
+            )
+        ],
+        db,
     )
     out = tmp_path / "o.mrc"
     proc = run_cli("export", "--since", mark, "--db", db, "-o", out, check=0)

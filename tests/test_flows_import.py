@@ -326,7 +326,7 @@ def test_targeting_overlays_and_removes_the_035(tmp_path):
     with catalog(db) as s:
         assert s.get(2).oclc_numbers == ["55"]  # type: ignore[union-attr]
     # the default prefix is (LOCAL), and a target with 040 $b fre still overlays (read first)
-    fre = make_record(f035=["(LOCAL)3"], f040b="fre", title="French overlay")
+    fre = make_record(f035=["(LOCAL)000000003"], f040b="fre", title="French overlay")
     flows.import_records([write_marc8(tmp_path / "c.mrc", [fre])], db)
     rec3 = Record.parse(live_records(db)[3])
     assert rec3.first("245").values("a") == ["French overlay"]  # type: ignore[union-attr]

@@ -107,9 +107,10 @@ class TargetError(ValueError):
 def find_target(rec: Record, prefix: str) -> tuple[int, int] | None:
     """The targeting 035: (index of the field in the record, system number), or None.
 
-    A target is the prefix and 1 to 9 ASCII digits, not all zero. An 035 $a that starts with the
-    prefix in any case but is not one (``(LOCAL)²``, ``(local)000000001``, ``(LOCAL)0000A``),
-    or a second target, raises :class:`TargetError`."""
+    A target is the prefix and a system number written in full: nine ASCII digits, not all zero
+    (a digit left out must not target another record). An 035 $a that starts with the prefix in
+    any case but is not one (``(LOCAL)²``, ``(local)000000001``, ``(LOCAL)4``), or a second
+    target, raises :class:`TargetError`."""
     found: list[tuple[int, int, str]] = []
     folded = prefix.casefold()
     for k, f in enumerate(rec.fields):
@@ -119,10 +120,12 @@ def find_target(rec: Record, prefix: str) -> tuple[int, int] | None:
             a = a.strip()
             if not a.casefold().startswith(folded):
                 continue
-            digits = a[len(prefix) :].strip()
+            digits = a[len(prefix) :]
             ok = a.startswith(prefix) and digits.isascii() and digits.isdigit()
-            if not ok or len(digits) > 9 or int(digits) == 0:
-                raise TargetError(f"035 $a {a!r} is not a target ({prefix} and a system number)")
+            if not ok or len(digits) != 9 or int(digits) == 0:
+                raise TargetError(
+                    f"035 $a {a!r} is not a target ({prefix} and a nine-digit system number)"
+                )
             found.append((k, int(digits), a))
     if len(found) > 1:
         raise TargetError("more than one targeting 035: " + ", ".join(a for _, _, a in found))
