@@ -385,3 +385,47 @@ def test_a_mistyped_catalog_is_not_created(tmp_path):
     db = tmp_path / "new.sqlite"
     assert run("load", SAMPLE, "--db", db, "-q").returncode == 0
     assert len(records(db)) == 5
+
+
+# ------------------------------------------------------------------------------------------------
+# 6. an overlay never gives two live records one OCLC number; 7. a record with no fields
+
+
+def test_an_overlay_that_would_share_an_oclc_number_is_refused(tmp_path):
+    db = tmp_path / "c.sqlite"
+    first = tmp_path / "first.mrc"
+    first.write_bytes(
+        titled("Has OCLC 101", ("001", "ocm00000101"), ("003", "OCoLC")) + titled("Has none")
+    )
+    assert run("load", first, "--db", db, "-q").returncode == 0
+    before = records(db)
+    upd = tmp_path / "upd.mrc"
+    upd.write_bytes(
+        titled("Now 101 too", ("035", "  $a(OCoLC)101"), ("035", "  $a(LOCAL)000000002"))
+    )
+    proc = run("load", upd, "--db", db)
+    assert proc.returncode == 1, proc.stderr
+    assert (
+        "rejected: overlaying 000000002 would give it OCLC number 101, which 000000001 has"
+        in proc.stdout
+    )
+    assert records(db) == before
+    # the record that has the number may be overlaid with it
+    own = tmp_path / "own.mrc"
+    own.write_bytes(titled("Still 101", ("035", "  $a(OCoLC)101"), ("035", "  $a(LOCAL)000000001")))
+    proc = run("load", own, "--db", db)
+    assert proc.returncode == 0 and "Record overlaid: 000000001" in proc.stdout, proc.stdout
+    assert b"Still 101" in records(db)[1]
+
+
+def test_a_record_with_no_fields_is_rejected(tmp_path):
+    db, _src = loaded_catalog(tmp_path)
+    empty = iso2709()
+    assert len(empty) == 26
+    f = tmp_path / "empty.mrc"
+    f.write_bytes(empty + titled("After it"))
+    proc = run("load", f, "--db", db)
+    assert proc.returncode == 1, proc.stderr
+    assert "record 1: rejected: the record has no fields" in proc.stdout
+    assert "record 2: Record received: 000000006" in proc.stdout
+    assert len(records(db)) == 6

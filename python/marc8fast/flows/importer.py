@@ -365,6 +365,10 @@ class Importer:
         except MarcError as e:
             return Outcome(path, index, "rejected", None, f"rejected: {e}", cn, problems)
         cn = rec.control("001") or cn
+        if not rec.fields:
+            return Outcome(
+                path, index, "rejected", None, "rejected: the record has no fields", cn, problems
+            )
 
         def outcome(fate: str, sysno: int | None, message: str) -> Outcome:
             return Outcome(path, index, fate, sysno, message, cn, problems)
@@ -398,6 +402,15 @@ class Importer:
             if old.deleted:
                 return outcome(
                     "rejected", None, f"rejected: target {format_sysno(sysno)} is deleted"
+                )
+            # Two live records must not share an OCLC number: refuse the overlay (issue 11).
+            other = self.store.find_by_oclc(numbers, exclude=sysno)
+            if other is not None:
+                return outcome(
+                    "rejected",
+                    None,
+                    f"rejected: overlaying {format_sysno(sysno)} would give it OCLC number "
+                    f"{other[1]}, which {format_sysno(other[0])} has",
                 )
             self.store.replace(sysno, data, numbers, key)
             return outcome("overlaid", sysno, f"Record overlaid: {format_sysno(sysno)}")

@@ -84,7 +84,9 @@ class CatalogStore(Protocol):
     def rollback(self) -> None: ...
     def close(self) -> None: ...
     def get(self, sysno: int) -> StoredRecord | None: ...
-    def find_by_oclc(self, numbers: Iterable[str]) -> tuple[int, str] | None: ...
+    def find_by_oclc(
+        self, numbers: Iterable[str], *, exclude: int | None = None
+    ) -> tuple[int, str] | None: ...
     def find_by_title_key(self, key: str) -> int | None: ...
     def insert(self, data: bytes, oclc_numbers: list[str], title_key: str | None) -> int: ...
     def replace(
@@ -372,13 +374,16 @@ class SQLiteStore:
         ]
         return StoredRecord(row[0], row[1], bool(row[2]), row[3], row[4], row[5], numbers)
 
-    def find_by_oclc(self, numbers: Iterable[str]) -> tuple[int, str] | None:
-        """The first live record carrying one of ``numbers``: (sysno, number)."""
+    def find_by_oclc(
+        self, numbers: Iterable[str], *, exclude: int | None = None
+    ) -> tuple[int, str] | None:
+        """The first live record (other than ``exclude``) carrying one of ``numbers``: (sysno,
+        number)."""
         for n in numbers:
             row = self.db.execute(
                 "SELECT o.sysno FROM oclc o JOIN records r ON r.sysno=o.sysno "
-                "WHERE o.number=? AND r.deleted=0 ORDER BY o.sysno LIMIT 1",
-                (n,),
+                "WHERE o.number=? AND r.deleted=0 AND o.sysno IS NOT ? ORDER BY o.sysno LIMIT 1",
+                (n, exclude),
             ).fetchone()
             if row:
                 return row[0], n
