@@ -274,6 +274,28 @@ def test_a_read_only_catalog_says_so_in_one_line(tmp_path):
         db.chmod(0o644)
 
 
+def test_a_catalog_in_a_read_only_folder_can_be_read_not_written(tmp_path):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    db = folder / "catalog.sqlite"
+    assert run("load", SAMPLE, "--db", db, "-q").returncode == 0
+    prefix = _read_only_prefix()
+    folder.chmod(0o555)
+    try:
+        before = files_of(folder)
+        show = run("catalog", "show", "2", "--db", db, prefix=prefix)
+        assert show.returncode == 0 and "=SYS  000000002" in show.stdout, show.stderr
+        out = tmp_path / "out.mrc"
+        exp = run("export", "--all", "--db", db, "-o", out, prefix=prefix)
+        assert exp.returncode == 0, exp.stderr
+        assert out.read_bytes().count(b"\x1d") == 5
+        one_line_error(run("load", SAMPLE, "--db", db, prefix=prefix), "read-only")
+        one_line_error(run("catalog", "delete", "1", "--db", db, prefix=prefix), "read-only")
+        assert files_of(folder) == before
+    finally:
+        folder.chmod(0o755)
+
+
 def _hold_write_lock(db: Path) -> sqlite3.Connection:
     """What a load does while it writes a group: a write transaction, left open."""
     con = sqlite3.connect(db, isolation_level=None)

@@ -195,7 +195,7 @@ def describe_error(path: str, e: BaseException) -> str:
     if isinstance(e, CatalogError):
         return str(e)
     if isinstance(e, sqlite3.Error) and _is_readonly(e):
-        return f"{path}: the catalog is read-only ({e})"
+        return f"{path}: the catalog (or its folder) is read-only ({e})"
     return f"{path}: {e}"
 
 
@@ -226,8 +226,7 @@ class SQLiteStore:
         if (readonly or not create) and not os.path.exists(self.path):
             raise NoCatalogError(f"no catalog at {self.path}")
         if readonly:
-            uri = Path(self.path).absolute().as_uri() + "?mode=ro"
-            self.db = sqlite3.connect(uri, uri=True, isolation_level=None)
+            self.db = self._connect_readonly(immutable=False)
         else:
             self.db = sqlite3.connect(self.path, isolation_level=None)
         try:
@@ -235,7 +234,19 @@ class SQLiteStore:
             # for writers at all, only (briefly) for a checkpoint or a recovery.
             self.db.execute(f"PRAGMA busy_timeout={1000 if not readonly else 10000}")
             if readonly:
-                self._check_schema()
+                try:
+                    self._check_schema()
+                except sqlite3.OperationalError as e:
+                    # A folder that cannot be written: SQLite cannot make the -shm file a WAL
+                    # reader needs. With no -wal file there, no writer can change the catalog
+                    # either (it would have to make one), so it is read as immutable.
+                    if not (_is_readonly(e) or _error_code(e) == 14) or os.path.exists(
+                        self.path + "-wal"
+                    ):
+                        raise
+                    self.db.close()
+                    self.db = self._connect_readonly(immutable=True)
+                    self._check_schema()
             else:
                 # Look before changing anything: a foreign database or an empty file that is not
                 # to become a catalog is left byte for byte as it was.
@@ -252,6 +263,14 @@ class SQLiteStore:
         except BaseException:
             self.db.close()
             raise
+
+    def _connect_readonly(self, *, immutable: bool) -> sqlite3.Connection:
+        uri = (
+            Path(self.path).absolute().as_uri() + "?mode=ro" + ("&immutable=1" if immutable else "")
+        )
+        db = sqlite3.connect(uri, uri=True, isolation_level=None)
+        db.execute("PRAGMA busy_timeout=10000")
+        return db
 
     def _version(self) -> int | None:
         have = self.db.execute(
