@@ -230,9 +230,10 @@ class SQLiteStore:
         else:
             self.db = sqlite3.connect(self.path, isolation_level=None)
         try:
-            # Writers poll in one-second steps (see _retry); readers in WAL mode do not wait
-            # for writers at all, only (briefly) for a checkpoint or a recovery.
-            self.db.execute(f"PRAGMA busy_timeout={1000 if not readonly else 10000}")
+            # Writers poll in steps of up to a second (see _retry); readers in WAL mode do not
+            # wait for writers at all, only (briefly) for a checkpoint or a recovery.
+            if not readonly:
+                self.db.execute(f"PRAGMA busy_timeout={int(min(wait, 1.0) * 1000)}")
             if readonly:
                 try:
                     self._check_schema()
