@@ -133,3 +133,36 @@ def test_the_load_log_refuses_a_second_loaded_row_for_one_input_record(tmp_path)
             con.execute(sql, tuple(fate if v == "{}" else v for v in row))
     finally:
         con.close()
+
+
+def test_concurrent_imports_in_threads_store_each_record_once(tmp_path):
+    """The same guarantee for callers in one process (the receiver of issue 12 serves requests on
+    threads through the same import steps): each thread with its own store."""
+    import threading
+
+    from marc8fast import flows
+
+    db = tmp_path / "catalog.sqlite"
+    flows.import_records([SAMPLE], db)
+    src = tmp_path / "same.mrc"
+    titles = no_oclc_file(src)
+    summaries: list[flows.LoadSummary] = []
+    errors: list[BaseException] = []
+
+    def one() -> None:
+        try:
+            summaries.append(flows.import_records([src], db, batch_size=1))
+        except BaseException as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=one) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    stored = records(db)
+    assert len(stored) == 5 + RECORDS
+    for t in titles[:: RECORDS // 50]:
+        assert sum(t.encode() in data for data in stored.values()) == 1, t
+    assert sum(s.fates["new"] + s.fates["possible_duplicate"] for s in summaries) == RECORDS
