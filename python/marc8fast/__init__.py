@@ -9,6 +9,9 @@ The conversion runs in Rust (the ``marc8`` crate); this package is the front doo
 * :func:`transcode_record` / :func:`transcode_file` convert ISO 2709 records and whole files
   (leader/09, lengths, field 066, positioned problems; files streamed on every core);
 * :func:`validate_file` / :func:`validate_bytes` check every record's structure and encoding;
+* :class:`Record` / :class:`Field` are records as values (parsed from either encoding, written
+  to either), :class:`MARCReader` streams them from a file, :class:`MARCWriter` writes them
+  atomically;
 * importing the package registers the ``marc8`` codec (also spelled ``marc-8`` and ``marc_8``), so
   ``data.decode("marc8")``, ``codecs.iterdecode`` and ``open(path, encoding="marc8")`` work.
 """
@@ -18,7 +21,12 @@ from ._native import (
     EACC_CODE_COUNT,
     Decoder,
     Encoder,
+    Field,
+    MARCReader,
+    MARCWriter,
     Problem,
+    Record,
+    RecordError,
     RecordProblem,
     Report,
     __version__,
@@ -40,7 +48,12 @@ __all__ = [
     "EACC_CODE_COUNT",
     "Decoder",
     "Encoder",
+    "Field",
+    "MARCReader",
+    "MARCWriter",
     "Problem",
+    "Record",
+    "RecordError",
     "RecordProblem",
     "Report",
     "__version__",

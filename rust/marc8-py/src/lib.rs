@@ -6,8 +6,10 @@
 use pyo3::prelude::*;
 
 mod errors;
+mod model;
 mod options;
 mod problem;
+mod reader;
 mod records;
 mod validate;
 
@@ -25,7 +27,11 @@ mod _native {
     use crate::options::{decode_options, encode_options};
 
     #[pymodule_export]
+    use crate::model::{Field, Record};
+    #[pymodule_export]
     use crate::problem::Problem;
+    #[pymodule_export]
+    use crate::reader::{MARCReader, MARCWriter};
     #[pymodule_export]
     use crate::records::{
         read_records, read_records_report, transcode_file, transcode_record, RecordProblem, Report,
@@ -46,6 +52,11 @@ mod _native {
                 "decode_report",
                 "Encoder",
                 "encode",
+                "Field",
+                "MARCReader",
+                "MARCWriter",
+                "Record",
+                "RecordError",
                 "encode_report",
                 "is_verbatim",
                 "RecordProblem",
@@ -59,6 +70,10 @@ mod _native {
             ],
         )?;
         m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+        m.add(
+            "RecordError",
+            m.py().get_type::<crate::model::RecordError>(),
+        )?;
         m.add("EACC_CODE_COUNT", marc8::EACC_CODE_COUNT)?;
         Ok(())
     }

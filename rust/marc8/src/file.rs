@@ -174,7 +174,7 @@ fn convert(batch: Batch, opts: &RecordOptions) -> Done {
 }
 
 /// Reads `input` and cuts it into batches, handing each to `send` (which may block).
-fn read_batches<R: Read>(
+pub(crate) fn read_batches<R: Read>(
     mut input: R,
     range: RecordRange,
     mut send: impl FnMut(Batch) -> bool,
@@ -450,7 +450,7 @@ pub fn transcode_file(
     result
 }
 
-fn same_file(src: &Path, dst: &Path) -> io::Result<bool> {
+pub(crate) fn same_file(src: &Path, dst: &Path) -> io::Result<bool> {
     let src = fs::canonicalize(src)?;
     let dst = match fs::canonicalize(dst) {
         Ok(d) => d,
@@ -466,7 +466,7 @@ fn same_file(src: &Path, dst: &Path) -> io::Result<bool> {
     Ok(src == dst)
 }
 
-fn temp_path(dst: &Path) -> PathBuf {
+pub(crate) fn temp_path(dst: &Path) -> PathBuf {
     let name = dst
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

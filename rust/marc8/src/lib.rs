@@ -76,11 +76,13 @@ pub mod file;
 pub mod model;
 mod ncr;
 mod problem;
+pub mod reader;
 pub mod record;
 mod tables;
 #[cfg(test)]
 mod testing;
 pub mod validate;
+pub mod writer;
 
 pub use charset::{codes_for, Charset, Code, Mapping, ALL_CHARSETS};
 pub use decoder::{

@@ -58,3 +58,378 @@ pub fn is_control_tag(tag: &str) -> bool {
     let b = tag.as_bytes();
     b.len() == 3 && b[0] == b'0' && b[1] == b'0' && b[2].is_ascii_digit()
 }
+
+// ------------------------------------------------------------------------------------------------
+// ISO 2709: reading into the model and writing from it, through the record layer
+
+use crate::decoder::{DecodeOptions, ErrorMode, Normalization};
+use crate::encoder::{EncodeErrors, EncodeOptions};
+use crate::record::{
+    begin, finish, indicators, occurrence_of, walk_data_field, Part, Piece, RecordOptions,
+    RecordProblem, Site, Strings, Target, Trust, FT, SD,
+};
+
+/// Options of reading ISO 2709 into the model.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReadOptions {
+    /// Decoding options (MARC-8 → Unicode, and NFC/NFD or NCR expansion of UTF-8). Bad MARC-8 is
+    /// always replaced by U+FFFD and reported; `errors` is ignored.
+    pub decode: DecodeOptions,
+    /// Leader or data, when they disagree about the encoding.
+    pub trust: Trust,
+}
+
+/// The encoding a record was read from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SourceEncoding {
+    /// MARC-8.
+    Marc8,
+    /// UTF-8.
+    Utf8,
+}
+
+impl SourceEncoding {
+    /// `"marc8"` or `"utf8"`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceEncoding::Marc8 => "marc8",
+            SourceEncoding::Utf8 => "utf8",
+        }
+    }
+}
+
+fn to_string(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+impl Record {
+    /// Reads one ISO 2709 record (MARC-8 or UTF-8) into the model, converting every control field
+    /// and subfield to Unicode with the record layer: the problems are those
+    /// [`crate::record::transcode_record`] reports converting the record to UTF-8 (bad bytes
+    /// replaced by U+FFFD, a mislabelled leader/09, a directory recovered from the terminators),
+    /// positioned with `number` and `offset`, plus `data_outside_subfield` (action `dropped`) for
+    /// bytes of a data field before its first subfield, which the model has no place for.
+    ///
+    /// Returns `None` (and the problem saying why, action `rejected`) when the record cannot be
+    /// parsed at all. Field 066 is kept as it stands; it is dropped or rebuilt when the record is
+    /// written.
+    pub fn from_iso2709(
+        raw: &[u8],
+        opts: &ReadOptions,
+        number: usize,
+        offset: u64,
+        problems: &mut Vec<RecordProblem>,
+    ) -> Option<(Record, SourceEncoding)> {
+        let begun = begin(raw, opts.trust, number, offset, problems)?;
+        let rec_opts = RecordOptions {
+            to: Target::Utf8,
+            decode: DecodeOptions {
+                errors: ErrorMode::Replace,
+                ..opts.decode
+            },
+            encode: EncodeOptions::default(),
+            trust: opts.trust,
+        };
+        let mut strings = Strings::new(&rec_opts, begun.from_marc8);
+        let mut counts = Vec::new();
+        let mut fields = Vec::with_capacity(begun.parsed.fields.len());
+        for f in &begun.parsed.fields {
+            let occurrence = occurrence_of(&mut counts, f.tag);
+            // Plain ASCII (MARC-8) or valid UTF-8 needing no normalization: taken as is.
+            let plain = if begun.from_marc8 {
+                crate::is_verbatim(f.data, opts.decode.expand_ncr)
+            } else {
+                opts.decode.normalize == Normalization::None
+                    && !(opts.decode.expand_ncr && f.data.contains(&b'&'))
+                    && std::str::from_utf8(f.data).is_ok()
+            };
+            let mut site = Site {
+                record: number,
+                offset,
+                control_number: &begun.control_number,
+                tag: &f.tag,
+                occurrence,
+                subfield: None,
+                field_offset: 0,
+            };
+            let mut text = |src: &[u8], site: &Site<'_>, problems: &mut Vec<RecordProblem>| {
+                if plain {
+                    to_string(src.to_vec())
+                } else {
+                    let mut out = Vec::with_capacity(src.len() + src.len() / 4);
+                    strings.convert(src, site, &mut out, problems);
+                    to_string(out)
+                }
+            };
+            let data = if f.is_control() {
+                FieldData::Control(text(f.data, &site, problems))
+            } else {
+                let ind = indicators(f.data);
+                let ind1 = ind.first().map_or(' ', |&b| char::from(b));
+                let ind2 = ind.get(1).map_or(' ', |&b| char::from(b));
+                let mut subfields = Vec::new();
+                walk_data_field(f.data, |part| match part {
+                    Part::Lead { pos, bytes } => {
+                        let mut p =
+                            RecordProblem::new(number, offset, "data_outside_subfield", "dropped");
+                        p.control_number.clone_from(&begun.control_number);
+                        p.tag = Some(f.tag_str());
+                        p.occurrence = Some(occurrence);
+                        p.field_offset = Some(pos);
+                        p.bytes = bytes[..bytes.len().min(64)].to_vec();
+                        p.message = format!(
+                            "{} bytes before the first subfield delimiter belong to no subfield",
+                            bytes.len()
+                        );
+                        problems.push(p);
+                    }
+                    Part::Bare => {}
+                    Part::Subfield {
+                        code,
+                        field_offset,
+                        bytes,
+                    } => {
+                        site.subfield = Some(char::from(code));
+                        site.field_offset = field_offset;
+                        let value = text(bytes, &site, problems);
+                        subfields.push(Subfield {
+                            code: char::from(code),
+                            value,
+                        });
+                    }
+                });
+                FieldData::Data {
+                    ind1,
+                    ind2,
+                    subfields,
+                }
+            };
+            fields.push(Field {
+                tag: f.tag_str(),
+                data,
+            });
+        }
+        let source = if begun.from_marc8 {
+            SourceEncoding::Marc8
+        } else {
+            SourceEncoding::Utf8
+        };
+        Some((
+            Record {
+                leader: begun.parsed.leader,
+                fields,
+            },
+            source,
+        ))
+    }
+
+    /// The record's 001, trimmed of surrounding spaces.
+    #[must_use]
+    pub fn control_number(&self) -> Option<String> {
+        control_number(&self.fields)
+    }
+
+    /// Writes the record as ISO 2709 in `to`, appending it to `out`; see [`write_iso2709`].
+    pub fn to_iso2709(
+        &self,
+        to: Target,
+        errors: EncodeErrors,
+        number: usize,
+        offset: u64,
+        out: &mut Vec<u8>,
+        problems: &mut Vec<RecordProblem>,
+    ) -> bool {
+        write_iso2709(
+            &self.leader,
+            &self.fields,
+            to,
+            errors,
+            number,
+            offset,
+            out,
+            problems,
+        )
+    }
+}
+
+fn control_number<'a>(fields: impl IntoIterator<Item = &'a Field>) -> Option<String> {
+    fields
+        .into_iter()
+        .find(|f| f.tag == "001")
+        .and_then(|f| match &f.data {
+            FieldData::Control(t) => Some(t.trim().to_owned()),
+            FieldData::Data { .. } => None,
+        })
+}
+
+/// A character that can stand as one byte in the structure of a record (tag, indicator,
+/// subfield code): printable ASCII.
+fn structural(c: char) -> bool {
+    (' '..='~').contains(&c)
+}
+
+/// Writes a record given as a leader and fields as ISO 2709 in `to`, appending it to `out`, with
+/// the record layer's writer: every string is encoded as [`crate::record::transcode_record`]
+/// does (MARC-8: `errors` decides what happens to a character MARC-8 lacks, each one reported),
+/// field 066 is dropped (UTF-8) or rebuilt from the sets actually designated (MARC-8), leader/09
+/// is set and the record length, base address and every directory entry are computed in bytes.
+///
+/// Returns false and appends nothing when the record cannot be written correctly: a field or
+/// the record too long for ISO 2709, a tag that is not three ASCII characters, an indicator or
+/// subfield code that is not printable ASCII, a field terminator in any text or a subfield
+/// delimiter in a subfield's value (they would change the record's structure), or, with
+/// `EncodeErrors::Strict`, a character MARC-8 lacks. The problems (positioned with `number` and
+/// `offset`) say why, action `rejected`.
+#[allow(clippy::too_many_arguments)]
+pub fn write_iso2709<'a>(
+    leader: &[u8; 24],
+    fields: impl IntoIterator<Item = &'a Field> + Clone,
+    to: Target,
+    errors: EncodeErrors,
+    number: usize,
+    offset: u64,
+    out: &mut Vec<u8>,
+    problems: &mut Vec<RecordProblem>,
+) -> bool {
+    let first_problem = problems.len();
+    let opts = RecordOptions {
+        to,
+        decode: DecodeOptions {
+            errors: ErrorMode::Replace,
+            normalize: Normalization::None,
+            expand_ncr: false,
+            legacy_ligatures: false,
+        },
+        encode: EncodeOptions { errors },
+        trust: Trust::Leader,
+    };
+    let cn = control_number(fields.clone());
+    let mut strings = Strings::new(&opts, false);
+    let mut counts = Vec::new();
+    let mut data: Vec<u8> = Vec::new();
+    let mut pieces: Vec<([u8; 3], Piece<'_>)> = Vec::new();
+    let mut bad: Option<RecordProblem> = None;
+    for f in fields {
+        let tag: [u8; 3] = match f.tag.as_bytes().try_into() {
+            Ok(t) if f.tag.bytes().all(|b| b.is_ascii_graphic()) => t,
+            _ => {
+                let mut p = RecordProblem::new(number, offset, "bad_tag", "rejected");
+                p.tag = Some(f.tag.clone());
+                p.bytes = f.tag.as_bytes().to_vec();
+                p.message = format!("tag {:?} is not three ASCII characters", f.tag);
+                bad.get_or_insert(p);
+                continue;
+            }
+        };
+        let occurrence = occurrence_of(&mut counts, tag);
+        if &tag == b"066" {
+            continue; // dropped; rebuilt for MARC-8
+        }
+        let mut site = Site {
+            record: number,
+            offset,
+            control_number: &cn,
+            tag: &tag,
+            occurrence,
+            subfield: None,
+            field_offset: 0,
+        };
+        let mut flaw = |kind: &'static str, subfield: Option<char>, bytes: &[u8], what: &str| {
+            let mut p = RecordProblem::new(number, offset, kind, "rejected");
+            p.tag = Some(f.tag.clone());
+            p.occurrence = Some(occurrence);
+            p.subfield = subfield;
+            p.bytes = bytes.to_vec();
+            p.message = format!("field {} {what}", f.tag);
+            bad.get_or_insert(p);
+        };
+        let start = data.len();
+        let mut put =
+            |text: &str, site: &Site<'_>, data: &mut Vec<u8>, problems: &mut Vec<RecordProblem>| {
+                // Plain ASCII with no `&` is the same in both encodings.
+                if to == Target::Utf8 || crate::is_verbatim(text.as_bytes(), true) {
+                    data.extend_from_slice(text.as_bytes());
+                } else {
+                    strings.convert(text.as_bytes(), site, data, problems);
+                }
+            };
+        match &f.data {
+            FieldData::Control(text) => {
+                if text.as_bytes().contains(&FT) {
+                    flaw("delimiter_in_data", None, &[FT], "holds a field terminator");
+                }
+                put(text, &site, &mut data, problems);
+            }
+            FieldData::Data {
+                ind1,
+                ind2,
+                subfields,
+            } => {
+                for ind in [*ind1, *ind2] {
+                    if structural(ind) {
+                        data.push(ind as u8);
+                    } else {
+                        flaw(
+                            "bad_indicator",
+                            None,
+                            ind.to_string().as_bytes(),
+                            &format!("has indicator {ind:?}, not printable ASCII"),
+                        );
+                    }
+                }
+                for sf in subfields {
+                    if !structural(sf.code) {
+                        flaw(
+                            "bad_subfield_code",
+                            Some(sf.code),
+                            sf.code.to_string().as_bytes(),
+                            &format!("has subfield code {:?}, not printable ASCII", sf.code),
+                        );
+                        continue;
+                    }
+                    if let Some(&b) = sf.value.as_bytes().iter().find(|&&b| b == FT || b == SD) {
+                        flaw(
+                            "delimiter_in_data",
+                            Some(sf.code),
+                            &[b],
+                            &format!(
+                                "${} holds a field terminator or subfield delimiter",
+                                sf.code
+                            ),
+                        );
+                    }
+                    data.push(SD);
+                    data.push(sf.code as u8);
+                    site.subfield = Some(sf.code);
+                    put(&sf.value, &site, &mut data, problems);
+                }
+            }
+        }
+        pieces.push((tag, Piece::Scratch(start, data.len())));
+    }
+    if let Some(mut p) = bad {
+        p.control_number.clone_from(&cn);
+        problems.push(p);
+        for p in &mut problems[first_problem..] {
+            p.action = "rejected";
+        }
+        return false;
+    }
+    let used = strings.used();
+    drop(strings);
+    finish(
+        *leader,
+        pieces,
+        &mut data,
+        &used,
+        &opts,
+        (number, offset, &cn),
+        first_problem,
+        out,
+        problems,
+    )
+}
+
+#[cfg(test)]
+mod tests;

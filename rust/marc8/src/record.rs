@@ -123,7 +123,12 @@ pub struct RecordProblem {
 }
 
 impl RecordProblem {
-    fn new(record: usize, record_offset: u64, kind: &'static str, action: &'static str) -> Self {
+    pub(crate) fn new(
+        record: usize,
+        record_offset: u64,
+        kind: &'static str,
+        action: &'static str,
+    ) -> Self {
         RecordProblem {
             record,
             record_offset,
@@ -627,18 +632,18 @@ fn sets_used(marc8: &[u8], used: &mut [bool; SETS_066.len()]) {
 }
 
 /// 066 `$c` values for the sets the encoder designates, in the order they are listed.
-const SETS_066: [&str; 7] = ["$1", "(N", ")Q", "(2", "(3", ")4", "(S"];
+pub(crate) const SETS_066: [&str; 7] = ["$1", "(N", ")Q", "(2", "(3", ")4", "(S"];
 
 /// Where a string of a record came from, to position its problems.
-struct Site<'a> {
-    record: usize,
-    offset: u64,
-    control_number: &'a Option<String>,
-    tag: &'a [u8; 3],
-    occurrence: usize,
-    subfield: Option<char>,
+pub(crate) struct Site<'a> {
+    pub(crate) record: usize,
+    pub(crate) offset: u64,
+    pub(crate) control_number: &'a Option<String>,
+    pub(crate) tag: &'a [u8; 3],
+    pub(crate) occurrence: usize,
+    pub(crate) subfield: Option<char>,
     /// Offset of the string's first byte inside the field data.
-    field_offset: usize,
+    pub(crate) field_offset: usize,
 }
 
 impl Site<'_> {
@@ -817,30 +822,31 @@ pub struct Scratch {
 
 /// Where a converted field's data is.
 #[derive(Clone, Copy)]
-enum Piece<'a> {
+pub(crate) enum Piece<'a> {
     Source(&'a [u8]),
     Scratch(usize, usize),
 }
 
-/// [`transcode_into`] with buffers kept across calls.
-pub fn transcode_with(
-    raw: &[u8],
-    opts: &RecordOptions,
+/// What [`begin`] learnt of a record before its fields are converted: its fields, its 001 and
+/// its source encoding. Shared by [`transcode_with`] and the record model
+/// ([`crate::model::Record::from_iso2709`]), so both report the same problems.
+pub(crate) struct Begun<'a> {
+    pub(crate) parsed: Parsed<'a>,
+    pub(crate) control_number: Option<String>,
+    /// The source is read as MARC-8 (else UTF-8).
+    pub(crate) from_marc8: bool,
+}
+
+/// Parses a record and decides its source encoding (leader/09 checked against the data, `trust`
+/// deciding when they disagree). Problems (a directory recovered, a mislabelling, or why the
+/// record cannot be parsed, then `None`) are appended to `problems`.
+pub(crate) fn begin<'a>(
+    raw: &'a [u8],
+    trust: Trust,
     number: usize,
     offset: u64,
-    scratch: &mut Scratch,
-    out: &mut Vec<u8>,
     problems: &mut Vec<RecordProblem>,
-) -> bool {
-    let first_problem = problems.len();
-    let reject = |problems: &mut Vec<RecordProblem>, from: usize| {
-        for p in &mut problems[from..] {
-            if !matches!(p.action, "recovered" | "trusted_data" | "trusted_leader") {
-                p.action = "rejected";
-            }
-        }
-        false
-    };
+) -> Option<Begun<'a>> {
     let parsed = match parse(raw) {
         Ok(p) => p,
         Err((kind, message)) => {
@@ -848,7 +854,7 @@ pub fn transcode_with(
             p.message = message;
             p.bytes = raw[..raw.len().min(24)].to_vec();
             problems.push(p);
-            return false;
+            return None;
         }
     };
     let control_number = parsed
@@ -878,7 +884,7 @@ pub fn transcode_with(
         (false, Looks::Utf8) | (true, Looks::NotUtf8)
     );
     // Trusting the data, a record that looks UTF-8 is read as UTF-8 and vice versa.
-    let from_marc8 = if mislabelled && opts.trust == Trust::Data {
+    let from_marc8 = if mislabelled && trust == Trust::Data {
         looks == Looks::NotUtf8
     } else {
         !says_utf8
@@ -888,7 +894,7 @@ pub fn transcode_with(
             number,
             offset,
             "mislabelled",
-            if opts.trust == Trust::Data {
+            if trust == Trust::Data {
                 "trusted_data"
             } else {
                 "trusted_leader"
@@ -902,6 +908,76 @@ pub fn transcode_with(
         p.bytes = vec![parsed.leader[9]];
         problems.push(with_context(p));
     }
+    Some(Begun {
+        parsed,
+        control_number,
+        from_marc8,
+    })
+}
+
+/// One piece of a data field's bytes (after its indicators), as the record layer walks it.
+pub(crate) enum Part<'a> {
+    /// Bytes before the first subfield delimiter (none in a valid record), at `pos` in the field.
+    Lead { pos: usize, bytes: &'a [u8] },
+    /// A delimiter with nothing after it.
+    Bare,
+    /// A subfield: its code, the offset of its data in the field, its data.
+    Subfield {
+        code: u8,
+        field_offset: usize,
+        bytes: &'a [u8],
+    },
+}
+
+/// A data field's indicators: its first two bytes (fewer if the field is shorter).
+pub(crate) fn indicators(data: &[u8]) -> &[u8] {
+    &data[..data.len().min(2)]
+}
+
+/// Walks a data field's bytes after its [`indicators`], calling `each` on every piece in order.
+pub(crate) fn walk_data_field<'a>(data: &'a [u8], mut each: impl FnMut(Part<'a>)) {
+    let ind = data.len().min(2);
+    let mut pos = ind;
+    let mut parts = data[ind..].split(|&b| b == SD);
+    if let Some(lead) = parts.next() {
+        if !lead.is_empty() {
+            each(Part::Lead { pos, bytes: lead });
+        }
+        pos += lead.len();
+    }
+    for part in parts {
+        pos += 1;
+        match part.split_first() {
+            None => each(Part::Bare),
+            Some((&code, bytes)) => each(Part::Subfield {
+                code,
+                field_offset: pos + 1,
+                bytes,
+            }),
+        }
+        pos += part.len();
+    }
+}
+
+/// [`transcode_into`] with buffers kept across calls.
+pub fn transcode_with(
+    raw: &[u8],
+    opts: &RecordOptions,
+    number: usize,
+    offset: u64,
+    scratch: &mut Scratch,
+    out: &mut Vec<u8>,
+    problems: &mut Vec<RecordProblem>,
+) -> bool {
+    let first_problem = problems.len();
+    let Some(Begun {
+        parsed,
+        control_number,
+        from_marc8,
+    }) = begin(raw, opts.trust, number, offset, problems)
+    else {
+        return false;
+    };
 
     let mut conv = Converter {
         opts,
@@ -917,16 +993,7 @@ pub fn transcode_with(
     data.clear();
     let same = from_marc8 == (opts.to == Target::Marc8);
     for f in &parsed.fields {
-        let occurrence = match counts.iter_mut().find(|(t, _)| *t == f.tag) {
-            Some((_, n)) => {
-                *n += 1;
-                *n
-            }
-            None => {
-                counts.push((f.tag, 1));
-                1
-            }
-        };
+        let occurrence = occurrence_of(counts, f.tag);
         if &f.tag == b"066" {
             continue; // dropped; rebuilt below for MARC-8
         }
@@ -949,6 +1016,10 @@ pub fn transcode_with(
                 && !opts.decode.expand_ncr
                 && std::str::from_utf8(f.data).is_ok());
         if keep {
+            if opts.to == Target::Marc8 {
+                // Copied MARC-8 still counts for the 066 rebuilt below.
+                sets_used(f.data, &mut conv.used);
+            }
             fields.push((f.tag, Piece::Source(f.data)));
             continue;
         }
@@ -956,40 +1027,127 @@ pub fn transcode_with(
         if f.is_control() {
             conv.convert(f.data, &site, data, problems);
         } else {
-            let ind = f.data.len().min(2);
-            data.extend_from_slice(&f.data[..ind]);
-            let mut pos = ind;
-            let mut parts = f.data[ind..].split(|&b| b == SD);
-            if let Some(lead) = parts.next() {
-                // Data before the first delimiter (none in valid records): converted as is.
-                if !lead.is_empty() {
+            data.extend_from_slice(indicators(f.data));
+            walk_data_field(f.data, |part| match part {
+                Part::Lead { pos, bytes } => {
+                    // Data before the first delimiter (none in valid records): converted as is.
+                    site.subfield = None;
                     site.field_offset = pos;
-                    conv.convert(lead, &site, data, problems);
+                    conv.convert(bytes, &site, data, problems);
                 }
-                pos += lead.len();
-            }
-            for part in parts {
-                data.push(SD);
-                pos += 1;
-                let Some((&code, content)) = part.split_first() else {
-                    continue;
-                };
-                data.push(code);
-                site.subfield = Some(char::from(code));
-                site.field_offset = pos + 1;
-                conv.convert(content, &site, data, problems);
-                pos += part.len();
-            }
+                Part::Bare => data.push(SD),
+                Part::Subfield {
+                    code,
+                    field_offset,
+                    bytes,
+                } => {
+                    data.push(SD);
+                    data.push(code);
+                    site.subfield = Some(char::from(code));
+                    site.field_offset = field_offset;
+                    conv.convert(bytes, &site, data, problems);
+                }
+            });
         }
         fields.push((f.tag, Piece::Scratch(field_start, data.len())));
     }
     scratch.text = std::mem::take(&mut conv.text);
     scratch.raw_problems = std::mem::take(&mut conv.raw_problems);
-    if opts.to == Target::Marc8 && conv.used.iter().any(|&u| u) {
+    let used = conv.used;
+    finish(
+        parsed.leader,
+        fields,
+        data,
+        &used,
+        opts,
+        (number, offset, &control_number),
+        first_problem,
+        out,
+        problems,
+    )
+}
+
+/// The string converter of the record layer, for the record model: converts subfields and
+/// control fields between the source and `opts.to` exactly as [`transcode_with`] does (same
+/// problems, same positions) and remembers the MARC-8 sets it designated, for 066.
+pub(crate) struct Strings<'o>(Converter<'o>);
+
+impl<'o> Strings<'o> {
+    pub(crate) fn new(opts: &'o RecordOptions, from_marc8: bool) -> Self {
+        Strings(Converter {
+            opts,
+            from_marc8,
+            text: String::new(),
+            raw_problems: Vec::new(),
+            used: [false; SETS_066.len()],
+        })
+    }
+
+    /// Converts one string, appending the result to `out` and its problems to `problems`.
+    pub(crate) fn convert(
+        &mut self,
+        src: &[u8],
+        site: &Site<'_>,
+        out: &mut Vec<u8>,
+        problems: &mut Vec<RecordProblem>,
+    ) {
+        self.0.convert(src, site, out, problems);
+    }
+
+    /// The MARC-8 sets designated so far, in the order of 066.
+    pub(crate) fn used(&self) -> [bool; SETS_066.len()] {
+        self.0.used
+    }
+}
+
+/// Which occurrence of `tag` this is, counting in `counts`.
+pub(crate) fn occurrence_of(counts: &mut Vec<([u8; 3], usize)>, tag: [u8; 3]) -> usize {
+    match counts.iter_mut().find(|(t, _)| *t == tag) {
+        Some((_, n)) => {
+            *n += 1;
+            *n
+        }
+        None => {
+            counts.push((tag, 1));
+            1
+        }
+    }
+}
+
+/// The end of writing a record, shared by [`transcode_with`] and the record model
+/// ([`crate::model::Record::to_iso2709`]): 066 rebuilt from the sets `used` (MARC-8), strict mode
+/// applied, leader/09 set and the leader checked, every length checked, the record written to
+/// `out`. Returns false (nothing appended to `out`, the problems since `first_problem` marked
+/// `rejected`) if the record is rejected.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn finish(
+    leader: [u8; 24],
+    mut fields: Vec<([u8; 3], Piece<'_>)>,
+    data: &mut Vec<u8>,
+    used: &[bool; SETS_066.len()],
+    opts: &RecordOptions,
+    (number, offset, control_number): (usize, u64, &Option<String>),
+    first_problem: usize,
+    out: &mut Vec<u8>,
+    problems: &mut Vec<RecordProblem>,
+) -> bool {
+    let reject = |problems: &mut Vec<RecordProblem>, from: usize| {
+        for p in &mut problems[from..] {
+            if !matches!(p.action, "recovered" | "trusted_data" | "trusted_leader") {
+                p.action = "rejected";
+            }
+        }
+        false
+    };
+    let with_context = |mut p: RecordProblem| {
+        p.control_number.clone_from(control_number);
+        p
+    };
+    if opts.to == Target::Marc8 && used.iter().any(|&u| u) {
         let start = data.len();
         data.extend_from_slice(b"  ");
         for (k, seq) in SETS_066.iter().enumerate() {
-            if conv.used[k] {
+            if used[k] {
                 data.push(SD);
                 data.push(b'c');
                 data.extend_from_slice(seq.as_bytes());
@@ -1007,16 +1165,15 @@ pub fn transcode_with(
     if opts.strict() && conversion_problems {
         return reject(problems, first_problem);
     }
-    let mut leader = parsed.leader;
+    let mut leader = leader;
     leader[9] = if opts.to == Target::Utf8 { b'a' } else { b' ' };
     if let Some(p) = fix_leader(&mut leader) {
-        let mut p = RecordProblem {
+        let p = RecordProblem {
             record: number,
             record_offset: offset,
             ..p
         };
-        p.control_number.clone_from(&control_number);
-        problems.push(p);
+        problems.push(with_context(p));
     }
     let fields: Vec<([u8; 3], &[u8])> = fields
         .into_iter()
@@ -1031,7 +1188,6 @@ pub fn transcode_with(
     for (i, (tag, d)) in fields.iter().enumerate() {
         if d.len() + 1 > MAX_FIELD {
             let mut p = RecordProblem::new(number, offset, "field_too_long", "rejected");
-            p.control_number.clone_from(&control_number);
             p.tag = Some(String::from_utf8_lossy(tag).into_owned());
             p.occurrence = Some(fields[..=i].iter().filter(|(t, _)| t == tag).count());
             p.message = format!(
@@ -1039,7 +1195,7 @@ pub fn transcode_with(
                 String::from_utf8_lossy(tag),
                 d.len() + 1
             );
-            problems.push(p);
+            problems.push(with_context(p));
             return reject(problems, first_problem);
         }
     }

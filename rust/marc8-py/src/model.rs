@@ -1,0 +1,1014 @@
+//! `marc8fast.Record` and `marc8fast.Field`: the core record model (`marc8::model`) as Python
+//! objects, with pymarc's semantics: a `Field` taken from a `Record` is that record's field, so
+//! changing it changes the record.
+//!
+//! A record holds its fields as core values and makes a Python `Field` for one only when Python
+//! asks for it (then keeps that object), so reading a record costs one Python object, and reading
+//! one field of it one more.
+
+use marc8::model::{self, FieldData, ReadOptions, SourceEncoding, Subfield};
+use marc8::record::{RecordProblem as CoreProblem, Target, Trust};
+use marc8::EncodeErrors;
+use pyo3::exceptions::{PyKeyError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
+
+use crate::errors::bad_option;
+use crate::options::{decode_options, encode_options};
+use crate::records::RecordProblem;
+
+pyo3::create_exception!(
+    marc8fast,
+    RecordError,
+    PyValueError,
+    "A record that cannot be parsed or written; `problems` says why."
+);
+
+/// A `RecordError` carrying its problems.
+pub(crate) fn record_error(py: Python<'_>, message: &str, problems: &[CoreProblem]) -> PyErr {
+    let err = RecordError::new_err(message.to_owned());
+    let list: Vec<RecordProblem> = problems.iter().cloned().map(RecordProblem::from).collect();
+    let _ = err.value(py).setattr("problems", list);
+    err
+}
+
+fn one_char(what: &str, s: &str) -> PyResult<char> {
+    let mut it = s.chars();
+    match (it.next(), it.next()) {
+        (Some(c), None) => Ok(c),
+        _ => Err(PyValueError::new_err(format!(
+            "{what} must be one character, not {s:?}"
+        ))),
+    }
+}
+
+fn indicators_from(obj: &Bound<'_, PyAny>) -> PyResult<(char, char)> {
+    let chars: Vec<char> = if let Ok(s) = obj.cast::<PyString>() {
+        s.to_str()?.chars().collect()
+    } else {
+        let mut v = Vec::new();
+        for item in obj.try_iter()? {
+            let item = item?;
+            let s: String = item.extract()?;
+            v.push(one_char("an indicator", &s)?);
+        }
+        v
+    };
+    match chars[..] {
+        [a, b] => Ok((a, b)),
+        _ => Err(PyValueError::new_err(
+            "indicators must be two characters (a str of length 2 or two one-character strs)",
+        )),
+    }
+}
+
+fn subfields_from(obj: &Bound<'_, PyAny>) -> PyResult<Vec<Subfield>> {
+    let mut out = Vec::new();
+    for item in obj.try_iter()? {
+        let item = item?;
+        let (code, value): (String, String) = item
+            .extract()
+            .map_err(|_| PyTypeError::new_err("subfields must be (code, value) pairs of str"))?;
+        out.push(Subfield {
+            code: one_char("a subfield code", &code)?,
+            value,
+        });
+    }
+    Ok(out)
+}
+
+fn check_tag(tag: &str) -> PyResult<()> {
+    if tag.len() == 3 && tag.bytes().all(|b| b.is_ascii_graphic()) {
+        Ok(())
+    } else {
+        Err(PyValueError::new_err(format!(
+            "a tag is three ASCII characters, not {tag:?}"
+        )))
+    }
+}
+
+/// The mnemonic line of a field: `=245  10$aTitle$cAuthor` (blank indicators as `\`).
+fn mnemonic(f: &model::Field) -> String {
+    match &f.data {
+        FieldData::Control(t) => format!("={}  {t}", f.tag),
+        FieldData::Data {
+            ind1,
+            ind2,
+            subfields,
+        } => {
+            let blank = |c: char| if c == ' ' { '\\' } else { c };
+            let mut s = format!("={}  {}{}", f.tag, blank(*ind1), blank(*ind2));
+            for sf in subfields {
+                s.push('$');
+                s.push(sf.code);
+                s.push_str(&sf.value);
+            }
+            s
+        }
+    }
+}
+
+/// One field of a record: a control field (`data`) or indicators and subfields.
+#[pyclass(module = "marc8fast", name = "Field")]
+pub struct Field {
+    pub(crate) inner: model::Field,
+}
+
+impl Field {
+    fn subfields_mut(&mut self) -> PyResult<&mut Vec<Subfield>> {
+        match &mut self.inner.data {
+            FieldData::Data { subfields, .. } => Ok(subfields),
+            FieldData::Control(_) => Err(PyValueError::new_err(format!(
+                "field {} is a control field: it has no subfields",
+                self.inner.tag
+            ))),
+        }
+    }
+
+    fn subfields_ref(&self) -> &[Subfield] {
+        match &self.inner.data {
+            FieldData::Data { subfields, .. } => subfields,
+            FieldData::Control(_) => &[],
+        }
+    }
+
+    fn inds_mut(&mut self) -> PyResult<(&mut char, &mut char)> {
+        match &mut self.inner.data {
+            FieldData::Data { ind1, ind2, .. } => Ok((ind1, ind2)),
+            FieldData::Control(_) => Err(PyValueError::new_err(format!(
+                "field {} is a control field: it has no indicators",
+                self.inner.tag
+            ))),
+        }
+    }
+
+    fn inds(&self) -> Option<(char, char)> {
+        match &self.inner.data {
+            FieldData::Data { ind1, ind2, .. } => Some((*ind1, *ind2)),
+            FieldData::Control(_) => None,
+        }
+    }
+}
+
+#[pymethods]
+impl Field {
+    #[new]
+    #[pyo3(signature = (tag, indicators = None, subfields = None, data = None))]
+    fn new(
+        tag: String,
+        indicators: Option<&Bound<'_, PyAny>>,
+        subfields: Option<&Bound<'_, PyAny>>,
+        data: Option<String>,
+    ) -> PyResult<Self> {
+        check_tag(&tag)?;
+        let data = match data {
+            Some(text) => {
+                if subfields.is_some() || indicators.is_some() {
+                    return Err(PyValueError::new_err(
+                        "a control field (data=...) has no indicators or subfields",
+                    ));
+                }
+                FieldData::Control(text)
+            }
+            None => {
+                let (ind1, ind2) = match indicators {
+                    Some(i) => indicators_from(i)?,
+                    None => (' ', ' '),
+                };
+                let subfields = match subfields {
+                    Some(s) => subfields_from(s)?,
+                    None => Vec::new(),
+                };
+                FieldData::Data {
+                    ind1,
+                    ind2,
+                    subfields,
+                }
+            }
+        };
+        Ok(Field {
+            inner: model::Field { tag, data },
+        })
+    }
+
+    /// The tag (three characters).
+    #[getter]
+    fn tag(&self) -> &str {
+        &self.inner.tag
+    }
+
+    #[setter]
+    fn set_tag(&mut self, value: String) -> PyResult<()> {
+        check_tag(&value)?;
+        self.inner.tag = value;
+        Ok(())
+    }
+
+    /// A control field's text; None for a data field.
+    #[getter]
+    fn data(&self) -> Option<&str> {
+        match &self.inner.data {
+            FieldData::Control(t) => Some(t),
+            FieldData::Data { .. } => None,
+        }
+    }
+
+    #[setter]
+    fn set_data(&mut self, value: String) -> PyResult<()> {
+        match &mut self.inner.data {
+            FieldData::Control(t) => {
+                *t = value;
+                Ok(())
+            }
+            FieldData::Data { .. } => Err(PyValueError::new_err(format!(
+                "field {} is a data field: set its subfields, not data",
+                self.inner.tag
+            ))),
+        }
+    }
+
+    /// The two indicators as a str (two spaces for a control field).
+    #[getter]
+    fn indicators(&self) -> String {
+        let (a, b) = self.inds().unwrap_or((' ', ' '));
+        [a, b].iter().collect()
+    }
+
+    #[setter]
+    fn set_indicators(&mut self, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        let (a, b) = indicators_from(value)?;
+        let (i1, i2) = self.inds_mut()?;
+        *i1 = a;
+        *i2 = b;
+        Ok(())
+    }
+
+    /// First indicator.
+    #[getter]
+    fn ind1(&self) -> char {
+        self.inds().map_or(' ', |i| i.0)
+    }
+
+    #[setter]
+    fn set_ind1(&mut self, value: &str) -> PyResult<()> {
+        let c = one_char("an indicator", value)?;
+        *self.inds_mut()?.0 = c;
+        Ok(())
+    }
+
+    /// Second indicator.
+    #[getter]
+    fn ind2(&self) -> char {
+        self.inds().map_or(' ', |i| i.1)
+    }
+
+    #[setter]
+    fn set_ind2(&mut self, value: &str) -> PyResult<()> {
+        let c = one_char("an indicator", value)?;
+        *self.inds_mut()?.1 = c;
+        Ok(())
+    }
+
+    /// The subfields as (code, value) pairs: a copy (set the attribute to replace them all).
+    #[getter(subfields)]
+    fn subfields_attr(&self) -> Vec<(char, String)> {
+        self.subfields_ref()
+            .iter()
+            .map(|s| (s.code, s.value.clone()))
+            .collect()
+    }
+
+    #[setter(subfields)]
+    fn put_subfields(&mut self, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        let new = subfields_from(value)?;
+        *self.subfields_mut()? = new;
+        Ok(())
+    }
+
+    /// True for a control field (001-009).
+    fn is_control_field(&self) -> bool {
+        matches!(self.inner.data, FieldData::Control(_))
+    }
+
+    /// The values of the subfields with these codes, in field order.
+    #[pyo3(name = "get_subfields", signature = (*codes))]
+    fn subfield_values(&self, codes: Vec<String>) -> Vec<String> {
+        self.subfields_ref()
+            .iter()
+            .filter(|s| codes.iter().any(|c| c.chars().eq(std::iter::once(s.code))))
+            .map(|s| s.value.clone())
+            .collect()
+    }
+
+    fn __getitem__(&self, code: &str) -> PyResult<String> {
+        let mut it = code.chars();
+        let first = match (it.next(), it.next()) {
+            (Some(c), None) => self.subfields_ref().iter().find(|s| s.code == c),
+            _ => None,
+        };
+        first
+            .map(|s| s.value.clone())
+            .ok_or_else(|| PyKeyError::new_err(code.to_owned()))
+    }
+
+    /// The first value of subfield `code`, else `default`.
+    #[pyo3(signature = (code, default = None))]
+    fn get(&self, py: Python<'_>, code: &str, default: Option<Py<PyAny>>) -> Py<PyAny> {
+        match self.__getitem__(code) {
+            Ok(v) => PyString::new(py, &v).into_any().unbind(),
+            Err(_) => default.unwrap_or_else(|| py.None()),
+        }
+    }
+
+    fn __contains__(&self, code: &str) -> bool {
+        self.__getitem__(code).is_ok()
+    }
+
+    fn __iter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        Ok(PyList::new(py, self.subfields_attr())?
+            .as_any()
+            .try_iter()?
+            .into_any())
+    }
+
+    /// Adds a subfield at the end, or before position `pos`.
+    #[pyo3(signature = (code, value, pos = None))]
+    fn add_subfield(&mut self, code: &str, value: String, pos: Option<usize>) -> PyResult<()> {
+        let code = one_char("a subfield code", code)?;
+        let subfields = self.subfields_mut()?;
+        let at = pos.unwrap_or(subfields.len()).min(subfields.len());
+        subfields.insert(at, Subfield { code, value });
+        Ok(())
+    }
+
+    /// Removes the first subfield `code`; returns its value (None if there was none).
+    fn delete_subfield(&mut self, code: &str) -> PyResult<Option<String>> {
+        let subfields = self.subfields_mut()?;
+        let mut it = code.chars();
+        let at = match (it.next(), it.next()) {
+            (Some(c), None) => subfields.iter().position(|s| s.code == c),
+            _ => None,
+        };
+        Ok(at.map(|i| subfields.remove(i).value))
+    }
+
+    /// The text of the field: a control field's data, or the subfield values (stripped) joined
+    /// by spaces, as pymarc's `value()`.
+    fn value(&self) -> String {
+        match &self.inner.data {
+            FieldData::Control(t) => t.clone(),
+            FieldData::Data { subfields, .. } => subfields
+                .iter()
+                .map(|s| s.value.trim())
+                .collect::<Vec<_>>()
+                .join(" "),
+        }
+    }
+
+    /// A copy, not attached to any record.
+    fn copy(&self) -> Field {
+        Field {
+            inner: self.inner.clone(),
+        }
+    }
+
+    fn __str__(&self) -> String {
+        mnemonic(&self.inner)
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<Field {}>", mnemonic(&self.inner))
+    }
+
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
+        other
+            .cast::<Field>()
+            .is_ok_and(|o| o.borrow().inner == self.inner)
+    }
+
+    fn __ne__(&self, other: &Bound<'_, PyAny>) -> bool {
+        !self.__eq__(other)
+    }
+}
+
+/// A field of a record: a core value until Python asks for it, then the Python object.
+pub(crate) enum Slot {
+    Raw(model::Field),
+    Obj(Py<Field>),
+}
+
+/// A MARC record: a leader and fields of Unicode text.
+#[pyclass(module = "marc8fast", name = "Record")]
+pub struct Record {
+    leader: [u8; 24],
+    slots: Vec<Slot>,
+    problems: Vec<CoreProblem>,
+    number: Option<usize>,
+    offset: Option<u64>,
+    source: SourceEncoding,
+}
+
+const DEFAULT_LEADER: &[u8; 24] = b"00000nam a2200000   4500";
+
+/// A leader from its text: 24 characters, each one byte (U+0000-U+00FF, so that a leader
+/// read with stray non-ASCII bytes can be set back as it was).
+fn leader_from(s: &str) -> PyResult<[u8; 24]> {
+    let bytes: Option<Vec<u8>> = s.chars().map(|c| u8::try_from(u32::from(c)).ok()).collect();
+    match bytes.map(<[u8; 24]>::try_from) {
+        Some(Ok(l)) => Ok(l),
+        _ => Err(PyValueError::new_err(format!(
+            "a leader is 24 one-byte characters, not {s:?}"
+        ))),
+    }
+}
+
+/// The leader's text: one character per byte (ASCII in any valid record).
+fn leader_text(leader: &[u8; 24]) -> String {
+    leader.iter().map(|&b| char::from(b)).collect()
+}
+
+fn field_objects(fields: &Bound<'_, PyAny>) -> PyResult<Vec<Slot>> {
+    let mut out = Vec::new();
+    for f in fields.try_iter()? {
+        let f = f?;
+        let f = f
+            .cast::<Field>()
+            .map_err(|_| PyTypeError::new_err("fields must be marc8fast.Field objects"))?;
+        out.push(Slot::Obj(f.clone().unbind()));
+    }
+    Ok(out)
+}
+
+fn target(encoding: &str) -> PyResult<Target> {
+    match encoding {
+        "utf8" | "utf-8" | "UTF-8" => Ok(Target::Utf8),
+        "marc8" | "marc-8" | "MARC-8" => Ok(Target::Marc8),
+        other => Err(bad_option("encoding", other, "'utf8' or 'marc8'")),
+    }
+}
+
+pub(crate) fn encoding_options(encoding: &str, errors: &str) -> PyResult<(Target, EncodeErrors)> {
+    Ok((target(encoding)?, encode_options(errors)?.errors))
+}
+
+pub(crate) fn read_options(
+    trust: &str,
+    normalize: Option<&str>,
+    expand_ncr: bool,
+    legacy_ligatures: bool,
+) -> PyResult<ReadOptions> {
+    Ok(ReadOptions {
+        decode: decode_options("replace", normalize, expand_ncr, legacy_ligatures)?,
+        trust: match trust {
+            "leader" => Trust::Leader,
+            "data" => Trust::Data,
+            other => return Err(bad_option("trust", other, "'leader' or 'data'")),
+        },
+    })
+}
+
+impl Record {
+    /// A record read from a file.
+    pub(crate) fn from_read(r: marc8::reader::ReadRecord) -> Record {
+        Record {
+            leader: r.record.leader,
+            slots: r.record.fields.into_iter().map(Slot::Raw).collect(),
+            problems: r.problems,
+            number: Some(r.number),
+            offset: Some(r.offset),
+            source: r.source,
+        }
+    }
+
+    fn slot_tag_is(slot: &Slot, py: Python<'_>, tag: &str) -> bool {
+        match slot {
+            Slot::Raw(f) => f.tag == tag,
+            Slot::Obj(o) => o.borrow(py).inner.tag == tag,
+        }
+    }
+
+    fn slot_tag(slot: &Slot, py: Python<'_>) -> String {
+        match slot {
+            Slot::Raw(f) => f.tag.clone(),
+            Slot::Obj(o) => o.borrow(py).inner.tag.clone(),
+        }
+    }
+
+    /// The Python object of field `i`, made on first use.
+    fn obj(&mut self, py: Python<'_>, i: usize) -> PyResult<Py<Field>> {
+        let slot = &mut self.slots[i];
+        if let Slot::Obj(o) = slot {
+            return Ok(o.clone_ref(py));
+        }
+        let Slot::Raw(f) = std::mem::replace(slot, Slot::Raw(placeholder())) else {
+            return Err(PyValueError::new_err("internal: field slot"));
+        };
+        let o = Py::new(py, Field { inner: f })?;
+        *slot = Slot::Obj(o.clone_ref(py));
+        Ok(o)
+    }
+
+    /// Runs `f` on the record's fields as core values.
+    pub(crate) fn with_fields<T>(
+        &self,
+        py: Python<'_>,
+        f: impl FnOnce(&[u8; 24], &[&model::Field]) -> T,
+    ) -> T {
+        let refs: Vec<Option<PyRef<'_, Field>>> = self
+            .slots
+            .iter()
+            .map(|s| match s {
+                Slot::Raw(_) => None,
+                Slot::Obj(o) => Some(o.borrow(py)),
+            })
+            .collect();
+        let fields: Vec<&model::Field> = self
+            .slots
+            .iter()
+            .zip(&refs)
+            .filter_map(|(s, r)| match (s, r) {
+                (Slot::Raw(f), _) => Some(f),
+                (Slot::Obj(_), Some(r)) => Some(&r.inner),
+                (Slot::Obj(_), None) => None,
+            })
+            .collect();
+        f(&self.leader, &fields)
+    }
+
+    fn model(&self, py: Python<'_>) -> model::Record {
+        self.with_fields(py, |leader, fields| model::Record {
+            leader: *leader,
+            fields: fields.iter().map(|f| (*f).clone()).collect(),
+        })
+    }
+
+    fn encode(
+        &self,
+        py: Python<'_>,
+        encoding: &str,
+        errors: &str,
+    ) -> PyResult<(Option<Vec<u8>>, Vec<CoreProblem>)> {
+        let (to, errors) = encoding_options(encoding, errors)?;
+        let number = self.number.unwrap_or(1);
+        let offset = self.offset.unwrap_or(0);
+        Ok(self.with_fields(py, |leader, fields| {
+            let mut out = Vec::new();
+            let mut problems = Vec::new();
+            let ok = model::write_iso2709(
+                leader,
+                fields.iter().copied(),
+                to,
+                errors,
+                number,
+                offset,
+                &mut out,
+                &mut problems,
+            );
+            (ok.then_some(out), problems)
+        }))
+    }
+
+    fn position_of(&self, py: Python<'_>, field: &Bound<'_, Field>) -> Option<usize> {
+        let _ = py;
+        self.slots
+            .iter()
+            .position(|s| matches!(s, Slot::Obj(o) if o.as_ptr() == field.as_ptr()))
+    }
+}
+
+fn placeholder() -> model::Field {
+    model::Field {
+        tag: String::new(),
+        data: FieldData::Control(String::new()),
+    }
+}
+
+#[pymethods]
+impl Record {
+    #[new]
+    #[pyo3(signature = (leader = None, fields = None))]
+    fn new(leader: Option<&str>, fields: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
+        Ok(Record {
+            leader: match leader {
+                Some(l) => leader_from(l)?,
+                None => *DEFAULT_LEADER,
+            },
+            slots: match fields {
+                Some(f) => field_objects(f)?,
+                None => Vec::new(),
+            },
+            problems: Vec::new(),
+            number: None,
+            offset: None,
+            source: SourceEncoding::Utf8,
+        })
+    }
+
+    /// Parses one ISO 2709 record (MARC-8 or UTF-8); problems are in `.problems`. Raises
+    /// RecordError when it cannot be parsed at all.
+    #[staticmethod]
+    #[pyo3(signature = (raw, *, trust = "leader", normalize = None, expand_ncr = false, legacy_ligatures = false))]
+    fn parse(
+        py: Python<'_>,
+        raw: &[u8],
+        trust: &str,
+        normalize: Option<&str>,
+        expand_ncr: bool,
+        legacy_ligatures: bool,
+    ) -> PyResult<Record> {
+        let opts = read_options(trust, normalize, expand_ncr, legacy_ligatures)?;
+        let mut problems = Vec::new();
+        match model::Record::from_iso2709(raw, &opts, 1, 0, &mut problems) {
+            Some((rec, source)) => Ok(Record {
+                leader: rec.leader,
+                slots: rec.fields.into_iter().map(Slot::Raw).collect(),
+                problems,
+                number: None,
+                offset: None,
+                source,
+            }),
+            None => {
+                let msg = problems
+                    .last()
+                    .map_or_else(|| "unreadable record".to_owned(), |p| p.message.clone());
+                Err(record_error(py, &msg, &problems))
+            }
+        }
+    }
+
+    /// The leader (24 characters).
+    #[getter]
+    fn leader(&self) -> String {
+        leader_text(&self.leader)
+    }
+
+    #[setter]
+    fn set_leader(&mut self, value: &str) -> PyResult<()> {
+        self.leader = leader_from(value)?;
+        Ok(())
+    }
+
+    /// The leader at a position or slice, as `record.leader[i]` would give it.
+    fn leader_at<'py>(
+        &self,
+        py: Python<'py>,
+        i: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        PyString::new(py, &self.leader()).get_item(i)
+    }
+
+    /// Sets leader positions `i`, `i+1`, ... to the characters of `value`.
+    #[pyo3(name = "set_leader")]
+    fn set_leader_at(&mut self, i: usize, value: &str) -> PyResult<()> {
+        let bytes: Option<Vec<u8>> = value
+            .chars()
+            .map(|c| u8::try_from(u32::from(c)).ok())
+            .collect();
+        match bytes {
+            Some(b) if i + b.len() <= 24 => self.leader[i..i + b.len()].copy_from_slice(&b),
+            _ => {
+                return Err(PyValueError::new_err(format!(
+                    "{value:?} at leader position {i} is not one-byte characters inside the 24 positions"
+                )))
+            }
+        }
+        Ok(())
+    }
+
+    /// The problems of parsing the record.
+    #[getter]
+    fn problems(&self) -> Vec<RecordProblem> {
+        self.problems
+            .iter()
+            .cloned()
+            .map(RecordProblem::from)
+            .collect()
+    }
+
+    /// The record's number in its file (from 1), when read by MARCReader.
+    #[getter]
+    fn number(&self) -> Option<usize> {
+        self.number
+    }
+
+    /// The record's byte offset in its file, when read by MARCReader.
+    #[getter]
+    fn offset(&self) -> Option<u64> {
+        self.offset
+    }
+
+    /// "marc8" or "utf8": the encoding the record was read from ("utf8" for a new record).
+    #[getter]
+    fn source_encoding(&self) -> &'static str {
+        self.source.as_str()
+    }
+
+    /// The fields, in order (a new list of the record's own Field objects).
+    #[getter(fields)]
+    fn fields_attr(&mut self, py: Python<'_>) -> PyResult<Vec<Py<Field>>> {
+        (0..self.slots.len()).map(|i| self.obj(py, i)).collect()
+    }
+
+    #[setter(fields)]
+    fn put_fields(&mut self, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.slots = field_objects(value)?;
+        Ok(())
+    }
+
+    fn __getitem__(&mut self, py: Python<'_>, tag: &str) -> PyResult<Py<Field>> {
+        match self
+            .slots
+            .iter()
+            .position(|s| Self::slot_tag_is(s, py, tag))
+        {
+            Some(i) => self.obj(py, i),
+            None => Err(PyKeyError::new_err(tag.to_owned())),
+        }
+    }
+
+    /// The first field with this tag, or None.
+    fn get(&mut self, py: Python<'_>, tag: &str) -> PyResult<Option<Py<Field>>> {
+        match self
+            .slots
+            .iter()
+            .position(|s| Self::slot_tag_is(s, py, tag))
+        {
+            Some(i) => self.obj(py, i).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The fields with these tags (all fields if none is given), in order.
+    #[pyo3(name = "get_fields", signature = (*tags))]
+    fn fields_with_tags(&mut self, py: Python<'_>, tags: Vec<String>) -> PyResult<Vec<Py<Field>>> {
+        let wanted: Vec<usize> = (0..self.slots.len())
+            .filter(|&i| {
+                tags.is_empty()
+                    || tags
+                        .iter()
+                        .any(|t| Self::slot_tag_is(&self.slots[i], py, t))
+            })
+            .collect();
+        wanted.into_iter().map(|i| self.obj(py, i)).collect()
+    }
+
+    /// Appends fields.
+    #[pyo3(signature = (*fields))]
+    fn add_field(&mut self, fields: Vec<Py<Field>>) {
+        self.slots.extend(fields.into_iter().map(Slot::Obj));
+    }
+
+    /// Inserts each field before the first field with a greater tag.
+    #[pyo3(signature = (*fields))]
+    fn add_ordered_field(&mut self, py: Python<'_>, fields: Vec<Py<Field>>) {
+        for f in fields {
+            let tag = f.borrow(py).inner.tag.clone();
+            let at = self
+                .slots
+                .iter()
+                .position(|s| Self::slot_tag(s, py) > tag)
+                .unwrap_or(self.slots.len());
+            self.slots.insert(at, Slot::Obj(f));
+        }
+    }
+
+    /// Removes these Field objects (by identity); ValueError if one is not in the record.
+    #[pyo3(signature = (*fields))]
+    fn remove_field(&mut self, py: Python<'_>, fields: Vec<Bound<'_, Field>>) -> PyResult<()> {
+        for f in &fields {
+            match self.position_of(py, f) {
+                Some(i) => {
+                    self.slots.remove(i);
+                }
+                None => {
+                    return Err(PyValueError::new_err(format!(
+                        "field {} is not in the record",
+                        f.borrow().inner.tag
+                    )))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes every field with these tags; returns how many were removed.
+    #[pyo3(signature = (*tags))]
+    fn remove_fields(&mut self, py: Python<'_>, tags: Vec<String>) -> usize {
+        let before = self.slots.len();
+        self.slots
+            .retain(|s| !tags.iter().any(|t| Self::slot_tag_is(s, py, t)));
+        before - self.slots.len()
+    }
+
+    /// Puts `new` in the place of the Field object `old` (by identity).
+    fn replace_field(
+        &mut self,
+        py: Python<'_>,
+        old: &Bound<'_, Field>,
+        new: Py<Field>,
+    ) -> PyResult<()> {
+        match self.position_of(py, old) {
+            Some(i) => {
+                self.slots[i] = Slot::Obj(new);
+                Ok(())
+            }
+            None => Err(PyValueError::new_err(format!(
+                "field {} is not in the record",
+                old.borrow().inner.tag
+            ))),
+        }
+    }
+
+    /// The 001, trimmed of surrounding spaces, or None.
+    fn control_number(&self, py: Python<'_>) -> Option<String> {
+        self.with_fields(py, |_, fields| {
+            fields
+                .iter()
+                .find(|f| f.tag == "001")
+                .and_then(|f| match &f.data {
+                    FieldData::Control(t) => Some(t.trim().to_owned()),
+                    FieldData::Data { .. } => None,
+                })
+        })
+    }
+
+    /// The record as ISO 2709 bytes in `encoding`; raises RecordError if it cannot be written
+    /// (too long, a structure-breaking value, or errors="strict" and a character MARC-8 lacks).
+    #[pyo3(signature = (encoding = "utf8", errors = "lossless"))]
+    fn to_bytes<'py>(
+        &self,
+        py: Python<'py>,
+        encoding: &str,
+        errors: &str,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        match self.encode(py, encoding, errors)? {
+            (Some(b), _) => Ok(PyBytes::new(py, &b)),
+            (None, problems) => {
+                let msg = problems
+                    .iter()
+                    .find(|p| p.action == "rejected")
+                    .map_or_else(
+                        || "the record cannot be written".to_owned(),
+                        |p| p.message.clone(),
+                    );
+                Err(record_error(py, &msg, &problems))
+            }
+        }
+    }
+
+    /// (bytes or None if the record cannot be written, problems).
+    #[pyo3(signature = (encoding = "utf8", errors = "lossless"))]
+    fn to_bytes_report<'py>(
+        &self,
+        py: Python<'py>,
+        encoding: &str,
+        errors: &str,
+    ) -> PyResult<(Option<Bound<'py, PyBytes>>, Vec<RecordProblem>)> {
+        let (bytes, problems) = self.encode(py, encoding, errors)?;
+        Ok((
+            bytes.map(|b| PyBytes::new(py, &b)),
+            problems.into_iter().map(RecordProblem::from).collect(),
+        ))
+    }
+
+    /// The record as a `pymarc.Record` (needs pymarc).
+    fn as_pymarc<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let pm = py.import("pymarc")?;
+        let field_cls = pm.getattr("Field")?;
+        let sub_cls = pm.getattr("Subfield")?;
+        let ind_cls = pm.getattr("Indicators")?;
+        let rec = pm.getattr("Record")?.call0()?;
+        rec.setattr("leader", pm.getattr("Leader")?.call1((self.leader(),))?)?;
+        let fields = self.with_fields(py, |_, fields| -> PyResult<Vec<Bound<'py, PyAny>>> {
+            fields
+                .iter()
+                .map(|f| {
+                    let kw = PyDict::new(py);
+                    kw.set_item("tag", &f.tag)?;
+                    match &f.data {
+                        FieldData::Control(t) => kw.set_item("data", t)?,
+                        FieldData::Data {
+                            ind1,
+                            ind2,
+                            subfields,
+                        } => {
+                            kw.set_item("indicators", ind_cls.call1((*ind1, *ind2))?)?;
+                            let subs = subfields
+                                .iter()
+                                .map(|s| sub_cls.call1((s.code, &s.value)))
+                                .collect::<PyResult<Vec<_>>>()?;
+                            kw.set_item("subfields", subs)?;
+                        }
+                    }
+                    field_cls.call((), Some(&kw))
+                })
+                .collect()
+        })?;
+        rec.setattr("fields", fields)?;
+        Ok(rec)
+    }
+
+    /// A Record from a `pymarc.Record`.
+    #[staticmethod]
+    fn from_pymarc(record: &Bound<'_, PyAny>) -> PyResult<Record> {
+        let leader = leader_from(&record.getattr("leader")?.str()?.to_string())?;
+        let mut slots = Vec::new();
+        for f in record.getattr("fields")?.try_iter()? {
+            let f = f?;
+            let tag: String = f.getattr("tag")?.extract()?;
+            let data = if f.call_method0("is_control_field")?.is_truthy()? {
+                let d = f.getattr("data")?;
+                FieldData::Control(if d.is_none() {
+                    String::new()
+                } else {
+                    d.extract()?
+                })
+            } else {
+                let ind = f.getattr("indicators")?;
+                let (ind1, ind2) = if ind.is_none() {
+                    (' ', ' ')
+                } else {
+                    let t = ind.cast::<PyTuple>().ok();
+                    let get = |i: usize| -> PyResult<char> {
+                        let s: String = match &t {
+                            Some(t) => t.get_item(i)?.extract()?,
+                            None => ind.get_item(i)?.extract()?,
+                        };
+                        Ok(s.chars().next().unwrap_or(' '))
+                    };
+                    (get(0)?, get(1)?)
+                };
+                FieldData::Data {
+                    ind1,
+                    ind2,
+                    subfields: subfields_from(&f.getattr("subfields")?)?,
+                }
+            };
+            slots.push(Slot::Raw(model::Field { tag, data }));
+        }
+        Ok(Record {
+            leader,
+            slots,
+            problems: Vec::new(),
+            number: None,
+            offset: None,
+            source: SourceEncoding::Utf8,
+        })
+    }
+
+    /// A deep copy (new Field objects).
+    fn copy(&self, py: Python<'_>) -> Record {
+        let m = self.model(py);
+        Record {
+            leader: m.leader,
+            slots: m.fields.into_iter().map(Slot::Raw).collect(),
+            problems: self.problems.clone(),
+            number: self.number,
+            offset: self.offset,
+            source: self.source,
+        }
+    }
+
+    fn __eq__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> bool {
+        match other.cast::<Record>() {
+            Ok(o) => o.try_borrow().is_ok_and(|o| o.model(py) == self.model(py)),
+            Err(_) => false,
+        }
+    }
+
+    fn __ne__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> bool {
+        !self.__eq__(py, other)
+    }
+
+    fn __iter__<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let fields = self.fields_attr(py)?;
+        Ok(PyList::new(py, fields)?.as_any().try_iter()?.into_any())
+    }
+
+    fn __len__(&self) -> usize {
+        self.slots.len()
+    }
+
+    fn __contains__(&self, py: Python<'_>, tag: &str) -> bool {
+        self.slots.iter().any(|s| Self::slot_tag_is(s, py, tag))
+    }
+
+    fn __str__(&self, py: Python<'_>) -> String {
+        self.with_fields(py, |leader, fields| {
+            let mut s = format!("=LDR  {}\n", leader_text(leader));
+            for f in fields {
+                s.push_str(&mnemonic(f));
+                s.push('\n');
+            }
+            s
+        })
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> String {
+        format!(
+            "<Record {:?}: {} fields>",
+            self.control_number(py).unwrap_or_default(),
+            self.slots.len()
+        )
+    }
+}

@@ -1,0 +1,325 @@
+//! Writing records from the model to a file, atomically.
+//!
+//! A [`RecordWriter`] serializes each record with a [`RecordSink`] for its [`Format`] (ISO 2709
+//! here; MARCXML and MARC-in-JSON plug in as further sinks) into a temporary file beside the
+//! destination. [`RecordWriter::commit`] flushes, syncs and renames it into place; dropping the
+//! writer (or [`RecordWriter::abort`]) removes the temporary file, so there is never a half-written
+//! output. The file is created with the mode the umask gives, like every output of the project.
+//! A record that cannot be written correctly is reported and left out, never written corrupt.
+
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use crate::encoder::EncodeErrors;
+use crate::file::{same_file, temp_path};
+use crate::model::{write_iso2709, Field};
+use crate::record::{RecordProblem, Target};
+
+/// An output format of [`RecordWriter`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Format {
+    /// ISO 2709 (MARC 21 transmission format).
+    Iso2709,
+}
+
+impl Format {
+    /// The format named `name` (`iso2709`), if it is one.
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Format> {
+        match name.to_ascii_lowercase().as_str() {
+            "iso2709" | "marc" | "mrc" => Some(Format::Iso2709),
+            _ => None,
+        }
+    }
+
+    /// The sink that writes this format.
+    #[must_use]
+    pub fn sink(self, to: Target, errors: EncodeErrors) -> Box<dyn RecordSink> {
+        match self {
+            Format::Iso2709 => Box::new(Iso2709Sink { to, errors }),
+        }
+    }
+}
+
+/// Serializes records of one format: what comes before the first record, each record, and what
+/// comes after the last.
+pub trait RecordSink: Send {
+    /// Bytes before the first record (a document's opening).
+    fn start(&mut self, _out: &mut Vec<u8>) {}
+
+    /// Appends one record to `out`; returns false (appending nothing) if it cannot be written,
+    /// with the problems saying why. `number` and `offset` position the problems.
+    #[allow(clippy::too_many_arguments)]
+    fn record(
+        &mut self,
+        leader: &[u8; 24],
+        fields: &[&Field],
+        number: usize,
+        offset: u64,
+        out: &mut Vec<u8>,
+        problems: &mut Vec<RecordProblem>,
+    ) -> bool;
+
+    /// Bytes after the last record (a document's closing).
+    fn end(&mut self, _out: &mut Vec<u8>) {}
+}
+
+/// ISO 2709 in UTF-8 or MARC-8 ([`write_iso2709`]).
+struct Iso2709Sink {
+    to: Target,
+    errors: EncodeErrors,
+}
+
+impl RecordSink for Iso2709Sink {
+    fn record(
+        &mut self,
+        leader: &[u8; 24],
+        fields: &[&Field],
+        number: usize,
+        offset: u64,
+        out: &mut Vec<u8>,
+        problems: &mut Vec<RecordProblem>,
+    ) -> bool {
+        write_iso2709(
+            leader,
+            fields.iter().copied(),
+            self.to,
+            self.errors,
+            number,
+            offset,
+            out,
+            problems,
+        )
+    }
+}
+
+/// Records to a file, atomically: see the module documentation.
+pub struct RecordWriter {
+    sink: Box<dyn RecordSink>,
+    dst: PathBuf,
+    tmp: PathBuf,
+    file: Option<BufWriter<File>>,
+    buf: Vec<u8>,
+    started: bool,
+    /// Records written.
+    pub records_written: usize,
+    /// Records left out (reported in `problems`).
+    pub records_rejected: usize,
+    /// Bytes written.
+    pub bytes_out: u64,
+    /// Every problem of the records handed to the writer, in order.
+    pub problems: Vec<RecordProblem>,
+}
+
+impl RecordWriter {
+    /// Opens a temporary file beside `dst`. Refuses (`InvalidInput`) if `dst` is one of
+    /// `inputs` (files being read).
+    pub fn create(
+        dst: &Path,
+        sink: Box<dyn RecordSink>,
+        inputs: &[PathBuf],
+    ) -> io::Result<RecordWriter> {
+        for src in inputs {
+            if same_file(src, dst).unwrap_or(false) {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "refusing to write the output over the input {}",
+                        src.display()
+                    ),
+                ));
+            }
+        }
+        if dst.is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{} is a directory", dst.display()),
+            ));
+        }
+        let tmp = temp_path(dst);
+        let file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
+        Ok(RecordWriter {
+            sink,
+            dst: dst.to_owned(),
+            tmp,
+            file: Some(BufWriter::with_capacity(1 << 20, file)),
+            buf: Vec::new(),
+            started: false,
+            records_written: 0,
+            records_rejected: 0,
+            bytes_out: 0,
+            problems: Vec::new(),
+        })
+    }
+
+    fn flush_buf(&mut self) -> io::Result<()> {
+        let file = self
+            .file
+            .as_mut()
+            .ok_or_else(|| io::Error::other("the writer is closed"))?;
+        file.write_all(&self.buf)?;
+        self.bytes_out += self.buf.len() as u64;
+        self.buf.clear();
+        Ok(())
+    }
+
+    fn ensure_started(&mut self) {
+        if !self.started {
+            self.started = true;
+            self.sink.start(&mut self.buf);
+        }
+    }
+
+    /// Writes one record; returns Ok(false) if it was left out (its problems say why).
+    pub fn write(&mut self, leader: &[u8; 24], fields: &[&Field]) -> io::Result<bool> {
+        if self.file.is_none() {
+            return Err(io::Error::other("the writer is closed"));
+        }
+        self.ensure_started();
+        let number = self.records_written + self.records_rejected + 1;
+        let offset = self.bytes_out + self.buf.len() as u64;
+        let ok = self.sink.record(
+            leader,
+            fields,
+            number,
+            offset,
+            &mut self.buf,
+            &mut self.problems,
+        );
+        if ok {
+            self.records_written += 1;
+        } else {
+            self.records_rejected += 1;
+        }
+        if self.buf.len() >= 1 << 16 {
+            self.flush_buf()?;
+        }
+        Ok(ok)
+    }
+
+    /// Finishes the document, syncs the file and renames it into place.
+    pub fn commit(&mut self) -> io::Result<()> {
+        let result = (|| {
+            self.ensure_started();
+            self.sink.end(&mut self.buf);
+            self.flush_buf()?;
+            let file = self
+                .file
+                .take()
+                .ok_or_else(|| io::Error::other("the writer is closed"))?;
+            let file = file.into_inner().map_err(io::IntoInnerError::into_error)?;
+            file.sync_all()?;
+            drop(file);
+            fs::rename(&self.tmp, &self.dst)
+        })();
+        if result.is_err() {
+            self.abort();
+        }
+        result
+    }
+
+    /// Drops everything written: the temporary file is removed, the destination untouched.
+    pub fn abort(&mut self) {
+        if self.file.take().is_some() || self.tmp.exists() {
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
+
+    /// True once committed or aborted.
+    #[must_use]
+    pub fn is_closed(&self) -> bool {
+        self.file.is_none()
+    }
+}
+
+impl Drop for RecordWriter {
+    fn drop(&mut self) {
+        if self.file.is_some() {
+            self.abort();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{FieldData, Subfield};
+
+    fn field(tag: &str, value: &str) -> Field {
+        Field {
+            tag: tag.into(),
+            data: FieldData::Data {
+                ind1: ' ',
+                ind2: ' ',
+                subfields: vec![Subfield {
+                    code: 'a',
+                    value: value.into(),
+                }],
+            },
+        }
+    }
+
+    fn dir(name: &str) -> PathBuf {
+        let d =
+            std::env::temp_dir().join(format!("marc8fast-writer-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn commits_atomically_and_reports_rejected_records() {
+        let d = dir("commit");
+        let dst = d.join("out.mrc");
+        let sink = Format::Iso2709.sink(Target::Utf8, EncodeErrors::Lossless);
+        let mut w = RecordWriter::create(&dst, sink, &[]).unwrap();
+        let leader = *b"00000nam a2200000   4500";
+        let good = field("245", "Café");
+        let bad = field("500", &"x".repeat(10_000));
+        assert!(w.write(&leader, &[&good]).unwrap());
+        assert!(!w.write(&leader, &[&bad]).unwrap());
+        assert!(w.write(&leader, &[&good]).unwrap());
+        assert!(!dst.exists(), "nothing at the destination before commit");
+        w.commit().unwrap();
+        assert_eq!((w.records_written, w.records_rejected), (2, 1));
+        assert_eq!(w.problems.len(), 1);
+        assert_eq!(w.problems[0].kind, "field_too_long");
+        assert_eq!(w.problems[0].record, 2);
+        let out = fs::read(&dst).unwrap();
+        assert_eq!(out.len() as u64, w.bytes_out);
+        let (records, problems) = crate::record::split_records(&out);
+        assert_eq!(records.len(), 2);
+        assert!(problems.is_empty());
+        assert_eq!(
+            fs::read_dir(&d).unwrap().count(),
+            1,
+            "no temporary file left"
+        );
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn dropped_or_aborted_leaves_nothing_and_inputs_are_refused() {
+        let d = dir("abort");
+        let dst = d.join("out.mrc");
+        fs::write(&dst, b"old").unwrap();
+        {
+            let sink = Format::Iso2709.sink(Target::Marc8, EncodeErrors::Lossless);
+            let mut w = RecordWriter::create(&dst, sink, &[]).unwrap();
+            w.write(b"00000nam a2200000   4500", &[&field("245", "x")])
+                .unwrap();
+        }
+        assert_eq!(fs::read(&dst).unwrap(), b"old");
+        assert_eq!(fs::read_dir(&d).unwrap().count(), 1);
+        let sink = Format::Iso2709.sink(Target::Utf8, EncodeErrors::Lossless);
+        let err =
+            RecordWriter::create(&d.join("./out.mrc"), sink, std::slice::from_ref(&dst)).err();
+        assert_eq!(err.unwrap().kind(), io::ErrorKind::InvalidInput);
+        fs::remove_dir_all(&d).unwrap();
+    }
+}
