@@ -13,9 +13,9 @@ records are in.
 
 from __future__ import annotations
 
-import datetime as _dt
 import os
 import sqlite3
+import time as _time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
@@ -38,9 +38,19 @@ def parse_sysno(text: str) -> int:
     return int(t)
 
 
+_second: list[tuple[int, str]] = [(-1, "")]  # the last whole second formatted, and its text
+
+
 def now() -> str:
-    """UTC time as ISO 8601 (sorts as text; ``--since 2026-11-23`` compares with it)."""
-    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """UTC time as ISO 8601 with microseconds (sorts as text; ``--since 2026-11-23`` compares
+    with it). The date and time are formatted once a second: the loader asks for every record."""
+    t = _time.time()
+    sec = int(t)
+    last, text = _second[0]
+    if sec != last:
+        text = _time.strftime("%Y-%m-%dT%H:%M:%S", _time.gmtime(sec))
+        _second[0] = (sec, text)
+    return f"{text}.{int((t - sec) * 1_000_000):06d}Z"
 
 
 @dataclass
@@ -143,6 +153,7 @@ class SQLiteStore:
         self.db.execute("PRAGMA foreign_keys=ON")
         self.db.execute("PRAGMA busy_timeout=10000")
         self._in_tx = False
+        self._pending_log: list[tuple[object, ...]] = []
         self._init_schema()
 
     def _init_schema(self) -> None:
@@ -183,10 +194,12 @@ class SQLiteStore:
             self.db.execute("BEGIN IMMEDIATE")
 
     def commit(self) -> None:
+        self._flush_log()
         if self.db.in_transaction:
             self.db.execute("COMMIT")
 
     def rollback(self) -> None:
+        self._pending_log.clear()
         if self.db.in_transaction:
             self.db.execute("ROLLBACK")
 
@@ -305,9 +318,9 @@ class SQLiteStore:
         return cur.lastrowid
 
     def log(self, row: LogRow) -> None:
-        self.db.execute(
-            "INSERT INTO load_log (batch_id, input_file, input_hash, record_index, fate, sysno, "
-            "message, time) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        """Log rows written inside a transaction go in with one statement when it commits (the
+        same transaction as the records they describe)."""
+        self._pending_log.append(
             (
                 row.batch_id,
                 row.input_file,
@@ -317,12 +330,24 @@ class SQLiteStore:
                 row.sysno,
                 row.message,
                 row.time,
-            ),
+            )
         )
+        if not self.db.in_transaction:
+            self._flush_log()
+
+    def _flush_log(self) -> None:
+        if self._pending_log:
+            self.db.executemany(
+                "INSERT INTO load_log (batch_id, input_file, input_hash, record_index, fate, "
+                "sysno, message, time) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                self._pending_log,
+            )
+            self._pending_log.clear()
 
     def loaded_indexes(self, input_hash: str) -> dict[int, tuple[int | None, int]]:
         """Input records of the file with this hash already in the catalog:
         ``{record_index: (sysno, batch_id)}``."""
+        self._flush_log()
         marks = ",".join("?" * len(LOADED_FATES))
         out: dict[int, tuple[int | None, int]] = {}
         for idx, sysno, batch in self.db.execute(
@@ -334,6 +359,7 @@ class SQLiteStore:
         return out
 
     def log_rows(self) -> list[LogRow]:
+        self._flush_log()
         return [
             LogRow(*r)
             for r in self.db.execute(
