@@ -127,9 +127,15 @@ class TagFilter:
         self.keep = re.compile(keep)
         self.drop = frozenset(drop)
         self.default = keep == DEFAULT_KEEP_TAGS and not self.drop
+        self._seen: dict[str, bool] = {}
 
     def dropped(self, tag: str) -> bool:
-        return tag in self.drop or self.keep.fullmatch(tag) is None
+        known = self._seen.get(tag)
+        if known is None:
+            known = tag in self.drop or self.keep.fullmatch(tag) is None
+            if len(self._seen) < 100_000:
+                self._seen[tag] = known
+        return known
 
 
 class Exporter:
@@ -157,7 +163,8 @@ class Exporter:
             model = Record.parse(rec.data)
         except RecordError as e:
             return None, ExportOutcome(rec.sysno, "rejected", f"not exported: {e}")
-        dropped = [f.tag for f in model.fields if self.tags.dropped(f.tag)]
+        dropped_tag = self.tags.dropped
+        dropped = [tag for f in model.fields if dropped_tag(tag := f.tag)]
         if dropped:
             model.remove_fields(*set(dropped))
         out, written = model.to_bytes_report(encoding="marc8", errors=self.errors)
