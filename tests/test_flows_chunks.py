@@ -1,7 +1,7 @@
 """The loader reads its input with ``marc8fast.MARCReader``, which streams the file in blocks: the
 records, their numbers and the problems' positions must be those of splitting the whole file at
-once, wherever the blocks end — also when a stray record terminator (0x1D) sits inside a field
-right before a block boundary (issue 10)."""
+once, wherever the blocks end. (A stray record terminator at every offset around a block boundary:
+test_marcreader.py; the same as a user meets it with ``load``: test_flows_stray_terminator.py.)"""
 
 from __future__ import annotations
 
@@ -44,27 +44,3 @@ def test_reader_blocks_split_like_the_whole_file(size: int) -> None:
     assert _streamed(io.BytesIO(data), chunk_size=size) == whole
     kinds = [k for tag, *_, k in whole if tag == "p"]
     assert "garbage" in kinds and "truncated_record" in kinds
-
-
-def test_stray_terminator_at_every_offset_around_a_block_boundary() -> None:
-    """Three records, the middle one holding a 0x1D inside a field; the 0x1D is moved over every
-    offset around the reader's block boundary: always three records, as a whole-file split."""
-    raws = [raw for _n, _o, raw in marc8fast.read_records(_corpus())[:3]]
-    middle = bytearray(raws[1])
-    base = int(middle[12:17])
-    first_len = len(raws[0])
-    block = 4096
-    for stray in range(base + 4, len(middle) - 2):
-        m = bytearray(middle)
-        if m[stray] in (0x1E, 0x1F):
-            continue
-        m[stray] = 0x1D
-        # put the block boundary at -3..+3 bytes around the stray terminator
-        for delta in range(-3, 4):
-            pad = block - (first_len + stray) + delta
-            if pad < 0:
-                continue
-            data = raws[0] + b"\n" * pad + bytes(m) + raws[2]
-            whole = _whole(data)
-            assert [t[0] for t in whole] == ["r", "r", "r"], "the whole-file split lost it"
-            assert _streamed(io.BytesIO(data), chunk_size=block) == whole, (stray, delta)
