@@ -31,9 +31,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, TextIO
 
-from . import __version__, decode_report, transcode_file, validate_bytes, validate_file
-from ._iso2709 import Record, RecordError, read
-from ._native import RecordProblem, Report
+from . import __version__, transcode_file, validate_bytes, validate_file
+from ._native import MARCReader, Record, RecordProblem, Report
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -406,52 +405,46 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 # dump
 
 
-def _text(raw: bytes, utf8: bool) -> tuple[str, list[str]]:
-    if utf8:
-        return raw.decode("utf-8", "replace"), []
-    text, problems = decode_report(raw)
-    return text, [f"byte {p.offset}: {p.kind}: {p.message}" for p in problems]
-
-
-def _dump(path: str, rec: Record, out: list[str], err: list[str]) -> None:
-    utf8 = rec.leader[9:10] == b"a"
-    out.append(f"=LDR  {rec.leader.decode('ascii', 'replace')}")
+def _field_lines(rec: Record) -> list[str]:
+    """``=LDR`` and ``=TAG  ind$aText`` lines of a record (``dump`` and ``catalog show``)."""
+    out = [f"=LDR  {rec.leader}"]
     for f in rec.fields:
-        if f.is_control:
-            text, probs = _text(f.data, utf8)
-            out.append(f"={f.tag}  {text}")
-            err.extend(f"{path}: record {rec.index} {f.tag}: {p}" for p in probs)
-            continue
-        parts = [f.indicators.decode("ascii", "replace").replace(" ", "\\")]
-        for code, raw in f.subfields:
-            text, probs = _text(raw, utf8)
-            parts.append(f"${code}{text}")
-            err.extend(f"{path}: record {rec.index} {f.tag} ${code}: {p}" for p in probs)
-        out.append(f"={f.tag}  {''.join(parts)}")
-    out.append("")
+        if f.is_control_field():
+            out.append(f"={f.tag}  {f.data}")
+        else:
+            subs = "".join(f"${c}{v}" for c, v in f.subfields)
+            out.append(f"={f.tag}  {f.indicators.replace(' ', chr(92))}{subs}")
+    return out
+
+
+def _dump_problem(path: str, p: RecordProblem) -> str:
+    where = f"{p.tag} ${p.subfield}" if p.subfield else f"{p.tag}" if p.tag else ""
+    at = f"byte {p.offset}: " if p.offset is not None else ""
+    head = f"{path}: record {p.record}"
+    if not where:
+        return f"{head} at byte {p.record_offset}: {p.kind}: {p.message}"
+    return f"{head} {where}: {at}{p.kind}: {p.message}"
 
 
 def _cmd_dump(args: argparse.Namespace) -> int:
     status = EXIT_OK
     for path in args.files:
         try:
-            with open(path, "rb") as fh:
-                data = fh.read()
+            reader = MARCReader(path)
         except OSError as e:
-            print(f"marc8fast: {e}", file=sys.stderr)
+            print(f"marc8fast: {path}: {e.strerror or e}", file=sys.stderr)
             return EXIT_ERROR
-        for rec in read(data):
-            out: list[str] = []
-            err: list[str] = []
-            if isinstance(rec, RecordError):
-                err.append(f"{path}: {rec}")
-            else:
-                _dump(path, rec, out, err)
-            if out:
-                sys.stdout.write("\n".join(out) + "\n")
-            if err:
+        with reader:
+            for rec in reader:
+                err = [_dump_problem(path, p) for p in rec.problems]
+                sys.stdout.write("\n".join([*_field_lines(rec), ""]) + "\n")
+                if err:
+                    status = EXIT_PROBLEMS
+                    sys.stderr.write("\n".join(err) + "\n")
+            lost = [_dump_problem(path, p) for p in reader.problems]
+            if lost:
                 status = EXIT_PROBLEMS
-                sys.stderr.write("\n".join(err) + "\n")
+                sys.stderr.write("\n".join(lost) + "\n")
     return status
 
 
@@ -687,7 +680,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 def _cmd_catalog(args: argparse.Namespace) -> int:
     import sqlite3
 
-    from .flows import Record, delete_record, format_sysno
+    from .flows import delete_record, format_sysno
     from .flows.store import CatalogError
 
     if args.action == "show":
@@ -717,13 +710,7 @@ def _cmd_catalog(args: argparse.Namespace) -> int:
             print(f"=OCLC  {' '.join(rec.oclc_numbers) or '-'}")
             print(f"=KEY  {rec.title_key or '-'}")
             print(f"=TIME  created {rec.created_at}, updated {rec.updated_at}")
-            print(f"=LDR  {model.leader.decode('ascii', 'replace')}")
-            for f in model.fields:
-                if f.is_control:
-                    print(f"={f.tag}  {f.text()}")
-                else:
-                    subs = "".join(f"${c}{v}" for c, v in f.subfields())
-                    print(f"={f.tag}  {f.indicators.replace(' ', chr(92))}{subs}")
+            print("\n".join(_field_lines(model)))
             print()
     except (CatalogError, sqlite3.Error) as e:  # read-only, locked too long ...
         return _catalog_failure(args.db, e)

@@ -20,10 +20,9 @@ catalog.
 
 from __future__ import annotations
 
-import datetime as _dt
 import os
 import sqlite3
-import time
+import time as _time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,9 +47,19 @@ def parse_sysno(text: str) -> int:
     return int(t)
 
 
+_second: list[tuple[int, str]] = [(-1, "")]  # the last whole second formatted, and its text
+
+
 def now() -> str:
-    """UTC time as ISO 8601 (sorts as text; ``--since 2026-11-23`` compares with it)."""
-    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """UTC time as ISO 8601 with microseconds (sorts as text; ``--since 2026-11-23`` compares
+    with it). The date and time are formatted once a second: the loader asks for every record."""
+    t = _time.time()
+    sec = int(t)
+    last, text = _second[0]
+    if sec != last:
+        text = _time.strftime("%Y-%m-%dT%H:%M:%S", _time.gmtime(sec))
+        _second[0] = (sec, text)
+    return f"{text}.{int((t - sec) * 1_000_000):06d}Z"
 
 
 @dataclass
@@ -223,6 +232,7 @@ class SQLiteStore:
         self.wait = wait
         self.on_wait = on_wait
         self._waited = False
+        self._pending_log: list[tuple[object, ...]] = []
         if (readonly or not create) and not os.path.exists(self.path):
             raise NoCatalogError(f"no catalog at {self.path}")
         if readonly:
@@ -331,7 +341,7 @@ class SQLiteStore:
     def _retry(self, step: Callable[[], object]) -> None:
         """Run a statement that takes the write lock, waiting for other writers up to
         ``self.wait`` seconds (the busy timeout polls within each one-second step)."""
-        start = time.monotonic()
+        start = _time.monotonic()
         while True:
             try:
                 step()
@@ -341,7 +351,7 @@ class SQLiteStore:
                     raise ReadOnlyError(f"{self.path}: the catalog is read-only ({e})") from None
                 if not _is_busy(e):
                     raise
-                waited = time.monotonic() - start
+                waited = _time.monotonic() - start
                 if waited >= self.wait:
                     raise LockedError(
                         f"{self.path}: another process kept the catalog locked for "
@@ -361,10 +371,12 @@ class SQLiteStore:
             self._retry(lambda: self.db.execute("BEGIN IMMEDIATE"))
 
     def commit(self) -> None:
+        self._flush_log()
         if self.db.in_transaction:
             self.db.execute("COMMIT")
 
     def rollback(self) -> None:
+        self._pending_log.clear()
         if self.db.in_transaction:
             self.db.execute("ROLLBACK")
 
@@ -486,9 +498,9 @@ class SQLiteStore:
         return cur.lastrowid
 
     def log(self, row: LogRow) -> None:
-        self.db.execute(
-            "INSERT INTO load_log (batch_id, input_file, input_hash, record_index, fate, sysno, "
-            "message, time) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        """Log rows written inside a transaction go in with one statement when it commits (the
+        same transaction as the records they describe)."""
+        self._pending_log.append(
             (
                 row.batch_id,
                 row.input_file,
@@ -498,12 +510,24 @@ class SQLiteStore:
                 row.sysno,
                 row.message,
                 row.time,
-            ),
+            )
         )
+        if not self.db.in_transaction:
+            self._flush_log()
+
+    def _flush_log(self) -> None:
+        if self._pending_log:
+            self.db.executemany(
+                "INSERT INTO load_log (batch_id, input_file, input_hash, record_index, fate, "
+                "sysno, message, time) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                self._pending_log,
+            )
+            self._pending_log.clear()
 
     def loaded_indexes(self, input_hash: str) -> dict[int, tuple[int | None, int]]:
         """Input records of the file with this hash already in the catalog:
         ``{record_index: (sysno, batch_id)}``."""
+        self._flush_log()
         marks = ",".join("?" * len(LOADED_FATES))
         out: dict[int, tuple[int | None, int]] = {}
         for idx, sysno, batch in self.db.execute(
@@ -517,6 +541,7 @@ class SQLiteStore:
     def loaded(self, input_hash: str, record_index: int) -> tuple[int | None, int] | None:
         """(sysno, batch_id) if this input record is already in the catalog. Asked inside the
         write transaction that would insert it, so no other process can insert it between."""
+        self._flush_log()
         marks = ",".join("?" * len(LOADED_FATES))
         row = self.db.execute(
             f"SELECT sysno, batch_id FROM load_log WHERE input_hash=? AND record_index=? "
@@ -526,6 +551,7 @@ class SQLiteStore:
         return (row[0], row[1]) if row else None
 
     def log_rows(self) -> list[LogRow]:
+        self._flush_log()
         return [
             LogRow(*r)
             for r in self.db.execute(
