@@ -269,8 +269,14 @@ class MARCReader:
                 skipped = [p.bytes for p in group if p.kind in ("garbage", "truncated_record")]
                 yield None, b"".join(skipped or [p.bytes for p in group]), group
 
+        read = -1
         for rec in reader:
-            known = reader.problems  # what was skipped before this record is in by now
+            # What was skipped before this record is in reader.problems by now. That list is a
+            # copy on every access: on a file with very many skipped stretches it is looked at
+            # once a read block only (a None may then come a few records late; none is lost).
+            if len(known) < 256 or reader.bytes_read != read:
+                read = reader.bytes_read
+                known = reader.problems
             yield from lost(rec.offset)
             yield rec, b"", list(rec.problems)
         known = reader.problems
