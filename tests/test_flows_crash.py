@@ -19,7 +19,7 @@ import time
 from test_flows_import import DATA, ROOT, check_consistent, run_cli
 
 import marc8fast
-from marc8fast._native import Field, Record
+from marc8fast import Field, Record
 
 SOURCES = ["uva_001_2000.mrc", "lul_fre_500.mrc", "jazz_1k.mrc", "hebrew.marc"]
 

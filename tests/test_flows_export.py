@@ -32,8 +32,7 @@ from test_flows_import import (
 )
 
 import marc8fast
-from marc8fast import flows
-from marc8fast._native import Field, Record
+from marc8fast import Field, Record, flows
 
 
 def subfield_texts(raw_utf8: bytes, *, expand_ncr: bool = False) -> list[tuple[str, str, str]]:

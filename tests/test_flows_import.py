@@ -18,8 +18,7 @@ import pytest
 from marcfile import iter_records, parse_record
 
 import marc8fast
-from marc8fast import flows
-from marc8fast._native import Field, Record
+from marc8fast import Field, Record, flows
 
 TESTS = Path(__file__).parent
 DATA = TESTS / "data"

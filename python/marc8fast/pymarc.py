@@ -6,7 +6,7 @@ of these functions is called.
 * :class:`MARCReader` takes ``pymarc.MARCReader``'s constructor arguments and yields
   ``pymarc.Record`` objects.  Records are split, parsed and converted to Unicode by marc8fast's
   record layer (:class:`marc8fast.MARCReader`, on worker threads); each ``marc8fast.Record`` is
-  handed over as a ``pymarc.Record`` (``Record.as_pymarc()``).
+  handed over as a ``pymarc.Record`` (what ``Record.as_pymarc()`` gives).
 * :func:`record_to_marc8` / :func:`record_to_utf8` serialise a ``pymarc.Record`` as MARC-8
   (leader/09 ``' '``, field 066 rebuilt) or UTF-8 (leader/09 ``'a'``, 066 dropped).  pymarc
   itself cannot write MARC-8.
@@ -68,6 +68,7 @@ from collections.abc import Iterator
 from typing import IO, Any, BinaryIO, Literal, cast
 
 import marc8fast as _m8
+from marc8fast._native import Field as _Field
 from marc8fast._native import MARCReader as _Reader
 from marc8fast._native import Record as _Record
 
@@ -268,8 +269,14 @@ class MARCReader:
                 skipped = [p.bytes for p in group if p.kind in ("garbage", "truncated_record")]
                 yield None, b"".join(skipped or [p.bytes for p in group]), group
 
+        read = -1
         for rec in reader:
-            known = reader.problems  # what was skipped before this record is in by now
+            # What was skipped before this record is in reader.problems by now. That list is a
+            # copy on every access: on a file with very many skipped stretches it is looked at
+            # once a read block only (a None may then come a few records late; none is lost).
+            if len(known) < 256 or reader.bytes_read != read:
+                read = reader.bytes_read
+                known = reader.problems
             yield from lost(rec.offset)
             yield rec, b"", list(rec.problems)
         known = reader.problems
@@ -316,13 +323,72 @@ class MARCReader:
                         f.data = (f.data or "").replace("\ufffd", "")
                     else:
                         f.subfields = [(c, v.replace("\ufffd", "")) for c, v in f.subfields]
-        if rec.source_encoding == "marc8":
+        if rec.source_encoding == "marc8" and "066" in rec:
             rec.remove_fields("066")  # it described MARC-8 escapes; the text is Unicode now
-        out = rec.as_pymarc()
-        out.leader = pm.Leader(leader)
+        out = _builder(pm)(rec)  # the record's own leader, as pymarc gives it
         if not out.fields:
             raise pm.exceptions.NoFieldsFound
         return out
+
+
+_BUILDERS: dict[int, Any] = {}
+
+
+def _builder(pm: Any) -> Any:
+    """A function marc8fast.Record -> pymarc.Record, equal to ``Record.as_pymarc()`` but making
+    the ``pymarc.Field`` objects without ``Field.__init__`` (same attributes, half the time).
+    Checked once per pymarc module against the constructor; ``as_pymarc`` if they differ."""
+    build = _BUILDERS.get(id(pm))
+    if build is not None:
+        return build
+    field_cls, subfield_cls, indicators_cls = pm.Field, pm.Subfield, pm.Indicators
+    record_cls, leader_cls = pm.Record, pm.Leader
+    tuple_new, obj_new = tuple.__new__, object.__new__
+
+    def fast(rec: _Record) -> Any:
+        fields = []
+        for f in rec.fields:
+            pf = obj_new(field_cls)
+            pf.tag = f.tag
+            data = f.data
+            if data is not None:
+                pf.control_field = True
+                pf.data = data
+                pf._indicators = None
+                pf.subfields = []
+            else:
+                pf.control_field = False
+                pf.data = None
+                ind = f.indicators
+                pf._indicators = tuple_new(indicators_cls, (ind[0], ind[1]))
+                pf.subfields = [tuple_new(subfield_cls, sub) for sub in f.subfields]
+            fields.append(pf)
+        out = record_cls(to_unicode=True)
+        out.leader = leader_cls(rec.leader)
+        out.fields = fields
+        return out
+
+    def slow(rec: _Record) -> Any:
+        return rec.as_pymarc()
+
+    try:
+        probe = _Record(
+            "00000nam a2200000   4500",
+            [_Field("001", data="x"), _Field("245", "10", [("a", "A"), ("b", "B")])],
+        )
+        a, b = fast(probe), probe.as_pymarc()
+        ok = (
+            a.as_marc() == b.as_marc()
+            and str(a) == str(b)
+            and [f.indicators for f in a.fields] == [f.indicators for f in b.fields]
+            and [f.is_control_field() for f in a.fields] == [True, False]
+            and a.fields[0].data == "x"
+        )
+    except Exception:
+        ok = False
+    build = fast if ok else slow
+    _BUILDERS[id(pm)] = build
+    return build
 
 
 def _as_utf8_marc(record: Any) -> bytes:

@@ -2,9 +2,11 @@
 
 For each record of each input file, in this order:
 
-1. read it with the Rust record layer and convert it to UTF-8 (``trust="data"``: a record whose
-   leader/09 lies is converted by what its data is; NCRs ``&#xXXXX;`` are expanded); a record the
-   core rejects, or whose directory had to be rebuilt from its terminators, is **rejected**;
+1. read it with ``marc8fast.MARCReader`` (the Rust record layer: one splitter, parsing and
+   conversion to Unicode on worker threads; ``trust="data"``: a record whose leader/09 lies is
+   converted by what its data is; NCRs ``&#xXXXX;`` are expanded) into a ``marc8fast.Record``; a
+   record the core rejects, or whose directory had to be rebuilt from its terminators, is
+   **rejected**; the record is stored as ``Record.to_bytes()`` writes it in UTF-8;
 2. records whose 049 $a holding symbol is excluded are **skipped**;
 3. the local rules: the targeting 035 (``$a`` = target prefix + system number) is read and removed;
    the OCLC numbers are read (001 when 003 is ``OCoLC`` or 001 starts ocm/ocn/on; 035 $a

@@ -34,6 +34,10 @@
 //! [`file`](mod@file) streams whole files through worker threads in bounded memory, in input order, and
 //! writes atomically. [`validate`] checks files without converting them.
 //!
+//! [`model`] holds records as values (a leader and fields of Unicode text), read from ISO 2709 and
+//! written back by the same record layer; [`reader`] streams them from a file on worker threads
+//! and [`writer`] writes them to a file atomically, in a [`writer::Format`].
+//!
 //! # Error reporting
 //!
 //! Every converter reports problems as [`Problem`] values: a kind, an exact position, the
