@@ -8,19 +8,23 @@ For each record of each input file, in this order:
    record the core rejects, or whose directory had to be rebuilt from its terminators, is
    **rejected**; the record is stored as ``Record.to_bytes()`` writes it in UTF-8;
 2. records whose 049 $a holding symbol is excluded are **skipped**;
-3. the local rules: the targeting 035 (``$a`` = target prefix + system number) is read and removed;
+3. the local rules: the targeting 035 (``$a`` = target prefix + nine-digit system number) is read
+   and removed (an 035 that starts with the prefix in any case but is not that rejects the record);
    the OCLC numbers are read (001 when 003 is ``OCoLC`` or 001 starts ocm/ocn/on; 035 $a
    ``(OCoLC)…``); if 040 $b is present and not ``eng``, every 035 and 040 is deleted and leader/17
    set to ``5``; 049 is kept as received;
 4. matching: a target → that record is **overlaid** (it must exist and not be deleted, else the
-   record is rejected); else a live record with one of its OCLC numbers → not loaded, a
-   **duplicate** of that record; else a live record with the same title/author key → loaded as a
-   **possible duplicate**; else loaded as **new**.
+   record is rejected, as is an overlay that would give it another live record's OCLC number);
+   else a live record with one of its OCLC numbers → not loaded, a **duplicate** of that record;
+   else a live record with the same title/author key → loaded as a **possible duplicate**; else
+   loaded as **new**.
 
 Records commit in groups of ``batch_size``, each group with its load-log rows in the same
 transaction. An input record is identified by (SHA-256 of its file, record number), so loading a
 file again — after it completed or after a crash — skips the records already in the catalog (they
-are reported as duplicates of the records they became) and completes the rest.
+are reported as duplicates of the records they became) and completes the rest. That check is
+made inside the write transaction that would store the record (and a UNIQUE index admits one
+loaded log row per input record), so loads of one file running at once store each record once.
 """
 
 from __future__ import annotations
