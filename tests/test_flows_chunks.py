@@ -1,5 +1,7 @@
-"""The loader reads files in chunks: the records, their numbers and the problems' positions must
-be those of splitting the whole file at once, wherever the chunks fall."""
+"""The loader reads its input with ``marc8fast.MARCReader``, which streams the file in blocks: the
+records, their numbers and the problems' positions must be those of splitting the whole file at
+once, wherever the blocks end. (A stray record terminator at every offset around a block boundary:
+test_marcreader.py; the same as a user meets it with ``load``: test_flows_stray_terminator.py.)"""
 
 from __future__ import annotations
 
@@ -9,28 +11,36 @@ from pathlib import Path
 import pytest
 
 import marc8fast
-from marc8fast.flows.importer import _record_chunks
 
 DATA = Path(__file__).parent / "data"
 
 
-def _whole_and_chunked(data: bytes, size: int) -> tuple[list[tuple], list[tuple]]:
+def _whole(data: bytes) -> list[tuple[object, ...]]:
     records, problems = marc8fast.read_records_report(data)
-    whole = [("r", n, off, raw) for n, off, raw in records]
-    whole += [("p", p.record, p.record_offset, p.kind) for p in problems]
-    chunked = []
-    for recs, probs, shift, base in _record_chunks(io.BytesIO(data), size):
-        chunked += [("r", n + shift, off + base, raw) for n, off, raw in recs]
-        chunked += [("p", p.record + shift, p.record_offset + base, p.kind) for p in probs]
-    return sorted(whole), sorted(chunked)
+    out: list[tuple[object, ...]] = [("r", n, off) for n, off, _raw in records]
+    out += [("p", p.record, p.record_offset, p.kind) for p in problems]
+    return sorted(out)
 
 
-@pytest.mark.parametrize("size", [1, 7, 1000, 4096, 1 << 20])
-def test_chunks_split_like_the_whole_file(size: int) -> None:
+def _streamed(source: object, **kw: object) -> list[tuple[object, ...]]:
+    out: list[tuple[object, ...]] = []
+    with marc8fast.MARCReader(source, **kw) as reader:  # type: ignore[arg-type]
+        for rec in reader:
+            out.append(("r", rec.number, rec.offset))
+        out += [("p", p.record, p.record_offset, p.kind) for p in reader.problems]
+    return sorted(set(out))
+
+
+def _corpus() -> bytes:
     good = (DATA / "realworld" / "lul_fre_500.mrc").read_bytes()[:60_000]
     cut = good.rindex(b"\x1d") + 1
-    data = good[:cut] + b"\r\nsome garbage\x1d" + good[:cut] + good[:500]  # + a truncated record
-    whole, chunked = _whole_and_chunked(data, size)
-    assert chunked == whole
+    return good[:cut] + b"\r\nsome garbage\x1d" + good[:cut] + good[:500]  # + a truncated record
+
+
+@pytest.mark.parametrize("size", [4096, 10_000, 1 << 20])
+def test_reader_blocks_split_like_the_whole_file(size: int) -> None:
+    data = _corpus()
+    whole = _whole(data)
+    assert _streamed(io.BytesIO(data), chunk_size=size) == whole
     kinds = [k for tag, *_, k in whole if tag == "p"]
     assert "garbage" in kinds and "truncated_record" in kinds

@@ -34,9 +34,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import IO, Any, Literal, TextIO
 
-from . import __version__, decode_report, transcode_file, validate_bytes, validate_file
-from ._iso2709 import Record, RecordError, read
-from ._native import RecordProblem, Report, convert_records_file
+from . import __version__, transcode_file, validate_bytes, validate_file
+from ._native import MARCReader, Record, RecordProblem, Report, convert_records_file
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -526,52 +525,46 @@ def _convert_summary(
 # dump
 
 
-def _text(raw: bytes, utf8: bool) -> tuple[str, list[str]]:
-    if utf8:
-        return raw.decode("utf-8", "replace"), []
-    text, problems = decode_report(raw)
-    return text, [f"byte {p.offset}: {p.kind}: {p.message}" for p in problems]
-
-
-def _dump(path: str, rec: Record, out: list[str], err: list[str]) -> None:
-    utf8 = rec.leader[9:10] == b"a"
-    out.append(f"=LDR  {rec.leader.decode('ascii', 'replace')}")
+def _field_lines(rec: Record) -> list[str]:
+    """``=LDR`` and ``=TAG  ind$aText`` lines of a record (``dump`` and ``catalog show``)."""
+    out = [f"=LDR  {rec.leader}"]
     for f in rec.fields:
-        if f.is_control:
-            text, probs = _text(f.data, utf8)
-            out.append(f"={f.tag}  {text}")
-            err.extend(f"{path}: record {rec.index} {f.tag}: {p}" for p in probs)
-            continue
-        parts = [f.indicators.decode("ascii", "replace").replace(" ", "\\")]
-        for code, raw in f.subfields:
-            text, probs = _text(raw, utf8)
-            parts.append(f"${code}{text}")
-            err.extend(f"{path}: record {rec.index} {f.tag} ${code}: {p}" for p in probs)
-        out.append(f"={f.tag}  {''.join(parts)}")
-    out.append("")
+        if f.is_control_field():
+            out.append(f"={f.tag}  {f.data}")
+        else:
+            subs = "".join(f"${c}{v}" for c, v in f.subfields)
+            out.append(f"={f.tag}  {f.indicators.replace(' ', chr(92))}{subs}")
+    return out
+
+
+def _dump_problem(path: str, p: RecordProblem) -> str:
+    where = f"{p.tag} ${p.subfield}" if p.subfield else f"{p.tag}" if p.tag else ""
+    at = f"byte {p.offset}: " if p.offset is not None else ""
+    head = f"{path}: record {p.record}"
+    if not where:
+        return f"{head} at byte {p.record_offset}: {p.kind}: {p.message}"
+    return f"{head} {where}: {at}{p.kind}: {p.message}"
 
 
 def _cmd_dump(args: argparse.Namespace) -> int:
     status = EXIT_OK
     for path in args.files:
         try:
-            with open(path, "rb") as fh:
-                data = fh.read()
+            reader = MARCReader(path)
         except OSError as e:
-            print(f"marc8fast: {e}", file=sys.stderr)
+            print(f"marc8fast: {path}: {e.strerror or e}", file=sys.stderr)
             return EXIT_ERROR
-        for rec in read(data):
-            out: list[str] = []
-            err: list[str] = []
-            if isinstance(rec, RecordError):
-                err.append(f"{path}: {rec}")
-            else:
-                _dump(path, rec, out, err)
-            if out:
-                sys.stdout.write("\n".join(out) + "\n")
-            if err:
+        with reader:
+            for rec in reader:
+                err = [_dump_problem(path, p) for p in rec.problems]
+                sys.stdout.write("\n".join([*_field_lines(rec), ""]) + "\n")
+                if err:
+                    status = EXIT_PROBLEMS
+                    sys.stderr.write("\n".join(err) + "\n")
+            lost = [_dump_problem(path, p) for p in reader.problems]
+            if lost:
                 status = EXIT_PROBLEMS
-                sys.stderr.write("\n".join(err) + "\n")
+                sys.stderr.write("\n".join(lost) + "\n")
     return status
 
 
@@ -589,28 +582,91 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 # load, export, catalog (the import and export flows; see marc8fast.flows)
 
 
-def _open_catalog(path: str) -> Any:
+def _open_catalog(
+    path: str, *, create: bool = False, readonly: bool = False, wait: float | None = None
+) -> Any:
+    """The catalog store, or None after saying why in one line. Only ``load`` creates a catalog;
+    readers (``export``, ``catalog show``) open it read-only and never wait for a writer."""
+    import sqlite3
+
     from .flows import open_store
-    from .flows.store import SchemaError
+    from .flows.store import DEFAULT_WAIT, CatalogError
+
+    def waiting(message: str) -> None:
+        print(f"marc8fast: {message}", file=sys.stderr, flush=True)
 
     try:
-        return open_store(path)
-    except (OSError, SchemaError) as e:
+        return open_store(
+            path,
+            create=create,
+            readonly=readonly,
+            wait=DEFAULT_WAIT if wait is None else wait,
+            on_wait=waiting,
+        )
+    except CatalogError as e:
+        print(f"marc8fast: {e}", file=sys.stderr)
+        return None
+    except (OSError, sqlite3.Error) as e:  # not a database, cannot be opened ...
         print(f"marc8fast: {path}: {e}", file=sys.stderr)
         return None
-    except Exception as e:  # sqlite3.DatabaseError: not a database, locked ...
-        print(f"marc8fast: {path}: {e}", file=sys.stderr)
-        return None
+
+
+def _catalog_failure(path: str, e: Exception) -> int:
+    """One line for an error from the catalog in the middle of a command (read-only, locked too
+    long, disk full ...): exit 2."""
+    from .flows.store import describe_error
+
+    print(f"marc8fast: {describe_error(path, e)}", file=sys.stderr)
+    return EXIT_ERROR
+
+
+def _same_file(a: str, b: str) -> bool:
+    """True when the paths name one file: the same inode (hard links, symlinks, ``./x`` and
+    ``x``), or, for a path that does not exist yet, the same place once symlinks are resolved."""
+    try:
+        if os.path.exists(a) and os.path.exists(b):
+            return os.path.samefile(a, b)
+    except OSError:
+        pass
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
+def _catalog_files(db: str) -> list[str]:
+    """The catalog file and the files SQLite keeps beside it."""
+    return [db, db + "-wal", db + "-shm", db + "-journal"]
+
+
+def _refuse_overwrite(option: str, path: str | None, protected: dict[str, list[str]]) -> bool:
+    """Say so and return True when the output ``path`` would write over a protected file (the
+    catalog, an input): ``{"the catalog": [files], "the input": [files]}``."""
+    if path is None:
+        return False
+    for what, files in protected.items():
+        for f in files:
+            if _same_file(path, f):
+                print(
+                    f"marc8fast: refusing to write {option} {path} over {what} {f}",
+                    file=sys.stderr,
+                )
+                return True
+    return False
 
 
 def _cmd_load(args: argparse.Namespace) -> int:
+    import sqlite3
+
     from .flows.importer import Importer, Outcome
+    from .flows.store import CatalogError
 
     for path in args.files:
         if not os.path.isfile(path):
             print(f"marc8fast: {path}: no such file", file=sys.stderr)
             return EXIT_ERROR
-    store = _open_catalog(args.db)
+    if _refuse_overwrite(
+        "the report", args.report, {"the catalog": _catalog_files(args.db), "the input": args.files}
+    ) or _refuse_overwrite("the catalog", args.db, {"the input": args.files}):
+        return EXIT_ERROR
+    store = _open_catalog(args.db, create=True, wait=args.wait)
     if store is None:
         return EXIT_ERROR
     try:
@@ -643,6 +699,8 @@ def _cmd_load(args: argparse.Namespace) -> int:
     except OSError as e:
         print(f"marc8fast: {e}", file=sys.stderr)
         return EXIT_ERROR
+    except (CatalogError, sqlite3.Error) as e:  # read-only, locked too long, disk full ...
+        return _catalog_failure(args.db, e)
     finally:
         store.close()
         if report is not None:
@@ -677,7 +735,10 @@ def _date_arg(value: str) -> str:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
+    import sqlite3
+
     from .flows.exporter import Exporter, ExportOutcome, TagFilter
+    from .flows.store import CatalogError
 
     if not args.sysnos and args.since is None and not args.all:
         print("marc8fast: export: give SYSNO..., --since DATE or --all", file=sys.stderr)
@@ -687,7 +748,14 @@ def _cmd_export(args: argparse.Namespace) -> int:
     except re.error as e:
         print(f"marc8fast: --keep-tags: {e}", file=sys.stderr)
         return EXIT_ERROR
-    store = _open_catalog(args.db)
+    catalog = {"the catalog": _catalog_files(args.db)}
+    if (
+        _refuse_overwrite("the output", args.output, catalog)
+        or _refuse_overwrite("the report", args.report, catalog)
+        or _refuse_overwrite("the report", args.report, {"the output": [args.output]})
+    ):
+        return EXIT_ERROR
+    store = _open_catalog(args.db, readonly=True)
     if store is None:
         return EXIT_ERROR
     try:
@@ -717,6 +785,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
     except OSError as e:
         print(f"marc8fast: {args.output}: {e.strerror or e}", file=sys.stderr)
         return EXIT_ERROR
+    except (CatalogError, sqlite3.Error) as e:
+        return _catalog_failure(args.db, e)
     finally:
         store.close()
         if report is not None:
@@ -728,9 +798,15 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_catalog(args: argparse.Namespace) -> int:
-    from .flows import Record, delete_record, format_sysno
+    import sqlite3
 
-    store = _open_catalog(args.db)
+    from .flows import delete_record, format_sysno
+    from .flows.store import CatalogError
+
+    if args.action == "show":
+        store = _open_catalog(args.db, readonly=True)
+    else:
+        store = _open_catalog(args.db, wait=args.wait)
     if store is None:
         return EXIT_ERROR
     status = EXIT_OK
@@ -754,14 +830,10 @@ def _cmd_catalog(args: argparse.Namespace) -> int:
             print(f"=OCLC  {' '.join(rec.oclc_numbers) or '-'}")
             print(f"=KEY  {rec.title_key or '-'}")
             print(f"=TIME  created {rec.created_at}, updated {rec.updated_at}")
-            print(f"=LDR  {model.leader.decode('ascii', 'replace')}")
-            for f in model.fields:
-                if f.is_control:
-                    print(f"={f.tag}  {f.text()}")
-                else:
-                    subs = "".join(f"${c}{v}" for c, v in f.subfields())
-                    print(f"={f.tag}  {f.indicators.replace(' ', chr(92))}{subs}")
+            print("\n".join(_field_lines(model)))
             print()
+    except (CatalogError, sqlite3.Error) as e:  # read-only, locked too long ...
+        return _catalog_failure(args.db, e)
     finally:
         store.close()
     return status
@@ -771,18 +843,45 @@ def _cmd_catalog(args: argparse.Namespace) -> int:
 # The parser
 
 
+def _whole(value: str) -> int:
+    t = value.strip()
+    if not (t.isascii() and t.lstrip("-").isdigit()):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number")
+    return int(t)
+
+
 def _count(value: str) -> int:
-    n = int(value)
+    n = _whole(value)
     if n < 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, not {n}")
     return n
 
 
 def _jobs(value: str) -> int:
-    n = int(value)
+    n = _whole(value)
     if n < 1:
         raise argparse.ArgumentTypeError(f"must be 1 or more, not {n}")
     return n
+
+
+def _seconds(value: str) -> float:
+    try:
+        n = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
+    if not n >= 0 or n == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be 0 or more seconds, not {value}")
+    return n
+
+
+def _wait_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--wait",
+        type=_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="how long to wait while another process writes to the catalog (300)",
+    )
 
 
 def _verbosity(p: argparse.ArgumentParser) -> None:
@@ -938,6 +1037,7 @@ def build_parser() -> argparse.ArgumentParser:
     ld.add_argument(
         "--batch-size", type=_jobs, default=500, metavar="N", help="records per commit (500)"
     )
+    _wait_option(ld)
     _verbosity(ld)
     ld.set_defaults(func=_cmd_load)
 
@@ -994,6 +1094,7 @@ def build_parser() -> argparse.ArgumentParser:
     cat.add_argument("action", choices=["show", "delete"])
     cat.add_argument("sysnos", nargs="+", type=_sysno_arg, metavar="SYSNO")
     cat.add_argument("--db", required=True, metavar="CATALOG")
+    _wait_option(cat)
     cat.set_defaults(func=_cmd_catalog, verbose=0, quiet=0, no_progress=True)
     return parser
 

@@ -10,9 +10,9 @@
 
 from __future__ import annotations
 
+from .._native import Field, Record
 from .exporter import CharReport, ExportOutcome, ExportSummary, TagFilter, export_records
 from .importer import LoadSummary, Outcome, import_records, normalise_oclc, title_key
-from .marc import Field, Record
 from .store import CatalogStore, SQLiteStore, StoredRecord, format_sysno, open_store, parse_sysno
 
 
@@ -27,8 +27,8 @@ def delete_record(store: CatalogStore, sysno: int) -> str:
         if rec.deleted:
             return "already deleted"
         model = Record.parse(rec.data)
-        model.add(Field.data_field("STA", "1 ", [("a", "DELETED")]))
-        store.mark_deleted(sysno, model.to_bytes())
+        model.add_field(Field("STA", "1 ", [("a", "DELETED")]))  # a local field: last
+        store.mark_deleted(sysno, model.to_bytes(encoding="utf8"))
         store.commit()
         return "deleted"
     finally:
@@ -40,10 +40,8 @@ __all__ = [
     "CharReport",
     "ExportOutcome",
     "ExportSummary",
-    "Field",
     "LoadSummary",
     "Outcome",
-    "Record",
     "SQLiteStore",
     "StoredRecord",
     "TagFilter",

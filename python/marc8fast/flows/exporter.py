@@ -4,9 +4,10 @@ Each record is retrieved by its system number (or every record changed since a d
 marked deleted are never exported. Fields whose tag is not valid in WorldCat are left out: by
 default every tag that is not three digits (H01, H03, H48, STA, …); ``keep_tags`` (a regular
 expression a tag must match in full) and ``drop_tags`` (a list) change that. The record is then
-converted by the Rust core (leader/09 blank, lengths recomputed, 066 rebuilt) and every character
-with no MARC-8 equivalent is reported with its place: ``lossless`` (default) writes it as an LC
-NCR ``&#xXXXX;``, ``lossy`` as ``|``, ``strict`` exports nothing for that record.
+written in MARC-8 by the Rust record layer (leader/09 blank, lengths recomputed, 066 rebuilt) and
+every character with no MARC-8 equivalent is reported with its place: ``lossless`` (default)
+writes it as an LC NCR ``&#xXXXX;``, ``lossy`` as ``|``, ``strict`` exports nothing for that
+record.
 
 The output file is written beside its destination and renamed into place when complete.
 """
@@ -19,11 +20,12 @@ import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
-from .._native import transcode_record
-from .marc import MarcError, Record
+from .._native import Record, RecordError
 from .store import CatalogStore, StoredRecord, format_sysno, open_store
+
+EncodeErrors = Literal["lossless", "lossy", "strict"]
 
 DEFAULT_KEEP_TAGS = r"[0-9]{3}"
 
@@ -125,18 +127,15 @@ class TagFilter:
         self.keep = re.compile(keep)
         self.drop = frozenset(drop)
         self.default = keep == DEFAULT_KEEP_TAGS and not self.drop
+        self._seen: dict[str, bool] = {}
 
     def dropped(self, tag: str) -> bool:
-        return tag in self.drop or self.keep.fullmatch(tag) is None
-
-
-def _directory_all_digits(raw: bytes) -> bool:
-    """True when every tag is numeric (the directory is then all digits): nothing to drop."""
-    try:
-        base = int(raw[12:17])
-    except ValueError:
-        return False
-    return raw[24 : base - 1].isdigit()
+        known = self._seen.get(tag)
+        if known is None:
+            known = tag in self.drop or self.keep.fullmatch(tag) is None
+            if len(self._seen) < 100_000:
+                self._seen[tag] = known
+        return known
 
 
 class Exporter:
@@ -144,7 +143,7 @@ class Exporter:
         self,
         store: CatalogStore,
         *,
-        errors: str = "lossless",
+        errors: EncodeErrors = "lossless",
         tags: TagFilter | None = None,
         on_outcome: Callable[[ExportOutcome], object] | None = None,
     ) -> None:
@@ -160,19 +159,16 @@ class Exporter:
         """One stored record → MARC-8 bytes (None if not exported) and what happened."""
         if rec.deleted:
             return None, ExportOutcome(rec.sysno, "deleted", "not exported: the record is deleted")
-        raw = rec.data
-        dropped: list[str] = []
-        if not (self.tags.default and _directory_all_digits(raw)):
-            try:
-                model = Record.parse(raw)
-                kept = [f for f in model.fields if not self.tags.dropped(f.tag)]
-                dropped = [f.tag for f in model.fields if self.tags.dropped(f.tag)]
-                if dropped:
-                    model.fields = kept
-                    raw = model.to_bytes()
-            except MarcError as e:
-                return None, ExportOutcome(rec.sysno, "rejected", f"not exported: {e}")
-        out, probs = transcode_record(raw, to="marc8", errors=self.errors)
+        try:
+            model = Record.parse(rec.data)
+        except RecordError as e:
+            return None, ExportOutcome(rec.sysno, "rejected", f"not exported: {e}")
+        dropped_tag = self.tags.dropped
+        dropped = [tag for f in model.fields if dropped_tag(tag := f.tag)]
+        if dropped:
+            model.remove_fields(*set(dropped))
+        out, written = model.to_bytes_report(encoding="marc8", errors=self.errors)
+        probs = [*model.problems, *written]
         chars: list[CharReport] = []
         other: list[dict[str, Any]] = []
         for p in probs:
@@ -269,7 +265,7 @@ def export_records(
     db: str | os.PathLike[str] | CatalogStore,
     dst: str | os.PathLike[str],
     *,
-    errors: str = "lossless",
+    errors: EncodeErrors = "lossless",
     since: str | None = None,
     keep_tags: str = DEFAULT_KEEP_TAGS,
     drop_tags: Iterable[str] = (),
@@ -277,7 +273,9 @@ def export_records(
 ) -> ExportSummary:
     """Export records of the catalog ``db`` to ``dst`` in MARC-8 (see the module docstring)."""
     own = isinstance(db, (str, os.PathLike))
-    store: CatalogStore = open_store(db) if isinstance(db, (str, os.PathLike)) else db
+    store: CatalogStore = (
+        open_store(db, readonly=True) if isinstance(db, (str, os.PathLike)) else db
+    )
     try:
         return Exporter(
             store, errors=errors, tags=TagFilter(keep_tags, drop_tags), on_outcome=on_outcome

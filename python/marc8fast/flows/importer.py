@@ -2,23 +2,29 @@
 
 For each record of each input file, in this order:
 
-1. read it with the Rust record layer and convert it to UTF-8 (``trust="data"``: a record whose
-   leader/09 lies is converted by what its data is; NCRs ``&#xXXXX;`` are expanded); a record the
-   core rejects, or whose directory had to be rebuilt from its terminators, is **rejected**;
+1. read it with ``marc8fast.MARCReader`` (the Rust record layer: one splitter, parsing and
+   conversion to Unicode on worker threads; ``trust="data"``: a record whose leader/09 lies is
+   converted by what its data is; NCRs ``&#xXXXX;`` are expanded) into a ``marc8fast.Record``; a
+   record the core rejects, or whose directory had to be rebuilt from its terminators, is
+   **rejected**; the record is stored as ``Record.to_bytes()`` writes it in UTF-8;
 2. records whose 049 $a holding symbol is excluded are **skipped**;
-3. the local rules: the targeting 035 (``$a`` = target prefix + system number) is read and removed;
+3. the local rules: the targeting 035 (``$a`` = target prefix + nine-digit system number) is read
+   and removed (an 035 that starts with the prefix in any case but is not that rejects the record);
    the OCLC numbers are read (001 when 003 is ``OCoLC`` or 001 starts ocm/ocn/on; 035 $a
    ``(OCoLC)…``); if 040 $b is present and not ``eng``, every 035 and 040 is deleted and leader/17
    set to ``5``; 049 is kept as received;
 4. matching: a target → that record is **overlaid** (it must exist and not be deleted, else the
-   record is rejected); else a live record with one of its OCLC numbers → not loaded, a
-   **duplicate** of that record; else a live record with the same title/author key → loaded as a
-   **possible duplicate**; else loaded as **new**.
+   record is rejected, as is an overlay that would give it another live record's OCLC number);
+   else a live record with one of its OCLC numbers → not loaded, a **duplicate** of that record;
+   else a live record with the same title/author key → loaded as a **possible duplicate**; else
+   loaded as **new**.
 
 Records commit in groups of ``batch_size``, each group with its load-log rows in the same
 transaction. An input record is identified by (SHA-256 of its file, record number), so loading a
 file again — after it completed or after a crash — skips the records already in the catalog (they
-are reported as duplicates of the records they became) and completes the rest.
+are reported as duplicates of the records they became) and completes the rest. That check is
+made inside the write transaction that would store the record (and a UNIQUE index admits one
+loaded log row per input record), so loads of one file running at once store each record once.
 """
 
 from __future__ import annotations
@@ -28,12 +34,11 @@ import os
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import Any
 
-from .._native import RecordProblem, read_records_report, transcode_record
-from .marc import MarcError, Record
+from .._native import Field, MARCReader, Record, RecordProblem
 from .store import CatalogStore, LogRow, format_sysno, now, open_store
 
 DEFAULT_TARGET_PREFIX = "(LOCAL)"
@@ -58,19 +63,61 @@ def normalise_oclc(text: str) -> str | None:
     return t or None
 
 
-def oclc_numbers(rec: Record) -> list[str]:
+#: Tags the local rules read (with the first 1XX): :class:`RuleFields`.
+_RULE_TAGS = frozenset({"001", "003", "035", "040", "049", "245"})
+
+
+class RuleFields:
+    """The fields of a record that the local rules read, gathered in one pass: 001, 003, every
+    035, 040, 049, 245 and the first 1XX (they are the record's own fields: editing one edits
+    the record)."""
+
+    __slots__ = ("by_tag", "main_entry")
+
+    def __init__(self, rec: Record) -> None:
+        by_tag: dict[str, list[Field]] = {}
+        main_entry: Field | None = None
+        for f in rec.fields:
+            tag = f.tag
+            if tag in _RULE_TAGS:
+                by_tag.setdefault(tag, []).append(f)
+            elif main_entry is None and tag[:1] == "1" and tag.isdigit():
+                main_entry = f
+        self.by_tag = by_tag
+        self.main_entry = main_entry
+
+    def all(self, tag: str) -> list[Field]:
+        return self.by_tag.get(tag, [])
+
+    def first(self, tag: str) -> Field | None:
+        fields = self.by_tag.get(tag)
+        return fields[0] if fields else None
+
+    def control(self, tag: str) -> str | None:
+        f = self.first(tag)
+        return f.data if f is not None else None
+
+
+def _view(rec: Record | RuleFields) -> RuleFields:
+    return rec if isinstance(rec, RuleFields) else RuleFields(rec)
+
+
+def oclc_numbers(rec: Record | RuleFields, *, leave_out: Field | None = None) -> list[str]:
     """The record's OCLC numbers, normalised: 001 (when 003 is OCoLC or 001 has an OCLC prefix),
-    then every 035 $a ``(OCoLC)…``; without repeats."""
+    then every 035 $a ``(OCoLC)…`` (but ``leave_out``'s); without repeats."""
+    view = _view(rec)
     out: list[str] = []
-    f001 = rec.control("001")
+    f001 = view.control("001")
     if f001 is not None:
-        org = (rec.control("003") or "").strip()
+        org = (view.control("003") or "").strip()
         if org == "OCoLC" or _OCLC_PREFIX.match(f001.strip()):
             n = normalise_oclc(f001)
             if n:
                 out.append(n)
-    for f in rec.get("035"):
-        for a in f.values("a"):
+    for f in view.all("035"):
+        if f is leave_out:
+            continue
+        for a in f.get_subfields("a"):
             if a.strip().startswith("(OCoLC)"):
                 n = normalise_oclc(a)
                 if n and n not in out:
@@ -78,59 +125,76 @@ def oclc_numbers(rec: Record) -> list[str]:
     return out
 
 
+# What str.isalnum() rejects, and "_" (\w is exactly isalnum() plus "_").
+_NOT_ALNUM = re.compile(r"[\W_]+")
+
+
 def _fold(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text).lower()
-    return "".join(ch for ch in decomposed if ch.isalnum())
+    if not text.isascii():
+        text = unicodedata.normalize("NFKD", text)
+    return _NOT_ALNUM.sub("", text.lower())
 
 
-def title_key(rec: Record) -> str | None:
+def title_key(rec: Record | RuleFields) -> str | None:
     """Normalised 245 $a$b + first 1XX $a (NFKD, lower case, letters and digits only)."""
-    f245 = rec.first("245")
+    view = _view(rec)
+    f245 = view.first("245")
     if f245 is None:
         return None
-    title = _fold("".join(v for c, v in f245.subfields() if c in "ab"))
+    title = _fold("".join(f245.get_subfields("a", "b")))
     if not title:
         return None
-    author = ""
-    for f in rec.fields:
-        if len(f.tag) == 3 and f.tag[0] == "1" and f.tag.isdigit():
-            author = _fold(" ".join(f.values("a")))
-            break
+    main = view.main_entry
+    author = _fold(" ".join(main.get_subfields("a"))) if main is not None else ""
     return f"{title}/{author}"
 
 
-def find_target(rec: Record, prefix: str) -> tuple[int, int] | None:
-    """The targeting 035: (index of the field in the record, system number), or None."""
-    for k, f in enumerate(rec.fields):
-        if f.tag != "035":
-            continue
-        for a in f.values("a"):
+class TargetError(ValueError):
+    """An 035 $a that starts with the target prefix but is not a target: the record is rejected
+    (it would overlay nothing, and the 035 would stay and go to OCLC)."""
+
+
+def find_target(rec: Record | RuleFields, prefix: str) -> tuple[Field, int] | None:
+    """The targeting 035: (the field, system number), or None.
+
+    A target is the prefix and a system number written in full: nine ASCII digits, not all zero
+    (a digit left out must not target another record). An 035 $a that starts with the prefix in
+    any case but is not one (``(LOCAL)²``, ``(local)000000001``, ``(LOCAL)4``), or a second
+    target, raises :class:`TargetError`."""
+    found: list[tuple[Field, int, str]] = []
+    folded = prefix.casefold()
+    for f in _view(rec).all("035"):
+        for a in f.get_subfields("a"):
             a = a.strip()
-            if a.startswith(prefix):
-                digits = a[len(prefix) :].strip()
-                if digits.isdigit() and 0 < len(digits) <= 9 and int(digits) > 0:
-                    return k, int(digits)
-    return None
+            if not a.casefold().startswith(folded):
+                continue
+            digits = a[len(prefix) :]
+            ok = a.startswith(prefix) and digits.isascii() and digits.isdigit()
+            if not ok or len(digits) != 9 or int(digits) == 0:
+                raise TargetError(
+                    f"035 $a {a!r} is not a target ({prefix} and a nine-digit system number)"
+                )
+            found.append((f, int(digits), a))
+    if len(found) > 1:
+        raise TargetError("more than one targeting 035: " + ", ".join(a for _, _, a in found))
+    return (found[0][0], found[0][1]) if found else None
 
 
-def apply_040_rule(rec: Record) -> bool:
+def apply_040_rule(rec: Record, view: RuleFields | None = None) -> bool:
     """If 040 $b is present and not ``eng``: delete every 035 and 040, leader/17 = ``5``."""
-    f040 = rec.first("040")
+    f040 = (view or RuleFields(rec)).first("040")
     if f040 is None:
         return False
-    langs = [b.strip() for b in f040.values("b")]
+    langs = [b.strip() for b in f040.get_subfields("b")]
     if not langs or all(b == "eng" for b in langs):
         return False
-    rec.remove("035", "040")
-    rec.leader[17] = ord("5")
+    rec.remove_fields("035", "040")
+    rec.set_leader(17, "5")
     return True
 
 
-def holding_symbols(rec: Record) -> list[str]:
-    return [a.strip() for f in rec.get("049") for a in f.values("a")]
-
-
-_CHUNK = 16 << 20  # bytes read at a time when loading
+def holding_symbols(rec: Record | RuleFields) -> list[str]:
+    return [a.strip() for f in _view(rec).all("049") for a in f.get_subfields("a")]
 
 
 def _file_digest(path: str) -> str:
@@ -141,32 +205,27 @@ def _file_digest(path: str) -> str:
     return h.hexdigest()
 
 
-def _record_chunks(
-    fh: BinaryIO, size: int = _CHUNK
-) -> Iterator[tuple[list[tuple[int, int, bytes]], list[RecordProblem], int, int]]:
-    """Split a file into records a chunk at a time, each chunk cut after its last record
-    terminator. Yields (records, problems of the split, records before this chunk, byte offset
-    of the chunk): numbers and offsets in a chunk count from its start."""
-    carry = b""
-    shift = 0
-    base = 0
-    while True:
-        block = fh.read(size)
-        buf = carry + block if carry else block
-        if not block:
-            if buf:
-                records, problems = read_records_report(buf)
-                yield records, problems, shift, base
-            return
-        cut = buf.rfind(b"\x1d") + 1
-        if cut == 0:
-            carry = buf
-            continue
-        records, problems = read_records_report(buf[:cut])
-        yield records, problems, shift, base
-        shift += len(records)
-        base += cut
-        carry = buf[cut:]
+def _lost_outcomes(path: str, problems: Iterable[RecordProblem]) -> list[Outcome]:
+    """One ``rejected`` outcome per stretch of bytes the reader could not make a record of."""
+    groups: dict[tuple[int, int], list[RecordProblem]] = {}
+    for p in problems:
+        if p.action != "recovered":  # a recovered record was read; its problems are its own
+            groups.setdefault((p.record, p.record_offset), []).append(p)
+    out = []
+    for (number, offset), group in groups.items():
+        text = "; ".join(f"{p.kind}: {p.message}" for p in group)
+        cn = next((p.control_number for p in group if p.control_number), None)
+        out.append(
+            Outcome(
+                path,
+                number,
+                "rejected",
+                message=f"rejected: {text} (at byte {offset})",
+                control_number=cn,
+                problems=[_problem_dict(p) for p in group],
+            )
+        )
+    return out
 
 
 def _problem_dict(p: RecordProblem) -> dict[str, Any]:
@@ -251,60 +310,65 @@ class Importer:
         return self.summary
 
     def _load_file(self, path: str) -> None:
-        # The file is read twice in chunks (once for its digest, once for its records), so that
-        # memory does not grow with its size.
+        # The file is read twice, as a stream (once for its digest, once for its records), so
+        # that memory does not grow with its size. Records are split, parsed and converted to
+        # Unicode by the Rust record layer (MARCReader), on worker threads.
         digest = _file_digest(path)
         self.summary.files += 1
-        done = self.store.loaded_indexes(digest)
-        warnings: dict[int, list[dict[str, Any]]] = {}
-        lost: list[Outcome] = []
-        pending = 0
         self.store.begin()
         try:
-            with open(path, "rb") as fh:
-                for records, split_problems, shift, base in _record_chunks(fh):
-                    for p in split_problems:
-                        number = p.record + shift
-                        if p.action == "recovered":
-                            warnings.setdefault(number, []).append(_problem_dict(p))
-                        else:  # truncated record, garbage: the bytes could not become a record
-                            lost.append(
-                                Outcome(
-                                    path,
-                                    number,
-                                    "rejected",
-                                    message=f"rejected: {p.kind}: {p.message} "
-                                    f"(at byte {p.record_offset + base})",
-                                    problems=[_problem_dict(p)],
-                                )
-                            )
-                    for number, _offset, raw in records:
-                        index = number + shift
-                        if index in done:
-                            sysno, batch = done[index]
-                            shown = format_sysno(sysno) if sysno is not None else "?"
-                            out = Outcome(
-                                path,
-                                index,
-                                "duplicate",
-                                sysno,
-                                f"not loaded: duplicate of {shown} (already loaded from this file, "
-                                f"batch {batch})",
-                            )
-                        else:
-                            out = self._one(path, index, raw, warnings.pop(index, []))
-                        self._record(out, digest)
-                        pending += 1
-                        if pending >= self.batch_size:
-                            self.store.commit()
-                            self.store.begin()
-                            pending = 0
-            for out in lost:
-                self._record(out, digest)
+            with MARCReader(path, trust="data", expand_ncr=True) as reader:
+                group: list[Outcome] = []
+                for rec in reader:
+                    index = rec.number or 0  # the reader numbers every record from 1
+                    # Asked inside the write transaction that stores the record: another
+                    # process loading the same file cannot slip in between (issue 11).
+                    done = self.store.loaded(digest, index)
+                    if done is not None:
+                        sysno, batch = done
+                        shown = format_sysno(sysno) if sysno is not None else "?"
+                        out = Outcome(
+                            path,
+                            index,
+                            "duplicate",
+                            sysno,
+                            f"not loaded: duplicate of {shown} (already loaded from this file, "
+                            f"batch {batch})",
+                        )
+                    else:
+                        out = self._one(path, index, rec)
+                    group.append(out)
+                    if len(group) >= self.batch_size:
+                        self._commit_group(group, reader.problems, digest)
+                        self.store.begin()
+                problems = reader.problems
+                self._commit_group(group, problems, digest, last=True)
+                # What the reader could not make a record of (a truncated record, garbage, a
+                # record the core rejects), grouped by place.
+                for out in _lost_outcomes(path, problems):
+                    self._record(out, digest)
             self.store.commit()
         except BaseException:
             self.store.rollback()
             raise
+
+    def _commit_group(
+        self, group: list[Outcome], problems: list[RecordProblem], digest: str, last: bool = False
+    ) -> None:
+        """Log a group of outcomes, each with the splitter's word on its record (a length that
+        had to be recovered from the terminators), and commit them with their records."""
+        recovered: dict[int, list[dict[str, Any]]] = {}
+        for p in problems:
+            if p.action == "recovered":
+                recovered.setdefault(p.record, []).append(_problem_dict(p))
+        for out in group:
+            extra = recovered.get(out.index)
+            if extra and not any(d in out.problems for d in extra):
+                out.problems = extra + out.problems
+            self._record(out, digest)
+        group.clear()
+        if not last:
+            self.store.commit()
 
     def _record(self, out: Outcome, digest: str) -> None:
         self.store.log(
@@ -326,43 +390,47 @@ class Importer:
         if self.on_outcome is not None:
             self.on_outcome(out)
 
-    def _one(self, path: str, index: int, raw: bytes, problems: list[dict[str, Any]]) -> Outcome:
-        converted, probs = transcode_record(raw, to="utf8", trust="data", expand_ncr=True)
-        problems = problems + [_problem_dict(p) for p in probs]
+    def _one(self, path: str, index: int, rec: Record) -> Outcome:
+        probs = rec.problems
+        problems = [_problem_dict(p) for p in probs]
         cn = next((p.control_number for p in probs if p.control_number), None)
         reasons = [
             f"{p.kind}: {p.message}"
             for p in probs
             if p.action == "rejected" or p.kind in REJECT_KINDS
         ]
-        if converted is None or reasons:
+        if reasons:
             return Outcome(
                 path, index, "rejected", None, "rejected: " + "; ".join(reasons), cn, problems
             )
-        try:
-            rec = Record.parse(converted)
-        except MarcError as e:
-            return Outcome(path, index, "rejected", None, f"rejected: {e}", cn, problems)
-        cn = rec.control("001") or cn
+        view = RuleFields(rec)
+        cn = view.control("001") or cn
+        if not rec.fields:
+            return Outcome(
+                path, index, "rejected", None, "rejected: the record has no fields", cn, problems
+            )
 
         def outcome(fate: str, sysno: int | None, message: str) -> Outcome:
             return Outcome(path, index, fate, sysno, message, cn, problems)
 
-        excluded = [s for s in holding_symbols(rec) if s in self.exclude]
-        if excluded:
-            return outcome("skipped", None, f"skipped: 049 $a {excluded[0]} is excluded")
+        if self.exclude:
+            excluded = [s for s in holding_symbols(view) if s in self.exclude]
+            if excluded:
+                return outcome("skipped", None, f"skipped: 049 $a {excluded[0]} is excluded")
         # The local rules. The target is read before the 040 rule may delete every 035.
-        target = find_target(rec, self.prefix)
-        if target is not None:
-            del rec.fields[target[0]]
-        numbers = oclc_numbers(rec)
-        changed = apply_040_rule(rec) or target is not None
-        key = title_key(rec)
         try:
-            # Unchanged records are stored exactly as the core wrote them.
-            data = rec.to_bytes() if changed else converted
-        except MarcError as e:
+            target = find_target(view, self.prefix)
+        except TargetError as e:
             return outcome("rejected", None, f"rejected: {e}")
+        if target is not None:
+            rec.remove_field(target[0])
+        numbers = oclc_numbers(view, leave_out=target[0] if target is not None else None)
+        apply_040_rule(rec, view)
+        key = title_key(view)
+        data, write_problems = rec.to_bytes_report(encoding="utf8")
+        if data is None:
+            reasons = [f"{p.kind}: {p.message}" for p in write_problems]
+            return outcome("rejected", None, "rejected: " + ("; ".join(reasons) or "not written"))
         # Matching.
         if target is not None:
             sysno = target[1]
@@ -374,6 +442,15 @@ class Importer:
             if old.deleted:
                 return outcome(
                     "rejected", None, f"rejected: target {format_sysno(sysno)} is deleted"
+                )
+            # Two live records must not share an OCLC number: refuse the overlay (issue 11).
+            other = self.store.find_by_oclc(numbers, exclude=sysno)
+            if other is not None:
+                return outcome(
+                    "rejected",
+                    None,
+                    f"rejected: overlaying {format_sysno(sysno)} would give it OCLC number "
+                    f"{other[1]}, which {format_sysno(other[0])} has",
                 )
             self.store.replace(sysno, data, numbers, key)
             return outcome("overlaid", sysno, f"Record overlaid: {format_sysno(sysno)}")

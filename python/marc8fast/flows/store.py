@@ -9,15 +9,23 @@ Transactions are explicit: the loader calls :meth:`CatalogStore.begin` and
 :meth:`CatalogStore.commit` around a group of records, the log rows in the same transaction as
 the records they describe, so a crash loses at most one uncommitted group and the log says which
 records are in.
+
+Concurrency: every write happens in a ``BEGIN IMMEDIATE`` transaction (one writer at a time; a
+writer that finds the catalog locked waits, up to ``wait`` seconds, then raises
+:class:`LockedError`), and the load log admits one "loaded" row per input record (a UNIQUE index),
+so two processes loading one file cannot both store a record. Readers (``readonly=True``) open
+the file read-only and read a WAL snapshot: they never wait for a writer and never create a
+catalog.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator
+import time as _time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 SCHEMA_VERSION = 1
@@ -31,16 +39,27 @@ def format_sysno(n: int) -> str:
 
 
 def parse_sysno(text: str) -> int:
-    """``"000000123"`` or ``"123"`` → 123; ValueError otherwise."""
+    """``"000000123"`` or ``"123"`` → 123; ValueError otherwise (ASCII digits only: ``"²"`` or
+    ``"٤"`` are not system numbers)."""
     t = text.strip()
-    if not t.isdigit() or len(t) > 9 or int(t) == 0:
-        raise ValueError(f"{text!r} is not a system number (1 to 9 digits)")
+    if not (t.isascii() and t.isdigit()) or len(t) > 9 or int(t) == 0:
+        raise ValueError(f"{text!r} is not a system number (1 to 9 digits, not all zero)")
     return int(t)
 
 
+_second: list[tuple[int, str]] = [(-1, "")]  # the last whole second formatted, and its text
+
+
 def now() -> str:
-    """UTC time as ISO 8601 (sorts as text; ``--since 2026-11-23`` compares with it)."""
-    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """UTC time as ISO 8601 with microseconds (sorts as text; ``--since 2026-11-23`` compares
+    with it). The date and time are formatted once a second: the loader asks for every record."""
+    t = _time.time()
+    sec = int(t)
+    last, text = _second[0]
+    if sec != last:
+        text = _time.strftime("%Y-%m-%dT%H:%M:%S", _time.gmtime(sec))
+        _second[0] = (sec, text)
+    return f"{text}.{int((t - sec) * 1_000_000):06d}Z"
 
 
 @dataclass
@@ -74,7 +93,9 @@ class CatalogStore(Protocol):
     def rollback(self) -> None: ...
     def close(self) -> None: ...
     def get(self, sysno: int) -> StoredRecord | None: ...
-    def find_by_oclc(self, numbers: Iterable[str]) -> tuple[int, str] | None: ...
+    def find_by_oclc(
+        self, numbers: Iterable[str], *, exclude: int | None = None
+    ) -> tuple[int, str] | None: ...
     def find_by_title_key(self, key: str) -> int | None: ...
     def insert(self, data: bytes, oclc_numbers: list[str], title_key: str | None) -> int: ...
     def replace(
@@ -84,6 +105,7 @@ class CatalogStore(Protocol):
     def new_batch(self, description: str) -> int: ...
     def log(self, row: LogRow) -> None: ...
     def loaded_indexes(self, input_hash: str) -> dict[int, tuple[int | None, int]]: ...
+    def loaded(self, input_hash: str, record_index: int) -> tuple[int | None, int] | None: ...
     def sysnos(self, since: str | None = None) -> Iterator[int]: ...
     def iter_records(self, since: str | None = None) -> Iterator[StoredRecord]: ...
     def log_rows(self) -> list[LogRow]: ...
@@ -127,37 +149,170 @@ CREATE TABLE IF NOT EXISTS load_log (
 CREATE INDEX IF NOT EXISTS load_log_input ON load_log (input_hash, record_index);
 """
 
+# One "loaded" row per input record: the backstop behind the check the loader makes in the same
+# write transaction as the insert (added to catalogs made before it, see _init_schema).
+_LOADED_ONCE = (
+    "CREATE UNIQUE INDEX IF NOT EXISTS load_log_loaded_once ON load_log (input_hash, record_index) "
+    "WHERE fate IN ({})".format(", ".join(f"'{f}'" for f in LOADED_FATES))
+)
 
-class SchemaError(RuntimeError):
-    """The database was made by an incompatible version of marc8fast."""
+#: How long a writer waits for another process's write transaction before giving up (seconds).
+DEFAULT_WAIT = 300.0
+
+
+class CatalogError(RuntimeError):
+    """A catalog that cannot be opened or written, said in one line (the CLI prints it as is)."""
+
+
+class SchemaError(CatalogError):
+    """The database was made by an incompatible version of marc8fast, or is not a catalog."""
+
+
+class NoCatalogError(CatalogError):
+    """There is no catalog at the path (only a loader creates one)."""
+
+
+class LockedError(CatalogError):
+    """Another process held the write lock longer than the writer would wait."""
+
+
+class ReadOnlyError(CatalogError):
+    """The catalog file (or its folder) cannot be written."""
+
+
+def _error_code(e: sqlite3.Error) -> int | None:
+    code = getattr(e, "sqlite_errorcode", None)  # Python 3.11+
+    return int(code) & 0xFF if code is not None else None
+
+
+def _is_busy(e: sqlite3.OperationalError) -> bool:
+    code = _error_code(e)
+    if code is not None:
+        return code in (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED
+    return "locked" in str(e) or "busy" in str(e)
+
+
+def _is_readonly(e: sqlite3.Error) -> bool:
+    code = _error_code(e)
+    if code is not None:
+        return code == 8  # SQLITE_READONLY
+    return "readonly" in str(e)
+
+
+def describe_error(path: str, e: BaseException) -> str:
+    """One line for an error from the catalog at ``path`` (for the command line)."""
+    if isinstance(e, CatalogError):
+        return str(e)
+    if isinstance(e, sqlite3.Error) and _is_readonly(e):
+        return f"{path}: the catalog (or its folder) is read-only ({e})"
+    return f"{path}: {e}"
 
 
 class SQLiteStore:
-    """:class:`CatalogStore` on one SQLite file (WAL, ``synchronous=NORMAL``)."""
+    """:class:`CatalogStore` on one SQLite file (WAL, ``synchronous=NORMAL``).
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    ``create``: make the catalog if there is none at ``path`` (else :class:`NoCatalogError`).
+    ``readonly``: open it read-only (never creates, never waits for a writer: reads see the last
+    committed state). ``wait``: seconds a write waits for another process's write transaction
+    before :class:`LockedError`; ``on_wait`` is called once, with a message, when a write has to
+    wait more than a second.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        create: bool = True,
+        readonly: bool = False,
+        wait: float = DEFAULT_WAIT,
+        on_wait: Callable[[str], object] | None = None,
+    ) -> None:
         self.path = os.fspath(path)
-        self.db = sqlite3.connect(self.path, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.execute("PRAGMA foreign_keys=ON")
-        self.db.execute("PRAGMA busy_timeout=10000")
-        self._in_tx = False
-        self._init_schema()
-
-    def _init_schema(self) -> None:
-        self.db.execute("BEGIN IMMEDIATE")
+        self.readonly = readonly
+        self.wait = wait
+        self.on_wait = on_wait
+        self._waited = False
+        self._pending_log: list[tuple[object, ...]] = []
+        if (readonly or not create) and not os.path.exists(self.path):
+            raise NoCatalogError(f"no catalog at {self.path}")
+        if readonly:
+            self.db = self._connect_readonly(immutable=False)
+        else:
+            self.db = sqlite3.connect(self.path, isolation_level=None)
         try:
-            have = self.db.execute(
-                "SELECT name FROM sqlite_master WHERE type='table' AND name='meta'"
-            ).fetchone()
-            version = None
-            if have:
-                row = self.db.execute(
-                    "SELECT value FROM meta WHERE key='schema_version'"
-                ).fetchone()
-                version = int(row[0]) if row else None
-            if version is None:
+            # Writers poll in steps of up to a second (see _retry); readers in WAL mode do not
+            # wait for writers at all, only (briefly) for a checkpoint or a recovery.
+            if not readonly:
+                self.db.execute(f"PRAGMA busy_timeout={int(min(wait, 1.0) * 1000)}")
+            if readonly:
+                try:
+                    self._check_schema()
+                except sqlite3.OperationalError as e:
+                    # A folder that cannot be written: SQLite cannot make the -shm file a WAL
+                    # reader needs. With no -wal file there, no writer can change the catalog
+                    # either (it would have to make one), so it is read as immutable.
+                    if not (_is_readonly(e) or _error_code(e) == 14) or os.path.exists(
+                        self.path + "-wal"
+                    ):
+                        raise
+                    self.db.close()
+                    self.db = self._connect_readonly(immutable=True)
+                    self._check_schema()
+            else:
+                # Look before changing anything: a foreign database or an empty file that is not
+                # to become a catalog is left byte for byte as it was.
+                if self._version() is None and not create:
+                    raise NoCatalogError(f"no catalog at {self.path} (an empty file)")
+                self._retry(lambda: self.db.execute("PRAGMA journal_mode=WAL"))
+                self.db.execute("PRAGMA synchronous=NORMAL")
+                self.db.execute("PRAGMA foreign_keys=ON")
+                self._init_schema(create)
+        except sqlite3.DatabaseError as e:
+            self.db.close()
+            error = ReadOnlyError if _is_readonly(e) else CatalogError
+            raise error(describe_error(self.path, e)) from None
+        except BaseException:
+            self.db.close()
+            raise
+
+    def _connect_readonly(self, *, immutable: bool) -> sqlite3.Connection:
+        uri = (
+            Path(self.path).absolute().as_uri() + "?mode=ro" + ("&immutable=1" if immutable else "")
+        )
+        db = sqlite3.connect(uri, uri=True, isolation_level=None)
+        db.execute("PRAGMA busy_timeout=10000")
+        return db
+
+    def _version(self) -> int | None:
+        have = self.db.execute(
+            "SELECT name FROM sqlite_master WHERE type='table' AND name='meta'"
+        ).fetchone()
+        if not have:
+            others = self.db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+            if others:
+                raise SchemaError(f"{self.path}: an SQLite database, but not a marc8fast catalog")
+            return None
+        row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        if row is None:
+            raise SchemaError(f"{self.path}: not a marc8fast catalog (no schema version)")
+        version = int(row[0])
+        if version != SCHEMA_VERSION:
+            raise SchemaError(
+                f"{self.path}: catalog schema version {version}, this marc8fast knows "
+                f"{SCHEMA_VERSION}"
+            )
+        return version
+
+    def _check_schema(self) -> None:
+        if self._version() is None:
+            raise NoCatalogError(f"no catalog at {self.path} (an empty file)")
+
+    def _init_schema(self, create: bool) -> None:
+        self.begin()
+        try:
+            if self._version() is None:
+                if not create:
+                    raise NoCatalogError(f"no catalog at {self.path} (an empty file)")
                 for stmt in _SCHEMA.split(";"):
                     if stmt.strip():
                         self.db.execute(stmt)
@@ -165,11 +320,16 @@ class SQLiteStore:
                     "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
                     (str(SCHEMA_VERSION),),
                 )
-            elif version != SCHEMA_VERSION:
-                raise SchemaError(
-                    f"{self.path}: catalog schema version {version}, this marc8fast knows "
-                    f"{SCHEMA_VERSION}"
-                )
+            try:
+                self.db.execute("SAVEPOINT once")
+                self.db.execute(_LOADED_ONCE)
+                self.db.execute("RELEASE once")
+            except sqlite3.IntegrityError:
+                # A catalog made before the index, where two concurrent loads already stored an
+                # input record twice: keep it usable. The loader's check inside its write
+                # transaction still prevents any new double.
+                self.db.execute("ROLLBACK TO once")
+                self.db.execute("RELEASE once")
             self.db.execute("COMMIT")
         except BaseException:
             if self.db.in_transaction:
@@ -178,15 +338,45 @@ class SQLiteStore:
 
     # -- transactions ----------------------------------------------------------------------------
 
+    def _retry(self, step: Callable[[], object]) -> None:
+        """Run a statement that takes the write lock, waiting for other writers up to
+        ``self.wait`` seconds (the busy timeout polls within each one-second step)."""
+        start = _time.monotonic()
+        while True:
+            try:
+                step()
+                return
+            except sqlite3.OperationalError as e:
+                if _is_readonly(e):
+                    raise ReadOnlyError(f"{self.path}: the catalog is read-only ({e})") from None
+                if not _is_busy(e):
+                    raise
+                waited = _time.monotonic() - start
+                if waited >= self.wait:
+                    raise LockedError(
+                        f"{self.path}: another process kept the catalog locked for "
+                        f"{waited:.0f} s; gave up (--wait SECONDS waits longer)"
+                    ) from None
+                if not self._waited and self.on_wait is not None:
+                    self.on_wait(
+                        f"{self.path}: another process is writing to the catalog; waiting "
+                        f"(up to {self.wait:g} s)"
+                    )
+                self._waited = True
+
     def begin(self) -> None:
         if not self.db.in_transaction:
-            self.db.execute("BEGIN IMMEDIATE")
+            if self.readonly:
+                raise ReadOnlyError(f"{self.path}: opened read-only")
+            self._retry(lambda: self.db.execute("BEGIN IMMEDIATE"))
 
     def commit(self) -> None:
+        self._flush_log()
         if self.db.in_transaction:
             self.db.execute("COMMIT")
 
     def rollback(self) -> None:
+        self._pending_log.clear()
         if self.db.in_transaction:
             self.db.execute("ROLLBACK")
 
@@ -216,13 +406,16 @@ class SQLiteStore:
         ]
         return StoredRecord(row[0], row[1], bool(row[2]), row[3], row[4], row[5], numbers)
 
-    def find_by_oclc(self, numbers: Iterable[str]) -> tuple[int, str] | None:
-        """The first live record carrying one of ``numbers``: (sysno, number)."""
+    def find_by_oclc(
+        self, numbers: Iterable[str], *, exclude: int | None = None
+    ) -> tuple[int, str] | None:
+        """The first live record (other than ``exclude``) carrying one of ``numbers``: (sysno,
+        number)."""
         for n in numbers:
             row = self.db.execute(
                 "SELECT o.sysno FROM oclc o JOIN records r ON r.sysno=o.sysno "
-                "WHERE o.number=? AND r.deleted=0 ORDER BY o.sysno LIMIT 1",
-                (n,),
+                "WHERE o.number=? AND r.deleted=0 AND o.sysno IS NOT ? ORDER BY o.sysno LIMIT 1",
+                (n, exclude),
             ).fetchone()
             if row:
                 return row[0], n
@@ -305,9 +498,9 @@ class SQLiteStore:
         return cur.lastrowid
 
     def log(self, row: LogRow) -> None:
-        self.db.execute(
-            "INSERT INTO load_log (batch_id, input_file, input_hash, record_index, fate, sysno, "
-            "message, time) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        """Log rows written inside a transaction go in with one statement when it commits (the
+        same transaction as the records they describe)."""
+        self._pending_log.append(
             (
                 row.batch_id,
                 row.input_file,
@@ -317,12 +510,24 @@ class SQLiteStore:
                 row.sysno,
                 row.message,
                 row.time,
-            ),
+            )
         )
+        if not self.db.in_transaction:
+            self._flush_log()
+
+    def _flush_log(self) -> None:
+        if self._pending_log:
+            self.db.executemany(
+                "INSERT INTO load_log (batch_id, input_file, input_hash, record_index, fate, "
+                "sysno, message, time) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                self._pending_log,
+            )
+            self._pending_log.clear()
 
     def loaded_indexes(self, input_hash: str) -> dict[int, tuple[int | None, int]]:
         """Input records of the file with this hash already in the catalog:
         ``{record_index: (sysno, batch_id)}``."""
+        self._flush_log()
         marks = ",".join("?" * len(LOADED_FATES))
         out: dict[int, tuple[int | None, int]] = {}
         for idx, sysno, batch in self.db.execute(
@@ -333,7 +538,20 @@ class SQLiteStore:
             out.setdefault(idx, (sysno, batch))
         return out
 
+    def loaded(self, input_hash: str, record_index: int) -> tuple[int | None, int] | None:
+        """(sysno, batch_id) if this input record is already in the catalog. Asked inside the
+        write transaction that would insert it, so no other process can insert it between."""
+        self._flush_log()
+        marks = ",".join("?" * len(LOADED_FATES))
+        row = self.db.execute(
+            f"SELECT sysno, batch_id FROM load_log WHERE input_hash=? AND record_index=? "
+            f"AND fate IN ({marks}) ORDER BY id LIMIT 1",
+            (input_hash, record_index, *LOADED_FATES),
+        ).fetchone()
+        return (row[0], row[1]) if row else None
+
     def log_rows(self) -> list[LogRow]:
+        self._flush_log()
         return [
             LogRow(*r)
             for r in self.db.execute(
@@ -343,6 +561,14 @@ class SQLiteStore:
         ]
 
 
-def open_store(path: str | os.PathLike[str]) -> SQLiteStore:
-    """Open (creating if needed) the catalog at ``path``."""
-    return SQLiteStore(path)
+def open_store(
+    path: str | os.PathLike[str],
+    *,
+    create: bool = True,
+    readonly: bool = False,
+    wait: float = DEFAULT_WAIT,
+    on_wait: Callable[[str], object] | None = None,
+) -> SQLiteStore:
+    """Open the catalog at ``path``: creating it if needed (``create``), or read-only (a
+    snapshot that never waits for writers). See :class:`SQLiteStore`."""
+    return SQLiteStore(path, create=create, readonly=readonly, wait=wait, on_wait=on_wait)

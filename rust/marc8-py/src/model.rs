@@ -468,15 +468,29 @@ pub(crate) fn read_options(
 }
 
 impl Record {
+    /// A Record holding a core record (as read from any format), its source encoding and the
+    /// problems of reading it.
+    pub(crate) fn from_model(
+        rec: model::Record,
+        source: SourceEncoding,
+        problems: Vec<CoreProblem>,
+    ) -> Record {
+        Record {
+            leader: rec.leader,
+            slots: rec.fields.into_iter().map(Slot::Raw).collect(),
+            problems,
+            number: None,
+            offset: None,
+            source,
+        }
+    }
+
     /// A record read from a file.
     pub(crate) fn from_read(r: marc8::reader::ReadRecord) -> Record {
         Record {
-            leader: r.record.leader,
-            slots: r.record.fields.into_iter().map(Slot::Raw).collect(),
-            problems: r.problems,
             number: Some(r.number),
             offset: Some(r.offset),
-            source: r.source,
+            ..Record::from_model(r.record, r.source, r.problems)
         }
     }
 
@@ -619,14 +633,7 @@ impl Record {
         let opts = read_options(trust, normalize, expand_ncr, legacy_ligatures)?;
         let mut problems = Vec::new();
         match model::Record::from_iso2709(raw, &opts, 1, 0, &mut problems) {
-            Some((rec, source)) => Ok(Record {
-                leader: rec.leader,
-                slots: rec.fields.into_iter().map(Slot::Raw).collect(),
-                problems,
-                number: None,
-                offset: None,
-                source,
-            }),
+            Some((rec, source)) => Ok(Record::from_model(rec, source, problems)),
             None => {
                 let msg = problems
                     .last()

@@ -34,6 +34,9 @@
 //! [`file`](mod@file) streams whole files through worker threads in bounded memory, in input order, and
 //! writes atomically. [`validate`] checks files without converting them.
 //!
+//! [`model`] holds records as values (a leader and fields of Unicode text), read from ISO 2709 and
+//! written back by the same record layer; [`reader`] streams them from a file on worker threads
+//! and [`writer`] writes them to a file atomically, in a [`writer::Format`].
 //! [`marcxml`] and [`marcjson`] write and stream-read MARCXML (LC's `MARC21slim.xsd`) and
 //! MARC-in-JSON from and to the [`model`]; [`convert`] converts files between ISO 2709, MARCXML
 //! and JSON one record at a time.
