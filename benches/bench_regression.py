@@ -21,19 +21,13 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import data_dir, machine  # noqa: E402
+from _common import data_dir, machine
 
 # Each case is a snippet run in the child; it prints the seconds the work took as JSON.
 CASES: dict[str, str] = {
-    "transcode_file marc8->utf8 (jobs=1)": (
-        "r = m.transcode_file(SRC8, DST, to='utf8', jobs=1)"
-    ),
-    "transcode_file marc8->utf8 (jobs=2)": (
-        "r = m.transcode_file(SRC8, DST, to='utf8', jobs=2)"
-    ),
-    "transcode_file utf8->marc8 (jobs=1)": (
-        "r = m.transcode_file(SRCU, DST, to='marc8', jobs=1)"
-    ),
+    "transcode_file marc8->utf8 (jobs=1)": ("r = m.transcode_file(SRC8, DST, to='utf8', jobs=1)"),
+    "transcode_file marc8->utf8 (jobs=2)": ("r = m.transcode_file(SRC8, DST, to='utf8', jobs=2)"),
+    "transcode_file utf8->marc8 (jobs=1)": ("r = m.transcode_file(SRCU, DST, to='marc8', jobs=1)"),
     "validate_file marc8 (jobs=1)": "r = m.validate_file(SRC8, jobs=1)",
     "read_records_report marc8": "r = m.read_records_report(DATA8)",
 }
