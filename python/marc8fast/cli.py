@@ -36,6 +36,7 @@ from typing import IO, Any, Literal, TextIO
 
 from . import __version__, transcode_file, validate_bytes, validate_file
 from ._native import MARCReader, Record, RecordProblem, Report, convert_records_file
+from ._output import give_new_file_mode
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -391,6 +392,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
                 suffix=".marc8fast-tmp",
                 delete=False,
             )
+            give_new_file_mode(fh.fileno())
         except OSError as e:
             print(f"marc8fast: {args.report}: {e.strerror or e}", file=sys.stderr)
             return EXIT_ERROR
