@@ -15,17 +15,15 @@ fn opts(errors: EncodeErrors) -> EncodeOptions {
     EncodeOptions { errors }
 }
 
-/// Text with a C0 control is left out of the lossless round trip only. Today controls pass
-/// through both ways (a KNOWN DEFECT of issue 9) and the round trip holds; issue 9 decides that
-/// the encoder reports them (lossless: an NCR) and that NCRs of C0 controls stay text when
-/// decoded, so once that lands they cannot come back and are an exception to the promise.
-fn has_c0_control(s: &str) -> bool {
-    s.chars().any(|c| c < ' ')
-}
-/// KNOWN DEFECT of issue 9 (remove once fixed): the lossless promise fails for the ligature
-/// halves U+FE20–U+FE23 (`"?\u{fe22}"` comes back as `"?\u{360}"`).
-fn has_ligature_half(s: &str) -> bool {
-    s.chars().any(|c| ('\u{fe20}'..='\u{fe23}').contains(&c))
+/// Text with a control character MARC 21 does not allow is outside the lossless promise
+/// (issue 9): the encoder writes the fill character for it and reports `control_character`, and
+/// an NCR of a control stays text when decoded. Tab, LF and CR pass through as text.
+fn has_forbidden_control(s: &str) -> bool {
+    s.chars().any(|c| {
+        (c < ' ' && !matches!(c, '\t' | '\n' | '\r'))
+            || c == '\u{7f}'
+            || (('\u{80}'..='\u{9f}').contains(&c) && !matches!(c, '\u{98}' | '\u{9c}'))
+    })
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -79,11 +77,8 @@ fuzz_target!(|data: &[u8]| {
         panic!("lossy output does not decode: {p:?} in {lossy:02X?}");
     }
 
-    if has_c0_control(s) {
-        return; // Issue 9: NCRs of C0 controls stay text (see has_c0_control).
-    }
-    if has_ligature_half(s) {
-        return; // KNOWN DEFECT (issue 9): U+FE20–U+FE23 do not survive the lossless round trip.
+    if has_forbidden_control(s) {
+        return; // outside the promise: see has_forbidden_control.
     }
     // The lossless promise.
     let back_opts = DecodeOptions {

@@ -43,6 +43,7 @@ from ._native import (
     Report,
     convert_records_file,
 )
+from ._output import give_new_file_mode
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -402,6 +403,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
                 suffix=".marc8fast-tmp",
                 delete=False,
             )
+            give_new_file_mode(fh.fileno())
         except OSError as e:
             print(f"marc8fast: {args.report}: {e.strerror or e}", file=sys.stderr)
             return EXIT_ERROR

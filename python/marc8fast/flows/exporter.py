@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .._native import ArgumentError, Record, RecordError
+from .._output import give_new_file_mode
 from .store import CatalogStore, StoredRecord, format_sysno, open_store
 
 EncodeErrors = Literal["lossless", "lossy", "strict"]
@@ -222,6 +223,7 @@ class Exporter:
         folder = os.path.dirname(os.path.abspath(dst))
         fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(dst)}.", suffix=".tmp", dir=folder)
         try:
+            give_new_file_mode(fd)
             with os.fdopen(fd, "wb") as fh:
                 buf: list[bytes] = []
                 for item in self._records(sysnos, since):

@@ -200,12 +200,14 @@ impl MARCReader {
         loop {
             if let Some(item) = self.current.pop_front() {
                 match item {
-                    ReadItem::Skipped(p) => self.report.problems.push(p),
+                    ReadItem::Skipped(p) => self.report.add_problem(p),
                     ReadItem::Rejected(ps) => {
                         self.report.records_read += 1;
                         self.report.records_rejected += 1;
                         self.report.records_with_problems += 1;
-                        self.report.problems.extend(ps);
+                        for p in ps {
+                            self.report.add_problem(p);
+                        }
                     }
                     ReadItem::Record(r) => {
                         self.report.records_read += 1;
@@ -214,7 +216,7 @@ impl MARCReader {
                             self.report.records_with_problems += 1;
                         }
                         if let Some(p) = &r.length_problem {
-                            self.report.problems.push(p.clone());
+                            self.report.add_problem(p.clone());
                         }
                         return Ok(Some(Record::from_read(*r)));
                     }

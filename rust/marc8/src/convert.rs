@@ -338,7 +338,9 @@ pub fn convert_stream<R: BufRead, W: Write>(
         if item.record.is_some() && !problems.is_empty() {
             report.records_with_problems += 1;
         }
-        report.problems.extend(problems);
+        for p in problems {
+            report.add_problem(p);
+        }
         if !progress(&report) {
             break;
         }

@@ -66,6 +66,12 @@ impl FileReport {
         self.problems.len() + self.problems_dropped
     }
 
+    /// Counts `p` and keeps it.
+    pub fn add_problem(&mut self, p: RecordProblem) {
+        *self.counts_by_kind.entry(p.kind.as_str()).or_insert(0) += 1;
+        self.problems.push(p);
+    }
+
     /// Counts `p` as found but not kept.
     fn drop_problem(&mut self, p: &RecordProblem) {
         *self.counts_by_kind.entry(p.kind.as_str()).or_insert(0) += 1;

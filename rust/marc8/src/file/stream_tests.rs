@@ -320,3 +320,21 @@ fn every_problem_goes_to_the_callback_in_input_order() {
         assert_eq!(r.counts_by_kind, everything.counts_by_kind);
     }
 }
+
+/// The fuzzer's finding (fuzz/regressions/stream/leader-with-terminator): a terminator inside
+/// the 24 bytes of a would-be leader, cut by a read boundary, must split as in one go.
+#[test]
+fn a_terminator_inside_a_leader_cut_by_a_read_splits_as_in_one_go() {
+    let data = b"x00024\x1daaaaaaaaaaaaaa4500";
+    let expected = one_shot(data);
+    for read_size in 1..=data.len() {
+        for jobs in 1..=2 {
+            let got = stream(data, read_size, jobs);
+            assert_eq!(got.0, expected.0, "read size {read_size}");
+            assert_eq!(got.1, expected.1, "read size {read_size}");
+            assert_eq!(got.2, expected.2, "read size {read_size}");
+        }
+    }
+    let (records, _) = split_records(data);
+    assert_eq!(expected.1.records_read, records.len());
+}
