@@ -23,9 +23,15 @@ The conversion runs in Rust (the ``marc8`` crate); this package is the front doo
 from . import codec
 from ._native import (
     EACC_CODE_COUNT,
+    PROBLEM_KINDS,
+    ArgumentError,
+    DecodeError,
     Decoder,
+    EncodeError,
     Encoder,
     Field,
+    FileError,
+    Marc8Error,
     MARCReader,
     MARCWriter,
     Problem,
@@ -55,11 +61,17 @@ codec.register()
 
 __all__ = [
     "EACC_CODE_COUNT",
+    "PROBLEM_KINDS",
+    "ArgumentError",
+    "DecodeError",
     "Decoder",
+    "EncodeError",
     "Encoder",
     "Field",
+    "FileError",
     "MARCReader",
     "MARCWriter",
+    "Marc8Error",
     "Problem",
     "Record",
     "RecordError",

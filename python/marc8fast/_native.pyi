@@ -9,11 +9,17 @@ _EncodeErrors = Literal["strict", "lossless", "lossy"]
 
 __all__ = [
     "EACC_CODE_COUNT",
+    "PROBLEM_KINDS",
+    "ArgumentError",
+    "DecodeError",
     "Decoder",
+    "EncodeError",
     "Encoder",
     "Field",
+    "FileError",
     "MARCReader",
     "MARCWriter",
+    "Marc8Error",
     "Problem",
     "Record",
     "RecordError",
@@ -143,6 +149,8 @@ class RecordProblem:
     @property
     def action(self) -> str: ...
     @property
+    def severity(self) -> Literal["info", "warning", "error"]: ...
+    @property
     def message(self) -> str: ...
     def to_dict(self) -> dict[str, object]: ...
 
@@ -226,7 +234,26 @@ def validate_bytes(
 _Encoding = Literal["utf8", "utf-8", "UTF-8", "marc8", "marc-8", "MARC-8"]
 _Format = Literal["iso2709", "marc", "mrc", "marcxml", "xml", "json"]
 
-class RecordError(ValueError):
+#: Every record problem kind the core can report, with its severity (``info``, ``warning``,
+#: ``error``).
+PROBLEM_KINDS: dict[str, Literal["info", "warning", "error"]]
+
+class Marc8Error(Exception):
+    """The base of every exception marc8fast raises about data, options or files."""
+
+class DecodeError(Marc8Error, UnicodeDecodeError):
+    """MARC-8 (or UTF-8) that cannot be decoded strictly; a UnicodeDecodeError."""
+
+class EncodeError(Marc8Error, UnicodeEncodeError):
+    """Text MARC-8 cannot hold, encoded strictly; a UnicodeEncodeError."""
+
+class ArgumentError(Marc8Error, ValueError):
+    """A bad option or argument value; a ValueError."""
+
+class FileError(Marc8Error, OSError):
+    """A file that cannot be read or written; an OSError."""
+
+class RecordError(Marc8Error, ValueError):
     """A record that cannot be parsed or written; ``problems`` says why."""
 
     problems: list[RecordProblem]

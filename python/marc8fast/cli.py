@@ -35,13 +35,24 @@ from dataclasses import asdict, dataclass, field
 from typing import IO, Any, Literal, TextIO
 
 from . import __version__, transcode_file, validate_bytes, validate_file
-from ._native import MARCReader, Record, RecordProblem, Report, convert_records_file
+from ._native import (
+    PROBLEM_KINDS,
+    MARCReader,
+    Record,
+    RecordProblem,
+    Report,
+    convert_records_file,
+)
 from ._output import give_new_file_mode
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 
-#: Problem kinds that inform rather than fail validation.
-INFO_KINDS = frozenset({"ncr_present"})
+
+def _fails(kind: str) -> bool:
+    """Whether a problem of this kind fails validation: every severity but ``info`` (a kind the
+    core does not list counts as an error)."""
+    return PROBLEM_KINDS.get(kind, "error") != "info"
+
 
 # ------------------------------------------------------------------------------------------------
 # Progress bar
@@ -120,7 +131,7 @@ class Issue:
     offset: int | None
     field_offset: int | None
     kind: str
-    severity: str  # "error" or "info"
+    severity: str  # "info", "warning" or "error" (marc8fast.PROBLEM_KINDS)
     bytes: str  # upper-case hex, space-separated
     text: str  # the bytes or character as shown
     message: str
@@ -138,7 +149,7 @@ class Issue:
             offset=p.offset,
             field_offset=p.field_offset,
             kind=p.kind,
-            severity="info" if p.kind in INFO_KINDS else "error",
+            severity=p.severity,
             bytes=" ".join(f"{b:02X}" for b in p.bytes),
             text=_shown(p),
             message=p.message,
@@ -178,7 +189,7 @@ class FileResult:
     bytes: int = 0
     records_with_problems: int = 0
     problems: int = 0
-    errors: int = 0
+    errors: int = 0  # problems that fail validation (severity warning or error)
     counts_by_kind: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     error: str | None = None  # I/O error: the file could not be read
@@ -192,7 +203,7 @@ class FileResult:
             bytes=r.bytes_in,
             records_with_problems=r.records_with_problems,
             problems=r.problem_count(),
-            errors=sum(n for k, n in counts.items() if k not in INFO_KINDS),
+            errors=sum(n for k, n in counts.items() if _fails(k)),
             counts_by_kind=counts,
             seconds=seconds,
         )
@@ -252,7 +263,7 @@ def summary(results: list[FileResult], hidden: int) -> str:
         f"{problems:,} problem(s) in {with_problems:,} record(s)"
     ]
     for kind, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
-        lines.append(f"  {kind:<22} {n:>9,}" + ("  (info)" if kind in INFO_KINDS else ""))
+        lines.append(f"  {kind:<22} {n:>9,}" + ("" if _fails(kind) else "  (info)"))
     failed = [r for r in results if r.error]
     for r in failed:
         lines.append(f"  could not read {r.file}: {r.error}")

@@ -53,7 +53,9 @@ def encode(text: str, errors: str = "strict") -> bytes:
         out.append(bytes(replacement))
         pos = resume if resume >= 0 else len(text) + resume
         if pos <= start:
-            raise ValueError(f"error handler {errors!r} did not move past position {start}")
+            raise _native.ArgumentError(
+                f"error handler {errors!r} did not move past position {start}"
+            )
 
 
 _ENCODE_ERRORS = {"strict": "strict", "lossless": "lossless", "lossy": "lossy", "replace": "lossy"}
@@ -91,12 +93,12 @@ def _apply_handler(
             continue
         at = text.index("\ufffd", pos)
         obj, start, end = _unit(data, problem, base)
-        exc = UnicodeDecodeError(CODEC_NAME, obj, start, end, problem.message)
+        exc = _native.DecodeError(CODEC_NAME, obj, start, end, problem.message)
         replacement, resume = handler(exc)
         if not isinstance(replacement, str):
             raise TypeError(f"error handler {errors!r} must return str for decoding")
         if resume != end:
-            raise ValueError(
+            raise _native.ArgumentError(
                 f"error handler {errors!r} resumed at {resume}; the marc8 codec only supports "
                 f"resuming at the end of the bad unit ({end})"
             )
@@ -149,7 +151,7 @@ class IncrementalDecoder(codecs.IncrementalDecoder):
             self.reset()
             problem = problems[0]
             obj, start, end = _unit(bytes(data), problem, base)
-            raise UnicodeDecodeError(CODEC_NAME, obj, start, end, problem.message)
+            raise _native.DecodeError(CODEC_NAME, obj, start, end, problem.message)
         return _apply_handler(self.errors, bytes(data), text, problems, base)
 
     def reset(self) -> None:
@@ -186,7 +188,7 @@ class IncrementalEncoder(codecs.IncrementalEncoder):
         super().__init__(errors)
         native = _ENCODE_ERRORS.get(errors)
         if native is None:
-            raise ValueError(
+            raise _native.ArgumentError(
                 f"the incremental marc8 encoder supports errors='strict', 'lossless', 'lossy' or "
                 f"'replace', not {errors!r}"
             )

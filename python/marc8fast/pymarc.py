@@ -154,9 +154,9 @@ class MARCReader:
     ) -> None:
         self._pm = _pymarc()
         if normalize not in (None, "NFC", "NFD"):
-            raise ValueError(f"normalize must be None, 'NFC' or 'NFD', not {normalize!r}")
+            raise _m8.ArgumentError(f"normalize must be None, 'NFC' or 'NFD', not {normalize!r}")
         if trust not in ("leader", "data"):
-            raise ValueError(f"trust must be 'leader' or 'data', not {trust!r}")
+            raise _m8.ArgumentError(f"trust must be 'leader' or 'data', not {trust!r}")
         self.to_unicode = to_unicode
         self.force_utf8 = force_utf8
         self.hide_utf8_warnings = hide_utf8_warnings
@@ -316,7 +316,7 @@ class MARCReader:
             if bad and self.utf8_handling == "strict":
                 # pymarc raises on invalid UTF-8 in a UTF-8 record (utf8_handling="strict")
                 p = bad[0]
-                raise UnicodeDecodeError("utf-8", p.bytes, 0, len(p.bytes), p.message)
+                raise _m8.DecodeError("utf-8", p.bytes, 0, len(p.bytes), p.message)
             if bad and self.utf8_handling == "ignore":
                 for f in rec.fields:
                     if f.is_control_field():
@@ -420,27 +420,35 @@ def record_to_marc8(
     ``record.as_marc()`` in UTF-8, then :func:`marc8fast.transcode_record` ``(to="marc8")``:
     leader/09 ``' '``, lengths in bytes, field 066 rebuilt with the sets used.  ``errors`` is
     ``"lossless"`` (LC's ``&#xXXXX;`` for characters MARC-8 lacks), ``"lossy"`` (``|``) or
-    ``"strict"``.  Raises ``ValueError`` listing the problems if the record is rejected (strict
-    mode with an unmappable character, a field over 9,999 bytes, a record over 99,999).
+    ``"strict"``.  Raises ``RecordError`` (a ``ValueError``) listing the problems if the record is
+    rejected (strict mode with an unmappable character, a field over 9,999 bytes, a record over
+    99,999).
     """
     data = _as_utf8_marc(record)
     out, problems = _m8.transcode_record(data, to="marc8", errors=errors, normalize=normalize)
     if out is None:
-        raise ValueError(f"record rejected: {_problems_text(problems)}")
+        raise _rejected(problems)
     result: bytes = out
     return result
+
+
+def _rejected(problems: list[_m8.RecordProblem]) -> _m8.RecordError:
+    """A ``RecordError`` (a ``ValueError``) listing why the record was rejected."""
+    err = _m8.RecordError(f"record rejected: {_problems_text(problems)}")
+    err.problems = problems
+    return err
 
 
 def record_to_utf8(record: Any, *, normalize: _Normalize | None = None) -> bytes:
     """Serialise a ``pymarc.Record`` as a UTF-8 ISO 2709 record (leader/09 ``'a'``, no 066).
 
-    Raises ``ValueError`` if the record cannot be written (a field over 9,999 bytes, a record over
-    99,999: pymarc's ``as_marc()`` would write a corrupt directory).
+    Raises ``RecordError`` (a ``ValueError``) if the record cannot be written (a field over 9,999
+    bytes, a record over 99,999: pymarc's ``as_marc()`` would write a corrupt directory).
     """
     data = _as_utf8_marc(record)
     out, problems = _m8.transcode_record(data, to="utf8", errors="strict", normalize=normalize)
     if out is None:
-        raise ValueError(f"record rejected: {_problems_text(problems)}")
+        raise _rejected(problems)
     result: bytes = out
     return result
 

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .._native import Record, RecordError
+from .._native import ArgumentError, Record, RecordError
 from .._output import give_new_file_mode
 from .store import CatalogStore, StoredRecord, format_sysno, open_store
 
@@ -149,7 +149,7 @@ class Exporter:
         on_outcome: Callable[[ExportOutcome], object] | None = None,
     ) -> None:
         if errors not in ("lossless", "lossy", "strict"):
-            raise ValueError(f"errors must be lossless, lossy or strict, not {errors!r}")
+            raise ArgumentError(f"errors must be lossless, lossy or strict, not {errors!r}")
         self.store = store
         self.errors = errors
         self.tags = tags or TagFilter()

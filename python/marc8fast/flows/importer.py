@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._native import Field, MARCReader, Record, RecordProblem
+from .._native import Field, Marc8Error, MARCReader, Record, RecordProblem
 from .store import CatalogStore, LogRow, format_sysno, now, open_store
 
 DEFAULT_TARGET_PREFIX = "(LOCAL)"
@@ -149,7 +149,7 @@ def title_key(rec: Record | RuleFields) -> str | None:
     return f"{title}/{author}"
 
 
-class TargetError(ValueError):
+class TargetError(Marc8Error, ValueError):
     """An 035 $a that starts with the target prefix but is not a target: the record is rejected
     (it would overlay nothing, and the 035 would stay and go to OCLC)."""
 

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from .._native import ArgumentError, Marc8Error
+
 SCHEMA_VERSION = 1
 
 #: Fates of a load-log row that mean "this input record is in the catalog".
@@ -43,7 +45,7 @@ def parse_sysno(text: str) -> int:
     ``"٤"`` are not system numbers)."""
     t = text.strip()
     if not (t.isascii() and t.isdigit()) or len(t) > 9 or int(t) == 0:
-        raise ValueError(f"{text!r} is not a system number (1 to 9 digits, not all zero)")
+        raise ArgumentError(f"{text!r} is not a system number (1 to 9 digits, not all zero)")
     return int(t)
 
 
@@ -160,7 +162,7 @@ _LOADED_ONCE = (
 DEFAULT_WAIT = 300.0
 
 
-class CatalogError(RuntimeError):
+class CatalogError(Marc8Error, RuntimeError):
     """A catalog that cannot be opened or written, said in one line (the CLI prints it as is)."""
 
 

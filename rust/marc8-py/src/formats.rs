@@ -12,7 +12,7 @@ use marc8::marcxml::ReadRecord;
 use marc8::model::{ReadOptions, SourceEncoding};
 use marc8::record::{RecordProblem as CoreProblem, Target, Trust};
 use marc8::{marcjson, marcxml};
-use pyo3::exceptions::{PyOSError, PyTypeError, PyValueError};
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes};
 
@@ -24,7 +24,7 @@ use crate::records::{RecordProblem, Report};
 /// MARCXML and JSON are Unicode: only ISO 2709 can be written in MARC-8.
 pub(crate) fn check_encoding(format: Format, to: Target) -> PyResult<()> {
     if to == Target::Marc8 && format != Format::Iso2709 {
-        return Err(PyValueError::new_err(format!(
+        return Err(crate::errors::value_error(format!(
             "{} is always Unicode (UTF-8); encoding='marc8' needs format='iso2709'",
             format_name(format)
         )));
@@ -79,12 +79,12 @@ fn open(source: &Bound<'_, PyAny>, format: Format) -> PyResult<Items> {
         // A path (as pymarc's readers take one); text documents go in as bytes.
         let path = PathBuf::from(s.to_str()?);
         let f = File::open(&path)
-            .map_err(|e| PyOSError::new_err(format!("{}: {e}", path.display())))?;
+            .map_err(|e| crate::errors::os_error(format!("{}: {e}", path.display())))?;
         return Ok(make(BufReader::with_capacity(1 << 20, f), format));
     }
     if let Ok(path) = source.extract::<PathBuf>() {
         let f = File::open(&path)
-            .map_err(|e| PyOSError::new_err(format!("{}: {e}", path.display())))?;
+            .map_err(|e| crate::errors::os_error(format!("{}: {e}", path.display())))?;
         return Ok(make(BufReader::with_capacity(1 << 20, f), format));
     }
     if source.hasattr("read")? {
@@ -111,7 +111,7 @@ impl RecordStream {
         let mut guard = self
             .items
             .lock()
-            .map_err(|_| PyOSError::new_err("the reader failed"))?;
+            .map_err(|_| crate::errors::os_error("the reader failed"))?;
         let Some(items) = guard.as_mut() else {
             return Ok(None);
         };
@@ -252,7 +252,7 @@ pub(crate) fn convert_records<'py>(
             },
         )
     });
-    let (from, report, out) = result.map_err(|e| PyOSError::new_err(e.to_string()))?;
+    let (from, report, out) = result.map_err(|e| crate::errors::os_error(e.to_string()))?;
     Ok((
         PyBytes::new(py, &out),
         format_name(from),
@@ -290,6 +290,6 @@ pub(crate) fn convert_records_file(
     )?;
     let (from, report) = py
         .detach(|| convert_file(&src, &dst, &opts, &mut |_| true))
-        .map_err(|e| PyOSError::new_err(e.to_string()))?;
+        .map_err(|e| crate::errors::os_error(e.to_string()))?;
     Ok((format_name(from), Report::from(report)))
 }

@@ -62,6 +62,12 @@ mod _native {
                 "MARCWriter",
                 "Record",
                 "RecordError",
+                "Marc8Error",
+                "DecodeError",
+                "EncodeError",
+                "ArgumentError",
+                "FileError",
+                "PROBLEM_KINDS",
                 "encode_report",
                 "is_verbatim",
                 "RecordProblem",
@@ -80,10 +86,11 @@ mod _native {
             ],
         )?;
         m.add("__version__", env!("CARGO_PKG_VERSION"))?;
-        m.add(
-            "RecordError",
-            m.py().get_type::<crate::model::RecordError>(),
-        )?;
+        m.add("Marc8Error", m.py().get_type::<crate::errors::Marc8Error>())?;
+        for class in crate::errors::Class::ALL {
+            m.add(class.name(), class.get(m.py())?)?;
+        }
+        m.add("PROBLEM_KINDS", crate::records::problem_kinds())?;
         m.add("EACC_CODE_COUNT", marc8::EACC_CODE_COUNT)?;
         Ok(())
     }
@@ -202,9 +209,7 @@ mod _native {
             if self.inner.set_state(pending, packed) {
                 Ok(())
             } else {
-                Err(pyo3::exceptions::PyValueError::new_err(
-                    "not a MARC-8 decoder state",
-                ))
+                Err(crate::errors::value_error("not a MARC-8 decoder state"))
             }
         }
 

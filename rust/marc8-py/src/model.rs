@@ -9,7 +9,7 @@
 use marc8::model::{self, FieldData, ReadOptions, SourceEncoding, Subfield};
 use marc8::record::{RecordProblem as CoreProblem, Target, Trust};
 use marc8::EncodeErrors;
-use pyo3::exceptions::{PyKeyError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyKeyError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
@@ -17,16 +17,9 @@ use crate::errors::bad_option;
 use crate::options::{decode_options, encode_options};
 use crate::records::RecordProblem;
 
-pyo3::create_exception!(
-    marc8fast,
-    RecordError,
-    PyValueError,
-    "A record that cannot be parsed or written; `problems` says why."
-);
-
 /// A `RecordError` carrying its problems.
 pub(crate) fn record_error(py: Python<'_>, message: &str, problems: &[CoreProblem]) -> PyErr {
-    let err = RecordError::new_err(message.to_owned());
+    let err = crate::errors::Class::Record.err(message.to_owned());
     let list: Vec<RecordProblem> = problems.iter().cloned().map(RecordProblem::from).collect();
     let _ = err.value(py).setattr("problems", list);
     err
@@ -36,7 +29,7 @@ fn one_char(what: &str, s: &str) -> PyResult<char> {
     let mut it = s.chars();
     match (it.next(), it.next()) {
         (Some(c), None) => Ok(c),
-        _ => Err(PyValueError::new_err(format!(
+        _ => Err(crate::errors::value_error(format!(
             "{what} must be one character, not {s:?}"
         ))),
     }
@@ -56,7 +49,7 @@ fn indicators_from(obj: &Bound<'_, PyAny>) -> PyResult<(char, char)> {
     };
     match chars[..] {
         [a, b] => Ok((a, b)),
-        _ => Err(PyValueError::new_err(
+        _ => Err(crate::errors::value_error(
             "indicators must be two characters (a str of length 2 or two one-character strs)",
         )),
     }
@@ -81,7 +74,7 @@ fn check_tag(tag: &str) -> PyResult<()> {
     if tag.len() == 3 && tag.bytes().all(|b| b.is_ascii_graphic()) {
         Ok(())
     } else {
-        Err(PyValueError::new_err(format!(
+        Err(crate::errors::value_error(format!(
             "a tag is three ASCII characters, not {tag:?}"
         )))
     }
@@ -118,7 +111,7 @@ impl Field {
     fn subfields_mut(&mut self) -> PyResult<&mut Vec<Subfield>> {
         match &mut self.inner.data {
             FieldData::Data { subfields, .. } => Ok(subfields),
-            FieldData::Control(_) => Err(PyValueError::new_err(format!(
+            FieldData::Control(_) => Err(crate::errors::value_error(format!(
                 "field {} is a control field: it has no subfields",
                 self.inner.tag
             ))),
@@ -135,7 +128,7 @@ impl Field {
     fn inds_mut(&mut self) -> PyResult<(&mut char, &mut char)> {
         match &mut self.inner.data {
             FieldData::Data { ind1, ind2, .. } => Ok((ind1, ind2)),
-            FieldData::Control(_) => Err(PyValueError::new_err(format!(
+            FieldData::Control(_) => Err(crate::errors::value_error(format!(
                 "field {} is a control field: it has no indicators",
                 self.inner.tag
             ))),
@@ -164,7 +157,7 @@ impl Field {
         let data = match data {
             Some(text) => {
                 if subfields.is_some() || indicators.is_some() {
-                    return Err(PyValueError::new_err(
+                    return Err(crate::errors::value_error(
                         "a control field (data=...) has no indicators or subfields",
                     ));
                 }
@@ -220,7 +213,7 @@ impl Field {
                 *t = value;
                 Ok(())
             }
-            FieldData::Data { .. } => Err(PyValueError::new_err(format!(
+            FieldData::Data { .. } => Err(crate::errors::value_error(format!(
                 "field {} is a data field: set its subfields, not data",
                 self.inner.tag
             ))),
@@ -416,7 +409,7 @@ fn leader_from(s: &str) -> PyResult<[u8; 24]> {
     let bytes: Option<Vec<u8>> = s.chars().map(|c| u8::try_from(u32::from(c)).ok()).collect();
     match bytes.map(<[u8; 24]>::try_from) {
         Some(Ok(l)) => Ok(l),
-        _ => Err(PyValueError::new_err(format!(
+        _ => Err(crate::errors::value_error(format!(
             "a leader is 24 one-byte characters, not {s:?}"
         ))),
     }
@@ -515,7 +508,7 @@ impl Record {
             return Ok(o.clone_ref(py));
         }
         let Slot::Raw(f) = std::mem::replace(slot, Slot::Raw(placeholder())) else {
-            return Err(PyValueError::new_err("internal: field slot"));
+            return Err(crate::errors::value_error("internal: field slot"));
         };
         let o = Py::new(py, Field { inner: f })?;
         *slot = Slot::Obj(o.clone_ref(py));
@@ -674,7 +667,7 @@ impl Record {
         match bytes {
             Some(b) if i + b.len() <= 24 => self.leader[i..i + b.len()].copy_from_slice(&b),
             _ => {
-                return Err(PyValueError::new_err(format!(
+                return Err(crate::errors::value_error(format!(
                     "{value:?} at leader position {i} is not one-byte characters inside the 24 positions"
                 )))
             }
@@ -788,7 +781,7 @@ impl Record {
                     self.slots.remove(i);
                 }
                 None => {
-                    return Err(PyValueError::new_err(format!(
+                    return Err(crate::errors::value_error(format!(
                         "field {} is not in the record",
                         f.borrow().inner.tag
                     )))
@@ -819,7 +812,7 @@ impl Record {
                 self.slots[i] = Slot::Obj(new);
                 Ok(())
             }
-            None => Err(PyValueError::new_err(format!(
+            None => Err(crate::errors::value_error(format!(
                 "field {} is not in the record",
                 old.borrow().inner.tag
             ))),

@@ -10,7 +10,6 @@ use std::sync::Mutex;
 use marc8::file::FileReport;
 use marc8::reader::{ReadItem, RecordReader};
 use marc8::writer::{Format, RecordWriter};
-use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes};
 
@@ -180,7 +179,8 @@ impl MARCReader {
                     "MARCReader reads a path, a binary file object, bytes or bytearray",
                 )
             })?;
-            let file = std::fs::File::open(&path).map_err(|e| PyOSError::new_err(e.to_string()))?;
+            let file =
+                std::fs::File::open(&path).map_err(|e| crate::errors::os_error(e.to_string()))?;
             registered = register(&path);
             start(file, chunk_size, opts, jobs)
         };
@@ -241,7 +241,7 @@ impl MARCReader {
                 }
                 Err(e) => {
                     self.finish();
-                    return Err(PyOSError::new_err(e.to_string()));
+                    return Err(crate::errors::os_error(e.to_string()));
                 }
             }
         }
@@ -314,9 +314,9 @@ pub struct MARCWriter {
 
 fn io_err(e: io::Error) -> PyErr {
     if e.kind() == io::ErrorKind::InvalidInput {
-        PyValueError::new_err(e.to_string())
+        crate::errors::value_error(e.to_string())
     } else {
-        PyOSError::new_err(e.to_string())
+        crate::errors::os_error(e.to_string())
     }
 }
 
@@ -325,7 +325,7 @@ impl MARCWriter {
         let mut w = self
             .inner
             .lock()
-            .map_err(|_| PyOSError::new_err("the writer failed"))?;
+            .map_err(|_| crate::errors::os_error("the writer failed"))?;
         Ok(f(&mut w))
     }
 }

@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use marc8::file::{FileReport, StreamOptions};
 use marc8::record::{RecordOptions, RecordProblem as CoreProblem, Target, Trust};
 use marc8::ErrorMode;
-use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
@@ -169,7 +168,12 @@ impl RecordProblem {
     /// What went wrong.
     #[getter]
     fn kind(&self) -> &'static str {
-        self.inner.kind
+        self.inner.kind.as_str()
+    }
+    /// How much it matters: `info`, `warning` or `error` (see `PROBLEM_KINDS`).
+    #[getter]
+    fn severity(&self) -> &'static str {
+        self.inner.kind.severity().as_str()
     }
     /// The offending bytes.
     #[getter]
@@ -179,7 +183,7 @@ impl RecordProblem {
     /// What was done.
     #[getter]
     fn action(&self) -> &'static str {
-        self.inner.action
+        self.inner.action.as_str()
     }
     /// A one-line explanation.
     #[getter]
@@ -199,9 +203,9 @@ impl RecordProblem {
         d.set_item("subfield", p.subfield)?;
         d.set_item("offset", p.offset)?;
         d.set_item("field_offset", p.field_offset)?;
-        d.set_item("kind", p.kind)?;
+        d.set_item("kind", p.kind.as_str())?;
         d.set_item("bytes", marc8::hex_bytes(&p.bytes))?;
-        d.set_item("action", p.action)?;
+        d.set_item("action", p.action.as_str())?;
         d.set_item("message", &p.message)?;
         Ok(d)
     }
@@ -210,7 +214,12 @@ impl RecordProblem {
         let p = &self.inner;
         format!(
             "RecordProblem(record={}, tag={:?}, subfield={:?}, offset={:?}, kind={:?}, action={:?})",
-            p.record, p.tag, p.subfield, p.offset, p.kind, p.action
+            p.record,
+            p.tag,
+            p.subfield,
+            p.offset,
+            p.kind.as_str(),
+            p.action.as_str()
         )
     }
 }
@@ -397,8 +406,16 @@ pub(crate) fn transcode_file(
     match result {
         Ok(inner) => Ok(Report { inner }),
         Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
-            Err(PyValueError::new_err(e.to_string()))
+            Err(crate::errors::value_error(e.to_string()))
         }
-        Err(e) => Err(PyOSError::new_err(e.to_string())),
+        Err(e) => Err(crate::errors::os_error(e.to_string())),
     }
+}
+
+/// Every record problem kind the core can report, with its severity (`marc8fast.PROBLEM_KINDS`).
+pub(crate) fn problem_kinds() -> std::collections::BTreeMap<&'static str, &'static str> {
+    marc8::RecordKind::ALL
+        .iter()
+        .map(|k| (k.as_str(), k.severity().as_str()))
+        .collect()
 }

@@ -4,7 +4,6 @@ use std::path::PathBuf;
 
 use marc8::file::RecordRange;
 use marc8::validate::{validate_file_with, validate_stream_with, ValidateOptions};
-use pyo3::exceptions::PyOSError;
 use pyo3::prelude::*;
 
 use crate::records::{run_stream, Report, DEFAULT_MAX_PROBLEMS};
@@ -48,7 +47,7 @@ pub(crate) fn validate_file(
         |stream, cb| validate_file_with(&path, &opts, jobs, stream, cb),
     )?
     .map(Report::from)
-    .map_err(|e| PyOSError::new_err(e.to_string()))
+    .map_err(|e| crate::errors::os_error(e.to_string()))
 }
 
 /// `validate_file` on bytes in memory (standard input, for one).
@@ -78,5 +77,5 @@ pub(crate) fn validate_bytes(
         |stream, cb| validate_stream_with(bytes, &opts, jobs, stream, cb),
     )?
     .map(Report::from)
-    .map_err(|e| PyOSError::new_err(e.to_string()))
+    .map_err(|e| crate::errors::os_error(e.to_string()))
 }

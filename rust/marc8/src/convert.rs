@@ -6,6 +6,7 @@
 //! [`FormatWriter`] writes any of the three; [`convert_file`] joins them, writing atomically.
 //! Memory holds one record (plus, for ISO 2709, one read chunk) whatever the file size.
 
+use crate::kinds::{RecordAction, RecordKind};
 use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::path::Path;
@@ -186,9 +187,9 @@ fn io_problem(number: usize, offset: u64, e: &io::Error) -> ReadRecord {
             subfield: None,
             offset: None,
             field_offset: None,
-            kind: "io_error",
+            kind: RecordKind::IoError,
             bytes: Vec::new(),
-            action: "stopped",
+            action: RecordAction::Stopped,
             message: format!("reading the input failed: {e}"),
         }],
     }
@@ -330,7 +331,7 @@ pub fn convert_stream<R: BufRead, W: Write>(
             if !writer.write(rec, item.number, item.offset, &mut problems)? {
                 report.records_rejected += 1;
             }
-        } else if problems.iter().any(|p| p.action == "rejected") {
+        } else if problems.iter().any(|p| p.action == RecordAction::Rejected) {
             report.records_read += 1;
             report.records_rejected += 1;
         }
@@ -454,7 +455,7 @@ mod tests {
         let (_, report, out) = convert(&input, Some(Format::Iso2709), Format::MarcXml);
         assert_eq!(report.records_written, 1);
         let kinds: Vec<_> = report.problems.iter().map(|p| p.kind).collect();
-        assert_eq!(kinds, ["garbage", "truncated_record"]);
+        assert_eq!(kinds, [RecordKind::Garbage, RecordKind::TruncatedRecord]);
         assert_eq!(XmlReader::new(&out[..]).count(), 1);
     }
 }

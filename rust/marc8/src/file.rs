@@ -15,6 +15,7 @@
 //! first [`StreamOptions::max_problems`] of them, and [`StreamOptions::every_problem`] hands every
 //! one to the caller as it comes, so that a report can be streamed instead of collected.
 
+use crate::kinds::RecordAction;
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Write};
@@ -67,13 +68,13 @@ impl FileReport {
 
     /// Counts `p` and keeps it.
     pub fn add_problem(&mut self, p: RecordProblem) {
-        *self.counts_by_kind.entry(p.kind).or_insert(0) += 1;
+        *self.counts_by_kind.entry(p.kind.as_str()).or_insert(0) += 1;
         self.problems.push(p);
     }
 
     /// Counts `p` as found but not kept.
     fn drop_problem(&mut self, p: &RecordProblem) {
-        *self.counts_by_kind.entry(p.kind).or_insert(0) += 1;
+        *self.counts_by_kind.entry(p.kind.as_str()).or_insert(0) += 1;
         self.problems_dropped += 1;
     }
 }
@@ -174,7 +175,7 @@ pub(crate) enum Fate {
 /// and with problems are counted. `action`, if given, replaces the action of every problem.
 pub(crate) fn for_each_record(
     batch: Batch,
-    action: Option<&'static str>,
+    action: Option<RecordAction>,
     mut each: impl FnMut(&[u8], usize, u64, &mut Vec<RecordProblem>) -> Fate,
 ) -> FileReport {
     let mut report = FileReport {
@@ -411,7 +412,7 @@ fn absorb(
     }
     let mut problems = part.problems;
     for p in &problems {
-        *total.counts_by_kind.entry(p.kind).or_insert(0) += 1;
+        *total.counts_by_kind.entry(p.kind.as_str()).or_insert(0) += 1;
     }
     let room = stream
         .max_problems
@@ -664,6 +665,7 @@ pub(crate) fn temp_path(dst: &Path) -> PathBuf {
 mod tests {
     use super::*;
     use crate::record::{split_records, transcode_record, Target};
+    use crate::RecordKind;
 
     fn sample() -> Vec<u8> {
         let mut leader = *b"00000nam  2200000   4500";
@@ -704,7 +706,7 @@ mod tests {
             expected.extend_from_slice(&c.record.unwrap());
             problems.extend(c.problems);
         }
-        problems.sort_by_key(|p| (p.record_offset, p.kind == "garbage"));
+        problems.sort_by_key(|p| (p.record_offset, p.kind == RecordKind::Garbage));
         for jobs in [1, 2, 3] {
             let mut out = Vec::new();
             let mut calls = 0;
@@ -724,7 +726,7 @@ mod tests {
                 report
                     .problems
                     .iter()
-                    .filter(|p| p.kind == "garbage")
+                    .filter(|p| p.kind == RecordKind::Garbage)
                     .count(),
                 1
             );

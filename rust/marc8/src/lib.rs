@@ -81,6 +81,7 @@ pub mod convert;
 mod decoder;
 mod encoder;
 pub mod file;
+mod kinds;
 pub mod marcjson;
 pub mod marcxml;
 pub mod model;
@@ -100,5 +101,6 @@ pub use decoder::{
     ErrorMode, Normalization,
 };
 pub use encoder::{encode, encode_report, EncodeErrors, EncodeOptions, Encoder};
+pub use kinds::{RecordAction, RecordKind, Severity};
 pub use problem::{hex_bytes, Action, Problem, ProblemKind};
 pub use tables::EACC_CODE_COUNT;

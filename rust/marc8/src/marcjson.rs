@@ -19,6 +19,7 @@
 //! array element that is not an object: skipped), `json_syntax` (a record that is not valid JSON:
 //! rejected; when the array itself is broken, reading stops).
 
+use crate::kinds::{RecordAction, RecordKind};
 use std::fmt;
 use std::io::{self, BufRead};
 
@@ -296,8 +297,8 @@ fn one_char(
         Some(J::Str(s)) => s.as_str(),
         Some(other) => {
             problems.push(at.problem(
-                "json_bad_structure",
-                "replaced",
+                RecordKind::JsonBadStructure,
+                RecordAction::Replaced,
                 format!(
                     "{what} is {}, not a string; a space used",
                     other.type_name()
@@ -308,8 +309,8 @@ fn one_char(
         }
         None => {
             problems.push(at.problem(
-                "json_bad_structure",
-                "replaced",
+                RecordKind::JsonBadStructure,
+                RecordAction::Replaced,
                 format!("{what} is missing; a space used"),
                 &[],
             ));
@@ -321,8 +322,8 @@ fn one_char(
         (Some(c), None) => Some(c),
         (first, _) => {
             problems.push(at.problem(
-                "json_bad_structure",
-                "replaced",
+                RecordKind::JsonBadStructure,
+                RecordAction::Replaced,
                 format!(
                     "{what} {text:?} is not one character; {:?} used",
                     first.unwrap_or(' ')
@@ -348,8 +349,8 @@ fn data_field(
             for item in items {
                 let J::Obj(pairs) = item else {
                     problems.push(at.problem(
-                        "json_bad_structure",
-                        "skipped",
+                        RecordKind::JsonBadStructure,
+                        RecordAction::Skipped,
                         format!("a subfield is {}, not an object; skipped", item.type_name()),
                         &[],
                     ));
@@ -357,8 +358,8 @@ fn data_field(
                 };
                 if pairs.len() != 1 {
                     problems.push(at.problem(
-                        "json_bad_structure",
-                        "recovered",
+                        RecordKind::JsonBadStructure,
+                        RecordAction::Recovered,
                         format!(
                             "a subfield object has {} members instead of one; each read as a subfield, in order",
                             pairs.len()
@@ -370,8 +371,8 @@ fn data_field(
                     let mut chars = code.chars();
                     let Some(c) = chars.next() else {
                         problems.push(at.problem(
-                            "json_bad_structure",
-                            "skipped",
+                            RecordKind::JsonBadStructure,
+                            RecordAction::Skipped,
                             format!("a subfield with an empty code; skipped ({value:?})"),
                             &[],
                         ));
@@ -385,8 +386,8 @@ fn data_field(
                     };
                     if chars.next().is_some() {
                         problems.push(sub_at.problem(
-                            "json_bad_structure",
-                            "replaced",
+                            RecordKind::JsonBadStructure,
+                            RecordAction::Replaced,
                             format!("subfield code {code:?} is not one character; {c:?} used"),
                             code.as_bytes(),
                         ));
@@ -395,8 +396,8 @@ fn data_field(
                         J::Str(s) => s.clone(),
                         J::Num(n) => {
                             problems.push(sub_at.problem(
-                                "json_bad_structure",
-                                "recovered",
+                                RecordKind::JsonBadStructure,
+                                RecordAction::Recovered,
                                 format!("subfield value {n} is a number; read as text"),
                                 n.as_bytes(),
                             ));
@@ -404,8 +405,8 @@ fn data_field(
                         }
                         other => {
                             problems.push(sub_at.problem(
-                                "json_bad_structure",
-                                "skipped",
+                                RecordKind::JsonBadStructure,
+                                RecordAction::Skipped,
                                 format!(
                                     "subfield value is {}, not a string; skipped",
                                     other.type_name()
@@ -420,8 +421,8 @@ fn data_field(
             }
         }
         Some(other) => problems.push(at.problem(
-            "json_bad_structure",
-            "skipped",
+            RecordKind::JsonBadStructure,
+            RecordAction::Skipped,
             format!(
                 "\"subfields\" is {}, not an array; skipped",
                 other.type_name()
@@ -429,8 +430,8 @@ fn data_field(
             &[],
         )),
         None => problems.push(at.problem(
-            "json_bad_structure",
-            "replaced",
+            RecordKind::JsonBadStructure,
+            RecordAction::Replaced,
             "the data field has no \"subfields\"; read as a field without subfields".to_owned(),
             &[],
         )),
@@ -455,8 +456,8 @@ fn to_record(value: J, number: usize, offset: u64) -> ReadRecord {
     };
     let J::Obj(members) = value else {
         problems.push(base.problem(
-            "json_not_a_record",
-            "skipped",
+            RecordKind::JsonNotARecord,
+            RecordAction::Skipped,
             format!(
                 "{} where a record (an object) was expected; skipped",
                 value.type_name()
@@ -473,14 +474,14 @@ fn to_record(value: J, number: usize, offset: u64) -> ReadRecord {
     let get = |name: &str| members.iter().find(|(k, _)| k == name).map(|(_, v)| v);
     let leader = match get("leader") {
         Some(J::Str(s)) => {
-            let (l, p) = crate::marcxml::leader_from_text(s, &base, "json_bad_leader");
+            let (l, p) = crate::marcxml::leader_from_text(s, &base, RecordKind::JsonBadLeader);
             problems.extend(p);
             l
         }
         other => {
             problems.push(base.problem(
-                "json_bad_leader",
-                "replaced",
+                RecordKind::JsonBadLeader,
+                RecordAction::Replaced,
                 format!(
                     "the record has {}; {:?} used",
                     match other {
@@ -500,8 +501,8 @@ fn to_record(value: J, number: usize, offset: u64) -> ReadRecord {
             for item in items {
                 let J::Obj(pairs) = item else {
                     problems.push(base.problem(
-                        "json_bad_structure",
-                        "skipped",
+                        RecordKind::JsonBadStructure,
+                        RecordAction::Skipped,
                         format!("a field is {}, not an object; skipped", item.type_name()),
                         &[],
                     ));
@@ -509,11 +510,11 @@ fn to_record(value: J, number: usize, offset: u64) -> ReadRecord {
                 };
                 if pairs.len() != 1 {
                     problems.push(base.problem(
-                        "json_bad_structure",
+                        RecordKind::JsonBadStructure,
                         if pairs.is_empty() {
-                            "skipped"
+                            RecordAction::Skipped
                         } else {
-                            "recovered"
+                            RecordAction::Recovered
                         },
                         format!(
                             "a field object has {} members instead of one{}",
@@ -538,8 +539,8 @@ fn to_record(value: J, number: usize, offset: u64) -> ReadRecord {
                     };
                     if tag.chars().count() != 3 {
                         problems.push(at.problem(
-                            "json_bad_structure",
-                            "kept",
+                            RecordKind::JsonBadStructure,
+                            RecordAction::Kept,
                             format!("tag {tag:?} is not three characters; kept"),
                             tag.as_bytes(),
                         ));
@@ -549,8 +550,8 @@ fn to_record(value: J, number: usize, offset: u64) -> ReadRecord {
                         J::Obj(m) => Some(data_field(m, &at, &mut problems)),
                         other => {
                             problems.push(at.problem(
-                                "json_bad_structure",
-                                "skipped",
+                                RecordKind::JsonBadStructure,
+                                RecordAction::Skipped,
                                 format!("the field's value is {}; skipped", other.type_name()),
                                 &[],
                             ));
@@ -573,8 +574,8 @@ fn to_record(value: J, number: usize, offset: u64) -> ReadRecord {
             }
         }
         other => problems.push(base.problem(
-            "json_bad_structure",
-            "skipped",
+            RecordKind::JsonBadStructure,
+            RecordAction::Skipped,
             match other {
                 None => "the record has no \"fields\"".to_owned(),
                 Some(v) => format!(
@@ -619,8 +620,8 @@ pub fn parse_record(json: &[u8]) -> ReadRecord {
                 subfield: None,
             }
             .problem(
-                "json_syntax",
-                "stopped",
+                RecordKind::JsonSyntax,
+                RecordAction::Stopped,
                 "no JSON value in the input".to_owned(),
                 &[],
             )],
@@ -761,7 +762,7 @@ impl<R: BufRead> JsonReader<R> {
         }
     }
 
-    fn fatal(&mut self, offset: u64, kind: &'static str, message: String) -> ReadRecord {
+    fn fatal(&mut self, offset: u64, kind: RecordKind, message: String) -> ReadRecord {
         self.mode = Mode::Done;
         let number = self.records + 1;
         ReadRecord {
@@ -776,7 +777,7 @@ impl<R: BufRead> JsonReader<R> {
                 occurrence: None,
                 subfield: None,
             }
-            .problem(kind, "stopped", message, &[])],
+            .problem(kind, RecordAction::Stopped, message, &[])],
         }
     }
 
@@ -785,17 +786,23 @@ impl<R: BufRead> JsonReader<R> {
         self.records += 1;
         let number = self.records;
         match self.scan_value() {
-            Err(e) => return self.fatal(offset, "io_error", format!("reading the input: {e}")),
+            Err(e) => {
+                return self.fatal(
+                    offset,
+                    RecordKind::IoError,
+                    format!("reading the input: {e}"),
+                )
+            }
             Ok(false) => {
                 self.mode = Mode::Done;
                 let mut item = self.fatal(
                     offset,
-                    "json_syntax",
+                    RecordKind::JsonSyntax,
                     "the input ends inside a record; the record is not returned".to_owned(),
                 );
                 item.number = number;
                 item.problems[0].record = number;
-                item.problems[0].action = "rejected";
+                item.problems[0].action = RecordAction::Rejected;
                 return item;
             }
             Ok(true) => {}
@@ -815,8 +822,8 @@ impl<R: BufRead> JsonReader<R> {
                     subfield: None,
                 }
                 .problem(
-                    "json_syntax",
-                    "rejected",
+                    RecordKind::JsonSyntax,
+                    RecordAction::Rejected,
                     format!("the record is not valid JSON ({e}); skipped"),
                     &self.value,
                 )],
@@ -834,7 +841,11 @@ impl<R: BufRead> Iterator for JsonReader<R> {
                 Ok(b) => b,
                 Err(e) => {
                     let at = self.pos;
-                    return Some(self.fatal(at, "io_error", format!("reading the input: {e}")));
+                    return Some(self.fatal(
+                        at,
+                        RecordKind::IoError,
+                        format!("reading the input: {e}"),
+                    ));
                 }
             };
             let at = self.pos;
@@ -851,7 +862,11 @@ impl<R: BufRead> Iterator for JsonReader<R> {
                         self.pos += 3;
                         continue;
                     }
-                    return Some(self.fatal(at, "json_syntax", "the input is not JSON".to_owned()));
+                    return Some(self.fatal(
+                        at,
+                        RecordKind::JsonSyntax,
+                        "the input is not JSON".to_owned(),
+                    ));
                 }
                 (Mode::Start, Some(b'[')) => {
                     self.bump();
@@ -885,14 +900,14 @@ impl<R: BufRead> Iterator for JsonReader<R> {
                 (Mode::ArrayItem | Mode::ArrayNext, None) => {
                     return Some(self.fatal(
                         at,
-                        "json_syntax",
+                        RecordKind::JsonSyntax,
                         "the input ends inside the array of records".to_owned(),
                     ))
                 }
                 (_, Some(b)) => {
                     return Some(self.fatal(
                         at,
-                        "json_syntax",
+                        RecordKind::JsonSyntax,
                         format!(
                             "byte {:?} at offset {at} where a record was expected; reading stopped",
                             char::from(b)

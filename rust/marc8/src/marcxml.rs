@@ -44,6 +44,7 @@
 //! well-formed XML ends the stream with `xml_syntax` (action `stopped`); a record it cut short is
 //! not returned (action `rejected`).
 
+use crate::kinds::{RecordAction, RecordKind};
 use std::borrow::Cow;
 use std::io::BufRead;
 
@@ -84,8 +85,8 @@ pub(crate) struct At<'a> {
 impl At<'_> {
     pub(crate) fn problem(
         &self,
-        kind: &'static str,
-        action: &'static str,
+        kind: RecordKind,
+        action: RecordAction,
         message: String,
         bytes: &[u8],
     ) -> RecordProblem {
@@ -197,8 +198,8 @@ pub(crate) fn output_leader(
     }
     if !changed.is_empty() {
         problems.push(at.problem(
-            "bad_leader",
-            "recovered",
+            RecordKind::BadLeader,
+            RecordAction::Recovered,
             format!(
                 "leader positions {changed:?} held {:?}; written as MARC 21 requires ({:?})",
                 changed
@@ -314,8 +315,8 @@ fn escape_into(
             // A character XML 1.0 cannot carry.
             let c = s[i..].chars().next().unwrap_or(REPLACEMENT);
             let mut p = at.problem(
-                "xml_invalid_character",
-                "replaced",
+                RecordKind::XmlInvalidCharacter,
+                RecordAction::Replaced,
                 format!(
                     "U+{:04X} cannot be written in XML 1.0; written as U+FFFD",
                     u32::from(c)
@@ -378,8 +379,8 @@ pub fn write_parts(
     let leader = output_leader(given_leader, fields, &at, problems);
     if !leader_in_schema(leader.as_bytes()) {
         problems.push(at.problem(
-            "xml_schema_invalid",
-            "kept",
+            RecordKind::XmlSchemaInvalid,
+            RecordAction::Kept,
             format!("leader {leader:?} does not match MARC21slim's leader pattern"),
             leader.as_bytes(),
         ));
@@ -481,7 +482,12 @@ pub fn write_parts(
             }
         }
         for message in schema {
-            problems.push(at.problem("xml_schema_invalid", "kept", message, field.tag.as_bytes()));
+            problems.push(at.problem(
+                RecordKind::XmlSchemaInvalid,
+                RecordAction::Kept,
+                message,
+                field.tag.as_bytes(),
+            ));
         }
     }
     out.push_str("</record>\n");
@@ -590,7 +596,7 @@ pub(crate) const DEFAULT_LEADER: [u8; 24] = *b"00000    a2200000   4500";
 pub(crate) fn leader_from_text(
     text: &str,
     at: &At<'_>,
-    kind: &'static str,
+    kind: RecordKind,
 ) -> ([u8; 24], Option<RecordProblem>) {
     let mut leader = [b' '; 24];
     let mut changed = Vec::new();
@@ -618,7 +624,7 @@ pub(crate) fn leader_from_text(
     let problem = (!changed.is_empty()).then(|| {
         at.problem(
             kind,
-            "replaced",
+            RecordAction::Replaced,
             format!("leader {text:?}: {}", changed.join("; ")),
             text.as_bytes(),
         )
@@ -722,8 +728,8 @@ fn attribute_value(raw: &[u8], place: &Place<'_>, problems: &mut Vec<RecordProbl
         Ok(s) => Cow::Borrowed(s),
         Err(_) => {
             problems.push(place.at().problem(
-                "invalid_utf8",
-                "replaced",
+                RecordKind::InvalidUtf8,
+                RecordAction::Replaced,
                 "an attribute value is not valid UTF-8; bad bytes read as U+FFFD".to_owned(),
                 raw,
             ));
@@ -744,8 +750,8 @@ fn attribute_value(raw: &[u8], place: &Place<'_>, problems: &mut Vec<RecordProbl
                         out.push(c);
                     } else {
                         problems.push(place.at().problem(
-                            "xml_unknown_entity",
-                            "kept_as_text",
+                            RecordKind::XmlUnknownEntity,
+                            RecordAction::KeptAsText,
                             format!(
                                 "&{name}; in an attribute is not a known reference; kept as text"
                             ),
@@ -828,8 +834,8 @@ impl<R: BufRead> XmlReader<R> {
     fn outside(
         &self,
         offset: u64,
-        kind: &'static str,
-        action: &'static str,
+        kind: RecordKind,
+        action: RecordAction,
         message: String,
     ) -> ReadRecord {
         let place = Place {
@@ -864,8 +870,8 @@ impl<R: BufRead> XmlReader<R> {
         }
         .at()
         .problem(
-            "xml_syntax",
-            "stopped",
+            RecordKind::XmlSyntax,
+            RecordAction::Stopped,
             format!("the document is not well-formed XML at byte {at}: {err}; reading stopped"),
             &[],
         )
@@ -897,8 +903,8 @@ impl<R: BufRead> XmlReader<R> {
                         Some(c) => text.push(c),
                         None => {
                             problems.push(place.at().problem(
-                                "xml_unknown_entity",
-                                "kept_as_text",
+                                RecordKind::XmlUnknownEntity,
+                                RecordAction::KeptAsText,
                                 format!(
                                     "&{name}; at byte {pos} is not a known reference; kept as text"
                                 ),
@@ -913,8 +919,8 @@ impl<R: BufRead> XmlReader<R> {
                 Event::Start(e) => {
                     let name = e.name().as_ref().to_vec();
                     problems.push(place.at().problem(
-                        "xml_unexpected_element",
-                        "skipped",
+                        RecordKind::XmlUnexpectedElement,
+                        RecordAction::Skipped,
                         format!(
                             "element <{}> at byte {pos} inside a text element; skipped with its content",
                             String::from_utf8_lossy(&name)
@@ -925,8 +931,8 @@ impl<R: BufRead> XmlReader<R> {
                 }
                 Event::Empty(e) => {
                     problems.push(place.at().problem(
-                        "xml_unexpected_element",
-                        "skipped",
+                        RecordKind::XmlUnexpectedElement,
+                        RecordAction::Skipped,
                         format!(
                             "element <{}/> at byte {pos} inside a text element; skipped",
                             String::from_utf8_lossy(e.name().as_ref())
@@ -968,8 +974,8 @@ impl<R: BufRead> XmlReader<R> {
                             subfield: None,
                         };
                         problems.push(place.at().problem(
-                            "xml_bad_leader",
-                            "replaced",
+                            RecordKind::XmlBadLeader,
+                            RecordAction::Replaced,
                             format!(
                                 "the record has no <leader>; {:?} used",
                                 String::from_utf8_lossy(&DEFAULT_LEADER)
@@ -996,7 +1002,7 @@ impl<R: BufRead> XmlReader<R> {
                 let mut p = self.syntax_problem(&e, number, offset);
                 p.message
                     .push_str("; the record it cut short is not returned");
-                p.action = "rejected";
+                p.action = RecordAction::Rejected;
                 problems.push(p);
                 ReadRecord {
                     number,
@@ -1044,8 +1050,8 @@ impl<R: BufRead> XmlReader<R> {
                 Event::Text(t) => {
                     if !t.iter().all(u8::is_ascii_whitespace) {
                         problems.push(place.at().problem(
-                            "xml_unexpected_text",
-                            "skipped",
+                            RecordKind::XmlUnexpectedText,
+                            RecordAction::Skipped,
                             format!("text at byte {pos} directly inside <record>; skipped"),
                             &t,
                         ));
@@ -1054,8 +1060,8 @@ impl<R: BufRead> XmlReader<R> {
                 }
                 Event::CData(t) => {
                     problems.push(place.at().problem(
-                        "xml_unexpected_text",
-                        "skipped",
+                        RecordKind::XmlUnexpectedText,
+                        RecordAction::Skipped,
                         format!("CDATA at byte {pos} directly inside <record>; skipped"),
                         &t,
                     ));
@@ -1063,8 +1069,8 @@ impl<R: BufRead> XmlReader<R> {
                 }
                 Event::GeneralRef(r) => {
                     problems.push(place.at().problem(
-                        "xml_unexpected_text",
-                        "skipped",
+                        RecordKind::XmlUnexpectedText,
+                        RecordAction::Skipped,
                         format!("a reference at byte {pos} directly inside <record>; skipped"),
                         &r,
                     ));
@@ -1083,13 +1089,13 @@ impl<R: BufRead> XmlReader<R> {
                     };
                     if leader.is_some() {
                         problems.push(place.at().problem(
-                            "xml_unexpected_element",
-                            "skipped",
+                            RecordKind::XmlUnexpectedElement,
+                            RecordAction::Skipped,
                             format!("a second <leader> at byte {pos}; skipped"),
                             text.as_bytes(),
                         ));
                     } else {
-                        let (l, p) = leader_from_text(&text, &place.at(), "xml_bad_leader");
+                        let (l, p) = leader_from_text(&text, &place.at(), RecordKind::XmlBadLeader);
                         problems.extend(p);
                         leader = Some(l);
                     }
@@ -1097,8 +1103,8 @@ impl<R: BufRead> XmlReader<R> {
                 Name::ControlField | Name::DataField => {
                     let Some(tag) = attrs.tag else {
                         problems.push(place.at().problem(
-                            "xml_missing_attribute",
-                            "skipped",
+                            RecordKind::XmlMissingAttribute,
+                            RecordAction::Skipped,
                             format!(
                                 "<{}> at byte {pos} has no tag attribute; skipped with its content",
                                 String::from_utf8_lossy(&name)
@@ -1116,8 +1122,8 @@ impl<R: BufRead> XmlReader<R> {
                     };
                     if tag.chars().count() != 3 {
                         problems.push(place.at().problem(
-                            "xml_bad_attribute",
-                            "kept",
+                            RecordKind::XmlBadAttribute,
+                            RecordAction::Kept,
                             format!("tag {tag:?} at byte {pos} is not three characters; kept"),
                             tag.as_bytes(),
                         ));
@@ -1152,8 +1158,8 @@ impl<R: BufRead> XmlReader<R> {
                 }
                 _ => {
                     problems.push(place.at().problem(
-                        "xml_unexpected_element",
-                        "skipped",
+                        RecordKind::XmlUnexpectedElement,
+                        RecordAction::Skipped,
                         format!(
                             "element <{}> at byte {pos} is not a MARCXML record element; skipped with its content",
                             String::from_utf8_lossy(&name)
@@ -1196,8 +1202,8 @@ impl<R: BufRead> XmlReader<R> {
                 Event::Text(t) => {
                     if !t.iter().all(u8::is_ascii_whitespace) {
                         problems.push(place.at().problem(
-                            "xml_unexpected_text",
-                            "skipped",
+                            RecordKind::XmlUnexpectedText,
+                            RecordAction::Skipped,
                             format!("text at byte {pos} directly inside <datafield>; skipped"),
                             &t,
                         ));
@@ -1206,8 +1212,8 @@ impl<R: BufRead> XmlReader<R> {
                 }
                 Event::CData(t) => {
                     problems.push(place.at().problem(
-                        "xml_unexpected_text",
-                        "skipped",
+                        RecordKind::XmlUnexpectedText,
+                        RecordAction::Skipped,
                         format!("CDATA at byte {pos} directly inside <datafield>; skipped"),
                         &t,
                     ));
@@ -1215,8 +1221,8 @@ impl<R: BufRead> XmlReader<R> {
                 }
                 Event::GeneralRef(r) => {
                     problems.push(place.at().problem(
-                        "xml_unexpected_text",
-                        "skipped",
+                        RecordKind::XmlUnexpectedText,
+                        RecordAction::Skipped,
                         format!("a reference at byte {pos} directly inside <datafield>; skipped"),
                         &r,
                     ));
@@ -1227,8 +1233,8 @@ impl<R: BufRead> XmlReader<R> {
             };
             if kind != Name::Subfield {
                 problems.push(place.at().problem(
-                    "xml_unexpected_element",
-                    "skipped",
+                    RecordKind::XmlUnexpectedElement,
+                    RecordAction::Skipped,
                     format!(
                         "element <{}> at byte {pos} inside <datafield>; skipped with its content",
                         String::from_utf8_lossy(&name)
@@ -1248,8 +1254,8 @@ impl<R: BufRead> XmlReader<R> {
                     self.read_text(place, problems)?
                 };
                 problems.push(place.at().problem(
-                    "xml_missing_attribute",
-                    "skipped",
+                    RecordKind::XmlMissingAttribute,
+                    RecordAction::Skipped,
                     format!(
                         "<subfield> at byte {pos} has {}; skipped (its text: {value:?})",
                         if attrs.code.is_some() {
@@ -1270,8 +1276,8 @@ impl<R: BufRead> XmlReader<R> {
             if chars.next().is_some() {
                 let given = attrs.code.as_deref().unwrap_or("");
                 problems.push(place.at().problem(
-                    "xml_bad_attribute",
-                    "replaced",
+                    RecordKind::XmlBadAttribute,
+                    RecordAction::Replaced,
                     format!(
                         "subfield code {given:?} at byte {pos} is not one character; {code:?} kept"
                     ),
@@ -1326,8 +1332,8 @@ impl<R: BufRead> Iterator for XmlReader<R> {
                             self.done = true;
                             return Some(self.outside(
                                 pos,
-                                "xml_encoding",
-                                "stopped",
+                                RecordKind::XmlEncoding,
+                                RecordAction::Stopped,
                                 format!(
                                     "the document is declared as {:?}; only UTF-8 MARCXML is read",
                                     String::from_utf8_lossy(other)
@@ -1343,8 +1349,8 @@ impl<R: BufRead> Iterator for XmlReader<R> {
                 Name::Leader | Name::ControlField | Name::DataField | Name::Subfield => {
                     let item = self.outside(
                         pos,
-                        "xml_unexpected_element",
-                        "skipped",
+                        RecordKind::XmlUnexpectedElement,
+                        RecordAction::Skipped,
                         format!(
                             "<{}> at byte {pos} is outside any <record>; skipped with its content",
                             String::from_utf8_lossy(&name)
@@ -1385,8 +1391,8 @@ fn indicator(
 ) -> char {
     let Some(value) = value else {
         problems.push(place.at().problem(
-            "xml_missing_attribute",
-            "replaced",
+            RecordKind::XmlMissingAttribute,
+            RecordAction::Replaced,
             format!("<datafield> at byte {pos} has no {name}; a space used"),
             &[],
         ));
@@ -1398,8 +1404,8 @@ fn indicator(
         (first, _) => {
             let c = first.unwrap_or(' ');
             problems.push(place.at().problem(
-                "xml_bad_attribute",
-                "replaced",
+                RecordKind::XmlBadAttribute,
+                RecordAction::Replaced,
                 format!("{name} {value:?} at byte {pos} is not one character; {c:?} used"),
                 value.as_bytes(),
             ));
@@ -1413,8 +1419,8 @@ fn push_text(text: &mut String, raw: &[u8], place: &Place<'_>, problems: &mut Ve
         Ok(s) => text.push_str(&normalize_eol(Cow::Borrowed(s))),
         Err(_) => {
             problems.push(place.at().problem(
-                "invalid_utf8",
-                "replaced",
+                RecordKind::InvalidUtf8,
+                RecordAction::Replaced,
                 "text that is not valid UTF-8; bad bytes read as U+FFFD".to_owned(),
                 raw,
             ));

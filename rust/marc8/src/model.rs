@@ -64,6 +64,7 @@ pub fn is_control_tag(tag: &str) -> bool {
 
 use crate::decoder::{DecodeOptions, ErrorMode, Normalization};
 use crate::encoder::{EncodeErrors, EncodeOptions};
+use crate::kinds::{RecordAction, RecordKind};
 use crate::record::{
     begin, finish, indicators, occurrence_of, walk_data_field, Part, Piece, RecordOptions,
     RecordProblem, Site, Strings, Target, Trust, FT, SD,
@@ -171,8 +172,12 @@ impl Record {
                 let mut subfields = Vec::new();
                 walk_data_field(f.data, |part| match part {
                     Part::Lead { pos, bytes } => {
-                        let mut p =
-                            RecordProblem::new(number, offset, "data_outside_subfield", "dropped");
+                        let mut p = RecordProblem::new(
+                            number,
+                            offset,
+                            RecordKind::DataOutsideSubfield,
+                            RecordAction::Dropped,
+                        );
                         p.control_number.clone_from(&begun.control_number);
                         p.tag = Some(f.tag_str());
                         p.occurrence = Some(occurrence);
@@ -314,7 +319,8 @@ pub fn write_iso2709<'a>(
         let tag: [u8; 3] = match f.tag.as_bytes().try_into() {
             Ok(t) if f.tag.bytes().all(|b| b.is_ascii_graphic()) => t,
             _ => {
-                let mut p = RecordProblem::new(number, offset, "bad_tag", "rejected");
+                let mut p =
+                    RecordProblem::new(number, offset, RecordKind::BadTag, RecordAction::Rejected);
                 p.tag = Some(f.tag.clone());
                 p.bytes = f.tag.as_bytes().to_vec();
                 p.message = format!("tag {:?} is not three ASCII characters", f.tag);
@@ -335,8 +341,8 @@ pub fn write_iso2709<'a>(
             subfield: None,
             field_offset: 0,
         };
-        let mut flaw = |kind: &'static str, subfield: Option<char>, bytes: &[u8], what: &str| {
-            let mut p = RecordProblem::new(number, offset, kind, "rejected");
+        let mut flaw = |kind: RecordKind, subfield: Option<char>, bytes: &[u8], what: &str| {
+            let mut p = RecordProblem::new(number, offset, kind, RecordAction::Rejected);
             p.tag = Some(f.tag.clone());
             p.occurrence = Some(occurrence);
             p.subfield = subfield;
@@ -357,7 +363,12 @@ pub fn write_iso2709<'a>(
         match &f.data {
             FieldData::Control(text) => {
                 if text.as_bytes().contains(&FT) {
-                    flaw("delimiter_in_data", None, &[FT], "holds a field terminator");
+                    flaw(
+                        RecordKind::DelimiterInData,
+                        None,
+                        &[FT],
+                        "holds a field terminator",
+                    );
                 }
                 put(text, &site, &mut data, problems);
             }
@@ -371,7 +382,7 @@ pub fn write_iso2709<'a>(
                         data.push(ind as u8);
                     } else {
                         flaw(
-                            "bad_indicator",
+                            RecordKind::BadIndicator,
                             None,
                             ind.to_string().as_bytes(),
                             &format!("has indicator {ind:?}, not printable ASCII"),
@@ -381,7 +392,7 @@ pub fn write_iso2709<'a>(
                 for sf in subfields {
                     if !structural(sf.code) {
                         flaw(
-                            "bad_subfield_code",
+                            RecordKind::BadSubfieldCode,
                             Some(sf.code),
                             sf.code.to_string().as_bytes(),
                             &format!("has subfield code {:?}, not printable ASCII", sf.code),
@@ -390,7 +401,7 @@ pub fn write_iso2709<'a>(
                     }
                     if let Some(&b) = sf.value.as_bytes().iter().find(|&&b| b == FT || b == SD) {
                         flaw(
-                            "delimiter_in_data",
+                            RecordKind::DelimiterInData,
                             Some(sf.code),
                             &[b],
                             &format!(
@@ -412,7 +423,7 @@ pub fn write_iso2709<'a>(
         p.control_number.clone_from(&cn);
         problems.push(p);
         for p in &mut problems[first_problem..] {
-            p.action = "rejected";
+            p.action = RecordAction::Rejected;
         }
         return false;
     }

@@ -203,6 +203,7 @@ impl Iterator for RecordReader {
 mod tests {
     use super::*;
     use crate::record::{split_records, write_record};
+    use crate::RecordKind;
 
     /// Returns at most `n` bytes per read: chunk boundaries anywhere.
     struct Trickle<'a>(&'a [u8], usize);
@@ -285,9 +286,13 @@ mod tests {
             .collect();
         assert_eq!(file_problems, split_problems);
         let kinds: Vec<_> = file_problems.iter().map(|p| p.kind).collect();
-        assert!(kinds.contains(&"garbage"), "{kinds:?}");
-        assert!(kinds.contains(&"length_mismatch"), "{kinds:?}");
-        assert_eq!(kinds.last(), Some(&"truncated_record"), "{kinds:?}");
+        assert!(kinds.contains(&RecordKind::Garbage), "{kinds:?}");
+        assert!(kinds.contains(&RecordKind::LengthMismatch), "{kinds:?}");
+        assert_eq!(
+            kinds.last(),
+            Some(&RecordKind::TruncatedRecord),
+            "{kinds:?}"
+        );
         for jobs in [2, 3] {
             assert_eq!(items(jobs, data.clone()), whole, "jobs={jobs}");
         }

@@ -12,6 +12,7 @@
 //! directory that cannot be read, or any problem in strict mode) is rejected: it is never written
 //! half-converted, and its problems say so.
 
+use crate::kinds::{RecordAction, RecordKind};
 use std::borrow::Cow;
 
 use crate::decoder::{decode_field_append, normalize, DecodeOptions, ErrorMode, Normalization};
@@ -119,11 +120,11 @@ pub struct RecordProblem {
     /// bytes of the source.
     pub field_offset: Option<usize>,
     /// What went wrong (a stable identifier: `bad_leader`, `unmapped_byte`, …).
-    pub kind: &'static str,
+    pub kind: RecordKind,
     /// The offending bytes (or the UTF-8 of the offending character).
     pub bytes: Vec<u8>,
     /// What was done (`replaced`, `wrote_ncr`, `rejected`, `skipped`, `recovered`, …).
-    pub action: &'static str,
+    pub action: RecordAction,
     /// A one-line explanation.
     pub message: String,
 }
@@ -132,8 +133,8 @@ impl RecordProblem {
     pub(crate) fn new(
         record: usize,
         record_offset: u64,
-        kind: &'static str,
-        action: &'static str,
+        kind: RecordKind,
+        action: RecordAction,
     ) -> Self {
         RecordProblem {
             record,
@@ -384,11 +385,11 @@ fn stretch_problem(
         record,
         offset,
         if truncated {
-            "truncated_record"
+            RecordKind::TruncatedRecord
         } else {
-            "garbage"
+            RecordKind::Garbage
         },
-        "skipped",
+        RecordAction::Skipped,
     );
     p.message = if truncated {
         format!("the input ends inside a record: {len} bytes with no record terminator")
@@ -506,7 +507,12 @@ pub fn split_records(buf: &[u8]) -> (Vec<Found<'_>>, Vec<RecordProblem>) {
 /// The problem for a record whose declared length did not match its terminator.
 #[must_use]
 pub fn length_problem(record: usize, offset: u64, raw: &[u8]) -> RecordProblem {
-    let mut p = RecordProblem::new(record, offset, "length_mismatch", "recovered");
+    let mut p = RecordProblem::new(
+        record,
+        offset,
+        RecordKind::LengthMismatch,
+        RecordAction::Recovered,
+    );
     let declared = String::from_utf8_lossy(&raw[..5.min(raw.len())]).into_owned();
     p.message = format!(
         "leader says the record is {declared} bytes, its terminator says {}",
@@ -554,7 +560,7 @@ pub struct Parsed<'a> {
 }
 
 /// Why a record could not be parsed: (kind, message).
-pub type ParseError = (&'static str, String);
+pub type ParseError = (RecordKind, String);
 
 /// Parses one record (its terminator may be present or not).
 pub fn parse(raw: &[u8]) -> Result<Parsed<'_>, ParseError> {
@@ -562,7 +568,12 @@ pub fn parse(raw: &[u8]) -> Result<Parsed<'_>, ParseError> {
     let leader: [u8; 24] = raw
         .get(..24)
         .and_then(|l| l.try_into().ok())
-        .ok_or_else(|| ("bad_leader", format!("only {} bytes: no leader", raw.len())))?;
+        .ok_or_else(|| {
+            (
+                RecordKind::BadLeader,
+                format!("only {} bytes: no leader", raw.len()),
+            )
+        })?;
     // A base address that is not a number is recovered from the directory's terminator below.
     let base = digits(&leader[12..17]);
     let dir_end = raw[24..]
@@ -571,7 +582,7 @@ pub fn parse(raw: &[u8]) -> Result<Parsed<'_>, ParseError> {
         .map(|i| 24 + i)
         .ok_or_else(|| {
             (
-                "bad_directory",
+                RecordKind::BadDirectory,
                 "no field terminator after the directory".to_owned(),
             )
         })?;
@@ -619,7 +630,7 @@ pub fn parse(raw: &[u8]) -> Result<Parsed<'_>, ParseError> {
         .collect();
     if tags.len() != pieces.len() || tags.is_empty() {
         return Err((
-            "bad_directory",
+            RecordKind::BadDirectory,
             format!(
                 "the directory lists {} fields and the data holds {}; the fields cannot be told apart",
                 tags.len(),
@@ -663,7 +674,7 @@ pub fn write_record<D: AsRef<[u8]>>(
         let d = d.as_ref();
         if d.len() + 1 > MAX_FIELD {
             return Err((
-                "field_too_long",
+                RecordKind::FieldTooLong,
                 format!(
                     "field {} would be {} bytes; ISO 2709 allows {MAX_FIELD}",
                     String::from_utf8_lossy(tag),
@@ -674,7 +685,7 @@ pub fn write_record<D: AsRef<[u8]>>(
     }
     if total > MAX_RECORD || base > MAX_RECORD {
         return Err((
-            "record_too_long",
+            RecordKind::RecordTooLong,
             format!("the record would be {total} bytes; ISO 2709 allows {MAX_RECORD}"),
         ));
     }
@@ -725,7 +736,7 @@ fn fix_leader(leader: &mut [u8; 24]) -> Option<RecordProblem> {
     if changed.is_empty() {
         return None;
     }
-    let mut p = RecordProblem::new(0, 0, "bad_leader", "recovered");
+    let mut p = RecordProblem::new(0, 0, RecordKind::BadLeader, RecordAction::Recovered);
     p.message = format!(
         "leader positions {changed:?} held {:?}; written as MARC 21 requires ({:?})",
         changed
@@ -818,8 +829,7 @@ pub(crate) struct Site<'a> {
 
 impl Site<'_> {
     fn problem(&self, p: Problem, bytes_offsets: bool) -> RecordProblem {
-        let mut r =
-            RecordProblem::new(self.record, self.offset, p.kind.as_str(), p.action.as_str());
+        let mut r = RecordProblem::new(self.record, self.offset, p.kind.into(), p.action.into());
         r.control_number.clone_from(self.control_number);
         r.tag = Some(String::from_utf8_lossy(self.tag).into_owned());
         r.occurrence = Some(self.occurrence);
@@ -1007,11 +1017,11 @@ fn structural_bytes_ascii(f: &RawField<'_>) -> bool {
 /// `bad_subfield_code`, action `replaced`).
 fn structural_problem(
     site: &Site<'_>,
-    kind: &'static str,
+    kind: RecordKind,
     what: &str,
     bytes: &[u8],
 ) -> RecordProblem {
-    let mut p = RecordProblem::new(site.record, site.offset, kind, "replaced");
+    let mut p = RecordProblem::new(site.record, site.offset, kind, RecordAction::Replaced);
     p.control_number.clone_from(site.control_number);
     p.tag = Some(String::from_utf8_lossy(site.tag).into_owned());
     p.occurrence = Some(site.occurrence);
@@ -1107,7 +1117,7 @@ pub(crate) fn begin<'a>(
     let parsed = match parse(raw) {
         Ok(p) => p,
         Err((kind, message)) => {
-            let mut p = RecordProblem::new(number, offset, kind, "rejected");
+            let mut p = RecordProblem::new(number, offset, kind, RecordAction::Rejected);
             p.message = message;
             p.bytes = raw[..raw.len().min(24)].to_vec();
             problems.push(p);
@@ -1124,7 +1134,12 @@ pub(crate) fn begin<'a>(
         p
     };
     if parsed.recovered {
-        let mut p = RecordProblem::new(number, offset, "bad_directory", "recovered");
+        let mut p = RecordProblem::new(
+            number,
+            offset,
+            RecordKind::BadDirectory,
+            RecordAction::Recovered,
+        );
         p.message = format!(
             "the directory (base address {:?}) does not match the fields; they were taken from \
              their terminators",
@@ -1150,11 +1165,11 @@ pub(crate) fn begin<'a>(
         let mut p = RecordProblem::new(
             number,
             offset,
-            "mislabelled",
+            RecordKind::Mislabelled,
             if trust == Trust::Data {
-                "trusted_data"
+                RecordAction::TrustedData
             } else {
-                "trusted_leader"
+                RecordAction::TrustedLeader
             },
         );
         p.message = if says_utf8
@@ -1273,7 +1288,7 @@ pub fn transcode_with(
         // A tag byte that is not ASCII would be invalid UTF-8 (and no tag in MARC-8).
         let mut tag = f.tag;
         if !tag.is_ascii() {
-            problems.push(structural_problem(&site, "bad_tag", "tag", &f.tag));
+            problems.push(structural_problem(&site, RecordKind::BadTag, "tag", &f.tag));
             for b in &mut tag {
                 if *b >= 0x80 {
                     *b = STRUCTURAL_FILL;
@@ -1306,7 +1321,8 @@ pub fn transcode_with(
         } else {
             for (k, &b) in indicators(f.data).iter().enumerate() {
                 if b >= 0x80 {
-                    let mut p = structural_problem(&site, "bad_indicator", "indicator", &[b]);
+                    let mut p =
+                        structural_problem(&site, RecordKind::BadIndicator, "indicator", &[b]);
                     p.field_offset = Some(k);
                     problems.push(p);
                     data.push(STRUCTURAL_FILL);
@@ -1332,7 +1348,7 @@ pub fn transcode_with(
                         site.subfield = None;
                         let mut p = structural_problem(
                             &site,
-                            "bad_subfield_code",
+                            RecordKind::BadSubfieldCode,
                             "subfield code",
                             &[code],
                         );
@@ -1433,8 +1449,8 @@ pub(crate) fn finish(
 ) -> bool {
     let reject = |problems: &mut Vec<RecordProblem>, from: usize| {
         for p in &mut problems[from..] {
-            if !matches!(p.action, "recovered" | "trusted_data" | "trusted_leader") {
-                p.action = "rejected";
+            if !p.action.is_recovery() {
+                p.action = RecordAction::Rejected;
             }
         }
         false
@@ -1461,7 +1477,7 @@ pub(crate) fn finish(
     }
     let conversion_problems = problems[first_problem..]
         .iter()
-        .any(|p| !matches!(p.action, "recovered" | "trusted_data" | "trusted_leader"));
+        .any(|p| !p.action.is_recovery());
     if opts.strict() && conversion_problems {
         return reject(problems, first_problem);
     }
@@ -1487,7 +1503,12 @@ pub(crate) fn finish(
         .collect();
     for (i, (tag, d)) in fields.iter().enumerate() {
         if d.len() + 1 > MAX_FIELD {
-            let mut p = RecordProblem::new(number, offset, "field_too_long", "rejected");
+            let mut p = RecordProblem::new(
+                number,
+                offset,
+                RecordKind::FieldTooLong,
+                RecordAction::Rejected,
+            );
             p.tag = Some(String::from_utf8_lossy(tag).into_owned());
             p.occurrence = Some(fields[..=i].iter().filter(|(t, _)| t == tag).count());
             p.message = format!(
@@ -1502,7 +1523,7 @@ pub(crate) fn finish(
     let before = out.len();
     if let Err((kind, message)) = write_record(&leader, &fields, out) {
         out.truncate(before);
-        let mut p = RecordProblem::new(number, offset, kind, "rejected");
+        let mut p = RecordProblem::new(number, offset, kind, RecordAction::Rejected);
         p.message = message;
         problems.push(with_context(p));
         return reject(problems, first_problem);

@@ -27,6 +27,7 @@
 //! the record number, its byte offset, its 001, the tag and occurrence, the subfield and the
 //! offset, like a conversion problem; its action is `reported`.
 
+use crate::kinds::{RecordAction, RecordKind};
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
@@ -39,9 +40,6 @@ use crate::record::{
     parse, transcode_with, RecordOptions, RecordProblem, Scratch, Target, FT, RT, SD,
 };
 use crate::{Charset, ProblemKind};
-
-/// Kinds that inform rather than report an error (a validator may exit 0 with only these).
-pub const INFO_KINDS: [&str; 1] = ["ncr_present"];
 
 /// Options of validation.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -120,10 +118,14 @@ struct Checker {
 fn check_batch(batch: Batch, opts: &ValidateOptions) -> Done {
     let id = batch.id;
     let mut chk = Checker::default();
-    let report = for_each_record(batch, Some("reported"), |raw, number, offset, problems| {
-        validate_record(raw, opts, number, offset, &mut chk, problems);
-        Fate::Checked
-    });
+    let report = for_each_record(
+        batch,
+        Some(RecordAction::Reported),
+        |raw, number, offset, problems| {
+            validate_record(raw, opts, number, offset, &mut chk, problems);
+            Fate::Checked
+        },
+    );
     Done {
         id,
         out: Vec::new(),
@@ -162,7 +164,7 @@ struct At<'a> {
 }
 
 impl At<'_> {
-    fn problem(&self, kind: &'static str, message: String, bytes: &[u8]) -> RecordProblem {
+    fn problem(&self, kind: RecordKind, message: String, bytes: &[u8]) -> RecordProblem {
         RecordProblem {
             record: self.number,
             record_offset: self.offset,
@@ -174,7 +176,7 @@ impl At<'_> {
             field_offset: None,
             kind,
             bytes: bytes.to_vec(),
-            action: "reported",
+            action: RecordAction::Reported,
             message,
         }
     }
@@ -182,7 +184,7 @@ impl At<'_> {
     #[allow(clippy::too_many_arguments)]
     fn field_problem(
         &self,
-        kind: &'static str,
+        kind: RecordKind,
         message: String,
         bytes: &[u8],
         tag: &[u8],
@@ -222,7 +224,7 @@ impl Occurrences {
 fn check_structure(raw: &[u8], at: &At<'_>, problems: &mut Vec<RecordProblem>) {
     if raw.len() < 24 {
         problems.push(at.problem(
-            "bad_leader",
+            RecordKind::BadLeader,
             format!("only {} bytes: no leader", raw.len()),
             raw,
         ));
@@ -231,7 +233,7 @@ fn check_structure(raw: &[u8], at: &At<'_>, problems: &mut Vec<RecordProblem>) {
     let l = &raw[..24];
     if digits(&l[..5]).is_none() {
         problems.push(at.problem(
-            "bad_leader",
+            RecordKind::BadLeader,
             format!(
                 "leader/00-04 (record length) is {}, not five digits",
                 show_bytes(&l[..5])
@@ -241,7 +243,7 @@ fn check_structure(raw: &[u8], at: &At<'_>, problems: &mut Vec<RecordProblem>) {
     }
     if l[9] != b' ' && l[9] != b'a' {
         problems.push(at.problem(
-            "bad_leader",
+            RecordKind::BadLeader,
             format!(
                 "leader/09 (character coding scheme) is {}: neither blank (MARC-8) nor 'a' (UTF-8)",
                 show(l[9])
@@ -252,7 +254,7 @@ fn check_structure(raw: &[u8], at: &At<'_>, problems: &mut Vec<RecordProblem>) {
     for (i, what) in [(10, "indicator count"), (11, "subfield code count")] {
         if l[i] != b'2' {
             problems.push(at.problem(
-                "bad_leader",
+                RecordKind::BadLeader,
                 format!(
                     "leader/{i} ({what}) is {}; MARC 21 requires '2'",
                     show(l[i])
@@ -263,7 +265,7 @@ fn check_structure(raw: &[u8], at: &At<'_>, problems: &mut Vec<RecordProblem>) {
     }
     if &l[20..24] != b"4500" {
         problems.push(at.problem(
-            "bad_leader",
+            RecordKind::BadLeader,
             format!(
                 "leader/20-23 (entry map) is {}; MARC 21 requires '4500'",
                 show_bytes(&l[20..24])
@@ -273,7 +275,7 @@ fn check_structure(raw: &[u8], at: &At<'_>, problems: &mut Vec<RecordProblem>) {
     }
     let Some(dir_end) = raw[24..].iter().position(|&b| b == FT).map(|i| 24 + i) else {
         problems.push(at.problem(
-            "bad_directory",
+            RecordKind::BadDirectory,
             "no field terminator after the directory".to_owned(),
             &[],
         ));
@@ -282,7 +284,7 @@ fn check_structure(raw: &[u8], at: &At<'_>, problems: &mut Vec<RecordProblem>) {
     let data_start = dir_end + 1;
     if digits(&l[12..17]) != Some(data_start) {
         problems.push(at.problem(
-            "bad_base_address",
+            RecordKind::BadBaseAddress,
             format!(
                 "leader/12-16 (base address of data) is {}; the directory ends at byte {dir_end}, \
                  so it should be {data_start:05}",
@@ -294,7 +296,7 @@ fn check_structure(raw: &[u8], at: &At<'_>, problems: &mut Vec<RecordProblem>) {
     let dir = &raw[24..dir_end];
     if dir.len() % 12 != 0 {
         problems.push(at.problem(
-            "bad_directory",
+            RecordKind::BadDirectory,
             format!(
                 "the directory is {} bytes, not a multiple of 12 (entries of tag, length, start)",
                 dir.len()
@@ -310,7 +312,7 @@ fn check_structure(raw: &[u8], at: &At<'_>, problems: &mut Vec<RecordProblem>) {
         let entry = i + 1;
         if !tag.iter().all(u8::is_ascii_alphanumeric) {
             problems.push(at.field_problem(
-                "bad_tag",
+                RecordKind::BadTag,
                 format!(
                     "directory entry {entry}: tag {} is not three ASCII letters or digits",
                     show_bytes(&tag)
@@ -325,7 +327,7 @@ fn check_structure(raw: &[u8], at: &At<'_>, problems: &mut Vec<RecordProblem>) {
         }
         let (Some(len), Some(start)) = (digits(&e[3..7]), digits(&e[7..12])) else {
             problems.push(at.field_problem(
-                "bad_directory",
+                RecordKind::BadDirectory,
                 format!(
                     "directory entry {entry}: length {} and start {} must be digits",
                     show_bytes(&e[3..7]),
@@ -343,7 +345,7 @@ fn check_structure(raw: &[u8], at: &At<'_>, problems: &mut Vec<RecordProblem>) {
         let from = data_start + start;
         if len == 0 || from + len > data_end {
             problems.push(at.field_problem(
-                "bad_directory",
+                RecordKind::BadDirectory,
                 format!(
                     "directory entry {entry}: a field of {len} bytes at {start} does not fit in \
                      the record's {} bytes of data",
@@ -358,7 +360,7 @@ fn check_structure(raw: &[u8], at: &At<'_>, problems: &mut Vec<RecordProblem>) {
             ));
         } else if raw[from + len - 1] != FT {
             problems.push(at.field_problem(
-                "bad_terminator",
+                RecordKind::BadTerminator,
                 format!(
                     "the field ends with byte {} instead of a field terminator (1E)",
                     show(raw[from + len - 1])
@@ -374,7 +376,7 @@ fn check_structure(raw: &[u8], at: &At<'_>, problems: &mut Vec<RecordProblem>) {
     }
     if raw.last() != Some(&RT) {
         problems.push(at.problem(
-            "bad_terminator",
+            RecordKind::BadTerminator,
             "the record does not end with a record terminator (1D)".to_owned(),
             &raw[raw.len() - 1..],
         ));
@@ -501,7 +503,7 @@ fn validate_record(
         } else {
             if f.data.len() < 2 {
                 problems.push(at.field_problem(
-                    "bad_indicator",
+                    RecordKind::BadIndicator,
                     format!(
                         "a data field of {} bytes has no room for two indicators",
                         f.data.len()
@@ -517,7 +519,7 @@ fn validate_record(
             for (k, &b) in f.data.iter().take(2).enumerate() {
                 if !good_indicator(b) {
                     problems.push(at.field_problem(
-                        "bad_indicator",
+                        RecordKind::BadIndicator,
                         format!(
                             "indicator {} is {}: it must be a digit, a lowercase letter or a blank",
                             k + 1,
@@ -537,7 +539,7 @@ fn validate_record(
             let lead = parts.next().unwrap_or(&[]);
             if !lead.is_empty() {
                 problems.push(at.field_problem(
-                    "data_outside_subfield",
+                    RecordKind::DataOutsideSubfield,
                     format!(
                         "{} bytes after the indicators come before the first subfield delimiter",
                         lead.len()
@@ -556,7 +558,7 @@ fn validate_record(
                 pos += 1; // the delimiter
                 match part.split_first() {
                     None => problems.push(at.field_problem(
-                        "bad_subfield_code",
+                        RecordKind::BadSubfieldCode,
                         "a subfield delimiter (1F) with no code after it".to_owned(),
                         &[SD],
                         &f.tag,
@@ -568,7 +570,7 @@ fn validate_record(
                     Some((&code, content)) => {
                         if !good_code(code) {
                             problems.push(at.field_problem(
-                                "bad_subfield_code",
+                                RecordKind::BadSubfieldCode,
                                 format!(
                                     "subfield code {}: it must be a lowercase letter or a digit",
                                     show(code)
@@ -616,7 +618,7 @@ fn validate_record(
                         // Loading with NCR expansion keeps it as text.
                         let cp = cp.map_or(0, u32::from);
                         problems.push(at.field_problem(
-                            "control_character",
+                            RecordKind::ControlCharacter,
                             format!(
                                 "{} refers to control character U+{cp:04X}, which MARC field \
                                  data cannot hold (NCR expansion keeps it as text)",
@@ -633,7 +635,7 @@ fn validate_record(
                         continue;
                     }
                     problems.push(at.field_problem(
-                        "ncr_present",
+                        RecordKind::NcrPresent,
                         format!(
                             "numeric character reference {} ({shown}): LC's lossless form of a \
                              character MARC-8 lacks",
@@ -672,7 +674,7 @@ fn validate_record(
                         .map_or(0, |(_, (b, _))| b);
                     problems.push(at.field_problem(
                         // `unmappable`, or `mark_without_base` for a mark MARC-8 cannot place
-                        q.kind.as_str(),
+                        q.kind.into(),
                         q.message(),
                         &q.bytes,
                         &f.tag,
@@ -708,11 +710,11 @@ fn validate_record(
             .filter(|p| {
                 !matches!(
                     p.kind,
-                    "bad_leader"
-                        | "bad_directory"
-                        | "bad_tag"
-                        | "bad_indicator"
-                        | "bad_subfield_code"
+                    RecordKind::BadLeader
+                        | RecordKind::BadDirectory
+                        | RecordKind::BadTag
+                        | RecordKind::BadIndicator
+                        | RecordKind::BadSubfieldCode
                 )
             }),
     );
@@ -751,7 +753,7 @@ fn check_066(
                 .map(|(f, tag)| format!("{} in {}", set_name(*f), String::from_utf8_lossy(tag)))
                 .collect();
             problems.push(at.problem(
-                "bad_066",
+                RecordKind::Bad066,
                 format!(
                     "no 066 field, but the record designates {}",
                     names.join(", ")
@@ -769,7 +771,7 @@ fn check_066(
             sets.push(f);
         } else if !matches!(f, b'B' | b'E' | b'g' | b'b' | b'p' | b's') {
             problems.push(at.field_problem(
-                "bad_066",
+                RecordKind::Bad066,
                 format!("066 ${code} {} names no MARC-8 set", show_bytes(value)),
                 value,
                 b"066",
@@ -783,7 +785,7 @@ fn check_066(
     for (f, tag) in first_use {
         if !sets.contains(f) {
             problems.push(at.field_problem(
-                "bad_066",
+                RecordKind::Bad066,
                 format!(
                     "066 does not list {}, which field {} designates",
                     set_name(*f),
@@ -803,7 +805,7 @@ fn check_066(
         if let Some(&f) = v.last() {
             if listed_set(f) && !used.contains(&f) {
                 problems.push(at.field_problem(
-                    "bad_066",
+                    RecordKind::Bad066,
                     format!(
                         "066 ${code} {} lists {}, which no field designates",
                         show_bytes(value),
@@ -850,7 +852,7 @@ mod tests {
         a
     }
 
-    fn kinds(r: &FileReport) -> Vec<&'static str> {
+    fn kinds(r: &FileReport) -> Vec<RecordKind> {
         r.problems.iter().map(|p| p.kind).collect()
     }
 
@@ -880,7 +882,7 @@ mod tests {
             ],
         );
         let r = check(&rec, false);
-        assert_eq!(kinds(&r), ["unmapped_byte"]);
+        assert_eq!(kinds(&r), [RecordKind::UnmappedByte]);
         let p = &r.problems[0];
         assert_eq!(p.tag.as_deref(), Some("245"));
         assert_eq!(p.occurrence, Some(1));
@@ -888,7 +890,7 @@ mod tests {
         assert_eq!(p.offset, Some(3));
         assert_eq!(p.field_offset, Some(2 + 4 + 2 + 3));
         assert_eq!(p.control_number.as_deref(), Some("n1"));
-        assert_eq!(p.action, "reported");
+        assert_eq!(p.action, RecordAction::Reported);
     }
 
     #[test]
@@ -907,22 +909,22 @@ mod tests {
         assert_eq!(
             kinds(&r),
             [
-                "bad_leader",
-                "bad_leader",
-                "bad_indicator",
-                "bad_subfield_code",
-                "ncr_present"
+                RecordKind::BadLeader,
+                RecordKind::BadLeader,
+                RecordKind::BadIndicator,
+                RecordKind::BadSubfieldCode,
+                RecordKind::NcrPresent
             ]
         );
         // a tag with a non-alphanumeric byte
         let rec = record(b' ', &[(b"2-5", b"10\x1faText")]);
-        assert_eq!(kinds(&check(&rec, false)), ["bad_tag"]);
+        assert_eq!(kinds(&check(&rec, false)), [RecordKind::BadTag]);
         // a wrong base address: reported, the record still read
         let mut rec = record(b' ', &[(b"245", b"10\x1faCaf\xafe")]);
         rec[16] = b'9';
         assert_eq!(
             kinds(&check(&rec, false)),
-            ["bad_base_address", "unmapped_byte"]
+            [RecordKind::BadBaseAddress, RecordKind::UnmappedByte]
         );
     }
 
@@ -930,10 +932,15 @@ mod tests {
     fn field_066_against_the_escapes() {
         let cyr = b"10\x1fa\x1b)N\xed\xcf\x1b)E";
         let missing = record(b' ', &[(b"245", cyr)]);
-        assert_eq!(kinds(&check(&missing, false)), ["bad_066"]);
+        assert_eq!(kinds(&check(&missing, false)), [RecordKind::Bad066]);
         let wrong = record(b' ', &[(b"066", b"  \x1fc$1"), (b"245", cyr)]);
         let r = check(&wrong, false);
-        assert_eq!(kinds(&r), ["bad_066", "bad_066"], "{:?}", r.problems);
+        assert_eq!(
+            kinds(&r),
+            [RecordKind::Bad066, RecordKind::Bad066],
+            "{:?}",
+            r.problems
+        );
         let right = record(b' ', &[(b"066", b"  \x1fc(N"), (b"245", cyr)]);
         assert!(check(&right, false).problems.is_empty());
     }
@@ -949,8 +956,14 @@ mod tests {
             .map(|p| (p.kind, p.subfield, p.offset, p.field_offset))
             .collect();
         assert_eq!(got.len(), 6, "{got:?}");
-        assert_eq!(got[0], ("unmappable", Some('a'), Some(2), Some(7)));
-        assert_eq!(got[5], ("unmappable", Some('b'), Some(0), Some(26)));
+        assert_eq!(
+            got[0],
+            (RecordKind::Unmappable, Some('a'), Some(2), Some(7))
+        );
+        assert_eq!(
+            got[5],
+            (RecordKind::Unmappable, Some('b'), Some(0), Some(26))
+        );
     }
 
     #[test]

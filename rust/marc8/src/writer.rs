@@ -257,6 +257,7 @@ impl Drop for RecordWriter {
 mod tests {
     use super::*;
     use crate::model::{FieldData, Subfield};
+    use crate::RecordKind;
 
     fn field(tag: &str, value: &str) -> Field {
         Field {
@@ -296,7 +297,7 @@ mod tests {
         w.commit().unwrap();
         assert_eq!((w.records_written, w.records_rejected), (2, 1));
         assert_eq!(w.problems.len(), 1);
-        assert_eq!(w.problems[0].kind, "field_too_long");
+        assert_eq!(w.problems[0].kind, RecordKind::FieldTooLong);
         assert_eq!(w.problems[0].record, 2);
         let out = fs::read(&dst).unwrap();
         assert_eq!(out.len() as u64, w.bytes_out);

@@ -21,7 +21,7 @@ fn convert(raw: &[u8], to: Target, expand_ncr: bool) -> (Vec<u8>, Vec<(&'static 
     let kinds = c
         .problems
         .iter()
-        .map(|p| (p.kind, p.action.to_owned()))
+        .map(|p| (p.kind.as_str(), p.action.as_str().to_owned()))
         .collect();
     (c.record.expect("record written"), kinds)
 }
@@ -34,7 +34,7 @@ fn field<'a>(raw: &'a [u8], tag: &[u8; 3]) -> &'a [u8] {
 
 fn validate_kinds(raw: &[u8]) -> Vec<&'static str> {
     let r = validate_stream(raw, &ValidateOptions::default(), 1, &mut |_| true).unwrap();
-    r.problems.iter().map(|p| p.kind).collect()
+    r.problems.iter().map(|p| p.kind.as_str()).collect()
 }
 
 #[test]

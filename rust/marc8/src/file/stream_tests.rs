@@ -60,8 +60,20 @@ fn one_shot(data: &[u8]) -> (Vec<u8>, FileReport, FileReport) {
 fn split_kinds(r: &FileReport) -> Vec<(&'static str, usize, u64, String)> {
     r.problems
         .iter()
-        .filter(|p| matches!(p.kind, "garbage" | "truncated_record" | "length_mismatch"))
-        .map(|p| (p.kind, p.record, p.record_offset, p.message.clone()))
+        .filter(|p| {
+            matches!(
+                p.kind.as_str(),
+                "garbage" | "truncated_record" | "length_mismatch"
+            )
+        })
+        .map(|p| {
+            (
+                p.kind.as_str(),
+                p.record,
+                p.record_offset,
+                p.message.clone(),
+            )
+        })
         .collect()
 }
 
@@ -92,7 +104,14 @@ fn a_lying_length_across_a_read_boundary_splits_as_in_one_go() {
     let (records, problems) = split_records(&data);
     let whole: Vec<_> = problems
         .iter()
-        .map(|p| (p.kind, p.record, p.record_offset, p.message.clone()))
+        .map(|p| {
+            (
+                p.kind.as_str(),
+                p.record,
+                p.record_offset,
+                p.message.clone(),
+            )
+        })
         .collect();
     for jobs in [1, 2] {
         let (_, conv, check) = stream(&data, READ_CHUNK, jobs);
@@ -130,7 +149,7 @@ fn read_sizes_around_the_lookahead_change_nothing() {
         .1
         .problems
         .iter()
-        .any(|p| p.kind == "truncated_record"));
+        .any(|p| p.kind.as_str() == "truncated_record"));
     assert!(expected.1.counts_by_kind.get("garbage") >= Some(&2));
     for read_size in [
         65_521,
@@ -282,7 +301,10 @@ fn every_problem_goes_to_the_callback_in_input_order() {
             jobs,
             &opts,
             &mut |_, ps| {
-                seen.extend(ps.iter().map(|p| (p.record, p.field_offset, p.kind)));
+                seen.extend(
+                    ps.iter()
+                        .map(|p| (p.record, p.field_offset, p.kind.as_str())),
+                );
                 true
             },
         )
@@ -290,7 +312,7 @@ fn every_problem_goes_to_the_callback_in_input_order() {
         let all: Vec<_> = everything
             .problems
             .iter()
-            .map(|p| (p.record, p.field_offset, p.kind))
+            .map(|p| (p.record, p.field_offset, p.kind.as_str()))
             .collect();
         assert!(seen == all, "jobs={jobs}");
         assert_eq!(r.problems[..], everything.problems[..10]);

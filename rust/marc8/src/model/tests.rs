@@ -121,7 +121,7 @@ fn reading_reports_what_transcode_record_reports() {
     let expected = transcode_record(&raw, &RecordOptions::new(Target::Utf8), 7, 1234).problems;
     let (same, extra): (Vec<_>, Vec<_>) = problems
         .into_iter()
-        .partition(|p| p.kind != "data_outside_subfield");
+        .partition(|p| p.kind.as_str() != "data_outside_subfield");
     assert_eq!(same, expected);
     assert_eq!(extra.len(), 1);
     assert_eq!(extra[0].tag.as_deref(), Some("500"));

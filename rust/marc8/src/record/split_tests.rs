@@ -26,7 +26,7 @@ fn counting<T>(f: impl FnOnce() -> T) -> (T, usize) {
 fn kinds(problems: &[RecordProblem]) -> Vec<(&'static str, u64, usize)> {
     problems
         .iter()
-        .map(|p| (p.kind, p.record_offset, p.record))
+        .map(|p| (p.kind.as_str(), p.record_offset, p.record))
         .collect()
 }
 
@@ -245,7 +245,7 @@ proptest! {
         for (_, off, raw) in &records {
             covered[*off..*off + raw.len()].iter_mut().for_each(|c| *c = true);
         }
-        for p in problems.iter().filter(|p| p.kind != "length_mismatch") {
+        for p in problems.iter().filter(|p| p.kind.as_str() != "length_mismatch") {
             let len: usize = p.message.split(' ').find_map(|w| w.parse().ok()).unwrap();
             let off = usize::try_from(p.record_offset).unwrap();
             prop_assert!(data[off..].starts_with(&p.bytes));

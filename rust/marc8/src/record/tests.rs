@@ -76,8 +76,8 @@ fn problems_are_positioned() {
                 p.subfield,
                 p.offset,
                 p.field_offset,
-                p.kind,
-                p.action,
+                p.kind.as_str(),
+                p.action.as_str(),
             )
         })
         .collect();
@@ -116,7 +116,7 @@ fn problems_are_positioned() {
     };
     let c = transcode_record(&m8, &strict, 7, 1234);
     assert!(c.record.is_none());
-    assert!(c.problems.iter().all(|p| p.action == "rejected"));
+    assert!(c.problems.iter().all(|p| p.action.as_str() == "rejected"));
 }
 
 #[test]
@@ -164,7 +164,7 @@ fn splitting_recovers_and_reports() {
     assert_eq!(records[1].1, a.len() + 2 + 5);
     let kinds: Vec<_> = problems
         .iter()
-        .map(|p| (p.kind, p.record, p.record_offset))
+        .map(|p| (p.kind.as_str(), p.record, p.record_offset))
         .collect();
     assert_eq!(
         kinds,
@@ -212,7 +212,12 @@ fn leader_fixed_values_and_bytes_are_repaired() {
     let c = transcode_record(&m8, &to_utf8(), 3, 9);
     let p = &c.problems[0];
     assert_eq!(
-        (p.kind, p.action, p.record, p.record_offset),
+        (
+            p.kind.as_str(),
+            p.action.as_str(),
+            p.record,
+            p.record_offset
+        ),
         ("bad_leader", "recovered", 3, 9)
     );
     let out = c.record.unwrap();
@@ -231,7 +236,7 @@ fn field_too_long_names_the_field() {
     let c = transcode_record(&m8, &to_utf8(), 1, 0);
     let p = c.problems.last().unwrap();
     assert_eq!(
-        (p.kind, p.tag.as_deref(), p.occurrence),
+        (p.kind.as_str(), p.tag.as_deref(), p.occurrence),
         ("field_too_long", Some("500"), Some(2))
     );
 }
@@ -243,7 +248,7 @@ fn invalid_utf8_is_reported_as_such() {
     let kinds: Vec<_> = c
         .problems
         .iter()
-        .map(|p| (p.kind, p.offset, p.subfield))
+        .map(|p| (p.kind.as_str(), p.offset, p.subfield))
         .collect();
     assert!(
         kinds.contains(&("invalid_utf8", Some(3), Some('a'))),
