@@ -19,7 +19,7 @@ For the Python tools the time is taken inside the child, around the conversion (
 start and imports excluded); for yaz and marc4j it is the whole process.  Both figures are kept.
 Every repetition runs every (tool, direction, jobs) once, in an order rotated between
 repetitions, one at a time; the table gives the median, in MB/s of input (10^6 bytes) and
-records/s.  After each run, outside the timing, the output's records (0x1D) are counted and their
+records/s.  After each run, outside the timing, the output's records are counted and their
 leader/09 checked ('a' for UTF-8, ' ' for MARC-8); any loss is listed under the table.
 
 Run:  python3 benches/bench_files.py                        (full corpus, 3 repetitions)
@@ -51,7 +51,6 @@ DIRECTIONS = {"utf8": "MARC-8 → UTF-8", "marc8": "UTF-8 → MARC-8"}
 LEADER09 = {"utf8": ord("a"), "marc8": ord(" ")}
 MARC4J_JAR = Path("/usr/share/java/marc4j.jar")
 GNU_TIME = Path("/usr/bin/time")
-CHUNK = 1 << 24
 
 # The Python children print one JSON line on stdout: seconds (the conversion alone), records.
 _MARC8FAST_CHILD = """
@@ -108,7 +107,7 @@ class Run:
     cpu_seconds: float  # user + sys of the child
     max_rss_mb: float
     returncode: int
-    records_out: int  # 0x1D in the output
+    records_out: int  # records in the output (marc8fast's record layer)
     bad_leader09: int  # output records whose leader/09 is not the target's
     bytes_out: int
     stderr_lines: int
@@ -120,49 +119,31 @@ class Run:
 # data_dir, version_of and machine follow bench_peers.py (kept apart so that each script runs,
 # and type-checks, on its own).
 def scan(path: Path, target: str | None = None) -> tuple[int, int]:
-    """Records (0x1D) in a file, and how many have a leader/09 other than ``target``'s.
+    """Records in a file, and how many have a leader/09 other than ``target``'s.
 
-    Read in chunks: this process must stay small, because a child started with fork/vfork + exec
-    inherits its parent's peak RSS in ``ru_maxrss`` (Linux keeps the high-water mark across exec).
+    The records are found by marc8fast's record layer (``MARCReader``); a record it rejects is
+    counted, and counted as bad when a leader is checked (its leader is not read). Read in small
+    chunks on one thread: this process must stay small, because a child started with fork/vfork +
+    exec inherits its parent's peak RSS in ``ru_maxrss`` (Linux keeps the high-water mark across
+    exec).
     """
-    records = bad = 0
-    want = LEADER09[target] if target else None
-    head = b""  # the first bytes (up to 10) of the record being read
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            if want is None:
-                records += chunk.count(b"\x1d")
-                continue
-            pos = 0
-            while True:
-                nxt = chunk.find(b"\x1d", pos)
-                end = len(chunk) if nxt < 0 else nxt
-                if len(head) < 10:
-                    head += chunk[pos : min(end, pos + 10 - len(head))]
-                if nxt < 0:
-                    break
-                records += 1
-                if len(head) < 10 or head[9] != want:
-                    bad += 1
-                head = b""
-                pos = nxt + 1
-    return records, bad
+    from marc8fast import MARCReader
+
+    bad = 0
+    want = chr(LEADER09[target]) if target else None
+    with MARCReader(path, jobs=1, chunk_size=1 << 20) as reader:
+        for record in reader:
+            if want is not None and record.leader[9:10] != want:
+                bad += 1
+        records, rejected = reader.records_read, reader.records_rejected  # read counts rejected
+    return records, bad + (rejected if want is not None else 0)
 
 
 def write_prefix(src: Path, dst: Path, n: int) -> int:
-    """The first ``n`` records of ``src`` (by 0x1D) into ``dst``; returns how many were found."""
-    count = 0
-    with open(src, "rb") as f, open(dst, "wb") as out:
-        while count < n and (chunk := f.read(CHUNK)):
-            pos = 0
-            while count < n:
-                nxt = chunk.find(b"\x1d", pos)
-                if nxt < 0:
-                    break
-                pos = nxt + 1
-                count += 1
-            out.write(chunk if count < n else chunk[:pos])
-    return count
+    """The first ``n`` records of ``src`` into ``dst`` (split by the record layer); how many."""
+    from marc8fast.bench import write_prefix as prefix
+
+    return prefix(src, dst, n)
 
 
 def command(case: Case, src: Path, dst: Path) -> tuple[list[str], Path | None]:

@@ -74,15 +74,10 @@ def run_child(code: str, *args: str) -> tuple[str, int]:
 
 
 def prefix(src: Path, n: int, dst: Path) -> Path:
-    """The first ``n`` records of ``src`` (by record terminators)."""
-    data = src.read_bytes()
-    pos = 0
-    for _ in range(n):
-        nxt = data.find(b"\x1d", pos)
-        if nxt < 0:
-            break
-        pos = nxt + 1
-    dst.write_bytes(data[:pos])
+    """The first ``n`` records of ``src`` (split by marc8fast's record layer) into ``dst``."""
+    from marc8fast.bench import write_prefix
+
+    write_prefix(src, dst, n)
     return dst
 
 

@@ -36,6 +36,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ._native import read_records, validate_file
+
 TOOLS = ("marc8fast", "pymarc", "rmarc", "yaz-marcdump", "MARC::Charset", "marc4j")
 CORPUS_NAME = "BooksAll.marc8.mrc"
 MARC4J_JARS = (Path("/usr/share/java/marc4j.jar"),)
@@ -234,11 +236,8 @@ def _argv(tool: Tool, src: Path, dst: Path, jobs: int) -> tuple[list[str], Path 
 
 
 def count_records(path: Path) -> int:
-    n = 0
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 22):
-            n += chunk.count(b"\x1d")
-    return n
+    """Records in `path` as the record layer splits them (streamed; no problem kept)."""
+    return validate_file(path, max_problems=0).records_read
 
 
 def measure(tool: Tool, src: Path, dst: Path, jobs: int, timeout: float) -> float | str:
@@ -286,19 +285,27 @@ def startup(tool: Tool, tmp: Path) -> float | None:
 
 
 def write_prefix(src: Path, dst: Path, n: int) -> int:
-    """The first `n` records of `src` into `dst`; returns how many were written."""
-    count = 0
-    with open(src, "rb") as fh, open(dst, "wb") as out:
-        while count < n and (chunk := fh.read(1 << 20)):
-            pos = 0
-            while count < n:
-                i = chunk.find(b"\x1d", pos)
-                if i < 0:
-                    break
-                pos = i + 1
-                count += 1
-            out.write(chunk if count < n else chunk[:pos])
-    return count
+    """The first `n` records of `src` into `dst`; returns how many were written.
+
+    The records are found by the record layer (`read_records`) on a prefix of `src` that doubles
+    until it holds more than `n` records or is the whole file: only the last record of a prefix
+    can be cut, so the first `n` are whole. Bytes between them (garbage) are copied as they are.
+    """
+    want = 1 << 20
+    data = b""
+    with open(src, "rb") as fh:
+        while True:
+            data += fh.read(want - len(data))
+            records = read_records(data)
+            if len(records) > n or len(data) < want:
+                break
+            want *= 2
+    if len(records) <= n:  # the whole file: copied whole, as before (a cut tail included)
+        dst.write_bytes(data)
+        return len(records)
+    _number, offset, raw = records[n - 1] if n > 0 else (0, 0, b"")
+    dst.write_bytes(data[: offset + len(raw)])
+    return n
 
 
 def cpu_model() -> str:
