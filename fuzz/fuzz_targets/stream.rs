@@ -101,7 +101,7 @@ fn one_shot(input: &[u8], opts: &RecordOptions) -> (Vec<u8>, FileReport) {
     }
     report.bytes_out = out.len() as u64;
     for p in &report.problems {
-        *report.counts_by_kind.entry(p.kind).or_insert(0) += 1;
+        *report.counts_by_kind.entry(p.kind.as_str()).or_insert(0) += 1;
     }
     (out, report)
 }
