@@ -165,7 +165,7 @@ class Exporter:
         except RecordError as e:
             return None, ExportOutcome(rec.sysno, "rejected", f"not exported: {e}")
         dropped_tag = self.tags.dropped
-        dropped = [tag for f in model.fields if dropped_tag(tag := f.tag)]
+        dropped = [tag for tag in model.tags if dropped_tag(tag)]  # no Field objects made
         if dropped:
             model.remove_fields(*set(dropped))
         out, written = model.to_bytes_report(encoding="marc8", errors=self.errors)

@@ -710,6 +710,12 @@ impl Record {
         self.source.as_str()
     }
 
+    /// The fields' tags, in order (no Field object is made).
+    #[getter]
+    fn tags(&self, py: Python<'_>) -> Vec<String> {
+        self.slots.iter().map(|s| Self::slot_tag(s, py)).collect()
+    }
+
     /// The fields, in order (a new list of the record's own Field objects).
     #[getter(fields)]
     fn fields_attr(&mut self, py: Python<'_>) -> PyResult<Vec<Py<Field>>> {
