@@ -712,8 +712,15 @@ impl Record {
 
     /// The fields' tags, in order (no Field object is made).
     #[getter]
-    fn tags(&self, py: Python<'_>) -> Vec<String> {
-        self.slots.iter().map(|s| Self::slot_tag(s, py)).collect()
+    fn tags<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let list = PyList::empty(py);
+        for s in &self.slots {
+            match s {
+                Slot::Raw(f) => list.append(PyString::new(py, &f.tag))?,
+                Slot::Obj(o) => list.append(PyString::new(py, &o.borrow(py).inner.tag))?,
+            }
+        }
+        Ok(list)
     }
 
     /// The fields, in order (a new list of the record's own Field objects).
