@@ -133,6 +133,16 @@ def test_unparseable_records_are_reported_and_skipped() -> None:
     assert r.records_read == 3 and r.records_rejected == 1
     assert [(p.kind, p.action, p.record) for p in r.problems] == [("bad_directory", "rejected", 2)]
     assert r.report.records_rejected == 1
+    assert r.problem_count == len(r.problems) == 1
+
+
+def test_problem_count_grows_as_the_reader_goes() -> None:
+    good = iso2709("00000nam a2200000   4500", [("001", b"g1")])
+    garbage = b"not a record"
+    r = m.MARCReader(good + garbage + good + garbage + good, chunk_size=16, jobs=1)
+    counts = [r.problem_count for _ in r]
+    assert counts[0] <= counts[1] <= counts[2] == r.problem_count == len(r.problems) == 2
+    assert counts[-1] >= 1
 
 
 def test_bad_sources() -> None:

@@ -133,6 +133,24 @@ def test_record_access() -> None:
     assert str(r).endswith("=650  \\0$aSymphonies.\n")
 
 
+def test_tags_follow_every_change_of_the_fields() -> None:
+    r = sample()
+    assert r.tags == ["001", "100", "245", "650", "650"]
+    r["245"].tag = "246"  # a Field object already made: its tag as it is now
+    r.add_ordered_field(m.Field("020", "  ", [("a", "isbn")]))
+    r.add_field(m.Field("STA", "  ", [("a", "local")]))
+    assert r.tags == ["001", "020", "100", "246", "650", "650", "STA"]
+    assert r.tags == [f.tag for f in r.fields]
+    r.remove_fields("650")
+    assert r.tags == ["001", "020", "100", "246", "STA"]
+    lst = r.tags
+    lst.clear()
+    assert len(r.tags) == 5, "tags returns a new list"
+    assert m.Record().tags == []
+    raw = iso2709("00000nam a2200000   4500", [("001", b"x"), ("H01", SD + b"ay"), ("245", b"10")])
+    assert m.Record.parse(raw).tags == ["001", "H01", "245"]
+
+
 def test_fields_taken_from_a_record_are_the_records_own() -> None:
     r = sample()
     f = r["245"]

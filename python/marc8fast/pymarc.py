@@ -272,9 +272,12 @@ class MARCReader:
         read = -1
         for rec in reader:
             # What was skipped before this record is in reader.problems by now. That list is a
-            # copy on every access: on a file with very many skipped stretches it is looked at
-            # once a read block only (a None may then come a few records late; none is lost).
-            if len(known) < 256 or reader.bytes_read != read:
+            # copy on every access: it is fetched only when it grew (problem_count), and on a
+            # file with very many skipped stretches once a read block only (a None may then come
+            # a few records late; none is lost).
+            if reader.problem_count != len(known) and (
+                len(known) < 256 or reader.bytes_read != read
+            ):
                 read = reader.bytes_read
                 known = reader.problems
             yield from lost(rec.offset)

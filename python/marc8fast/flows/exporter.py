@@ -129,6 +129,7 @@ class TagFilter:
         self.drop = frozenset(drop)
         self.default = keep == DEFAULT_KEEP_TAGS and not self.drop
         self._seen: dict[str, bool] = {}
+        self._kept: set[str] = set()  # tags seen and kept (as bounded as _seen)
 
     def dropped(self, tag: str) -> bool:
         known = self._seen.get(tag)
@@ -136,7 +137,17 @@ class TagFilter:
             known = tag in self.drop or self.keep.fullmatch(tag) is None
             if len(self._seen) < 100_000:
                 self._seen[tag] = known
+                if not known:
+                    self._kept.add(tag)
         return known
+
+    def dropped_of(self, tags: list[str]) -> list[str]:
+        """The tags of fields to leave out, in record order (one per field): a record whose
+        tags were all seen and kept before costs one set test."""
+        if self._kept.issuperset(tags):
+            return []
+        dropped = self.dropped
+        return [tag for tag in tags if dropped(tag)]
 
 
 class Exporter:
@@ -164,8 +175,7 @@ class Exporter:
             model = Record.parse(rec.data)
         except RecordError as e:
             return None, ExportOutcome(rec.sysno, "rejected", f"not exported: {e}")
-        dropped_tag = self.tags.dropped
-        dropped = [tag for f in model.fields if dropped_tag(tag := f.tag)]
+        dropped = self.tags.dropped_of(model.tags)  # no Field objects made
         if dropped:
             model.remove_fields(*set(dropped))
         out, written = model.to_bytes_report(encoding="marc8", errors=self.errors)

@@ -703,6 +703,19 @@ impl Record {
         self.source.as_str()
     }
 
+    /// The fields' tags, in order (no Field object is made).
+    #[getter]
+    fn tags<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let list = PyList::empty(py);
+        for s in &self.slots {
+            match s {
+                Slot::Raw(f) => list.append(PyString::new(py, &f.tag))?,
+                Slot::Obj(o) => list.append(PyString::new(py, &o.borrow(py).inner.tag))?,
+            }
+        }
+        Ok(list)
+    }
+
     /// The fields, in order (a new list of the record's own Field objects).
     #[getter(fields)]
     fn fields_attr(&mut self, py: Python<'_>) -> PyResult<Vec<Py<Field>>> {

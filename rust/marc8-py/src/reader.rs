@@ -280,6 +280,12 @@ impl MARCReader {
             .collect()
     }
 
+    /// How many file-level problems `problems` holds so far (the list is not copied).
+    #[getter]
+    fn problem_count(&self) -> usize {
+        self.report.problems.len()
+    }
+
     /// Records found so far (returned or rejected).
     #[getter]
     fn records_read(&self) -> usize {
