@@ -773,7 +773,12 @@ pub enum Looks {
 pub fn classify(fields: &[RawField<'_>]) -> Looks {
     let mut multibyte = false;
     for f in fields {
-        let mut rest = f.data;
+        // `contains` on bytes is a memchr: most fields have no ESC and pay only that scan.
+        let mut rest = if f.data.contains(&0x1B) {
+            f.data
+        } else {
+            &[][..]
+        };
         while let Some(i) = rest.iter().position(|&b| b == 0x1B) {
             if crate::decoder::starts_designation(&rest[i..]) {
                 return Looks::NotUtf8;
@@ -800,6 +805,9 @@ pub fn classify(fields: &[RawField<'_>]) -> Looks {
 /// The escape sequences of non-default sets a MARC-8 string designates, as 066 `$c` values
 /// (`$1`, `(N`, `)Q`, …), in the fixed order of [`SETS_066`].
 fn sets_used(marc8: &[u8], used: &mut [bool; SETS_066.len()]) {
+    if !marc8.contains(&0x1B) {
+        return; // a memchr: the common case costs one fast scan
+    }
     let mut i = 0;
     while let Some(p) = marc8[i..].iter().position(|&b| b == 0x1B) {
         let esc = &marc8[i + p + 1..];
@@ -1308,8 +1316,9 @@ pub fn transcode_with(
                 && !has_forbidden_controls(f.data)
                 && structural_bytes_ascii(f));
         if keep {
-            if opts.to == Target::Marc8 {
-                // Copied MARC-8 still counts for the 066 rebuilt below.
+            if opts.to == Target::Marc8 && from_marc8 {
+                // Copied MARC-8 still counts for the 066 rebuilt below (text copied from UTF-8
+                // has no escapes).
                 sets_used(f.data, &mut conv.used);
             }
             fields.push((tag, Piece::Source(f.data)));
