@@ -709,6 +709,23 @@ struct Place<'a> {
 }
 
 impl Place<'_> {
+    /// Text, CDATA or a reference where only elements belong: reported and skipped.
+    fn stray(
+        &self,
+        problems: &mut Vec<RecordProblem>,
+        what: &str,
+        pos: impl std::fmt::Display,
+        inside: &str,
+        bytes: &[u8],
+    ) {
+        problems.push(self.at().problem(
+            RecordKind::XmlUnexpectedText,
+            RecordAction::Skipped,
+            format!("{what} at byte {pos} directly inside <{inside}>; skipped"),
+            bytes,
+        ));
+    }
+
     fn at(&self) -> At<'_> {
         At {
             number: self.number,
@@ -1049,31 +1066,16 @@ impl<R: BufRead> XmlReader<R> {
                 ),
                 Event::Text(t) => {
                     if !t.iter().all(u8::is_ascii_whitespace) {
-                        problems.push(place.at().problem(
-                            RecordKind::XmlUnexpectedText,
-                            RecordAction::Skipped,
-                            format!("text at byte {pos} directly inside <record>; skipped"),
-                            &t,
-                        ));
+                        place.stray(problems, "text", pos, "record", &t);
                     }
                     continue;
                 }
                 Event::CData(t) => {
-                    problems.push(place.at().problem(
-                        RecordKind::XmlUnexpectedText,
-                        RecordAction::Skipped,
-                        format!("CDATA at byte {pos} directly inside <record>; skipped"),
-                        &t,
-                    ));
+                    place.stray(problems, "CDATA", pos, "record", &t);
                     continue;
                 }
                 Event::GeneralRef(r) => {
-                    problems.push(place.at().problem(
-                        RecordKind::XmlUnexpectedText,
-                        RecordAction::Skipped,
-                        format!("a reference at byte {pos} directly inside <record>; skipped"),
-                        &r,
-                    ));
+                    place.stray(problems, "a reference", pos, "record", &r);
                     continue;
                 }
                 Event::Eof => return Err(missing_end("record")),
@@ -1201,31 +1203,16 @@ impl<R: BufRead> XmlReader<R> {
                 ),
                 Event::Text(t) => {
                     if !t.iter().all(u8::is_ascii_whitespace) {
-                        problems.push(place.at().problem(
-                            RecordKind::XmlUnexpectedText,
-                            RecordAction::Skipped,
-                            format!("text at byte {pos} directly inside <datafield>; skipped"),
-                            &t,
-                        ));
+                        place.stray(problems, "text", pos, "datafield", &t);
                     }
                     continue;
                 }
                 Event::CData(t) => {
-                    problems.push(place.at().problem(
-                        RecordKind::XmlUnexpectedText,
-                        RecordAction::Skipped,
-                        format!("CDATA at byte {pos} directly inside <datafield>; skipped"),
-                        &t,
-                    ));
+                    place.stray(problems, "CDATA", pos, "datafield", &t);
                     continue;
                 }
                 Event::GeneralRef(r) => {
-                    problems.push(place.at().problem(
-                        RecordKind::XmlUnexpectedText,
-                        RecordAction::Skipped,
-                        format!("a reference at byte {pos} directly inside <datafield>; skipped"),
-                        &r,
-                    ));
+                    place.stray(problems, "a reference", pos, "datafield", &r);
                     continue;
                 }
                 Event::Eof => return Err(missing_end("datafield")),
