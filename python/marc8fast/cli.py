@@ -27,7 +27,6 @@ import json
 import os
 import re
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -43,7 +42,7 @@ from ._native import (
     Report,
     convert_records_file,
 )
-from ._output import give_new_file_mode
+from ._output import give_new_file_mode, remove_stale_temps, temp_path
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -64,11 +63,19 @@ class Progress:
 
     WIDTH = 24
 
-    def __init__(self, label: str, total_bytes: int | None, enabled: bool, stream: TextIO) -> None:
+    def __init__(
+        self,
+        label: str,
+        total_bytes: int | None,
+        enabled: bool,
+        stream: TextIO,
+        unit: Literal["bytes", "records"] = "bytes",
+    ) -> None:
         self.label = label
         self.total = total_bytes if total_bytes else None
         self.enabled = enabled
         self.stream = stream
+        self.unit = unit
         self.start = time.monotonic()
         self.last = 0.0
         self.drawn = False
@@ -80,14 +87,19 @@ class Progress:
         if now - self.last < 0.1:
             return
         self.last = now
-        rate = bytes_in / max(now - self.start, 1e-9) / 1e6
+        elapsed = max(now - self.start, 1e-9)
         if self.total:
             frac = min(bytes_in / self.total, 1.0)
             fill = int(frac * self.WIDTH)
             bar = f"[{'#' * fill}{'.' * (self.WIDTH - fill)}] {frac * 100:3.0f}% "
-        else:
+        elif self.unit == "bytes":
             bar = f"{bytes_in / 1e6:,.1f} MB "
-        line = f"{self.label} {bar}{records:,} records {rate:,.1f} MB/s"
+        else:
+            bar = ""
+        if self.unit == "bytes":
+            line = f"{self.label} {bar}{records:,} records {bytes_in / elapsed / 1e6:,.1f} MB/s"
+        else:
+            line = f"{self.label} {bar}{records:,} records {records / elapsed:,.0f} records/s"
         self.stream.write("\r" + line[:200] + "\033[K")
         self.stream.flush()
         self.drawn = True
@@ -99,9 +111,15 @@ class Progress:
             self.drawn = False
 
 
-def _progress(label: str, total: int | None, args: argparse.Namespace) -> Progress:
+def _progress(
+    label: str,
+    total: int | None,
+    args: argparse.Namespace,
+    unit: Literal["bytes", "records"] = "bytes",
+) -> Progress:
+    """``total``: bytes (or records, ``unit="records"``) to go through, None if not known."""
     enabled = args.verbosity >= 1 and not args.no_progress and sys.stderr.isatty()
-    return Progress(label, total, enabled, sys.stderr)
+    return Progress(label, total, enabled, sys.stderr, unit)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -381,12 +399,15 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 def _cmd_convert(args: argparse.Namespace) -> int:
     src, dst = args.input, args.output
-    if not os.path.isfile(src):
-        print(f"marc8fast: {src}: no such file", file=sys.stderr)
+    if not _input_file_ok(src):
         return EXIT_ERROR
     if os.path.exists(dst) and os.path.samefile(src, dst):
         print(f"marc8fast: refusing to write the output over the input {src}", file=sys.stderr)
         return EXIT_ERROR
+    # What a killed conversion left beside OUT (and the report): its process is gone.
+    remove_stale_temps(dst)
+    if args.report:
+        remove_stale_temps(args.report)
     from_format = args.from_format or _sniff_format(src)
     if args.format != "iso2709" or from_format != "iso2709":
         return _convert_formats(args, from_format)
@@ -395,14 +416,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     fh: IO[str] | None = None
     if args.report:
         try:
-            fh = tempfile.NamedTemporaryFile(
-                "w",
-                encoding="utf-8",
-                dir=os.path.dirname(os.path.abspath(args.report)),
-                prefix=f".{os.path.basename(args.report)}.",
-                suffix=".marc8fast-tmp",
-                delete=False,
-            )
+            fh = open(temp_path(args.report), "x", encoding="utf-8")
             give_new_file_mode(fh.fileno())
         except OSError as e:
             print(f"marc8fast: {args.report}: {e.strerror or e}", file=sys.stderr)
@@ -665,6 +679,24 @@ def _refuse_overwrite(option: str, path: str | None, protected: dict[str, list[s
     return False
 
 
+def _input_file_ok(path: str) -> bool:
+    """True if ``path`` is a file that can be read; else say why in one line (a folder, a
+    missing file, no permission) and return False."""
+    if os.path.isdir(path):
+        print(f"marc8fast: {path}: is a directory, not a file", file=sys.stderr)
+        return False
+    if not os.path.exists(path):
+        print(f"marc8fast: {path}: no such file", file=sys.stderr)
+        return False
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as e:
+        print(f"marc8fast: {path}: {e.strerror or e}", file=sys.stderr)
+        return False
+    return True
+
+
 def _cmd_load(args: argparse.Namespace) -> int:
     import sqlite3
 
@@ -672,8 +704,7 @@ def _cmd_load(args: argparse.Namespace) -> int:
     from .flows.store import CatalogError
 
     for path in args.files:
-        if not os.path.isfile(path):
-            print(f"marc8fast: {path}: no such file", file=sys.stderr)
+        if not _input_file_ok(path):
             return EXIT_ERROR
     if _refuse_overwrite(
         "the report", args.report, {"the catalog": _catalog_files(args.db), "the input": args.files}
@@ -689,14 +720,17 @@ def _cmd_load(args: argparse.Namespace) -> int:
         store.close()
         return EXIT_ERROR
 
+    bar = _progress("load", sum(os.path.getsize(f) for f in args.files), args)
+
     def show(out: Outcome) -> None:
         if report is not None:
             report.write(json.dumps(out.to_dict(), ensure_ascii=False) + "\n")
         if args.verbosity >= 1:
+            bar.done()  # the bar is drawn again on the next progress call
+            # A record's problems are listed under its line (issue 11, item 8).
             sys.stdout.write(out.line() + "\n")
-            if args.verbosity >= 2 or out.fate == "rejected":
-                for p in out.problems:
-                    sys.stdout.write(f"    {p.get('tag') or ''} {p['kind']}: {p['message']}\n")
+            for line in out.problem_lines():
+                sys.stdout.write(f"    {line}\n")
 
     t0 = time.perf_counter()
     try:
@@ -706,6 +740,8 @@ def _cmd_load(args: argparse.Namespace) -> int:
             exclude_symbols=args.exclude_symbol,
             batch_size=args.batch_size,
             on_outcome=show,
+            overlay=args.overlay,
+            on_progress=bar,
         ).load(args.files)
     except BrokenPipeError:
         raise
@@ -715,6 +751,7 @@ def _cmd_load(args: argparse.Namespace) -> int:
     except (CatalogError, sqlite3.Error) as e:  # read-only, locked too long, disk full ...
         return _catalog_failure(args.db, e)
     finally:
+        bar.done()
         store.close()
         if report is not None:
             report.close()
@@ -778,20 +815,26 @@ def _cmd_export(args: argparse.Namespace) -> int:
         store.close()
         return EXIT_ERROR
 
+    sysnos: list[int] | None = list(args.sysnos) if args.sysnos else None
+    total = len(sysnos) if sysnos is not None else None
+    if total is None and args.since is None:
+        total = store.count()
+    bar = _progress("export", total, args, unit="records")
+
     def show(out: ExportOutcome) -> None:
         if report is not None:
             report.write(json.dumps(out.to_dict(), ensure_ascii=False) + "\n")
-        if args.verbosity >= 1 and (out.fate != "exported" or out.chars or args.verbosity >= 2):
+        lines = out.problem_lines()
+        if args.verbosity >= 1 and (out.fate != "exported" or lines or args.verbosity >= 2):
+            bar.done()
             sys.stdout.write(out.line() + "\n")
-        if args.verbosity >= 1:
-            for c in out.chars:
-                sys.stdout.write("    " + c.line() + "\n")
+            for line in lines:
+                sys.stdout.write("    " + line + "\n")
 
-    sysnos: list[int] | None = list(args.sysnos) if args.sysnos else None
     t0 = time.perf_counter()
     try:
         summary = Exporter(store, errors=args.errors, tags=tags, on_outcome=show).export(
-            sysnos, args.output, since=args.since
+            sysnos, args.output, since=args.since, on_progress=bar
         )
     except BrokenPipeError:
         raise
@@ -801,12 +844,16 @@ def _cmd_export(args: argparse.Namespace) -> int:
     except (CatalogError, sqlite3.Error) as e:
         return _catalog_failure(args.db, e)
     finally:
+        bar.done()
         store.close()
         if report is not None:
             report.close()
     if args.verbosity >= 0:
         secs = time.perf_counter() - t0
         sys.stderr.write(f"{args.output}: {summary.text()} in {secs:.2f} s\n")
+        if not summary.written:
+            left = "left as it was" if os.path.exists(args.output) else "not created"
+            sys.stderr.write(f"{args.output}: nothing exported; the file was {left}\n")
     return EXIT_OK if summary.clean else EXIT_PROBLEMS
 
 
@@ -1049,6 +1096,13 @@ def build_parser() -> argparse.ArgumentParser:
     ld.add_argument("--report", metavar="FILE.jsonl", help="one JSON line per record's fate")
     ld.add_argument(
         "--batch-size", type=_jobs, default=500, metavar="N", help="records per commit (500)"
+    )
+    ld.add_argument(
+        "--overlay",
+        choices=["merge", "replace"],
+        default="merge",
+        help="merge (default): an overlay keeps the old record's local fields (9XX and tags "
+        "that are not numeric: H01, CAT ...); replace: the incoming record replaces it whole",
     )
     _wait_option(ld)
     _verbosity(ld)
