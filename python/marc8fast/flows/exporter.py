@@ -322,6 +322,8 @@ class Exporter:
                     if on_progress is not None and self.summary.records % 64 == 0:
                         on_progress(self.summary.records, self.summary.records)
                 fh.write(b"".join(buf))
+                if on_progress is not None:
+                    on_progress(self.summary.records, self.summary.records)
                 fh.flush()
                 os.fsync(fh.fileno())
             if self.summary.fates["exported"] == 0:

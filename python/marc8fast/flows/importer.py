@@ -198,8 +198,8 @@ def _apply_040_rule(rec: Record, view: RuleFields | None = None) -> Change | Non
     langs = [b.strip() for b in f040.get_subfields("b")]
     if not langs or all(b == "eng" for b in langs):
         return None
-    gone = [field_text(f) for f in rec.fields if f.tag in ("035", "040")]
-    n035 = len(view.all("035"))
+    gone = [f for f in rec.fields if f.tag in ("035", "040")]  # (the target is gone already)
+    n035 = sum(1 for f in gone if f.tag == "035")
     before = rec.leader_at(17)
     rec.remove_fields("035", "040")
     rec.set_leader(17, "5")
@@ -208,7 +208,7 @@ def _apply_040_rule(rec: Record, view: RuleFields | None = None) -> Change | Non
     return Change(
         f"040 $b {lang}: {deleted} deleted, leader/17 {before!r}→'5'",
         f"040 $b is {lang!r}, not 'eng': deleted "
-        + "; ".join(gone)
+        + "; ".join(field_text(f) for f in gone)
         + f"; leader/17 {before!r} → '5'",
     )
 
@@ -287,7 +287,8 @@ def _tag_counts(fields: Iterable[Field]) -> str:
 @dataclass
 class Change:
     """One thing the local rules (or an overlay) changed in a record: ``short`` for the record's
-    line, ``full`` (every field in full) for ``--report`` and the load log."""
+    line (empty: the line says it already), ``full`` (every field in full) for ``--report`` and
+    the load log."""
 
     short: str
     full: str
@@ -313,7 +314,8 @@ class Outcome:
         if self.fate == "empty":
             return f"{self.file}: {self.message}"
         cn = f" 001={self.control_number}" if self.control_number else ""
-        changed = f" [{'; '.join(c.short for c in self.changes)}]" if self.changes else ""
+        shorts = [c.short for c in self.changes if c.short]
+        changed = f" [{'; '.join(shorts)}]" if shorts else ""
         return f"{self.file}: record {self.index}{cn}: {self.message}{changed}"
 
     def problem_lines(self) -> list[str]:
@@ -548,11 +550,8 @@ class Importer:
         if self.exclude:
             excluded = [s for s in holding_symbols(view) if s in self.exclude]
             if excluded:
-                changes.append(
-                    Change(
-                        f"049 $a {excluded[0]} excluded",
-                        f"skipped because 049 $a {excluded[0]!r} is an excluded holding symbol",
-                    )
+                changes.append(  # the line's message names the symbol already
+                    Change("", f"skipped because 049 $a {excluded[0]!r} is an excluded symbol")
                 )
                 return outcome("skipped", None, f"skipped: 049 $a {excluded[0]} is excluded")
         # The local rules. The target is read before the 040 rule may delete every 035.
