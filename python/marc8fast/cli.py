@@ -9,7 +9,8 @@ converts a file (atomically; ISO 2709 to ISO 2709 on every core).
 ``marc8fast dump FILE...``  prints records as ``=TAG  ind$aText`` lines.
 ``marc8fast load FILE... --db CATALOG``  loads records into the local catalog (import flow).
 ``marc8fast export SYSNO... --db CATALOG -o OUT``  writes catalog records as MARC-8 (export flow).
-``marc8fast catalog show|delete SYSNO... --db CATALOG``  looks at or soft-deletes records.
+``marc8fast catalog show|history|delete|undelete SYSNO... --db CATALOG``, ``catalog batches``,
+``catalog search --title ...``  look at, search, soft-delete or undelete records.
 
 Exit status (every command): 0 clean, 1 problems found (or records rejected), 2 usage or I/O
 error; 130 when interrupted (Ctrl-C).
@@ -28,6 +29,7 @@ import os
 import re
 import sys
 import time
+import unicodedata
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -860,43 +862,152 @@ def _cmd_export(args: argparse.Namespace) -> int:
 def _cmd_catalog(args: argparse.Namespace) -> int:
     import sqlite3
 
-    from .flows import delete_record, format_sysno
     from .flows.store import CatalogError
 
-    if args.action == "show":
-        store = _open_catalog(args.db, readonly=True)
-    else:
-        store = _open_catalog(args.db, wait=args.wait)
+    writes = args.action in ("delete", "undelete")
+    store = (
+        _open_catalog(args.db, wait=args.wait) if writes else _open_catalog(args.db, readonly=True)
+    )
     if store is None:
         return EXIT_ERROR
-    status = EXIT_OK
     try:
+        if args.action == "batches":
+            return _catalog_batches(store)
+        if args.action == "search":
+            return _catalog_search(store, args)
+        status = EXIT_OK
         for sysno in args.sysnos:
-            shown = format_sysno(sysno)
-            if args.action == "delete":
-                what = delete_record(store, sysno)
-                print(f"{shown}: {what}")
-                if what != "deleted":
-                    status = EXIT_PROBLEMS
-                continue
-            rec = store.get(sysno)
-            if rec is None:
-                print(f"{shown}: not found", file=sys.stderr)
-                status = EXIT_PROBLEMS
-                continue
-            model = Record.parse(rec.data)
-            print(f"=SYS  {shown}")
-            print(f"=STATUS  {'deleted' if rec.deleted else 'live'}")
-            print(f"=OCLC  {' '.join(rec.oclc_numbers) or '-'}")
-            print(f"=KEY  {rec.title_key or '-'}")
-            print(f"=TIME  created {rec.created_at}, updated {rec.updated_at}")
-            print("\n".join(_field_lines(model)))
-            print()
+            one = _CATALOG_ACTIONS[args.action](store, sysno)
+            status = max(status, one)
+        return status
     except (CatalogError, sqlite3.Error) as e:  # read-only, locked too long ...
         return _catalog_failure(args.db, e)
     finally:
         store.close()
-    return status
+
+
+def _catalog_show(store: Any, sysno: int) -> int:
+    from .flows import format_sysno
+
+    rec = store.get(sysno)
+    if rec is None:
+        print(f"{format_sysno(sysno)}: not found", file=sys.stderr)
+        return EXIT_PROBLEMS
+    model = Record.parse(rec.data)
+    print(f"=SYS  {format_sysno(sysno)}")
+    print(f"=STATUS  {'deleted' if rec.deleted else 'live'}")
+    print(f"=OCLC  {' '.join(rec.oclc_numbers) or '-'}")
+    print(f"=KEY  {rec.title_key or '-'}")
+    print(f"=TIME  created {rec.created_at}, updated {rec.updated_at}")
+    print("\n".join(_field_lines(model)))
+    print()
+    return EXIT_OK
+
+
+def _catalog_delete(store: Any, sysno: int) -> int:
+    from .flows import delete_record, format_sysno
+
+    what = delete_record(store, sysno)
+    print(f"{format_sysno(sysno)}: {what}")
+    return EXIT_OK if what == "deleted" else EXIT_PROBLEMS
+
+
+def _catalog_undelete(store: Any, sysno: int) -> int:
+    from .flows import format_sysno, undelete_record
+
+    what = undelete_record(store, sysno)
+    print(f"{format_sysno(sysno)}: {what}")
+    return EXIT_OK if what == "undeleted" else EXIT_PROBLEMS
+
+
+def _catalog_history(store: Any, sysno: int) -> int:
+    """When and from where the record came, every overlay, the delete (and undelete): one line
+    per event, oldest first. A record stored before the catalog kept history (schema 1) shows
+    what the load log says of it."""
+    from .flows import format_sysno
+
+    shown = format_sysno(sysno)
+    rec = store.get(sysno)
+    if rec is None:
+        print(f"{shown}: not found", file=sys.stderr)
+        return EXIT_PROBLEMS
+    print(f"=SYS  {shown}  ({'deleted' if rec.deleted else 'live'})")
+    events = store.events(sysno)
+    if not events or events[0].action != "created":
+        print(f"{rec.created_at}  created    (before the catalog kept history)")
+        for row in store.log_for(sysno):
+            if row.fate in ("new", "possible_duplicate", "overlaid"):
+                print(
+                    f"{row.time}  {row.fate:<10} batch {row.batch_id}  {row.input_file}  "
+                    f"record {row.record_index}; {row.message}  (load log)"
+                )
+    for e in events:
+        batch = f"batch {e.batch_id}" if e.batch_id is not None else "-"
+        detail = f"  {e.detail}" if e.detail else ""
+        print(f"{e.time}  {e.action:<10} {batch}  {e.source}{detail}")
+    print()
+    return EXIT_OK
+
+
+_CATALOG_ACTIONS: dict[str, Callable[[Any, int], int]] = {
+    "show": _catalog_show,
+    "delete": _catalog_delete,
+    "undelete": _catalog_undelete,
+    "history": _catalog_history,
+}
+
+
+def _catalog_batches(store: Any) -> int:
+    from .flows.importer import FATES
+
+    batches = store.batches()
+    for b in batches:
+        order = [*FATES, *sorted(set(b.fates) - set(FATES))]
+        counts = ", ".join(f"{b.fates[f]:,} {f.replace('_', ' ')}" for f in order if f in b.fates)
+        print(f"batch {b.batch_id}  {b.started_at}  {b.description}: {counts or 'nothing logged'}")
+    if not batches:
+        print("no batches", file=sys.stderr)
+    return EXIT_OK
+
+
+def _title_of(data: bytes) -> str:
+    """245 $a $b $n $p of a stored record, on one line (``-`` if it has none)."""
+    try:
+        rec = Record.parse(data)
+    except ValueError:
+        return "-"
+    f = rec.get("245")
+    if f is None:
+        return "-"
+    text = " ".join(v.strip() for v in f.get_subfields("a", "b", "n", "p"))
+    return unicodedata.normalize("NFC", text.rstrip(" /:;,.")) or "-"
+
+
+def _catalog_search(store: Any, args: argparse.Namespace) -> int:
+    """Every live record matching all the criteria given: system number, status, title."""
+    from .flows import format_sysno
+    from .flows.search import search
+
+    criteria = {
+        name: getattr(args, name)
+        for name in ("oclc", "title", "author", "isbn", "issn", "any")
+        if getattr(args, name) is not None
+    }
+    if not criteria:
+        print(
+            "marc8fast: catalog search: give --oclc, --title, --author, --isbn, --issn or --any",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
+    found = search(store, **criteria)
+    for sysno in found:
+        rec = store.get(sysno)
+        if rec is None:  # not possible in one snapshot, but never a traceback
+            continue
+        status = "deleted" if rec.deleted else "live"
+        print(f"{format_sysno(sysno)}  {status}  {_title_of(rec.data)}")
+    print(f"{len(found):,} record(s) found", file=sys.stderr)
+    return EXIT_OK if found else EXIT_PROBLEMS
 
 
 # ------------------------------------------------------------------------------------------------
@@ -1152,17 +1263,49 @@ def build_parser() -> argparse.ArgumentParser:
 
     cat = sub.add_parser(
         "catalog",
-        help="show or soft-delete catalog records",
+        help="show, search, delete or undelete catalog records; their history; the batches",
         description="show: print records as =TAG lines with their system number, status, OCLC "
-        "numbers and times; delete: mark records deleted (field STA 1_ $a DELETED).",
-        epilog="Exit status: 0 done; 1 a record not found (or already deleted); 2 usage or I/O "
-        "error.",
+        "numbers and times; search: find records by OCLC number, title, author, ISBN, ISSN; "
+        "history: when and from where a record came, every overlay, the delete; batches: every "
+        "load; delete: mark records deleted (field STA 1_ $a DELETED); undelete: undo it.",
+        epilog="Exit status: 0 done; 1 a record not found (or already deleted, not deleted), "
+        "or a search that found nothing; 2 usage or I/O error.",
     )
-    cat.add_argument("action", choices=["show", "delete"])
-    cat.add_argument("sysnos", nargs="+", type=_sysno_arg, metavar="SYSNO")
-    cat.add_argument("--db", required=True, metavar="CATALOG")
-    _wait_option(cat)
-    cat.set_defaults(func=_cmd_catalog, verbose=0, quiet=0, no_progress=True)
+    cat.set_defaults(func=_cmd_catalog, verbose=0, quiet=0, no_progress=True, wait=None)
+    acts = cat.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for name, text in (
+        ("show", "print records as =TAG lines"),
+        ("history", "when and from where each record came, every overlay, the delete"),
+        ("delete", "mark records deleted (STA 1_ $a DELETED); never exported or matched"),
+        ("undelete", "remove STA DELETED and make records live again"),
+    ):
+        a = acts.add_parser(name, help=text, description=text)
+        a.add_argument("sysnos", nargs="+", type=_sysno_arg, metavar="SYSNO")
+        a.add_argument("--db", required=True, metavar="CATALOG")
+        if name in ("delete", "undelete"):
+            _wait_option(a)
+    a = acts.add_parser(
+        "batches",
+        help="every load: when, what, and the fates of its records",
+        description="Every batch (a load), oldest first: its number, when it started, the files "
+        "and what became of their records.",
+    )
+    a.add_argument("--db", required=True, metavar="CATALOG")
+    a = acts.add_parser(
+        "search",
+        help="find live records by OCLC number, title, author, ISBN, ISSN",
+        description="Live records matching every criterion given (words in any order; OCLC "
+        "numbers also from 019 and (OCoLC) in any case; ISBN-10 and -13 alike): system "
+        "number, status and title, one per line; the count on stderr.",
+        epilog="Exit status: 0 found; 1 nothing found; 2 usage or I/O error.",
+    )
+    a.add_argument("--db", required=True, metavar="CATALOG")
+    a.add_argument("--oclc", metavar="N", help="an OCLC number (ocm/ocn/on and zeros ignored)")
+    a.add_argument("--title", metavar="WORDS", help="words of the title (245, 246, 130, 240, 740)")
+    a.add_argument("--author", metavar="WORDS", help="words of an author (1XX, 7XX)")
+    a.add_argument("--isbn", metavar="ISBN", help="an ISBN, 10 or 13 digits, hyphens or not")
+    a.add_argument("--issn", metavar="ISSN", help="an ISSN")
+    a.add_argument("--any", metavar="WORDS", help="words of any index (or a number)")
     return parser
 
 

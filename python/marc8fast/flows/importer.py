@@ -542,6 +542,10 @@ class Importer:
 
         changes: list[Change] = []  # what the rules (and an overlay) changed, in order
 
+        def history(*more: str) -> str:
+            """The detail of the record's history event: which input record, what changed."""
+            return "; ".join([f"record {index}", *filter(None, more)] + [c.full for c in changes])
+
         def outcome(fate: str, sysno: int | None, message: str) -> Outcome:
             return Outcome(
                 path, index, fate, sysno, message, cn, problems, changes, offset=rec.offset
@@ -613,7 +617,7 @@ class Importer:
                             f"rejected: overlaying {format_sysno(sysno)} with its local fields "
                             "kept: " + ("; ".join(reasons) or "not written"),
                         )
-            self.store.replace(sysno, data, numbers, key)
+            self.store.replace(sysno, data, numbers, key, source=path, detail=history())
             return outcome("overlaid", sysno, f"Record overlaid: {format_sysno(sysno)}")
         hit = self.store.find_by_oclc(numbers)
         if hit is not None:
@@ -623,7 +627,8 @@ class Importer:
                 f"not loaded: duplicate of {format_sysno(hit[0])} (OCLC number {hit[1]})",
             )
         similar = self.store.find_by_title_key(key) if key else None
-        sysno = self.store.insert(data, numbers, key)
+        also = f"possible duplicate of {format_sysno(similar)}" if similar is not None else ""
+        sysno = self.store.insert(data, numbers, key, source=path, detail=history(also))
         if similar is not None:
             return outcome(
                 "possible_duplicate",
