@@ -14,10 +14,20 @@ For each record of each input file, in this order:
    ``(OCoLC)…``); if 040 $b is present and not ``eng``, every 035 and 040 is deleted and leader/17
    set to ``5``; 049 is kept as received;
 4. matching: a target → that record is **overlaid** (it must exist and not be deleted, else the
-   record is rejected, as is an overlay that would give it another live record's OCLC number);
+   record is rejected, as is an overlay that would give it another live record's OCLC number;
+   ``overlay="merge"``, the default, keeps the local fields of the record overlaid: every 9XX and
+   every tag that is not three digits; ``"replace"`` replaces it whole);
    else a live record with one of its OCLC numbers → not loaded, a **duplicate** of that record;
    else a live record with the same title/author key → loaded as a **possible duplicate**; else
    loaded as **new**.
+
+What the rules and the overlay changed is carried on each :class:`Outcome` (``changes``: a short
+form for the record's line, the full one for the report and the load log), and the store writes
+the record's history event with the input's name and those changes.
+
+Bytes between records that are no record (``garbage``) are **junk**: an outcome of fate ``junk``
+numbered by its byte offset, counted apart from the records; an input with no record and no junk
+gives one outcome of fate ``empty``.
 
 Records commit in groups of ``batch_size``, each group with its load-log rows in the same
 transaction. An input record is identified by (SHA-256 of its file, record number), so loading a
