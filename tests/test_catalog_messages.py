@@ -228,3 +228,53 @@ def test_a_record_cut_off_by_the_end_of_the_file_is_a_record_not_junk(tmp_path):
     assert proc.returncode == 1
     assert "record 2: rejected: truncated_record" in proc.stdout
     assert "2 record(s): 1 new" in proc.stderr and "1 rejected" in proc.stderr
+
+
+# ------------------------------------------------------------------------------------------------
+# Reports are outputs too: written under a temporary name and renamed when the run ends
+
+
+def test_a_load_report_is_renamed_into_place_and_a_kill_leaves_the_old_one(tmp_path):
+    from test_catalog_safety import titled as _titled
+
+    src = tmp_path / "many.mrc"
+    src.write_bytes(b"".join(_titled(f"Title number {i}") for i in range(30_000)))
+    report = tmp_path / "load.jsonl"
+    report.write_text("the previous report\n")
+    db = tmp_path / "c.sqlite"
+    cmd = [sys.executable, "-m", "marc8fast", "load", str(src), "--db", str(db), "-q"]
+    proc = subprocess.Popen([*cmd, "--report", str(report)], stderr=subprocess.DEVNULL)
+    try:
+        temp = None
+        while proc.poll() is None and temp is None:
+            found = [p for p in tmp_path.iterdir() if p.name.startswith(".load.jsonl.")]
+            if found and found[0].stat().st_size > 0:
+                temp = found[0]
+        assert temp is not None, "the load ended before its report was seen being written"
+        proc.kill()
+    finally:
+        proc.wait()
+    assert report.read_text() == "the previous report\n"  # never half-written
+    assert temp.exists()
+    done = subprocess.run([*cmd, "--report", str(report)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    lines = report.read_text().splitlines()
+    assert len(lines) == 30_000
+    assert all(json.loads(line)["fate"] in ("new", "duplicate") for line in lines)
+    assert not temp.exists()  # the killed run's leftover is removed
+    assert oct(report.stat().st_mode & 0o777) == oct(0o666 & ~_umask())
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def test_an_export_report_is_complete_and_leaves_no_temporary_file(tmp_path):
+    db, _ = loaded_catalog(tmp_path)
+    report = tmp_path / "export.jsonl"
+    proc = run("export", "--all", "--db", db, "-o", tmp_path / "out.mrc", "--report", report)
+    assert proc.returncode == 0, proc.stderr
+    assert len(report.read_text().splitlines()) == 5
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".marc8fast-tmp")]

@@ -67,3 +67,42 @@ def remove_stale_temps(dst: str) -> list[str]:
             continue
         removed.append(path)
     return removed
+
+
+class AtomicText:
+    """A text file written under a temporary name beside ``dst`` (with the umask's mode) and
+    renamed over ``dst`` by :meth:`commit`; :meth:`discard` removes it. Stale temporary files of
+    ``dst`` left by dead processes are removed when one is opened."""
+
+    def __init__(self, dst: str) -> None:
+        remove_stale_temps(dst)
+        self.dst = dst
+        self.temp = temp_path(dst)
+        self.fh = open(self.temp, "x", encoding="utf-8")
+        try:
+            give_new_file_mode(self.fh.fileno())
+        except OSError:
+            self.discard()
+            raise
+
+    def write(self, text: str) -> None:
+        self.fh.write(text)
+
+    def commit(self) -> None:
+        """Flush, sync and rename into place."""
+        if self.fh.closed:
+            return
+        try:
+            self.fh.flush()
+            os.fsync(self.fh.fileno())
+        finally:
+            self.fh.close()
+        os.replace(self.temp, self.dst)
+
+    def discard(self) -> None:
+        if not self.fh.closed:
+            self.fh.close()
+        try:
+            os.unlink(self.temp)
+        except OSError:
+            pass

@@ -44,7 +44,7 @@ from ._native import (
     Report,
     convert_records_file,
 )
-from ._output import give_new_file_mode, remove_stale_temps, temp_path
+from ._output import AtomicText, give_new_file_mode, remove_stale_temps, temp_path
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -522,9 +522,14 @@ def _convert_summary(
     issues = [Issue.from_problem(src, p) for p in report.problems]
     if args.report and write_report:
         try:
-            with open(args.report, "w", encoding="utf-8") as fh:
+            out = AtomicText(args.report)
+            try:
                 for i in issues:
-                    fh.write(json.dumps(asdict(i), ensure_ascii=False) + "\n")
+                    out.write(json.dumps(asdict(i), ensure_ascii=False) + "\n")
+            except BaseException:
+                out.discard()
+                raise
+            out.commit()
         except OSError as e:
             print(f"marc8fast: {args.report}: {e.strerror or e}", file=sys.stderr)
             return EXIT_ERROR
@@ -716,7 +721,9 @@ def _cmd_load(args: argparse.Namespace) -> int:
     if store is None:
         return EXIT_ERROR
     try:
-        report = open(args.report, "w", encoding="utf-8") if args.report else None
+        # Written under a temporary name, renamed into place when the run ends (also when it
+        # stops on an error: the report then says what was done before it).
+        report = AtomicText(args.report) if args.report else None
     except OSError as e:
         print(f"marc8fast: {args.report}: {e.strerror or e}", file=sys.stderr)
         store.close()
@@ -756,11 +763,19 @@ def _cmd_load(args: argparse.Namespace) -> int:
         bar.done()
         store.close()
         if report is not None:
-            report.close()
+            _finish_report(report)
     if args.verbosity >= 0:
         secs = time.perf_counter() - t0
         sys.stderr.write(f"{summary.text()} in {secs:.2f} s\n")
     return EXIT_OK if summary.clean else EXIT_PROBLEMS
+
+
+def _finish_report(report: AtomicText) -> None:
+    try:
+        report.commit()
+    except OSError as e:
+        report.discard()
+        print(f"marc8fast: {report.dst}: {e.strerror or e}", file=sys.stderr)
 
 
 def _sysno_arg(value: str) -> int:
@@ -811,7 +826,9 @@ def _cmd_export(args: argparse.Namespace) -> int:
     if store is None:
         return EXIT_ERROR
     try:
-        report = open(args.report, "w", encoding="utf-8") if args.report else None
+        # Written under a temporary name, renamed into place when the run ends (also when it
+        # stops on an error: the report then says what was done before it).
+        report = AtomicText(args.report) if args.report else None
     except OSError as e:
         print(f"marc8fast: {args.report}: {e.strerror or e}", file=sys.stderr)
         store.close()
@@ -849,7 +866,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
         bar.done()
         store.close()
         if report is not None:
-            report.close()
+            _finish_report(report)
     if args.verbosity >= 0:
         secs = time.perf_counter() - t0
         sys.stderr.write(f"{args.output}: {summary.text()} in {secs:.2f} s\n")
