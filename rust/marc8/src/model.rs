@@ -189,7 +189,7 @@ impl Record {
                         );
                         problems.push(p);
                     }
-                    Part::Bare => {}
+                    Part::Bare { .. } => {}
                     Part::Subfield {
                         code,
                         field_offset,
