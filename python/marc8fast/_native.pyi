@@ -190,6 +190,14 @@ def transcode_record(
     legacy_ligatures: bool = False,
     trust: _Trust = "leader",
 ) -> tuple[bytes | None, list[RecordProblem]]: ...
+def export_record(
+    raw: bytes | bytearray,
+    *,
+    drop: Sequence[str] = ...,
+    encoding: _Encoding = "marc8",
+    errors: _EncodeErrors = "lossless",
+) -> tuple[bytes | None, list[RecordProblem], list[str]]: ...
+def raw_fields(raw: bytes | bytearray) -> tuple[bytes, list[tuple[str, bytes]]]: ...
 def transcode_file(
     src: str | os.PathLike[str],
     dst: str | os.PathLike[str],

@@ -1128,7 +1128,7 @@ impl Converter<'_> {
 /// True if valid UTF-8 `b` holds a control character MARC forbids
 /// ([`crate::problem::is_forbidden_control`]): a byte below 0x1D (ESC included), DEL, or a C1
 /// control U+0080–U+009F other than U+0098/U+009C (`C2 80`–`C2 9F`).
-fn has_forbidden_controls(b: &[u8]) -> bool {
+pub(crate) fn has_forbidden_controls(b: &[u8]) -> bool {
     // A branch-free pass first (most data has none of these bytes), then the exact check.
     let suspect = b.chunks(32).any(|c| {
         c.iter()
@@ -1407,6 +1407,7 @@ pub fn transcode_with(
         raw,
         parse(raw),
         opts,
+        None,
         number,
         offset,
         scratch,
@@ -1415,13 +1416,19 @@ pub fn transcode_with(
     )
 }
 
+/// Which fields of a record are converted: those whose tag it accepts (the others are left out,
+/// as if the record did not have them).
+pub(crate) type Keep<'k> = Option<&'k dyn Fn(&[u8; 3]) -> bool>;
+
 /// [`transcode_with`] with the record already parsed (validation reads its layout once for
-/// its own checks and for the conversion).
+/// its own checks and for the conversion), converting only the fields `keep` accepts (all if
+/// `None`).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn transcode_parsed<'a>(
     raw: &'a [u8],
     parsed: Result<Parsed<'a>, ParseError>,
     opts: &RecordOptions,
+    keep: Keep<'_>,
     number: usize,
     offset: u64,
     scratch: &mut Scratch,
@@ -1452,6 +1459,9 @@ pub(crate) fn transcode_parsed<'a>(
     data.clear();
     let same = from_marc8 == (opts.to == Target::Marc8);
     for f in &parsed.fields {
+        if keep.is_some_and(|k| !k(&f.tag)) {
+            continue;
+        }
         let occurrence = occurrence_of(counts, f.tag);
         if &f.tag == b"066" {
             continue; // dropped; rebuilt below for MARC-8

@@ -696,6 +696,7 @@ fn validate_record(
         raw,
         Ok(parsed.clone()),
         &RecordOptions::new(Target::Utf8),
+        None,
         number,
         offset,
         &mut chk.scratch,
