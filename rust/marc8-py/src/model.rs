@@ -1043,6 +1043,12 @@ impl Record {
     }
 }
 
+/// What `export_record` returns: the record's bytes (or `None`), its problems, the tags left out.
+type Exported<'py> = (Option<Bound<'py, PyBytes>>, Vec<RecordProblem>, Vec<String>);
+
+/// What `raw_fields` returns: the leader and each field's tag and bytes.
+type RawFields<'py> = (Bound<'py, PyBytes>, Vec<(String, Bound<'py, PyBytes>)>);
+
 /// The export's conversion of one stored record: `(bytes or None if it cannot be written,
 /// problems, tags left out)`, as `Record.parse(raw)`, removing every field whose tag is not
 /// three ASCII digits or is in `drop`, then `to_bytes_report(encoding, errors)` give, in one
@@ -1055,7 +1061,7 @@ pub(crate) fn export_record<'py>(
     drop: Vec<String>,
     encoding: &str,
     errors: &str,
-) -> PyResult<(Option<Bound<'py, PyBytes>>, Vec<RecordProblem>, Vec<String>)> {
+) -> PyResult<Exported<'py>> {
     let (to, errors) = encoding_options(encoding, errors)?;
     let opts = read_options("leader", None, false, false)?;
     let keep = |tag: &str| {
@@ -1093,10 +1099,7 @@ pub(crate) fn export_record<'py>(
 /// directory that lies is recovered from the terminators). Raises RecordError (with
 /// `.problems`) when the record cannot be parsed at all.
 #[pyfunction]
-pub(crate) fn raw_fields<'py>(
-    py: Python<'py>,
-    raw: &[u8],
-) -> PyResult<(Bound<'py, PyBytes>, Vec<(String, Bound<'py, PyBytes>)>)> {
+pub(crate) fn raw_fields<'py>(py: Python<'py>, raw: &[u8]) -> PyResult<RawFields<'py>> {
     match marc8::record::parse(raw) {
         Ok(p) => Ok((
             PyBytes::new(py, &p.leader),

@@ -897,16 +897,25 @@ pub enum Looks {
     Ascii,
     /// Valid UTF-8 with at least one multibyte character.
     Utf8,
-    /// Not valid UTF-8 (or ESC sequences): MARC-8 or something else.
+    /// UTF-8 with some invalid sequences, but at least as many bytes in valid multibyte
+    /// characters as in invalid sequences: damaged UTF-8, not another encoding. A record that
+    /// says UTF-8 is read as UTF-8 (each bad sequence replaced and reported); one that says
+    /// MARC-8 is read as MARC-8 (the data is not valid UTF-8).
+    MostlyUtf8,
+    /// MARC-8 escape sequences, or more bytes in invalid UTF-8 sequences than in valid
+    /// multibyte characters: MARC-8 or something else.
     NotUtf8,
 }
 
 /// Classifies the data of a record's fields. An ESC counts as a sign of MARC-8 only when it
 /// starts an escape sequence that designates a MARC-8 set; a stray one is a control character,
-/// reported as such by the conversion.
+/// reported as such by the conversion. Invalid UTF-8 is weighed against valid UTF-8, byte for
+/// byte (above 0x7F): one bad sequence among valid characters is damage, not MARC-8, while
+/// MARC-8 text (whose diacritics and special characters almost never form valid UTF-8) is
+/// nearly all invalid.
 #[must_use]
 pub fn classify(fields: &[RawField<'_>]) -> Looks {
-    let mut multibyte = false;
+    let (mut valid, mut invalid) = (0usize, 0usize);
     for f in fields {
         // `contains` on bytes is a memchr: most fields have no ESC and pay only that scan.
         let mut rest = if f.data.contains(&0x1B) {
@@ -921,16 +930,21 @@ pub fn classify(fields: &[RawField<'_>]) -> Looks {
             rest = &rest[i + 1..];
         }
         if !f.data.is_ascii() {
-            if std::str::from_utf8(f.data).is_err() {
-                return Looks::NotUtf8;
+            if std::str::from_utf8(f.data).is_ok() {
+                valid += f.data.iter().filter(|&&b| b >= 0x80).count();
+            } else {
+                for chunk in f.data.utf8_chunks() {
+                    valid += chunk.valid().bytes().filter(|&b| b >= 0x80).count();
+                    invalid += chunk.invalid().len();
+                }
             }
-            multibyte = true;
         }
     }
-    if multibyte {
-        Looks::Utf8
-    } else {
-        Looks::Ascii
+    match (valid, invalid) {
+        (0, 0) => Looks::Ascii,
+        (_, 0) => Looks::Utf8,
+        (v, i) if i > v => Looks::NotUtf8,
+        _ => Looks::MostlyUtf8,
     }
 }
 
@@ -1335,7 +1349,7 @@ fn begin_parsed<'a>(
         {
             "leader/09 says UTF-8 but the data has MARC-8 escape sequences".to_owned()
         } else if says_utf8 {
-            "leader/09 says UTF-8 but the data is not valid UTF-8 (MARC-8?)".to_owned()
+            "leader/09 says UTF-8 but the data is mostly not valid UTF-8 (MARC-8?)".to_owned()
         } else {
             "leader/09 says MARC-8 but the data is valid UTF-8".to_owned()
         };

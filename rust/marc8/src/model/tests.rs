@@ -304,16 +304,17 @@ fn transcoding_marc8_to_marc8_keeps_066() {
     assert_eq!(f066.data, b"  \x1fc$1\x1fc(N");
 }
 
+/// What converting a record with a tag filter gives: the record (outer `None`: unparseable,
+/// inner `None`: rejected), the problems, the tags left out.
+type Kept = (Option<Option<Vec<u8>>>, Vec<RecordProblem>, Vec<String>);
+
 /// `convert_keeping` against what it stands for: reading into the model, removing the fields
 /// `keep` refuses, writing.
 fn keeping_both_ways(
     raw: &[u8],
     keep: &dyn Fn(&str) -> bool,
     errors: EncodeErrors,
-) -> (
-    (Option<Option<Vec<u8>>>, Vec<RecordProblem>, Vec<String>),
-    (Option<Option<Vec<u8>>>, Vec<RecordProblem>, Vec<String>),
-) {
+) -> (Kept, Kept) {
     let opts = ReadOptions::default();
     let (mut out, mut problems, mut dropped) = (Vec::new(), Vec::new(), Vec::new());
     let ok = convert_keeping(
