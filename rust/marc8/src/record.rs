@@ -691,6 +691,7 @@ impl<'a> Layout<'a> {
 }
 
 /// The field a directory entry describes in `body` (the record without its terminator).
+#[inline]
 fn entry_field<'a>(body: &'a [u8], data_start: usize, e: &[u8]) -> Result<&'a [u8], EntryFault> {
     if e.len() < 12 {
         return Err(EntryFault::Short);
@@ -737,17 +738,15 @@ pub(crate) fn parse_layout<'a>(
     if layout.dir_len() % 12 == 0
         && (layout.base == Some(data_start) || layout.base == Some(layout.dir_end))
     {
-        let fields: Option<Vec<RawField<'a>>> = layout
-            .entries()
-            .map(|e| {
-                let data = e.field.ok()?;
-                Some(RawField {
-                    tag: e.tag()?,
-                    data,
-                })
-            })
-            .collect();
-        if let Some(fields) = fields {
+        let mut fields = Vec::with_capacity(layout.dir_len() / 12);
+        let all = layout.entries().all(|e| match (e.tag(), e.field) {
+            (Some(tag), Ok(data)) => {
+                fields.push(RawField { tag, data });
+                true
+            }
+            _ => false,
+        });
+        if all {
             return Ok(Parsed {
                 leader: layout.leader,
                 fields,
@@ -915,37 +914,64 @@ pub enum Looks {
 /// nearly all invalid.
 #[must_use]
 pub fn classify(fields: &[RawField<'_>]) -> Looks {
-    let (mut valid, mut invalid) = (0usize, 0usize);
-    for f in fields {
-        // `contains` on bytes is a memchr: most fields have no ESC and pay only that scan.
-        let mut rest = if f.data.contains(&0x1B) {
-            f.data
-        } else {
-            &[][..]
-        };
-        while let Some(i) = rest.iter().position(|&b| b == 0x1B) {
-            if crate::decoder::starts_designation(&rest[i..]) {
-                return Looks::NotUtf8;
-            }
-            rest = &rest[i + 1..];
+    let mut multibyte = false;
+    for (k, f) in fields.iter().enumerate() {
+        if designates(f.data) {
+            return Looks::NotUtf8;
         }
         if !f.data.is_ascii() {
-            if std::str::from_utf8(f.data).is_ok() {
-                valid += f.data.iter().filter(|&&b| b >= 0x80).count();
-            } else {
-                for chunk in f.data.utf8_chunks() {
-                    valid += chunk.valid().bytes().filter(|&b| b >= 0x80).count();
-                    invalid += chunk.invalid().len();
-                }
+            if std::str::from_utf8(f.data).is_err() {
+                return weigh(fields, k);
             }
+            multibyte = true;
         }
     }
-    match (valid, invalid) {
-        (0, 0) => Looks::Ascii,
-        (_, 0) => Looks::Utf8,
-        (v, i) if i > v => Looks::NotUtf8,
-        _ => Looks::MostlyUtf8,
+    if multibyte {
+        Looks::Utf8
+    } else {
+        Looks::Ascii
     }
+}
+
+/// True if `data` holds an ESC that starts an escape sequence designating a MARC-8 set.
+fn designates(data: &[u8]) -> bool {
+    // `contains` on bytes is a memchr: most fields have no ESC and pay only that scan.
+    let mut rest = if data.contains(&0x1B) { data } else { &[][..] };
+    while let Some(i) = rest.iter().position(|&b| b == 0x1B) {
+        if crate::decoder::starts_designation(&rest[i..]) {
+            return true;
+        }
+        rest = &rest[i + 1..];
+    }
+    false
+}
+
+/// [`classify`] of a record whose field `first_bad` is the first with invalid UTF-8: MARC-8
+/// escapes in any later field, or more bytes above 0x7F in invalid sequences than in valid
+/// characters, make it [`Looks::NotUtf8`]; else [`Looks::MostlyUtf8`].
+fn weigh(fields: &[RawField<'_>], first_bad: usize) -> Looks {
+    if fields[first_bad + 1..].iter().any(|f| designates(f.data)) {
+        return Looks::NotUtf8;
+    }
+    // Every byte of an invalid sequence is above 0x7F: the high bytes are the valid ones plus
+    // the invalid ones, so the count stops as soon as the invalid ones are the majority.
+    let total: usize = fields
+        .iter()
+        .map(|f| f.data.iter().filter(|&&b| b >= 0x80).count())
+        .sum();
+    let mut invalid = 0;
+    for f in &fields[first_bad..] {
+        if f.data.is_ascii() {
+            continue;
+        }
+        for chunk in f.data.utf8_chunks() {
+            invalid += chunk.invalid().len();
+        }
+        if 2 * invalid > total {
+            return Looks::NotUtf8;
+        }
+    }
+    Looks::MostlyUtf8
 }
 
 // ------------------------------------------------------------------------------------------------
