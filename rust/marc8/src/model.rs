@@ -350,8 +350,9 @@ fn reads_as_written(p: &Parsed<'_>, opts: &ReadOptions) -> bool {
         && !opts.decode.expand_ncr
         && p.fields.iter().all(|f| {
             f.tag.iter().all(u8::is_ascii_graphic)
-                && std::str::from_utf8(f.data).is_ok()
-                && !has_forbidden_controls(f.data)
+                // plain ASCII (the common case, one fast scan), or UTF-8 without controls
+                && (crate::is_verbatim(f.data, false)
+                    || (std::str::from_utf8(f.data).is_ok() && !has_forbidden_controls(f.data)))
                 && (f.is_control()
                     || (f.data.len() >= 2
                         && f.data[..2].iter().all(|&b| printable(b))
