@@ -339,3 +339,43 @@ fn invalid_utf8_is_reported_as_such() {
         "10\x1faCaf\u{fffd} ok".as_bytes()
     );
 }
+
+#[test]
+fn layout_says_what_each_directory_entry_describes() {
+    let good = record(true, &[("001", b"n1"), ("245", b"10\x1faText")]);
+    let l = Layout::read(&good).unwrap();
+    assert!(l.terminated);
+    assert_eq!((l.length, l.base), (Some(good.len()), Some(l.data_start())));
+    let fields: Vec<_> = l.entries().map(|e| (e.tag(), e.field)).collect();
+    assert_eq!(
+        fields,
+        [
+            (Some(*b"001"), Ok(&b"n1"[..])),
+            (Some(*b"245"), Ok(&b"10\x1faText"[..]))
+        ]
+    );
+    // Each fault of an entry, and a directory that is not a multiple of 12.
+    let mut bad = good.clone();
+    bad[24 + 3] = b'x'; // 001's length
+    bad[24 + 12 + 5] = b'9'; // 245's length 0099: past the end of the data
+    let l = Layout::read(&bad).unwrap();
+    let faults: Vec<_> = l.entries().map(|e| e.field.err()).collect();
+    assert_eq!(faults[0], Some(EntryFault::NotDigits));
+    assert_eq!(
+        faults[1],
+        Some(EntryFault::OutOfRecord { len: 99, start: 3 })
+    );
+    let mut short = good.clone();
+    short[24 + 12 + 6] = b'8'; // 245's length 0008: its last byte is not the terminator
+    let l = Layout::read(&short).unwrap();
+    assert_eq!(
+        l.entries().nth(1).unwrap().field,
+        Err(EntryFault::NoTerminator { len: 8, last: b't' })
+    );
+    assert!(!Layout::read(&good[..good.len() - 1]).unwrap().terminated);
+    assert_eq!(Layout::read(&good[..20]), Err(LayoutError::NoLeader));
+    assert!(matches!(
+        Layout::read(&good[..30]),
+        Err(LayoutError::NoDirectoryEnd { .. })
+    ));
+}
