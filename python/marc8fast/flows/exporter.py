@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .._native import ArgumentError, Record, RecordError
+from .._native import ArgumentError, Record, RecordError, RecordProblem, export_record
 from .._output import give_new_file_mode, remove_stale_temps, temp_path
 from .store import CatalogStore, StoredRecord, format_sysno, open_store
 
@@ -175,6 +175,9 @@ class TagFilter:
         self.keep = re.compile(keep)
         self.drop = frozenset(drop)
         self.default = keep == DEFAULT_KEEP_TAGS and not self.drop
+        # Three digits kept, some tags dropped: the record layer applies it itself.
+        self.numeric = keep == DEFAULT_KEEP_TAGS
+        self.drop_list = sorted(self.drop)
         self._seen: dict[str, bool] = {}
         self._kept: set[str] = set()  # tags seen and kept (as bounded as _seen)
 
@@ -218,15 +221,23 @@ class Exporter:
         """One stored record → MARC-8 bytes (None if not exported) and what happened."""
         if rec.deleted:
             return None, ExportOutcome(rec.sysno, "deleted", "not exported: the record is deleted")
+        probs: list[RecordProblem]
         try:
-            model = Record.parse(rec.data)
+            if self.tags.numeric:
+                # The default filter (and any drop list) in one call of the record layer: the
+                # parse, the filter and the MARC-8 writing without a Python object per field.
+                out, probs, dropped = export_record(
+                    rec.data, drop=self.tags.drop_list, errors=self.errors
+                )
+            else:
+                model = Record.parse(rec.data)
+                dropped = self.tags.dropped_of(model.tags)  # no Field objects made
+                if dropped:
+                    model.remove_fields(*set(dropped))
+                out, written = model.to_bytes_report(encoding="marc8", errors=self.errors)
+                probs = [*model.problems, *written]
         except RecordError as e:
             return None, ExportOutcome(rec.sysno, "rejected", f"not exported: {e}")
-        dropped = self.tags.dropped_of(model.tags)  # no Field objects made
-        if dropped:
-            model.remove_fields(*set(dropped))
-        out, written = model.to_bytes_report(encoding="marc8", errors=self.errors)
-        probs = [*model.problems, *written]
         chars: list[CharReport] = []
         other: list[dict[str, Any]] = []
         for p in probs:
