@@ -114,7 +114,7 @@ def test_the_receiver_stores_what_load_stores(server, tmp_path):
     assert [strip(d) for d in received] == [strip(d) for d in loaded]
 
 
-# -- every reply ------------------------------------------------------------------------------------
+# -- every reply -----------------------------------------------------------------------------------
 
 
 def test_every_reply_text(server):
@@ -189,7 +189,7 @@ def test_a_retry_of_a_duplicate_repeats_the_first_reply(server):
     assert again.startswith(first + " (already received "), again
 
 
-# -- bad input ----------------------------------------------------------------------------------
+# -- bad input -------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
