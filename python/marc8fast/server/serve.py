@@ -8,7 +8,6 @@ file."""
 
 from __future__ import annotations
 
-import os
 import signal
 import ssl
 import sys
@@ -175,11 +174,16 @@ def run(opts: ServeOptions, *, ready: Callable[[], object] | None = None) -> int
 def _check_catalog(opts: ServeOptions) -> None:
     """The catalog must be there and readable; with no enabled account, only ``--no-auth``
     starts (the same accounts guard Z39.50)."""
-    from ..flows.store import CatalogError, NoCatalogError, open_store
+    from ..flows.store import CatalogError, NoCatalogError, ReadOnlyError, open_store
 
     try:
-        if opts.no_auth and not os.path.exists(opts.db):
-            open_store(opts.db, create=True).close()  # like `load`, it makes an empty catalog
+        # Opened for writing first: that makes an empty catalog with --no-auth (as `load`
+        # does) and brings an older catalog's schema up to date. A catalog that cannot be
+        # written is served all the same: its imports are answered "catalog unavailable".
+        try:
+            open_store(opts.db, create=opts.no_auth).close()
+        except ReadOnlyError:
+            pass
         store = open_store(opts.db, readonly=True)
     except NoCatalogError:
         raise ServeError(
