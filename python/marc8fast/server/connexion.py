@@ -320,13 +320,15 @@ class ConnexionService:
                 try:
                     req = protocol.parse(bytes(buf), ended=ended)
                 except protocol.ProtocolError as e:
-                    return self._answer(entry, f"Rejected: {e}")
+                    return self._answer(entry, f"Rejected: {e}", "bad_request")
             if req is not None:
                 return self._request(req, addr, entry)
             left = deadline - time.monotonic()
             if left <= 0:
                 return self._answer(
-                    entry, f"Rejected: no complete request within {self.s.idle_timeout:g} s"
+                    entry,
+                    f"Rejected: no complete request within {self.s.idle_timeout:g} s",
+                    "timeout",
                 )
             sock.settimeout(left)
             try:
@@ -343,10 +345,14 @@ class ConnexionService:
             buf += chunk
             if len(buf) > self.s.max_request:
                 return self._answer(
-                    entry, f"Rejected: the request is larger than {self.s.max_request:,} bytes"
+                    entry,
+                    f"Rejected: the request is larger than {self.s.max_request:,} bytes",
+                    "too_large",
                 )
 
-    def _answer(self, entry: dict[str, object], text: str) -> bytes:
+    def _answer(self, entry: dict[str, object], text: str, fate: str | None = None) -> bytes:
+        if fate is not None:
+            entry["fate"] = fate
         entry["outcome"] = text
         return text.encode("utf-8") + b"\0"
 
@@ -381,17 +387,19 @@ class ConnexionService:
             if self._locked_out(ip):
                 time.sleep(self.s.login_delay)
                 return self._answer(
-                    entry, f"{LOGIN_FAILED} (too many failed logins from {ip}; try again later)"
+                    entry,
+                    f"{LOGIN_FAILED} (too many failed logins from {ip}; try again later)",
+                    "locked_out",
                 )
             try:
                 ok = bool(login) and self._verify(login, req.password)
             except Exception as e:
                 entry["detail"] = f"accounts: {e}"
-                return self._answer(entry, UNAVAILABLE)
+                return self._answer(entry, UNAVAILABLE, "unavailable")
             if not ok:
                 self._failed(ip)
                 time.sleep(self.s.login_delay)
-                return self._answer(entry, LOGIN_FAILED)
+                return self._answer(entry, LOGIN_FAILED, "login_failed")
         digest = hashlib.sha256(req.record).hexdigest()
         job = _Job(login, addr, req.record, digest)
         self._jobs.put(job)

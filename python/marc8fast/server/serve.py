@@ -138,8 +138,10 @@ def run(opts: ServeOptions, *, ready: Callable[[], object] | None = None) -> int
                 raise ServeError(f"connexion: cannot listen on {opts.connexion}: {e}") from None
             _announce("connexion", opts.connexion[0], port)
         if opts.z3950 is not None or opts.sru is not None:
-            from . import z3950  # type: ignore[attr-defined, unused-ignore]
-
+            try:
+                from . import z3950  # type: ignore[attr-defined, unused-ignore]
+            except ImportError as e:
+                raise ServeError(f"the Z39.50/SRU service is not in this build ({e})") from None
             try:
                 other = z3950.start(
                     opts.db,
