@@ -311,7 +311,9 @@ class ConnexionService:
         buf = bytearray()
         ended = False
         while True:
-            if buf[:4] == b"GET " or buf[:5] == b"HEAD ":
+            if not ended and buf and (b"GET ".startswith(buf) or b"HEAD ".startswith(buf)):
+                req = None  # perhaps an HTTP request, not all of its first word yet
+            elif buf[:4] == b"GET " or buf[:5] == b"HEAD ":
                 head_end = buf.find(b"\r\n\r\n") if b"\r\n\r\n" in buf else buf.find(b"\n\n")
                 if head_end >= 0 or ended:
                     return self._http(bytes(buf), entry)
@@ -330,7 +332,9 @@ class ConnexionService:
                     f"Rejected: no complete request within {self.s.idle_timeout:g} s",
                     "timeout",
                 )
-            sock.settimeout(left)
+            if not buf and self._stopping.is_set():
+                return None  # shutting down: a connection that sent nothing is just closed
+            sock.settimeout(min(left, 0.5))
             try:
                 chunk = sock.recv(65536)
             except TimeoutError:
