@@ -464,3 +464,20 @@ def test_sighup_reopens_the_log(tmp_path):
         assert s.terminate() == 0
     assert "login=before" in rotated.read_text() and "login=after" not in rotated.read_text()
     assert "login=after" in s.log.read_text()
+
+
+def test_after_the_retry_window_the_same_bytes_are_a_new_request(tmp_path):
+    db = tmp_path / "c.sqlite"
+    with Server(db, "--no-auth", "--retry-window", "0.0003") as s:  # about a second
+        rec = item("A", b"u") + titled("Sent again the next day")
+        first = reply(s.port, rec)
+        assert first == "Record received: 000000001"
+        assert reply(s.port, rec).startswith(first + " (already received ")
+        time.sleep(1.5)
+        later = reply(s.port, rec)
+        assert later.startswith("Record received: 000000002 (possible duplicate of 000000001")
+    con = sqlite3.connect(db)
+    rows = con.execute("SELECT input_hash, record_index, fate FROM load_log ORDER BY id").fetchall()
+    con.close()
+    assert [r[1:] for r in rows] == [(1, "new"), (2, "possible_duplicate")]
+    assert rows[0][0] == rows[1][0]  # the SHA-256 of the same bytes
