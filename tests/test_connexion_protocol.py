@@ -209,6 +209,7 @@ def test_a_retry_of_a_duplicate_repeats_the_first_reply(server):
         (b"A`ab", "ends inside its A item"),
         (b"A12ab", "ends inside its A item"),
         (b"P\x10x\0", "has no length"),
+        (item("A", b"unit") + b"00030garbage garbage\x1d\0", "leader"),  # the record layer's
     ],
 )
 def test_bad_requests_get_a_clear_rejection(server, payload, words):
@@ -481,3 +482,28 @@ def test_after_the_retry_window_the_same_bytes_are_a_new_request(tmp_path):
     con.close()
     assert [r[1:] for r in rows] == [(1, "new"), (2, "possible_duplicate")]
     assert rows[0][0] == rows[1][0]  # the SHA-256 of the same bytes
+
+
+@pytest.mark.parametrize(
+    ("raw", "words"),
+    [
+        (b"0003", "rejected: not a MARC record: garbage"),
+        (b"00030garbage garbage\x1d", "rejected: bad_leader"),
+        (b"00100nam  2200025   4500\x1e\x1d", "rejected: the record has no fields"),
+    ],
+)
+def test_import_bytes_rejects_what_is_not_a_record(tmp_path, raw, words):
+    """The receiver's import entry, in process: bytes that are no record are one rejected
+    request (in a file they would be junk between records), logged under the batch."""
+    from marc8fast.flows.importer import Importer
+    from marc8fast.flows.store import open_store
+
+    with open_store(tmp_path / "c.sqlite") as store:
+        imp = Importer(store)
+        store.begin()
+        imp.summary.batch_id = store.new_batch("test")
+        store.commit()
+        out = imp.import_bytes(raw, source="connexion u from 127.0.0.1", index=1)
+        assert out.fate == "rejected" and out.message.startswith(words), out.message
+        assert [(r.fate, r.record_index) for r in store.log_rows()] == [("rejected", 1)]
+        assert store.count() == 0
