@@ -25,6 +25,7 @@ from connexion_server import (
     read_reply,
     records_of,
     reply,
+    wait_for_log,
 )
 from test_catalog_safety import iso2709, titled
 
@@ -261,7 +262,10 @@ def test_a_slow_client_does_not_hold_up_others(server):
     payload = item("A", b"slow") + rec
     with socket.create_connection(("127.0.0.1", server.port), timeout=20) as slow:
         for b in payload[:4]:
-            slow.sendall(bytes([b]))
+            try:
+                slow.sendall(bytes([b]))
+            except OSError:  # the server gave up on it already (a slow test machine)
+                break
             # meanwhile, others are served
             assert reply(server.port, item("A", b"u") + titled(f"Fast {b}")).startswith(
                 "Record received"
@@ -282,17 +286,19 @@ def test_a_slow_but_timely_client_is_served(server):
     assert got.startswith(b"Record received: "), got
 
 
-def test_200_connections_at_once(server):
-    def one(i: int) -> str:
-        return reply(server.port, item("A", b"many") + titled(f"Connection number {i}") + b"\0")
+def test_200_connections_at_once(tmp_path):
+    db = tmp_path / "c.sqlite"
+    with Server(db, "--no-auth") as s:  # the default idle timeout: a busy test machine
 
-    before = len(catalog_rows(server.db))
-    results = in_threads(200, one)
+        def one(i: int) -> str:
+            return reply(s.port, item("A", b"many") + titled(f"Connection number {i}") + b"\0")
+
+        results = in_threads(200, one)
     bad = [r for r in results if not (isinstance(r, str) and r.startswith("Record received"))]
     assert not bad, bad[:3]
     sysnos = {r.split(": ")[1] for r in results}  # type: ignore[union-attr]
     assert len(sysnos) == 200
-    assert len(catalog_rows(server.db)) == before + 200
+    assert len(catalog_rows(db)) == 200
 
 
 # -- operations ------------------------------------------------------------------------------------
@@ -311,8 +317,7 @@ def test_health_answers_http_with_the_record_count(server):
 
 def test_the_log_has_a_line_per_request(server):
     reply(server.port, item("A", b"logged") + oclc_record("7400001", "Logged"))
-    time.sleep(0.2)
-    lines = server.log.read_text().splitlines()
+    lines = wait_for_log(server.log, "login=logged").splitlines()
     line = next(x for x in lines if "login=logged" in x)
     assert "001=ocn7400001" in line and 'outcome="Record received: ' in line and "ms=" in line
     assert "addr=127.0.0.1:" in line
@@ -455,6 +460,7 @@ def test_sighup_reopens_the_log(tmp_path):
 
     with Server(tmp_path / "c.sqlite", "--no-auth") as s:
         reply(s.port, item("A", b"before") + titled("Before the rotation"))
+        wait_for_log(s.log, "login=before")
         rotated = s.log.with_suffix(".log.1")
         s.log.rename(rotated)
         s.proc.send_signal(signal.SIGHUP)
