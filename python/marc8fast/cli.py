@@ -11,6 +11,8 @@ converts a file (atomically; ISO 2709 to ISO 2709 on every core).
 ``marc8fast export SYSNO... --db CATALOG -o OUT``  writes catalog records as MARC-8 (export flow).
 ``marc8fast catalog show|history|delete|undelete SYSNO... --db CATALOG``, ``catalog batches``,
 ``catalog search --title ...``  look at, search, soft-delete or undelete records.
+``marc8fast serve --db CATALOG --connexion [HOST:]PORT``, ``send``, ``users``: the catalog's
+network services (:mod:`marc8fast.server`).
 
 Exit status (every command): 0 clean, 1 problems found (or records rejected), 2 usage or I/O
 error; 130 when interrupted (Ctrl-C).
@@ -1323,6 +1325,10 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--isbn", metavar="ISBN", help="an ISBN, 10 or 13 digits, hyphens or not")
     a.add_argument("--issn", metavar="ISSN", help="an ISSN")
     a.add_argument("--any", metavar="WORDS", help="words of any index (or a number)")
+
+    from .server.cli import add_parsers as add_server_parsers  # serve, send, users (issue 12)
+
+    add_server_parsers(sub)
     return parser
 
 
