@@ -30,7 +30,9 @@ from typing import Protocol
 
 from .._native import ArgumentError, Marc8Error
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: Versions this code upgrades in place when it opens a catalog for writing.
+UPGRADABLE_VERSIONS = (1,)
 
 #: Fates of a load-log row that mean "this input record is in the catalog".
 LOADED_FATES = ("new", "possible_duplicate", "overlaid")
@@ -149,6 +151,44 @@ CREATE TABLE IF NOT EXISTS load_log (
     time TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS load_log_input ON load_log (input_hash, record_index);
+"""
+
+# Schema version 2: the network services' accounts and retry receipts, the search index and
+# the record history. Added to a version-1 catalog by the first writer that opens it.
+_SCHEMA_2 = """
+CREATE TABLE IF NOT EXISTS accounts (
+    name TEXT PRIMARY KEY,
+    password_hash TEXT NOT NULL,
+    disabled INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS receipts (
+    login TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    time TEXT NOT NULL,
+    fate TEXT NOT NULL,
+    sysno INTEGER,
+    message TEXT NOT NULL,
+    PRIMARY KEY (login, digest)
+);
+CREATE TABLE IF NOT EXISTS search_terms (
+    idx TEXT NOT NULL,
+    term TEXT NOT NULL,
+    sysno INTEGER NOT NULL,
+    PRIMARY KEY (idx, term, sysno)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS search_terms_sysno ON search_terms (sysno);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY,
+    sysno INTEGER NOT NULL,
+    time TEXT NOT NULL,
+    action TEXT NOT NULL,
+    batch_id INTEGER,
+    source TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS events_sysno ON events (sysno);
 """
 
 # One "loaded" row per input record: the backstop behind the check the loader makes in the same
@@ -298,10 +338,17 @@ class SQLiteStore:
         if row is None:
             raise SchemaError(f"{self.path}: not a marc8fast catalog (no schema version)")
         version = int(row[0])
+        if version in UPGRADABLE_VERSIONS and not self.readonly:
+            return version
         if version != SCHEMA_VERSION:
+            hint = (
+                " (a command that writes to it, such as load, upgrades it)"
+                if version in UPGRADABLE_VERSIONS
+                else ""
+            )
             raise SchemaError(
                 f"{self.path}: catalog schema version {version}, this marc8fast knows "
-                f"{SCHEMA_VERSION}"
+                f"{SCHEMA_VERSION}{hint}"
             )
         return version
 
@@ -315,13 +362,15 @@ class SQLiteStore:
             if self._version() is None:
                 if not create:
                     raise NoCatalogError(f"no catalog at {self.path} (an empty file)")
-                for stmt in _SCHEMA.split(";"):
+                for stmt in (_SCHEMA + _SCHEMA_2).split(";"):
                     if stmt.strip():
                         self.db.execute(stmt)
                 self.db.execute(
                     "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
                     (str(SCHEMA_VERSION),),
                 )
+            elif self._version() in UPGRADABLE_VERSIONS:
+                self._upgrade()
             try:
                 self.db.execute("SAVEPOINT once")
                 self.db.execute(_LOADED_ONCE)
@@ -337,6 +386,30 @@ class SQLiteStore:
             if self.db.in_transaction:
                 self.db.execute("ROLLBACK")
             raise
+
+    def _upgrade(self) -> None:
+        """Version 1 → 2, inside the caller's write transaction: the new tables, and the search
+        index of every record already in the catalog."""
+        for stmt in _SCHEMA_2.split(";"):
+            if stmt.strip():
+                self.db.execute(stmt)
+        cur = self.db.execute("SELECT sysno, data FROM records ORDER BY sysno")
+        while rows := cur.fetchmany(1000):
+            for sysno, data in rows:
+                self._index(sysno, data)
+        self.db.execute(
+            "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+        )
+
+    def _index(self, sysno: int, data: bytes) -> None:
+        """(Re)write the search terms of one record (see :mod:`.search`)."""
+        from .search import terms_of
+
+        self.db.execute("DELETE FROM search_terms WHERE sysno=?", (sysno,))
+        self.db.executemany(
+            "INSERT OR IGNORE INTO search_terms (idx, term, sysno) VALUES (?, ?, ?)",
+            [(idx, term, sysno) for idx, term in terms_of(data)],
+        )
 
     # -- transactions ----------------------------------------------------------------------------
 
@@ -444,6 +517,7 @@ class SQLiteStore:
         self.db.executemany(
             "INSERT OR IGNORE INTO oclc VALUES (?, ?)", [(n, sysno) for n in oclc_numbers]
         )
+        self._index(sysno, data)
         return sysno
 
     def replace(
@@ -457,6 +531,7 @@ class SQLiteStore:
         self.db.executemany(
             "INSERT OR IGNORE INTO oclc VALUES (?, ?)", [(n, sysno) for n in oclc_numbers]
         )
+        self._index(sysno, data)
 
     def mark_deleted(self, sysno: int, data: bytes) -> None:
         self.db.execute(
