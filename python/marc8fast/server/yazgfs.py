@@ -166,7 +166,8 @@ class InitResult(Structure):
     _fields_ = [("errcode", c_int), ("errstring", c_void_p), ("handle", c_void_p)]
 
 
-INIT_FN = CFUNCTYPE(POINTER(InitResult), POINTER(InitRequest))
+# (a callback cannot return a pointer type: the InitResult's address goes back as void *)
+INIT_FN = CFUNCTYPE(c_void_p, POINTER(InitRequest))
 CLOSE_FN = CFUNCTYPE(None, c_void_p)
 
 

@@ -183,13 +183,10 @@ class Backend:
             )
         return None
 
-    def init(self, reqp: Any) -> Any:
+    def init(self, reqp: Any) -> int:
         req = reqp.contents
-        result = ctypes.cast(
-            self.yaz.lib.odr_malloc(req.stream, ctypes.sizeof(self.gfs.InitResult)),
-            ctypes.POINTER(self.gfs.InitResult),
-        )
-        res = result.contents
+        result = int(self.yaz.lib.odr_malloc(req.stream, ctypes.sizeof(self.gfs.InitResult)))
+        res = self.gfs.InitResult.from_address(result)
         res.errcode, res.errstring, res.handle = 0, None, None
         try:
             peer = (req.peer_name or b"").decode("utf-8", "replace")
@@ -292,7 +289,8 @@ class Backend:
         if rr.comp:
             comp = rr.comp.contents
             if comp.which != 1 or not comp.u:
-                raise q.Diagnostic(D_ELEMENT_SET, "only simple element set names (F, B)")
+                # a CompSpec: GFS makes one of SRU's recordSchema, which rr.schema also has
+                return ""
             esn = ctypes.cast(comp.u, ctypes.POINTER(self.gfs.ElementSetNames)).contents
             if esn.which != 1 or not esn.u:
                 raise q.Diagnostic(D_ELEMENT_SET, "database-specific element set names")
@@ -428,16 +426,16 @@ def cql_properties() -> str:
     lines = [f"set.{k} = {v}" for k, v in _CQL_SETS.items()]
     lines += [f"index.{k} = 1={v}" for k, v in CQL_INDEXES.items()]
     lines += [
-        "relation.= = 2=3",
-        "relation.== = 2=3",
+        # "=" is looked up as eq, "==" as exact; "all" (every word) is what every search does
+        "relation.eq = 2=3",
+        "relation.exact = 2=3",
         "relation.scr = 2=3",
         "relation.all = 2=3",
-        "relation.exact = 2=3",
+        "relation.adj = 2=3",
         "structure.* = 4=2",
         "position.any = 3=3",
         "truncation.right = 5=1",
         "truncation.none = 5=100",
-        "always = 6=1",
     ]
     return "\n".join(lines) + "\n"
 
@@ -455,8 +453,7 @@ def gfs_config(cql_file: str, database: str, host: str, port: int) -> str:
     <maximumrecordsize>{MAX_PDU_KB * 1024}</maximumrecordsize>
     <explain xmlns="http://explain.z3950.org/dtd/2.0/">
       <serverInfo protocol="SRU">
-        <host>{escape(host or "localhost")}</host>
-        <port>{port}</port>
+        <host>{escape(host or "localhost")}</host>{f"<port>{port}</port>" if port else ""}
         <database>{escape(database)}</database>
       </serverInfo>
       <databaseInfo><title>marc8fast catalog</title></databaseInfo>
@@ -565,7 +562,7 @@ def child_main(spec: dict[str, Any], out: IO[str]) -> int:
         "-k",
         str(int(spec["max_pdu_kb"])),
         "-v",
-        spec.get("yaz_log", "fatal,warn"),
+        spec.get("yaz_log", "none,fatal,warn"),
     ]
     argv += [_address(spec[name][0], int(spec[name][1])) for name, _ in wanted]
     cargv = (ctypes.c_char_p * (len(argv) + 1))(*[a.encode() for a in argv], None)
