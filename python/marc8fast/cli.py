@@ -10,6 +10,8 @@ converts a file (atomically; ISO 2709 to ISO 2709 on every core).
 ``marc8fast load FILE... --db CATALOG``  loads records into the local catalog (import flow).
 ``marc8fast export SYSNO... --db CATALOG -o OUT``  writes catalog records as MARC-8 (export flow).
 ``marc8fast catalog show|delete SYSNO... --db CATALOG``  looks at or soft-deletes records.
+``marc8fast serve --db CATALOG --connexion [HOST:]PORT``, ``send``, ``users``: the catalog's
+network services (:mod:`marc8fast.server`).
 
 Exit status (every command): 0 clean, 1 problems found (or records rejected), 2 usage or I/O
 error; 130 when interrupted (Ctrl-C).
@@ -1109,6 +1111,10 @@ def build_parser() -> argparse.ArgumentParser:
     cat.add_argument("--db", required=True, metavar="CATALOG")
     _wait_option(cat)
     cat.set_defaults(func=_cmd_catalog, verbose=0, quiet=0, no_progress=True)
+
+    from .server.cli import add_parsers as add_server_parsers  # serve, send, users (issue 12)
+
+    add_server_parsers(sub)
     return parser
 
 

@@ -352,6 +352,63 @@ class Importer:
             self.store.rollback()
             raise
 
+    def import_bytes(
+        self,
+        raw: bytes,
+        *,
+        source: str,
+        index: int = 1,
+        input_hash: str | None = None,
+        commit: bool = True,
+    ) -> Outcome:
+        """Import one record given as bytes (the Connexion receiver, issue 12): read with the
+        same options as :meth:`load` (a well-framed record by ``Record.parse``, anything else
+        by the same splitter as a file), the same rules (:meth:`_one`), and its load-log row
+        (under ``self.summary.batch_id``, as ``source``, ``input_hash``, ``index``) written in
+        the same write transaction. ``commit=False`` leaves that transaction open for the
+        caller (who commits or rolls back); on an exception it is rolled back."""
+        digest = input_hash if input_hash is not None else hashlib.sha256(raw).hexdigest()
+        self.store.begin()
+        try:
+            out = self._one_of_bytes(raw, source, index)
+            self._record(out, digest)
+            if commit:
+                self.store.commit()
+        except BaseException:
+            self.store.rollback()
+            raise
+        return out
+
+    def _one_of_bytes(self, raw: bytes, source: str, index: int) -> Outcome:
+        framed = (
+            len(raw) >= 24 and raw[:5].isdigit() and int(raw[:5]) == len(raw) and raw[-1] == 0x1D
+        )
+        if framed:
+            # What the splitter would hand the record layer, unchanged: parse it alone.
+            try:
+                rec = Record.parse(raw, trust="data", expand_ncr=True)
+            except Marc8Error:
+                pass  # the reader says why, as it would for a file
+            else:
+                return self._one(source, index, rec)
+        with MARCReader(raw, trust="data", expand_ncr=True, jobs=1) as reader:
+            recs = list(reader)
+            problems = reader.problems
+        if len(recs) > 1:
+            return Outcome(
+                source, index, "rejected", None, f"rejected: {len(recs)} records, expected one"
+            )
+        if recs:
+            out = self._one(source, index, recs[0])
+            extra = [_problem_dict(p) for p in problems if p.action == "recovered"]
+            out.problems = extra + [d for d in out.problems if d not in extra]
+            return out
+        lost = _lost_outcomes(source, problems)
+        if lost:
+            lost[0].index = index
+            return lost[0]
+        return Outcome(source, index, "rejected", None, "rejected: no record")
+
     def _commit_group(
         self, group: list[Outcome], problems: list[RecordProblem], digest: str, last: bool = False
     ) -> None:

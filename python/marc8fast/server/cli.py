@@ -1,0 +1,349 @@
+"""The ``serve``, ``send`` and ``users`` commands (``marc8fast`` CLI; see :mod:`marc8fast.cli`)."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import ssl
+import sys
+from typing import Any
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_ERROR = 0, 1, 2
+
+PASSWORD_ENV = "MARC8FAST_PASSWORD"
+
+
+def _address(text: str) -> tuple[str, int]:
+    from .serve import parse_address
+
+    try:
+        return parse_address(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _positive(kind: type[Any]) -> Any:
+    def conv(text: str) -> Any:
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not v >= 0 or v == float("inf"):
+            raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
+        return v
+
+    return conv
+
+
+def add_parsers(sub: Any) -> None:
+    s = sub.add_parser(
+        "serve",
+        help="run the catalog's network services (Connexion receiver, Z39.50/SRU)",
+        description="Receive OCLC Connexion gateway exports (F5) into the catalog with the rules "
+        "of `marc8fast load`, and/or serve Z39.50/SRU. Set up: `marc8fast users add UNIT --db "
+        "CATALOG`, then `marc8fast serve --db CATALOG --connexion 7090` and point Connexion's "
+        "gateway export at this host and port (docs/connexion.md). A record is answered "
+        '"Record received: SYSNO" only once it is committed to disk. One log line per request; '
+        "SIGTERM drains and exits 0, SIGHUP reopens the log file.",
+        epilog="Exit status: 0 stopped by SIGTERM/SIGINT; 2 cannot start (no catalog, no "
+        "account without --no-auth, port in use).",
+    )
+    s.add_argument("--db", required=True, metavar="CATALOG", help="the SQLite catalog file")
+    s.add_argument(
+        "--connexion", type=_address, metavar="[HOST:]PORT", help="Connexion receiver address"
+    )
+    s.add_argument("--z3950", type=_address, metavar="[HOST:]PORT", help="Z39.50 address")
+    s.add_argument(
+        "--z3950-database", default="catalog", metavar="NAME", help="Z39.50 database name"
+    )
+    s.add_argument("--sru", type=_address, metavar="[HOST:]PORT", help="SRU (HTTP) address")
+    s.add_argument(
+        "--no-auth", action="store_true", help="accept every login (else the catalog's accounts)"
+    )
+    s.add_argument("--log", metavar="FILE", help="request log file (default stderr)")
+    s.add_argument("--log-format", choices=["text", "json"], default="text")
+    s.add_argument("--tls-cert", metavar="PEM", help="serve Connexion over TLS with this chain")
+    s.add_argument("--tls-key", metavar="PEM", help="the TLS private key")
+    s.add_argument(
+        "--idle-timeout",
+        type=_positive(float),
+        default=30.0,
+        metavar="SECONDS",
+        help="a connection must deliver its whole request within this time (30)",
+    )
+    s.add_argument(
+        "--max-connections",
+        type=_positive(int),
+        default=256,
+        metavar="N",
+        help="connections served at once; more are told the server is busy (256)",
+    )
+    s.add_argument(
+        "--retry-window",
+        type=_positive(float),
+        default=24.0,
+        metavar="HOURS",
+        help="the same record bytes from the same login within this time are a retry (24)",
+    )
+    s.add_argument(
+        "--login-delay",
+        type=_positive(float),
+        default=2.0,
+        metavar="SECONDS",
+        help="a failed login is answered after this delay (2)",
+    )
+    s.add_argument(
+        "--lockout",
+        type=_positive(int),
+        default=5,
+        metavar="N",
+        help="after N failed logins from one address, refuse it for --lockout-time (5)",
+    )
+    s.add_argument(
+        "--lockout-time",
+        type=_positive(float),
+        default=300.0,
+        metavar="SECONDS",
+        help="how long an address is refused, and the window its failures count in (300)",
+    )
+    s.add_argument(
+        "--wait",
+        type=_positive(float),
+        default=20.0,
+        metavar="SECONDS",
+        help="how long a write waits for another process's write (20); then the reply is "
+        '"Rejected: catalog unavailable"',
+    )
+    s.add_argument(
+        "--drain-timeout",
+        type=_positive(float),
+        default=10.0,
+        metavar="SECONDS",
+        help="on SIGTERM, how long requests in flight may take to finish (10)",
+    )
+    s.add_argument("--target-prefix", default="(LOCAL)", metavar="PREFIX", help="as for load")
+    s.add_argument(
+        "--exclude-symbol",
+        action="extend",
+        nargs="+",
+        default=[],
+        metavar="SYM",
+        help="as for load: skip records whose 049 $a is SYM",
+    )
+    s.set_defaults(func=_cmd_serve, verbose=0, quiet=0, no_progress=True)
+
+    c = sub.add_parser(
+        "send",
+        help="send records to a Connexion receiver, as Connexion's gateway export does",
+        description="Send each record of FILE (as it is: MARC-8 or UTF-8) on its own connection "
+        "and print the reply. The password comes from $" + PASSWORD_ENV + " or a prompt.",
+        epilog='Exit status: 0 every record answered "Record received"; 1 another answer '
+        "(not loaded, rejected, login failed); 2 usage error or no connection.",
+    )
+    c.add_argument("file", metavar="FILE")
+    c.add_argument("--to", required=True, type=_to_address, metavar="HOST:PORT")
+    c.add_argument("--user", metavar="NAME", help="the local login (Connexion's login ID)")
+    c.add_argument("--oclc-user", metavar="AUTH", help="the U item (OCLC authorization)")
+    c.add_argument(
+        "--length-form",
+        choices=["byte", "digits"],
+        default="byte",
+        help="item lengths as one byte (desktop client) or digits (web client)",
+    )
+    c.add_argument(
+        "--end",
+        choices=["nul", "close", "none"],
+        default="nul",
+        help="after the record: a NUL byte, a half-close, or nothing",
+    )
+    c.add_argument("--timeout", type=_positive(float), default=100.0, metavar="SECONDS")
+    c.add_argument("--tls", action="store_true", help="connect with TLS")
+    c.add_argument("--cafile", metavar="PEM", help="trust this certificate (with --tls)")
+    c.set_defaults(func=_cmd_send, verbose=0, quiet=0, no_progress=True)
+
+    u = sub.add_parser(
+        "users",
+        help="manage the logins of the catalog's services",
+        description="One login per technical-services unit, kept in the catalog (passwords as "
+        "salted scrypt hashes only). The Connexion receiver and the Z39.50 server check them.",
+        epilog="Exit status: 0 done; 2 usage error, unknown login, or catalog error.",
+    )
+    us = u.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for name, text in (
+        ("add", "add a login (password from a prompt, or --password-stdin)"),
+        ("passwd", "set a login's password (and enable it)"),
+        ("disable", "disable a login"),
+        ("list", "list the logins"),
+    ):
+        p = us.add_parser(name, help=text, description=text)
+        if name != "list":
+            p.add_argument("name", metavar="NAME")
+        p.add_argument("--db", required=True, metavar="CATALOG")
+        if name in ("add", "passwd"):
+            p.add_argument(
+                "--password-stdin",
+                action="store_true",
+                help="read the password from the first line of standard input",
+            )
+        p.set_defaults(func=_cmd_users, verbose=0, quiet=0, no_progress=True)
+
+
+def _to_address(text: str) -> tuple[str, int]:
+    from .serve import parse_address
+
+    if ":" not in text:
+        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT")
+    try:
+        return parse_address(text, default_host="127.0.0.1")
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _fail(message: str) -> int:
+    print(f"marc8fast: {message}", file=sys.stderr)
+    return EXIT_ERROR
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from .serve import ServeError, ServeOptions, run
+
+    opts = ServeOptions(
+        db=args.db,
+        connexion=args.connexion,
+        z3950=args.z3950,
+        sru=args.sru,
+        z3950_database=args.z3950_database,
+        no_auth=args.no_auth,
+        log_file=args.log,
+        log_format=args.log_format,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        idle_timeout=args.idle_timeout,
+        max_connections=max(1, args.max_connections),
+        retry_window_hours=args.retry_window,
+        login_delay=args.login_delay,
+        lockout_failures=max(1, args.lockout),
+        lockout_seconds=args.lockout_time,
+        wait=args.wait,
+        drain_timeout=args.drain_timeout,
+        target_prefix=args.target_prefix,
+        exclude_symbols=tuple(args.exclude_symbol),
+    )
+    try:
+        return run(opts)
+    except ServeError as e:
+        return _fail(str(e))
+    except OSError as e:
+        return _fail(f"{args.log or 'serve'}: {e.strerror or e}")
+
+
+def _cmd_send(args: argparse.Namespace) -> int:
+    from .client import SendError, send_record, split_records
+
+    try:
+        with open(args.file, "rb") as fh:
+            data = fh.read()
+    except OSError as e:
+        return _fail(f"{args.file}: {e.strerror or e}")
+    password = None
+    if args.user is not None:
+        password = os.environ.get(PASSWORD_ENV)
+        if password is None:
+            try:
+                password = getpass.getpass(f"password for {args.user}: ")
+            except EOFError:
+                return _fail(f"no password (set ${PASSWORD_ENV} or answer the prompt)")
+    tls = None
+    if args.tls:
+        tls = ssl.create_default_context(cafile=args.cafile)
+    host, port = args.to
+    status = EXIT_OK
+    n = 0
+    for n, record in enumerate(split_records(data), start=1):
+        try:
+            reply = send_record(
+                host,
+                port,
+                record,
+                login=args.user,
+                password=password,
+                user=args.oclc_user,
+                form=args.length_form,
+                end=args.end,
+                timeout=args.timeout,
+                tls=tls,
+            )
+        except (SendError, ValueError) as e:
+            print(f"{args.file}: record {n}: no reply: {e}", flush=True)
+            return EXIT_ERROR
+        print(f"{args.file}: record {n}: {reply}", flush=True)
+        if not reply.startswith("Record received"):
+            status = EXIT_PROBLEMS
+    if n == 0:
+        return _fail(f"{args.file}: no record")
+    return status
+
+
+def _read_password(args: argparse.Namespace) -> str | None:
+    if args.password_stdin:
+        line = sys.stdin.readline()
+        password = line[:-1] if line.endswith("\n") else line
+        password = password[:-1] if password.endswith("\r") else password
+    else:
+        try:
+            password = getpass.getpass(f"new password for {args.name}: ")
+            again = getpass.getpass("again: ")
+        except EOFError:
+            print("marc8fast: no password given", file=sys.stderr)
+            return None
+        if password != again:
+            print("marc8fast: the passwords differ", file=sys.stderr)
+            return None
+    if not password:
+        print("marc8fast: an empty password is not allowed", file=sys.stderr)
+        return None
+    return password
+
+
+def _cmd_users(args: argparse.Namespace) -> int:
+    import sqlite3
+
+    from ..flows import accounts
+    from ..flows.store import CatalogError, describe_error, open_store
+
+    password = None
+    if args.action in ("add", "passwd"):
+        password = _read_password(args)
+        if password is None:
+            return EXIT_ERROR
+    try:
+        if args.action == "list":
+            store = open_store(args.db, readonly=True)
+        else:
+            store = open_store(args.db, create=args.action == "add")
+    except CatalogError as e:
+        return _fail(str(e))
+    try:
+        if args.action == "list":
+            for a in accounts.list_users(store):
+                state = "disabled" if a.disabled else "enabled"
+                print(f"{a.name}\t{state}\tcreated {a.created_at}\tchanged {a.updated_at}")
+        elif args.action == "add":
+            assert password is not None
+            accounts.add_user(store, args.name, password)
+            print(f"added {args.name}", file=sys.stderr)
+        elif args.action == "passwd":
+            assert password is not None
+            accounts.set_password(store, args.name, password)
+            print(f"password of {args.name} changed", file=sys.stderr)
+        else:
+            accounts.disable_user(store, args.name)
+            print(f"disabled {args.name}", file=sys.stderr)
+    except accounts.AccountError as e:
+        return _fail(str(e))
+    except (CatalogError, sqlite3.Error) as e:
+        return _fail(describe_error(args.db, e))
+    finally:
+        store.close()
+    return EXIT_OK

@@ -1,0 +1,201 @@
+"""``marc8fast serve``: the catalog's network services in one process — the Connexion receiver
+(:mod:`.connexion`) and the Z39.50/SRU service (:mod:`.z3950`), each on its own port.
+
+At start one line per service goes to stderr, ``listening connexion HOST:PORT`` (also
+``listening z3950 …``, ``listening sru …``), so a port given as 0 can be found. SIGTERM (and
+SIGINT) stop accepting, let the requests in flight finish and exit 0; SIGHUP reopens the log
+file."""
+
+from __future__ import annotations
+
+import os
+import signal
+import ssl
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from .log import RequestLog
+
+
+class ServiceHandle(Protocol):
+    @property
+    def ports(self) -> dict[str, int]: ...
+    def stop(self, timeout: float) -> None: ...
+
+
+def parse_address(text: str, default_host: str = "0.0.0.0") -> tuple[str, int]:
+    """``"PORT"``, ``"HOST:PORT"`` or ``"[V6]:PORT"`` → (host, port); ValueError otherwise."""
+    t = text.strip()
+    host = default_host
+    if t.startswith("["):
+        end = t.find("]")
+        if end < 0 or t[end + 1 : end + 2] != ":":
+            raise ValueError(f"{text!r} is not [HOST]:PORT")
+        host, t = t[1:end], t[end + 2 :]
+    elif ":" in t:
+        host, _, t = t.rpartition(":")
+    if not (t.isascii() and t.isdigit()) or int(t) > 65535:
+        raise ValueError(f"{text!r} is not [HOST:]PORT (a port is 0 to 65535)")
+    return host or default_host, int(t)
+
+
+@dataclass
+class ServeOptions:
+    db: str
+    connexion: tuple[str, int] | None = None
+    z3950: tuple[str, int] | None = None
+    sru: tuple[str, int] | None = None
+    z3950_database: str = "catalog"
+    no_auth: bool = False
+    log_file: str | None = None
+    log_format: str = "text"
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    idle_timeout: float = 30.0
+    max_connections: int = 256
+    retry_window_hours: float = 24.0
+    login_delay: float = 2.0
+    lockout_failures: int = 5
+    lockout_seconds: float = 300.0
+    wait: float = 20.0
+    drain_timeout: float = 10.0
+    target_prefix: str = "(LOCAL)"
+    exclude_symbols: tuple[str, ...] = ()
+
+
+class ServeError(Exception):
+    """Serve cannot start: said in one line."""
+
+
+def _announce(name: str, host: str, port: int) -> None:
+    shown = f"[{host}]" if ":" in host else host
+    print(f"listening {name} {shown}:{port}", file=sys.stderr, flush=True)
+
+
+def run(opts: ServeOptions, *, ready: Callable[[], object] | None = None) -> int:
+    """Run until SIGTERM/SIGINT; returns the exit status."""
+    from .connexion import ConnexionService, Settings
+
+    if opts.connexion is None and opts.z3950 is None and opts.sru is None:
+        raise ServeError("nothing to serve: give --connexion, --z3950 and/or --sru")
+    _check_catalog(opts)
+    tls = None
+    if opts.tls_cert or opts.tls_key:
+        if not (opts.tls_cert and opts.tls_key):
+            raise ServeError("--tls-cert and --tls-key go together")
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.minimum_version = ssl.TLSVersion.TLSv1_2
+        try:
+            tls.load_cert_chain(opts.tls_cert, opts.tls_key)
+        except (OSError, ssl.SSLError) as e:
+            raise ServeError(f"TLS certificate or key: {e}") from None
+    log = RequestLog(opts.log_file, fmt=opts.log_format)
+    stop = threading.Event()
+
+    def on_stop(signum: int, frame: Any) -> None:
+        stop.set()
+
+    def on_hup(signum: int, frame: Any) -> None:
+        log.reopen()
+
+    old = {
+        sig: signal.signal(sig, handler)
+        for sig, handler in (
+            (signal.SIGTERM, on_stop),
+            (signal.SIGINT, on_stop),
+            (signal.SIGHUP, on_hup),
+        )
+    }
+    service: ConnexionService | None = None
+    other: ServiceHandle | None = None
+    try:
+        if opts.connexion is not None:
+            service = ConnexionService(
+                Settings(
+                    db=opts.db,
+                    host=opts.connexion[0],
+                    port=opts.connexion[1],
+                    no_auth=opts.no_auth,
+                    idle_timeout=opts.idle_timeout,
+                    max_connections=opts.max_connections,
+                    retry_window=opts.retry_window_hours * 3600.0,
+                    login_delay=opts.login_delay,
+                    lockout_failures=opts.lockout_failures,
+                    lockout_seconds=opts.lockout_seconds,
+                    wait=opts.wait,
+                    drain_timeout=opts.drain_timeout,
+                    tls=tls,
+                    target_prefix=opts.target_prefix,
+                    exclude_symbols=opts.exclude_symbols,
+                ),
+                log,
+            )
+            try:
+                port = service.start()
+            except OSError as e:
+                raise ServeError(f"connexion: cannot listen on {opts.connexion}: {e}") from None
+            _announce("connexion", opts.connexion[0], port)
+        if opts.z3950 is not None or opts.sru is not None:
+            from . import z3950  # type: ignore[attr-defined, unused-ignore]
+
+            try:
+                other = z3950.start(
+                    opts.db,
+                    z3950=opts.z3950,
+                    sru=opts.sru,
+                    database=opts.z3950_database,
+                    no_auth=opts.no_auth,
+                    log=log,
+                )
+            except OSError as e:
+                raise ServeError(f"z3950/sru: cannot listen: {e}") from None
+            assert other is not None
+            ports = other.ports
+            for name, addr in (("z3950", opts.z3950), ("sru", opts.sru)):
+                if addr is not None:
+                    _announce(name, addr[0], int(ports.get(name, addr[1])))
+        if ready is not None:
+            ready()
+        while not stop.wait(0.5):
+            pass
+        return 0
+    finally:
+        if service is not None:
+            service.stop()
+        if other is not None:
+            other.stop(opts.drain_timeout)
+        log.close()
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+
+def _check_catalog(opts: ServeOptions) -> None:
+    """The catalog must be there and readable; with no enabled account, only ``--no-auth``
+    starts (the same accounts guard Z39.50)."""
+    from ..flows.store import CatalogError, NoCatalogError, open_store
+
+    try:
+        if opts.no_auth and not os.path.exists(opts.db):
+            open_store(opts.db, create=True).close()  # like `load`, it makes an empty catalog
+        store = open_store(opts.db, readonly=True)
+    except NoCatalogError:
+        raise ServeError(
+            f"no catalog at {opts.db} (make one with `marc8fast users add` or `marc8fast load`)"
+        ) from None
+    except CatalogError as e:
+        raise ServeError(str(e)) from None
+    try:
+        if opts.no_auth:
+            return
+        from ..flows import accounts
+
+        if not accounts.has_accounts(store):
+            raise ServeError(
+                f"{opts.db}: no enabled account: add one with `marc8fast users add NAME --db "
+                f"{opts.db}`, or run with --no-auth"
+            )
+    finally:
+        store.close()
