@@ -69,8 +69,6 @@ class Server:
 def serving(db: Path, *extra: str, runner: bool = False) -> Iterator[Server]:
     """``marc8fast serve --z3950 127.0.0.1:0`` (or, with ``runner``, the development runner
     ``python -m marc8fast.server.z3950`` for the knobs serve does not expose); stops it after."""
-    if not runner and subprocess.run([MARC8FAST, "serve", "--help"], capture_output=True).returncode:
-        runner = True  # TEMPORARY until serve is merged
     if runner:
         cmd = [sys.executable, "-m", "marc8fast.server.z3950", str(db), *extra]
     else:

@@ -49,7 +49,7 @@ Log = Callable[[dict[str, object]], None]
 
 DEFAULT_DATABASE = "catalog"
 #: Seconds a refused login waits before its answer (on top of the password hash).
-REFUSE_DELAY = 1.0
+REFUSE_DELAY = 2.0
 #: Seconds a session may stay silent before GFS closes it.
 IDLE_TIMEOUT = 600
 #: Largest PDU accepted, in kilobytes (a claim of more closes that session).
@@ -574,8 +574,8 @@ def child_main(spec: dict[str, Any], out: IO[str]) -> int:
 # -- the parent side: start() and its handle -------------------------------------------------------
 
 
-class ServerError(Marc8Error, RuntimeError):
-    """The Z39.50/SRU server could not start."""
+class ServerError(Marc8Error, OSError):
+    """The Z39.50/SRU server could not start (an OSError, as a port in use is)."""
 
 
 class Handle:
