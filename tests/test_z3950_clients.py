@@ -98,7 +98,7 @@ def test_every_record_byte_identical_to_export(
     assert r.returncode in (0, 1)
     got, want = _records(dump.read_bytes()), _records(exported.read_bytes())
     assert len(got) == len(want) == len(live_sysnos)
-    for sysno, g, w in zip(live_sysnos, got, want):
+    for sysno, g, w in zip(live_sysnos, got, want, strict=True):
         assert g == w, f"record {sysno} differs from the export"
         assert g[9:10] == b" "  # leader/09: MARC-8
 
@@ -211,7 +211,9 @@ def test_hit_counts_match_the_catalog(server: Server, catalog: Path) -> None:
             for f in r.get_fields("035")
             for v in f.get_subfields("a")
         )
-        or any(re.fullmatch(rf"0*{oclc}", v) for f in r.get_fields("019") for v in f.get_subfields("a"))
+        or any(
+            re.fullmatch(rf"0*{oclc}", v) for f in r.get_fields("019") for v in f.get_subfields("a")
+        )
         for r in recs
     )
     assert want > 0 and _hits(server, f"@attr 1=1211 {oclc}") == want

@@ -21,9 +21,7 @@ from conftest import DATA
 
 BIN = Path(sys.executable).parent
 MARC8FAST = str(BIN / "marc8fast")
-REALWORLD = sorted(
-    str(p) for p in (DATA / "realworld").iterdir() if p.suffix in (".mrc", ".marc")
-)
+REALWORLD = sorted(str(p) for p in (DATA / "realworld").iterdir() if p.suffix in (".mrc", ".marc"))
 USER, PASSWORD = "tsunit", "catalogers-2026"
 
 needs_yaz = shutil.which("yaz-client") is None

@@ -136,14 +136,14 @@ def parse(pqf: str) -> Node:
                     spec = take()[1]
                 kind_text, _, value_text = spec.partition("=")
                 try:
-                    kind = int(kind_text)
+                    attr_type = int(kind_text)
                 except ValueError:
                     raise Diagnostic(108, f"attribute {spec}") from None
                 try:
                     value: int | str = int(value_text)
                 except ValueError:
                     value = value_text
-                term.attrs[kind] = value
+                term.attrs[attr_type] = value
             quoted, word = take()
         term.text = word
         return term

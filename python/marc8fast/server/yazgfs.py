@@ -286,9 +286,7 @@ class Yaz:
                 ctypes.byref(nlangs),
                 ctypes.byref(selected),
             )
-            return [
-                (sets[i] or b"").decode("ascii", "replace") for i in range(max(nsets.value, 0))
-            ]
+            return [(sets[i] or b"").decode("ascii", "replace") for i in range(max(nsets.value, 0))]
         finally:
             self.lib.nmem_destroy(nmem)
 

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 from xml.sax.saxutils import escape
 
-from .._native import Marc8Error, Record, RecordError
+from .._native import Marc8Error, Record
 from .._native import decode as marc8_decode
 from ..flows.exporter import CharReport, Exporter, TagFilter
 from ..flows.store import SQLiteStore, format_sysno
@@ -61,9 +61,7 @@ USMARC_OIDS = {"1.2.840.10003.5.10"}  # USMARC and MARC 21 share this OID
 XML_OIDS = {"1.2.840.10003.5.109.10", "1.2.840.10003.5.109.9"}
 
 #: Element set B (brief): control fields, numbers, main entries, title, edition, imprint, extent.
-BRIEF_TAGS = (
-    "001|003|005|008|010|020|022|035|040|100|110|111|130|245|250|260|264|300"
-)
+BRIEF_TAGS = "001|003|005|008|010|020|022|035|040|100|110|111|130|245|250|260|264|300"
 MARCXML_SCHEMAS = {"marcxml", "info:srw/schema/1/marcxml-v1.1", "marc21", "marc21-xml"}
 
 # Bib-1 diagnostics used here (the rest come from query.py).
@@ -145,7 +143,7 @@ class Backend:
                 return fn(handle or 0, rr)
             except q.Diagnostic as d:
                 self._diag(rr.contents, d.code, d.addinfo)
-            except Exception as e:  # noqa: BLE001 - reported, and the session goes on
+            except Exception as e:  # reported, and the session goes on
                 self.log({"event": "error", "where": fn.__name__, "error": repr(e)})
                 self._diag(rr.contents, D_SYSTEM, f"{type(e).__name__}: {e}")
             return 0
@@ -209,16 +207,14 @@ class Backend:
                 handle = next(self.ids)
                 self.sessions[handle] = session
             res.handle = handle
-            self.log(
-                {"event": "z3950_init", "peer": peer, "user": user, "utf8": session.utf8}
-            )
-        except Exception as e:  # noqa: BLE001
+            self.log({"event": "z3950_init", "peer": peer, "user": user, "utf8": session.utf8})
+        except Exception as e:
             self.log({"event": "error", "where": "init", "error": repr(e)})
             res.errcode = D_SYSTEM
             res.errstring = self.yaz.strdup(req.stream, f"{type(e).__name__}: {e}")
         return result
 
-    def _login(self, req: Any, peer: str) -> str | None | bool:
+    def _login(self, req: Any, peer: str) -> str | bool | None:
         """The user name (None without accounts or with no_auth), or False if refused."""
         if self.config.no_auth:
             return None
@@ -231,9 +227,7 @@ class Backend:
             ok = cred is not None and accounts.verify(store, cred[0], cred[1])
         if ok and cred is not None:
             return cred[0]
-        self.log(
-            {"event": "z3950_login_refused", "peer": peer, "user": cred[0] if cred else None}
-        )
+        self.log({"event": "z3950_login_refused", "peer": peer, "user": cred[0] if cred else None})
         time.sleep(self.config.refuse_delay)
         return False
 
@@ -243,7 +237,7 @@ class Backend:
                 session = self.sessions.pop(handle or 0, None)
             if session is not None and session.store is not None:
                 session.store.close()
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             self.log({"event": "error", "where": "close", "error": repr(e)})
 
     # -- Search ----------------------------------------------------------------------------------
@@ -500,7 +494,7 @@ def _assign_ports(wanted: list[tuple[str, int]], found: list[int]) -> dict[str, 
         if port and port in left:
             ports[name] = port
             left.remove(port)
-    for name, port in wanted:
+    for name, _port in wanted:
         if name not in ports and left:
             ports[name] = left.pop(0)
     return ports
@@ -606,7 +600,7 @@ class Handle:
                 self.failure = str(event.get("error"))
             try:
                 self.log(event)
-            except Exception:  # noqa: BLE001 - a failing logger must not stop the reader
+            except Exception:  # a failing logger must not stop the reader
                 pass
         self.ready.set()
 
