@@ -8,6 +8,7 @@ not supported is a :class:`Diagnostic` with its Bib-1 code, never an exception t
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -64,35 +65,21 @@ class Op:
 Node = Term | SetRef | Op
 
 
+# A PQF token: "quoted" (backslash escapes) or a bare word (which may hold a quoted part, as in
+# 1="string value").
+_TOKEN = re.compile(r'"((?:[^"\\]|\\.)*)"|((?:[^\s"\\]|\\.|"(?:[^"\\]|\\.)*")+)', re.DOTALL)
+_ESCAPE = re.compile(r'\\(.)|"', re.DOTALL)
+
+
 def _tokens(text: str) -> list[tuple[bool, str]]:
     """(quoted, text) tokens of PQF: whitespace separates, "..." quotes, backslash escapes."""
     out: list[tuple[bool, str]] = []
-    i, n = 0, len(text)
-    while i < n:
-        c = text[i]
-        if c.isspace():
-            i += 1
-            continue
-        quoted = c == '"'
-        buf: list[str] = []
-        in_quote = False
-        while i < n:
-            c = text[i]
-            if c == "\\" and i + 1 < n:
-                buf.append(text[i + 1])
-                i += 2
-                continue
-            if c == '"':
-                in_quote = not in_quote
-                i += 1
-                if quoted and not in_quote:
-                    break
-                continue
-            if c.isspace() and not in_quote:
-                break
-            buf.append(c)
-            i += 1
-        out.append((quoted, "".join(buf)))
+    for m in _TOKEN.finditer(text):
+        quoted, bare = m.group(1), m.group(2)
+        raw = bare if quoted is None else quoted
+        if "\\" in raw or (quoted is None and '"' in raw):
+            raw = _ESCAPE.sub(lambda e: e.group(1) or "", raw)
+        out.append((quoted is not None, raw))
     return out
 
 

@@ -54,6 +54,8 @@ REFUSE_DELAY = 2.0
 IDLE_TIMEOUT = 600
 #: Largest PDU accepted, in kilobytes (a claim of more closes that session).
 MAX_PDU_KB = 1024
+#: Seconds between two batches of log events from the server process.
+LOG_INTERVAL = 0.1
 #: Named result sets kept per session (the oldest is dropped beyond this).
 MAX_RESULT_SETS = 64
 
@@ -514,17 +516,61 @@ def _die_with_parent() -> None:
         pass
 
 
+class EventPipe:
+    """The child's events, as JSON lines on ``out``, written in batches (every
+    :data:`LOG_INTERVAL` seconds, or at once for ``urgent`` ones): one write per batch, not two
+    pipe wake-ups per record."""
+
+    def __init__(self, out: IO[str]) -> None:
+        self.out = out
+        self.buf: list[str] = []
+        self.lock = threading.Lock()
+        self.write_lock = threading.Lock()
+        threading.Thread(target=self._run, name="z3950-events", daemon=True).start()
+
+    def emit(self, event: dict[str, object], urgent: bool = False) -> None:
+        line = json.dumps(event, ensure_ascii=False, default=str)
+        with self.lock:
+            self.buf.append(line)
+        if urgent:
+            self.flush()
+
+    def flush(self) -> None:
+        with self.write_lock:
+            with self.lock:
+                lines, self.buf = self.buf, []
+            if lines:
+                try:
+                    self.out.write("\n".join(lines) + "\n")
+                    self.out.flush()
+                except (OSError, ValueError):
+                    pass  # the parent is gone: nothing to report to
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(LOG_INTERVAL)
+            self.flush()
+
+
+def _stop_on_eof(pipe: EventPipe) -> None:
+    """The parent closes our stdin to stop us (or dies): flush the events, then SIGTERM
+    ourselves (GFS's handler exits)."""
+    try:
+        while sys.stdin.read(65536):
+            pass
+    except (OSError, ValueError):
+        pass
+    pipe.flush()
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
 def child_main(spec: dict[str, Any], out: IO[str]) -> int:
-    """Serve until killed: GFS in this (main) thread, events as JSON lines on ``out``."""
+    """Serve until stdin closes: GFS in this (main) thread, events as JSON lines on ``out``."""
     from . import yazgfs
 
-    lock = threading.Lock()
-
-    def emit(event: dict[str, object]) -> None:
-        line = json.dumps(event, ensure_ascii=False)
-        with lock:
-            out.write(line + "\n")
-            out.flush()
+    pipe = EventPipe(out)
+    emit = pipe.emit
+    threading.Thread(target=_stop_on_eof, args=(pipe,), name="z3950-stop", daemon=True).start()
 
     config = Config(
         spec["db_path"],
@@ -536,12 +582,12 @@ def child_main(spec: dict[str, Any], out: IO[str]) -> int:
         SQLiteStore(config.db_path, readonly=True).close()
         backend = Backend(config, emit)
     except (Marc8Error, OSError) as e:
-        emit({"event": "fatal", "error": str(e)})
+        emit({"event": "fatal", "error": str(e)}, urgent=True)
         return 2
     wanted = [(name, int(spec[name][1])) for name in ("z3950", "sru") if spec.get(name)]
 
     def started(_block: Any) -> None:
-        emit({"event": "ready", "ports": _assign_ports(wanted, _listening_ports())})
+        emit({"event": "ready", "ports": _assign_ports(wanted, _listening_ports())}, urgent=True)
 
     start_fn = yazgfs.START_FN(started)
     control = backend.yaz.server.statserv_getcontrol().contents
@@ -561,7 +607,7 @@ def child_main(spec: dict[str, Any], out: IO[str]) -> int:
     argv += [_address(spec[name][0], int(spec[name][1])) for name, _ in wanted]
     cargv = (ctypes.c_char_p * (len(argv) + 1))(*[a.encode() for a in argv], None)
     rc = backend.yaz.server.statserv_main(len(argv), cargv, backend._init, backend._close)
-    emit({"event": "fatal", "error": f"the Z39.50 server stopped (status {rc})"})
+    emit({"event": "fatal", "error": f"the Z39.50 server stopped (status {rc})"}, urgent=True)
     return 2 if rc else 0
 
 
@@ -604,6 +650,13 @@ class Handle:
                 pass
         self.ready.set()
 
+    def _close_stdin(self) -> None:
+        if self.proc.stdin is not None:
+            try:
+                self.proc.stdin.close()
+            except OSError:
+                pass
+
     @property
     def pid(self) -> int:
         return self.proc.pid
@@ -612,13 +665,16 @@ class Handle:
         return self.proc.poll() is None
 
     def stop(self, timeout: float = 5.0) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+        """Stop the server: its stdin is closed (it writes its last events and exits), then
+        SIGTERM, then SIGKILL, ``timeout`` seconds apart at most."""
+        for step in (self._close_stdin, self.proc.terminate, self.proc.kill):
+            if self.proc.poll() is not None:
+                break
+            step()
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+                pass
         self.reader.join(timeout)
         for name in os.listdir(self.tmp):
             os.unlink(os.path.join(self.tmp, name))
@@ -664,7 +720,7 @@ def start(
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "marc8fast.server.z3950", "--child", json.dumps(spec)],
-        stdin=subprocess.DEVNULL,
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
         encoding="utf-8",
