@@ -36,7 +36,7 @@ RECEIVED = r"Record received: (\d{9})"
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory):
     db = tmp_path_factory.mktemp("connexion") / "catalog.sqlite"
-    with Server(db, "--no-auth", "--idle-timeout", "1.5") as s:
+    with Server(db, "--no-auth", "--idle-timeout", "1.5", "--exclude-symbol", "XYZ") as s:
         yield s
 
 
@@ -149,6 +149,9 @@ def test_every_reply_text(server):
     assert b.startswith("Record received: ") and b.endswith(
         f"(possible duplicate of {first_sysno}: same title and author)"
     ), b
+    # an excluded holding symbol
+    skipped = reply(port, item("A", b"u") + titled("Excluded", ("049", "  $aXYZ")))
+    assert skipped == "Not loaded: 049 $a XYZ is excluded"
     # a record the rules reject
     bad = reply(port, item("A", b"u") + titled("t", ("035", "  $a(local)123")))
     assert bad.startswith("Rejected: ") and "(local)123" in bad, bad

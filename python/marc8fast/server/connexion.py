@@ -41,7 +41,15 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from ..flows.importer import DEFAULT_TARGET_PREFIX, Importer, Outcome
-from ..flows.store import CatalogError, SQLiteStore, format_sysno, now, open_store
+from ..flows.store import (
+    CatalogError,
+    ReadOnlyError,
+    SQLiteStore,
+    describe_error,
+    format_sysno,
+    now,
+    open_store,
+)
 from . import protocol
 
 UNAVAILABLE = "Rejected: catalog unavailable"
@@ -133,8 +141,12 @@ class _Call:
         self.error: BaseException | None = None
 
 
-class _Stopped(Exception):
-    pass
+class _ResetReader(Exception):
+    """Raised in the reader thread to make it close its connection."""
+
+
+def _reset_reader(store: SQLiteStore) -> None:
+    raise _ResetReader
 
 
 class ConnexionService:
@@ -299,7 +311,9 @@ class ConnexionService:
         buf = bytearray()
         ended = False
         while True:
-            if buf[:4] == b"GET " or buf[:5] == b"HEAD ":
+            if not ended and buf and (b"GET ".startswith(buf) or b"HEAD ".startswith(buf)):
+                req = None  # perhaps an HTTP request, not all of its first word yet
+            elif buf[:4] == b"GET " or buf[:5] == b"HEAD ":
                 head_end = buf.find(b"\r\n\r\n") if b"\r\n\r\n" in buf else buf.find(b"\n\n")
                 if head_end >= 0 or ended:
                     return self._http(bytes(buf), entry)
@@ -308,15 +322,19 @@ class ConnexionService:
                 try:
                     req = protocol.parse(bytes(buf), ended=ended)
                 except protocol.ProtocolError as e:
-                    return self._answer(entry, f"Rejected: {e}")
+                    return self._answer(entry, f"Rejected: {e}", "bad_request")
             if req is not None:
                 return self._request(req, addr, entry)
             left = deadline - time.monotonic()
             if left <= 0:
                 return self._answer(
-                    entry, f"Rejected: no complete request within {self.s.idle_timeout:g} s"
+                    entry,
+                    f"Rejected: no complete request within {self.s.idle_timeout:g} s",
+                    "timeout",
                 )
-            sock.settimeout(left)
+            if not buf and self._stopping.is_set():
+                return None  # shutting down: a connection that sent nothing is just closed
+            sock.settimeout(min(left, 0.5))
             try:
                 chunk = sock.recv(65536)
             except TimeoutError:
@@ -331,10 +349,14 @@ class ConnexionService:
             buf += chunk
             if len(buf) > self.s.max_request:
                 return self._answer(
-                    entry, f"Rejected: the request is larger than {self.s.max_request:,} bytes"
+                    entry,
+                    f"Rejected: the request is larger than {self.s.max_request:,} bytes",
+                    "too_large",
                 )
 
-    def _answer(self, entry: dict[str, object], text: str) -> bytes:
+    def _answer(self, entry: dict[str, object], text: str, fate: str | None = None) -> bytes:
+        if fate is not None:
+            entry["fate"] = fate
         entry["outcome"] = text
         return text.encode("utf-8") + b"\0"
 
@@ -369,17 +391,19 @@ class ConnexionService:
             if self._locked_out(ip):
                 time.sleep(self.s.login_delay)
                 return self._answer(
-                    entry, f"{LOGIN_FAILED} (too many failed logins from {ip}; try again later)"
+                    entry,
+                    f"{LOGIN_FAILED} (too many failed logins from {ip}; try again later)",
+                    "locked_out",
                 )
             try:
                 ok = bool(login) and self._verify(login, req.password)
             except Exception as e:
                 entry["detail"] = f"accounts: {e}"
-                return self._answer(entry, UNAVAILABLE)
+                return self._answer(entry, UNAVAILABLE, "unavailable")
             if not ok:
                 self._failed(ip)
                 time.sleep(self.s.login_delay)
-                return self._answer(entry, LOGIN_FAILED)
+                return self._answer(entry, LOGIN_FAILED, "login_failed")
         digest = hashlib.sha256(req.record).hexdigest()
         job = _Job(login, addr, req.record, digest)
         self._jobs.put(job)
@@ -413,8 +437,9 @@ class ConnexionService:
         from ..flows import accounts
 
         key = (login, hmac.new(self._secret, password, "sha256").digest())
-        known = self._account_states()
-        state = known.get(login)
+        state = self._account_states().get(login)
+        if state is None or state[0]:  # unknown or disabled a moment ago: look again
+            state = self._account_states(fresh=True).get(login)
         if state is None or state[0]:
             return False  # unknown or disabled: verify() would say no (after spending its time)
         if self._verified.get(key) == state[1]:
@@ -425,11 +450,11 @@ class ConnexionService:
             self._verified[key] = state[1]
         return ok
 
-    def _account_states(self) -> dict[str, tuple[bool, str]]:
+    def _account_states(self, *, fresh: bool = False) -> dict[str, tuple[bool, str]]:
         from ..flows import accounts
 
         cached = self._accounts
-        if cached is not None and time.monotonic() - cached[0] < 1.0:
+        if not fresh and cached is not None and time.monotonic() - cached[0] < 1.0:
             return cached[1]
         users = self._read(accounts.list_users)
         states = {u.name: (bool(u.disabled), str(u.updated_at)) for u in users}
@@ -473,7 +498,6 @@ class ConnexionService:
             store = SQLiteStore(self.s.db, create=False, wait=self.s.wait)
             try:
                 store.db.execute("PRAGMA synchronous=FULL")
-                _ensure_receipts(store)
                 store.begin()
                 batch = store.new_batch(
                     f"connexion serve on {self.s.host}:{self.port} (pid {os.getpid()})"
@@ -518,10 +542,20 @@ class ConnexionService:
 
     def _run_group(self, group: list[_Job]) -> None:
         try:
-            store, importer = self._open_writer()
+            try:
+                store, importer = self._open_writer()
+            except ReadOnlyError:
+                # The catalog may have been made writable since the reader opened it: SQLite
+                # shares one mapping of its shared-memory file per process, and the reader's
+                # was made read-only. Let the reader close it, and try once more.
+                try:
+                    self._read(_reset_reader)
+                except _ResetReader:
+                    pass
+                store, importer = self._open_writer()
         except Exception as e:
             for job in group:
-                job.finish(UNAVAILABLE, "unavailable", detail=str(e))
+                job.finish(UNAVAILABLE, "unavailable", detail=describe_error(self.s.db, e))
             return
         results: list[tuple[str, str, int | None]] = []
         try:
@@ -542,7 +576,7 @@ class ConnexionService:
             catalog = isinstance(e, (sqlite3.Error, OSError, CatalogError))
             self._drop_writer()
             reply = UNAVAILABLE if catalog else "Rejected: internal error (see the server log)"
-            group[0].finish(reply, "unavailable", detail=f"{e.__class__.__name__}: {e}")
+            group[0].finish(reply, "unavailable", detail=describe_error(self.s.db, e))
             return
         for job, (reply, fate, sysno) in zip(group, results, strict=True):
             job.finish(reply, fate, sysno)
@@ -600,12 +634,3 @@ def _control_number(record: bytes) -> str | None:
     except (ValueError, IndexError):
         return None
     return None
-
-
-def _ensure_receipts(store: SQLiteStore) -> None:
-    """The receipts table (schema version 2 makes it; kept for catalogs made before)."""
-    store.db.execute(
-        "CREATE TABLE IF NOT EXISTS receipts (login TEXT NOT NULL, digest TEXT NOT NULL, "
-        "time TEXT NOT NULL, fate TEXT NOT NULL, sysno INTEGER, message TEXT NOT NULL, "
-        "PRIMARY KEY (login, digest))"
-    )

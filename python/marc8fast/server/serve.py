@@ -8,7 +8,6 @@ file."""
 
 from __future__ import annotations
 
-import os
 import signal
 import ssl
 import sys
@@ -139,8 +138,10 @@ def run(opts: ServeOptions, *, ready: Callable[[], object] | None = None) -> int
                 raise ServeError(f"connexion: cannot listen on {opts.connexion}: {e}") from None
             _announce("connexion", opts.connexion[0], port)
         if opts.z3950 is not None or opts.sru is not None:
-            from . import z3950  # type: ignore[attr-defined, unused-ignore]
-
+            try:
+                from . import z3950  # type: ignore[attr-defined, unused-ignore]
+            except ImportError as e:
+                raise ServeError(f"the Z39.50/SRU service is not in this build ({e})") from None
             try:
                 other = z3950.start(
                     opts.db,
@@ -175,11 +176,16 @@ def run(opts: ServeOptions, *, ready: Callable[[], object] | None = None) -> int
 def _check_catalog(opts: ServeOptions) -> None:
     """The catalog must be there and readable; with no enabled account, only ``--no-auth``
     starts (the same accounts guard Z39.50)."""
-    from ..flows.store import CatalogError, NoCatalogError, open_store
+    from ..flows.store import CatalogError, NoCatalogError, ReadOnlyError, open_store
 
     try:
-        if opts.no_auth and not os.path.exists(opts.db):
-            open_store(opts.db, create=True).close()  # like `load`, it makes an empty catalog
+        # Opened for writing first: that makes an empty catalog with --no-auth (as `load`
+        # does) and brings an older catalog's schema up to date. A catalog that cannot be
+        # written is served all the same: its imports are answered "catalog unavailable".
+        try:
+            open_store(opts.db, create=opts.no_auth).close()
+        except ReadOnlyError:
+            pass
         store = open_store(opts.db, readonly=True)
     except NoCatalogError:
         raise ServeError(
