@@ -38,6 +38,9 @@ __all__ = [
     "read_json",
     "read_records",
     "read_records_report",
+    "search_index_row",
+    "search_numbers",
+    "search_words",
     "transcode_file",
     "transcode_record",
     "validate_bytes",
@@ -227,6 +230,11 @@ def validate_bytes(
     max_problems: int | None = 10000,
     on_problem: Callable[[RecordProblem], object] | None = None,
 ) -> Report: ...
+
+# The catalog's search terms (marc8fast.flows.search)
+def search_words(text: str) -> list[str]: ...
+def search_numbers(index: str, text: str) -> list[str]: ...
+def search_index_row(data: bytes) -> tuple[str, str, str, str, str, str]: ...
 
 # ------------------------------------------------------------------------------------------------
 # Records as values (issue 10): Record, Field, MARCReader, MARCWriter

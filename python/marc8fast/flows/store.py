@@ -172,13 +172,9 @@ CREATE TABLE IF NOT EXISTS receipts (
     message TEXT NOT NULL,
     PRIMARY KEY (login, digest)
 );
-CREATE TABLE IF NOT EXISTS search_terms (
-    idx TEXT NOT NULL,
-    term TEXT NOT NULL,
-    sysno INTEGER NOT NULL,
-    PRIMARY KEY (idx, term, sysno)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS search_terms_sysno ON search_terms (sysno);
+CREATE VIRTUAL TABLE IF NOT EXISTS search_index USING fts5 (
+    title, author, subject, isbn, issn, oclc, tokenize='ascii', detail=column
+);
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY,
     sysno INTEGER NOT NULL,
@@ -396,19 +392,21 @@ class SQLiteStore:
         cur = self.db.execute("SELECT sysno, data FROM records ORDER BY sysno")
         while rows := cur.fetchmany(1000):
             for sysno, data in rows:
-                self._index(sysno, data)
+                self._index(sysno, data, new=True)
         self.db.execute(
             "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
         )
 
-    def _index(self, sysno: int, data: bytes) -> None:
-        """(Re)write the search terms of one record (see :mod:`.search`)."""
-        from .search import terms_of
+    def _index(self, sysno: int, data: bytes, *, new: bool = False) -> None:
+        """(Re)write the search index row of one record (see :mod:`.search`)."""
+        from .search import index_row
 
-        self.db.execute("DELETE FROM search_terms WHERE sysno=?", (sysno,))
-        self.db.executemany(
-            "INSERT OR IGNORE INTO search_terms (idx, term, sysno) VALUES (?, ?, ?)",
-            [(idx, term, sysno) for idx, term in terms_of(data)],
+        if not new:
+            self.db.execute("DELETE FROM search_index WHERE rowid=?", (sysno,))
+        self.db.execute(
+            "INSERT INTO search_index (rowid, title, author, subject, isbn, issn, oclc) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (sysno, *index_row(data)),
         )
 
     # -- transactions ----------------------------------------------------------------------------
@@ -517,7 +515,7 @@ class SQLiteStore:
         self.db.executemany(
             "INSERT OR IGNORE INTO oclc VALUES (?, ?)", [(n, sysno) for n in oclc_numbers]
         )
-        self._index(sysno, data)
+        self._index(sysno, data, new=True)
         return sysno
 
     def replace(

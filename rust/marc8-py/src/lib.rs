@@ -12,6 +12,7 @@ mod options;
 mod problem;
 mod reader;
 mod records;
+mod search;
 mod validate;
 
 /// Inputs at least this long are converted with the GIL released.
@@ -41,6 +42,8 @@ mod _native {
     use crate::records::{
         read_records, read_records_report, transcode_file, transcode_record, RecordProblem, Report,
     };
+    #[pymodule_export]
+    use crate::search::{search_index_row, search_numbers, search_words};
     #[pymodule_export]
     use crate::validate::{validate_bytes, validate_file};
 
@@ -83,6 +86,9 @@ mod _native {
                 "transcode_record",
                 "validate_bytes",
                 "validate_file",
+                "search_index_row",
+                "search_numbers",
+                "search_words",
             ],
         )?;
         m.add("__version__", env!("CARGO_PKG_VERSION"))?;

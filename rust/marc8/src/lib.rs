@@ -89,6 +89,7 @@ mod ncr;
 mod problem;
 pub mod reader;
 pub mod record;
+pub mod search;
 mod tables;
 #[cfg(test)]
 mod testing;

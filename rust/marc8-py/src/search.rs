@@ -1,0 +1,48 @@
+//! The catalog's search terms (`marc8::search`) for `marc8fast.flows.search`.
+
+use marc8::search::{index_terms_of_utf8, isbns, issn, oclc_number, words, IndexTerms};
+use pyo3::prelude::*;
+
+use crate::errors::bad_option;
+
+/// The folded words of `text` (the search index's definition of a word).
+#[pyfunction]
+pub(crate) fn search_words(text: &str) -> Vec<String> {
+    words(text)
+}
+
+/// The normalised terms a number index (`isbn`, `issn`, `oclc`) holds for `text`.
+#[pyfunction]
+pub(crate) fn search_numbers(index: &str, text: &str) -> PyResult<Vec<String>> {
+    Ok(match index {
+        "isbn" => isbns(text),
+        "issn" => issn(text).into_iter().collect(),
+        "oclc" => oclc_number(text).into_iter().collect(),
+        _ => return Err(bad_option("index", index, "isbn, issn or oclc")),
+    })
+}
+
+/// The search-index columns (title, author, subject, isbn, issn, oclc: each its terms,
+/// space-separated) of a stored UTF-8 ISO 2709 record; all empty when it cannot be parsed.
+#[pyfunction]
+pub(crate) fn search_index_row(data: &[u8]) -> Row {
+    // A record is small: releasing the GIL would cost more than the work.
+    let terms = index_terms_of_utf8(data).unwrap_or_default();
+    let [a, b, c, d, e, f] = join(&terms);
+    (a, b, c, d, e, f)
+}
+
+type Row = (String, String, String, String, String, String);
+
+fn join(t: &IndexTerms) -> [String; 6] {
+    t.columns().map(|set| {
+        let mut s = String::new();
+        for term in set {
+            if !s.is_empty() {
+                s.push(' ');
+            }
+            s.extend(term.chars().flat_map(char::to_lowercase));
+        }
+        s
+    })
+}
