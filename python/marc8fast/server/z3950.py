@@ -607,7 +607,10 @@ def child_main(spec: dict[str, Any], out: IO[str]) -> int:
     argv += [_address(spec[name][0], int(spec[name][1])) for name, _ in wanted]
     cargv = (ctypes.c_char_p * (len(argv) + 1))(*[a.encode() for a in argv], None)
     rc = backend.yaz.server.statserv_main(len(argv), cargv, backend._init, backend._close)
-    emit({"event": "fatal", "error": f"the Z39.50 server stopped (status {rc})"}, urgent=True)
+    if rc:
+        emit({"event": "fatal", "error": f"the Z39.50 server stopped (status {rc})"}, urgent=True)
+    else:
+        emit({"event": "z3950_stopped"}, urgent=True)
     return 2 if rc else 0
 
 
