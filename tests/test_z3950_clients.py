@@ -394,3 +394,32 @@ def _one_file() -> Path:
     from conftest import DATA
 
     return DATA / "realworld" / "oss.marc"
+
+
+def test_named_result_sets_delete_close_and_utf8_terms(server: Server) -> None:
+    jazz = _hits(server, "@attr 1=4 jazz")
+    both = _hits(server, "@and @attr 1=4 jazz @attr 1=1003 ellington")
+    out = yaz_client(
+        f"{LOGIN}open {server.target}\nfind @attr 1=4 jazz\nfind @attr 1=1003 ellington\n"
+        "find @and @set 1 @set 2\nshow 1\nclose\n"
+        f"open {server.target}\nfind @set 1\nquit\n"
+    )
+    hits = [int(n) for n in re.findall(r"Number of hits: (\d+)", out)]
+    assert hits[0] == jazz and hits[2] == both, out
+    assert "Record type: USmarc" in out
+    # after Close and a new Init the session's sets are gone
+    assert re.findall(r"\[(\d+)\] ", out) == ["30"], out
+    # a UTF-8 term, negotiated: folded like the index ("Théâtre" finds "theatre")
+    plain = _hits(server, "@attr 1=4 theatre")
+    out = yaz_client(f"{LOGIN}charset UTF-8\nopen {server.target}\nfind @attr 1=4 Théâtre\nquit\n")
+    assert f"Number of hits: {plain}" in out, out
+    # Delete of a result set: gone after, the others kept; an unknown name is said so
+    out = yaz_client(
+        f"{LOGIN}open {server.target}\nfind @attr 1=4 jazz\nfind @attr 1=1003 ellington\n"
+        "delete 1\nfind @set 1\nfind @set 2\ndelete nosuch\nquit\n"
+    )
+    assert re.findall(r"deleteResultSetResponse status=(\d+)", out) == ["0", "1"], out
+    assert re.findall(r"\[(\d+)\] ", out) == ["30"], out
+    assert re.findall(r"Number of hits: (\d+)", out)[-1] == str(
+        _hits(server, "@attr 1=1003 ellington")
+    )
