@@ -423,3 +423,26 @@ def test_named_result_sets_delete_close_and_utf8_terms(server: Server) -> None:
     assert re.findall(r"Number of hits: (\d+)", out)[-1] == str(
         _hits(server, "@attr 1=1003 ellington")
     )
+
+
+def test_deleted_records_are_not_found(tmp_path: Path) -> None:
+    db = tmp_path / "del.db"
+    subprocess.run(
+        [MARC8FAST, "load", "-q", "--no-progress", "--db", str(db), str(_one_file())],
+        capture_output=True,
+        check=False,
+    )
+    with SQLiteStore(db, readonly=True) as store:
+        rec = store.get(2)
+        assert rec is not None
+        word = re.split(r"\W+", Record.parse(rec.data)["245"]["a"])[0]
+    query = f"find @attr 1=12 2\nfind @attr 1=12 3\nfind @attr 1=4 {word}\n"
+    with serving(db, "--no-auth") as s:
+        before = re.findall(r"Number of hits: (\d+)", yaz_client(f"open {s.target}\n{query}"))
+        with SQLiteStore(db) as store:  # deleted while the server runs
+            store.begin()
+            store.mark_deleted(2, rec.data)
+            store.commit()
+        after = re.findall(r"Number of hits: (\d+)", yaz_client(f"open {s.target}\n{query}"))
+    assert before[:2] == ["1", "1"] and int(before[2]) >= 1
+    assert after == ["0", "1", str(int(before[2]) - 1)]
