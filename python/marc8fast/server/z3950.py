@@ -529,7 +529,7 @@ class EventPipe:
         threading.Thread(target=self._run, name="z3950-events", daemon=True).start()
 
     def emit(self, event: dict[str, object], urgent: bool = False) -> None:
-        line = json.dumps(event, ensure_ascii=False, default=str)
+        line = json.dumps({"service": "z3950", **event}, ensure_ascii=False, default=str)
         with self.lock:
             self.buf.append(line)
         if urgent:
