@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).parent.parent
@@ -52,7 +52,12 @@ class Server:
     ``log`` (a file), stderr is kept."""
 
     def __init__(
-        self, db: Path, *options: str | Path, log: Path | None = None, prefix: Sequence[str] = ()
+        self,
+        db: Path,
+        *options: str | Path,
+        log: Path | None = None,
+        prefix: Sequence[str] = (),
+        preexec_fn: Callable[[], object] | None = None,
     ) -> None:
         self.db = db
         self.log = log or db.with_suffix(".log")
@@ -72,7 +77,9 @@ class Server:
             str(self.log),
             *map(str, options),
         ]
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=self._err)
+        self.proc = subprocess.Popen(
+            cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=self._err, preexec_fn=preexec_fn
+        )
         self.ports: dict[str, int] = {}
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

@@ -134,6 +134,10 @@ def test_a_disabled_login_and_a_changed_password(server):
     assert from_address(server.port, src, login("temp", "new pw") + titled("Temp 3")) == (
         "Login failed"
     )
+    assert marc8fast("users", "enable", "temp", "--db", db).returncode == 0
+    assert from_address(server.port, src, login("temp", "new pw") + titled("Temp 4")).startswith(
+        "Record received"
+    )
 
 
 def test_passwords_never_reach_the_log(server):

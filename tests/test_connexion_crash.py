@@ -151,3 +151,35 @@ def test_a_read_only_catalog_is_unavailable_never_received(tmp_path):
     finally:
         db.chmod(0o644)
     assert titles(db) == ["Before", "Writable again"]
+
+
+def test_a_full_disk_is_unavailable_never_received(tmp_path):
+    """A file-size limit on the server process stands for a full disk: writing the catalog
+    fails (EFBIG; Python ignores SIGXFSZ) as it would with ENOSPC."""
+    import resource
+
+    db = tmp_path / "c.sqlite"
+    with Server(db, "--no-auth") as s:
+        assert reply(s.port, item("A", b"u") + titled("Before")).startswith("Record received")
+    limit = db.stat().st_size + 48 * 1024
+
+    def small_disk() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    answers: dict[str, str] = {}
+    with Server(db, "--no-auth", log=tmp_path / "full.log", preexec_fn=small_disk) as s:
+        for i in range(400):
+            title = f"Filling the disk {i} " + "x" * 400
+            answers[title] = reply(s.port, item("A", b"u") + titled(title))
+            if answers[title] == "Rejected: catalog unavailable":
+                break
+        full = [t for t, a in answers.items() if not a.startswith("Record received")]
+        assert full and all(answers[t] == "Rejected: catalog unavailable" for t in full)
+        # it keeps serving what needs no writing
+        from connexion_server import exchange
+
+        assert exchange(s.port, b"GET /health HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.0 200")
+    got = titles(db)
+    assert len(got) == len(set(got))
+    for title, answer in answers.items():
+        assert (title in got) == answer.startswith("Record received"), (title, answer)

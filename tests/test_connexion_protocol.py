@@ -428,3 +428,56 @@ def test_a_locked_catalog_is_unavailable_not_received(tmp_path):
         text = reply(s.port, item("A", b"u") + titled("While locked"))
         assert text.startswith("Record received"), text
     assert len(catalog_rows(db)) == 2
+
+
+def test_connections_over_the_maximum_are_told_the_server_is_busy(tmp_path):
+    with Server(tmp_path / "c.sqlite", "--no-auth", "--max-connections", "2") as s:
+        held = [socket.create_connection(("127.0.0.1", s.port), timeout=10) for _ in range(2)]
+        try:
+            # (the acceptor counts a connection before it accepts the next one)
+            text = reply(s.port, item("A", b"u") + titled("Third"))
+            assert text.startswith("Rejected: the server is busy (2 connections)"), text
+        finally:
+            for c in held:
+                c.close()
+        deadline = time.monotonic() + 20
+        while True:  # until the two handlers have seen their clients go
+            text = reply(s.port, item("A", b"u") + titled("Later"))
+            if not text.startswith("Rejected: the server is busy") or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert text.startswith("Record received"), text
+
+
+def test_sighup_reopens_the_log(tmp_path):
+    import signal
+
+    with Server(tmp_path / "c.sqlite", "--no-auth") as s:
+        reply(s.port, item("A", b"before") + titled("Before the rotation"))
+        rotated = s.log.with_suffix(".log.1")
+        s.log.rename(rotated)
+        s.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 20
+        while not s.log.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        reply(s.port, item("A", b"after") + titled("After the rotation"))
+        assert s.terminate() == 0
+    assert "login=before" in rotated.read_text() and "login=after" not in rotated.read_text()
+    assert "login=after" in s.log.read_text()
+
+
+def test_after_the_retry_window_the_same_bytes_are_a_new_request(tmp_path):
+    db = tmp_path / "c.sqlite"
+    with Server(db, "--no-auth", "--retry-window", "0.0003") as s:  # about a second
+        rec = item("A", b"u") + titled("Sent again the next day")
+        first = reply(s.port, rec)
+        assert first == "Record received: 000000001"
+        assert reply(s.port, rec).startswith(first + " (already received ")
+        time.sleep(1.5)
+        later = reply(s.port, rec)
+        assert later.startswith("Record received: 000000002 (possible duplicate of 000000001")
+    con = sqlite3.connect(db)
+    rows = con.execute("SELECT input_hash, record_index, fate FROM load_log ORDER BY id").fetchall()
+    con.close()
+    assert [r[1:] for r in rows] == [(1, "new"), (2, "possible_duplicate")]
+    assert rows[0][0] == rows[1][0]  # the SHA-256 of the same bytes

@@ -172,8 +172,9 @@ def add_parsers(sub: Any) -> None:
     us = u.add_subparsers(dest="action", required=True, metavar="ACTION")
     for name, text in (
         ("add", "add a login (password from a prompt, or --password-stdin)"),
-        ("passwd", "set a login's password (and enable it)"),
-        ("disable", "disable a login"),
+        ("passwd", "set a login's password"),
+        ("disable", "disable a login (its connections are refused within a second)"),
+        ("enable", "enable a disabled login again"),
         ("list", "list the logins"),
     ):
         p = us.add_parser(name, help=text, description=text)
@@ -337,6 +338,9 @@ def _cmd_users(args: argparse.Namespace) -> int:
             assert password is not None
             accounts.set_password(store, args.name, password)
             print(f"password of {args.name} changed", file=sys.stderr)
+        elif args.action == "enable":
+            accounts.enable_user(store, args.name)
+            print(f"enabled {args.name}", file=sys.stderr)
         else:
             accounts.disable_user(store, args.name)
             print(f"disabled {args.name}", file=sys.stderr)

@@ -167,6 +167,7 @@ class ConnexionService:
         self._secret = secrets.token_bytes(32)
         self._verified: dict[tuple[str, bytes], str] = {}  # → the account's updated_at
         self._accounts: tuple[float, dict[str, tuple[bool, str]]] | None = None
+        self._pruned = float("-inf")
         self.port = 0
 
     # -- life cycle ------------------------------------------------------------------------------
@@ -560,6 +561,16 @@ class ConnexionService:
         results: list[tuple[str, str, int | None]] = []
         try:
             store.begin()
+            if time.monotonic() - self._pruned > 3600:
+                # Receipts older than the retry window answer nothing: let them go.
+                cutoff = _dt.datetime.now(_dt.timezone.utc) - _dt.timedelta(
+                    seconds=self.s.retry_window
+                )
+                store.db.execute(
+                    "DELETE FROM receipts WHERE time < ?",
+                    (cutoff.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),),
+                )
+                self._pruned = time.monotonic()
             seen: dict[str, int] = {}
             for job in group:
                 results.append(self._import(store, importer, job, seen))

@@ -1,0 +1,113 @@
+"""`marc8fast serve` hosts the Z39.50/SRU service (``marc8fast.server.z3950.start``): the
+contract between the two, checked with a stand-in module in place of the real one."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import types
+
+import pytest
+
+from marc8fast.server import serve
+
+
+class _Handle:
+    def __init__(self, ports: dict[str, int]) -> None:
+        self.ports = ports
+        self.stopped: float | None = None
+
+    def stop(self, timeout: float) -> None:
+        self.stopped = timeout
+
+
+@pytest.fixture
+def fake_z3950(monkeypatch):
+    calls: list[tuple[tuple[object, ...], dict[str, object]]] = []
+    handles: list[_Handle] = []
+
+    def start(db_path, *, z3950, sru, database, no_auth, log):  # the agreed signature
+        calls.append(((db_path,), dict(z3950=z3950, sru=sru, database=database, no_auth=no_auth)))
+        log({"service": "z3950", "addr": "127.0.0.1:1", "outcome": "init"})
+        h = _Handle({"z3950": 21210, "sru": 21211})
+        handles.append(h)
+        return h
+
+    module = types.ModuleType("marc8fast.server.z3950")
+    module.start = start  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "marc8fast.server.z3950", module)
+    return calls, handles
+
+
+def _run_until_ready(opts: serve.ServeOptions) -> int:
+    def ready() -> None:
+        threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGTERM)).start()
+
+    return serve.run(opts, ready=ready)
+
+
+def test_serve_with_only_z3950_starts_it_and_stops_it(tmp_path, fake_z3950, capsys):
+    calls, handles = fake_z3950
+    db = tmp_path / "c.sqlite"
+    log = tmp_path / "serve.log"
+    opts = serve.ServeOptions(
+        db=str(db),
+        z3950=("127.0.0.1", 0),
+        sru=("127.0.0.1", 0),
+        z3950_database="Default",
+        no_auth=True,
+        log_file=str(log),
+        log_format="json",
+    )
+    assert _run_until_ready(opts) == 0
+    assert calls == [
+        (
+            (str(db),),
+            dict(z3950=("127.0.0.1", 0), sru=("127.0.0.1", 0), database="Default", no_auth=True),
+        )
+    ]
+    assert handles[0].stopped is not None
+    err = capsys.readouterr().err
+    assert "listening z3950 127.0.0.1:21210" in err and "listening sru 127.0.0.1:21211" in err
+    assert "listening connexion" not in err
+    import json
+
+    (entry,) = [json.loads(x) for x in log.read_text().splitlines()]
+    assert entry["service"] == "z3950" and entry["outcome"] == "init" and "time" in entry
+
+
+def test_serve_with_both_services(tmp_path, fake_z3950, capsys):
+    calls, _ = fake_z3950
+    opts = serve.ServeOptions(
+        db=str(tmp_path / "c.sqlite"),
+        connexion=("127.0.0.1", 0),
+        z3950=("127.0.0.1", 0),
+        no_auth=True,
+        log_file=str(tmp_path / "serve.log"),
+    )
+    assert _run_until_ready(opts) == 0
+    assert calls[0][1]["sru"] is None and calls[0][1]["database"] == "catalog"
+    err = capsys.readouterr().err
+    assert "listening connexion 127.0.0.1:" in err and "listening z3950 127.0.0.1:21210" in err
+    assert "listening sru" not in err
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        ("7090", ("0.0.0.0", 7090)),
+        ("127.0.0.1:0", ("127.0.0.1", 0)),
+        ("[::1]:210", ("::1", 210)),
+        (":99", ("0.0.0.0", 99)),
+    ],
+)
+def test_addresses(text, want):
+    assert serve.parse_address(text) == want
+
+
+@pytest.mark.parametrize("text", ["", "host", "host:", "1:2:3x", "65536", "[::1]210", "²"])
+def test_bad_addresses(text):
+    with pytest.raises(ValueError):
+        serve.parse_address(text)
