@@ -471,7 +471,8 @@ def gfs_config(cql_file: str, database: str, host: str, port: int) -> str:
 def _listening_ports() -> list[int]:
     """Ports of this process's listening TCP sockets, in the order of their descriptors."""
     out: list[tuple[int, int]] = []
-    for name in os.listdir("/proc/self/fd"):
+    folder = "/proc/self/fd" if os.path.isdir("/proc/self/fd") else "/dev/fd"
+    for name in os.listdir(folder):
         fd = int(name)
         try:
             s = socket.socket(fileno=os.dup(fd))
@@ -587,7 +588,12 @@ def child_main(spec: dict[str, Any], out: IO[str]) -> int:
     wanted = [(name, int(spec[name][1])) for name in ("z3950", "sru") if spec.get(name)]
 
     def started(_block: Any) -> None:
-        emit({"event": "ready", "ports": _assign_ports(wanted, _listening_ports())}, urgent=True)
+        try:
+            ports = _assign_ports(wanted, _listening_ports())
+        except OSError as e:
+            emit({"event": "fatal", "error": f"cannot find the ports listened on: {e}"}, True)
+            return
+        emit({"event": "ready", "ports": ports}, urgent=True)
 
     start_fn = yazgfs.START_FN(started)
     control = backend.yaz.server.statserv_getcontrol().contents
