@@ -56,6 +56,7 @@ import time
 import unicodedata
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 PYMARC_VERSION = "5.4.0"
@@ -65,8 +66,6 @@ YAZ_LOG = "yaz-marcdump.log"
 MANIFEST = "fields-manifest.json"
 GROUPS = ("ascii", "latin", "nonlatin", "mix")
 
-FT = 0x1E  # field terminator
-RT = 0x1D  # record terminator
 SF = 0x1F  # subfield delimiter
 ESC = 0x1B
 
@@ -175,51 +174,44 @@ class Stats:
         self.leader09: dict[str, int] = {}
 
 
+def _core() -> Any:
+    """marc8fast's native module: the records are split and parsed by its record layer (the one
+    ISO 2709 reader of the project), not by this script."""
+    try:
+        from marc8fast import _native
+    except ImportError:
+        sys.exit("marc8fast is not installed in this Python: run `make build-dev` and use .venv")
+    return _native
+
+
 def records(path: Path, stats: Stats) -> Iterator[bytes]:
-    """Yields each record's bytes (split on the record terminator, checked against leader/00-04)."""
-    with open(path, "rb") as f:
-        data = f.read()
-    pos = 0
-    n = len(data)
-    while pos < n:
-        end = data.find(bytes([RT]), pos)
-        if end < 0:
-            end = n - 1
-        rec = data[pos : end + 1]
-        pos = end + 1
-        if rec.strip(b"\r\n\x00 ") == b"":
-            continue
-        if not rec[:5].isdigit() or int(rec[:5]) != len(rec):
+    """Yields each record's bytes, split by the record layer (records whose leader/00-04 is
+    wrong are counted; bytes that are not a record are counted as bad records and skipped)."""
+    recs, problems = _core().read_records_report(path.read_bytes())
+    for p in problems:
+        if p.kind == "length_mismatch":
             stats.length_mismatch += 1
+        elif p.kind in ("garbage", "truncated_record"):
+            stats.bad_records += 1
+    for _, _, rec in recs:
         yield rec
 
 
 def subfields(rec: bytes, stats: Stats) -> Iterator[bytes]:
-    """Yields the content of every subfield of every data field (tag >= 010) of one record."""
+    """Yields the content of every subfield of every data field (tag >= 010) of one record, its
+    bytes as they stand (not converted), from the record layer's parse."""
     stats.records += 1
+    core = _core()
     try:
-        base = int(rec[12:17])
-    except ValueError:
+        leader, fields = core.raw_fields(rec)
+    except core.RecordError:
         stats.bad_records += 1
         return
-    l9 = chr(rec[9]) if len(rec) > 9 else "?"
+    l9 = chr(leader[9])
     stats.leader09[l9] = stats.leader09.get(l9, 0) + 1
-    pos = 24
-    while pos + 12 <= len(rec) and rec[pos] != FT:
-        entry = rec[pos : pos + 12]
-        pos += 12
-        tag = entry[0:3]
-        try:
-            length = int(entry[3:7])
-            start = int(entry[7:12])
-        except ValueError:
-            stats.bad_records += 1
-            return
-        if tag < b"010" and tag.isdigit():
+    for tag, body in fields:
+        if tag < "010" and tag.isdigit():
             continue  # control field: no subfields, no MARC-8 beyond ASCII
-        body = rec[base + start : base + start + length]
-        if body.endswith(bytes([FT])):
-            body = body[:-1]
         stats.fields += 1
         # body = 2 indicators, then 0x1F code content 0x1F code content ...
         for part in body.split(bytes([SF]))[1:]:

@@ -33,8 +33,10 @@ __all__ = [
     "decode_report",
     "encode",
     "encode_report",
+    "export_record",
     "is_verbatim",
     "parse_xml",
+    "raw_fields",
     "read_json",
     "read_records",
     "read_records_report",
@@ -193,6 +195,14 @@ def transcode_record(
     legacy_ligatures: bool = False,
     trust: _Trust = "leader",
 ) -> tuple[bytes | None, list[RecordProblem]]: ...
+def export_record(
+    raw: bytes | bytearray,
+    *,
+    drop: Sequence[str] = ...,
+    encoding: _Encoding = "marc8",
+    errors: _EncodeErrors = "lossless",
+) -> tuple[bytes | None, list[RecordProblem], list[str]]: ...
+def raw_fields(raw: bytes | bytearray) -> tuple[bytes, list[tuple[str, bytes]]]: ...
 def transcode_file(
     src: str | os.PathLike[str],
     dst: str | os.PathLike[str],

@@ -9,7 +9,8 @@ converts a file (atomically; ISO 2709 to ISO 2709 on every core).
 ``marc8fast dump FILE...``  prints records as ``=TAG  ind$aText`` lines.
 ``marc8fast load FILE... --db CATALOG``  loads records into the local catalog (import flow).
 ``marc8fast export SYSNO... --db CATALOG -o OUT``  writes catalog records as MARC-8 (export flow).
-``marc8fast catalog show|delete SYSNO... --db CATALOG``  looks at or soft-deletes records.
+``marc8fast catalog show|history|delete|undelete SYSNO... --db CATALOG``, ``catalog batches``,
+``catalog search --title ...``  look at, search, soft-delete or undelete records.
 ``marc8fast serve --db CATALOG --connexion [HOST:]PORT``, ``send``, ``users``: the catalog's
 network services (:mod:`marc8fast.server`).
 
@@ -29,8 +30,8 @@ import json
 import os
 import re
 import sys
-import tempfile
 import time
+import unicodedata
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -45,7 +46,7 @@ from ._native import (
     Report,
     convert_records_file,
 )
-from ._output import give_new_file_mode
+from ._output import AtomicText, give_new_file_mode, remove_stale_temps, temp_path
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -66,11 +67,19 @@ class Progress:
 
     WIDTH = 24
 
-    def __init__(self, label: str, total_bytes: int | None, enabled: bool, stream: TextIO) -> None:
+    def __init__(
+        self,
+        label: str,
+        total_bytes: int | None,
+        enabled: bool,
+        stream: TextIO,
+        unit: Literal["bytes", "records"] = "bytes",
+    ) -> None:
         self.label = label
         self.total = total_bytes if total_bytes else None
         self.enabled = enabled
         self.stream = stream
+        self.unit = unit
         self.start = time.monotonic()
         self.last = 0.0
         self.drawn = False
@@ -82,14 +91,19 @@ class Progress:
         if now - self.last < 0.1:
             return
         self.last = now
-        rate = bytes_in / max(now - self.start, 1e-9) / 1e6
+        elapsed = max(now - self.start, 1e-9)
         if self.total:
             frac = min(bytes_in / self.total, 1.0)
             fill = int(frac * self.WIDTH)
             bar = f"[{'#' * fill}{'.' * (self.WIDTH - fill)}] {frac * 100:3.0f}% "
-        else:
+        elif self.unit == "bytes":
             bar = f"{bytes_in / 1e6:,.1f} MB "
-        line = f"{self.label} {bar}{records:,} records {rate:,.1f} MB/s"
+        else:
+            bar = ""
+        if self.unit == "bytes":
+            line = f"{self.label} {bar}{records:,} records {bytes_in / elapsed / 1e6:,.1f} MB/s"
+        else:
+            line = f"{self.label} {bar}{records:,} records {records / elapsed:,.0f} records/s"
         self.stream.write("\r" + line[:200] + "\033[K")
         self.stream.flush()
         self.drawn = True
@@ -101,9 +115,15 @@ class Progress:
             self.drawn = False
 
 
-def _progress(label: str, total: int | None, args: argparse.Namespace) -> Progress:
+def _progress(
+    label: str,
+    total: int | None,
+    args: argparse.Namespace,
+    unit: Literal["bytes", "records"] = "bytes",
+) -> Progress:
+    """``total``: bytes (or records, ``unit="records"``) to go through, None if not known."""
     enabled = args.verbosity >= 1 and not args.no_progress and sys.stderr.isatty()
-    return Progress(label, total, enabled, sys.stderr)
+    return Progress(label, total, enabled, sys.stderr, unit)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -383,12 +403,15 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 def _cmd_convert(args: argparse.Namespace) -> int:
     src, dst = args.input, args.output
-    if not os.path.isfile(src):
-        print(f"marc8fast: {src}: no such file", file=sys.stderr)
+    if not _input_file_ok(src):
         return EXIT_ERROR
     if os.path.exists(dst) and os.path.samefile(src, dst):
         print(f"marc8fast: refusing to write the output over the input {src}", file=sys.stderr)
         return EXIT_ERROR
+    # What a killed conversion left beside OUT (and the report): its process is gone.
+    remove_stale_temps(dst)
+    if args.report:
+        remove_stale_temps(args.report)
     from_format = args.from_format or _sniff_format(src)
     if args.format != "iso2709" or from_format != "iso2709":
         return _convert_formats(args, from_format)
@@ -397,14 +420,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     fh: IO[str] | None = None
     if args.report:
         try:
-            fh = tempfile.NamedTemporaryFile(
-                "w",
-                encoding="utf-8",
-                dir=os.path.dirname(os.path.abspath(args.report)),
-                prefix=f".{os.path.basename(args.report)}.",
-                suffix=".marc8fast-tmp",
-                delete=False,
-            )
+            fh = open(temp_path(args.report), "x", encoding="utf-8")
             give_new_file_mode(fh.fileno())
         except OSError as e:
             print(f"marc8fast: {args.report}: {e.strerror or e}", file=sys.stderr)
@@ -508,9 +524,14 @@ def _convert_summary(
     issues = [Issue.from_problem(src, p) for p in report.problems]
     if args.report and write_report:
         try:
-            with open(args.report, "w", encoding="utf-8") as fh:
+            out = AtomicText(args.report)
+            try:
                 for i in issues:
-                    fh.write(json.dumps(asdict(i), ensure_ascii=False) + "\n")
+                    out.write(json.dumps(asdict(i), ensure_ascii=False) + "\n")
+            except BaseException:
+                out.discard()
+                raise
+            out.commit()
         except OSError as e:
             print(f"marc8fast: {args.report}: {e.strerror or e}", file=sys.stderr)
             return EXIT_ERROR
@@ -667,6 +688,24 @@ def _refuse_overwrite(option: str, path: str | None, protected: dict[str, list[s
     return False
 
 
+def _input_file_ok(path: str) -> bool:
+    """True if ``path`` is a file that can be read; else say why in one line (a folder, a
+    missing file, no permission) and return False."""
+    if os.path.isdir(path):
+        print(f"marc8fast: {path}: is a directory, not a file", file=sys.stderr)
+        return False
+    if not os.path.exists(path):
+        print(f"marc8fast: {path}: no such file", file=sys.stderr)
+        return False
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as e:
+        print(f"marc8fast: {path}: {e.strerror or e}", file=sys.stderr)
+        return False
+    return True
+
+
 def _cmd_load(args: argparse.Namespace) -> int:
     import sqlite3
 
@@ -674,8 +713,7 @@ def _cmd_load(args: argparse.Namespace) -> int:
     from .flows.store import CatalogError
 
     for path in args.files:
-        if not os.path.isfile(path):
-            print(f"marc8fast: {path}: no such file", file=sys.stderr)
+        if not _input_file_ok(path):
             return EXIT_ERROR
     if _refuse_overwrite(
         "the report", args.report, {"the catalog": _catalog_files(args.db), "the input": args.files}
@@ -685,20 +723,25 @@ def _cmd_load(args: argparse.Namespace) -> int:
     if store is None:
         return EXIT_ERROR
     try:
-        report = open(args.report, "w", encoding="utf-8") if args.report else None
+        # Written under a temporary name, renamed into place when the run ends (also when it
+        # stops on an error: the report then says what was done before it).
+        report = AtomicText(args.report) if args.report else None
     except OSError as e:
         print(f"marc8fast: {args.report}: {e.strerror or e}", file=sys.stderr)
         store.close()
         return EXIT_ERROR
 
+    bar = _progress("load", sum(os.path.getsize(f) for f in args.files), args)
+
     def show(out: Outcome) -> None:
         if report is not None:
             report.write(json.dumps(out.to_dict(), ensure_ascii=False) + "\n")
         if args.verbosity >= 1:
+            bar.done()  # the bar is drawn again on the next progress call
+            # A record's problems are listed under its line (issue 11, item 8).
             sys.stdout.write(out.line() + "\n")
-            if args.verbosity >= 2 or out.fate == "rejected":
-                for p in out.problems:
-                    sys.stdout.write(f"    {p.get('tag') or ''} {p['kind']}: {p['message']}\n")
+            for line in out.problem_lines():
+                sys.stdout.write(f"    {line}\n")
 
     t0 = time.perf_counter()
     try:
@@ -708,6 +751,8 @@ def _cmd_load(args: argparse.Namespace) -> int:
             exclude_symbols=args.exclude_symbol,
             batch_size=args.batch_size,
             on_outcome=show,
+            overlay=args.overlay,
+            on_progress=bar,
         ).load(args.files)
     except BrokenPipeError:
         raise
@@ -717,13 +762,22 @@ def _cmd_load(args: argparse.Namespace) -> int:
     except (CatalogError, sqlite3.Error) as e:  # read-only, locked too long, disk full ...
         return _catalog_failure(args.db, e)
     finally:
+        bar.done()
         store.close()
         if report is not None:
-            report.close()
+            _finish_report(report)
     if args.verbosity >= 0:
         secs = time.perf_counter() - t0
         sys.stderr.write(f"{summary.text()} in {secs:.2f} s\n")
     return EXIT_OK if summary.clean else EXIT_PROBLEMS
+
+
+def _finish_report(report: AtomicText) -> None:
+    try:
+        report.commit()
+    except OSError as e:
+        report.discard()
+        print(f"marc8fast: {report.dst}: {e.strerror or e}", file=sys.stderr)
 
 
 def _sysno_arg(value: str) -> int:
@@ -774,26 +828,34 @@ def _cmd_export(args: argparse.Namespace) -> int:
     if store is None:
         return EXIT_ERROR
     try:
-        report = open(args.report, "w", encoding="utf-8") if args.report else None
+        # Written under a temporary name, renamed into place when the run ends (also when it
+        # stops on an error: the report then says what was done before it).
+        report = AtomicText(args.report) if args.report else None
     except OSError as e:
         print(f"marc8fast: {args.report}: {e.strerror or e}", file=sys.stderr)
         store.close()
         return EXIT_ERROR
 
+    sysnos: list[int] | None = list(args.sysnos) if args.sysnos else None
+    total = len(sysnos) if sysnos is not None else None
+    if total is None and args.since is None:
+        total = store.count()
+    bar = _progress("export", total, args, unit="records")
+
     def show(out: ExportOutcome) -> None:
         if report is not None:
             report.write(json.dumps(out.to_dict(), ensure_ascii=False) + "\n")
-        if args.verbosity >= 1 and (out.fate != "exported" or out.chars or args.verbosity >= 2):
+        lines = out.problem_lines()
+        if args.verbosity >= 1 and (out.fate != "exported" or lines or args.verbosity >= 2):
+            bar.done()
             sys.stdout.write(out.line() + "\n")
-        if args.verbosity >= 1:
-            for c in out.chars:
-                sys.stdout.write("    " + c.line() + "\n")
+            for line in lines:
+                sys.stdout.write("    " + line + "\n")
 
-    sysnos: list[int] | None = list(args.sysnos) if args.sysnos else None
     t0 = time.perf_counter()
     try:
         summary = Exporter(store, errors=args.errors, tags=tags, on_outcome=show).export(
-            sysnos, args.output, since=args.since
+            sysnos, args.output, since=args.since, on_progress=bar
         )
     except BrokenPipeError:
         raise
@@ -803,55 +865,168 @@ def _cmd_export(args: argparse.Namespace) -> int:
     except (CatalogError, sqlite3.Error) as e:
         return _catalog_failure(args.db, e)
     finally:
+        bar.done()
         store.close()
         if report is not None:
-            report.close()
+            _finish_report(report)
     if args.verbosity >= 0:
         secs = time.perf_counter() - t0
         sys.stderr.write(f"{args.output}: {summary.text()} in {secs:.2f} s\n")
+        if not summary.written:
+            left = "left as it was" if os.path.exists(args.output) else "not created"
+            sys.stderr.write(f"{args.output}: nothing exported; the file was {left}\n")
     return EXIT_OK if summary.clean else EXIT_PROBLEMS
 
 
 def _cmd_catalog(args: argparse.Namespace) -> int:
     import sqlite3
 
-    from .flows import delete_record, format_sysno
     from .flows.store import CatalogError
 
-    if args.action == "show":
-        store = _open_catalog(args.db, readonly=True)
-    else:
-        store = _open_catalog(args.db, wait=args.wait)
+    writes = args.action in ("delete", "undelete")
+    store = (
+        _open_catalog(args.db, wait=args.wait) if writes else _open_catalog(args.db, readonly=True)
+    )
     if store is None:
         return EXIT_ERROR
-    status = EXIT_OK
     try:
+        if args.action == "batches":
+            return _catalog_batches(store)
+        if args.action == "search":
+            return _catalog_search(store, args)
+        status = EXIT_OK
         for sysno in args.sysnos:
-            shown = format_sysno(sysno)
-            if args.action == "delete":
-                what = delete_record(store, sysno)
-                print(f"{shown}: {what}")
-                if what != "deleted":
-                    status = EXIT_PROBLEMS
-                continue
-            rec = store.get(sysno)
-            if rec is None:
-                print(f"{shown}: not found", file=sys.stderr)
-                status = EXIT_PROBLEMS
-                continue
-            model = Record.parse(rec.data)
-            print(f"=SYS  {shown}")
-            print(f"=STATUS  {'deleted' if rec.deleted else 'live'}")
-            print(f"=OCLC  {' '.join(rec.oclc_numbers) or '-'}")
-            print(f"=KEY  {rec.title_key or '-'}")
-            print(f"=TIME  created {rec.created_at}, updated {rec.updated_at}")
-            print("\n".join(_field_lines(model)))
-            print()
+            one = _CATALOG_ACTIONS[args.action](store, sysno)
+            status = max(status, one)
+        return status
     except (CatalogError, sqlite3.Error) as e:  # read-only, locked too long ...
         return _catalog_failure(args.db, e)
     finally:
         store.close()
-    return status
+
+
+def _catalog_show(store: Any, sysno: int) -> int:
+    from .flows import format_sysno
+
+    rec = store.get(sysno)
+    if rec is None:
+        print(f"{format_sysno(sysno)}: not found", file=sys.stderr)
+        return EXIT_PROBLEMS
+    model = Record.parse(rec.data)
+    print(f"=SYS  {format_sysno(sysno)}")
+    print(f"=STATUS  {'deleted' if rec.deleted else 'live'}")
+    print(f"=OCLC  {' '.join(rec.oclc_numbers) or '-'}")
+    print(f"=KEY  {rec.title_key or '-'}")
+    print(f"=TIME  created {rec.created_at}, updated {rec.updated_at}")
+    print("\n".join(_field_lines(model)))
+    print()
+    return EXIT_OK
+
+
+def _catalog_delete(store: Any, sysno: int) -> int:
+    from .flows import delete_record, format_sysno
+
+    what = delete_record(store, sysno)
+    print(f"{format_sysno(sysno)}: {what}")
+    return EXIT_OK if what == "deleted" else EXIT_PROBLEMS
+
+
+def _catalog_undelete(store: Any, sysno: int) -> int:
+    from .flows import format_sysno, undelete_record
+
+    what = undelete_record(store, sysno)
+    print(f"{format_sysno(sysno)}: {what}")
+    return EXIT_OK if what == "undeleted" else EXIT_PROBLEMS
+
+
+def _catalog_history(store: Any, sysno: int) -> int:
+    """When and from where the record came, every overlay, the delete (and undelete): one line
+    per event, oldest first. A record stored before the catalog kept history (schema 1) shows
+    what the load log says of it."""
+    from .flows import format_sysno
+
+    shown = format_sysno(sysno)
+    rec = store.get(sysno)
+    if rec is None:
+        print(f"{shown}: not found", file=sys.stderr)
+        return EXIT_PROBLEMS
+    print(f"=SYS  {shown}  ({'deleted' if rec.deleted else 'live'})")
+    events = store.events(sysno)
+    if not events or events[0].action != "created":
+        print(f"{rec.created_at}  created    (before the catalog kept history)")
+        for row in store.log_for(sysno):
+            if row.fate in ("new", "possible_duplicate", "overlaid"):
+                print(
+                    f"{row.time}  {row.fate:<10} batch {row.batch_id}  {row.input_file}  "
+                    f"record {row.record_index}; {row.message}  (load log)"
+                )
+    for e in events:
+        batch = f"batch {e.batch_id}" if e.batch_id is not None else "-"
+        detail = f"  {e.detail}" if e.detail else ""
+        print(f"{e.time}  {e.action:<10} {batch}  {e.source}{detail}")
+    print()
+    return EXIT_OK
+
+
+_CATALOG_ACTIONS: dict[str, Callable[[Any, int], int]] = {
+    "show": _catalog_show,
+    "delete": _catalog_delete,
+    "undelete": _catalog_undelete,
+    "history": _catalog_history,
+}
+
+
+def _catalog_batches(store: Any) -> int:
+    from .flows.importer import FATES
+
+    batches = store.batches()
+    for b in batches:
+        order = [*FATES, *sorted(set(b.fates) - set(FATES))]
+        counts = ", ".join(f"{b.fates[f]:,} {f.replace('_', ' ')}" for f in order if f in b.fates)
+        print(f"batch {b.batch_id}  {b.started_at}  {b.description}: {counts or 'nothing logged'}")
+    if not batches:
+        print("no batches", file=sys.stderr)
+    return EXIT_OK
+
+
+def _title_of(data: bytes) -> str:
+    """245 $a $b $n $p of a stored record, on one line (``-`` if it has none)."""
+    try:
+        rec = Record.parse(data)
+    except ValueError:
+        return "-"
+    f = rec.get("245")
+    if f is None:
+        return "-"
+    text = " ".join(v.strip() for v in f.get_subfields("a", "b", "n", "p"))
+    return unicodedata.normalize("NFC", text.rstrip(" /:;,.")) or "-"
+
+
+def _catalog_search(store: Any, args: argparse.Namespace) -> int:
+    """Every live record matching all the criteria given: system number, status, title."""
+    from .flows import format_sysno
+    from .flows.search import search
+
+    criteria = {
+        name: getattr(args, name)
+        for name in ("oclc", "title", "author", "isbn", "issn", "any")
+        if getattr(args, name) is not None
+    }
+    if not criteria:
+        print(
+            "marc8fast: catalog search: give --oclc, --title, --author, --isbn, --issn or --any",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
+    found = search(store, **criteria)
+    for sysno in found:
+        rec = store.get(sysno)
+        if rec is None:  # not possible in one snapshot, but never a traceback
+            continue
+        status = "deleted" if rec.deleted else "live"
+        print(f"{format_sysno(sysno)}  {status}  {_title_of(rec.data)}")
+    print(f"{len(found):,} record(s) found", file=sys.stderr)
+    return EXIT_OK if found else EXIT_PROBLEMS
 
 
 # ------------------------------------------------------------------------------------------------
@@ -1052,6 +1227,13 @@ def build_parser() -> argparse.ArgumentParser:
     ld.add_argument(
         "--batch-size", type=_jobs, default=500, metavar="N", help="records per commit (500)"
     )
+    ld.add_argument(
+        "--overlay",
+        choices=["merge", "replace"],
+        default="merge",
+        help="merge (default): an overlay keeps the old record's local fields (9XX and tags "
+        "that are not numeric: H01, CAT ...); replace: the incoming record replaces it whole",
+    )
     _wait_option(ld)
     _verbosity(ld)
     ld.set_defaults(func=_cmd_load)
@@ -1100,17 +1282,49 @@ def build_parser() -> argparse.ArgumentParser:
 
     cat = sub.add_parser(
         "catalog",
-        help="show or soft-delete catalog records",
+        help="show, search, delete or undelete catalog records; their history; the batches",
         description="show: print records as =TAG lines with their system number, status, OCLC "
-        "numbers and times; delete: mark records deleted (field STA 1_ $a DELETED).",
-        epilog="Exit status: 0 done; 1 a record not found (or already deleted); 2 usage or I/O "
-        "error.",
+        "numbers and times; search: find records by OCLC number, title, author, ISBN, ISSN; "
+        "history: when and from where a record came, every overlay, the delete; batches: every "
+        "load; delete: mark records deleted (field STA 1_ $a DELETED); undelete: undo it.",
+        epilog="Exit status: 0 done; 1 a record not found (or already deleted, not deleted), "
+        "or a search that found nothing; 2 usage or I/O error.",
     )
-    cat.add_argument("action", choices=["show", "delete"])
-    cat.add_argument("sysnos", nargs="+", type=_sysno_arg, metavar="SYSNO")
-    cat.add_argument("--db", required=True, metavar="CATALOG")
-    _wait_option(cat)
-    cat.set_defaults(func=_cmd_catalog, verbose=0, quiet=0, no_progress=True)
+    cat.set_defaults(func=_cmd_catalog, verbose=0, quiet=0, no_progress=True, wait=None)
+    acts = cat.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for name, text in (
+        ("show", "print records as =TAG lines"),
+        ("history", "when and from where each record came, every overlay, the delete"),
+        ("delete", "mark records deleted (STA 1_ $a DELETED); never exported or matched"),
+        ("undelete", "remove STA DELETED and make records live again"),
+    ):
+        a = acts.add_parser(name, help=text, description=text)
+        a.add_argument("sysnos", nargs="+", type=_sysno_arg, metavar="SYSNO")
+        a.add_argument("--db", required=True, metavar="CATALOG")
+        if name in ("delete", "undelete"):
+            _wait_option(a)
+    a = acts.add_parser(
+        "batches",
+        help="every load: when, what, and the fates of its records",
+        description="Every batch (a load), oldest first: its number, when it started, the files "
+        "and what became of their records.",
+    )
+    a.add_argument("--db", required=True, metavar="CATALOG")
+    a = acts.add_parser(
+        "search",
+        help="find live records by OCLC number, title, author, ISBN, ISSN",
+        description="Live records matching every criterion given (words in any order; OCLC "
+        "numbers also from 019 and (OCoLC) in any case; ISBN-10 and -13 alike): system "
+        "number, status and title, one per line; the count on stderr.",
+        epilog="Exit status: 0 found; 1 nothing found; 2 usage or I/O error.",
+    )
+    a.add_argument("--db", required=True, metavar="CATALOG")
+    a.add_argument("--oclc", metavar="N", help="an OCLC number (ocm/ocn/on and zeros ignored)")
+    a.add_argument("--title", metavar="WORDS", help="words of the title (245, 246, 130, 240, 740)")
+    a.add_argument("--author", metavar="WORDS", help="words of an author (1XX, 7XX)")
+    a.add_argument("--isbn", metavar="ISBN", help="an ISBN, 10 or 13 digits, hyphens or not")
+    a.add_argument("--issn", metavar="ISSN", help="an ISSN")
+    a.add_argument("--any", metavar="WORDS", help="words of any index (or a number)")
 
     from .server.cli import add_parsers as add_server_parsers  # serve, send, users (issue 12)
 

@@ -4,7 +4,8 @@
 * :func:`import_records` loads MARC-8 or UTF-8 files into the catalog with the local rules and
   matching (:mod:`.importer`);
 * :func:`export_records` writes catalog records to MARC-8 for OCLC (:mod:`.exporter`);
-* :func:`delete_record` soft-deletes a record (field ``STA 1_ $a DELETED``);
+* :func:`delete_record` soft-deletes a record (field ``STA 1_ $a DELETED``),
+  :func:`undelete_record` undoes it;
 * :func:`open_store` opens the catalog (SQLite; :class:`CatalogStore` is the interface).
 """
 
@@ -35,6 +36,35 @@ def delete_record(store: CatalogStore, sysno: int) -> str:
         store.rollback()
 
 
+def undelete_record(store: CatalogStore, sysno: int) -> str:
+    """Undo :func:`delete_record`: remove the ``STA $a DELETED`` field(s) and clear the deleted
+    flag (the history says who and when). Returns ``"undeleted"``, ``"not deleted"``, ``"not
+    found"``, or why it was refused: a live record has one of its OCLC numbers (two live records
+    never share one)."""
+    store.begin()
+    try:
+        rec = store.get(sysno)
+        if rec is None:
+            return "not found"
+        if not rec.deleted:
+            return "not deleted"
+        other = store.find_by_oclc(rec.oclc_numbers, exclude=sysno)
+        if other is not None:
+            return (
+                f"not undeleted: OCLC number {other[1]} is on {format_sysno(other[0])}, a live "
+                "record (delete or overlay it first)"
+            )
+        model = Record.parse(rec.data)
+        for f in model.get_fields("STA"):
+            if any(a.strip() == "DELETED" for a in f.get_subfields("a")):
+                model.remove_field(f)
+        store.undelete(sysno, model.to_bytes(encoding="utf8"))
+        store.commit()
+        return "undeleted"
+    finally:
+        store.rollback()
+
+
 __all__ = [
     "CatalogStore",
     "CharReport",
@@ -53,4 +83,5 @@ __all__ = [
     "open_store",
     "parse_sysno",
     "title_key",
+    "undelete_record",
 ]

@@ -9,21 +9,23 @@ every character with no MARC-8 equivalent is reported with its place: ``lossless
 writes it as an LC NCR ``&#xXXXX;``, ``lossy`` as ``|``, ``strict`` exports nothing for that
 record.
 
-The output file is written beside its destination and renamed into place when complete.
+The output file is written beside its destination (``.OUT.PID-NANOS.marc8fast-tmp``: the next
+export to OUT removes what a killed one left) and renamed into place when complete, with the
+umask's mode; when no record is exported it is not written at all. A U+FFFD in a record (data
+lost when it was loaded) is written like any character MARC-8 lacks, and always said so.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .._native import ArgumentError, Record, RecordError
-from .._output import give_new_file_mode
+from .._native import ArgumentError, Record, RecordError, RecordProblem, export_record
+from .._output import give_new_file_mode, remove_stale_temps, temp_path
 from .store import CatalogStore, StoredRecord, format_sysno, open_store
 
 EncodeErrors = Literal["lossless", "lossy", "strict"]
@@ -31,6 +33,11 @@ EncodeErrors = Literal["lossless", "lossy", "strict"]
 DEFAULT_KEEP_TAGS = r"[0-9]{3}"
 
 EXPORT_FATES = ("exported", "deleted", "not_found", "rejected")
+
+REPLACEMENT = "\ufffd"
+
+#: What each ``--errors`` mode writes for a character MARC-8 lacks.
+_WRITTEN_AS = {"lossless": "&#xXXXX;", "lossy": "|"}
 
 
 @dataclass
@@ -49,6 +56,12 @@ class CharReport:
     def codepoints(self) -> str:
         return " ".join(f"U+{ord(c):04X}" for c in self.char)
 
+    @property
+    def replacement(self) -> bool:
+        """U+FFFD: not a character of the text but the mark of data lost before it reached the
+        catalog (a byte that could not be converted when the record was loaded)."""
+        return self.char == REPLACEMENT
+
     def line(self) -> str:
         where = self.tag or "?"
         if self.occurrence and self.occurrence > 1:
@@ -57,6 +70,11 @@ class CharReport:
             where += f" ${self.subfield}"
         if self.position is not None:
             where += f" position {self.position}"
+        if self.replacement:
+            return (
+                f"{format_sysno(self.sysno)}: {where}: U+FFFD REPLACEMENT CHARACTER, data lost "
+                f"when the record was loaded (fix it in the catalog): {self.action}"
+            )
         return (
             f"{format_sysno(self.sysno)}: {where}: '{self.char}' {self.codepoints} has no "
             f"MARC-8 equivalent: {self.action}"
@@ -87,6 +105,28 @@ class ExportOutcome:
     def line(self) -> str:
         return f"{format_sysno(self.sysno)}: {self.message}"
 
+    def problem_lines(self) -> list[str]:
+        """A line per character MARC-8 lacks and per other conversion problem (with its place),
+        to print under the record's line."""
+        lines = [c.line() for c in self.chars]
+        for p in self.problems:
+            if p["message"] in self.message:
+                continue
+            where = p.get("tag") or ""
+            if where and (p.get("occurrence") or 1) > 1:
+                where += f"#{p['occurrence']}"
+            if p.get("subfield"):
+                where += f" ${p['subfield']}"
+            if p.get("offset") is not None and where:
+                where += f" position {p['offset']}"
+            head = f"{format_sysno(self.sysno)}: {where}: " if where else ""
+            lines.append(f"{head}{p['kind']}: {p['message']}: {p['action']}")
+        return lines
+
+    @property
+    def replacements(self) -> int:
+        return sum(1 for c in self.chars if c.replacement)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "sysno": format_sysno(self.sysno),
@@ -103,7 +143,9 @@ class ExportSummary:
     records: int = 0
     fates: Counter[str] = field(default_factory=Counter)
     unmappable: int = 0
+    replacements: int = 0  # U+FFFD among the unmappable characters (lost data)
     records_with_problems: int = 0
+    written: bool = True  # False when nothing was exported: the output was not written
 
     @property
     def clean(self) -> bool:
@@ -115,9 +157,14 @@ class ExportSummary:
 
     def text(self) -> str:
         parts = ", ".join(f"{self.fates[f]:,} {f.replace('_', ' ')}" for f in EXPORT_FATES)
+        lost = (
+            f" ({self.replacements:,} of them U+FFFD, data lost at loading)"
+            if self.replacements
+            else ""
+        )
         return (
             f"{self.records:,} record(s): {parts}; {self.unmappable:,} character(s) with no "
-            f"MARC-8 equivalent in {self.records_with_problems:,} record(s)"
+            f"MARC-8 equivalent{lost} in {self.records_with_problems:,} record(s)"
         )
 
 
@@ -128,6 +175,9 @@ class TagFilter:
         self.keep = re.compile(keep)
         self.drop = frozenset(drop)
         self.default = keep == DEFAULT_KEEP_TAGS and not self.drop
+        # Three digits kept, some tags dropped: the record layer applies it itself.
+        self.numeric = keep == DEFAULT_KEEP_TAGS
+        self.drop_list = sorted(self.drop)
         self._seen: dict[str, bool] = {}
         self._kept: set[str] = set()  # tags seen and kept (as bounded as _seen)
 
@@ -176,15 +226,23 @@ class Exporter:
         with ``encoding="utf8"``: the same fields, leader/09 ``a``, nothing to report)."""
         if rec.deleted:
             return None, ExportOutcome(rec.sysno, "deleted", "not exported: the record is deleted")
+        probs: list[RecordProblem]
         try:
-            model = Record.parse(rec.data)
+            if self.tags.numeric:
+                # The default filter (and any drop list) in one call of the record layer: the
+                # parse, the filter and the MARC-8 writing without a Python object per field.
+                out, probs, dropped = export_record(
+                    rec.data, drop=self.tags.drop_list, encoding=self.encoding, errors=self.errors
+                )
+            else:
+                model = Record.parse(rec.data)
+                dropped = self.tags.dropped_of(model.tags)  # no Field objects made
+                if dropped:
+                    model.remove_fields(*set(dropped))
+                out, written = model.to_bytes_report(encoding=self.encoding, errors=self.errors)
+                probs = [*model.problems, *written]
         except RecordError as e:
             return None, ExportOutcome(rec.sysno, "rejected", f"not exported: {e}")
-        dropped = self.tags.dropped_of(model.tags)  # no Field objects made
-        if dropped:
-            model.remove_fields(*set(dropped))
-        out, written = model.to_bytes_report(encoding=self.encoding, errors=self.errors)
-        probs = [*model.problems, *written]
         chars: list[CharReport] = []
         other: list[dict[str, Any]] = []
         for p in probs:
@@ -206,17 +264,31 @@ class Exporter:
                 d.pop("record_offset", None)
                 other.append(d)
         if out is None:
-            why = []
-            if chars:
+            # The real reason first: a field or record grown too long for ISO 2709 (NCRs take
+            # 8 to 10 bytes a character) is not the doing of --errors strict (issue 11).
+            why = [f"{d['kind']}: {d['message']}" for d in other if d["action"] == "rejected"]
+            if self.errors == "strict" and chars:
                 why.append(f"{len(chars)} character(s) with no MARC-8 equivalent (--errors strict)")
-            why.extend(f"{d['kind']}: {d['message']}" for d in other if d["action"] == "rejected")
+            elif chars:
+                why.append(
+                    f"{len(chars)} character(s) with no MARC-8 equivalent would be written as "
+                    f"{_WRITTEN_AS.get(self.errors, '?')}"
+                )
+                chars = []  # not written, not rejected one by one: the record was
             msg = "not exported: " + ("; ".join(why) or "rejected by the converter")
             return None, ExportOutcome(rec.sysno, "rejected", msg, dropped, chars, other)
         msg = "exported"
         if dropped:
             msg += f" (left out {', '.join(dropped)})"
-        if chars:
-            msg += f"; {len(chars)} character(s) with no MARC-8 equivalent: {self.errors}"
+        lost = sum(1 for c in chars if c.char == REPLACEMENT)
+        if lost:
+            # Never written silently: say that the record carries lost data (issue 11, item 8).
+            msg += (
+                f"; {lost} U+FFFD replacement character(s), data lost when the record was "
+                f"loaded, written as {'&#xFFFD;' if self.errors == 'lossless' else '|'}"
+            )
+        if len(chars) > lost:
+            msg += f"; {len(chars) - lost} character(s) with no MARC-8 equivalent: {self.errors}"
         return out, ExportOutcome(rec.sysno, "exported", msg, dropped, chars, other)
 
     def _records(
@@ -230,13 +302,21 @@ class Exporter:
             yield rec if rec is not None else s
 
     def export(
-        self, sysnos: Iterable[int] | None, dst: str | os.PathLike[str], *, since: str | None = None
+        self,
+        sysnos: Iterable[int] | None,
+        dst: str | os.PathLike[str],
+        *,
+        since: str | None = None,
+        on_progress: Callable[[int, int], object] | None = None,
     ) -> ExportSummary:
         """Write the records to ``dst`` (every record when ``sysnos`` is None, or those changed
-        since ``since`` — an ISO date or time, UTC)."""
+        since ``since`` — an ISO date or time, UTC). When no record is exported, ``dst`` is not
+        written at all (an existing file is left as it was; ``summary.written`` is False).
+        ``on_progress(records, records)`` is called as the records go by."""
         dst = os.fspath(dst)
-        folder = os.path.dirname(os.path.abspath(dst))
-        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(dst)}.", suffix=".tmp", dir=folder)
+        remove_stale_temps(dst)  # what a killed export left (its process is gone)
+        tmp = temp_path(dst)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             give_new_file_mode(fd)
             with os.fdopen(fd, "wb") as fh:
@@ -255,10 +335,19 @@ class Exporter:
                             fh.write(b"".join(buf))
                             buf.clear()
                     self._count(outcome)
+                    if on_progress is not None and self.summary.records % 64 == 0:
+                        on_progress(self.summary.records, self.summary.records)
                 fh.write(b"".join(buf))
+                if on_progress is not None:
+                    on_progress(self.summary.records, self.summary.records)
                 fh.flush()
                 os.fsync(fh.fileno())
-            os.replace(tmp, dst)
+            if self.summary.fates["exported"] == 0:
+                # Nothing to send: leave an existing file alone rather than empty it (issue 11).
+                self.summary.written = False
+                os.unlink(tmp)
+            else:
+                os.replace(tmp, dst)
         except BaseException:
             try:
                 os.unlink(tmp)
@@ -271,6 +360,7 @@ class Exporter:
         self.summary.records += 1
         self.summary.fates[outcome.fate] += 1
         self.summary.unmappable += len(outcome.chars)
+        self.summary.replacements += outcome.replacements
         if outcome.chars or outcome.problems:
             self.summary.records_with_problems += 1
         if self.on_outcome is not None:

@@ -14,10 +14,20 @@ For each record of each input file, in this order:
    ``(OCoLC)…``); if 040 $b is present and not ``eng``, every 035 and 040 is deleted and leader/17
    set to ``5``; 049 is kept as received;
 4. matching: a target → that record is **overlaid** (it must exist and not be deleted, else the
-   record is rejected, as is an overlay that would give it another live record's OCLC number);
+   record is rejected, as is an overlay that would give it another live record's OCLC number;
+   ``overlay="merge"``, the default, keeps the local fields of the record overlaid: every 9XX and
+   every tag that is not three digits; ``"replace"`` replaces it whole);
    else a live record with one of its OCLC numbers → not loaded, a **duplicate** of that record;
    else a live record with the same title/author key → loaded as a **possible duplicate**; else
    loaded as **new**.
+
+What the rules and the overlay changed is carried on each :class:`Outcome` (``changes``: a short
+form for the record's line, the full one for the report and the load log), and the store writes
+the record's history event with the input's name and those changes.
+
+Bytes between records that are no record (``garbage``) are **junk**: an outcome of fate ``junk``
+numbered by its byte offset, counted apart from the records; an input with no record and no junk
+gives one outcome of fate ``empty``.
 
 Records commit in groups of ``batch_size``, each group with its load-log rows in the same
 transaction. An input record is identified by (SHA-256 of its file, record number), so loading a
@@ -38,7 +48,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._native import Field, Marc8Error, MARCReader, Record, RecordProblem
+from .._native import ArgumentError, Field, Marc8Error, MARCReader, Record, RecordProblem
 from .store import CatalogStore, LogRow, format_sysno, now, open_store
 
 DEFAULT_TARGET_PREFIX = "(LOCAL)"
@@ -47,6 +57,10 @@ DEFAULT_TARGET_PREFIX = "(LOCAL)"
 REJECT_KINDS = frozenset({"bad_directory"})
 
 FATES = ("new", "possible_duplicate", "overlaid", "duplicate", "skipped", "rejected")
+
+#: ``merge`` (default): an overlay keeps the local fields of the record it replaces
+#: (:func:`is_local_tag`); ``replace``: the incoming record replaces it whole.
+OVERLAY_MODES = ("merge", "replace")
 
 _OCLC_PREFIX = re.compile(r"^(?:ocm|ocn|on)", re.IGNORECASE)
 
@@ -182,15 +196,31 @@ def find_target(rec: Record | RuleFields, prefix: str) -> tuple[Field, int] | No
 
 def apply_040_rule(rec: Record, view: RuleFields | None = None) -> bool:
     """If 040 $b is present and not ``eng``: delete every 035 and 040, leader/17 = ``5``."""
-    f040 = (view or RuleFields(rec)).first("040")
+    return _apply_040_rule(rec, view) is not None
+
+
+def _apply_040_rule(rec: Record, view: RuleFields | None = None) -> Change | None:
+    """The 040 rule, and what it changed (None if it did not apply)."""
+    view = view or RuleFields(rec)
+    f040 = view.first("040")
     if f040 is None:
-        return False
+        return None
     langs = [b.strip() for b in f040.get_subfields("b")]
     if not langs or all(b == "eng" for b in langs):
-        return False
+        return None
+    gone = [f for f in rec.fields if f.tag in ("035", "040")]  # (the target is gone already)
+    n035 = sum(1 for f in gone if f.tag == "035")
+    before = rec.leader_at(17)
     rec.remove_fields("035", "040")
     rec.set_leader(17, "5")
-    return True
+    lang = next(b for b in langs if b != "eng")
+    deleted = (f"035×{n035}, " if n035 > 1 else "035, " if n035 else "") + "040"
+    return Change(
+        f"040 $b {lang}: {deleted} deleted, leader/17 {before!r}→'5'",
+        f"040 $b is {lang!r}, not 'eng': deleted "
+        + "; ".join(field_text(f) for f in gone)
+        + f"; leader/17 {before!r} → '5'",
+    )
 
 
 def holding_symbols(rec: Record | RuleFields) -> list[str]:
@@ -205,24 +235,33 @@ def _file_digest(path: str) -> str:
     return h.hexdigest()
 
 
+#: Reader problems about bytes that are no record at all: junk, numbered by byte offset and
+#: counted apart from the records (a record cut off by the end of the file, or one the core
+#: rejects, is still a record: rejected).
+JUNK_KINDS = frozenset({"garbage"})
+
+
 def _lost_outcomes(path: str, problems: Iterable[RecordProblem]) -> list[Outcome]:
-    """One ``rejected`` outcome per stretch of bytes the reader could not make a record of."""
-    groups: dict[tuple[int, int], list[RecordProblem]] = {}
+    """What the reader could not make a record of: one ``junk`` outcome per stretch of bytes
+    between records, one ``rejected`` outcome per record it could not read."""
+    groups: dict[tuple[int, int, bool], list[RecordProblem]] = {}
     for p in problems:
         if p.action != "recovered":  # a recovered record was read; its problems are its own
-            groups.setdefault((p.record, p.record_offset), []).append(p)
+            junk = p.kind in JUNK_KINDS
+            groups.setdefault((p.record, p.record_offset, junk), []).append(p)
     out = []
-    for (number, offset), group in groups.items():
+    for (number, offset, junk), group in sorted(groups.items(), key=lambda kv: kv[0][1]):
         text = "; ".join(f"{p.kind}: {p.message}" for p in group)
         cn = next((p.control_number for p in group if p.control_number), None)
         out.append(
             Outcome(
                 path,
-                number,
-                "rejected",
-                message=f"rejected: {text} (at byte {offset})",
+                0 if junk else number,
+                "junk" if junk else "rejected",
+                message=f"skipped: {text}" if junk else f"rejected: {text} (at byte {offset})",
                 control_number=cn,
                 problems=[_problem_dict(p) for p in group],
+                offset=offset,
             )
         )
     return out
@@ -235,9 +274,39 @@ def _problem_dict(p: RecordProblem) -> dict[str, Any]:
     return d
 
 
+def field_text(f: Field) -> str:
+    """A field as one line: ``035 \\\\$a(OCoLC)123`` (a backslash for a blank indicator)."""
+    if f.is_control_field():
+        return f"{f.tag} {f.data}"
+    body = "".join(f"${code}{value}" for code, value in f.subfields)
+    ind = f.indicators.replace(" ", "\\")
+    return f"{f.tag} {ind}{body}"
+
+
+def is_local_tag(tag: str) -> bool:
+    """A local field, kept by an overlay: every tag that is not three ASCII digits (H01, CAT,
+    STA ...) and every 9XX."""
+    return not (tag.isascii() and tag.isdigit()) or tag.startswith("9")
+
+
+def _tag_counts(fields: Iterable[Field]) -> str:
+    counts = Counter(f.tag for f in fields)
+    return ", ".join(f"{t}×{n}" if n > 1 else t for t, n in counts.items())
+
+
+@dataclass
+class Change:
+    """One thing the local rules (or an overlay) changed in a record: ``short`` for the record's
+    line (empty: the line says it already), ``full`` (every field in full) for ``--report`` and
+    the load log."""
+
+    short: str
+    full: str
+
+
 @dataclass
 class Outcome:
-    """What became of one input record."""
+    """What became of one input record (or, ``fate == "junk"``, of bytes that are not one)."""
 
     file: str
     index: int  # record number in the file, from 1
@@ -246,21 +315,57 @@ class Outcome:
     message: str = ""
     control_number: str | None = None
     problems: list[dict[str, Any]] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)  # what the rules or an overlay changed
+    offset: int | None = None  # byte offset in the file (of the record, or of the junk)
 
     def line(self) -> str:
+        if self.fate == "junk":
+            return f"{self.file}: byte {self.offset}: {self.message}"
+        if self.fate == "empty":
+            return f"{self.file}: {self.message}"
         cn = f" 001={self.control_number}" if self.control_number else ""
-        return f"{self.file}: record {self.index}{cn}: {self.message}"
+        shorts = [c.short for c in self.changes if c.short]
+        changed = f" [{'; '.join(shorts)}]" if shorts else ""
+        return f"{self.file}: record {self.index}{cn}: {self.message}{changed}"
+
+    def problem_lines(self) -> list[str]:
+        """One line per conversion problem, with its place (tag, occurrence, subfield, offset in
+        characters), to print under the record's line (but those its message already says)."""
+        return [problem_line(p) for p in self.problems if p["message"] not in self.message]
+
+    def log_message(self) -> str:
+        """The message with every change in full (the load log keeps it)."""
+        if self.fate == "junk":
+            return f"byte {self.offset}: {self.message}"
+        if not self.changes:
+            return self.message
+        return f"{self.message} [{'; '.join(c.full for c in self.changes)}]"
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "file": self.file,
-            "record": self.index,
+            "record": self.index if self.fate != "junk" else None,
+            "offset": self.offset,
             "fate": self.fate,
             "sysno": format_sysno(self.sysno) if self.sysno is not None else None,
             "control_number": self.control_number,
             "message": self.message,
+            "changes": [c.full for c in self.changes],
             "problems": self.problems,
         }
+
+
+def problem_line(p: dict[str, Any]) -> str:
+    """``245 $a offset 3: control_character: ...`` from a problem's dict."""
+    where = p.get("tag") or ""
+    if where and (p.get("occurrence") or 1) > 1:
+        where += f"#{p['occurrence']}"
+    if p.get("subfield"):
+        where += f" ${p['subfield']}"
+    if p.get("offset") is not None and where:
+        where += f" offset {p['offset']}"
+    head = f"{where}: " if where else ""
+    return f"{head}{p['kind']}: {p['message']}"
 
 
 @dataclass
@@ -270,16 +375,25 @@ class LoadSummary:
     records: int = 0
     fates: Counter[str] = field(default_factory=Counter)
     records_with_problems: int = 0
+    junk: int = 0  # stretches of bytes between records that are not records (not counted above)
+    empty_files: list[str] = field(default_factory=list)  # inputs with no record and no junk
 
     @property
     def clean(self) -> bool:
-        return self.fates["rejected"] == 0 and self.records_with_problems == 0
+        return (
+            self.fates["rejected"] == 0
+            and self.records_with_problems == 0
+            and self.junk == 0
+            and not self.empty_files
+        )
 
     def text(self) -> str:
         parts = ", ".join(f"{self.fates[f]:,} {f.replace('_', ' ')}" for f in FATES)
+        junk = f"; {self.junk:,} stretch(es) of junk skipped" if self.junk else ""
+        empty = f"; {len(self.empty_files)} empty file(s)" if self.empty_files else ""
         return (
             f"batch {self.batch_id}: {self.files} file(s), {self.records:,} record(s): {parts}; "
-            f"{self.records_with_problems:,} record(s) with conversion problems"
+            f"{self.records_with_problems:,} record(s) with conversion problems{junk}{empty}"
         )
 
 
@@ -292,15 +406,24 @@ class Importer:
         exclude_symbols: Iterable[str] = (),
         batch_size: int = 500,
         on_outcome: Callable[[Outcome], object] | None = None,
+        overlay: str = "merge",
+        on_progress: Callable[[int, int], object] | None = None,
     ) -> None:
+        if overlay not in OVERLAY_MODES:
+            raise ArgumentError(f"overlay must be merge or replace, not {overlay!r}")
         self.store = store
         self.prefix = target_prefix
         self.exclude = frozenset(exclude_symbols)
         self.batch_size = max(1, batch_size)
         self.on_outcome = on_outcome
+        self.overlay = overlay
+        self.on_progress = on_progress
+        self._bytes_before = 0  # bytes of the files already loaded (for on_progress)
         self.summary = LoadSummary()
 
     def load(self, paths: Sequence[str | os.PathLike[str]]) -> LoadSummary:
+        """Load the files. ``on_progress(records, bytes)`` is called as the records go by (the
+        bytes of every file read so far)."""
         self.store.begin()
         desc = "load " + " ".join(os.fspath(p) for p in paths)
         self.summary.batch_id = self.store.new_batch(desc)
@@ -341,12 +464,26 @@ class Importer:
                     if len(group) >= self.batch_size:
                         self._commit_group(group, reader.problems, digest)
                         self.store.begin()
+                    if self.on_progress is not None and index % 64 == 0:
+                        self.on_progress(
+                            self.summary.records + len(group),
+                            self._bytes_before + reader.bytes_read,
+                        )
                 problems = reader.problems
                 self._commit_group(group, problems, digest, last=True)
                 # What the reader could not make a record of (a truncated record, garbage, a
                 # record the core rejects), grouped by place.
-                for out in _lost_outcomes(path, problems):
+                lost = _lost_outcomes(path, problems)
+                for out in lost:
                     self._record(out, digest)
+                if reader.records_read == 0 and not lost:
+                    size = os.path.getsize(path)
+                    why = "the file is empty" if size == 0 else f"{size:,} byte(s), no record"
+                    self.summary.empty_files.append(path)
+                    self._record(Outcome(path, 0, "empty", message=f"no records: {why}"), digest)
+                self._bytes_before += reader.bytes_read
+                if self.on_progress is not None:
+                    self.on_progress(self.summary.records, self._bytes_before)
             self.store.commit()
         except BaseException:
             self.store.rollback()
@@ -436,14 +573,17 @@ class Importer:
                 out.index,
                 out.fate,
                 out.sysno,
-                out.message,
+                out.log_message(),
                 now(),
             )
         )
-        self.summary.records += 1
-        self.summary.fates[out.fate] += 1
-        if out.problems and out.fate != "rejected":
-            self.summary.records_with_problems += 1
+        if out.fate == "junk":
+            self.summary.junk += 1
+        elif out.fate in FATES:
+            self.summary.records += 1
+            self.summary.fates[out.fate] += 1
+            if out.problems and out.fate != "rejected":
+                self.summary.records_with_problems += 1
         if self.on_outcome is not None:
             self.on_outcome(out)
 
@@ -467,12 +607,23 @@ class Importer:
                 path, index, "rejected", None, "rejected: the record has no fields", cn, problems
             )
 
+        changes: list[Change] = []  # what the rules (and an overlay) changed, in order
+
+        def history(*more: str) -> str:
+            """The detail of the record's history event: which input record, what changed."""
+            return "; ".join([f"record {index}", *filter(None, more)] + [c.full for c in changes])
+
         def outcome(fate: str, sysno: int | None, message: str) -> Outcome:
-            return Outcome(path, index, fate, sysno, message, cn, problems)
+            return Outcome(
+                path, index, fate, sysno, message, cn, problems, changes, offset=rec.offset
+            )
 
         if self.exclude:
             excluded = [s for s in holding_symbols(view) if s in self.exclude]
             if excluded:
+                changes.append(  # the line's message names the symbol already
+                    Change("", f"skipped because 049 $a {excluded[0]!r} is an excluded symbol")
+                )
                 return outcome("skipped", None, f"skipped: 049 $a {excluded[0]} is excluded")
         # The local rules. The target is read before the 040 rule may delete every 035.
         try:
@@ -480,9 +631,14 @@ class Importer:
         except TargetError as e:
             return outcome("rejected", None, f"rejected: {e}")
         if target is not None:
+            changes.append(
+                Change("target 035 removed", f"removed the targeting {field_text(target[0])}")
+            )
             rec.remove_field(target[0])
         numbers = oclc_numbers(view, leave_out=target[0] if target is not None else None)
-        apply_040_rule(rec, view)
+        rule = _apply_040_rule(rec, view)
+        if rule is not None:
+            changes.append(rule)
         key = title_key(view)
         data, write_problems = rec.to_bytes_report(encoding="utf8")
         if data is None:
@@ -509,7 +665,26 @@ class Importer:
                     f"rejected: overlaying {format_sysno(sysno)} would give it OCLC number "
                     f"{other[1]}, which {format_sysno(other[0])} has",
                 )
-            self.store.replace(sysno, data, numbers, key)
+            if self.overlay == "merge":
+                kept = _keep_local_fields(rec, old.data)
+                if kept:
+                    changes.append(
+                        Change(
+                            f"kept local {_tag_counts(kept)}",
+                            "kept from the record overlaid: "
+                            + "; ".join(field_text(f) for f in kept),
+                        )
+                    )
+                    data, write_problems = rec.to_bytes_report(encoding="utf8")
+                    if data is None:
+                        reasons = [f"{p.kind}: {p.message}" for p in write_problems]
+                        return outcome(
+                            "rejected",
+                            None,
+                            f"rejected: overlaying {format_sysno(sysno)} with its local fields "
+                            "kept: " + ("; ".join(reasons) or "not written"),
+                        )
+            self.store.replace(sysno, data, numbers, key, source=path, detail=history())
             return outcome("overlaid", sysno, f"Record overlaid: {format_sysno(sysno)}")
         hit = self.store.find_by_oclc(numbers)
         if hit is not None:
@@ -519,7 +694,8 @@ class Importer:
                 f"not loaded: duplicate of {format_sysno(hit[0])} (OCLC number {hit[1]})",
             )
         similar = self.store.find_by_title_key(key) if key else None
-        sysno = self.store.insert(data, numbers, key)
+        also = f"possible duplicate of {format_sysno(similar)}" if similar is not None else ""
+        sysno = self.store.insert(data, numbers, key, source=path, detail=history(also))
         if similar is not None:
             return outcome(
                 "possible_duplicate",
@@ -530,6 +706,21 @@ class Importer:
         return outcome("new", sysno, f"Record received: {format_sysno(sysno)}")
 
 
+def _keep_local_fields(rec: Record, old_data: bytes) -> list[Field]:
+    """Overlay merge: add to ``rec`` (the incoming record) every local field of the record it
+    overlays (9XX in tag order, other local tags at the end) that ``rec`` does not already hold
+    identically; return the fields added."""
+    old = Record.parse(old_data)
+    kept = [f for f in old.fields if is_local_tag(f.tag)]
+    if not kept:
+        return []
+    have = [f for f in rec.fields if is_local_tag(f.tag)]
+    added = [f.copy() for f in kept if f not in have]
+    if added:
+        rec.add_ordered_field(*added)
+    return added
+
+
 def import_records(
     paths: Sequence[str | os.PathLike[str]],
     db: str | os.PathLike[str] | CatalogStore,
@@ -538,6 +729,7 @@ def import_records(
     exclude_symbols: Iterable[str] = (),
     batch_size: int = 500,
     on_outcome: Callable[[Outcome], object] | None = None,
+    overlay: str = "merge",
 ) -> LoadSummary:
     """Load ``paths`` into the catalog ``db`` (a path to an SQLite file, or a store)."""
     own = isinstance(db, (str, os.PathLike))
@@ -549,6 +741,7 @@ def import_records(
             exclude_symbols=exclude_symbols,
             batch_size=batch_size,
             on_outcome=on_outcome,
+            overlay=overlay,
         ).load(paths)
     finally:
         if own:

@@ -20,6 +20,7 @@ catalog.
 
 from __future__ import annotations
 
+import getpass
 import os
 import sqlite3
 import time as _time
@@ -89,8 +90,49 @@ class LogRow:
     time: str
 
 
+@dataclass
+class Event:
+    """One line of a record's history (the ``events`` table): ``action`` is ``created``,
+    ``overlaid``, ``deleted`` or ``undeleted``; ``source`` says where the record came from (the
+    input file, the receiver's login) or who acted (``user NAME``)."""
+
+    sysno: int
+    time: str
+    action: str
+    batch_id: int | None
+    source: str
+    detail: str
+
+
+@dataclass
+class Batch:
+    """A load (or a receiver session): when, what, and the fates of its input records."""
+
+    batch_id: int
+    started_at: str
+    description: str
+    fates: dict[str, int]
+
+
+def default_source() -> str:
+    """Who writes when the writer does not say: ``user NAME`` (the login of the process)."""
+    try:
+        name = getpass.getuser()
+    except Exception:  # no login name (a container without a passwd entry)
+        name = f"uid {os.getuid()}"
+    return f"user {name}"
+
+
 class CatalogStore(Protocol):
-    """What the flows need from a catalog database."""
+    """What the flows need from a catalog database.
+
+    Every write of a record (:meth:`insert`, :meth:`replace`, :meth:`mark_deleted`,
+    :meth:`undelete`) also writes a history event in the same transaction: ``source`` (default
+    :attr:`source`, the process's user) says where the record came from or who acted, ``detail``
+    what happened, and the batch is the last one :meth:`new_batch` made on this connection.
+    """
+
+    source: str
 
     def begin(self) -> None: ...
     def commit(self) -> None: ...
@@ -101,11 +143,34 @@ class CatalogStore(Protocol):
         self, numbers: Iterable[str], *, exclude: int | None = None
     ) -> tuple[int, str] | None: ...
     def find_by_title_key(self, key: str) -> int | None: ...
-    def insert(self, data: bytes, oclc_numbers: list[str], title_key: str | None) -> int: ...
+    def insert(
+        self,
+        data: bytes,
+        oclc_numbers: list[str],
+        title_key: str | None,
+        *,
+        source: str | None = None,
+        detail: str = "",
+    ) -> int: ...
     def replace(
-        self, sysno: int, data: bytes, oclc_numbers: list[str], title_key: str | None
+        self,
+        sysno: int,
+        data: bytes,
+        oclc_numbers: list[str],
+        title_key: str | None,
+        *,
+        source: str | None = None,
+        detail: str = "",
     ) -> None: ...
-    def mark_deleted(self, sysno: int, data: bytes) -> None: ...
+    def mark_deleted(
+        self, sysno: int, data: bytes, *, source: str | None = None, detail: str = ""
+    ) -> None: ...
+    def undelete(
+        self, sysno: int, data: bytes, *, source: str | None = None, detail: str = ""
+    ) -> None: ...
+    def events(self, sysno: int) -> list[Event]: ...
+    def batches(self) -> list[Batch]: ...
+    def log_for(self, sysno: int) -> list[LogRow]: ...
     def new_batch(self, description: str) -> int: ...
     def log(self, row: LogRow) -> None: ...
     def loaded_indexes(self, input_hash: str) -> dict[int, tuple[int | None, int]]: ...
@@ -267,6 +332,8 @@ class SQLiteStore:
     ) -> None:
         self.path = os.fspath(path)
         self.readonly = readonly
+        self.source = default_source()
+        self.batch_id: int | None = None
         self.wait = wait
         self.on_wait = on_wait
         self._waited = False
@@ -501,7 +568,23 @@ class SQLiteStore:
         ).fetchone()
         return row[0] if row else None
 
-    def insert(self, data: bytes, oclc_numbers: list[str], title_key: str | None) -> int:
+    def _event(self, sysno: int, action: str, source: str | None, detail: str) -> None:
+        """A line of the record's history, in the transaction that changes the record."""
+        self.db.execute(
+            "INSERT INTO events (sysno, time, action, batch_id, source, detail) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (sysno, now(), action, self.batch_id, source or self.source, detail),
+        )
+
+    def insert(
+        self,
+        data: bytes,
+        oclc_numbers: list[str],
+        title_key: str | None,
+        *,
+        source: str | None = None,
+        detail: str = "",
+    ) -> int:
         t = now()
         cur = self.db.execute(
             "INSERT INTO records (data, title_key, deleted, created_at, updated_at) "
@@ -516,10 +599,18 @@ class SQLiteStore:
             "INSERT OR IGNORE INTO oclc VALUES (?, ?)", [(n, sysno) for n in oclc_numbers]
         )
         self._index(sysno, data, new=True)
+        self._event(sysno, "created", source, detail)
         return sysno
 
     def replace(
-        self, sysno: int, data: bytes, oclc_numbers: list[str], title_key: str | None
+        self,
+        sysno: int,
+        data: bytes,
+        oclc_numbers: list[str],
+        title_key: str | None,
+        *,
+        source: str | None = None,
+        detail: str = "",
     ) -> None:
         self.db.execute(
             "UPDATE records SET data=?, title_key=?, updated_at=? WHERE sysno=?",
@@ -530,12 +621,66 @@ class SQLiteStore:
             "INSERT OR IGNORE INTO oclc VALUES (?, ?)", [(n, sysno) for n in oclc_numbers]
         )
         self._index(sysno, data)
+        self._event(sysno, "overlaid", source, detail)
 
-    def mark_deleted(self, sysno: int, data: bytes) -> None:
+    def mark_deleted(
+        self, sysno: int, data: bytes, *, source: str | None = None, detail: str = ""
+    ) -> None:
         self.db.execute(
             "UPDATE records SET data=?, deleted=1, updated_at=? WHERE sysno=?",
             (data, now(), sysno),
         )
+        self._event(sysno, "deleted", source, detail)
+
+    def undelete(
+        self, sysno: int, data: bytes, *, source: str | None = None, detail: str = ""
+    ) -> None:
+        """Clear the deleted flag, with the record's data (its ``STA DELETED`` removed)."""
+        self.db.execute(
+            "UPDATE records SET data=?, deleted=0, updated_at=? WHERE sysno=?",
+            (data, now(), sysno),
+        )
+        self._index(sysno, data)
+        self._event(sysno, "undeleted", source, detail)
+
+    # -- history ---------------------------------------------------------------------------------
+
+    def events(self, sysno: int) -> list[Event]:
+        """The record's history, oldest first."""
+        return [
+            Event(*r)
+            for r in self.db.execute(
+                "SELECT sysno, time, action, batch_id, source, detail FROM events WHERE sysno=? "
+                "ORDER BY id",
+                (sysno,),
+            )
+        ]
+
+    def batches(self) -> list[Batch]:
+        """Every batch, oldest first, with the fates of its logged input records."""
+        fates: dict[int, dict[str, int]] = {}
+        for batch, fate, n in self.db.execute(
+            "SELECT batch_id, fate, count(*) FROM load_log GROUP BY batch_id, fate"
+        ):
+            fates.setdefault(batch, {})[fate] = n
+        return [
+            Batch(b, t, d, fates.get(b, {}))
+            for b, t, d in self.db.execute(
+                "SELECT batch_id, started_at, description FROM batches ORDER BY batch_id"
+            )
+        ]
+
+    def log_for(self, sysno: int) -> list[LogRow]:
+        """The load-log rows that name the record (what it became, overlaid, or duplicated)."""
+        self._flush_log()
+        return [
+            LogRow(*r)
+            for r in self.db.execute(
+                "SELECT batch_id, input_file, input_hash, record_index, fate, sysno, message, "
+                "time FROM load_log WHERE sysno=? ORDER BY id",
+                (sysno,),
+            )
+        ]
 
     def sysnos(self, since: str | None = None) -> Iterator[int]:
         if since is None:
@@ -570,6 +715,7 @@ class SQLiteStore:
             "INSERT INTO batches (started_at, description) VALUES (?, ?)", (now(), description)
         )
         assert cur.lastrowid is not None
+        self.batch_id = cur.lastrowid  # the batch of the events written from now on
         return cur.lastrowid
 
     def log(self, row: LogRow) -> None:

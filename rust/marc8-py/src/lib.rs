@@ -33,7 +33,7 @@ mod _native {
         convert_records, convert_records_file, parse_xml, read_json, RecordStream,
     };
     #[pymodule_export]
-    use crate::model::{Field, Record};
+    use crate::model::{export_record, raw_fields, Field, Record};
     #[pymodule_export]
     use crate::problem::Problem;
     #[pymodule_export]
@@ -72,7 +72,9 @@ mod _native {
                 "FileError",
                 "PROBLEM_KINDS",
                 "encode_report",
+                "export_record",
                 "is_verbatim",
+                "raw_fields",
                 "RecordProblem",
                 "RecordStream",
                 "convert_records",

@@ -1042,3 +1042,88 @@ impl Record {
         )
     }
 }
+
+/// What `export_record` returns: the record's bytes (or `None`), its problems, the tags left out.
+type Exported<'py> = (Option<Bound<'py, PyBytes>>, Vec<RecordProblem>, Vec<String>);
+
+/// What `raw_fields` returns: the leader and each field's tag and bytes.
+type RawFields<'py> = (Bound<'py, PyBytes>, Vec<(String, Bound<'py, PyBytes>)>);
+
+/// The export's conversion of one stored record: `(bytes or None if it cannot be written,
+/// problems, tags left out)`, as `Record.parse(raw)`, removing every field whose tag is not
+/// three ASCII digits or is in `drop`, then `to_bytes_report(encoding, errors)` give, in one
+/// call. Raises RecordError (with `.problems`) when the record cannot be parsed at all.
+#[pyfunction]
+#[pyo3(signature = (raw, *, drop = Vec::new(), encoding = "marc8", errors = "lossless"))]
+pub(crate) fn export_record<'py>(
+    py: Python<'py>,
+    raw: &[u8],
+    drop: Vec<String>,
+    encoding: &str,
+    errors: &str,
+) -> PyResult<Exported<'py>> {
+    let (to, errors) = encoding_options(encoding, errors)?;
+    let opts = read_options("leader", None, false, false)?;
+    let keep = |tag: &str| {
+        tag.len() == 3 && tag.bytes().all(|b| b.is_ascii_digit()) && !drop.iter().any(|d| d == tag)
+    };
+    let mut out = Vec::new();
+    let mut problems = Vec::new();
+    let mut dropped = Vec::new();
+    let Some(ok) = model::convert_keeping(
+        raw,
+        &opts,
+        &keep,
+        to,
+        errors,
+        1,
+        0,
+        &mut out,
+        &mut problems,
+        &mut dropped,
+    ) else {
+        let msg = problems
+            .last()
+            .map_or_else(|| "unreadable record".to_owned(), |p| p.message.clone());
+        return Err(record_error(py, &msg, &problems));
+    };
+    Ok((
+        ok.then(|| PyBytes::new(py, &out)),
+        problems.into_iter().map(RecordProblem::from).collect(),
+        dropped,
+    ))
+}
+
+/// A record's leader and its fields as they stand in its bytes, `(leader, [(tag, data)])`
+/// (data without its terminator, not converted), read by the record layer's parser (a
+/// directory that lies is recovered from the terminators). Raises RecordError (with
+/// `.problems`) when the record cannot be parsed at all.
+#[pyfunction]
+pub(crate) fn raw_fields<'py>(py: Python<'py>, raw: &[u8]) -> PyResult<RawFields<'py>> {
+    match marc8::record::parse(raw) {
+        Ok(p) => Ok((
+            PyBytes::new(py, &p.leader),
+            p.fields
+                .iter()
+                .map(|f| (f.tag_str(), PyBytes::new(py, f.data)))
+                .collect(),
+        )),
+        Err((kind, message)) => {
+            let problem = CoreProblem {
+                record: 1,
+                record_offset: 0,
+                control_number: None,
+                tag: None,
+                occurrence: None,
+                subfield: None,
+                offset: None,
+                field_offset: None,
+                kind,
+                bytes: raw[..raw.len().min(24)].to_vec(),
+                action: marc8::RecordAction::Rejected,
+                message: message.clone(),
+            };
+            Err(record_error(py, &message, &[problem]))
+        }
+    }
+}

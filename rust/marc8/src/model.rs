@@ -66,8 +66,9 @@ use crate::decoder::{DecodeOptions, ErrorMode, Normalization};
 use crate::encoder::{EncodeErrors, EncodeOptions};
 use crate::kinds::{RecordAction, RecordKind};
 use crate::record::{
-    begin, finish, indicators, occurrence_of, walk_data_field, Part, Piece, RecordOptions,
-    RecordProblem, Site, Strings, Target, Trust, FT, SD,
+    begin, finish, has_forbidden_controls, indicators, occurrence_of, parse, transcode_parsed,
+    walk_data_field, Parsed, Part, Piece, RawField, RecordOptions, RecordProblem, Scratch, Site,
+    Strings, Target, Trust, FT, SD,
 };
 
 /// Options of reading ISO 2709 into the model.
@@ -189,7 +190,7 @@ impl Record {
                         );
                         problems.push(p);
                     }
-                    Part::Bare => {}
+                    Part::Bare { .. } => {}
                     Part::Subfield {
                         code,
                         field_offset,
@@ -256,6 +257,111 @@ impl Record {
             problems,
         )
     }
+}
+
+/// Converts one ISO 2709 record to `to`, leaving out every field whose tag `keep` refuses, all
+/// in the record layer: exactly what [`Record::from_iso2709`] with `opts`, removing those
+/// fields, then [`Record::to_iso2709`] give, with no model kept. The export to MARC-8
+/// uses it so that a record costs one call, not a parse, a walk of its tags and a write.
+///
+/// The tags left out are appended to `dropped` in record order (one per field). The problems of
+/// reading (every field's, those left out included) then of writing are appended to
+/// `problems`, positioned with `number` and `offset`. Returns `None` when the record cannot be
+/// parsed at all (the last problem says why), else whether it was written to `out`.
+#[allow(clippy::too_many_arguments)]
+pub fn convert_keeping(
+    raw: &[u8],
+    opts: &ReadOptions,
+    keep: &dyn Fn(&str) -> bool,
+    to: Target,
+    errors: EncodeErrors,
+    number: usize,
+    offset: u64,
+    out: &mut Vec<u8>,
+    problems: &mut Vec<RecordProblem>,
+    dropped: &mut Vec<String>,
+) -> Option<bool> {
+    let parsed = parse(raw);
+    if let Ok(p) = &parsed {
+        if reads_as_written(p, opts) && keep("001") {
+            // Nothing the model would change or report on reading: the record layer converts
+            // the kept fields straight from the bytes, with the same results.
+            let keep_tag = |tag: &[u8; 3]| keep(std::str::from_utf8(tag).unwrap_or_default());
+            dropped.extend(
+                p.fields
+                    .iter()
+                    .filter(|f| !keep_tag(&f.tag))
+                    .map(RawField::tag_str),
+            );
+            let rec_opts = RecordOptions {
+                to,
+                decode: DecodeOptions {
+                    errors: ErrorMode::Replace,
+                    ..opts.decode
+                },
+                encode: EncodeOptions { errors },
+                trust: Trust::Leader,
+            };
+            return Some(transcode_parsed(
+                raw,
+                parsed,
+                &rec_opts,
+                Some(&keep_tag),
+                number,
+                offset,
+                &mut Scratch::default(),
+                out,
+                problems,
+            ));
+        }
+    }
+    let (rec, _) = Record::from_iso2709(raw, opts, number, offset, problems)?;
+    let kept = |f: &&Field| keep(&f.tag);
+    dropped.extend(
+        rec.fields
+            .iter()
+            .filter(|f| !kept(f))
+            .map(|f| f.tag.clone()),
+    );
+    Some(write_iso2709(
+        &rec.leader,
+        rec.fields.iter().filter(kept),
+        to,
+        errors,
+        number,
+        offset,
+        out,
+        problems,
+    ))
+}
+
+/// True if reading `p` into the model and writing it back gives what converting its bytes
+/// directly gives: a UTF-8 record (leader/09 `a`, trusted, the data not MARC-8) read without
+/// normalization or NCR expansion, every field valid UTF-8 with no control character MARC
+/// forbids, every tag printable ASCII, every data field two printable ASCII indicators then
+/// subfields only (no bytes before the first delimiter, no delimiter without a code), every
+/// subfield code printable ASCII. Such a record has no problem on reading and nothing the
+/// model drops or the writer refuses.
+fn reads_as_written(p: &Parsed<'_>, opts: &ReadOptions) -> bool {
+    let printable = |b: u8| (0x20..0x7F).contains(&b);
+    p.leader[9] == b'a'
+        && opts.trust == Trust::Leader
+        && opts.decode.normalize == Normalization::None
+        && !opts.decode.expand_ncr
+        && p.fields.iter().all(|f| {
+            f.tag.iter().all(u8::is_ascii_graphic)
+                // plain ASCII (the common case, one fast scan), or UTF-8 without controls
+                && (crate::is_verbatim(f.data, false)
+                    || (std::str::from_utf8(f.data).is_ok() && !has_forbidden_controls(f.data)))
+                && (f.is_control()
+                    || (f.data.len() >= 2
+                        && f.data[..2].iter().all(|&b| printable(b))
+                        && f.data.get(2).is_none_or(|&b| b == SD)
+                        && f.data[2..]
+                            .split(|&b| b == SD)
+                            .skip(1)
+                            .all(|sub| sub.first().is_some_and(|&c| printable(c)))))
+        })
 }
 
 fn control_number<'a>(fields: impl IntoIterator<Item = &'a Field>) -> Option<String> {

@@ -562,72 +562,206 @@ pub struct Parsed<'a> {
 /// Why a record could not be parsed: (kind, message).
 pub type ParseError = (RecordKind, String);
 
+/// A record's leader and directory as they stand in its bytes, before any recovery: the one
+/// reading of ISO 2709's structure. [`parse`] takes the fields from it (or recovers them from
+/// their terminators when it lies), and validation reports what is wrong with it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Layout<'a> {
+    /// The record without its record terminator.
+    pub(crate) body: &'a [u8],
+    /// The record ended with a record terminator.
+    pub(crate) terminated: bool,
+    /// The 24-byte leader.
+    pub(crate) leader: [u8; 24],
+    /// Leader/00-04 (record length) as a number, if it is five digits.
+    pub(crate) length: Option<usize>,
+    /// Leader/12-16 (base address of data) as a number, if it is digits.
+    pub(crate) base: Option<usize>,
+    /// The position of the field terminator that ends the directory.
+    pub(crate) dir_end: usize,
+    /// The directory (without its terminator).
+    dir: &'a [u8],
+}
+
+/// One directory entry and the field it describes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Entry<'a> {
+    /// The entry's bytes: tag (3), length (4), start (5).
+    pub(crate) bytes: &'a [u8],
+    /// The field's data without its terminator, or why the entry does not describe one.
+    pub(crate) field: Result<&'a [u8], EntryFault>,
+}
+
+/// Why a directory entry does not describe a field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum EntryFault {
+    /// Fewer than 12 bytes (the directory is not a multiple of 12).
+    Short,
+    /// The length or the start is not digits.
+    NotDigits,
+    /// A length of 0, or a field that runs past the record's data.
+    OutOfRecord {
+        /// The declared length.
+        len: usize,
+        /// The declared start, relative to the base address.
+        start: usize,
+    },
+    /// The field does not end with a field terminator.
+    NoTerminator {
+        /// The declared length (the last byte is at `len - 1` in the field).
+        len: usize,
+        /// The byte where the terminator should be.
+        last: u8,
+    },
+}
+
+impl Entry<'_> {
+    /// The tag as it stands (the entry's first three bytes), if the entry has them.
+    pub(crate) fn tag(&self) -> Option<[u8; 3]> {
+        self.bytes.get(..3).map(|t| [t[0], t[1], t[2]])
+    }
+}
+
+/// Why a record has no [`Layout`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LayoutError {
+    /// Fewer than 24 bytes: no leader.
+    NoLeader,
+    /// No field terminator after the leader: the directory has no end.
+    NoDirectoryEnd {
+        /// The leader.
+        leader: [u8; 24],
+        /// Leader/00-04 as a number, if it is five digits.
+        length: Option<usize>,
+    },
+}
+
+impl<'a> Layout<'a> {
+    /// Reads the leader and the directory of one record (its terminator may be present or not).
+    pub(crate) fn read(raw: &'a [u8]) -> Result<Self, LayoutError> {
+        let leader: [u8; 24] = raw
+            .get(..24)
+            .and_then(|l| l.try_into().ok())
+            .ok_or(LayoutError::NoLeader)?;
+        let terminated = raw.last() == Some(&RT);
+        let body = &raw[..raw.len() - usize::from(terminated)];
+        let dir_end = raw[24..]
+            .iter()
+            .position(|&b| b == FT)
+            .map(|i| 24 + i)
+            .ok_or(LayoutError::NoDirectoryEnd {
+                leader,
+                length: digits(&leader[..5]),
+            })?;
+        Ok(Layout {
+            body,
+            terminated,
+            leader,
+            length: digits(&leader[..5]),
+            base: digits(&leader[12..17]),
+            dir_end,
+            dir: &raw[24..dir_end],
+        })
+    }
+
+    /// The directory's entries in order: 12 bytes each (the last one shorter when the directory
+    /// is not a multiple of 12 bytes), with the field each one describes.
+    pub(crate) fn entries(&self) -> impl Iterator<Item = Entry<'a>> + '_ {
+        let (body, data_start) = (self.body, self.data_start());
+        self.dir.chunks(12).map(move |e| Entry {
+            bytes: e,
+            field: entry_field(body, data_start, e),
+        })
+    }
+
+    /// Where the field data starts: just after the directory's terminator.
+    pub(crate) fn data_start(&self) -> usize {
+        self.dir_end + 1
+    }
+
+    /// The directory's length in bytes.
+    pub(crate) fn dir_len(&self) -> usize {
+        self.dir_end - 24
+    }
+
+    /// The field data's length (from the base address to the record terminator).
+    pub(crate) fn data_len(&self) -> usize {
+        self.body.len().saturating_sub(self.data_start())
+    }
+}
+
+/// The field a directory entry describes in `body` (the record without its terminator).
+#[inline]
+fn entry_field<'a>(body: &'a [u8], data_start: usize, e: &[u8]) -> Result<&'a [u8], EntryFault> {
+    if e.len() < 12 {
+        return Err(EntryFault::Short);
+    }
+    let (Some(len), Some(start)) = (digits(&e[3..7]), digits(&e[7..12])) else {
+        return Err(EntryFault::NotDigits);
+    };
+    let from = data_start + start;
+    match body.get(from..from + len) {
+        Some(d) if len > 0 => match d[len - 1] {
+            FT => Ok(&d[..len - 1]),
+            last => Err(EntryFault::NoTerminator { len, last }),
+        },
+        _ => Err(EntryFault::OutOfRecord { len, start }),
+    }
+}
+
 /// Parses one record (its terminator may be present or not).
 pub fn parse(raw: &[u8]) -> Result<Parsed<'_>, ParseError> {
-    let raw = raw.strip_suffix(&[RT]).unwrap_or(raw);
-    let leader: [u8; 24] = raw
-        .get(..24)
-        .and_then(|l| l.try_into().ok())
-        .ok_or_else(|| {
-            (
-                RecordKind::BadLeader,
-                format!("only {} bytes: no leader", raw.len()),
-            )
-        })?;
-    // A base address that is not a number is recovered from the directory's terminator below.
-    let base = digits(&leader[12..17]);
-    let dir_end = raw[24..]
-        .iter()
-        .position(|&b| b == FT)
-        .map(|i| 24 + i)
-        .ok_or_else(|| {
-            (
-                RecordKind::BadDirectory,
-                "no field terminator after the directory".to_owned(),
-            )
-        })?;
-    let entries: Vec<&[u8]> = raw[24..dir_end].chunks(12).collect();
-    let data_start = dir_end + 1;
-    let mut fields = Vec::with_capacity(entries.len());
-    let mut ok = (dir_end - 24) % 12 == 0 && (base == Some(data_start) || base == Some(dir_end));
-    if ok {
-        for e in &entries {
-            let (Some(len), Some(start)) = (digits(&e[3..7]), digits(&e[7..12])) else {
-                ok = false;
-                break;
-            };
-            let from = data_start + start;
-            match raw.get(from..from + len) {
-                Some(d) if len > 0 && d[len - 1] == FT => fields.push(RawField {
-                    tag: [e[0], e[1], e[2]],
-                    data: &d[..len - 1],
-                }),
-                _ => {
-                    ok = false;
-                    break;
-                }
-            }
-        }
+    parse_layout(raw, Layout::read(raw))
+}
+
+/// [`parse`] from the record's [`Layout`] (read once by a caller that also reports on it).
+pub(crate) fn parse_layout<'a>(
+    raw: &'a [u8],
+    layout: Result<Layout<'a>, LayoutError>,
+) -> Result<Parsed<'a>, ParseError> {
+    let body = raw.strip_suffix(&[RT]).unwrap_or(raw);
+    if body.len() < 24 {
+        return Err((
+            RecordKind::BadLeader,
+            format!("only {} bytes: no leader", body.len()),
+        ));
     }
-    if ok {
-        return Ok(Parsed {
-            leader,
-            fields,
-            recovered: false,
+    let layout = layout.map_err(|_| {
+        (
+            RecordKind::BadDirectory,
+            "no field terminator after the directory".to_owned(),
+        )
+    })?;
+    let data_start = layout.data_start();
+    // A base address that is not a number (or is off by the directory's terminator) is
+    // recovered from that terminator.
+    if layout.dir_len() % 12 == 0
+        && (layout.base == Some(data_start) || layout.base == Some(layout.dir_end))
+    {
+        let mut fields = Vec::with_capacity(layout.dir_len() / 12);
+        let all = layout.entries().all(|e| match (e.tag(), e.field) {
+            (Some(tag), Ok(data)) => {
+                fields.push(RawField { tag, data });
+                true
+            }
+            _ => false,
         });
+        if all {
+            return Ok(Parsed {
+                leader: layout.leader,
+                fields,
+                recovered: false,
+            });
+        }
     }
     // The directory lies: take the fields from their terminators, with the directory's tags if
     // there are as many entries as fields.
-    let data = &raw[data_start.min(raw.len())..];
+    let data = &body[data_start.min(body.len())..];
     let mut pieces: Vec<&[u8]> = data.split(|&b| b == FT).collect();
     if pieces.last().is_some_and(|p| p.is_empty()) {
         pieces.pop();
     }
-    let tags: Vec<[u8; 3]> = entries
-        .iter()
-        .filter(|e| e.len() >= 3)
-        .map(|e| [e[0], e[1], e[2]])
-        .collect();
+    let tags: Vec<[u8; 3]> = layout.entries().filter_map(|e| e.tag()).collect();
     if tags.len() != pieces.len() || tags.is_empty() {
         return Err((
             RecordKind::BadDirectory,
@@ -639,7 +773,7 @@ pub fn parse(raw: &[u8]) -> Result<Parsed<'_>, ParseError> {
         ));
     }
     Ok(Parsed {
-        leader,
+        leader: layout.leader,
         fields: tags
             .into_iter()
             .zip(pieces)
@@ -762,32 +896,32 @@ pub enum Looks {
     Ascii,
     /// Valid UTF-8 with at least one multibyte character.
     Utf8,
-    /// Not valid UTF-8 (or ESC sequences): MARC-8 or something else.
+    /// UTF-8 with some invalid sequences, but at least as many bytes in valid multibyte
+    /// characters as in invalid sequences: damaged UTF-8, not another encoding. A record that
+    /// says UTF-8 is read as UTF-8 (each bad sequence replaced and reported); one that says
+    /// MARC-8 is read as MARC-8 (the data is not valid UTF-8).
+    MostlyUtf8,
+    /// MARC-8 escape sequences, or more bytes in invalid UTF-8 sequences than in valid
+    /// multibyte characters: MARC-8 or something else.
     NotUtf8,
 }
 
 /// Classifies the data of a record's fields. An ESC counts as a sign of MARC-8 only when it
 /// starts an escape sequence that designates a MARC-8 set; a stray one is a control character,
-/// reported as such by the conversion.
+/// reported as such by the conversion. Invalid UTF-8 is weighed against valid UTF-8, byte for
+/// byte (above 0x7F): one bad sequence among valid characters is damage, not MARC-8, while
+/// MARC-8 text (whose diacritics and special characters almost never form valid UTF-8) is
+/// nearly all invalid.
 #[must_use]
 pub fn classify(fields: &[RawField<'_>]) -> Looks {
     let mut multibyte = false;
-    for f in fields {
-        // `contains` on bytes is a memchr: most fields have no ESC and pay only that scan.
-        let mut rest = if f.data.contains(&0x1B) {
-            f.data
-        } else {
-            &[][..]
-        };
-        while let Some(i) = rest.iter().position(|&b| b == 0x1B) {
-            if crate::decoder::starts_designation(&rest[i..]) {
-                return Looks::NotUtf8;
-            }
-            rest = &rest[i + 1..];
+    for (k, f) in fields.iter().enumerate() {
+        if designates(f.data) {
+            return Looks::NotUtf8;
         }
         if !f.data.is_ascii() {
             if std::str::from_utf8(f.data).is_err() {
-                return Looks::NotUtf8;
+                return weigh(fields, k);
             }
             multibyte = true;
         }
@@ -797,6 +931,47 @@ pub fn classify(fields: &[RawField<'_>]) -> Looks {
     } else {
         Looks::Ascii
     }
+}
+
+/// True if `data` holds an ESC that starts an escape sequence designating a MARC-8 set.
+fn designates(data: &[u8]) -> bool {
+    // `contains` on bytes is a memchr: most fields have no ESC and pay only that scan.
+    let mut rest = if data.contains(&0x1B) { data } else { &[][..] };
+    while let Some(i) = rest.iter().position(|&b| b == 0x1B) {
+        if crate::decoder::starts_designation(&rest[i..]) {
+            return true;
+        }
+        rest = &rest[i + 1..];
+    }
+    false
+}
+
+/// [`classify`] of a record whose field `first_bad` is the first with invalid UTF-8: MARC-8
+/// escapes in any later field, or more bytes above 0x7F in invalid sequences than in valid
+/// characters, make it [`Looks::NotUtf8`]; else [`Looks::MostlyUtf8`].
+fn weigh(fields: &[RawField<'_>], first_bad: usize) -> Looks {
+    if fields[first_bad + 1..].iter().any(|f| designates(f.data)) {
+        return Looks::NotUtf8;
+    }
+    // Every byte of an invalid sequence is above 0x7F: the high bytes are the valid ones plus
+    // the invalid ones, so the count stops as soon as the invalid ones are the majority.
+    let total: usize = fields
+        .iter()
+        .map(|f| f.data.iter().filter(|&&b| b >= 0x80).count())
+        .sum();
+    let mut invalid = 0;
+    for f in &fields[first_bad..] {
+        if f.data.is_ascii() {
+            continue;
+        }
+        for chunk in f.data.utf8_chunks() {
+            invalid += chunk.invalid().len();
+        }
+        if 2 * invalid > total {
+            return Looks::NotUtf8;
+        }
+    }
+    Looks::MostlyUtf8
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -993,7 +1168,7 @@ impl Converter<'_> {
 /// True if valid UTF-8 `b` holds a control character MARC forbids
 /// ([`crate::problem::is_forbidden_control`]): a byte below 0x1D (ESC included), DEL, or a C1
 /// control U+0080–U+009F other than U+0098/U+009C (`C2 80`–`C2 9F`).
-fn has_forbidden_controls(b: &[u8]) -> bool {
+pub(crate) fn has_forbidden_controls(b: &[u8]) -> bool {
     // A branch-free pass first (most data has none of these bytes), then the exact check.
     let suspect = b.chunks(32).any(|c| {
         c.iter()
@@ -1122,7 +1297,19 @@ pub(crate) fn begin<'a>(
     offset: u64,
     problems: &mut Vec<RecordProblem>,
 ) -> Option<Begun<'a>> {
-    let parsed = match parse(raw) {
+    begin_parsed(raw, parse(raw), trust, number, offset, problems)
+}
+
+/// [`begin`] with the record already parsed.
+fn begin_parsed<'a>(
+    raw: &'a [u8],
+    parsed: Result<Parsed<'a>, ParseError>,
+    trust: Trust,
+    number: usize,
+    offset: u64,
+    problems: &mut Vec<RecordProblem>,
+) -> Option<Begun<'a>> {
+    let parsed = match parsed {
         Ok(p) => p,
         Err((kind, message)) => {
             let mut p = RecordProblem::new(number, offset, kind, RecordAction::Rejected);
@@ -1188,7 +1375,7 @@ pub(crate) fn begin<'a>(
         {
             "leader/09 says UTF-8 but the data has MARC-8 escape sequences".to_owned()
         } else if says_utf8 {
-            "leader/09 says UTF-8 but the data is not valid UTF-8 (MARC-8?)".to_owned()
+            "leader/09 says UTF-8 but the data is mostly not valid UTF-8 (MARC-8?)".to_owned()
         } else {
             "leader/09 says MARC-8 but the data is valid UTF-8".to_owned()
         };
@@ -1206,8 +1393,8 @@ pub(crate) fn begin<'a>(
 pub(crate) enum Part<'a> {
     /// Bytes before the first subfield delimiter (none in a valid record), at `pos` in the field.
     Lead { pos: usize, bytes: &'a [u8] },
-    /// A delimiter with nothing after it.
-    Bare,
+    /// A delimiter with nothing after it, at `pos` in the field.
+    Bare { pos: usize },
     /// A subfield: its code, the offset of its data in the field, its data.
     Subfield {
         code: u8,
@@ -1235,7 +1422,7 @@ pub(crate) fn walk_data_field<'a>(data: &'a [u8], mut each: impl FnMut(Part<'a>)
     for part in parts {
         pos += 1;
         match part.split_first() {
-            None => each(Part::Bare),
+            None => each(Part::Bare { pos: pos - 1 }),
             Some((&code, bytes)) => each(Part::Subfield {
                 code,
                 field_offset: pos + 1,
@@ -1256,12 +1443,44 @@ pub fn transcode_with(
     out: &mut Vec<u8>,
     problems: &mut Vec<RecordProblem>,
 ) -> bool {
+    transcode_parsed(
+        raw,
+        parse(raw),
+        opts,
+        None,
+        number,
+        offset,
+        scratch,
+        out,
+        problems,
+    )
+}
+
+/// Which fields of a record are converted: those whose tag it accepts (the others are left out,
+/// as if the record did not have them).
+pub(crate) type Keep<'k> = Option<&'k dyn Fn(&[u8; 3]) -> bool>;
+
+/// [`transcode_with`] with the record already parsed (validation reads its layout once for
+/// its own checks and for the conversion), converting only the fields `keep` accepts (all if
+/// `None`).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn transcode_parsed<'a>(
+    raw: &'a [u8],
+    parsed: Result<Parsed<'a>, ParseError>,
+    opts: &RecordOptions,
+    keep: Keep<'_>,
+    number: usize,
+    offset: u64,
+    scratch: &mut Scratch,
+    out: &mut Vec<u8>,
+    problems: &mut Vec<RecordProblem>,
+) -> bool {
     let first_problem = problems.len();
     let Some(Begun {
         parsed,
         control_number,
         from_marc8,
-    }) = begin(raw, opts.trust, number, offset, problems)
+    }) = begin_parsed(raw, parsed, opts.trust, number, offset, problems)
     else {
         return false;
     };
@@ -1280,6 +1499,9 @@ pub fn transcode_with(
     data.clear();
     let same = from_marc8 == (opts.to == Target::Marc8);
     for f in &parsed.fields {
+        if keep.is_some_and(|k| !k(&f.tag)) {
+            continue;
+        }
         let occurrence = occurrence_of(counts, f.tag);
         if &f.tag == b"066" {
             continue; // dropped; rebuilt below for MARC-8
@@ -1346,7 +1568,7 @@ pub fn transcode_with(
                     site.field_offset = pos;
                     conv.convert(bytes, &site, data, problems);
                 }
-                Part::Bare => data.push(SD),
+                Part::Bare { .. } => data.push(SD),
                 Part::Subfield {
                     code,
                     field_offset,

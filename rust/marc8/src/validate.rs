@@ -37,7 +37,8 @@ use crate::file::{
     for_each_record, run_stream, Batch, Done, Fate, FileReport, OnBatch, RecordRange, StreamOptions,
 };
 use crate::record::{
-    parse, transcode_with, RecordOptions, RecordProblem, Scratch, Target, FT, RT, SD,
+    parse_layout, transcode_parsed, walk_data_field, EntryFault, Layout, LayoutError, Part,
+    RecordOptions, RecordProblem, Scratch, Target, SD,
 };
 use crate::{Charset, ProblemKind};
 
@@ -133,13 +134,6 @@ fn check_batch(batch: Batch, opts: &ValidateOptions) -> Done {
     }
 }
 
-fn digits(b: &[u8]) -> Option<usize> {
-    if b.is_empty() || !b.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    Some(b.iter().fold(0, |n, &d| n * 10 + usize::from(d - b'0')))
-}
-
 /// Printable form of a byte for messages: `'c'` or `0xNN`.
 fn show(b: u8) -> String {
     if b.is_ascii_graphic() || b == b' ' {
@@ -219,19 +213,133 @@ impl Occurrences {
     }
 }
 
-/// Leader, directory and terminators, straight from the bytes (the parser recovers what it can;
-/// this says what was wrong).
-fn check_structure(raw: &[u8], at: &At<'_>, problems: &mut Vec<RecordProblem>) {
-    if raw.len() < 24 {
+/// Leader, directory and terminators, as the record layer reads them ([`Layout`]): the parser
+/// recovers what it can; this says what was wrong.
+fn check_structure(
+    raw: &[u8],
+    layout: &Result<Layout<'_>, LayoutError>,
+    at: &At<'_>,
+    problems: &mut Vec<RecordProblem>,
+) {
+    let layout = match layout {
+        Ok(layout) => layout,
+        Err(LayoutError::NoLeader) => {
+            problems.push(at.problem(
+                RecordKind::BadLeader,
+                format!("only {} bytes: no leader", raw.len()),
+                raw,
+            ));
+            return;
+        }
+        Err(LayoutError::NoDirectoryEnd { leader, length }) => {
+            // The leader is there: report on it, then on the directory.
+            check_leader(leader, *length, at, problems);
+            problems.push(at.problem(
+                RecordKind::BadDirectory,
+                "no field terminator after the directory".to_owned(),
+                &[],
+            ));
+            return;
+        }
+    };
+    check_leader(&layout.leader, layout.length, at, problems);
+    let l = &layout.leader;
+    let (dir_end, data_start) = (layout.dir_end, layout.data_start());
+    if layout.base != Some(data_start) {
         problems.push(at.problem(
-            RecordKind::BadLeader,
-            format!("only {} bytes: no leader", raw.len()),
-            raw,
+            RecordKind::BadBaseAddress,
+            format!(
+                "leader/12-16 (base address of data) is {}; the directory ends at byte {dir_end}, \
+                 so it should be {data_start:05}",
+                show_bytes(&l[12..17])
+            ),
+            &l[12..17],
         ));
-        return;
     }
-    let l = &raw[..24];
-    if digits(&l[..5]).is_none() {
+    if layout.dir_len() % 12 != 0 {
+        problems.push(at.problem(
+            RecordKind::BadDirectory,
+            format!(
+                "the directory is {} bytes, not a multiple of 12 (entries of tag, length, start)",
+                layout.dir_len()
+            ),
+            &[],
+        ));
+    }
+    let mut occ = Occurrences::default();
+    for (i, e) in layout.entries().enumerate() {
+        if e.field == Err(EntryFault::Short) {
+            continue; // the directory's length is reported above
+        }
+        let tag = e.tag().unwrap_or_default();
+        let n = occ.next(tag);
+        let entry = i + 1;
+        let field_problem = |kind, message, bytes: &[u8], field_offset| {
+            at.field_problem(kind, message, bytes, &tag, n, None, None, field_offset)
+        };
+        if !tag.iter().all(u8::is_ascii_alphanumeric) {
+            problems.push(field_problem(
+                RecordKind::BadTag,
+                format!(
+                    "directory entry {entry}: tag {} is not three ASCII letters or digits",
+                    show_bytes(&tag)
+                ),
+                &tag,
+                None,
+            ));
+        }
+        match e.field {
+            Ok(_) | Err(EntryFault::Short) => {}
+            Err(EntryFault::NotDigits) => problems.push(field_problem(
+                RecordKind::BadDirectory,
+                format!(
+                    "directory entry {entry}: length {} and start {} must be digits",
+                    show_bytes(&e.bytes[3..7]),
+                    show_bytes(&e.bytes[7..12])
+                ),
+                &e.bytes[3..12],
+                None,
+            )),
+            Err(EntryFault::OutOfRecord { len, start }) => problems.push(field_problem(
+                RecordKind::BadDirectory,
+                format!(
+                    "directory entry {entry}: a field of {len} bytes at {start} does not fit in \
+                     the record's {} bytes of data",
+                    layout.data_len()
+                ),
+                &e.bytes[3..12],
+                None,
+            )),
+            Err(EntryFault::NoTerminator { len, last }) => problems.push(field_problem(
+                RecordKind::BadTerminator,
+                format!(
+                    "the field ends with byte {} instead of a field terminator (1E)",
+                    show(last)
+                ),
+                &[last],
+                Some(len - 1),
+            )),
+        }
+    }
+    if !layout.terminated {
+        problems.push(at.problem(
+            RecordKind::BadTerminator,
+            "the record does not end with a record terminator (1D)".to_owned(),
+            &raw[raw.len() - 1..],
+        ));
+    }
+}
+
+/// The leader's fixed values: the record length (`length`, as the record layer read it: `None`
+/// if it is not five digits), the coding scheme, the indicator and subfield code counts, the
+/// entry map.
+fn check_leader(
+    l: &[u8; 24],
+    length: Option<usize>,
+    at: &At<'_>,
+    problems: &mut Vec<RecordProblem>,
+) {
+    if length.is_none() {
         problems.push(at.problem(
             RecordKind::BadLeader,
             format!(
@@ -271,114 +379,6 @@ fn check_structure(raw: &[u8], at: &At<'_>, problems: &mut Vec<RecordProblem>) {
                 show_bytes(&l[20..24])
             ),
             &l[20..24],
-        ));
-    }
-    let Some(dir_end) = raw[24..].iter().position(|&b| b == FT).map(|i| 24 + i) else {
-        problems.push(at.problem(
-            RecordKind::BadDirectory,
-            "no field terminator after the directory".to_owned(),
-            &[],
-        ));
-        return;
-    };
-    let data_start = dir_end + 1;
-    if digits(&l[12..17]) != Some(data_start) {
-        problems.push(at.problem(
-            RecordKind::BadBaseAddress,
-            format!(
-                "leader/12-16 (base address of data) is {}; the directory ends at byte {dir_end}, \
-                 so it should be {data_start:05}",
-                show_bytes(&l[12..17])
-            ),
-            &l[12..17],
-        ));
-    }
-    let dir = &raw[24..dir_end];
-    if dir.len() % 12 != 0 {
-        problems.push(at.problem(
-            RecordKind::BadDirectory,
-            format!(
-                "the directory is {} bytes, not a multiple of 12 (entries of tag, length, start)",
-                dir.len()
-            ),
-            &[],
-        ));
-    }
-    let data_end = raw.len() - usize::from(raw.last() == Some(&RT));
-    let mut occ = Occurrences::default();
-    for (i, e) in dir.chunks_exact(12).enumerate() {
-        let tag = [e[0], e[1], e[2]];
-        let n = occ.next(tag);
-        let entry = i + 1;
-        if !tag.iter().all(u8::is_ascii_alphanumeric) {
-            problems.push(at.field_problem(
-                RecordKind::BadTag,
-                format!(
-                    "directory entry {entry}: tag {} is not three ASCII letters or digits",
-                    show_bytes(&tag)
-                ),
-                &tag,
-                &tag,
-                n,
-                None,
-                None,
-                None,
-            ));
-        }
-        let (Some(len), Some(start)) = (digits(&e[3..7]), digits(&e[7..12])) else {
-            problems.push(at.field_problem(
-                RecordKind::BadDirectory,
-                format!(
-                    "directory entry {entry}: length {} and start {} must be digits",
-                    show_bytes(&e[3..7]),
-                    show_bytes(&e[7..12])
-                ),
-                &e[3..12],
-                &tag,
-                n,
-                None,
-                None,
-                None,
-            ));
-            continue;
-        };
-        let from = data_start + start;
-        if len == 0 || from + len > data_end {
-            problems.push(at.field_problem(
-                RecordKind::BadDirectory,
-                format!(
-                    "directory entry {entry}: a field of {len} bytes at {start} does not fit in \
-                     the record's {} bytes of data",
-                    data_end.saturating_sub(data_start)
-                ),
-                &e[3..12],
-                &tag,
-                n,
-                None,
-                None,
-                None,
-            ));
-        } else if raw[from + len - 1] != FT {
-            problems.push(at.field_problem(
-                RecordKind::BadTerminator,
-                format!(
-                    "the field ends with byte {} instead of a field terminator (1E)",
-                    show(raw[from + len - 1])
-                ),
-                &raw[from + len - 1..from + len],
-                &tag,
-                n,
-                None,
-                None,
-                Some(len - 1),
-            ));
-        }
-    }
-    if raw.last() != Some(&RT) {
-        problems.push(at.problem(
-            RecordKind::BadTerminator,
-            "the record does not end with a record terminator (1D)".to_owned(),
-            &raw[raw.len() - 1..],
         ));
     }
 }
@@ -446,8 +446,10 @@ fn validate_record(
 ) {
     let first = problems.len();
     let no_cn = None;
+    let layout = Layout::read(raw);
     check_structure(
         raw,
+        &layout,
         &At {
             number,
             offset,
@@ -455,7 +457,7 @@ fn validate_record(
         },
         problems,
     );
-    let parsed = match parse(raw) {
+    let parsed = match parse_layout(raw, layout) {
         Ok(p) => p,
         Err((kind, message)) => {
             // The structure problems above say what is wrong; this one says the record could not
@@ -534,60 +536,57 @@ fn validate_record(
                     ));
                 }
             }
-            let body = f.data.get(2..).unwrap_or(&[]);
-            let mut parts = body.split(|&b| b == SD);
-            let lead = parts.next().unwrap_or(&[]);
-            if !lead.is_empty() {
-                problems.push(at.field_problem(
-                    RecordKind::DataOutsideSubfield,
-                    format!(
-                        "{} bytes after the indicators come before the first subfield delimiter",
-                        lead.len()
-                    ),
-                    &lead[..lead.len().min(16)],
-                    &f.tag,
-                    n,
-                    None,
-                    None,
-                    Some(2),
-                ));
-                strings.push((None, 2, lead));
-            }
-            let mut pos = 2 + lead.len();
-            for part in parts {
-                pos += 1; // the delimiter
-                match part.split_first() {
-                    None => problems.push(at.field_problem(
-                        RecordKind::BadSubfieldCode,
-                        "a subfield delimiter (1F) with no code after it".to_owned(),
-                        &[SD],
+            walk_data_field(f.data, |part| match part {
+                Part::Lead { pos, bytes } => {
+                    problems.push(at.field_problem(
+                        RecordKind::DataOutsideSubfield,
+                        format!(
+                            "{} bytes after the indicators come before the first subfield \
+                             delimiter",
+                            bytes.len()
+                        ),
+                        &bytes[..bytes.len().min(16)],
                         &f.tag,
                         n,
                         None,
                         None,
-                        Some(pos - 1),
-                    )),
-                    Some((&code, content)) => {
-                        if !good_code(code) {
-                            problems.push(at.field_problem(
-                                RecordKind::BadSubfieldCode,
-                                format!(
-                                    "subfield code {}: it must be a lowercase letter or a digit",
-                                    show(code)
-                                ),
-                                &[code],
-                                &f.tag,
-                                n,
-                                Some(char::from(code)),
-                                None,
-                                Some(pos),
-                            ));
-                        }
-                        strings.push((Some(char::from(code)), pos + 1, content));
-                    }
+                        Some(pos),
+                    ));
+                    strings.push((None, pos, bytes));
                 }
-                pos += part.len();
-            }
+                Part::Bare { pos } => problems.push(at.field_problem(
+                    RecordKind::BadSubfieldCode,
+                    "a subfield delimiter (1F) with no code after it".to_owned(),
+                    &[SD],
+                    &f.tag,
+                    n,
+                    None,
+                    None,
+                    Some(pos),
+                )),
+                Part::Subfield {
+                    code,
+                    field_offset,
+                    bytes,
+                } => {
+                    if !good_code(code) {
+                        problems.push(at.field_problem(
+                            RecordKind::BadSubfieldCode,
+                            format!(
+                                "subfield code {}: it must be a lowercase letter or a digit",
+                                show(code)
+                            ),
+                            &[code],
+                            &f.tag,
+                            n,
+                            Some(char::from(code)),
+                            None,
+                            Some(field_offset - 1),
+                        ));
+                    }
+                    strings.push((Some(char::from(code)), field_offset, bytes));
+                }
+            });
         }
         if &f.tag == b"066" {
             let values = listed.get_or_insert_with(Vec::new);
@@ -693,9 +692,11 @@ fn validate_record(
     // Decoding: the record layer's conversion to UTF-8, into a scratch buffer.
     chk.out.clear();
     chk.decoded.clear();
-    transcode_with(
+    transcode_parsed(
         raw,
+        Ok(parsed.clone()),
         &RecordOptions::new(Target::Utf8),
+        None,
         number,
         offset,
         &mut chk.scratch,

@@ -303,3 +303,100 @@ fn transcoding_marc8_to_marc8_keeps_066() {
     let f066 = p.fields.iter().find(|f| &f.tag == b"066").unwrap();
     assert_eq!(f066.data, b"  \x1fc$1\x1fc(N");
 }
+
+/// What converting a record with a tag filter gives: the record (outer `None`: unparseable,
+/// inner `None`: rejected), the problems, the tags left out.
+type Kept = (Option<Option<Vec<u8>>>, Vec<RecordProblem>, Vec<String>);
+
+/// `convert_keeping` against what it stands for: reading into the model, removing the fields
+/// `keep` refuses, writing.
+fn keeping_both_ways(
+    raw: &[u8],
+    keep: &dyn Fn(&str) -> bool,
+    errors: EncodeErrors,
+) -> (Kept, Kept) {
+    let opts = ReadOptions::default();
+    let (mut out, mut problems, mut dropped) = (Vec::new(), Vec::new(), Vec::new());
+    let ok = convert_keeping(
+        raw,
+        &opts,
+        keep,
+        Target::Marc8,
+        errors,
+        3,
+        40,
+        &mut out,
+        &mut problems,
+        &mut dropped,
+    );
+    let fast = (ok.map(|ok| ok.then_some(out)), problems, dropped);
+    let mut problems = Vec::new();
+    let slow = match Record::from_iso2709(raw, &opts, 3, 40, &mut problems) {
+        None => (None, problems, Vec::new()),
+        Some((mut rec, _)) => {
+            let dropped: Vec<String> = rec
+                .fields
+                .iter()
+                .filter(|f| !keep(&f.tag))
+                .map(|f| f.tag.clone())
+                .collect();
+            rec.fields.retain(|f| keep(&f.tag));
+            let mut out = Vec::new();
+            let ok = rec.to_iso2709(Target::Marc8, errors, 3, 40, &mut out, &mut problems);
+            (Some(ok.then_some(out)), problems, dropped)
+        }
+    };
+    (fast, slow)
+}
+
+#[test]
+fn convert_keeping_gives_what_the_model_gives() {
+    let numeric = |t: &str| t.len() == 3 && t.bytes().all(|b| b.is_ascii_digit());
+    let no_500 = |t: &str| numeric(t) && t != "500";
+    let no_001 = |t: &str| numeric(t) && t != "001";
+    let utf8 = |fields: &[(&str, &[u8])]| record(true, fields);
+    let cases: Vec<Vec<u8>> = vec![
+        // clean UTF-8: ASCII, Latin with a combining mark, characters MARC-8 lacks, an `&`,
+        // a stale 066, local fields, repeated tags, an empty subfield list
+        utf8(&[
+            ("001", b" n1 "),
+            ("066", b"  \x1fc(3"),
+            ("100", b"1 \x1faCafe\xcc\x81 & co"),
+            ("245", "10\x1faΑθήνα \u{2603} नेपाल\x1fb😀".as_bytes()),
+            ("H01", b"  \x1faLOCAL"),
+            ("500", b"  \x1faNote &#x00E9;"),
+            ("500", b"  "),
+            ("CAT", b"  \x1facat"),
+        ]),
+        // data before the first subfield, a bare delimiter, a non-ASCII indicator or code
+        utf8(&[("001", b"n2"), ("245", b"10lead\x1faText")]),
+        utf8(&[("001", b"n3"), ("245", b"10\x1faText\x1f")]),
+        utf8(&[("001", b"n4"), ("245", "1é\x1faText".as_bytes())]),
+        utf8(&[("001", b"n5"), ("245", "10\x1féText".as_bytes())]),
+        // invalid UTF-8, a control character, a short data field
+        utf8(&[("001", b"n6"), ("245", b"10\x1faBA\xe0\xa4TF")]),
+        utf8(&[("001", b"n7"), ("245", b"10\x1faA\x07B")]),
+        utf8(&[("001", b"n8"), ("245", b"1")]),
+        // MARC-8 (or mislabelled) source
+        record(false, &[("001", b"n9"), ("245", b"10\x1faCaf\xe2e")]),
+        record(false, &[("001", b"n10"), ("245", "10\x1faCafé".as_bytes())]),
+        // unparseable
+        b"00010nam a22".to_vec(),
+    ];
+    for raw in &cases {
+        for keep in [&numeric as &dyn Fn(&str) -> bool, &no_500, &no_001] {
+            for errors in [
+                EncodeErrors::Lossless,
+                EncodeErrors::Lossy,
+                EncodeErrors::Strict,
+            ] {
+                let (fast, slow) = keeping_both_ways(raw, keep, errors);
+                assert_eq!(fast, slow, "{:?}", String::from_utf8_lossy(raw));
+            }
+        }
+    }
+    // The clean record left out its local fields and 500s, and says which.
+    let (fast, _) = keeping_both_ways(&cases[0], &no_500, EncodeErrors::Lossless);
+    assert_eq!(fast.2, ["H01", "500", "500", "CAT"]);
+    assert!(fast.0.unwrap().is_some());
+}

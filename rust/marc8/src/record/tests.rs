@@ -149,6 +149,86 @@ fn mislabelled_records() {
     );
 }
 
+/// Issue 11 item 3: one invalid sequence in a UTF-8 record is damage, not MARC-8. Trusting the
+/// data, the record stays UTF-8; the bad bytes become U+FFFD, reported with their place.
+#[test]
+fn one_bad_sequence_does_not_make_a_utf8_record_marc8() {
+    let u = record(
+        true,
+        &[
+            ("001", b"n1"),
+            ("245", b"10\x1faCaf\xc3\xa9 ok and BA\xe0\xa4TF"),
+        ],
+    );
+    for trust in [Trust::Data, Trust::Leader] {
+        let opts = RecordOptions { trust, ..to_utf8() };
+        let c = transcode_record(&u, &opts, 1, 0);
+        let kinds: Vec<_> = c.problems.iter().map(|p| p.kind.as_str()).collect();
+        assert_eq!(kinds, ["invalid_utf8"], "{trust:?}: {:?}", c.problems);
+        let p = &c.problems[0];
+        assert_eq!(p.tag.as_deref(), Some("245"));
+        assert_eq!(p.subfield, Some('a'));
+        assert_eq!(p.offset, Some(15), "byte offset in the subfield");
+        assert_eq!(p.field_offset, Some(19), "byte offset in the field");
+        assert_eq!(p.bytes, b"\xe0\xa4");
+        assert_eq!(p.action, "replaced");
+        assert_eq!(
+            parse(&c.record.unwrap()).unwrap().fields[1].data,
+            "10\x1faCafé ok and BA\u{FFFD}TF".as_bytes()
+        );
+    }
+}
+
+#[test]
+fn classify_weighs_invalid_against_valid_utf8() {
+    let looks = |data: &[u8]| classify(&[RawField { tag: *b"245", data }]);
+    assert_eq!(looks(b"10\x1faPlain"), Looks::Ascii);
+    assert_eq!(looks("10\x1faCafé".as_bytes()), Looks::Utf8);
+    // As many bytes in valid characters as in bad sequences: damaged UTF-8.
+    assert_eq!(looks(b"10\x1faCaf\xc3\xa9 BA\xe0\xa4TF"), Looks::MostlyUtf8);
+    assert_eq!(looks("10\x1faМосква \u{2014}".as_bytes()), Looks::Utf8);
+    assert_eq!(
+        looks(b"10\x1fa\xd0\x9c\xd0\xbe\xd1\x81 \xff"),
+        Looks::MostlyUtf8
+    );
+    // MARC-8 diacritics and specials: invalid UTF-8 throughout.
+    assert_eq!(looks(b"10\x1faCaf\xe2e"), Looks::NotUtf8);
+    assert_eq!(
+        looks(b"10\x1faCaf\xc3\xa9 \xe2e \xe2a \xb1"),
+        Looks::NotUtf8
+    );
+    // A MARC-8 designation outweighs everything.
+    assert_eq!(
+        looks("10\x1faCafé \x1b(NmOS\x1b(B".as_bytes()),
+        Looks::NotUtf8
+    );
+    // Counted over the whole record, not field by field.
+    let fields = [
+        RawField {
+            tag: *b"100",
+            data: "1 \x1faДостоевский".as_bytes(),
+        },
+        RawField {
+            tag: *b"245",
+            data: b"10\x1faBA\xe0\xa4TF",
+        },
+    ];
+    assert_eq!(classify(&fields), Looks::MostlyUtf8);
+}
+
+#[test]
+fn damaged_utf8_under_a_marc8_leader_is_still_read_as_marc8() {
+    // Leader/09 blank and data that is not valid UTF-8: nothing contradicts the leader.
+    let m = record(false, &[("245", b"10\x1faCaf\xc3\xa9 BA\xe0\xa4TF")]);
+    let trusting = RecordOptions {
+        trust: Trust::Data,
+        ..to_utf8()
+    };
+    let c = transcode_record(&m, &trusting, 1, 0);
+    assert!(c.problems.iter().all(|p| p.kind != "mislabelled"));
+    assert_eq!(c.record, transcode_record(&m, &to_utf8(), 1, 0).record);
+}
+
 #[test]
 fn splitting_recovers_and_reports() {
     let a = record(false, &[("001", b"a")]);
@@ -258,4 +338,44 @@ fn invalid_utf8_is_reported_as_such() {
         parse(&c.record.unwrap()).unwrap().fields[0].data,
         "10\x1faCaf\u{fffd} ok".as_bytes()
     );
+}
+
+#[test]
+fn layout_says_what_each_directory_entry_describes() {
+    let good = record(true, &[("001", b"n1"), ("245", b"10\x1faText")]);
+    let l = Layout::read(&good).unwrap();
+    assert!(l.terminated);
+    assert_eq!((l.length, l.base), (Some(good.len()), Some(l.data_start())));
+    let fields: Vec<_> = l.entries().map(|e| (e.tag(), e.field)).collect();
+    assert_eq!(
+        fields,
+        [
+            (Some(*b"001"), Ok(&b"n1"[..])),
+            (Some(*b"245"), Ok(&b"10\x1faText"[..]))
+        ]
+    );
+    // Each fault of an entry, and a directory that is not a multiple of 12.
+    let mut bad = good.clone();
+    bad[24 + 3] = b'x'; // 001's length
+    bad[24 + 12 + 5] = b'9'; // 245's length 0099: past the end of the data
+    let l = Layout::read(&bad).unwrap();
+    let faults: Vec<_> = l.entries().map(|e| e.field.err()).collect();
+    assert_eq!(faults[0], Some(EntryFault::NotDigits));
+    assert_eq!(
+        faults[1],
+        Some(EntryFault::OutOfRecord { len: 99, start: 3 })
+    );
+    let mut short = good.clone();
+    short[24 + 12 + 6] = b'8'; // 245's length 0008: its last byte is not the terminator
+    let l = Layout::read(&short).unwrap();
+    assert_eq!(
+        l.entries().nth(1).unwrap().field,
+        Err(EntryFault::NoTerminator { len: 8, last: b't' })
+    );
+    assert!(!Layout::read(&good[..good.len() - 1]).unwrap().terminated);
+    assert_eq!(Layout::read(&good[..20]), Err(LayoutError::NoLeader));
+    assert!(matches!(
+        Layout::read(&good[..30]),
+        Err(LayoutError::NoDirectoryEnd { .. })
+    ));
 }
