@@ -278,3 +278,15 @@ def test_an_export_report_is_complete_and_leaves_no_temporary_file(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert len(report.read_text().splitlines()) == 5
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".marc8fast-tmp")]
+
+
+def test_control_characters_in_a_utf8_record_are_reported_when_it_loads(tmp_path):
+    """A UTF-8 record's DEL used to go into the catalog silently (the MARC-8 one was reported):
+    both are replaced and listed under the record's line."""
+    src = tmp_path / "del.mrc"
+    src.write_bytes(titled("Bad \x7f byte"))
+    db = tmp_path / "c.sqlite"
+    proc = run("load", src, "--db", db)
+    assert "control_character" in proc.stdout, proc.stdout
+    (data,) = records(db).values()
+    assert b"\x7f" not in data and "Bad \ufffd byte".encode() in data

@@ -398,7 +398,23 @@ pub fn convert_file(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::marcxml::{self, tests::sample};
+    use crate::marcxml::{self, tests::sample as xml_sample};
+    use crate::model::FieldData;
+
+    /// The MARCXML tests' sample without its tab, CR and LF: ISO 2709 record data may not hold
+    /// control characters (read back, they are replaced and reported), so they would not make
+    /// the round trip these tests check.
+    fn sample() -> Record {
+        let mut rec = xml_sample();
+        for f in &mut rec.fields {
+            if let FieldData::Data { subfields, .. } = &mut f.data {
+                for s in subfields {
+                    s.value.retain(|c| !c.is_control());
+                }
+            }
+        }
+        rec
+    }
 
     fn convert(input: &[u8], from: Option<Format>, to: Format) -> (Format, FileReport, Vec<u8>) {
         let opts = ConvertOptions {

@@ -52,6 +52,14 @@ pub struct Record {
     pub fields: Vec<Field>,
 }
 
+/// Whether UTF-8 field bytes may hold a control character MARC forbids in data (a C0 control
+/// other than the three terminators, DEL, or a C1 control, which UTF-8 writes as C2 80–9F): such
+/// a field takes the converting path, which replaces and reports each one. A cheap byte test:
+/// other characters written with a C2 lead byte (U+00A0–U+00BF) take that path too.
+fn may_hold_forbidden_control(data: &[u8]) -> bool {
+    data.iter().any(|&b| b < 0x1D || b == 0x7F || b == 0xC2)
+}
+
 /// Whether a tag names a control field (`00` followed by a digit).
 #[must_use]
 pub fn is_control_tag(tag: &str) -> bool {
@@ -144,6 +152,7 @@ impl Record {
             } else {
                 opts.decode.normalize == Normalization::None
                     && !(opts.decode.expand_ncr && f.data.contains(&b'&'))
+                    && !may_hold_forbidden_control(f.data)
                     && std::str::from_utf8(f.data).is_ok()
             };
             let mut site = Site {

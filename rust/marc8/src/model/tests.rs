@@ -400,3 +400,43 @@ fn convert_keeping_gives_what_the_model_gives() {
     assert_eq!(fast.2, ["H01", "500", "500", "CAT"]);
     assert!(fast.0.unwrap().is_some());
 }
+
+#[test]
+fn control_characters_in_utf8_data_are_replaced_and_reported_as_transcoding_does() {
+    // DEL, a C0 control and a C1 control (C2 85) in UTF-8 data; © (C2 A9) is text.
+    let raw = record(
+        true,
+        &[(
+            "245",
+            b"10\x1faBad \x7f, \x01 and \xc2\x85 but \xc2\xa9 fine",
+        )],
+    );
+    let (rec, source, problems) = read(&raw);
+    assert_eq!(source, SourceEncoding::Utf8);
+    let FieldData::Data { subfields, .. } = &rec.fields[0].data else {
+        panic!("a data field");
+    };
+    assert_eq!(
+        subfields[0].value,
+        "Bad \u{FFFD}, \u{FFFD} and \u{FFFD} but \u{A9} fine"
+    );
+    let kinds: Vec<_> = problems.iter().map(|p| (p.kind, p.offset)).collect();
+    assert_eq!(
+        kinds,
+        [
+            (RecordKind::ControlCharacter, Some(4)),
+            (RecordKind::ControlCharacter, Some(7)),
+            (RecordKind::ControlCharacter, Some(13)),
+        ]
+    );
+    // The same as converting the record's bytes.
+    let converted = transcode_record(&raw, &RecordOptions::new(Target::Utf8), 1, 0);
+    assert_eq!(
+        converted
+            .problems
+            .iter()
+            .map(|p| (p.kind, p.offset))
+            .collect::<Vec<_>>(),
+        kinds
+    );
+}
