@@ -119,6 +119,16 @@ class Server:
         self.kill()
 
 
+def wait_for_log(path: Path, text: str, timeout: float = 20) -> str:
+    """The log's text once it holds ``text`` (a request's line is written after its reply)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = path.read_text() if path.exists() else ""
+        if text in got or time.monotonic() > deadline:
+            return got
+        time.sleep(0.05)
+
+
 def exchange(
     port: int,
     payload: bytes,

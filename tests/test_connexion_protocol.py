@@ -25,6 +25,7 @@ from connexion_server import (
     read_reply,
     records_of,
     reply,
+    wait_for_log,
 )
 from test_catalog_safety import iso2709, titled
 
@@ -209,6 +210,7 @@ def test_a_retry_of_a_duplicate_repeats_the_first_reply(server):
         (b"A`ab", "ends inside its A item"),
         (b"A12ab", "ends inside its A item"),
         (b"P\x10x\0", "has no length"),
+        (item("A", b"unit") + b"00030garbage garbage\x1d\0", "leader"),  # the record layer's
     ],
 )
 def test_bad_requests_get_a_clear_rejection(server, payload, words):
@@ -260,7 +262,10 @@ def test_a_slow_client_does_not_hold_up_others(server):
     payload = item("A", b"slow") + rec
     with socket.create_connection(("127.0.0.1", server.port), timeout=20) as slow:
         for b in payload[:4]:
-            slow.sendall(bytes([b]))
+            try:
+                slow.sendall(bytes([b]))
+            except OSError:  # the server gave up on it already (a slow test machine)
+                break
             # meanwhile, others are served
             assert reply(server.port, item("A", b"u") + titled(f"Fast {b}")).startswith(
                 "Record received"
@@ -281,17 +286,19 @@ def test_a_slow_but_timely_client_is_served(server):
     assert got.startswith(b"Record received: "), got
 
 
-def test_200_connections_at_once(server):
-    def one(i: int) -> str:
-        return reply(server.port, item("A", b"many") + titled(f"Connection number {i}") + b"\0")
+def test_200_connections_at_once(tmp_path):
+    db = tmp_path / "c.sqlite"
+    with Server(db, "--no-auth") as s:  # the default idle timeout: a busy test machine
 
-    before = len(catalog_rows(server.db))
-    results = in_threads(200, one)
+        def one(i: int) -> str:
+            return reply(s.port, item("A", b"many") + titled(f"Connection number {i}") + b"\0")
+
+        results = in_threads(200, one)
     bad = [r for r in results if not (isinstance(r, str) and r.startswith("Record received"))]
     assert not bad, bad[:3]
     sysnos = {r.split(": ")[1] for r in results}  # type: ignore[union-attr]
     assert len(sysnos) == 200
-    assert len(catalog_rows(server.db)) == before + 200
+    assert len(catalog_rows(db)) == 200
 
 
 # -- operations ------------------------------------------------------------------------------------
@@ -310,8 +317,7 @@ def test_health_answers_http_with_the_record_count(server):
 
 def test_the_log_has_a_line_per_request(server):
     reply(server.port, item("A", b"logged") + oclc_record("7400001", "Logged"))
-    time.sleep(0.2)
-    lines = server.log.read_text().splitlines()
+    lines = wait_for_log(server.log, "login=logged").splitlines()
     line = next(x for x in lines if "login=logged" in x)
     assert "001=ocn7400001" in line and 'outcome="Record received: ' in line and "ms=" in line
     assert "addr=127.0.0.1:" in line
@@ -454,6 +460,7 @@ def test_sighup_reopens_the_log(tmp_path):
 
     with Server(tmp_path / "c.sqlite", "--no-auth") as s:
         reply(s.port, item("A", b"before") + titled("Before the rotation"))
+        wait_for_log(s.log, "login=before")
         rotated = s.log.with_suffix(".log.1")
         s.log.rename(rotated)
         s.proc.send_signal(signal.SIGHUP)
@@ -481,3 +488,28 @@ def test_after_the_retry_window_the_same_bytes_are_a_new_request(tmp_path):
     con.close()
     assert [r[1:] for r in rows] == [(1, "new"), (2, "possible_duplicate")]
     assert rows[0][0] == rows[1][0]  # the SHA-256 of the same bytes
+
+
+@pytest.mark.parametrize(
+    ("raw", "words"),
+    [
+        (b"0003", "rejected: not a MARC record: garbage"),
+        (b"00030garbage garbage\x1d", "rejected: bad_leader"),
+        (b"00100nam  2200025   4500\x1e\x1d", "rejected: the record has no fields"),
+    ],
+)
+def test_import_bytes_rejects_what_is_not_a_record(tmp_path, raw, words):
+    """The receiver's import entry, in process: bytes that are no record are one rejected
+    request (in a file they would be junk between records), logged under the batch."""
+    from marc8fast.flows.importer import Importer
+    from marc8fast.flows.store import open_store
+
+    with open_store(tmp_path / "c.sqlite") as store:
+        imp = Importer(store)
+        store.begin()
+        imp.summary.batch_id = store.new_batch("test")
+        store.commit()
+        out = imp.import_bytes(raw, source="connexion u from 127.0.0.1", index=1)
+        assert out.fate == "rejected" and out.message.startswith(words), out.message
+        assert [(r.fate, r.record_index) for r in store.log_rows()] == [("rejected", 1)]
+        assert store.count() == 0

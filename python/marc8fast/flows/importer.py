@@ -540,11 +540,17 @@ class Importer:
             extra = [_problem_dict(p) for p in problems if p.action == "recovered"]
             out.problems = extra + [d for d in out.problems if d not in extra]
             return out
-        lost = _lost_outcomes(source, problems)
-        if lost:
-            lost[0].index = index
-            return lost[0]
-        return Outcome(source, index, "rejected", None, "rejected: no record")
+        # No record: what the reader could not read is why. Bytes that are not a record at
+        # all ("junk" in a file) are this request's record, so it is rejected.
+        lost = sorted(_lost_outcomes(source, problems), key=lambda o: o.fate == "junk")
+        if not lost:
+            return Outcome(source, index, "rejected", None, "rejected: no record")
+        out = lost[0]
+        out.index = index
+        if out.fate == "junk":
+            out.fate = "rejected"
+            out.message = "rejected: not a MARC record: " + out.message.partition(": ")[2]
+        return out
 
     def _commit_group(
         self, group: list[Outcome], problems: list[RecordProblem], digest: str, last: bool = False

@@ -397,7 +397,7 @@ class ConnexionService:
                     "locked_out",
                 )
             try:
-                ok = bool(login) and self._verify(login, req.password)
+                ok = self._verify(login, req.password)
             except Exception as e:
                 entry["detail"] = f"accounts: {e}"
                 return self._answer(entry, UNAVAILABLE, "unavailable")
@@ -427,8 +427,15 @@ class ConnexionService:
             return len(times) >= self.s.lockout_failures
 
     def _failed(self, ip: str) -> None:
+        now_ = time.monotonic()
         with self._fail_lock:
-            self._failures.setdefault(ip, []).append(time.monotonic())
+            if len(self._failures) > 10_000:  # many addresses: forget the expired ones
+                self._failures = {
+                    a: times
+                    for a, times in self._failures.items()
+                    if times and now_ - times[-1] < self.s.lockout_seconds
+                }
+            self._failures.setdefault(ip, []).append(now_)
 
     def _verify(self, login: str, password: bytes) -> bool:
         """scrypt once per (login, password) while the account is unchanged: a verified pair is
@@ -441,13 +448,13 @@ class ConnexionService:
         state = self._account_states().get(login)
         if state is None or state[0]:  # unknown or disabled a moment ago: look again
             state = self._account_states(fresh=True).get(login)
-        if state is None or state[0]:
-            return False  # unknown or disabled: verify() would say no (after spending its time)
-        if self._verified.get(key) == state[1]:
+        if state is not None and not state[0] and self._verified.get(key) == state[1]:
             return True
+        # Everything else pays one scrypt check, unknown and disabled logins too (verify()
+        # spends it on a dummy hash), so that the time of a failure does not tell them apart.
         text = _text(password)
         ok = bool(self._read(lambda store: accounts.verify(store, login, text)))
-        if ok:
+        if ok and state is not None:
             self._verified[key] = state[1]
         return ok
 
