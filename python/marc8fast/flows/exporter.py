@@ -208,17 +208,22 @@ class Exporter:
         errors: EncodeErrors = "lossless",
         tags: TagFilter | None = None,
         on_outcome: Callable[[ExportOutcome], object] | None = None,
+        encoding: Literal["marc8", "utf8"] = "marc8",
     ) -> None:
+        if encoding not in ("marc8", "utf8"):
+            raise ArgumentError(f"encoding must be marc8 or utf8, not {encoding!r}")
         if errors not in ("lossless", "lossy", "strict"):
             raise ArgumentError(f"errors must be lossless, lossy or strict, not {errors!r}")
         self.store = store
         self.errors = errors
         self.tags = tags or TagFilter()
         self.on_outcome = on_outcome
+        self.encoding = encoding
         self.summary = ExportSummary()
 
     def convert(self, rec: StoredRecord) -> tuple[bytes | None, ExportOutcome]:
-        """One stored record → MARC-8 bytes (None if not exported) and what happened."""
+        """One stored record → MARC-8 bytes (None if not exported) and what happened (UTF-8
+        with ``encoding="utf8"``: the same fields, leader/09 ``a``, nothing to report)."""
         if rec.deleted:
             return None, ExportOutcome(rec.sysno, "deleted", "not exported: the record is deleted")
         probs: list[RecordProblem]
@@ -227,14 +232,14 @@ class Exporter:
                 # The default filter (and any drop list) in one call of the record layer: the
                 # parse, the filter and the MARC-8 writing without a Python object per field.
                 out, probs, dropped = export_record(
-                    rec.data, drop=self.tags.drop_list, errors=self.errors
+                    rec.data, drop=self.tags.drop_list, encoding=self.encoding, errors=self.errors
                 )
             else:
                 model = Record.parse(rec.data)
                 dropped = self.tags.dropped_of(model.tags)  # no Field objects made
                 if dropped:
                     model.remove_fields(*set(dropped))
-                out, written = model.to_bytes_report(encoding="marc8", errors=self.errors)
+                out, written = model.to_bytes_report(encoding=self.encoding, errors=self.errors)
                 probs = [*model.problems, *written]
         except RecordError as e:
             return None, ExportOutcome(rec.sysno, "rejected", f"not exported: {e}")

@@ -1,0 +1,83 @@
+"""The PQF reading and Bib-1 checks of the Z39.50 server (marc8fast.server.query), without a
+network: the text is what YAZ's yaz_rpnquery_to_wrbuf writes."""
+
+from __future__ import annotations
+
+import pytest
+
+from marc8fast.server import query as q
+
+
+def test_tokens_quotes_and_escapes() -> None:
+    assert q._tokens(r'@attr 1=4 "war \"and\" peace" x\\y ""') == [
+        (False, "@attr"),
+        (False, "1=4"),
+        (True, 'war "and" peace'),
+        (False, "x\\y"),
+        (True, ""),
+    ]
+    assert q._tokens('@attr 1="a string" x') == [
+        (False, "@attr"),
+        (False, "1=a string"),
+        (False, "x"),
+    ]
+
+
+def test_parse_tree_and_attributes() -> None:
+    tree = q.parse('@attrset Bib-1 @and @attr 5=1 @attr 1=4 "war and" @not foo @set r1')
+    assert isinstance(tree, q.Op) and tree.op == "and"
+    assert isinstance(tree.left, q.Term)
+    assert tree.left.attrs == {5: 1, 1: 4} and tree.left.text == "war and"
+    assert isinstance(tree.right, q.Op) and tree.right.op == "not"
+    assert tree.right.right == q.SetRef("r1")
+    assert q.index_of(tree.left) == ("title", True)
+
+
+def test_evaluate_set_operations() -> None:
+    data = {"title": {"a": {1, 2, 3}, "b": {3, 4}}, "sysno": {"7": {7}}}
+
+    def find(index: str, text: str, truncated: bool) -> set[int]:
+        return set(data.get(index, {}).get(text, set()))
+
+    sets = {"s1": [3, 9]}
+    ev = lambda pqf: q.evaluate(q.parse(pqf), find, sets)  # noqa: E731
+    assert ev("@attr 1=4 a") == {1, 2, 3}
+    assert ev("@and @attr 1=4 a @attr 1=4 b") == {3}
+    assert ev("@or @attr 1=4 a @attr 1=4 b") == {1, 2, 3, 4}
+    assert ev("@not @attr 1=4 a @attr 1=4 b") == {1, 2}
+    assert ev("@or @set s1 @attr 1=12 7") == {3, 7, 9}
+
+
+@pytest.mark.parametrize(
+    ("pqf", "code"),
+    [
+        ("@attr 1=9999 x", 114),
+        ('@attr 1="title" x', 114),
+        ("@attr 2=5 x", 117),
+        ("@attr 3=4 x", 119),
+        ("@attr 4=109 x", 118),
+        ("@attr 1=12 @attr 5=1 x", 120),
+        ("@attr 1=4 @attr 5=2 x", 120),
+        ("@attr 6=9 x", 122),
+        ("@attr 9=1 x", 113),
+        ("@attrset gils @attr 1=4 x", 121),
+        ("@attr gils 1=4 x", 121),
+        ("@prox 0 1 0 2 k 2 a b", 110),
+        ("@term numeric 5", 124),
+        ("@and x", 108),
+        ("x y", 108),
+    ],
+)
+def test_diagnostics(pqf: str, code: int) -> None:
+    with pytest.raises(q.Diagnostic) as e:
+        q.check(q.parse(pqf))
+    assert e.value.code == code
+
+
+def test_unknown_set_and_empty_term() -> None:
+    with pytest.raises(q.Diagnostic) as e:
+        q.evaluate(q.parse("@set nosuch"), lambda *_: set(), {})
+    assert (e.value.code, e.value.addinfo) == (30, "nosuch")
+    with pytest.raises(q.Diagnostic) as e:
+        q.evaluate(q.parse('@attr 1=4 ""'), lambda *_: set(), {})
+    assert e.value.code == 125
