@@ -209,7 +209,12 @@ class Yaz:
     """The two libraries with argument and result types declared."""
 
     def __init__(self) -> None:
-        self.lib = _open("yaz", "libyaz.so.5")
+        # The helpers (ODR memory, OIDs, PQF rendering, charset negotiation) are called from
+        # inside the callbacks and return at once: loaded as a PyDLL they keep the GIL. Through
+        # CDLL each call let go of it and queued to get it back behind every other session's
+        # callback, and with 16 clients the server answered fewer requests than with one.
+        # statserv_main, which runs the server's loop, must release it: CDLL.
+        self.lib = _open("yaz", "libyaz.so.5", ctypes.PyDLL)
         self.server = _open("yaz_server", "libyaz_server.so.5")
         lib, srv = self.lib, self.server
         _sig(lib.odr_malloc, c_void_p, [c_void_p, ctypes.c_size_t])
@@ -294,16 +299,16 @@ class Yaz:
         return int(self.lib.yaz_set_response_charneg(odr, charset.encode("ascii"), None, 0))
 
 
-def _open(name: str, soname: str) -> ctypes.CDLL:
+def _open(name: str, soname: str, kind: type[ctypes.CDLL] = ctypes.CDLL) -> ctypes.CDLL:
     try:
-        return ctypes.CDLL(soname)
+        return kind(soname)
     except OSError:
         found = ctypes.util.find_library(name)
         if found is None:
             raise OSError(
                 f"the YAZ library {soname} is not installed (Debian/Ubuntu: apt-get install yaz)"
             ) from None
-        return ctypes.CDLL(found)
+        return kind(found)
 
 
 def _sig(fn: Any, res: Any, args: list[Any]) -> None:
