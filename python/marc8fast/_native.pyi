@@ -35,6 +35,7 @@ __all__ = [
     "encode_report",
     "export_record",
     "is_verbatim",
+    "next_record",
     "parse_xml",
     "raw_fields",
     "read_json",
@@ -182,6 +183,9 @@ class Report:
     def to_json(self) -> str: ...
 
 def read_records(data: bytes) -> list[tuple[int, int, bytes]]: ...
+def next_record(
+    data: bytes, pos: int = 0, *, eof: bool = False
+) -> tuple[Literal["record", "skip", "blank", "need_more", "end"], int, int, bool]: ...
 def read_records_report(
     data: bytes,
 ) -> tuple[list[tuple[int, int, bytes]], list[RecordProblem]]: ...

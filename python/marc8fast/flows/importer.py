@@ -48,7 +48,15 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._native import ArgumentError, Field, Marc8Error, MARCReader, Record, RecordProblem
+from .._native import (
+    ArgumentError,
+    Field,
+    Marc8Error,
+    MARCReader,
+    Record,
+    RecordProblem,
+    next_record,
+)
 from .store import CatalogStore, LogRow, format_sysno, now, open_store
 
 DEFAULT_TARGET_PREFIX = "(LOCAL)"
@@ -517,9 +525,8 @@ class Importer:
         return out
 
     def _one_of_bytes(self, raw: bytes, source: str, index: int) -> Outcome:
-        framed = (
-            len(raw) >= 24 and raw[:5].isdigit() and int(raw[:5]) == len(raw) and raw[-1] == 0x1D
-        )
+        kind, _, end, length_mismatch = next_record(raw, eof=True)
+        framed = kind == "record" and not length_mismatch and end == len(raw)
         if framed:
             # What the splitter would hand the record layer, unchanged: parse it alone.
             try:

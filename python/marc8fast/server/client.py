@@ -8,6 +8,7 @@ import socket
 import ssl
 from collections.abc import Iterator
 
+from .._native import next_record
 from . import protocol
 
 
@@ -16,25 +17,17 @@ class SendError(OSError):
 
 
 def split_records(data: bytes) -> Iterator[bytes]:
-    """The records of an ISO 2709 file as they are, unconverted: by each leader's length when
-    it ends at a record terminator, else up to the next terminator."""
-    i, n = 0, len(data)
-    while i < n:
-        while i < n and data[i] in b"\r\n\x00 \x1a":  # line ends or padding between records
-            i += 1
-        if i >= n:
+    """The records of an ISO 2709 file as they are, unconverted, as the record layer's splitter
+    finds them. Bytes it skips (garbage, a record cut short) are sent too, so that the server
+    says what is wrong with them; blank lines and padding are not."""
+    pos = 0
+    while True:
+        kind, start, end, _ = next_record(data, pos, eof=True)
+        if kind == "end":
             return
-        head = data[i : i + 5]
-        if head.isdigit():
-            length = int(head)
-            if length >= 24 and i + length <= n and data[i + length - 1] == 0x1D:
-                yield data[i : i + length]
-                i += length
-                continue
-        end = data.find(b"\x1d", i)
-        end = n if end < 0 else end + 1
-        yield data[i:end]
-        i = end
+        if kind != "blank" and data[start:end].strip(b"\r\n\x00 \x1a"):
+            yield data[start:end]
+        pos = end
 
 
 def exchange(

@@ -40,6 +40,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from .._native import Marc8Error, raw_fields
 from ..flows.importer import DEFAULT_TARGET_PREFIX, Importer, Outcome
 from ..flows.store import (
     CatalogError,
@@ -639,16 +640,11 @@ def _age(iso: str) -> float:
 
 
 def _control_number(record: bytes) -> str | None:
-    """The 001 of an ISO 2709 record, read from its directory (for the log line only)."""
+    """The 001 of an ISO 2709 record, as the record layer's parser finds it (for the log line
+    only)."""
     try:
-        base = int(record[12:17])
-        d = 24
-        while d + 12 <= base and record[d] != 0x1E:
-            if record[d : d + 3] == b"001":
-                length = int(record[d + 3 : d + 7])
-                start = base + int(record[d + 7 : d + 12])
-                return _text(record[start : start + length]).rstrip("\x1e").strip()[:40] or None
-            d += 12
-    except (ValueError, IndexError):
+        _, fields = raw_fields(record)
+    except (Marc8Error, ValueError):
         return None
-    return None
+    data = next((d for tag, d in fields if tag == "001"), None)
+    return (_text(data).strip()[:40] or None) if data is not None else None

@@ -19,10 +19,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .._native import next_record
+
 #: An ISO 2709 record is at most 99,999 bytes; the items before it are short.
 MAX_REQUEST = 100_000
 
-RECORD_TERMINATOR = 0x1D
 _SPACES = b" \t\r\n"
 
 
@@ -107,28 +108,21 @@ def parse(buf: bytes, *, ended: bool) -> Request | None:
 
 
 def _record(req: Request, buf: bytes, i: int, ended: bool) -> Request | None:
-    n = len(buf)
-    head = bytes(buf[i : i + 5])
-    if len(head) < 5:
-        if ended:
-            raise ProtocolError(f"the record is truncated: {n - i} byte(s)")
-        return None
-    if not head.isdigit():
-        raise ProtocolError(f"the record does not start with its length ({head!r})")
-    declared = int(head)
-    have = n - i
-    if declared >= 24 and have >= declared and buf[i + declared - 1] == RECORD_TERMINATOR:
-        req.record = bytes(buf[i : i + declared])  # complete: answer without waiting for more
+    # Where the record ends is the record layer's splitter's answer, as for a file.
+    kind, _, end, flag = next_record(bytes(buf[i:]), eof=ended)
+    if kind == "record" and not flag:
+        req.record = bytes(buf[i : i + end])  # complete: answer without waiting for more
         return req
     if not ended:
         return None
-    # The request has ended and the length and the bytes do not agree: the record layer reads
-    # what came (it recovers a length that lies from the terminators, as in a file), unless the
-    # record is plainly cut short.
-    if have < declared and RECORD_TERMINATOR not in buf[i:]:
+    if kind == "skip" and flag:
+        raise ProtocolError(f"the record is truncated: {len(buf) - i} byte(s) arrived")
+    if kind == "skip":
         raise ProtocolError(
-            f"the record is truncated: its leader says {declared} bytes, {have} arrived"
+            f"the record does not start with its length ({bytes(buf[i : i + 5])!r})"
         )
+    # The request has ended and the length and the bytes do not agree: the record layer reads
+    # what came (it recovers a length that lies from the terminators, as in a file).
     req.record = bytes(buf[i:])
     return req
 

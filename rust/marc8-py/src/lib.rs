@@ -40,7 +40,8 @@ mod _native {
     use crate::reader::{MARCReader, MARCWriter};
     #[pymodule_export]
     use crate::records::{
-        read_records, read_records_report, transcode_file, transcode_record, RecordProblem, Report,
+        next_record, read_records, read_records_report, transcode_file, transcode_record,
+        RecordProblem, Report,
     };
     #[pymodule_export]
     use crate::search::{search_index_row, search_numbers, search_words};
@@ -84,6 +85,7 @@ mod _native {
                 "Report",
                 "read_records",
                 "read_records_report",
+                "next_record",
                 "transcode_file",
                 "transcode_record",
                 "validate_bytes",

@@ -348,6 +348,35 @@ pub(crate) fn read_records<'py>(py: Python<'py>, data: &[u8]) -> Found<'py> {
     read_records_report(py, data).0
 }
 
+/// What the splitter finds at `data[pos:]` (`marc8::record::next_record`): `(kind, start, end,
+/// flag)` with kind `"record"` (flag: its declared length did not match), `"skip"` (flag: a record
+/// cut off by the end of the input), `"blank"`, `"need_more"` or `"end"`. For a reader of a byte
+/// stream (the Connexion receiver) that must know when a record has fully arrived.
+#[pyfunction]
+#[pyo3(signature = (data, pos = 0, *, eof = false))]
+pub(crate) fn next_record(
+    data: &[u8],
+    pos: usize,
+    eof: bool,
+) -> (&'static str, usize, usize, bool) {
+    use marc8::record::Next;
+    match marc8::record::next_record(data, pos, eof) {
+        Next::Record {
+            start,
+            end,
+            length_mismatch,
+        } => ("record", start, end, length_mismatch),
+        Next::Skip {
+            start,
+            end,
+            truncated,
+        } => ("skip", start, end, truncated),
+        Next::Blank { end } => ("blank", pos, end, false),
+        Next::NeedMore => ("need_more", pos, pos, false),
+        Next::End => ("end", pos, pos, false),
+    }
+}
+
 /// Converts one ISO 2709 record; returns (record or None if rejected, problems).
 #[pyfunction]
 #[pyo3(signature = (data, *, to, errors = None, normalize = None, expand_ncr = false, legacy_ligatures = false, trust = "leader"))]
