@@ -628,22 +628,24 @@ class SQLiteStore:
     def mark_deleted(
         self, sysno: int, data: bytes, *, source: str | None = None, detail: str = ""
     ) -> None:
-        self.db.execute(
-            "UPDATE records SET data=?, deleted=1, updated_at=? WHERE sysno=?",
-            (data, now(), sysno),
-        )
-        self._event(sysno, "deleted", source, detail)
+        self._set_deleted(sysno, data, True, source, detail)
 
     def undelete(
         self, sysno: int, data: bytes, *, source: str | None = None, detail: str = ""
     ) -> None:
         """Clear the deleted flag, with the record's data (its ``STA DELETED`` removed)."""
+        self._set_deleted(sysno, data, False, source, detail)
+
+    def _set_deleted(
+        self, sysno: int, data: bytes, deleted: bool, source: str | None, detail: str
+    ) -> None:
+        # The search index is left as it is: STA is not indexed, and searches leave deleted
+        # records out by their flag.
         self.db.execute(
-            "UPDATE records SET data=?, deleted=0, updated_at=? WHERE sysno=?",
-            (data, now(), sysno),
+            "UPDATE records SET data=?, deleted=?, updated_at=? WHERE sysno=?",
+            (data, int(deleted), now(), sysno),
         )
-        self._index(sysno, data)
-        self._event(sysno, "undeleted", source, detail)
+        self._event(sysno, "deleted" if deleted else "undeleted", source, detail)
 
     # -- history ---------------------------------------------------------------------------------
 
