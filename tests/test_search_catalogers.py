@@ -242,6 +242,20 @@ def test_a_019_on_the_live_record_catches_its_merged_number(tmp_path):
     assert found(db, "--oclc", "555") == [1]
 
 
+def test_search_finds_what_matching_finds_after_the_040_rule(tmp_path):
+    """A record cataloged in French loses its 035s (the 040 rule), but the duplicate check keeps
+    its OCLC number: ``catalog search --oclc`` finds it by that number too."""
+    db = load(
+        tmp_path, "a.mrc", rec("Le hobbit", ("035", "  $a(OCoLC)555"), ("040", "  $aXYZ$bfre"))
+    )
+    src = tmp_path / "b.mrc"
+    src.write_bytes(rec("The hobbit", ("019", "  $a555")))
+    proc = run("load", src, "--db", db)
+    assert "not loaded: duplicate of 000000001 (OCLC number 555)" in proc.stdout, proc.stdout
+    assert found(db, "--oclc", "555") == [1]
+    assert found(db, "--any", "555") == [1]
+
+
 def _record(*fields: Field) -> Record:
     r = Record(leader="00000nam a2200000 a 4500")
     for f in fields:

@@ -18,7 +18,9 @@ isbn       020 $a: the ISBN as written (digits and X) and its other form        
            (ISBN-10 ↔ ISBN-13 for 978 numbers)
 issn       022 $a: eight characters, no hyphen                                   numbers
 oclc       001 (when it is an OCLC number), 035 $a ``(OCoLC)…`` in any case,     numbers
-           019 $a (former OCLC numbers), leading zeros and ocm/ocn/on dropped
+           019 $a (former OCLC numbers), leading zeros and ocm/ocn/on dropped;
+           also the numbers the duplicate check keeps (``oclc`` table), such as
+           those of an 035 the 040 rule deleted
 ========== ==================================================================== ============
 
 Words are folded: compatibility-decomposed (Hangul syllables kept whole), combining marks dropped
@@ -175,7 +177,13 @@ def find(store: SQLiteStore, index: str, text: str, *, truncated: bool = False) 
         if not terms:
             return set()
         query = " OR ".join(f"{{{index}}} : {_phrase(t, False)}" for t in terms)
-        found = _live(store, _match(store, query))
+        hits = _match(store, query)
+        if index == "oclc":
+            # The numbers the duplicate check matches by, also those read from an 035 that the
+            # 040 rule then deleted: search finds what matching finds.
+            for t in terms:
+                hits |= store.sysnos_by_oclc(t)
+        found = _live(store, hits)
         problem = search_isbn_problem(text) if index == "isbn" else None
         if problem and not found:
             raise InvalidTermError(f"{problem} (no record holds it as written)")

@@ -566,6 +566,11 @@ class SQLiteStore:
         ]
         return StoredRecord(row[0], row[1], bool(row[2]), row[3], row[4], row[5], numbers)
 
+    def sysnos_by_oclc(self, number: str) -> set[int]:
+        """Every record (live or deleted) the duplicate check knows by OCLC ``number``: also
+        those whose 035 carrying it the 040 rule deleted (search's ``oclc`` index adds them)."""
+        return {r[0] for r in self.db.execute("SELECT sysno FROM oclc WHERE number=?", (number,))}
+
     def find_by_oclc(
         self, numbers: Iterable[str], *, exclude: int | None = None
     ) -> tuple[int, str] | None:
