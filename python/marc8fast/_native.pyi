@@ -42,7 +42,10 @@ __all__ = [
     "read_records",
     "read_records_report",
     "search_index_row",
+    "search_isbn_problem",
+    "search_match_keys",
     "search_numbers",
+    "search_query_terms",
     "search_words",
     "transcode_file",
     "transcode_record",
@@ -249,6 +252,9 @@ def validate_bytes(
 def search_words(text: str) -> list[str]: ...
 def search_numbers(index: str, text: str) -> list[str]: ...
 def search_index_row(data: bytes) -> tuple[str, str, str, str, str, str]: ...
+def search_query_terms(text: str) -> list[tuple[str, bool]]: ...
+def search_isbn_problem(text: str) -> str | None: ...
+def search_match_keys(record: Record) -> tuple[list[str], str | None]: ...
 
 # ------------------------------------------------------------------------------------------------
 # Records as values (issue 10): Record, Field, MARCReader, MARCWriter

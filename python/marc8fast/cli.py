@@ -1005,7 +1005,7 @@ def _title_of(data: bytes) -> str:
 def _catalog_search(store: Any, args: argparse.Namespace) -> int:
     """Every live record matching all the criteria given: system number, status, title."""
     from .flows import format_sysno
-    from .flows.search import search
+    from .flows.search import InvalidTermError, search
 
     criteria = {
         name: getattr(args, name)
@@ -1018,7 +1018,11 @@ def _catalog_search(store: Any, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_ERROR
-    found = search(store, **criteria)
+    try:
+        found = search(store, **criteria)
+    except InvalidTermError as e:  # an ISBN with a wrong check digit that no record holds
+        print(f"marc8fast: catalog search: {e}", file=sys.stderr)
+        return EXIT_PROBLEMS
     for sysno in found:
         rec = store.get(sysno)
         if rec is None:  # not possible in one snapshot, but never a traceback
@@ -1313,16 +1317,23 @@ def build_parser() -> argparse.ArgumentParser:
     a = acts.add_parser(
         "search",
         help="find live records by OCLC number, title, author, ISBN, ISSN",
-        description="Live records matching every criterion given (words in any order; OCLC "
-        "numbers also from 019 and (OCoLC) in any case; ISBN-10 and -13 alike): system "
+        description="Live records matching every criterion given (words in any order, folded; "
+        "a * after a word makes it a prefix: hobb*; CJK by any run of two or more characters; "
+        "OCLC numbers also from 019 and (OCoLC) in any case; ISBN-10 and -13 alike): system "
         "number, status and title, one per line; the count on stderr.",
         epilog="Exit status: 0 found; 1 nothing found; 2 usage or I/O error.",
     )
     a.add_argument("--db", required=True, metavar="CATALOG")
     a.add_argument("--oclc", metavar="N", help="an OCLC number (ocm/ocn/on and zeros ignored)")
-    a.add_argument("--title", metavar="WORDS", help="words of the title (245, 246, 130, 240, 740)")
+    a.add_argument(
+        "--title",
+        metavar="WORDS",
+        help="words of the title (245, 246, 130, 240, 740, and their 880s); hobb* for a prefix",
+    )
     a.add_argument("--author", metavar="WORDS", help="words of an author (1XX, 7XX)")
-    a.add_argument("--isbn", metavar="ISBN", help="an ISBN, 10 or 13 digits, hyphens or not")
+    a.add_argument(
+        "--isbn", metavar="ISBN", help="an ISBN, 10 or 13 digits, hyphens or not, 'ISBN' or not"
+    )
     a.add_argument("--issn", metavar="ISSN", help="an ISSN")
     a.add_argument("--any", metavar="WORDS", help="words of any index (or a number)")
 

@@ -11,8 +11,10 @@ For each record of each input file, in this order:
 3. the local rules: the targeting 035 (``$a`` = target prefix + nine-digit system number) is read
    and removed (an 035 that starts with the prefix in any case but is not that rejects the record);
    the OCLC numbers are read (001 when 003 is ``OCoLC`` or 001 starts ocm/ocn/on; 035 $a
-   ``(OCoLC)…``); if 040 $b is present and not ``eng``, every 035 and 040 is deleted and leader/17
-   set to ``5``; 049 is kept as received;
+   ``(OCoLC)…`` in any case; 019 $a) and the title/author key made, both by the core, as the
+   search index reads and folds them (:func:`marc8fast.flows.search.match_keys`); if 040 $b is
+   present and not ``eng``, every 035 and 040 is deleted and leader/17 set to ``5``; 049 is kept
+   as received;
 4. matching: a target → that record is **overlaid** (it must exist and not be deleted, else the
    record is rejected, as is an overlay that would give it another live record's OCLC number;
    ``overlay="merge"``, the default, keeps the local fields of the record overlaid: every 9XX and
@@ -41,8 +43,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
-import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -56,7 +56,9 @@ from .._native import (
     Record,
     RecordProblem,
     next_record,
+    search_numbers,
 )
+from .search import match_keys
 from .store import CatalogStore, LogRow, format_sysno, now, open_store
 
 DEFAULT_TARGET_PREFIX = "(LOCAL)"
@@ -70,43 +72,31 @@ FATES = ("new", "possible_duplicate", "overlaid", "duplicate", "skipped", "rejec
 #: (:func:`is_local_tag`); ``replace``: the incoming record replaces it whole.
 OVERLAY_MODES = ("merge", "replace")
 
-_OCLC_PREFIX = re.compile(r"^(?:ocm|ocn|on)", re.IGNORECASE)
-
 
 def normalise_oclc(text: str) -> str | None:
-    """``"ocm00012345"``, ``"(OCoLC)ocn012345 "`` → ``"12345"``; None if not an OCLC number."""
-    t = text.strip()
-    if t.startswith("(OCoLC)"):
-        t = t[len("(OCoLC)") :].strip()
-    t = _OCLC_PREFIX.sub("", t).strip()
-    if not t.isdigit() or not t.isascii():
-        return None
-    t = t.lstrip("0")
-    return t or None
+    """``"ocm00012345"``, ``"(ocolc)ocn012345 "`` → ``"12345"``; None if not an OCLC number (the
+    search index's reading, :func:`marc8fast.flows.search.numbers`)."""
+    found = search_numbers("oclc", text)
+    return found[0] if found else None
 
 
-#: Tags the local rules read (with the first 1XX): :class:`RuleFields`.
-_RULE_TAGS = frozenset({"001", "003", "035", "040", "049", "245"})
+#: Tags the local rules read: :class:`RuleFields`.
+_RULE_TAGS = frozenset({"001", "035", "040", "049"})
 
 
 class RuleFields:
-    """The fields of a record that the local rules read, gathered in one pass: 001, 003, every
-    035, 040, 049, 245 and the first 1XX (they are the record's own fields: editing one edits
-    the record)."""
+    """The fields of a record that the local rules read, gathered in one pass: 001, every 035,
+    040 and 049 (they are the record's own fields: editing one edits the record)."""
 
-    __slots__ = ("by_tag", "main_entry")
+    __slots__ = ("by_tag",)
 
     def __init__(self, rec: Record) -> None:
         by_tag: dict[str, list[Field]] = {}
-        main_entry: Field | None = None
         for f in rec.fields:
             tag = f.tag
             if tag in _RULE_TAGS:
                 by_tag.setdefault(tag, []).append(f)
-            elif main_entry is None and tag[:1] == "1" and tag.isdigit():
-                main_entry = f
         self.by_tag = by_tag
-        self.main_entry = main_entry
 
     def all(self, tag: str) -> list[Field]:
         return self.by_tag.get(tag, [])
@@ -124,51 +114,18 @@ def _view(rec: Record | RuleFields) -> RuleFields:
     return rec if isinstance(rec, RuleFields) else RuleFields(rec)
 
 
-def oclc_numbers(rec: Record | RuleFields, *, leave_out: Field | None = None) -> list[str]:
+def oclc_numbers(rec: Record) -> list[str]:
     """The record's OCLC numbers, normalised: 001 (when 003 is OCoLC or 001 has an OCLC prefix),
-    then every 035 $a ``(OCoLC)…`` (but ``leave_out``'s); without repeats."""
-    view = _view(rec)
-    out: list[str] = []
-    f001 = view.control("001")
-    if f001 is not None:
-        org = (view.control("003") or "").strip()
-        if org == "OCoLC" or _OCLC_PREFIX.match(f001.strip()):
-            n = normalise_oclc(f001)
-            if n:
-                out.append(n)
-    for f in view.all("035"):
-        if f is leave_out:
-            continue
-        for a in f.get_subfields("a"):
-            if a.strip().startswith("(OCoLC)"):
-                n = normalise_oclc(a)
-                if n and n not in out:
-                    out.append(n)
-    return out
+    then every 035 $a ``(OCoLC)…`` in any case and 019 $a, in field order; without repeats (the
+    core's reading, the same as the search index's ``oclc`` terms)."""
+    return match_keys(rec)[0]
 
 
-# What str.isalnum() rejects, and "_" (\w is exactly isalnum() plus "_").
-_NOT_ALNUM = re.compile(r"[\W_]+")
-
-
-def _fold(text: str) -> str:
-    if not text.isascii():
-        text = unicodedata.normalize("NFKD", text)
-    return _NOT_ALNUM.sub("", text.lower())
-
-
-def title_key(rec: Record | RuleFields) -> str | None:
-    """Normalised 245 $a$b + first 1XX $a (NFKD, lower case, letters and digits only)."""
-    view = _view(rec)
-    f245 = view.first("245")
-    if f245 is None:
-        return None
-    title = _fold("".join(f245.get_subfields("a", "b")))
-    if not title:
-        return None
-    main = view.main_entry
-    author = _fold(" ".join(main.get_subfields("a"))) if main is not None else ""
-    return f"{title}/{author}"
+def title_key(rec: Record) -> str | None:
+    """245 $a $b without its nonfiling characters (second indicator) + ``/`` + the first 1XX $a,
+    folded as search folds them, letters and digits only (``The hobbit`` with indicator 4 and
+    ``Hobbit`` have one key; so do ``Łódź``/``Lodz``, ``Straße``/``Strasse``)."""
+    return match_keys(rec)[1]
 
 
 class TargetError(Marc8Error, ValueError):
@@ -648,11 +605,12 @@ class Importer:
                 Change("target 035 removed", f"removed the targeting {field_text(target[0])}")
             )
             rec.remove_field(target[0])
-        numbers = oclc_numbers(view, leave_out=target[0] if target is not None else None)
+        # The duplicate check's keys, read by the core as the search index reads them (before
+        # the 040 rule may delete the 035s that carry the OCLC numbers).
+        numbers, key = match_keys(rec)
         rule = _apply_040_rule(rec, view)
         if rule is not None:
             changes.append(rule)
-        key = title_key(view)
         data, write_problems = rec.to_bytes_report(encoding="utf8")
         if data is None:
             reasons = [f"{p.kind}: {p.message}" for p in write_problems]

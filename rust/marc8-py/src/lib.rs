@@ -44,7 +44,10 @@ mod _native {
         RecordProblem, Report,
     };
     #[pymodule_export]
-    use crate::search::{search_index_row, search_numbers, search_words};
+    use crate::search::{
+        search_index_row, search_isbn_problem, search_match_keys, search_numbers,
+        search_query_terms, search_words,
+    };
     #[pymodule_export]
     use crate::validate::{validate_bytes, validate_file};
 
@@ -91,7 +94,10 @@ mod _native {
                 "validate_bytes",
                 "validate_file",
                 "search_index_row",
+                "search_isbn_problem",
+                "search_match_keys",
                 "search_numbers",
+                "search_query_terms",
                 "search_words",
             ],
         )?;
