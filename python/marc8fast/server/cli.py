@@ -90,9 +90,9 @@ def add_parsers(sub: Any) -> None:
     s.add_argument(
         "--connection-rate",
         type=_positive(float),
-        default=200.0,
+        default=500.0,
         metavar="N",
-        help="new connections a second from one address (twice that in a burst; 0: no limit) (200)",
+        help="new connections a second from one address (twice that in a burst; 0: no limit) (500)",
     )
     s.add_argument(
         "--retry-window",

@@ -73,13 +73,14 @@ class _Tally:
     """Failures of one login or one address: the newest ``limit`` failure times (older ones do
     not change whether it is locked) and the attempts in flight."""
 
-    __slots__ = ("addrs", "inflight", "pending", "times")
+    __slots__ = ("addrs", "inflight", "noted", "pending", "times")
 
     def __init__(self, limit: int) -> None:
         self.times: deque[float] = deque(maxlen=max(1, limit))
         self.inflight = 0
         self.addrs: dict[str, float] = {}  # logins only: address → its last failure (monotonic)
         self.pending: dict[str, int] = {}  # logins only: address → its attempts in flight
+        self.noted = float("-inf")  # when a refusal by this lock was last logged
 
     def took_part(self, address: str, now: float, lock: float) -> bool:
         """Whether ``address`` has a failure on this login within ``lock``, or one in flight."""
@@ -158,7 +159,7 @@ class LoginGuard:
             self._prune(now)
             atally = self._addrs.get(address)
             if atally is not None and atally.count(now, p.lock_seconds) >= p.address_failures:
-                return self._refuse(login, address, now, atally, p.address_failures)
+                return self._refuse(login, address, now, atally, "address")
             entries = self._cache.get(login)
             expiry = entries.get(cache_key) if entries else None
             if entries is not None and expiry is not None:
@@ -181,7 +182,7 @@ class LoginGuard:
                     and ltally.count(now, p.lock_seconds) >= p.login_failures
                     and ltally.took_part(address, now, p.lock_seconds)
                 ):
-                    return self._refuse(login, address, now, ltally, p.login_failures)
+                    return self._refuse(login, address, now, ltally, "login")
                 job = _Check(login, password, address, check_key)
                 self._inflight[check_key] = job
                 self._queue.setdefault(address, deque()).append(job)
@@ -262,10 +263,21 @@ class LoginGuard:
             t = table[key] = _Tally(limit)
         return t
 
-    def _refuse(self, login: str, address: str, now: float, tally: _Tally, limit: int) -> Result:
-        retry = tally.retry_after(now, self.policy.lock_seconds, limit)
-        # A refusal counts as a failure too: guessing against a lock (and the cache) is not free.
+    def _refuse(self, login: str, address: str, now: float, tally: _Tally, what: str) -> Result:
         p = self.policy
+        limit = p.address_failures if what == "address" else p.login_failures
+        retry = round(max(1.0, tally.retry_after(now, p.lock_seconds, limit)), 1)
+        if self._log is not None and now - tally.noted >= p.lock_seconds:
+            tally.noted = now  # once per lock, at its first refusal
+            self._log(
+                {
+                    "service": "guard",
+                    "outcome": f"{what} locked for {retry:g} s ({limit} failed logins)",
+                    "login": login,
+                    "addr": address,
+                }
+            )
+        # A refusal counts as a failure too: guessing against a lock (and the cache) is not free.
         self._failed(
             login,
             address,
@@ -273,26 +285,11 @@ class LoginGuard:
             self._tally(self._addrs, address, p.address_failures),
             self._tally(self._logins, login, p.login_failures),
         )
-        return Result(Verdict.LOCKED, round(max(1.0, retry), 1))
+        return Result(Verdict.LOCKED, retry)
 
     def _failed(self, login: str, address: str, now: float, atally: _Tally, ltally: _Tally) -> None:
-        p = self.policy
-        for tally, limit, what in (
-            (atally, p.address_failures, "address"),
-            (ltally, p.login_failures, "login"),
-        ):
-            before = tally.count(now, p.lock_seconds)
-            tally.times.append(now)
-            if before < limit <= tally.count(now, p.lock_seconds) and self._log is not None:
-                self._log(
-                    {
-                        "service": "guard",
-                        "outcome": f"{what} locked for {p.lock_seconds:g} s",
-                        "login": login,
-                        "addr": address,
-                        "failures": limit,
-                    }
-                )
+        atally.times.append(now)
+        ltally.times.append(now)
         ltally.addrs[address] = now
 
     def _prune(self, now: float) -> None:

@@ -56,7 +56,7 @@ class ServeOptions:
     idle_timeout: float = 30.0
     max_connections: int = 256
     max_per_address: int = 32
-    connection_rate: float = 200.0
+    connection_rate: float = 500.0
     retry_window_hours: float = 24.0
     login_delay: float = 2.0
     lockout_failures: int = 5
