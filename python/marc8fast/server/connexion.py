@@ -178,9 +178,11 @@ class _Conn:
     sock: socket.socket
     ip: str
     start: float
+    fd: int = -1  # the socket's descriptor (the TLS wrapper detaches the socket object)
     got: int = 0  # bytes received
     busy: bool = False  # its request is complete and being answered: never closed for room
     evicted: bool = False
+    closing: bool = False  # its handler is closing the socket: the descriptor may be reused
 
     def rate(self, now: float) -> float:
         return self.got / max(now - self.start, 1e-3)
@@ -274,7 +276,7 @@ class ConnexionService:
                     time.sleep(0.05)  # e.g. out of file descriptors: let handlers finish
                     continue
                 addr = f"{peer[0]}:{peer[1]}"
-                conn = _Conn(sock, str(peer[0]), time.monotonic())
+                conn = _Conn(sock, str(peer[0]), time.monotonic(), sock.fileno())
                 refusal = self._admit(conn)
                 if refusal is not None:
                     self._refuse(sock, addr, conn.ip, refusal)
@@ -328,15 +330,22 @@ class ConnexionService:
     def _evict(self, conns: set[_Conn], now: float) -> bool:
         """Close the slowest of ``conns`` whose request is not complete and which is at least
         0.2 s old (caller holds the lock); whether one was."""
-        victims = [c for c in conns if not c.busy and not c.evicted and now - c.start >= 0.2]
+        victims = [
+            c for c in conns if not (c.busy or c.evicted or c.closing) and now - c.start >= 0.2
+        ]
         if not victims:
             return False
         victim = min(victims, key=lambda c: (c.rate(now), c.start))
         victim.evicted = True
         conns.discard(victim)  # its slot is taken now; its handler ends on its own
+        if not conns:
+            self._conns.pop(victim.ip, None)
         self._active -= 1
         try:
-            victim.sock.shutdown(socket.SHUT_RDWR)
+            # Through a duplicate of its descriptor: also while a TLS handshake holds the
+            # socket (its handler has not closed it: ``closing`` is set under this lock first).
+            with socket.socket(fileno=os.dup(victim.fd)) as dup:
+                dup.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
         return True
@@ -398,8 +407,10 @@ class ConnexionService:
             entry.setdefault("outcome", f"connection lost: {e.__class__.__name__}")
         finally:
             if conn.evicted and "outcome" not in entry:
-                entry["outcome"] = "closed: a slow connection of an address at its limit"
+                entry["outcome"] = "closed: the slowest connection of the address holding most"
                 entry["fate"] = "closed"
+            with self._active_lock:
+                conn.closing = True
             try:
                 sock.close()
             except OSError:
@@ -633,8 +644,9 @@ class ConnexionService:
         from ..flows import accounts
 
         cached = self._accounts
-        if not fresh and cached is not None and time.monotonic() - cached[0] < 1.0:
-            return cached[1]
+        age = time.monotonic() - cached[0] if cached is not None else float("inf")
+        if cached is not None and age < (0.1 if fresh else 1.0):
+            return cached[1]  # (fresh: at most ten reads a second, whatever the names sent)
         users = self._read(accounts.list_users)
         states = {u.name: (bool(u.disabled), str(u.updated_at)) for u in users}
         self._accounts = (time.monotonic(), states)

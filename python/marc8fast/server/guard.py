@@ -278,13 +278,13 @@ class LoginGuard:
                 }
             )
         # A refusal counts as a failure too: guessing against a lock (and the cache) is not free.
-        self._failed(
-            login,
-            address,
-            now,
-            self._tally(self._addrs, address, p.address_failures),
-            self._tally(self._logins, login, p.login_failures),
-        )
+        # (Refused by its address, it is not counted on the name: names sprayed from a locked
+        # address make no new tallies.)
+        atally = self._tally(self._addrs, address, p.address_failures)
+        if what == "address":
+            atally.times.append(now)
+        else:
+            self._failed(login, address, now, atally, tally)
         return Result(Verdict.LOCKED, retry)
 
     def _failed(self, login: str, address: str, now: float, atally: _Tally, ltally: _Tally) -> None:
