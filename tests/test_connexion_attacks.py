@@ -354,3 +354,42 @@ def test_send_stops_at_the_first_failed_login(tmp_path):
         )
         assert out.returncode == 0, out.stdout + out.stderr
         assert out.stdout.count("Record received") == 5
+
+
+def test_tls_handshakes_never_started_do_not_hold_the_server(tmp_path):
+    """Connections stuck before their TLS handshake are closed to make room too."""
+    import ssl
+
+    from test_connexion_protocol import _self_signed
+
+    cert, key = _self_signed(tmp_path)
+    db = tmp_path / "c.sqlite"
+    with Server(
+        db, "--no-auth", "--tls-cert", cert, "--tls-key", key, "--max-connections", "8",
+        "--max-per-address", "8",
+    ) as s:  # fmt: skip
+        held = [
+            socket.create_connection(
+                ("127.0.0.1", s.port), timeout=10, source_address=("127.0.0.2", 0)
+            )
+            for _ in range(8)
+        ]
+        try:
+            time.sleep(0.5)
+            ctx = ssl.create_default_context(cafile=str(cert))
+            start = time.monotonic()
+            with socket.create_connection(
+                ("127.0.0.1", s.port), timeout=10, source_address=("127.0.0.3", 0)
+            ) as raw:
+                with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as t:
+                    t.sendall(item("A", b"tls") + titled("Past the hoarder") + b"\0")
+                    got = read_reply(t)
+            took = time.monotonic() - start
+        finally:
+            for c in held:
+                c.close()
+        assert got.startswith(b"Record received"), got
+        print(f"\nTLS past 8 connections stuck before the handshake: {took * 1000:.0f} ms")
+        assert took < 5  # not the idle timeout (30 s)
+        log = wait_for_log(s.log, "fate=closed")
+        assert "fate=closed" in log

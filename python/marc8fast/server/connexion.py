@@ -406,7 +406,7 @@ class ConnexionService:
         except (OSError, ssl.SSLError) as e:
             entry.setdefault("outcome", f"connection lost: {e.__class__.__name__}")
         finally:
-            if conn.evicted and "outcome" not in entry:
+            if conn.evicted and entry.get("fate") is None:
                 entry["outcome"] = "closed: the slowest connection of the address holding most"
                 entry["fate"] = "closed"
             with self._active_lock:
