@@ -262,6 +262,15 @@ def test_two_records_in_one_request_are_refused_whole(tmp_path):
         # one record with trailing line ends and NULs is one record
         ok = send(s.port, "127.0.0.1", item("A", b"u") + one + b"\r\n\0\0")
         assert ok.startswith("Record received"), ok
+        # a second record sent only after the answer is not stored, and the log says so
+        with socket.create_connection(("127.0.0.1", s.port), timeout=10) as c:
+            c.sendall(item("A", b"u") + two)
+            got = read_reply(c)
+            assert got.startswith(b"Record received"), got
+            c.sendall(titled("Third, after the answer"))
+        log = wait_for_log(s.log, "ignored_after_reply=")
+        assert re.search(r"fate=new .*ignored_after_reply=\d+", log), log
+        assert len(catalog_rows(db)) == 2
 
 
 def test_a_refusal_is_evaluated_again_once_its_cause_is_fixed(tmp_path):
