@@ -253,8 +253,10 @@ class LoginGuard:
     # -- inside ----------------------------------------------------------------------------------
 
     def _mac(self, kind: bytes, login: str, address: str, password: bytes) -> bytes:
-        msg = b"\0".join((kind, login.encode("utf-8", "surrogatepass"), address.encode(), password))
-        return hmac.new(self._secret, msg, "sha256").digest()
+        mac = hmac.new(self._secret, kind, "sha256")
+        for part in (login.encode("utf-8", "surrogatepass"), address.encode(), password):
+            mac.update(len(part).to_bytes(4, "big") + part)  # length-prefixed: unambiguous
+        return mac.digest()
 
     @staticmethod
     def _tally(table: dict[str, _Tally], key: str, limit: int) -> _Tally:
