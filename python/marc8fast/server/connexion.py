@@ -352,8 +352,9 @@ class ConnexionService:
 
     def _refuse(self, sock: socket.socket, addr: str, ip: str, text: str) -> None:
         try:
-            sock.settimeout(0.2)
-            sock.sendall(text.encode() + b"\0")
+            # A new connection's send buffer is empty: the line goes at once, never waited for
+            # (this is the acceptor's thread: a refusal must cost it as little as possible).
+            sock.send(text.encode() + b"\0", socket.MSG_DONTWAIT)
         except OSError:
             pass
         finally:
