@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from marc8fast.server.guard import LoginGuard, Policy, Result, Verdict
+from marc8fast.server.guard import LoginGuard, Policy, Result, Verdict, address_key
 
 GOOD = {"cat": b"right", "ser": b"also-right"}
 
@@ -191,3 +191,21 @@ def test_busy_and_unavailable_are_not_failures(make) -> None:  # type: ignore[no
     assert r.verdict is Verdict.UNAVAILABLE and r.detail and "unreadable" in r.detail
     v.fail = False
     assert g.check("cat", b"right", "10.0.0.7").verdict is Verdict.OK  # not locked
+
+
+@pytest.mark.parametrize(
+    ("host", "key"),
+    [
+        ("127.0.0.2", "127.0.0.2"),
+        ("192.0.2.7", "192.0.2.7"),
+        ("::ffff:192.0.2.7", "192.0.2.7"),  # IPv4 reaching an IPv6 socket
+        ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64"),  # the same subscriber
+        ("2001:db8:1:3::1", "2001:db8:1:3::/64"),
+        ("fe80::1%eth0", "fe80::/64"),
+        ("::1", "::1"),
+        ("not an address", "not an address"),
+    ],
+)
+def test_the_address_limits_count_by(host: str, key: str) -> None:
+    assert address_key(host) == key

@@ -60,7 +60,7 @@ from ..flows.store import (
     open_store,
 )
 from . import protocol
-from .guard import LoginGuard, Policy, Verdict
+from .guard import LoginGuard, Policy, Verdict, address_key
 
 UNAVAILABLE = "Rejected: catalog unavailable"
 LOGIN_FAILED = "Login failed"
@@ -276,7 +276,7 @@ class ConnexionService:
                     time.sleep(0.05)  # e.g. out of file descriptors: let handlers finish
                     continue
                 addr = f"{peer[0]}:{peer[1]}"
-                conn = _Conn(sock, str(peer[0]), time.monotonic(), sock.fileno())
+                conn = _Conn(sock, address_key(str(peer[0])), time.monotonic(), sock.fileno())
                 refusal = self._admit(conn)
                 if refusal is not None:
                     self._refuse(sock, addr, conn.ip, refusal)
@@ -498,7 +498,7 @@ class ConnexionService:
                         "was stored)",
                         "more_than_one_record",
                     )
-                return self._request(got, addr, entry)
+                return self._request(got, addr, conn.ip, entry)
             if conn.evicted:
                 return None
             left = deadline - time.monotonic()
@@ -563,13 +563,15 @@ class ConnexionService:
             f"{len(payload)}\r\nConnection: close\r\n\r\n"
         ).encode() + (payload if not head.startswith(b"HEAD") else b"")
 
-    def _request(self, req: protocol.Request, addr: str, entry: dict[str, object]) -> bytes:
+    def _request(
+        self, req: protocol.Request, addr: str, ip: str, entry: dict[str, object]
+    ) -> bytes:
         login = _text(req.login).strip()
         entry["login"] = login or None
         entry["bytes"] = len(req.record)
         entry["001"] = _control_number(req.record)
         if not self.s.no_auth:
-            refusal = self._login(login, req.password, addr.rsplit(":", 1)[0], entry)
+            refusal = self._login(login, req.password, ip, entry)
             if refusal is not None:
                 return refusal
         digest = hashlib.sha256(req.record).hexdigest()

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import enum
 import hmac
+import ipaddress
 import secrets
 import threading
 import time
@@ -42,6 +43,23 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 Log = Callable[[dict[str, object]], None]
+
+
+def address_key(host: str) -> str:
+    """The "address" the limits and the lockout count by, for a peer's host: an IPv4 address
+    as it is (also when it reaches an IPv6 socket as ``::ffff:a.b.c.d``); an IPv6 address by
+    its /64 — one subscriber's whole network, which it can take addresses from at will."""
+    try:
+        ip = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return host
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        if ip.is_loopback:
+            return str(ip)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
 
 
 @dataclass(frozen=True)
