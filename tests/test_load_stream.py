@@ -24,13 +24,18 @@ DATA = Path(__file__).parent / "data"
 SRC = DATA / "realworld" / "uva_001_2000.mrc"  # 2,000 MARC-8 records, 2.4 MB: many pipe buffers
 
 
-def _load(*args: str | Path, stdin: bytes | None = None, pass_fds: tuple[int, ...] = ()):
+def _load(
+    *args: str | Path,
+    stdin: bytes | None = None,
+    pass_fds: tuple[int, ...] = (),
+    timeout: float = 300,
+) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(
         [sys.executable, "-m", "marc8fast", "load", *map(str, args)],
         input=stdin,
         capture_output=True,
         cwd=ROOT,
-        timeout=300,
+        timeout=timeout,
         pass_fds=pass_fds,
     )
 
@@ -119,7 +124,8 @@ def test_load_of_a_named_pipe(tmp_path: Path) -> None:
     os.mkfifo(fifo)
     db = tmp_path / "c.sqlite"
     t = _writer(str(fifo), SRC.read_bytes())
-    proc = _load(fifo, "--db", db, "-q")  # bounded by the subprocess timeout: it used to hang
+    # A load of these 2,000 records takes about a second; before, it hung (TimeoutExpired).
+    proc = _load(fifo, "--db", db, "-q", timeout=120)
     t.join(timeout=60)
     assert not t.is_alive()
     assert proc.returncode == 0, proc.stderr.decode()

@@ -809,7 +809,8 @@ def import_records(
     on_outcome: Callable[[Outcome], object] | None = None,
     overlay: str = "merge",
 ) -> LoadSummary:
-    """Load ``paths`` into the catalog ``db`` (a path to an SQLite file, or a store)."""
+    """Load ``paths`` into the catalog ``db`` (a path to an SQLite file, or a store). Each input
+    is ISO 2709, MARCXML or MARC-in-JSON, read once (a FIFO works); ``"-"`` is standard input."""
     own = isinstance(db, (str, os.PathLike))
     store: CatalogStore = open_store(db) if isinstance(db, (str, os.PathLike)) else db
     try:
