@@ -31,6 +31,7 @@ __all__ = [
     "convert_records_file",
     "decode",
     "decode_report",
+    "detect_format",
     "encode",
     "encode_report",
     "export_record",
@@ -435,6 +436,8 @@ class MARCReader:
     @property
     def bytes_read(self) -> int: ...
     @property
+    def format(self) -> Literal["iso2709", "marcxml", "json"]: ...
+    @property
     def report(self) -> Report: ...
 
 @final
@@ -506,5 +509,6 @@ class RecordStream:
     @property
     def records_read(self) -> int: ...
 
+def detect_format(head: bytes) -> Literal["iso2709", "marcxml", "json"]: ...
 def parse_xml(source: str | os.PathLike[str] | bytes | bytearray | IO[Any]) -> RecordStream: ...
 def read_json(source: str | os.PathLike[str] | bytes | bytearray | IO[Any]) -> RecordStream: ...

@@ -45,6 +45,7 @@ from ._native import (
     RecordProblem,
     Report,
     convert_records_file,
+    detect_format,
 )
 from ._output import AtomicText, give_new_file_mode, remove_stale_temps, temp_path
 
@@ -412,7 +413,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     remove_stale_temps(dst)
     if args.report:
         remove_stale_temps(args.report)
-    from_format = args.from_format or _sniff_format(src)
+    from_format = args.from_format or _detect_format(src)
     if args.format != "iso2709" or from_format != "iso2709":
         return _convert_formats(args, from_format)
     # --report: every problem is written as it comes, to a temporary file renamed into place
@@ -474,16 +475,15 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 _RecordFormat = Literal["iso2709", "marcxml", "json"]
 
 
-def _sniff_format(path: str) -> _RecordFormat:
-    """The input format from the first bytes that are not blank: ``<`` MARCXML, ``[``/``{``
-    JSON, anything else ISO 2709 (as the core's ``Format::detect``)."""
+def _detect_format(path: str) -> _RecordFormat:
+    """The input format, by the core's one detection (``detect_format``, as every reader) on
+    the file's first bytes."""
     try:
         with open(path, "rb") as fh:
-            head = fh.read(4096).removeprefix(b"\xef\xbb\xbf").lstrip()
+            head = fh.read(64 << 10)
     except OSError:
         return "iso2709"
-    first = head[:1]
-    return "marcxml" if first == b"<" else "json" if first in (b"[", b"{") else "iso2709"
+    return detect_format(head)
 
 
 def _convert_formats(args: argparse.Namespace, from_format: _RecordFormat) -> int:
@@ -697,6 +697,13 @@ def _input_file_ok(path: str) -> bool:
     if not os.path.exists(path):
         print(f"marc8fast: {path}: no such file", file=sys.stderr)
         return False
+    if not os.path.isfile(path):
+        # A FIFO (or a device): opening it to try would take its writer's data or wait for one;
+        # it is read once, by the command.
+        if not os.access(path, os.R_OK):
+            print(f"marc8fast: {path}: Permission denied", file=sys.stderr)
+            return False
+        return True
     try:
         with open(path, "rb"):
             pass
@@ -706,18 +713,31 @@ def _input_file_ok(path: str) -> bool:
     return True
 
 
+def _input_size(paths: Sequence[str]) -> int | None:
+    """The bytes to read from ``paths`` (for a progress bar), None if one is a pipe, a FIFO or
+    standard input (``-``)."""
+    if any(p == "-" or not os.path.isfile(p) for p in paths):
+        return None
+    return sum(os.path.getsize(p) for p in paths)
+
+
 def _cmd_load(args: argparse.Namespace) -> int:
     import sqlite3
 
     from .flows.importer import Importer, Outcome
     from .flows.store import CatalogError
 
-    for path in args.files:
+    # "-" is standard input, read once like any input (issue 18).
+    if args.files.count("-") > 1:
+        print("marc8fast: - (standard input) can be given once", file=sys.stderr)
+        return EXIT_ERROR
+    inputs = [f for f in args.files if f != "-"]
+    for path in inputs:
         if not _input_file_ok(path):
             return EXIT_ERROR
     if _refuse_overwrite(
-        "the report", args.report, {"the catalog": _catalog_files(args.db), "the input": args.files}
-    ) or _refuse_overwrite("the catalog", args.db, {"the input": args.files}):
+        "the report", args.report, {"the catalog": _catalog_files(args.db), "the input": inputs}
+    ) or _refuse_overwrite("the catalog", args.db, {"the input": inputs}):
         return EXIT_ERROR
     store = _open_catalog(args.db, create=True, wait=args.wait)
     if store is None:
@@ -731,7 +751,7 @@ def _cmd_load(args: argparse.Namespace) -> int:
         store.close()
         return EXIT_ERROR
 
-    bar = _progress("load", sum(os.path.getsize(f) for f in args.files), args)
+    bar = _progress("load", _input_size(args.files), args)
 
     def show(out: Outcome) -> None:
         if report is not None:
@@ -1103,7 +1123,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Exit status: 0 clean (informational findings such as ncr_present allowed), "
         "1 problems found, 2 usage or I/O error.",
     )
-    v.add_argument("files", nargs="+", metavar="FILE", help="ISO 2709 files; - for stdin")
+    v.add_argument(
+        "files", nargs="+", metavar="FILE", help="ISO 2709, MARCXML or JSON files; - for stdin"
+    )
     v.add_argument(
         "-o",
         "--output-format",
@@ -1196,7 +1218,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.set_defaults(func=_cmd_bench)
 
     d = sub.add_parser("dump", help="print MARC records as UTF-8 text, problems on stderr")
-    d.add_argument("files", nargs="+", metavar="FILE")
+    d.add_argument("files", nargs="+", metavar="FILE", help="ISO 2709, MARCXML or JSON files")
     d.set_defaults(func=_cmd_dump, verbose=0, quiet=0, no_progress=True)
 
     ld = sub.add_parser(
@@ -1211,7 +1233,12 @@ def build_parser() -> argparse.ArgumentParser:
         "without a conversion problem; 1 a record rejected or converted with problems; 2 usage "
         "or I/O error.",
     )
-    ld.add_argument("files", nargs="+", metavar="FILE")
+    ld.add_argument(
+        "files",
+        nargs="+",
+        metavar="FILE",
+        help="ISO 2709, MARCXML or JSON files, pipes or - (standard input, once); each read once",
+    )
     ld.add_argument("--db", required=True, metavar="CATALOG", help="the SQLite catalog file")
     ld.add_argument(
         "--target-prefix",

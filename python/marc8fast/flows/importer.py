@@ -1,6 +1,7 @@
 """The import flow (OCLC → local catalog): convert, apply the local rules, match, store.
 
-For each record of each input file, in this order:
+For each record of each input (ISO 2709, MARCXML or MARC-in-JSON, told apart by the core's one
+format detection; ``-`` is standard input), in this order:
 
 1. read it with ``marc8fast.MARCReader`` (the Rust record layer: one splitter, parsing and
    conversion to Unicode on worker threads; ``trust="data"``: a record whose leader/09 lies is
@@ -32,21 +33,26 @@ numbered by its byte offset, counted apart from the records; an input with no re
 gives one outcome of fate ``empty``.
 
 Records commit in groups of ``batch_size``, each group with its load-log rows in the same
-transaction. An input record is identified by (SHA-256 of its file, record number), so loading a
+transaction. An input record is identified by (SHA-256 of the input from its first byte up to
+where the next record starts — or its end, for the last record —, record number), so loading a
 file again — after it completed or after a crash — skips the records already in the catalog (they
 are reported as duplicates of the records they became) and completes the rest. That check is
 made inside the write transaction that would store the record (and a UNIQUE index admits one
 loaded log row per input record), so loads of one file running at once store each record once.
+The key is known while the input is read, once, as a stream: a pipe, a FIFO or standard input
+(``-``) loads like a file (issue 18). A file that grew by records appended to it keeps the keys of
+the records it had.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 from .._native import (
     ArgumentError,
@@ -192,12 +198,45 @@ def holding_symbols(rec: Record | RuleFields) -> list[str]:
     return [a.strip() for f in _view(rec).all("049") for a in f.get_subfields("a")]
 
 
-def _file_digest(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+#: How ``load`` names standard input (the path ``-``) in its lines, report and load log.
+STDIN_LABEL = "<stdin>"
+
+
+class _KeyedInput:
+    """A binary input read once, as a stream (a file, a pipe, standard input): hands the record
+    reader what it asks for and keeps the bytes it has not hashed yet, so that the key of each
+    input record -- the SHA-256 of the input from its first byte up to where the next record
+    starts (or the end) -- is known as soon as the next record is read. No second pass, and
+    memory holds only what the reader has read ahead."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw = raw
+        self._pending = bytearray()  # bytes read but not hashed, from offset ``_start``
+        self._start = 0
+        self._hash = hashlib.sha256()
+        self.total = 0  # bytes read so far
+
+    def read(self, n: int = -1) -> bytes:
+        # Called by the reader thread (with the GIL): it only appends; ``key_through`` only
+        # removes from the front.
+        # read1: what has arrived, up to n bytes (a pipe's records are not held back until n
+        # bytes have come); plain read() for a raw or unbuffered stream.
+        read1 = getattr(self.raw, "read1", None)
+        data = read1(n) if read1 is not None else self.raw.read(n)
+        if data:
+            self._pending += data
+            self.total += len(data)
+        return data
+
+    def key_through(self, end: int | None = None) -> str:
+        """The hex SHA-256 of the input's bytes before ``end`` (all read so far if None)."""
+        end = self.total if end is None else end
+        k = end - self._start
+        if k > 0:
+            self._hash.update(self._pending[:k])
+            del self._pending[:k]
+            self._start = end
+        return self._hash.hexdigest()
 
 
 #: Reader problems about bytes that are no record at all: junk, numbered by byte offset and
@@ -398,19 +437,37 @@ class Importer:
         return self.summary
 
     def _load_file(self, path: str) -> None:
-        # The file is read twice, as a stream (once for its digest, once for its records), so
-        # that memory does not grow with its size. Records are split, parsed and converted to
-        # Unicode by the Rust record layer (MARCReader), on worker threads.
-        digest = _file_digest(path)
+        # The input is read once, as a stream (so that a pipe, a FIFO or standard input can be
+        # loaded, and memory does not grow with its size). Records are split, parsed and
+        # converted to Unicode by the Rust record layer (MARCReader), on worker threads, in
+        # whichever format the input is in (ISO 2709, MARCXML, MARC-in-JSON: the core's one
+        # format detection). An input record is identified by the SHA-256 of the input up to
+        # where the next record starts, and its number: known one record later, without a first
+        # pass over the whole input.
+        if path == "-":
+            label, fh, own = STDIN_LABEL, sys.stdin.buffer, False
+        else:
+            label, fh, own = path, open(path, "rb"), True
+        try:
+            self._load_stream(label, _KeyedInput(fh))
+        finally:
+            if own:
+                fh.close()
+
+    def _load_stream(self, path: str, src: _KeyedInput) -> None:
         self.summary.files += 1
         self.store.begin()
         try:
-            with MARCReader(path, trust="data", expand_ncr=True) as reader:
-                group: list[Outcome] = []
-                for rec in reader:
+            # MARCReader reads any object with read(n) that returns bytes.
+            stream = cast(BinaryIO, src)
+            with MARCReader(stream, trust="data", expand_ncr=True) as reader:
+                group: list[tuple[Outcome, str]] = []  # with each record's key
+                held: Record | None = None  # the record read last, waiting for its key
+
+                def handle(rec: Record, digest: str) -> None:
                     index = rec.number or 0  # the reader numbers every record from 1
                     # Asked inside the write transaction that stores the record: another
-                    # process loading the same file cannot slip in between (issue 11).
+                    # process loading the same input cannot slip in between (issue 11).
                     done = self.store.loaded(digest, index)
                     if done is not None:
                         sysno, batch = done
@@ -425,27 +482,35 @@ class Importer:
                         )
                     else:
                         out = self._one(path, index, rec)
-                    group.append(out)
+                    group.append((out, digest))
                     if len(group) >= self.batch_size:
-                        self._commit_group(group, reader.problems, digest)
+                        self._commit_group(group, reader.problems)
                         self.store.begin()
                     if self.on_progress is not None and index % 64 == 0:
                         self.on_progress(
                             self.summary.records + len(group),
                             self._bytes_before + reader.bytes_read,
                         )
+
+                for rec in reader:
+                    if held is not None:
+                        handle(held, src.key_through(rec.offset))
+                    held = rec
+                if held is not None:
+                    handle(held, src.key_through())
                 problems = reader.problems
-                self._commit_group(group, problems, digest, last=True)
+                whole = src.key_through()
+                self._commit_group(group, problems, last=True)
                 # What the reader could not make a record of (a truncated record, garbage, a
                 # record the core rejects), grouped by place.
                 lost = _lost_outcomes(path, problems)
                 for out in lost:
-                    self._record(out, digest)
+                    self._record(out, whole)
                 if reader.records_read == 0 and not lost:
-                    size = os.path.getsize(path)
+                    size = src.total
                     why = "the file is empty" if size == 0 else f"{size:,} byte(s), no record"
                     self.summary.empty_files.append(path)
-                    self._record(Outcome(path, 0, "empty", message=f"no records: {why}"), digest)
+                    self._record(Outcome(path, 0, "empty", message=f"no records: {why}"), whole)
                 self._bytes_before += reader.bytes_read
                 if self.on_progress is not None:
                     self.on_progress(self.summary.records, self._bytes_before)
@@ -517,7 +582,7 @@ class Importer:
         return out
 
     def _commit_group(
-        self, group: list[Outcome], problems: list[RecordProblem], digest: str, last: bool = False
+        self, group: list[tuple[Outcome, str]], problems: list[RecordProblem], last: bool = False
     ) -> None:
         """Log a group of outcomes, each with the splitter's word on its record (a length that
         had to be recovered from the terminators), and commit them with their records."""
@@ -525,7 +590,7 @@ class Importer:
         for p in problems:
             if p.action == "recovered":
                 recovered.setdefault(p.record, []).append(_problem_dict(p))
-        for out in group:
+        for out, digest in group:
             extra = recovered.get(out.index)
             if extra and not any(d in out.problems for d in extra):
                 out.problems = extra + out.problems
@@ -702,7 +767,8 @@ def import_records(
     on_outcome: Callable[[Outcome], object] | None = None,
     overlay: str = "merge",
 ) -> LoadSummary:
-    """Load ``paths`` into the catalog ``db`` (a path to an SQLite file, or a store)."""
+    """Load ``paths`` into the catalog ``db`` (a path to an SQLite file, or a store). Each input
+    is ISO 2709, MARCXML or MARC-in-JSON, read once (a FIFO works); ``"-"`` is standard input."""
     own = isinstance(db, (str, os.PathLike))
     store: CatalogStore = open_store(db) if isinstance(db, (str, os.PathLike)) else db
     try:

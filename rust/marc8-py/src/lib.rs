@@ -30,7 +30,7 @@ mod _native {
 
     #[pymodule_export]
     use crate::formats::{
-        convert_records, convert_records_file, parse_xml, read_json, RecordStream,
+        convert_records, convert_records_file, detect_format, parse_xml, read_json, RecordStream,
     };
     #[pymodule_export]
     use crate::model::{export_record, raw_fields, Field, Record};
@@ -83,6 +83,7 @@ mod _native {
                 "RecordStream",
                 "convert_records",
                 "convert_records_file",
+                "detect_format",
                 "parse_xml",
                 "read_json",
                 "Report",
