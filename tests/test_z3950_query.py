@@ -13,14 +13,22 @@ def test_tokens_quotes_and_escapes() -> None:
         (False, "@attr"),
         (False, "1=4"),
         (True, 'war "and" peace'),
-        (False, "x\\y"),
+        (True, "x\\y"),
         (True, ""),
     ]
     assert q._tokens('@attr 1="a string" x') == [
         (False, "@attr"),
-        (False, "1=a string"),
+        (True, "1=a string"),
         (False, "x"),
     ]
+
+
+def test_escaped_or_quoted_operator_is_a_term() -> None:
+    # yaz-client's `find \@and` reaches the server as the term "@and", rendered \@and
+    for pqf in (r"@attrset Bib-1 \@and", '@attrset Bib-1 "@and"', r"@attr 1=4 \@or"):
+        tree = q.parse(pqf)
+        assert isinstance(tree, q.Term) and tree.text in ("@and", "@or"), pqf
+    assert isinstance(q.parse("@and a b"), q.Op)
 
 
 def test_parse_tree_and_attributes() -> None:

@@ -22,6 +22,10 @@ from .log import RequestLog
 class ServiceHandle(Protocol):
     @property
     def ports(self) -> dict[str, int]: ...
+    @property
+    def failed(self) -> threading.Event: ...
+    @property
+    def failure(self) -> str | None: ...
     def stop(self, timeout: float) -> None: ...
 
 
@@ -161,7 +165,10 @@ def run(opts: ServeOptions, *, ready: Callable[[], object] | None = None) -> int
         if ready is not None:
             ready()
         while not stop.wait(0.5):
-            pass
+            if other is not None and other.failed.is_set():
+                # the Z39.50 child could not be kept up: said, and serve stops (non-zero)
+                print(f"marc8fast: z3950: {other.failure}; stopping", file=sys.stderr, flush=True)
+                return 2
         return 0
     finally:
         if service is not None:
