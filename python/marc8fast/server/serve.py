@@ -155,6 +155,8 @@ def run(opts: ServeOptions, *, ready: Callable[[], object] | None = None) -> int
             except ImportError as e:
                 raise ServeError(f"the Z39.50/SRU service is not in this build ({e})") from None
             try:
+                from .guard import Policy
+
                 other = z3950.start(
                     opts.db,
                     z3950=opts.z3950,
@@ -162,6 +164,14 @@ def run(opts: ServeOptions, *, ready: Callable[[], object] | None = None) -> int
                     database=opts.z3950_database,
                     no_auth=opts.no_auth,
                     log=log,
+                    refuse_delay=opts.login_delay,
+                    # the receiver's lockout policy (each service counts its own attempts)
+                    policy=Policy(
+                        login_failures=max(1, opts.lockout_failures),
+                        address_failures=max(1, opts.lockout_address_failures),
+                        lock_seconds=opts.lockout_seconds,
+                        checks=max(1, opts.login_checks),
+                    ),
                 )
             except OSError as e:
                 raise ServeError(f"z3950/sru: cannot listen: {e}") from None

@@ -26,6 +26,7 @@ import ctypes
 import dataclasses
 import itertools
 import json
+import math
 import os
 import re
 import shutil
@@ -49,6 +50,7 @@ from .._native import decode as marc8_decode
 from ..flows.exporter import CharReport, Exporter, TagFilter
 from ..flows.store import SQLiteStore, format_sysno
 from . import query as q
+from .guard import LoginGuard, Policy, Verdict
 
 Log = Callable[[dict[str, object]], None]
 
@@ -100,6 +102,7 @@ D_NO_DATABASE = 235
 D_SYNTAX = 239
 D_BAD_LOGIN = 1011
 D_OUT_OF_RESOURCES = 1018
+D_UNAVAILABLE = 1020
 
 
 # -- the backend (runs in the child, in GFS's session threads) -----------------------------------
@@ -112,6 +115,7 @@ class Config:
     no_auth: bool = False
     refuse_delay: float = REFUSE_DELAY
     limits: q.Limits = field(default_factory=q.Limits)
+    policy: Policy = field(default_factory=Policy)
 
 
 @dataclass
@@ -199,34 +203,95 @@ class Checked:
 
 
 class LoginChecker:
-    """Checks a login against the catalog's accounts (one scrypt hash each)."""
+    """Logins checked with the :class:`~.guard.LoginGuard` the Connexion receiver uses (the
+    same policy: attempts counted before the check, per address and per login; a bounded pool
+    of scrypt checks, fair between addresses; a verified-credential cache keyed by an HMAC), on
+    the catalog's accounts. The account list is re-read at most once a second (at once for an
+    unknown or disabled login); a changed account drops its cached credentials, so ``users
+    disable`` and ``users passwd`` take effect within a second."""
 
-    def __init__(self, db_path: str, log: Log) -> None:
+    def __init__(self, db_path: str, log: Log, policy: Policy | None = None) -> None:
         self.db_path = db_path
         self.log = log
-        self.pool = threading.BoundedSemaphore(2)
+        self.guard = LoginGuard(self.verify, policy or Policy(), log)
+        self.lock = threading.Lock()
+        self.accounts: tuple[float, dict[str, tuple[bool, str]]] | None = None
+        self.seen: dict[str, tuple[bool, str] | None] = {}
 
     def verify(self, login: str, password: bytes) -> bool:
+        """The guard's check (on its own threads): one scrypt, also for an unknown or disabled
+        login (on a dummy hash), so the time of a failure does not tell them apart."""
         from ..flows import accounts
 
+        with SQLiteStore(self.db_path, readonly=True) as store:
+            stored = accounts.stored_hash(store, login)
         try:
             text = password.decode("utf-8")
         except UnicodeDecodeError:
-            text = None  # cannot be anyone's password; checked all the same (same timing)
+            accounts.check(None, "")  # no one's password: the same time spent all the same
+            return False
+        return accounts.check(stored, text)
+
+    def states(self, *, fresh: bool = False) -> dict[str, tuple[bool, str]]:
+        """login → (disabled, updated_at), at most a second old (or ``fresh``)."""
+        from ..flows import accounts
+
+        with self.lock:
+            cached = self.accounts
+        if not fresh and cached is not None and time.monotonic() - cached[0] < 1.0:
+            return cached[1]
         with SQLiteStore(self.db_path, readonly=True) as store:
-            return accounts.verify(store, login, text if text is not None else "\ufffd") and (
-                text is not None
-            )
+            users = accounts.list_users(store)
+        states = {u.name: (bool(u.disabled), str(u.updated_at)) for u in users}
+        with self.lock:
+            self.accounts = (time.monotonic(), states)
+        return states
+
+    def any_enabled(self) -> bool:
+        """Whether an enabled account exists (else every login is refused: fail closed). A
+        "yes" is at most a second old; a "no" is read again."""
+        return any(not d for d, _ in self.states().values()) or any(
+            not d for d, _ in self.states(fresh=True).values()
+        )
+
+    def _state(self, login: str) -> tuple[bool, str] | None:
+        state = self.states().get(login)
+        if state is None or state[0]:  # unknown or disabled a moment ago: look again
+            state = self.states(fresh=True).get(login)
+        with self.lock:
+            if self.seen.get(login, state) != state:
+                self.guard.forget(login)
+            if len(self.seen) > 10_000:
+                self.seen.clear()
+            self.seen[login] = state
+        return state
 
     def check(self, login: str, password: bytes, address: str) -> Checked:
-        with self.pool:
-            ok = self.verify(login, password)
-        if ok:
+        state = self._state(login)
+        result = self.guard.check(login, password, address)
+        if result.verdict is Verdict.OK and self._state(login) != state:
+            result = self.guard.check(login, password, address)  # it changed meanwhile
+        if result.verdict is Verdict.OK:
             return Checked(True)
+        if result.verdict is Verdict.LOCKED:
+            wait = math.ceil(result.retry_after or self.guard.policy.lock_seconds)
+            return Checked(
+                False,
+                D_BAD_LOGIN,
+                f"too many failed logins: try again in {wait} s",
+                "locked",
+                float(wait),
+            )
+        if result.verdict is Verdict.BUSY:
+            return Checked(False, D_OUT_OF_RESOURCES, "busy checking logins: try again", "busy")
+        if result.verdict is Verdict.UNAVAILABLE:
+            return Checked(
+                False, D_UNAVAILABLE, "the accounts cannot be read", f"unavailable: {result.detail}"
+            )
         return Checked(False, D_BAD_LOGIN, "wrong or missing user/password", "wrong password")
 
     def close(self) -> None:
-        pass
+        self.guard.close()
 
 
 class Backend:
@@ -237,7 +302,7 @@ class Backend:
         self.gfs = yazgfs
         self.config = config
         self.log = log
-        self.checker = checker or LoginChecker(config.db_path, log)
+        self.checker = checker or LoginChecker(config.db_path, log, config.policy)
         self.sessions: dict[int, Session] = {}
         #: session thread → monotonic time of its last call into the backend (the Watchdog's)
         self.activity: dict[int, float] = {}
@@ -390,11 +455,7 @@ class Backend:
             return None
         cred = self._credentials(req)
         user = cred[0] if cred else None
-        with SQLiteStore(self.config.db_path, readonly=True) as store:
-            from ..flows import accounts
-
-            enabled = accounts.has_accounts(store)
-        if not enabled:
+        if not self.checker.any_enabled():
             self.log(
                 {
                     "event": "z3950_login_refused",
@@ -428,8 +489,8 @@ class Backend:
                 **({"retry_after": verdict.retry_after} if verdict.retry_after else {}),
             }
         )
-        if verdict.code == D_BAD_LOGIN and not verdict.retry_after:
-            time.sleep(self.config.refuse_delay)  # a wrong password: its answer is slowed
+        if verdict.code == D_BAD_LOGIN:
+            time.sleep(self.config.refuse_delay)  # a guess: its answer is slowed
         return Refusal(verdict.code, verdict.text)
 
     def close(self, handle: int | None) -> None:
@@ -1078,6 +1139,7 @@ def child_main(spec: dict[str, Any], out: IO[bytes]) -> int:
         no_auth=spec["no_auth"],
         refuse_delay=spec["refuse_delay"],
         limits=q.Limits(**spec.get("limits", {})),
+        policy=Policy(**spec.get("policy", {})),
     )
     try:
         SQLiteStore(config.db_path, readonly=True).close()
@@ -1353,6 +1415,7 @@ def start(
     refuse_delay: float = REFUSE_DELAY,
     pdu_deadline: float = PDU_DEADLINE,
     limits: q.Limits | None = None,
+    policy: Policy | None = None,
     startup_timeout: float = 30.0,
 ) -> Handle:
     """Start the Z39.50 server (and SRU, on the Z39.50 port and on ``sru`` if given) over the
@@ -1380,6 +1443,7 @@ def start(
         "max_pdu_kb": max(1, int(max_pdu_kb)),
         "pdu_deadline": pdu_deadline,
         "limits": dataclasses.asdict(limits or q.Limits()),
+        "policy": dataclasses.asdict(policy or Policy()),
         "config": cfg,
         "startup_timeout": startup_timeout,
     }
