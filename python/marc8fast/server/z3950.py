@@ -130,6 +130,9 @@ class Session:
     exporters: dict[tuple[str, bool], Exporter] = field(default_factory=dict)
     #: monotonic time after which the running search is interrupted (0: none running)
     deadline: float = 0.0
+    #: an SRU session: one searchRetrieve only (its login was checked for that one request)
+    http: bool = False
+    searched: bool = False
 
 
 def _find(store: SQLiteStore, index: str, text: str, truncated: bool) -> set[int]:
@@ -165,6 +168,13 @@ def printable(text: str) -> str:
         else c
         for c in text
     )
+
+
+def _shown(pqf: str, limit: int = 500) -> str:
+    """A query for the log: printable, and cut (with its length said) when it is long."""
+    if len(pqf) > limit:
+        pqf = f"{pqf[:limit]}... ({len(pqf)} characters)"
+    return printable(pqf)
 
 
 def peer_address(peer: str) -> str:
@@ -416,6 +426,7 @@ class Backend:
                 peer,
                 user=outcome if isinstance(outcome, str) else None,
                 authenticated=outcome is not _ANONYMOUS,
+                http=http,
             )
             if req.charneg_request:
                 proposed = self.yaz.proposed_charsets(req.charneg_request)
@@ -508,6 +519,20 @@ class Backend:
     def search(self, handle: int, rrp: Any) -> int:
         rr = rrp.contents
         session = self._session(handle)
+        if session.http:
+            # GFS answers requests pipelined on one HTTP connection with the session of the
+            # first: each request must bring its own credentials, so a second one is refused
+            if session.searched:
+                self.log(
+                    {
+                        "event": "z3950_login_refused",
+                        "peer": session.peer,
+                        "user": session.user,
+                        "reason": "a second SRU request on one connection",
+                    }
+                )
+                raise q.Diagnostic(D_BAD_LOGIN, "one request per connection: send it again")
+            session.searched = True
         for i in range(rr.num_bases):
             base = (rr.basenames[i] or b"").decode("utf-8", "replace")
             if base.lower() != self.config.database.lower():
@@ -544,7 +569,7 @@ class Backend:
             finally:
                 session.deadline = 0.0
         except q.Diagnostic as d:
-            self.log({"event": "z3950_search", "query": printable(pqf), "diagnostic": d.code})
+            self.log({"event": "z3950_search", "query": _shown(pqf), "diagnostic": d.code})
             raise
         hits = sorted(found)
         session.sets.pop(setname, None)
@@ -552,9 +577,7 @@ class Backend:
         while len(session.sets) > MAX_RESULT_SETS:
             session.sets.popitem(last=False)
         rr.hits = len(hits)
-        self.log(
-            {"event": "z3950_search", "query": printable(pqf), "set": setname, "hits": len(hits)}
-        )
+        self.log({"event": "z3950_search", "query": _shown(pqf), "set": setname, "hits": len(hits)})
         return 0
 
     # -- Present ---------------------------------------------------------------------------------
@@ -1182,7 +1205,7 @@ def child_main(spec: dict[str, Any], out: IO[bytes]) -> int:
         "-l",
         yaz_log.path,
         "-v",
-        spec.get("yaz_log", "none,fatal,warn"),
+        spec.get("yaz_log", "none,fatal,warn,flush"),
     ]
     argv += [_address(spec[name][0], int(spec[name][1])) for name, _ in wanted]
     cargv = (ctypes.c_char_p * (len(argv) + 1))(*[a.encode() for a in argv], None)
@@ -1330,23 +1353,25 @@ class Handle:
                 return
             if self.reader is not None:
                 self.reader.join(5.0)  # its last events first
-            now = time.monotonic()
-            self.deaths = [t for t in self.deaths if now - t < RESTART_WINDOW] + [now]
             how = f"signal {-status}" if status < 0 else f"status {status}"
             self._log({"event": "z3950_child_died", "pid": proc.pid, "how": how})
-            if len(self.deaths) > MAX_RESTARTS:
-                self._give_up(
-                    f"the Z39.50 server died {len(self.deaths)} times in "
-                    f"{RESTART_WINDOW:g} s (last: {how})"
-                )
-                return
-            delay = min(RESTART_BACKOFF_MAX, 0.5 * 2 ** (len(self.deaths) - 1))
-            if self.stopping.wait(delay):
-                return
-            self.failure = None
-            if not self._spawn():
-                self._give_up(f"the Z39.50 server could not be restarted: {self.failure}")
-                return
+            while True:  # restarted with back-off; a start that fails is one more death
+                now = time.monotonic()
+                self.deaths = [t for t in self.deaths if now - t < RESTART_WINDOW] + [now]
+                if len(self.deaths) > MAX_RESTARTS:
+                    self._give_up(
+                        f"the Z39.50 server died {len(self.deaths)} times in "
+                        f"{RESTART_WINDOW:g} s (last: {how})"
+                    )
+                    return
+                delay = min(RESTART_BACKOFF_MAX, 0.5 * 2 ** (len(self.deaths) - 1))
+                if self.stopping.wait(delay):
+                    return
+                self.failure = None
+                if self._spawn():
+                    break
+                how = f"restart failed: {self.failure}"
+                self._log({"event": "z3950_child_died", "how": how})
             self._log({"event": "z3950_restarted", "pid": self.pid, "ports": self.ports})
 
     def _give_up(self, why: str) -> None:
