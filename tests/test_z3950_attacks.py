@@ -167,15 +167,21 @@ def users(db: Path, *args: str) -> None:
 # -- item 10: fail closed ----------------------------------------------------------------------
 
 
-def test_last_login_disabled_refuses_everyone(catalog: Path, tmp_path: Path) -> None:
+def test_last_login_disabled_refuses_everyone(
+    catalog: Path, tmp_path: Path, pdus: dict[str, bytes]
+) -> None:
     log = tmp_path / "serve.log"
     with serving(catalog, "--sru", "127.0.0.1:0", "--log", str(log)) as server:
         sport = server.ports["sru"]
         find = f"open {server.target}\nfind @attr 1=12 43\nquit\n"
         assert "Number of hits: 1" in yaz_client(LOGIN + find)
         assert "MARC21/slim" in sru(sport, "rec.id%3D43")
+        session = connect(server.port)  # logged in before the account is disabled
+        assert accepted(exchange(session, pdus["init"]))
         users(catalog, "disable", USER)  # the only account, while the server runs
         time.sleep(1.2)  # "within a second"
+        assert diagnostic(exchange(session, pdus["search"])) == 1011
+        session.close()
         for script in (find, f"auth {USER}/wrong\n" + find, LOGIN + find):
             out = yaz_client(script)
             assert "Connection rejected" in out and "Number of hits" not in out, out

@@ -253,7 +253,7 @@ class Limits:
     #: terms (operands) in one query: Bib-1 5, too many argument words
     terms: int = 64
     #: @and/@or/@not operators: Bib-1 6, too many Boolean operators
-    operators: int = 63
+    operators: int = 64
     #: right-truncated terms: Bib-1 7, too many truncated words
     truncated: int = 8
     #: characters before the truncation point: Bib-1 9, truncated words too short

@@ -369,6 +369,18 @@ class Backend:
                 }
             )
             raise q.Diagnostic(D_BAD_LOGIN, "a login is required (HTTP basic authentication)")
+        if session.user is not None:
+            state = self.checker.states().get(session.user)
+            if state is None or state[0]:  # disabled (or removed) since its Init
+                self.log(
+                    {
+                        "event": "z3950_login_refused",
+                        "peer": session.peer,
+                        "user": session.user,
+                        "reason": "login disabled",
+                    }
+                )
+                raise q.Diagnostic(D_BAD_LOGIN, f"the login {session.user} is disabled")
         if session.store is None:
             store = SQLiteStore(self.config.db_path, readonly=True)
             # the time limit of a search: SQLite asks every 10,000 steps whether to go on
