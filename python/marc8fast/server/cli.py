@@ -47,7 +47,8 @@ def add_parsers(sub: Any) -> None:
         '"Record received: SYSNO" only once it is committed to disk. One log line per request; '
         "SIGTERM drains and exits 0, SIGHUP reopens the log file.",
         epilog="Exit status: 0 stopped by SIGTERM/SIGINT; 2 cannot start (no catalog, no "
-        "account without --no-auth, port in use).",
+        "account without --no-auth, port in use), or the Z39.50/SRU service could not be kept "
+        "up (it died more than 5 times in 60 s; docs/z3950.md).",
     )
     s.add_argument("--db", required=True, metavar="CATALOG", help="the SQLite catalog file")
     s.add_argument(

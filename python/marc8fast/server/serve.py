@@ -4,7 +4,8 @@
 At start one line per service goes to stderr, ``listening connexion HOST:PORT`` (also
 ``listening z3950 …``, ``listening sru …``), so a port given as 0 can be found. SIGTERM (and
 SIGINT) stop accepting, let the requests in flight finish and exit 0; SIGHUP reopens the log
-file."""
+file. If the Z39.50/SRU service cannot be kept up (its supervised child keeps dying), serve says
+so on stderr and in the log, stops and exits 2."""
 
 from __future__ import annotations
 
