@@ -41,6 +41,11 @@ def fake_z3950(monkeypatch):
     module = types.ModuleType("marc8fast.server.z3950")
     module.start = start  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "marc8fast.server.z3950", module)
+    # `from . import z3950` takes the package's attribute when the real module was imported
+    # before (by another test in the same process)
+    import marc8fast.server
+
+    monkeypatch.setattr(marc8fast.server, "z3950", module, raising=False)
     return calls, handles
 
 
