@@ -30,8 +30,12 @@ def fake_z3950(monkeypatch):
     calls: list[tuple[tuple[object, ...], dict[str, object]]] = []
     handles: list[_Handle] = []
 
-    def start(db_path, *, z3950, sru, database, no_auth, log, refuse_delay, policy):  # the contract
+    def start(
+        db_path, *, z3950, sru, database, no_auth, log, refuse_delay, max_per_address, policy
+    ):
+        # the contract: also the login delay, the per-address cap and the lockout policy
         assert refuse_delay == 2.0 and policy.login_failures == 5 and policy.lock_seconds == 300
+        assert max_per_address == 32
         calls.append(((db_path,), dict(z3950=z3950, sru=sru, database=database, no_auth=no_auth)))
         log({"service": "z3950", "addr": "127.0.0.1:1", "outcome": "init"})
         h = _Handle({"z3950": 21210, "sru": 21211})

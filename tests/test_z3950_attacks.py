@@ -434,6 +434,31 @@ def test_trickling_and_lying_clients_dropped_idle_session_kept(
         assert wait_for(lambda: "".join(server.lines).count('"z3950_dropped"') >= 2)
 
 
+def test_one_address_holds_at_most_its_share(master: Path, pdus: dict[str, bytes]) -> None:
+    with serving(master, "--max-per-address", "4", runner=True) as server:
+        hoard = [connect(server.port, "127.0.0.2") for _ in range(10)]
+        for s in hoard:
+            assert accepted(exchange(s, pdus["init"]))
+        time.sleep(2.5)  # the watchdog looks once a second
+        closed = 0
+        for s in hoard:
+            s.settimeout(0.2)
+            try:
+                closed += s.recv(1) == b""
+            except TimeoutError:
+                pass
+            except OSError:
+                closed += 1
+        with connect(server.port, "127.0.0.1") as s:  # another address is served
+            assert accepted(exchange(s, pdus["init"]))
+            assert diagnostic(exchange(s, pdus["search"])) is None
+        for s in hoard:
+            s.close()
+        print(f"\n10 idle connections from one address, cap 4: {closed} closed")
+        assert closed == 6
+        assert wait_for(lambda: "more than 4 connections from 127.0.0.2" in "".join(server.lines))
+
+
 # -- items 16 and 17: SRU --------------------------------------------------------------------
 
 

@@ -85,8 +85,8 @@ def add_parsers(sub: Any) -> None:
         type=_positive(int),
         default=32,
         metavar="N",
-        help="connections one address may hold at once; its slowest is closed for a new one, "
-        "else the new one is refused (32)",
+        help="connections one address may hold at once on each service; its slowest is closed "
+        "for a new one, else the new one is refused (Z39.50/SRU: checked once a second) (32)",
     )
     s.add_argument(
         "--connection-rate",

@@ -166,6 +166,7 @@ def run(opts: ServeOptions, *, ready: Callable[[], object] | None = None) -> int
                     no_auth=opts.no_auth,
                     log=log,
                     refuse_delay=opts.login_delay,
+                    max_per_address=opts.max_per_address,
                     # the receiver's lockout policy (each service counts its own attempts)
                     policy=Policy(
                         login_failures=max(1, opts.lockout_failures),

@@ -70,6 +70,9 @@ UNMAPPABLE_SHOWN = 5
 #: Seconds a partly received PDU (or HTTP request) may take to arrive whole: a client that
 #: trickles, or claims a length it never sends, is disconnected after this.
 PDU_DEADLINE = 60.0
+#: Connections one address may hold at once (serve's --max-per-address); the watchdog closes
+#: the slowest and longest idle beyond it, once a second.
+MAX_PER_ADDRESS = 32
 #: Events the child keeps while ``serve`` does not read them; beyond this the oldest are
 #: dropped and counted (one ``z3950_events_dropped`` line says how many).
 MAX_PENDING_EVENTS = 10000
@@ -991,9 +994,13 @@ class Watchdog:
     TCP_INFO_LAST_DATA_RECV = 52  # offsets in struct tcp_info: tcpi_last_data_recv (ms)
     TCP_INFO_BYTES_RECEIVED = 128  # tcpi_bytes_received
 
-    def __init__(self, activity: dict[int, float], deadline: float, emit: Log) -> None:
+    def __init__(
+        self, activity: dict[int, float], deadline: float, emit: Log, per_address: int = 0
+    ) -> None:
         self.activity = activity
         self.deadline = deadline
+        #: connections one address may hold (0: no limit); beyond, the slowest are closed
+        self.per_address = per_address
         self.emit = emit
         self.conns: dict[tuple[int, int], _Conn] = {}
         #: thread → (descriptor, inode) of the connection it polled at the last sweep
@@ -1037,9 +1044,9 @@ class Watchdog:
                 out[int(tid)] = struct.unpack("i", data)[0]
         return out
 
-    def _info(self, fd: int) -> tuple[int, int, float] | None:
-        """(inode, bytes received, seconds since data was last received) of a connected TCP
-        socket, else None."""
+    def _info(self, fd: int) -> tuple[int, int, float, str] | None:
+        """(inode, bytes received, seconds since data was last received, peer address) of a
+        connected TCP socket, else None."""
         s = _socket_of(fd)
         if s is None:
             return None
@@ -1048,7 +1055,7 @@ class Watchdog:
                 socket.SOL_SOCKET, socket.SO_ACCEPTCONN
             ):
                 return None
-            s.getpeername()
+            host = str(s.getpeername()[0]).removeprefix("::ffff:")
             info = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 256)
             inode = os.fstat(s.fileno()).st_ino
         except OSError:
@@ -1059,7 +1066,7 @@ class Watchdog:
             return None
         (idle_ms,) = struct.unpack_from("I", info, self.TCP_INFO_LAST_DATA_RECV)
         (received,) = struct.unpack_from("Q", info, self.TCP_INFO_BYTES_RECEIVED)
-        return inode, received, idle_ms / 1000.0
+        return inode, received, idle_ms / 1000.0, host
 
     def settle(self, tid: int, peer: str | None = None) -> None:
         """Called at the end of each backend call, in its session thread: every byte received
@@ -1105,11 +1112,12 @@ class Watchdog:
     def sweep(self, now: float, mem: int) -> None:
         seen: set[tuple[int, int]] = set()
         fds: dict[int, tuple[int, int]] = {}
+        by_address: dict[str, list[tuple[bool, float, int, int, tuple[int, int]]]] = {}
         for tid, fd in self.waiting(mem).items():
             info = self._info(fd)
             if info is None:
                 continue
-            inode, received, idle = info
+            inode, received, idle, host = info
             fds[tid] = (fd, inode)
             key = (tid, inode)
             seen.add(key)
@@ -1126,19 +1134,41 @@ class Watchdog:
                 since = now - idle
             if not pending:
                 conn.pending_since = None
-                continue
-            if conn.pending_since is None:
+            elif conn.pending_since is None:
                 conn.pending_since = since
-            if now - conn.pending_since > self.deadline:
-                self.drop(fd, inode)
+            if conn.pending_since is not None and now - conn.pending_since > self.deadline:
+                self.drop(fd, inode, f"a request still incomplete after {self.deadline:g} s")
                 del self.conns[key]
+                continue
+            last = self.activity.get(tid, conn.first_seen)
+            by_address.setdefault(host, []).append((pending, last, fd, inode, key))
         self.fds = fds
+        if self.per_address:
+            for host, conns in by_address.items():
+                if len(conns) <= self.per_address:
+                    continue
+                # over its share: the slow ones (a request arriving) first, then the longest idle
+                conns.sort(key=lambda c: (not c[0], c[1]))
+                over = conns[: len(conns) - self.per_address]
+                for _pending, _last, fd, inode, key in over:
+                    self.drop(fd, inode, None)
+                    self.conns.pop(key, None)
+                self.emit(
+                    {
+                        "event": "z3950_dropped",
+                        "peer": host,
+                        "count": len(over),
+                        "reason": f"more than {self.per_address} connections from {host}: its "
+                        "slowest and longest idle closed",
+                    }
+                )
         for key in set(self.conns) - seen:
             del self.conns[key]
         for tid in set(self.settled) - set(fds):
             self.settled.pop(tid, None)
 
-    def drop(self, fd: int, inode: int) -> None:
+    def drop(self, fd: int, inode: int, reason: str | None) -> None:
+        """Shut the connection down (GFS then ends its session); logged if ``reason``."""
         s = _socket_of(fd)
         if s is None:
             return
@@ -1151,13 +1181,8 @@ class Watchdog:
             return
         finally:
             s.close()
-        self.emit(
-            {
-                "event": "z3950_dropped",
-                "peer": f"{peer[0]}:{peer[1]}",
-                "reason": f"a request still incomplete after {self.deadline:g} s",
-            }
-        )
+        if reason is not None:
+            self.emit({"event": "z3950_dropped", "peer": f"{peer[0]}:{peer[1]}", "reason": reason})
 
 
 def child_main(spec: dict[str, Any], out: IO[bytes]) -> int:
@@ -1184,7 +1209,10 @@ def child_main(spec: dict[str, Any], out: IO[bytes]) -> int:
         return 2
     yaz_log = YazLog(emit)
     backend.watchdog = Watchdog(
-        backend.activity, float(spec.get("pdu_deadline", PDU_DEADLINE)), emit
+        backend.activity,
+        float(spec.get("pdu_deadline", PDU_DEADLINE)),
+        emit,
+        int(spec.get("max_per_address", MAX_PER_ADDRESS)),
     )
     backend.watchdog.start()
     wanted = [(name, int(spec[name][1])) for name in ("z3950", "sru") if spec.get(name)]
@@ -1451,6 +1479,7 @@ def start(
     max_pdu_kb: int = MAX_PDU_KB,
     refuse_delay: float = REFUSE_DELAY,
     pdu_deadline: float = PDU_DEADLINE,
+    max_per_address: int = MAX_PER_ADDRESS,
     limits: q.Limits | None = None,
     policy: Policy | None = None,
     startup_timeout: float = 30.0,
@@ -1479,6 +1508,7 @@ def start(
         "idle_timeout": max(1, int(idle_timeout)),
         "max_pdu_kb": max(1, int(max_pdu_kb)),
         "pdu_deadline": pdu_deadline,
+        "max_per_address": max(0, int(max_per_address)),
         "limits": dataclasses.asdict(limits or q.Limits()),
         "policy": dataclasses.asdict(policy or Policy()),
         "config": cfg,
@@ -1517,6 +1547,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--max-pdu-kb", type=int, default=MAX_PDU_KB)
     p.add_argument("--refuse-delay", type=float, default=REFUSE_DELAY, metavar="SECONDS")
     p.add_argument("--pdu-deadline", type=float, default=PDU_DEADLINE, metavar="SECONDS")
+    p.add_argument("--max-per-address", type=int, default=MAX_PER_ADDRESS, metavar="N")
     p.add_argument("--query-seconds", type=float, default=q.Limits.seconds, metavar="SECONDS")
     a = p.parse_args(args)
 
@@ -1535,6 +1566,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         max_pdu_kb=a.max_pdu_kb,
         refuse_delay=a.refuse_delay,
         pdu_deadline=a.pdu_deadline,
+        max_per_address=a.max_per_address,
         limits=q.Limits(seconds=a.query_seconds),
     )
     for name, port in handle.ports.items():
