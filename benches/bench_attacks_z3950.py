@@ -11,6 +11,7 @@ each from other 127.0.0.x addresses, each alone:
   password, reconnecting as soon as answered;
 * parallel guessing: 40 addresses (127.0.0.10-49), each guessing passwords one after another;
 * trickle: 200 connections from 127.0.0.3 that Init and then send a Search a byte every 2 s;
+* hoarding: 127.0.0.5 keeps opening connections (Init, then idle) to hold 300 at once;
 * expensive query: 4 sessions from 127.0.0.4 repeating the costliest query allowed (an OR of 8
   right-truncated two-letter prefixes over every word index) and a 100-term OR (refused);
 * SRU: 8 clients from 127.0.0.50-57, basic auth, a new connection per searchRetrieve (rate).
@@ -186,6 +187,36 @@ def trickle(port: int, init: bytes, search: bytes) -> Callable[[threading.Event]
     return attack
 
 
+def hoarding(port: int, init: bytes) -> Callable[[threading.Event], None]:
+    def attack(stop: threading.Event) -> None:
+        socks: list[socket.socket] = []
+        while not stop.is_set():
+            while len(socks) < 300 and not stop.is_set():  # reopened as they are closed
+                try:
+                    s = connect(port, "127.0.0.5")
+                    s.sendall(init)
+                    recv_pdu(s)
+                    socks.append(s)
+                except OSError:
+                    time.sleep(0.01)
+            stop.wait(0.5)
+            for s in socks[:]:
+                s.settimeout(0.001)
+                try:
+                    if s.recv(1) == b"":
+                        socks.remove(s)
+                        s.close()
+                except TimeoutError:
+                    pass
+                except OSError:
+                    socks.remove(s)
+                    s.close()
+        for s in socks:
+            s.close()
+
+    return attack
+
+
 def expensive(
     port: int, init: bytes, costly: bytes, big: bytes
 ) -> Callable[[threading.Event], None]:
@@ -265,6 +296,7 @@ def main() -> int:
             ("Init flood (100 at once, wrong passwords)", init_flood(port, init)),
             ("parallel guessing (40 addresses)", guessing(port, init)),
             ("trickle (200 connections, a byte / 2 s)", trickle(port, init, search)),
+            ("hoarding (300 idle connections from one address)", hoarding(port, init)),
             ("expensive query (4 sessions)", expensive(port, init, costly, big)),
         ]
         print("| attack | n | failed | p50 ms | p99 ms | max ms |")
