@@ -272,7 +272,11 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seconds", type=float, default=6.0)
     a = p.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="bench-attacks-z3950-"))
+    with tempfile.TemporaryDirectory(prefix="bench-attacks-z3950-") as folder:
+        return run(Path(folder), a.seconds)
+
+
+def run(tmp: Path, seconds: float) -> int:
     db = tmp / "catalog.db"
     load_catalog(db, account=True)
     commit = subprocess.run(
@@ -302,7 +306,7 @@ def main() -> int:
         print("| attack | n | failed | p50 ms | p99 ms | max ms |")
         print("|---|---|---|---|---|---|")
         for name, attack in scenarios:
-            ms, errors = run_scenario(port, pdus, a.seconds, attack)
+            ms, errors = run_scenario(port, pdus, seconds, attack)
             print(
                 f"| {name} | {len(ms)} | {len(errors)} | {pct(ms, 50):.1f} | {pct(ms, 99):.1f} "
                 f"| {max(ms):.1f} |",
@@ -311,7 +315,7 @@ def main() -> int:
             for e in sorted(set(errors)):
                 print(f"#   {errors.count(e)} x {e}")
             time.sleep(1.0)
-        rate, ms = sru_rate(server.ports["sru"], a.seconds)
+        rate, ms = sru_rate(server.ports["sru"], seconds)
         print(
             f"| SRU, 8 clients / 8 addresses, a connection per request | {len(ms)} "
             f"({rate:.0f} req/s) | 0 | {pct(ms, 50):.1f} | {pct(ms, 99):.1f} | {max(ms):.1f} |"
