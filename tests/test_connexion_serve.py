@@ -18,6 +18,8 @@ class _Handle:
     def __init__(self, ports: dict[str, int]) -> None:
         self.ports = ports
         self.stopped: float | None = None
+        self.failed = threading.Event()  # set when the service cannot be kept up
+        self.failure: str | None = None
 
     def stop(self, timeout: float) -> None:
         self.stopped = timeout
@@ -28,7 +30,12 @@ def fake_z3950(monkeypatch):
     calls: list[tuple[tuple[object, ...], dict[str, object]]] = []
     handles: list[_Handle] = []
 
-    def start(db_path, *, z3950, sru, database, no_auth, log):  # the agreed signature
+    def start(
+        db_path, *, z3950, sru, database, no_auth, log, refuse_delay, max_per_address, policy
+    ):
+        # the contract: also the login delay, the per-address cap and the lockout policy
+        assert refuse_delay == 2.0 and policy.login_failures == 5 and policy.lock_seconds == 300
+        assert max_per_address == 32
         calls.append(((db_path,), dict(z3950=z3950, sru=sru, database=database, no_auth=no_auth)))
         log({"service": "z3950", "addr": "127.0.0.1:1", "outcome": "init"})
         h = _Handle({"z3950": 21210, "sru": 21211})
@@ -38,7 +45,25 @@ def fake_z3950(monkeypatch):
     module = types.ModuleType("marc8fast.server.z3950")
     module.start = start  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "marc8fast.server.z3950", module)
+    # `from . import z3950` takes the package's attribute when the real module was imported
+    # before (by another test in the same process)
+    import marc8fast.server
+
+    monkeypatch.setattr(marc8fast.server, "z3950", module, raising=False)
     return calls, handles
+
+
+def test_serve_exits_2_when_the_z3950_service_fails(tmp_path, fake_z3950, capsys):
+    _calls, handles = fake_z3950
+    opts = serve.ServeOptions(db=str(tmp_path / "c.sqlite"), z3950=("127.0.0.1", 0), no_auth=True)
+
+    def ready() -> None:
+        handles[0].failure = "the Z39.50 server died 6 times in 60 s (last: signal 11)"
+        handles[0].failed.set()
+
+    assert serve.run(opts, ready=ready) == 2
+    assert handles[0].stopped is not None
+    assert "marc8fast: z3950: the Z39.50 server died 6 times" in capsys.readouterr().err
 
 
 def _run_until_ready(opts: serve.ServeOptions) -> int:

@@ -13,14 +13,22 @@ def test_tokens_quotes_and_escapes() -> None:
         (False, "@attr"),
         (False, "1=4"),
         (True, 'war "and" peace'),
-        (False, "x\\y"),
+        (True, "x\\y"),
         (True, ""),
     ]
     assert q._tokens('@attr 1="a string" x') == [
         (False, "@attr"),
-        (False, "1=a string"),
+        (True, "1=a string"),
         (False, "x"),
     ]
+
+
+def test_escaped_or_quoted_operator_is_a_term() -> None:
+    # yaz-client's `find \@and` reaches the server as the term "@and", rendered \@and
+    for pqf in (r"@attrset Bib-1 \@and", '@attrset Bib-1 "@and"', r"@attr 1=4 \@or"):
+        tree = q.parse(pqf)
+        assert isinstance(tree, q.Term) and tree.text in ("@and", "@or"), pqf
+    assert isinstance(q.parse("@and a b"), q.Op)
 
 
 def test_parse_tree_and_attributes() -> None:
@@ -81,3 +89,76 @@ def test_unknown_set_and_empty_term() -> None:
     with pytest.raises(q.Diagnostic) as e:
         q.evaluate(q.parse('@attr 1=4 ""'), lambda *_: set(), {})
     assert e.value.code == 125
+
+
+@pytest.mark.parametrize(
+    ("pqf", "code"),
+    [
+        ("@or " * 64 + " ".join(f"t{i}" for i in range(65)), 5),  # 65 terms
+        ("@or " * 70 + " ".join(f"t{i}" for i in range(71)), 6),  # counted before parsing
+        ("@or " * 8 + " ".join(f"@attr 5=1 @attr 1=4 ab{i}" for i in range(9)), 7),
+        ("@attr 5=1 @attr 1=4 a", 9),
+        ("@attr 1=4 " + "x" * 9000, 11),
+    ],
+)
+def test_cost_limits(pqf: str, code: int) -> None:
+    limits = q.Limits()
+    with pytest.raises(q.Diagnostic) as e:
+        q.check(q.parse(pqf, limits), limits)
+    assert e.value.code == code
+
+
+def test_cost_limits_allow_what_catalogers_send() -> None:
+    limits = q.Limits()
+    for pqf in (
+        "@attr 1=12 43",
+        "@and @attr 1=4 @attr 5=1 music @attr 1=1003 ellington",
+        "@or " * 7 + " ".join(f"@attr 5=1 @attr 1=4 ab{i}" for i in range(8)),
+        "@or " * 63 + " ".join(f"t{i}" for i in range(64)),
+    ):
+        q.check(q.parse(pqf, limits), limits)
+
+
+def test_event_pipe_is_ascii_and_bounded() -> None:
+    import io
+    import json
+
+    from marc8fast.server.z3950 import EventPipe, printable
+
+    out = io.BytesIO()
+    pipe = EventPipe(out, limit=3)
+    term = b"caf\xe5\xff\x80".decode("utf-8", "surrogateescape")
+    for i in range(5):
+        pipe.emit({"event": "z3950_search", "query": term, "n": i})
+    pipe.flush()
+    lines = out.getvalue().decode("ascii").splitlines()  # ASCII whatever the client sent
+    events = [json.loads(line) for line in lines]
+    assert events[0] == {"service": "z3950", "event": "z3950_events_dropped", "count": 2}
+    assert [e["n"] for e in events[1:]] == [2, 3, 4]
+    assert printable(events[1]["query"]) == "caf\\xE5\\xFF\\x80"
+
+
+def test_peer_address() -> None:
+    from marc8fast.server.z3950 import peer_address
+
+    assert peer_address("tcp:127.0.0.2") == "127.0.0.2"
+    assert peer_address("tcp:127.0.0.2:4000") == "127.0.0.2"
+    assert peer_address("tcp:[::1]:4000") == "::1"
+
+
+def test_event_reader_survives_unreadable_lines(tmp_path) -> None:
+    import threading
+
+    from marc8fast.server.z3950 import Handle
+
+    logged: list[dict[str, object]] = []
+    h = Handle({}, str(tmp_path), logged.append)
+    ready = threading.Event()
+    h._event(b"\xff\xfe not json \xe5\n", ready)
+    h._event(b'["a list"]\n', ready)
+    h._event(b'{"service": "z3950", "event": "z3950_search", "query": "caf\\udce5"}\n', ready)
+    h._event(b'{"event": "ready", "ports": {"z3950": 2100}}\n', ready)
+    assert ready.is_set() and h.ports == {"z3950": 2100}
+    assert logged[0]["event"] == "output" and "not json" in str(logged[0]["text"])
+    assert logged[1]["event"] == "output"
+    assert logged[2]["query"] == "caf\\xE5"

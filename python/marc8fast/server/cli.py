@@ -47,7 +47,8 @@ def add_parsers(sub: Any) -> None:
         '"Record received: SYSNO" only once it is committed to disk. One log line per request; '
         "SIGTERM drains and exits 0, SIGHUP reopens the log file.",
         epilog="Exit status: 0 stopped by SIGTERM/SIGINT; 2 cannot start (no catalog, no "
-        "account without --no-auth, port in use).",
+        "account without --no-auth, port in use), or the Z39.50/SRU service could not be kept "
+        "up (it died more than 5 times in 60 s; docs/z3950.md).",
     )
     s.add_argument("--db", required=True, metavar="CATALOG", help="the SQLite catalog file")
     s.add_argument(
@@ -84,8 +85,8 @@ def add_parsers(sub: Any) -> None:
         type=_positive(int),
         default=32,
         metavar="N",
-        help="connections one address may hold at once; its slowest is closed for a new one, "
-        "else the new one is refused (32)",
+        help="connections one address may hold at once on each service; its slowest is closed "
+        "for a new one, else the new one is refused (Z39.50/SRU: checked once a second) (32)",
     )
     s.add_argument(
         "--connection-rate",

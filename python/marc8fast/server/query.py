@@ -72,20 +72,30 @@ _ESCAPE = re.compile(r'\\(.)|"', re.DOTALL)
 
 
 def _tokens(text: str) -> list[tuple[bool, str]]:
-    """(quoted, text) tokens of PQF: whitespace separates, "..." quotes, backslash escapes."""
+    """(literal, text) tokens of PQF: whitespace separates, "..." quotes, backslash escapes. A
+    token that was quoted or held an escape is literal: ``\\@and`` (YAZ's rendering of the term
+    ``@and``) is a term, never the operator."""
     out: list[tuple[bool, str]] = []
     for m in _TOKEN.finditer(text):
         quoted, bare = m.group(1), m.group(2)
         raw = bare if quoted is None else quoted
+        literal = quoted is not None
         if "\\" in raw or (quoted is None and '"' in raw):
             raw = _ESCAPE.sub(lambda e: e.group(1) or "", raw)
-        out.append((quoted is not None, raw))
+            literal = True
+        out.append((literal, raw))
     return out
 
 
-def parse(pqf: str) -> Node:
+def parse(pqf: str, limits: Limits | None = None) -> Node:
     """The tree of a PQF query as YAZ renders a type-1 query (``@attrset Bib-1 ...``)."""
+    if limits is not None and len(pqf) > limits.characters:
+        raise Diagnostic(11, f"{len(pqf)} characters (at most {limits.characters})")
     toks = _tokens(pqf)
+    if limits is not None:  # counted before the (recursive) parse of a deep chain of operators
+        operators = sum(not lit and w in ("@and", "@or", "@not") for lit, w in toks)
+        if operators > limits.operators:
+            raise Diagnostic(6, f"{operators} operators (at most {limits.operators})")
     pos = 0
 
     def take() -> tuple[bool, str]:
@@ -203,11 +213,52 @@ def evaluate(tree: Node, find: Finder, sets: Mapping[str, Sequence[int]]) -> set
     return find(index, tree.text, truncated)
 
 
-def check(tree: Node) -> None:
+def check(tree: Node, limits: Limits | None = None) -> None:
     """Every term's attributes checked before any search runs (a bad attribute anywhere in the
-    query is reported even when an earlier operand would find nothing)."""
-    if isinstance(tree, Op):
-        check(tree.left)
-        check(tree.right)
-    elif isinstance(tree, Term):
-        index_of(tree)
+    query is reported even when an earlier operand would find nothing); with ``limits``, the
+    query's cost too (:class:`Limits`)."""
+    terms: list[Term] = []
+    operators = 0
+    stack: list[Node] = [tree]
+    while stack:  # not recursive: a deep chain of operators is counted, not a RecursionError
+        node = stack.pop()
+        if isinstance(node, Op):
+            operators += 1
+            stack += (node.right, node.left)
+        elif isinstance(node, Term):
+            index_of(node)
+            terms.append(node)
+    if limits is None:
+        return
+    if len(terms) > limits.terms:
+        raise Diagnostic(5, f"{len(terms)} terms (at most {limits.terms})")
+    if operators > limits.operators:
+        raise Diagnostic(6, f"{operators} operators (at most {limits.operators})")
+    truncated = 0
+    for term in terms:
+        if term.attrs.get(5) == 1:
+            truncated += 1
+            last = term.text.split()[-1] if term.text.split() else ""
+            if len(last) < limits.truncated_length:
+                raise Diagnostic(9, f"{last!r} (at least {limits.truncated_length} characters)")
+    if truncated > limits.truncated:
+        raise Diagnostic(7, f"{truncated} truncated terms (at most {limits.truncated})")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one query may cost (each over-run is refused with its Bib-1 diagnostic before
+    anything is searched, the time limit while it runs)."""
+
+    #: terms (operands) in one query: Bib-1 5, too many argument words
+    terms: int = 64
+    #: @and/@or/@not operators: Bib-1 6, too many Boolean operators
+    operators: int = 64
+    #: right-truncated terms: Bib-1 7, too many truncated words
+    truncated: int = 8
+    #: characters before the truncation point: Bib-1 9, truncated words too short
+    truncated_length: int = 2
+    #: characters in the query as YAZ renders it: Bib-1 11, too many characters
+    characters: int = 8192
+    #: seconds one search may run: Bib-1 31, resources exhausted - no results available
+    seconds: float = 5.0

@@ -4,7 +4,8 @@
 At start one line per service goes to stderr, ``listening connexion HOST:PORT`` (also
 ``listening z3950 …``, ``listening sru …``), so a port given as 0 can be found. SIGTERM (and
 SIGINT) stop accepting, let the requests in flight finish and exit 0; SIGHUP reopens the log
-file."""
+file. If the Z39.50/SRU service cannot be kept up (its supervised child keeps dying), serve says
+so on stderr and in the log, stops and exits 2."""
 
 from __future__ import annotations
 
@@ -22,6 +23,10 @@ from .log import RequestLog
 class ServiceHandle(Protocol):
     @property
     def ports(self) -> dict[str, int]: ...
+    @property
+    def failed(self) -> threading.Event: ...
+    @property
+    def failure(self) -> str | None: ...
     def stop(self, timeout: float) -> None: ...
 
 
@@ -151,6 +156,8 @@ def run(opts: ServeOptions, *, ready: Callable[[], object] | None = None) -> int
             except ImportError as e:
                 raise ServeError(f"the Z39.50/SRU service is not in this build ({e})") from None
             try:
+                from .guard import Policy
+
                 other = z3950.start(
                     opts.db,
                     z3950=opts.z3950,
@@ -158,6 +165,15 @@ def run(opts: ServeOptions, *, ready: Callable[[], object] | None = None) -> int
                     database=opts.z3950_database,
                     no_auth=opts.no_auth,
                     log=log,
+                    refuse_delay=opts.login_delay,
+                    max_per_address=opts.max_per_address,
+                    # the receiver's lockout policy (each service counts its own attempts)
+                    policy=Policy(
+                        login_failures=max(1, opts.lockout_failures),
+                        address_failures=max(1, opts.lockout_address_failures),
+                        lock_seconds=opts.lockout_seconds,
+                        checks=max(1, opts.login_checks),
+                    ),
                 )
             except OSError as e:
                 raise ServeError(f"z3950/sru: cannot listen: {e}") from None
@@ -169,7 +185,10 @@ def run(opts: ServeOptions, *, ready: Callable[[], object] | None = None) -> int
         if ready is not None:
             ready()
         while not stop.wait(0.5):
-            pass
+            if other is not None and other.failed.is_set():
+                # the Z39.50 child could not be kept up: said, and serve stops (non-zero)
+                print(f"marc8fast: z3950: {other.failure}; stopping", file=sys.stderr, flush=True)
+                return 2
         return 0
     finally:
         if service is not None:

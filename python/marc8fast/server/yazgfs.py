@@ -296,7 +296,9 @@ class Yaz:
             self.lib.nmem_destroy(nmem)
 
     def charneg_response(self, odr: int, charset: str) -> int:
-        return int(self.lib.yaz_set_response_charneg(odr, charset.encode("ascii"), None, 0))
+        """The answer to a proposal: ``charset`` chosen, and recordsInSelectedCharSets true
+        (the records are sent in it)."""
+        return int(self.lib.yaz_set_response_charneg(odr, charset.encode("ascii"), None, 1))
 
 
 def _open(name: str, soname: str, kind: type[ctypes.CDLL] = ctypes.CDLL) -> ctypes.CDLL:
