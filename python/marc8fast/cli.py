@@ -48,6 +48,7 @@ from ._native import (
     detect_format,
 )
 from ._output import AtomicText, give_new_file_mode, remove_stale_temps, temp_path
+from .catalog import add_db_option
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -623,16 +624,13 @@ def _open_catalog(
 ) -> Any:
     """The catalog store, or None after saying why in one line. Only ``load`` creates a catalog;
     readers (``export``, ``catalog show``) open it read-only and never wait for a writer."""
-    import sqlite3
-
-    from .flows import open_store
-    from .flows.store import DEFAULT_WAIT, CatalogError
+    from .catalog import DEFAULT_WAIT, CatalogError, open_catalog
 
     def waiting(message: str) -> None:
         print(f"marc8fast: {message}", file=sys.stderr, flush=True)
 
     try:
-        return open_store(
+        return open_catalog(
             path,
             create=create,
             readonly=readonly,
@@ -642,7 +640,7 @@ def _open_catalog(
     except CatalogError as e:
         print(f"marc8fast: {e}", file=sys.stderr)
         return None
-    except (OSError, sqlite3.Error) as e:  # not a database, cannot be opened ...
+    except OSError as e:  # cannot be opened ...
         print(f"marc8fast: {path}: {e}", file=sys.stderr)
         return None
 
@@ -650,7 +648,7 @@ def _open_catalog(
 def _catalog_failure(path: str, e: Exception) -> int:
     """One line for an error from the catalog in the middle of a command (read-only, locked too
     long, disk full ...): exit 2."""
-    from .flows.store import describe_error
+    from .catalog import describe_error
 
     print(f"marc8fast: {describe_error(path, e)}", file=sys.stderr)
     return EXIT_ERROR
@@ -722,10 +720,8 @@ def _input_size(paths: Sequence[str]) -> int | None:
 
 
 def _cmd_load(args: argparse.Namespace) -> int:
-    import sqlite3
-
+    from .catalog import CatalogError
     from .flows.importer import Importer, Outcome
-    from .flows.store import CatalogError
 
     # "-" is standard input, read once like any input (issue 18).
     if args.files.count("-") > 1:
@@ -779,7 +775,7 @@ def _cmd_load(args: argparse.Namespace) -> int:
     except OSError as e:
         print(f"marc8fast: {e}", file=sys.stderr)
         return EXIT_ERROR
-    except (CatalogError, sqlite3.Error) as e:  # read-only, locked too long, disk full ...
+    except CatalogError as e:  # read-only, locked too long, disk full ...
         return _catalog_failure(args.db, e)
     finally:
         bar.done()
@@ -824,10 +820,8 @@ def _date_arg(value: str) -> str:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    import sqlite3
-
+    from .catalog import CatalogError
     from .flows.exporter import Exporter, ExportOutcome, TagFilter
-    from .flows.store import CatalogError
 
     if not args.sysnos and args.since is None and not args.all:
         print("marc8fast: export: give SYSNO..., --since DATE or --all", file=sys.stderr)
@@ -882,7 +876,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     except OSError as e:
         print(f"marc8fast: {args.output}: {e.strerror or e}", file=sys.stderr)
         return EXIT_ERROR
-    except (CatalogError, sqlite3.Error) as e:
+    except CatalogError as e:
         return _catalog_failure(args.db, e)
     finally:
         bar.done()
@@ -899,10 +893,10 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_catalog(args: argparse.Namespace) -> int:
-    import sqlite3
+    from .catalog import CatalogError
 
-    from .flows.store import CatalogError
-
+    if args.action == "copy":
+        return _catalog_copy(args)
     writes = args.action in ("delete", "undelete")
     store = (
         _open_catalog(args.db, wait=args.wait) if writes else _open_catalog(args.db, readonly=True)
@@ -914,15 +908,68 @@ def _cmd_catalog(args: argparse.Namespace) -> int:
             return _catalog_batches(store)
         if args.action == "search":
             return _catalog_search(store, args)
+        if args.action == "check":
+            return _catalog_check(store, args)
         status = EXIT_OK
         for sysno in args.sysnos:
             one = _CATALOG_ACTIONS[args.action](store, sysno)
             status = max(status, one)
         return status
-    except (CatalogError, sqlite3.Error) as e:  # read-only, locked too long ...
+    except CatalogError as e:  # read-only, locked too long ...
         return _catalog_failure(args.db, e)
     finally:
         store.close()
+
+
+def _catalog_copy(args: argparse.Namespace) -> int:
+    """``catalog copy --from SRC --to DST``: every table into a new catalog, with counts and the
+    records' checksum on both sides (exit 0 equal, 1 they differ, 2 an error)."""
+    from .catalog import CatalogError, shown
+    from .catalog.maintenance import copy_catalog
+
+    if shown(args.source) == shown(args.dest) or _same_file(args.source, args.dest):
+        print("marc8fast: --from and --to name the same catalog", file=sys.stderr)
+        return EXIT_ERROR
+    source = _open_catalog(args.source, readonly=True)
+    if source is None:
+        return EXIT_ERROR
+    try:
+        target = _open_catalog(args.dest, create=True)
+        if target is None:
+            return EXIT_ERROR
+        try:
+            t0 = time.perf_counter()
+            result = copy_catalog(source, target)
+        finally:
+            target.close()
+    except CatalogError as e:
+        return _catalog_failure(args.dest, e)
+    finally:
+        source.close()
+    for table, n in result.counts.items():
+        print(f"{table}\t{n}")
+    print(f"checksum {shown(args.source)}\t{result.source_checksum}")
+    print(f"checksum {shown(args.dest)}\t{result.target_checksum}")
+    secs = time.perf_counter() - t0
+    if not result.same:
+        print("marc8fast: the copy's records differ from the source's", file=sys.stderr)
+        return EXIT_PROBLEMS
+    print(f"{result.records:,} record(s) copied in {secs:.2f} s; checksums equal", file=sys.stderr)
+    return EXIT_OK
+
+
+def _catalog_check(store: Any, args: argparse.Namespace) -> int:
+    """``catalog check``: one line per problem; exit 0 none, 1 some."""
+    from .catalog import shown
+    from .catalog.maintenance import check_catalog
+
+    problems = 0
+    for line in check_catalog(store):
+        print(f"{shown(args.db)}: {line}")
+        problems += 1
+    n = store.count()
+    print(f"{shown(args.db)}: {n:,} record(s) checked, {problems} problem(s)", file=sys.stderr)
+    return EXIT_PROBLEMS if problems else EXIT_OK
 
 
 def _catalog_show(store: Any, sysno: int) -> int:
@@ -1239,7 +1286,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="ISO 2709, MARCXML or JSON files, pipes or - (standard input, once); each read once",
     )
-    ld.add_argument("--db", required=True, metavar="CATALOG", help="the SQLite catalog file")
+    add_db_option(ld)
     ld.add_argument(
         "--target-prefix",
         default="(LOCAL)",
@@ -1280,7 +1327,7 @@ def build_parser() -> argparse.ArgumentParser:
         "or I/O error.",
     )
     ex.add_argument("sysnos", nargs="*", type=_sysno_arg, metavar="SYSNO")
-    ex.add_argument("--db", required=True, metavar="CATALOG")
+    add_db_option(ex)
     ex.add_argument("-o", "--output", required=True, metavar="OUT.mrc")
     ex.add_argument(
         "--errors",
@@ -1331,16 +1378,35 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         a = acts.add_parser(name, help=text, description=text)
         a.add_argument("sysnos", nargs="+", type=_sysno_arg, metavar="SYSNO")
-        a.add_argument("--db", required=True, metavar="CATALOG")
+        add_db_option(a)
         if name in ("delete", "undelete"):
             _wait_option(a)
+    a = acts.add_parser(
+        "copy",
+        help="copy a catalog into a new one (SQLite <-> PostgreSQL), with counts and a checksum",
+        description="Every record (its system number, history, deleted flag), batch, load-log "
+        "row, account and receipt, into an empty catalog; the search index is made again. "
+        "Prints each table's count and a checksum of every record's bytes on both sides.",
+        epilog="Exit status: 0 copied, checksums equal; 1 they differ; 2 usage or I/O error.",
+    )
+    a.add_argument("--from", dest="source", required=True, metavar="CATALOG")
+    a.add_argument("--to", dest="dest", required=True, metavar="CATALOG")
+    a = acts.add_parser(
+        "check",
+        help="integrity: every record parses, index rows match records, no live OCLC doubles",
+        description="Reads the whole catalog: a record that does not parse, search index terms "
+        "that differ from what the record gives, an OCLC number on two live records: one line "
+        "each.",
+        epilog="Exit status: 0 no problem; 1 problems; 2 usage or I/O error.",
+    )
+    add_db_option(a)
     a = acts.add_parser(
         "batches",
         help="every load: when, what, and the fates of its records",
         description="Every batch (a load), oldest first: its number, when it started, the files "
         "and what became of their records.",
     )
-    a.add_argument("--db", required=True, metavar="CATALOG")
+    add_db_option(a)
     a = acts.add_parser(
         "search",
         help="find live records by OCLC number, title, author, ISBN, ISSN",
@@ -1350,7 +1416,7 @@ def build_parser() -> argparse.ArgumentParser:
         "number, status and title, one per line; the count on stderr.",
         epilog="Exit status: 0 found; 1 nothing found; 2 usage or I/O error.",
     )
-    a.add_argument("--db", required=True, metavar="CATALOG")
+    add_db_option(a)
     a.add_argument("--oclc", metavar="N", help="an OCLC number (ocm/ocn/on and zeros ignored)")
     a.add_argument(
         "--title",

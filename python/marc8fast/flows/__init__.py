@@ -20,8 +20,7 @@ from .store import CatalogStore, SQLiteStore, StoredRecord, format_sysno, open_s
 def delete_record(store: CatalogStore, sysno: int) -> str:
     """Soft-delete: add ``STA 1_ $a DELETED`` and set the deleted flag. Returns what happened:
     ``"deleted"``, ``"already deleted"`` or ``"not found"``."""
-    store.begin()
-    try:
+    with store.transaction():
         rec = store.get(sysno)
         if rec is None:
             return "not found"
@@ -30,10 +29,7 @@ def delete_record(store: CatalogStore, sysno: int) -> str:
         model = Record.parse(rec.data)
         model.add_field(Field("STA", "1 ", [("a", "DELETED")]))  # a local field: last
         store.mark_deleted(sysno, model.to_bytes(encoding="utf8"))
-        store.commit()
         return "deleted"
-    finally:
-        store.rollback()
 
 
 def undelete_record(store: CatalogStore, sysno: int) -> str:
@@ -41,8 +37,7 @@ def undelete_record(store: CatalogStore, sysno: int) -> str:
     flag (the history says who and when). Returns ``"undeleted"``, ``"not deleted"``, ``"not
     found"``, or why it was refused: a live record has one of its OCLC numbers (two live records
     never share one)."""
-    store.begin()
-    try:
+    with store.transaction():
         rec = store.get(sysno)
         if rec is None:
             return "not found"
@@ -59,10 +54,7 @@ def undelete_record(store: CatalogStore, sysno: int) -> str:
             if any(a.strip() == "DELETED" for a in f.get_subfields("a")):
                 model.remove_field(f)
         store.undelete(sysno, model.to_bytes(encoding="utf8"))
-        store.commit()
         return "undeleted"
-    finally:
-        store.rollback()
 
 
 __all__ = [

@@ -9,6 +9,8 @@ import ssl
 import sys
 from typing import Any
 
+from ..catalog import add_db_option
+
 EXIT_OK, EXIT_PROBLEMS, EXIT_ERROR = 0, 1, 2
 
 PASSWORD_ENV = "MARC8FAST_PASSWORD"
@@ -50,7 +52,7 @@ def add_parsers(sub: Any) -> None:
         "account without --no-auth, port in use), or the Z39.50/SRU service could not be kept "
         "up (it died more than 5 times in 60 s; docs/z3950.md).",
     )
-    s.add_argument("--db", required=True, metavar="CATALOG", help="the SQLite catalog file")
+    add_db_option(s)
     s.add_argument(
         "--connexion", type=_address, metavar="[HOST:]PORT", help="Connexion receiver address"
     )
@@ -213,7 +215,7 @@ def add_parsers(sub: Any) -> None:
         p = us.add_parser(name, help=text, description=text)
         if name != "list":
             p.add_argument("name", metavar="NAME")
-        p.add_argument("--db", required=True, metavar="CATALOG")
+        add_db_option(p)
         if name in ("add", "passwd"):
             p.add_argument(
                 "--password-stdin",
@@ -353,10 +355,8 @@ def _read_password(args: argparse.Namespace) -> str | None:
 
 
 def _cmd_users(args: argparse.Namespace) -> int:
-    import sqlite3
-
+    from ..catalog import CatalogError, describe_error, open_catalog
     from ..flows import accounts
-    from ..flows.store import CatalogError, describe_error, open_store
 
     password = None
     if args.action in ("add", "passwd"):
@@ -365,9 +365,9 @@ def _cmd_users(args: argparse.Namespace) -> int:
             return EXIT_ERROR
     try:
         if args.action == "list":
-            store = open_store(args.db, readonly=True)
+            store = open_catalog(args.db, readonly=True)
         else:
-            store = open_store(args.db, create=args.action == "add")
+            store = open_catalog(args.db, create=args.action == "add")
     except CatalogError as e:
         return _fail(str(e))
     try:
@@ -391,7 +391,7 @@ def _cmd_users(args: argparse.Namespace) -> int:
             print(f"disabled {args.name}", file=sys.stderr)
     except accounts.AccountError as e:
         return _fail(str(e))
-    except (CatalogError, sqlite3.Error) as e:
+    except CatalogError as e:
         return _fail(describe_error(args.db, e))
     finally:
         store.close()

@@ -203,20 +203,21 @@ def run(opts: ServeOptions, *, ready: Callable[[], object] | None = None) -> int
 def _check_catalog(opts: ServeOptions) -> None:
     """The catalog must be there and readable; with no enabled account, only ``--no-auth``
     starts (the same accounts guard Z39.50)."""
-    from ..flows.store import CatalogError, NoCatalogError, ReadOnlyError, open_store
+    from ..catalog import CatalogError, NoCatalogError, ReadOnlyError, open_catalog, shown
 
     try:
         # Opened for writing first: that makes an empty catalog with --no-auth (as `load`
         # does) and brings an older catalog's schema up to date. A catalog that cannot be
         # written is served all the same: its imports are answered "catalog unavailable".
         try:
-            open_store(opts.db, create=opts.no_auth).close()
+            open_catalog(opts.db, create=opts.no_auth).close()
         except ReadOnlyError:
             pass
-        store = open_store(opts.db, readonly=True)
+        store = open_catalog(opts.db, readonly=True)
     except NoCatalogError:
         raise ServeError(
-            f"no catalog at {opts.db} (make one with `marc8fast users add` or `marc8fast load`)"
+            f"no catalog at {shown(opts.db)} (make one with `marc8fast users add` or "
+            "`marc8fast load`)"
         ) from None
     except CatalogError as e:
         raise ServeError(str(e)) from None
@@ -227,8 +228,8 @@ def _check_catalog(opts: ServeOptions) -> None:
 
         if not accounts.has_accounts(store):
             raise ServeError(
-                f"{opts.db}: no enabled account: add one with `marc8fast users add NAME --db "
-                f"{opts.db}`, or run with --no-auth"
+                f"{shown(opts.db)}: no enabled account: add one with `marc8fast users add NAME "
+                f"--db {shown(opts.db)}`, or run with --no-auth"
             )
     finally:
         store.close()
