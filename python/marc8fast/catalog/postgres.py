@@ -337,6 +337,9 @@ class PostgresStore:
         except psycopg.Error as e:
             self.rollback()
             raise _translate(self.target, e) from None
+        except BaseException:
+            self.rollback()
+            raise
         self._in_tx = False
 
     def rollback(self) -> None:
