@@ -908,7 +908,10 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
     def show(out: ExportOutcome) -> None:
         if report is not None:
-            report.write(json.dumps(out.to_dict(), ensure_ascii=False) + "\n")
+            try:
+                report.write(json.dumps(out.to_dict(), ensure_ascii=False) + "\n")
+            except OSError as e:  # named as the report's error, not the output's
+                raise OSError(e.errno, e.strerror, args.report) from None
         lines = out.problem_lines()
         if args.verbosity >= 1 and (out.fate != "exported" or lines or args.verbosity >= 2):
             bar.done()
@@ -924,7 +927,9 @@ def _cmd_export(args: argparse.Namespace) -> int:
     except BrokenPipeError:
         raise
     except OSError as e:
-        return _error(_os_error(e, args.output))
+        return _error(
+            _os_error(e, None if args.report and e.filename == args.report else args.output)
+        )
     except (CatalogError, sqlite3.Error) as e:
         return _catalog_failure(args.db, e)
     finally:

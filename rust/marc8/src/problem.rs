@@ -254,7 +254,10 @@ pub fn is_forbidden_ncr_target(c: char) -> bool {
 pub fn char_shown(c: char) -> String {
     let cp = u32::from(c);
     let invisible = c.is_control()
-        || matches!(cp, 0xAD | 0x034F | 0x061C | 0x115F | 0x1160 | 0x180E | 0x3164 | 0xFEFF)
+        || matches!(
+            cp,
+            0xAD | 0x034F | 0x061C | 0x115F | 0x1160 | 0x180E | 0x3164 | 0xFEFF
+        )
         || (0x200B..=0x200F).contains(&cp)
         || (0x2028..=0x202E).contains(&cp)
         || (0x2060..=0x206F).contains(&cp)
