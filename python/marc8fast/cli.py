@@ -9,6 +9,7 @@ converts a file (atomically; ISO 2709 to ISO 2709 on every core).
 ``marc8fast dump FILE...``  prints records as ``=TAG  ind$aText`` lines.
 ``marc8fast load FILE... --db CATALOG``  loads records into the local catalog (import flow).
 ``marc8fast export SYSNO... --db CATALOG -o OUT``  writes catalog records as MARC-8 (export flow).
+``marc8fast catalog init --db CATALOG``  makes an empty catalog (only where there is no file).
 ``marc8fast catalog show|history|delete|undelete SYSNO... --db CATALOG``, ``catalog batches``,
 ``catalog search --title ...``  look at, search, soft-delete or undelete records.
 ``marc8fast serve --db CATALOG --connexion [HOST:]PORT``, ``send``, ``users``: the catalog's
@@ -425,11 +426,14 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     # when at least one record was written: a run that rejects every record (or finds none)
     # leaves an existing OUT as it was (issue 18, item 4).
     tmp = temp_path(dst)
+    # ISO 2709 to ISO 2709 streams its problems to --report as it goes; the other formats'
+    # report is written at the end.
+    streamed = args.format == "iso2709" and from_format == "iso2709"
     try:
-        if args.format != "iso2709" or from_format != "iso2709":
-            status, report, secs = _convert_formats(args, from_format, tmp)
-        else:
+        if streamed:
             status, report, secs = _convert_iso2709(args, tmp)
+        else:
+            status, report, secs = _convert_formats(args, from_format, tmp)
         if report is None:
             return status
         written = report.records_written > 0
@@ -440,12 +444,13 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     finally:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-    return _convert_summary(args, report, secs, written=written, write_report=status < 0)
+    return _convert_summary(args, report, secs, written=written, write_report=not streamed)
 
 
 def _convert_iso2709(args: argparse.Namespace, tmp: str) -> tuple[int, Report | None, float]:
-    """ISO 2709 to ISO 2709 (``transcode_file``), the problems streamed to ``--report``.
-    Returns (-1 or an exit status, the report or None after an error, seconds)."""
+    """ISO 2709 to ISO 2709 (``transcode_file``) into ``tmp``, the problems streamed to
+    ``--report``. Returns (exit status, the report, seconds); the report is None after an error
+    (said already: the status is 2)."""
     src = args.input
     # --report: every problem is written as it comes, to a temporary file renamed into place
     # when the conversion is done; only the problems listed on stderr are kept in memory.
@@ -505,7 +510,7 @@ def _convert_iso2709(args: argparse.Namespace, tmp: str) -> tuple[int, Report | 
                 os.unlink(fh.name)
         raise
     bar.done()
-    return 1, report, time.perf_counter() - t0
+    return EXIT_OK, report, time.perf_counter() - t0
 
 
 _RecordFormat = Literal["iso2709", "marcxml", "json"]
@@ -526,7 +531,8 @@ def _sniff_format(path: str) -> _RecordFormat:
 def _convert_formats(
     args: argparse.Namespace, from_format: _RecordFormat, tmp: str
 ) -> tuple[int, Report | None, float]:
-    """convert --to-format / --from-format: any of ISO 2709, MARCXML, MARC-in-JSON to any."""
+    """convert --to-format / --from-format: any of ISO 2709, MARCXML, MARC-in-JSON to any, into
+    ``tmp``. Returns as :func:`_convert_iso2709`."""
     if args.format != "iso2709" and args.to != "utf8":
         return _error(f"{args.format} is always UTF-8; use --to utf8"), None, 0.0
     if args.to == "utf8" and args.errors not in (None, "replace"):
@@ -555,7 +561,7 @@ def _convert_formats(
         return _error(_os_error(e)), None, 0.0
     except ValueError as e:
         return _error(str(e)), None, 0.0
-    return -1, report, time.perf_counter() - t0
+    return EXIT_OK, report, time.perf_counter() - t0
 
 
 def _convert_summary(

@@ -350,6 +350,8 @@ class SQLiteStore:
         if (readonly or not create) and not os.path.exists(self.path):
             raise NoCatalogError(f"no catalog at {self.path}")
         if create and not readonly and not os.path.exists(self.path):
+            if os.path.lexists(self.path):
+                raise CatalogError(f"{self.path}: a symbolic link to nothing; no catalog made")
             _create_catalog(self.path)
         # From here on the file exists: it is opened as a catalog, never made into one (an
         # existing file that is not a catalog, even an empty one, is left as it was).
