@@ -363,18 +363,25 @@ def _ask_password(prompt: str, *, again: bool) -> str | None:
     try:
         password = getpass.getpass(prompt)
         if again and password != getpass.getpass("again: "):
-            print("marc8fast: the passwords differ", file=sys.stderr)
-            return None
+            raise _PasswordsDiffer
     except EOFError:
         return None
     return password
+
+
+class _PasswordsDiffer(Exception):
+    """The two passwords typed at the prompt are not the same."""
 
 
 def _read_password(args: argparse.Namespace) -> str | None:
     if args.password_stdin:
         password: str | None = _stdin_line()
     else:
-        password = _ask_password(f"new password for {args.name}: ", again=True)
+        try:
+            password = _ask_password(f"new password for {args.name}: ", again=True)
+        except _PasswordsDiffer:
+            print("marc8fast: the passwords differ", file=sys.stderr)
+            return None
     if password is None:
         print("marc8fast: no password given", file=sys.stderr)
         return None
