@@ -447,13 +447,7 @@ class SQLiteStore:
             if self._version() is None:
                 if not create:
                     raise NoCatalogError(f"no catalog at {self.path} (an empty file)")
-                for stmt in (_SCHEMA + _SCHEMA_2).split(";"):
-                    if stmt.strip():
-                        self.db.execute(stmt)
-                self.db.execute(
-                    "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
-                    (str(SCHEMA_VERSION),),
-                )
+                _create_tables(self.db)
             elif self._version() in UPGRADABLE_VERSIONS:
                 self._upgrade()
             try:
@@ -806,6 +800,15 @@ class SQLiteStore:
         ]
 
 
+def _create_tables(db: sqlite3.Connection) -> None:
+    """Every table and index of a new catalog, and its schema version (inside the caller's
+    transaction): the one definition both ways of making a catalog use."""
+    for stmt in (_SCHEMA + _SCHEMA_2).split(";"):
+        if stmt.strip():
+            db.execute(stmt)
+    db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+
+
 def _create_catalog(path: str) -> None:
     """Make an empty catalog at ``path``, which does not exist: built in full under a temporary
     name beside it, then linked into place (never over a file that appeared meanwhile: then
@@ -823,13 +826,8 @@ def _create_catalog(path: str) -> None:
         try:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("BEGIN IMMEDIATE")
-            for stmt in (_SCHEMA + _SCHEMA_2).split(";"):
-                if stmt.strip():
-                    db.execute(stmt)
+            _create_tables(db)
             db.execute(_LOADED_ONCE)
-            db.execute(
-                "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-            )
             db.execute("COMMIT")
         finally:
             db.close()  # the last connection: the WAL is checkpointed into the file and removed
