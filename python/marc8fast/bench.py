@@ -345,12 +345,13 @@ def cache_dir() -> Path:
 
 
 def find_corpus() -> Path | None:
-    """The LC corpus if it is already somewhere: $MARC8FAST_BENCH_DATA, the source tree's
-    bench-data/, or the cache."""
+    """The LC corpus if it is already somewhere: $MARC8FAST_BENCH_DATA when it is set (else the
+    source tree's bench-data/), then the cache."""
     places = []
     if os.environ.get("MARC8FAST_BENCH_DATA"):
         places.append(Path(os.environ["MARC8FAST_BENCH_DATA"]).expanduser())
-    places.append(Path(__file__).resolve().parents[2] / "bench-data")
+    else:
+        places.append(Path(__file__).resolve().parents[2] / "bench-data")
     places.append(cache_dir())
     for d in places:
         if (d / CORPUS_NAME).is_file():
