@@ -267,7 +267,7 @@ def test_version_1_catalog_is_upgraded_by_a_writer(tmp_path):
         flows.open_store(db, readonly=True)
     with flows.open_store(db, create=False) as s:
         assert s.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == (
-            "2",
+            str(flows.store.SCHEMA_VERSION),
         )
         assert search.find(s, "title", "old catalog") == {a}
         assert not accounts.has_accounts(s)

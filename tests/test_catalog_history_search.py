@@ -172,7 +172,11 @@ def test_catalog_search_by_each_index_and_their_and(tmp_path):
     assert _found(db, "--oclc", "101") == ["000000001  live  Mémoires d'un touriste"]
     assert _found(db, "--oclc", "(OCoLC)202") == ["000000002  live  Le rouge et le noir"]
     assert _found(db, "--oclc", "555") == ["000000002  live  Le rouge et le noir"]  # 019
-    assert _found(db, "--isbn", "9780198526637") == ["000000001  live  Mémoires d'un touriste"]
+    assert _found(db, "--isbn", "9780198526636") == ["000000001  live  Mémoires d'un touriste"]
+    # A wrong check digit (…637) once found the record through the ISBN-10 made from it; it is
+    # now said to be invalid (issue 18, item 18).
+    bad = run("catalog", "search", "--db", db, "--isbn", "9780198526637")
+    assert bad.returncode == 1 and "should be 6" in bad.stderr, bad.stderr
     assert _found(db, "--issn", "0028-0836") == ["000000003  live  Touriste malgré lui"]
     assert _found(db, "--any", "noir") == ["000000002  live  Le rouge et le noir"]
     assert _found(db, "--title", "touriste", "--author", "nobody") == []

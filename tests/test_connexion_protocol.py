@@ -291,7 +291,15 @@ def test_200_connections_at_once(tmp_path):
     with Server(db, "--no-auth") as s:  # the default idle timeout: a busy test machine
 
         def one(i: int) -> str:
-            return reply(s.port, item("A", b"many") + titled(f"Connection number {i}") + b"\0")
+            # from 8 addresses, 25 each: within the default limit per address (32)
+            payload = item("A", b"many") + titled(f"Connection number {i}") + b"\0"
+            with socket.create_connection(
+                ("127.0.0.1", s.port), timeout=30, source_address=(f"127.0.3.{i % 8 + 1}", 0)
+            ) as c:
+                c.sendall(payload)
+                got = read_reply(c)
+            assert got.endswith(b"\0"), got
+            return got[:-1].decode()
 
         results = in_threads(200, one)
     bad = [r for r in results if not (isinstance(r, str) and r.startswith("Record received"))]

@@ -34,7 +34,9 @@ def big_file(path, copies: int) -> int:
     for _ in range(copies):
         for rec in base:
             number += 1
-            rec.remove_fields("001", "003", "035")
+            # 019 too: former OCLC numbers are OCLC numbers (issue 18), and the copies must not
+            # share one
+            rec.remove_fields("001", "003", "019", "035")
             rec.add_ordered_field(Field("001", data=f"ocm{number:08d}"))
             rec.add_ordered_field(Field("003", data="OCoLC"))
             chunks.append(rec.to_bytes(encoding="marc8"))

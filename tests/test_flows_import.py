@@ -385,9 +385,12 @@ def test_loading_the_same_file_twice_creates_nothing(tmp_path):
     assert {r["fate"] for r in rows} == {"duplicate"}
     assert all("duplicate of" in r["message"] for r in rows)
     assert " 0 new, 0 possible duplicate, 0 overlaid, 2,000 duplicate" in second.stderr
-    # the same records in another file (another hash) are caught by their OCLC numbers
+    # the same records in another file (another hash) are caught by their OCLC numbers; an input
+    # record's key is the hash of the input up to the next record (issue 18: one pass), so the
+    # copy differs from its first bytes (a copy with bytes added at the end keeps the keys of the
+    # records before them: test_load_stream.py)
     copy = tmp_path / "copy.mrc"
-    copy.write_bytes(src.read_bytes() + b"\n")
+    copy.write_bytes(b"\n" + src.read_bytes())
     outs: list[flows.Outcome] = []
     flows.import_records([copy], db, on_outcome=outs.append)
     with catalog(db) as s:

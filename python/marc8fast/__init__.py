@@ -14,7 +14,8 @@ The conversion runs in Rust (the ``marc8`` crate); this package is the front doo
   them;
 * :func:`validate_file` / :func:`validate_bytes` check every record's structure and encoding;
 * :class:`Record` / :class:`Field` are records as values (parsed from either encoding, written
-  to either), :class:`MARCReader` streams them from a file, :class:`MARCWriter` writes them
+  to either), :class:`MARCReader` streams them from a file, a pipe or bytes in any of the three
+  formats (:func:`detect_format`, the core's one detection), :class:`MARCWriter` writes them
   atomically;
 * importing the package registers the ``marc8`` codec (also spelled ``marc-8`` and ``marc_8``), so
   ``data.decode("marc8")``, ``codecs.iterdecode`` and ``open(path, encoding="marc8")`` work.
@@ -45,6 +46,7 @@ from ._native import (
     convert_records_file,
     decode,
     decode_report,
+    detect_format,
     encode,
     encode_report,
     parse_xml,
@@ -84,6 +86,7 @@ __all__ = [
     "convert_records_file",
     "decode",
     "decode_report",
+    "detect_format",
     "encode",
     "encode_report",
     "parse_xml",

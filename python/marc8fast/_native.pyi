@@ -31,6 +31,7 @@ __all__ = [
     "convert_records_file",
     "decode",
     "decode_report",
+    "detect_format",
     "encode",
     "encode_report",
     "export_record",
@@ -42,7 +43,10 @@ __all__ = [
     "read_records",
     "read_records_report",
     "search_index_row",
+    "search_isbn_problem",
+    "search_match_keys",
     "search_numbers",
+    "search_query_terms",
     "search_words",
     "transcode_file",
     "transcode_record",
@@ -249,6 +253,9 @@ def validate_bytes(
 def search_words(text: str) -> list[str]: ...
 def search_numbers(index: str, text: str) -> list[str]: ...
 def search_index_row(data: bytes) -> tuple[str, str, str, str, str, str]: ...
+def search_query_terms(text: str) -> list[tuple[str, bool]]: ...
+def search_isbn_problem(text: str) -> str | None: ...
+def search_match_keys(record: Record) -> tuple[list[str], str | None]: ...
 
 # ------------------------------------------------------------------------------------------------
 # Records as values (issue 10): Record, Field, MARCReader, MARCWriter
@@ -429,6 +436,8 @@ class MARCReader:
     @property
     def bytes_read(self) -> int: ...
     @property
+    def format(self) -> Literal["iso2709", "marcxml", "json"]: ...
+    @property
     def report(self) -> Report: ...
 
 @final
@@ -500,5 +509,6 @@ class RecordStream:
     @property
     def records_read(self) -> int: ...
 
+def detect_format(head: bytes) -> Literal["iso2709", "marcxml", "json"]: ...
 def parse_xml(source: str | os.PathLike[str] | bytes | bytearray | IO[Any]) -> RecordStream: ...
 def read_json(source: str | os.PathLike[str] | bytes | bytearray | IO[Any]) -> RecordStream: ...

@@ -49,6 +49,7 @@ from ._native import (
     RecordProblem,
     Report,
     convert_records_file,
+    detect_format,
 )
 from ._output import AtomicText, give_new_file_mode, remove_stale_temps, temp_path
 from ._paths import check_paths
@@ -421,7 +422,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     remove_stale_temps(dst)
     if args.report:
         remove_stale_temps(args.report)
-    from_format = args.from_format or _sniff_format(src)
+    from_format = args.from_format or _detect_format(src)
     # The conversion is written to a temporary file of ours beside OUT, renamed over OUT only
     # when at least one record was written: a run that rejects every record (or finds none)
     # leaves an existing OUT as it was (issue 18, item 4).
@@ -516,16 +517,15 @@ def _convert_iso2709(args: argparse.Namespace, tmp: str) -> tuple[int, Report | 
 _RecordFormat = Literal["iso2709", "marcxml", "json"]
 
 
-def _sniff_format(path: str) -> _RecordFormat:
-    """The input format from the first bytes that are not blank: ``<`` MARCXML, ``[``/``{``
-    JSON, anything else ISO 2709 (as the core's ``Format::detect``)."""
+def _detect_format(path: str) -> _RecordFormat:
+    """The input format, by the core's one detection (``detect_format``, as every reader) on
+    the file's first bytes."""
     try:
         with open(path, "rb") as fh:
-            head = fh.read(4096).removeprefix(b"\xef\xbb\xbf").lstrip()
+            head = fh.read(64 << 10)
     except OSError:
         return "iso2709"
-    first = head[:1]
-    return "marcxml" if first == b"<" else "json" if first in (b"[", b"{") else "iso2709"
+    return detect_format(head)
 
 
 def _convert_formats(
@@ -729,6 +729,13 @@ def _input_file_ok(path: str) -> bool:
     if not os.path.exists(path):
         print(f"marc8fast: {path}: no such file", file=sys.stderr)
         return False
+    if not os.path.isfile(path):
+        # A FIFO (or a device): opening it to try would take its writer's data or wait for one;
+        # it is read once, by the command.
+        if not os.access(path, os.R_OK):
+            print(f"marc8fast: {path}: Permission denied", file=sys.stderr)
+            return False
+        return True
     try:
         with open(path, "rb"):
             pass
@@ -738,13 +745,26 @@ def _input_file_ok(path: str) -> bool:
     return True
 
 
+def _input_size(paths: Sequence[str]) -> int | None:
+    """The bytes to read from ``paths`` (for a progress bar), None if one is a pipe, a FIFO or
+    standard input (``-``)."""
+    if any(p == "-" or not os.path.isfile(p) for p in paths):
+        return None
+    return sum(os.path.getsize(p) for p in paths)
+
+
 def _cmd_load(args: argparse.Namespace) -> int:
     import sqlite3
 
     from .flows.importer import Importer, Outcome
     from .flows.store import CatalogError
 
-    for path in args.files:
+    # "-" is standard input, read once like any input (issue 18).
+    if args.files.count("-") > 1:
+        print("marc8fast: - (standard input) can be given once", file=sys.stderr)
+        return EXIT_ERROR
+    inputs = [f for f in args.files if f != "-"]
+    for path in inputs:
         if not _input_file_ok(path):
             return EXIT_ERROR
     why = _prefix_problem(args.target_prefix) or check_paths(
@@ -763,7 +783,7 @@ def _cmd_load(args: argparse.Namespace) -> int:
         store.close()
         return _error(_os_error(e, args.report))
 
-    bar = _progress("load", sum(os.path.getsize(f) for f in args.files), args)
+    bar = _progress("load", _input_size(args.files), args)
     rows = _ReportRows(report) if report is not None else None
 
     def show(out: Outcome) -> None:
@@ -1104,7 +1124,7 @@ def _title_of(data: bytes) -> str:
 def _catalog_search(store: Any, args: argparse.Namespace) -> int:
     """Every live record matching all the criteria given: system number, status, title."""
     from .flows import format_sysno
-    from .flows.search import search
+    from .flows.search import InvalidTermError, search
 
     criteria = {
         name: getattr(args, name)
@@ -1117,7 +1137,11 @@ def _catalog_search(store: Any, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_ERROR
-    found = search(store, **criteria)
+    try:
+        found = search(store, **criteria)
+    except InvalidTermError as e:  # an ISBN with a wrong check digit that no record holds
+        print(f"marc8fast: catalog search: {e}", file=sys.stderr)
+        return EXIT_PROBLEMS
     for sysno in found:
         rec = store.get(sysno)
         if rec is None:  # not possible in one snapshot, but never a traceback
@@ -1208,7 +1232,9 @@ def build_parser() -> argparse.ArgumentParser:
         "summary on stderr.",
         epilog=_EXIT_EPILOG,
     )
-    v.add_argument("files", nargs="+", metavar="FILE", help="ISO 2709 files; - for stdin")
+    v.add_argument(
+        "files", nargs="+", metavar="FILE", help="ISO 2709, MARCXML or JSON files; - for stdin"
+    )
     v.add_argument(
         "--report-format",
         dest="output_format",
@@ -1347,7 +1373,7 @@ def build_parser() -> argparse.ArgumentParser:
         "after each; problems on stderr, one line each, as validate prints them.",
         epilog=_EXIT_EPILOG,
     )
-    d.add_argument("files", nargs="+", metavar="FILE", help="ISO 2709 files")
+    d.add_argument("files", nargs="+", metavar="FILE", help="ISO 2709, MARCXML or JSON files")
     d.set_defaults(func=_cmd_dump, verbose=0, quiet=0, no_progress=True)
 
     ld = sub.add_parser(
@@ -1360,7 +1386,12 @@ def build_parser() -> argparse.ArgumentParser:
         "line per record on stdout, a summary on stderr.",
         epilog=_EXIT_EPILOG,
     )
-    ld.add_argument("files", nargs="+", metavar="FILE", help="ISO 2709 files (MARC-8 or UTF-8)")
+    ld.add_argument(
+        "files",
+        nargs="+",
+        metavar="FILE",
+        help="ISO 2709, MARCXML or JSON files, pipes or - (standard input, once); each read once",
+    )
     ld.add_argument(
         "--db",
         required=True,
@@ -1487,16 +1518,23 @@ def build_parser() -> argparse.ArgumentParser:
     a = acts.add_parser(
         "search",
         help="find live records by OCLC number, title, author, ISBN, ISSN",
-        description="Live records matching every criterion given (words in any order; OCLC "
-        "numbers also from 019 and (OCoLC) in any case; ISBN-10 and -13 alike): system "
+        description="Live records matching every criterion given (words in any order, folded; "
+        "a * after a word makes it a prefix: hobb*; CJK by any run of two or more characters; "
+        "OCLC numbers also from 019 and (OCoLC) in any case; ISBN-10 and -13 alike): system "
         "number, status and title, one per line; the count on stderr.",
         epilog=_EXIT_EPILOG,
     )
     a.add_argument("--db", required=True, metavar="CATALOG", help="the SQLite catalog file")
     a.add_argument("--oclc", metavar="N", help="an OCLC number (ocm/ocn/on and zeros ignored)")
-    a.add_argument("--title", metavar="WORDS", help="words of the title (245, 246, 130, 240, 740)")
+    a.add_argument(
+        "--title",
+        metavar="WORDS",
+        help="words of the title (245, 246, 130, 240, 740, and their 880s); hobb* for a prefix",
+    )
     a.add_argument("--author", metavar="WORDS", help="words of an author (1XX, 7XX)")
-    a.add_argument("--isbn", metavar="ISBN", help="an ISBN, 10 or 13 digits, hyphens or not")
+    a.add_argument(
+        "--isbn", metavar="ISBN", help="an ISBN, 10 or 13 digits, hyphens or not, 'ISBN' or not"
+    )
     a.add_argument("--issn", metavar="ISSN", help="an ISSN")
     a.add_argument("--any", metavar="WORDS", help="words of any index (or a number)")
 

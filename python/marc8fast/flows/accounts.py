@@ -168,13 +168,27 @@ def has_accounts(store: SQLiteStore) -> bool:
     )
 
 
-def verify(store: SQLiteStore, name: str, password: str) -> bool:
-    """Whether ``name``/``password`` is an enabled account. Always spends one scrypt check,
-    whether the name exists or not."""
+def stored_hash(store: SQLiteStore, name: str) -> str | None:
+    """The password hash of an enabled account ``name``; None if it is unknown or disabled.
+    A quick read: the slow part is :func:`check`, which needs no catalog."""
     row = store.db.execute(
         "SELECT password_hash, disabled FROM accounts WHERE name=?", (name,)
     ).fetchone()
     if row is None or row[1]:
+        return None
+    return str(row[0])
+
+
+def check(stored: str | None, password: str) -> bool:
+    """Whether ``password`` matches ``stored`` (from :func:`stored_hash`). Always spends one
+    scrypt check, also when ``stored`` is None (unknown or disabled login: False)."""
+    if stored is None:
         check_password(password, _DUMMY)
         return False
-    return check_password(password, row[0])
+    return check_password(password, stored)
+
+
+def verify(store: SQLiteStore, name: str, password: str) -> bool:
+    """Whether ``name``/``password`` is an enabled account. Always spends one scrypt check,
+    whether the name exists or not."""
+    return check(stored_hash(store, name), password)

@@ -1,6 +1,7 @@
 """The import flow (OCLC → local catalog): convert, apply the local rules, match, store.
 
-For each record of each input file, in this order:
+For each record of each input (ISO 2709, MARCXML or MARC-in-JSON, told apart by the core's one
+format detection; ``-`` is standard input), in this order:
 
 1. read it with ``marc8fast.MARCReader`` (the Rust record layer: one splitter, parsing and
    conversion to Unicode on worker threads; ``trust="data"``: a record whose leader/09 lies is
@@ -11,8 +12,10 @@ For each record of each input file, in this order:
 3. the local rules: the targeting 035 (``$a`` = target prefix + nine-digit system number) is read
    and removed (an 035 that starts with the prefix in any case but is not that rejects the record);
    the OCLC numbers are read (001 when 003 is ``OCoLC`` or 001 starts ocm/ocn/on; 035 $a
-   ``(OCoLC)…``); if 040 $b is present and not ``eng``, every 035 and 040 is deleted and leader/17
-   set to ``5``; 049 is kept as received;
+   ``(OCoLC)…`` in any case; 019 $a) and the title/author key made, both by the core, as the
+   search index reads and folds them (:func:`marc8fast.flows.search.match_keys`); if 040 $b is
+   present and not ``eng``, every 035 and 040 is deleted and leader/17 set to ``5``; 049 is kept
+   as received;
 4. matching: a target → that record is **overlaid** (it must exist and not be deleted, else the
    record is rejected, as is an overlay that would give it another live record's OCLC number;
    ``overlay="merge"``, the default, keeps the local fields of the record overlaid: every 9XX and
@@ -30,23 +33,26 @@ Bytes between records that are no record (``garbage``) are **junk**: an outcome 
 from the records; an input with no record and no junk gives one outcome of fate ``empty``.
 
 Records commit in groups of ``batch_size``, each group with its load-log rows in the same
-transaction. An input record is identified by (SHA-256 of its file, record number), so loading a
+transaction. An input record is identified by (SHA-256 of the input from its first byte up to
+where the next record starts — or its end, for the last record —, record number), so loading a
 file again — after it completed or after a crash — skips the records already in the catalog (they
 are reported as duplicates of the records they became) and completes the rest. That check is
 made inside the write transaction that would store the record (and a UNIQUE index admits one
 loaded log row per input record), so loads of one file running at once store each record once.
+The key is known while the input is read, once, as a stream: a pipe, a FIFO or standard input
+(``-``) loads like a file (issue 18). A file that grew by records appended to it keeps the keys of
+the records it had.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import re
-import unicodedata
+import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 from .._native import (
     PROBLEM_KINDS,
@@ -57,8 +63,10 @@ from .._native import (
     Record,
     RecordProblem,
     next_record,
+    search_numbers,
 )
 from .._problems import problem_line
+from .search import match_keys
 from .store import CatalogStore, LogRow, format_sysno, now, open_store
 
 DEFAULT_TARGET_PREFIX = "(LOCAL)"
@@ -72,43 +80,31 @@ FATES = ("new", "possible_duplicate", "overlaid", "duplicate", "skipped", "rejec
 #: (:func:`is_local_tag`); ``replace``: the incoming record replaces it whole.
 OVERLAY_MODES = ("merge", "replace")
 
-_OCLC_PREFIX = re.compile(r"^(?:ocm|ocn|on)", re.IGNORECASE)
-
 
 def normalise_oclc(text: str) -> str | None:
-    """``"ocm00012345"``, ``"(OCoLC)ocn012345 "`` → ``"12345"``; None if not an OCLC number."""
-    t = text.strip()
-    if t.startswith("(OCoLC)"):
-        t = t[len("(OCoLC)") :].strip()
-    t = _OCLC_PREFIX.sub("", t).strip()
-    if not t.isdigit() or not t.isascii():
-        return None
-    t = t.lstrip("0")
-    return t or None
+    """``"ocm00012345"``, ``"(ocolc)ocn012345 "`` → ``"12345"``; None if not an OCLC number (the
+    search index's reading, :func:`marc8fast.flows.search.numbers`)."""
+    found = search_numbers("oclc", text)
+    return found[0] if found else None
 
 
-#: Tags the local rules read (with the first 1XX): :class:`RuleFields`.
-_RULE_TAGS = frozenset({"001", "003", "035", "040", "049", "245"})
+#: Tags the local rules read: :class:`RuleFields`.
+_RULE_TAGS = frozenset({"001", "035", "040", "049"})
 
 
 class RuleFields:
-    """The fields of a record that the local rules read, gathered in one pass: 001, 003, every
-    035, 040, 049, 245 and the first 1XX (they are the record's own fields: editing one edits
-    the record)."""
+    """The fields of a record that the local rules read, gathered in one pass: 001, every 035,
+    040 and 049 (they are the record's own fields: editing one edits the record)."""
 
-    __slots__ = ("by_tag", "main_entry")
+    __slots__ = ("by_tag",)
 
     def __init__(self, rec: Record) -> None:
         by_tag: dict[str, list[Field]] = {}
-        main_entry: Field | None = None
         for f in rec.fields:
             tag = f.tag
             if tag in _RULE_TAGS:
                 by_tag.setdefault(tag, []).append(f)
-            elif main_entry is None and tag[:1] == "1" and tag.isdigit():
-                main_entry = f
         self.by_tag = by_tag
-        self.main_entry = main_entry
 
     def all(self, tag: str) -> list[Field]:
         return self.by_tag.get(tag, [])
@@ -126,51 +122,18 @@ def _view(rec: Record | RuleFields) -> RuleFields:
     return rec if isinstance(rec, RuleFields) else RuleFields(rec)
 
 
-def oclc_numbers(rec: Record | RuleFields, *, leave_out: Field | None = None) -> list[str]:
+def oclc_numbers(rec: Record) -> list[str]:
     """The record's OCLC numbers, normalised: 001 (when 003 is OCoLC or 001 has an OCLC prefix),
-    then every 035 $a ``(OCoLC)…`` (but ``leave_out``'s); without repeats."""
-    view = _view(rec)
-    out: list[str] = []
-    f001 = view.control("001")
-    if f001 is not None:
-        org = (view.control("003") or "").strip()
-        if org == "OCoLC" or _OCLC_PREFIX.match(f001.strip()):
-            n = normalise_oclc(f001)
-            if n:
-                out.append(n)
-    for f in view.all("035"):
-        if f is leave_out:
-            continue
-        for a in f.get_subfields("a"):
-            if a.strip().startswith("(OCoLC)"):
-                n = normalise_oclc(a)
-                if n and n not in out:
-                    out.append(n)
-    return out
+    then every 035 $a ``(OCoLC)…`` in any case and 019 $a, in field order; without repeats (the
+    core's reading, the same as the search index's ``oclc`` terms)."""
+    return match_keys(rec)[0]
 
 
-# What str.isalnum() rejects, and "_" (\w is exactly isalnum() plus "_").
-_NOT_ALNUM = re.compile(r"[\W_]+")
-
-
-def _fold(text: str) -> str:
-    if not text.isascii():
-        text = unicodedata.normalize("NFKD", text)
-    return _NOT_ALNUM.sub("", text.lower())
-
-
-def title_key(rec: Record | RuleFields) -> str | None:
-    """Normalised 245 $a$b + first 1XX $a (NFKD, lower case, letters and digits only)."""
-    view = _view(rec)
-    f245 = view.first("245")
-    if f245 is None:
-        return None
-    title = _fold("".join(f245.get_subfields("a", "b")))
-    if not title:
-        return None
-    main = view.main_entry
-    author = _fold(" ".join(main.get_subfields("a"))) if main is not None else ""
-    return f"{title}/{author}"
+def title_key(rec: Record) -> str | None:
+    """245 $a $b without its nonfiling characters (second indicator) + ``/`` + the first 1XX $a,
+    folded as search folds them, letters and digits only (``The hobbit`` with indicator 4 and
+    ``Hobbit`` have one key; so do ``Łódź``/``Lodz``, ``Straße``/``Strasse``)."""
+    return match_keys(rec)[1]
 
 
 class TargetError(Marc8Error, ValueError):
@@ -237,12 +200,45 @@ def holding_symbols(rec: Record | RuleFields) -> list[str]:
     return [a.strip() for f in _view(rec).all("049") for a in f.get_subfields("a")]
 
 
-def _file_digest(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+#: How ``load`` names standard input (the path ``-``) in its lines, report and load log.
+STDIN_LABEL = "<stdin>"
+
+
+class _KeyedInput:
+    """A binary input read once, as a stream (a file, a pipe, standard input): hands the record
+    reader what it asks for and keeps the bytes it has not hashed yet, so that the key of each
+    input record -- the SHA-256 of the input from its first byte up to where the next record
+    starts (or the end) -- is known as soon as the next record is read. No second pass, and
+    memory holds only what the reader has read ahead."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw = raw
+        self._pending = bytearray()  # bytes read but not hashed, from offset ``_start``
+        self._start = 0
+        self._hash = hashlib.sha256()
+        self.total = 0  # bytes read so far
+
+    def read(self, n: int = -1) -> bytes:
+        # Called by the reader thread (with the GIL): it only appends; ``key_through`` only
+        # removes from the front.
+        # read1: what has arrived, up to n bytes (a pipe's records are not held back until n
+        # bytes have come); plain read() for a raw or unbuffered stream.
+        read1 = getattr(self.raw, "read1", None)
+        data = read1(n) if read1 is not None else self.raw.read(n)
+        if data:
+            self._pending += data
+            self.total += len(data)
+        return data
+
+    def key_through(self, end: int | None = None) -> str:
+        """The hex SHA-256 of the input's bytes before ``end`` (all read so far if None)."""
+        end = self.total if end is None else end
+        k = end - self._start
+        if k > 0:
+            self._hash.update(self._pending[:k])
+            del self._pending[:k]
+            self._start = end
+        return self._hash.hexdigest()
 
 
 #: Reader problems about bytes that are no record at all: junk, numbered by byte offset and
@@ -454,19 +450,37 @@ class Importer:
         return self.summary
 
     def _load_file(self, path: str) -> None:
-        # The file is read twice, as a stream (once for its digest, once for its records), so
-        # that memory does not grow with its size. Records are split, parsed and converted to
-        # Unicode by the Rust record layer (MARCReader), on worker threads.
-        digest = _file_digest(path)
+        # The input is read once, as a stream (so that a pipe, a FIFO or standard input can be
+        # loaded, and memory does not grow with its size). Records are split, parsed and
+        # converted to Unicode by the Rust record layer (MARCReader), on worker threads, in
+        # whichever format the input is in (ISO 2709, MARCXML, MARC-in-JSON: the core's one
+        # format detection). An input record is identified by the SHA-256 of the input up to
+        # where the next record starts, and its number: known one record later, without a first
+        # pass over the whole input.
+        if path == "-":
+            label, fh, own = STDIN_LABEL, sys.stdin.buffer, False
+        else:
+            label, fh, own = path, open(path, "rb"), True
+        try:
+            self._load_stream(label, _KeyedInput(fh))
+        finally:
+            if own:
+                fh.close()
+
+    def _load_stream(self, path: str, src: _KeyedInput) -> None:
         self.summary.files += 1
         self.store.begin()
         try:
-            with MARCReader(path, trust="data", expand_ncr=True) as reader:
-                group: list[Outcome] = []
-                for rec in reader:
+            # MARCReader reads any object with read(n) that returns bytes.
+            stream = cast(BinaryIO, src)
+            with MARCReader(stream, trust="data", expand_ncr=True) as reader:
+                group: list[tuple[Outcome, str]] = []  # with each record's key
+                held: Record | None = None  # the record read last, waiting for its key
+
+                def handle(rec: Record, digest: str) -> None:
                     index = rec.number or 0  # the reader numbers every record from 1
                     # Asked inside the write transaction that stores the record: another
-                    # process loading the same file cannot slip in between (issue 11).
+                    # process loading the same input cannot slip in between (issue 11).
                     done = self.store.loaded(digest, index)
                     if done is not None:
                         sysno, batch = done
@@ -481,9 +495,9 @@ class Importer:
                         )
                     else:
                         out = self._one(path, index, rec)
-                    group.append(out)
+                    group.append((out, digest))
                     if len(group) >= self.batch_size:
-                        self._commit_group(group, reader.problems, digest)
+                        self._commit_group(group, reader.problems)
                         self._commit()
                         self.store.begin()
                     if self.on_progress is not None and index % 64 == 0:
@@ -491,18 +505,26 @@ class Importer:
                             self.summary.records + len(group),
                             self._bytes_before + reader.bytes_read,
                         )
+
+                for rec in reader:
+                    if held is not None:
+                        handle(held, src.key_through(rec.offset))
+                    held = rec
+                if held is not None:
+                    handle(held, src.key_through())
                 problems = reader.problems
-                self._commit_group(group, problems, digest, last=True)
+                whole = src.key_through()
+                self._commit_group(group, problems, last=True)
                 # What the reader could not make a record of (a truncated record, garbage, a
                 # record the core rejects), grouped by place.
                 lost = _lost_outcomes(path, problems)
                 for out in lost:
-                    self._record(out, digest)
+                    self._record(out, whole)
                 if reader.records_read == 0 and not lost:
-                    size = os.path.getsize(path)
+                    size = src.total
                     why = "the file is empty" if size == 0 else f"{size:,} byte(s), no record"
                     self.summary.empty_files.append(path)
-                    self._record(Outcome(path, 0, "empty", message=f"no records: {why}"), digest)
+                    self._record(Outcome(path, 0, "empty", message=f"no records: {why}"), whole)
                 self._bytes_before += reader.bytes_read
                 self._commit()
                 if self.on_progress is not None:
@@ -580,7 +602,7 @@ class Importer:
         return out
 
     def _commit_group(
-        self, group: list[Outcome], problems: list[RecordProblem], digest: str, last: bool = False
+        self, group: list[tuple[Outcome, str]], problems: list[RecordProblem], last: bool = False
     ) -> None:
         """Log a group of outcomes, each with the splitter's word on its record (a length that
         had to be recovered from the terminators), and commit them with their records."""
@@ -588,7 +610,7 @@ class Importer:
         for p in problems:
             if p.action == "recovered":
                 recovered.setdefault(p.record, []).append(_problem_dict(p))
-        for out in group:
+        for out, digest in group:
             extra = recovered.get(out.index)
             if extra and not any(d in out.problems for d in extra):
                 out.problems = extra + out.problems
@@ -692,11 +714,12 @@ class Importer:
                 Change("target 035 removed", f"removed the targeting {field_text(target[0])}")
             )
             rec.remove_field(target[0])
-        numbers = oclc_numbers(view, leave_out=target[0] if target is not None else None)
+        # The duplicate check's keys, read by the core as the search index reads them (before
+        # the 040 rule may delete the 035s that carry the OCLC numbers).
+        numbers, key = match_keys(rec)
         rule = _apply_040_rule(rec, view)
         if rule is not None:
             changes.append(rule)
-        key = title_key(view)
         data, write_problems = rec.to_bytes_report(encoding="utf8")
         if data is None:
             reasons = [f"{p.kind}: {p.message}" for p in write_problems]
@@ -788,7 +811,8 @@ def import_records(
     on_outcome: Callable[[Outcome], object] | None = None,
     overlay: str = "merge",
 ) -> LoadSummary:
-    """Load ``paths`` into the catalog ``db`` (a path to an SQLite file, or a store)."""
+    """Load ``paths`` into the catalog ``db`` (a path to an SQLite file, or a store). Each input
+    is ISO 2709, MARCXML or MARC-in-JSON, read once (a FIFO works); ``"-"`` is standard input."""
     own = isinstance(db, (str, os.PathLike))
     store: CatalogStore = open_store(db) if isinstance(db, (str, os.PathLike)) else db
     try:

@@ -18,16 +18,33 @@ isbn       020 $a: the ISBN as written (digits and X) and its other form        
            (ISBN-10 ↔ ISBN-13 for 978 numbers)
 issn       022 $a: eight characters, no hyphen                                   numbers
 oclc       001 (when it is an OCLC number), 035 $a ``(OCoLC)…`` in any case,     numbers
-           019 $a (former OCLC numbers), leading zeros and ocm/ocn/on dropped
+           019 $a (former OCLC numbers), leading zeros and ocm/ocn/on dropped;
+           also the numbers the duplicate check keeps (``oclc`` table), such as
+           those of an 035 the 040 rule deleted
 ========== ==================================================================== ============
 
-Words are folded: compatibility-decomposed, combining marks dropped, lower-cased, a few letters
-that do not decompose mapped (``ø`` → ``o``, ``ł`` → ``l``, ``đ`` → ``d``, ``æ`` → ``ae``,
-``œ`` → ``oe``, ``þ`` → ``th``, ``ß`` → ``ss``), split at everything that is not a letter or
-digit. A query's
-words must all occur in the index (in any order); with ``truncated`` the last one is a prefix.
-``sysno`` finds a record by its system number (``123`` and ``000000123`` alike); ``any`` is any
-of the word indexes, or a number index for a single number. Deleted records are never found.
+Words are folded: compatibility-decomposed (Hangul syllables kept whole), combining marks dropped
+(kana voicing marks kept), lower-cased, a few letters that do not decompose mapped (``ø`` →
+``o``, ``ł`` → ``l``, ``đ`` → ``d``, ``æ`` → ``ae``, ``œ`` → ``oe``, ``þ`` → ``th``, ``ß`` →
+``ss``, ``ς`` → ``σ``), split at everything that is not a letter or digit — except that a hyphen
+or apostrophe between two letters or digits joins: the index holds each part and the joined
+form (``co-operation`` → ``co``, ``operation``, ``cooperation``) and a query looks up the joined
+form, so ``co-operation``/``cooperation``, ``o'brien``/``obrien``, ``e-mail``/``email`` find the
+same records. Runs of CJK characters (Han, kana, Hangul) are indexed and looked up by their
+bigrams: any contiguous run of two or more characters finds the record. An 880 field is indexed
+as the field its ``$6`` names (``880 $6 245-01`` is a title).
+
+A query's words must all occur in the index (in any order). A ``*`` right after a word makes it a
+prefix (``hobb*`` finds "The hobbit"; ``浙东文*``); ``truncated`` (Z39.50's right truncation)
+makes the last word a prefix. ``sysno`` finds a record by its system number (``123`` and
+``000000123`` alike); ``any`` is any of the word indexes, or a number index for a single number.
+An ISBN may carry its label (``ISBN 0-12-601720-4``); one with a wrong check digit or the wrong
+number of digits is looked up as written, and when no record holds it :class:`InvalidTermError`
+says why. Deleted records are never found.
+
+The duplicate check of the importer (OCLC numbers, title/author key) is made by the same core
+module (``marc8::search::match_keys``): its OCLC numbers are the record's ``oclc`` terms, and its
+title key folds like the ``title`` index (see :func:`match_keys`).
 """
 
 from __future__ import annotations
@@ -36,7 +53,16 @@ import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from .._native import ArgumentError, search_index_row, search_numbers, search_words
+from .._native import (
+    ArgumentError,
+    Record,
+    search_index_row,
+    search_isbn_problem,
+    search_match_keys,
+    search_numbers,
+    search_query_terms,
+    search_words,
+)
 
 if TYPE_CHECKING:
     from .store import SQLiteStore
@@ -49,9 +75,28 @@ INDEXES = ("sysno", *WORD_INDEXES, *NUMBER_INDEXES, "any")
 COLUMNS = (*WORD_INDEXES, *NUMBER_INDEXES)
 
 
+class InvalidTermError(ArgumentError):
+    """A search term that cannot be what it is looked up as (an ISBN with a wrong check digit)
+    and that no record holds as written: said rather than answered with nothing."""
+
+
 def words(text: str) -> list[str]:
-    """The folded words of ``text``, in order."""
+    """The folded words (query terms) of ``text``, in order."""
     return search_words(text)
+
+
+def query_terms(text: str) -> list[tuple[str, bool]]:
+    """``(term, prefix)`` of a query text: ``query_terms("The hobb*") == [("the", False),
+    ("hobb", True)]``."""
+    return search_query_terms(text)
+
+
+def match_keys(rec: Record) -> tuple[list[str], str | None]:
+    """The importer's duplicate-check keys of a record: its OCLC numbers (normalised, 001 first,
+    then 035 ``(OCoLC)`` in any case and 019, in field order) and its title/author key (245 $a $b
+    without the nonfiling characters of its second indicator, ``/``, the first 1XX $a; each
+    folded as the search index folds, letters and digits only)."""
+    return search_match_keys(rec)
 
 
 def fold(text: str) -> str:
@@ -78,6 +123,8 @@ def index_terms(data: bytes) -> set[tuple[str, str]]:
 
 def _number_terms(index: str, text: str) -> list[str]:
     found = search_numbers(index, text)
+    if index == "isbn" and found and search_isbn_problem(text):
+        return found[:1]  # as written: its "other form" would be made from a wrong number
     if found or index == "oclc":
         return found
     # Not a well-formed ISBN/ISSN: look for it as written (letters and digits).
@@ -130,18 +177,31 @@ def find(store: SQLiteStore, index: str, text: str, *, truncated: bool = False) 
         if not terms:
             return set()
         query = " OR ".join(f"{{{index}}} : {_phrase(t, False)}" for t in terms)
-        return _live(store, _match(store, query))
-    ws = words(text)
+        hits = _match(store, query)
+        if index == "oclc":
+            # The numbers the duplicate check matches by, also those read from an 035 that the
+            # 040 rule then deleted: search finds what matching finds.
+            for t in terms:
+                hits |= store.sysnos_by_oclc(t)
+        found = _live(store, hits)
+        problem = search_isbn_problem(text) if index == "isbn" else None
+        if problem and not found:
+            raise InvalidTermError(f"{problem} (no record holds it as written)")
+        return found
+    ws = query_terms(text)
     if not ws:
         return set()
+    if truncated:
+        ws[-1] = (ws[-1][0], True)
     columns = " ".join(WORD_INDEXES) if index == "any" else index
-    query = " AND ".join(
-        f"{{{columns}}} : {_phrase(w, truncated and i == len(ws) - 1)}" for i, w in enumerate(ws)
-    )
+    query = " AND ".join(f"{{{columns}}} : {_phrase(w, prefix)}" for w, prefix in ws)
     result = _match(store, query)
-    if index == "any" and len(ws) == 1 and not truncated:
+    if index == "any" and len(ws) == 1 and not ws[0][1]:
         for number_index in NUMBER_INDEXES:
-            result |= find(store, number_index, text)
+            try:
+                result |= find(store, number_index, text)
+            except InvalidTermError:
+                pass  # a word that is no valid number is a word
     return _live(store, result)
 
 

@@ -32,9 +32,9 @@ from typing import Protocol
 
 from .._native import ArgumentError, Marc8Error
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: Versions this code upgrades in place when it opens a catalog for writing.
-UPGRADABLE_VERSIONS = (1,)
+UPGRADABLE_VERSIONS = (1, 2)
 
 #: Fates of a load-log row that mean "this input record is in the catalog".
 LOADED_FATES = ("new", "possible_duplicate", "overlaid")
@@ -467,15 +467,33 @@ class SQLiteStore:
             raise
 
     def _upgrade(self) -> None:
-        """Version 1 → 2, inside the caller's write transaction: the new tables, and the search
-        index of every record already in the catalog."""
+        """Version 1 or 2 → 3, inside the caller's write transaction. 1 → 2: the new tables.
+        2 → 3 (the search terms and the duplicate check's keys changed: truncation, 880 fields,
+        CJK bigrams, joined hyphenated words, ISBN labels; title keys that fold like search and
+        skip nonfiling characters; OCLC numbers from ``(ocolc)`` and 019): every record's search
+        index row and title key are made again, and the OCLC numbers read from its stored data
+        are added (never removed: a number read from an 035 that the 040 rule deleted stays)."""
+        from .._native import Record
+        from .search import match_keys
+
+        version = self._version()
         for stmt in _SCHEMA_2.split(";"):
             if stmt.strip():
                 self.db.execute(stmt)
-        cur = self.db.execute("SELECT sysno, data FROM records ORDER BY sysno")
-        while rows := cur.fetchmany(1000):
-            for sysno, data in rows:
-                self._index(sysno, data, new=True)
+        if version == 2:
+            self.db.execute("DELETE FROM search_index")
+        cur = self.db.cursor()
+        for (sysno,) in self.db.execute("SELECT sysno FROM records ORDER BY sysno").fetchall():
+            (data,) = cur.execute("SELECT data FROM records WHERE sysno=?", (sysno,)).fetchone()
+            self._index(sysno, data, new=True)
+            try:
+                numbers, key = match_keys(Record.parse(data))
+            except (ValueError, Marc8Error):
+                continue  # a stored record the core cannot read keeps its key
+            cur.execute("UPDATE records SET title_key=? WHERE sysno=?", (key, sysno))
+            cur.executemany(
+                "INSERT OR IGNORE INTO oclc VALUES (?, ?)", [(n, sysno) for n in numbers]
+            )
         self.db.execute(
             "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
         )
@@ -561,6 +579,11 @@ class SQLiteStore:
             for r in self.db.execute("SELECT number FROM oclc WHERE sysno=? ORDER BY 1", (sysno,))
         ]
         return StoredRecord(row[0], row[1], bool(row[2]), row[3], row[4], row[5], numbers)
+
+    def sysnos_by_oclc(self, number: str) -> set[int]:
+        """Every record (live or deleted) the duplicate check knows by OCLC ``number``: also
+        those whose 035 carrying it the 040 rule deleted (search's ``oclc`` index adds them)."""
+        return {r[0] for r in self.db.execute("SELECT sysno FROM oclc WHERE number=?", (number,))}
 
     def find_by_oclc(
         self, numbers: Iterable[str], *, exclude: int | None = None

@@ -93,6 +93,21 @@ def add_parsers(sub: Any) -> None:
         help="connections served at once; more are told the server is busy (256)",
     )
     s.add_argument(
+        "--max-per-address",
+        type=_positive(int),
+        default=32,
+        metavar="N",
+        help="connections one address may hold at once; its slowest is closed for a new one, "
+        "else the new one is refused (32)",
+    )
+    s.add_argument(
+        "--connection-rate",
+        type=_positive(float),
+        default=500.0,
+        metavar="N",
+        help="new connections a second from one address (twice that in a burst; 0: no limit) (500)",
+    )
+    s.add_argument(
         "--retry-window",
         type=_positive(float),
         default=24.0,
@@ -111,14 +126,30 @@ def add_parsers(sub: Any) -> None:
         type=_positive(int),
         default=5,
         metavar="N",
-        help="after N failed logins from one address, refuse it for --lockout-time (5)",
+        help="after N failed logins on one login name (from anywhere), refuse that login "
+        "from the addresses that failed on it, for --lockout-time (5)",
+    )
+    s.add_argument(
+        "--lockout-address",
+        type=_positive(int),
+        default=20,
+        metavar="M",
+        help="after M failed logins from one address (on any names), refuse the address for "
+        "--lockout-time (20)",
+    )
+    s.add_argument(
+        "--login-checks",
+        type=_positive(int),
+        default=2,
+        metavar="N",
+        help="password checks (scrypt) run at once, on their own threads (2)",
     )
     s.add_argument(
         "--lockout-time",
         type=_positive(float),
         default=300.0,
         metavar="SECONDS",
-        help="how long an address is refused, and the window its failures count in (300)",
+        help="how long a lock lasts, and the window failures count in (300)",
     )
     s.add_argument(
         "--wait",
@@ -153,7 +184,8 @@ def add_parsers(sub: Any) -> None:
         "and print the reply. The password comes from $" + PASSWORD_ENV + ", else a prompt on "
         "a terminal, else the first line of standard input.",
         epilog='Exit status: 0 every record answered "Record received"; 1 another answer '
-        "(not loaded, rejected, login failed); 2 usage error or no connection.",
+        '(not loaded, rejected, login failed: send stops at the first "Login failed"); 2 usage '
+        "error or no connection.",
     )
     c.add_argument("file", metavar="FILE", help="ISO 2709 records to send, one connection each")
     c.add_argument(
@@ -279,9 +311,13 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         tls_key=args.tls_key,
         idle_timeout=args.idle_timeout,
         max_connections=max(1, args.max_connections),
+        max_per_address=max(1, args.max_per_address),
+        connection_rate=args.connection_rate,
         retry_window_hours=args.retry_window,
         login_delay=args.login_delay,
         lockout_failures=max(1, args.lockout),
+        lockout_address_failures=max(1, args.lockout_address),
+        login_checks=max(1, args.login_checks),
         lockout_seconds=args.lockout_time,
         wait=args.wait,
         drain_timeout=args.drain_timeout,
@@ -341,6 +377,14 @@ def _cmd_send(args: argparse.Namespace) -> int:
             print(f"{args.file}: record {n}: no reply: {e}", flush=True)
             return EXIT_ERROR
         print(f"{args.file}: record {n}: {reply}", flush=True)
+        if reply.startswith("Login failed"):
+            # Every further record would fail the same way, and count towards the lockout.
+            print(
+                f"marc8fast: {args.file}: stopped at record {n}: the login failed; the records "
+                "after it were not sent (check --user and the password)",
+                file=sys.stderr,
+            )
+            return EXIT_PROBLEMS
         if not reply.startswith("Record received"):
             status = EXIT_PROBLEMS
     if n == 0:

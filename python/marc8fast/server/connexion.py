@@ -2,12 +2,19 @@
 
 Threads, written down:
 
-* one **acceptor** thread takes connections (bounded by ``max_connections``; one over is
-  answered ``Rejected: the server is busy`` and closed);
-* one **handler** thread per connection reads the request (:mod:`.protocol`), checks the login
-  and waits for the writer's answer, then replies and closes;
-* one **reader** thread owns a read-only catalog connection: logins (``accounts.verify``, whose
-  scrypt runs there) and ``GET /health``;
+* one **acceptor** thread takes connections. Per address: at most ``max_per_address`` open and
+  ``connection_rate`` new ones a second (a token bucket, twice that in a burst); in all
+  ``max_connections``. A connection over its address's limits is answered ``Rejected: …`` and
+  closed. When the server is at its own limit, the slowest connection (fewest bytes a second, at
+  least 0.2 s old, request not complete) of the address holding most is closed to make room, if
+  that address holds more than its share; otherwise the newcomer is refused. Refusals are
+  logged, once and then every 10 s per address;
+* one **handler** thread per connection reads the request (:mod:`.protocol`'s incremental
+  reader), checks the login with the :class:`~.guard.LoginGuard` (its own pool of scrypt
+  workers: the handler only waits for its own answer) and waits for the writer's answer, then
+  replies and closes;
+* one **reader** thread owns a read-only catalog connection for quick reads only: the account
+  list, a login's stored hash, ``GET /health`` (no scrypt ever runs there);
 * one **writer** thread owns the write connection (``PRAGMA synchronous=FULL``: a commit is on
   disk when it returns, also across a power loss) and imports every record with
   :meth:`~marc8fast.flows.importer.Importer.import_bytes` — the rules of ``marc8fast load``.
@@ -17,20 +24,21 @@ Threads, written down:
 
 Retries: each request leaves a receipt (login, SHA-256 of the record bytes, time, fate, system
 number, reply) in the same transaction as the record. The same bytes from the same login within
-the retry window (24 h) are answered with the first reply and ``(already received HH:MM:SS)``
-(server local time) and store nothing. One batch per server run holds the load-log rows; a row's
-``input_file`` is ``connexion LOGIN from ADDRESS``, its ``input_hash`` the record's SHA-256 and
-its ``record_index`` the number of times those bytes were imported (1 the first time).
+the retry window (24 h), after a success, are answered with the first reply and ``(already
+received HH:MM:SS)`` (server local time) and store nothing; after a refusal they are evaluated
+again (its cause — a deleted target, a duplicate — may have been fixed). One batch per server
+run holds the load-log rows; a row's ``input_file`` is ``connexion LOGIN from ADDRESS``, its
+``input_hash`` the record's SHA-256 and its ``record_index`` the number of times those bytes
+were imported (1 the first time).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import hashlib
-import hmac
+import math
 import os
 import queue
-import secrets
 import socket
 import sqlite3
 import ssl
@@ -52,9 +60,16 @@ from ..flows.store import (
     open_store,
 )
 from . import protocol
+from .guard import LoginGuard, Policy, Verdict, address_key
 
 UNAVAILABLE = "Rejected: catalog unavailable"
 LOGIN_FAILED = "Login failed"
+ONE_RECORD = "Rejected: one record per request"
+#: A read of fewer bytes than this, the request not complete, makes the next read wait PACE s.
+SMALL_READ = 4096
+PACE = 0.05
+#: Fates whose receipt answers a retry; any other is evaluated again.
+REPLAYED = frozenset({"new", "possible_duplicate", "overlaid"})
 
 T = TypeVar("T")
 Log = Callable[[dict[str, object]], None]
@@ -68,11 +83,17 @@ class Settings:
     no_auth: bool = False
     idle_timeout: float = 30.0
     max_connections: int = 256
+    max_per_address: int = 32
+    connection_rate: float = 500.0  # new connections a second from one address
     max_request: int = protocol.MAX_REQUEST
     retry_window: float = 24 * 3600.0
     login_delay: float = 2.0
-    lockout_failures: int = 5
+    lockout_failures: int = 5  # per login
+    lockout_address_failures: int = 20  # per address
     lockout_seconds: float = 300.0
+    login_checks: int = 2
+    login_checks_per_address: int = 2
+    login_cache: float = 300.0
     wait: float = 20.0
     drain_timeout: float = 10.0
     tls: ssl.SSLContext | None = None
@@ -150,6 +171,23 @@ def _reset_reader(store: SQLiteStore) -> None:
     raise _ResetReader
 
 
+@dataclass(eq=False)
+class _Conn:
+    """An open connection, as the acceptor sees it (for the per-address limits)."""
+
+    sock: socket.socket
+    ip: str
+    start: float
+    fd: int = -1  # the socket's descriptor (the TLS wrapper detaches the socket object)
+    got: int = 0  # bytes received
+    busy: bool = False  # its request is complete and being answered: never closed for room
+    evicted: bool = False
+    closing: bool = False  # its handler is closing the socket: the descriptor may be reused
+
+    def rate(self, now: float) -> float:
+        return self.got / max(now - self.start, 1e-3)
+
+
 class ConnexionService:
     def __init__(self, settings: Settings, log: Log) -> None:
         self.s = settings
@@ -159,15 +197,26 @@ class ConnexionService:
         self._threads: list[threading.Thread] = []
         self._active = 0
         self._active_lock = threading.Condition()
+        self._conns: dict[str, set[_Conn]] = {}  # by address
+        self._buckets: dict[str, tuple[float, float]] = {}  # address → (tokens, when)
+        self._refused: dict[str, list[float]] = {}  # address → [refusals not logged, logged at]
         self._jobs: queue.Queue[_Job | None] = queue.Queue()
         self._calls: queue.Queue[_Call | None] = queue.Queue()
         self._writer: tuple[SQLiteStore, Importer] | None = None
-        # logins: failures per address, and credentials already verified
-        self._fail_lock = threading.Lock()
-        self._failures: dict[str, list[float]] = {}
-        self._secret = secrets.token_bytes(32)
-        self._verified: dict[tuple[str, bytes], str] = {}  # → the account's updated_at
+        self._guard = LoginGuard(
+            self._check_password,
+            Policy(
+                login_failures=max(1, settings.lockout_failures),
+                address_failures=max(1, settings.lockout_address_failures),
+                lock_seconds=settings.lockout_seconds,
+                checks=max(1, settings.login_checks),
+                checks_per_address=max(1, settings.login_checks_per_address),
+                cache_seconds=settings.login_cache,
+            ),
+            log,
+        )
         self._accounts: tuple[float, dict[str, tuple[bool, str]]] | None = None
+        self._seen: dict[str, tuple[bool, str] | None] = {}  # login → its state when last seen
         self._pruned = float("-inf")
         self.port = 0
 
@@ -204,6 +253,7 @@ class ConnexionService:
         with self._active_lock:
             while self._active and time.monotonic() < deadline:
                 self._active_lock.wait(max(0.0, min(0.2, deadline - time.monotonic())))
+        self._guard.close()
         self._jobs.put(None)
         self._calls.put(None)
         for t in self._threads[1:]:
@@ -217,7 +267,7 @@ class ConnexionService:
         try:
             while not self._stopping.is_set():
                 try:
-                    conn, peer = listener.accept()
+                    sock, peer = listener.accept()
                 except TimeoutError:
                     continue
                 except OSError:
@@ -226,57 +276,142 @@ class ConnexionService:
                     time.sleep(0.05)  # e.g. out of file descriptors: let handlers finish
                     continue
                 addr = f"{peer[0]}:{peer[1]}"
-                with self._active_lock:
-                    busy = self._active >= self.s.max_connections
-                    if not busy:
-                        self._active += 1
-                if busy:
-                    self._refuse(conn, addr)
+                conn = _Conn(sock, address_key(str(peer[0])), time.monotonic(), sock.fileno())
+                refusal = self._admit(conn)
+                if refusal is not None:
+                    self._refuse(sock, addr, conn.ip, refusal)
                     continue
                 t = threading.Thread(target=self._serve, args=(conn, addr), daemon=True)
                 t.start()
         finally:
             listener.close()
 
-    def _refuse(self, conn: socket.socket, addr: str) -> None:
-        text = f"Rejected: the server is busy ({self.s.max_connections} connections); try again"
+    def _admit(self, conn: _Conn) -> str | None:
+        """Count ``conn`` in, making room by closing a slow connection if need be; or the
+        reason it is refused."""
+        s, ip, now = self.s, conn.ip, conn.start
+        rate = s.connection_rate
+        with self._active_lock:
+            if rate > 0:
+                if len(self._buckets) > 10_000:  # many addresses: forget the full buckets
+                    burst = 2 * rate
+                    self._buckets = {
+                        a: (t, w)
+                        for a, (t, w) in self._buckets.items()
+                        if t + (now - w) * rate < burst
+                    }
+                tokens, when = self._buckets.get(ip, (2 * rate, now))
+                tokens = min(2 * rate, tokens + (now - when) * rate)
+                if tokens < 1:
+                    self._buckets[ip] = (tokens, now)
+                    return (
+                        f"Rejected: too many connections from {ip} (over {rate:g} a second); "
+                        "try again"
+                    )
+                self._buckets[ip] = (tokens - 1, now)
+            mine = self._conns.get(ip, set())
+            if len(mine) >= s.max_per_address:
+                return (
+                    f"Rejected: too many connections from {ip} ({s.max_per_address} open); "
+                    "try again"
+                )
+            if self._active >= s.max_connections:
+                # The backstop: room is made at the address holding most, if over its share.
+                biggest = max(self._conns.values(), key=len, default=set())
+                share = s.max_connections / (len(self._conns) + (0 if mine else 1))
+                if not (len(biggest) > max(share, len(mine) + 1) and self._evict(biggest, now)):
+                    return (
+                        f"Rejected: the server is busy ({s.max_connections} connections); try again"
+                    )
+            self._active += 1
+            self._conns.setdefault(ip, set()).add(conn)
+        return None
+
+    def _evict(self, conns: set[_Conn], now: float) -> bool:
+        """Close the slowest of ``conns`` whose request is not complete and which is at least
+        0.2 s old (caller holds the lock); whether one was."""
+        victims = [
+            c for c in conns if not (c.busy or c.evicted or c.closing) and now - c.start >= 0.2
+        ]
+        if not victims:
+            return False
+        victim = min(victims, key=lambda c: (c.rate(now), c.start))
+        victim.evicted = True
+        conns.discard(victim)  # its slot is taken now; its handler ends on its own
+        if not conns:
+            self._conns.pop(victim.ip, None)
+        self._active -= 1
         try:
-            conn.settimeout(1.0)
-            conn.sendall(text.encode() + b"\0")
+            # Through a duplicate of its descriptor: also while a TLS handshake holds the
+            # socket (its handler has not closed it: ``closing`` is set under this lock first).
+            with socket.socket(fileno=os.dup(victim.fd)) as dup:
+                dup.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        return True
+
+    def _refuse(self, sock: socket.socket, addr: str, ip: str, text: str) -> None:
+        try:
+            # A new connection's send buffer is empty: the line goes at once, never waited for
+            # (this is the acceptor's thread: a refusal must cost it as little as possible).
+            sock.send(text.encode() + b"\0", socket.MSG_DONTWAIT)
         except OSError:
             pass
         finally:
-            conn.close()
-        self.log({"service": "connexion", "addr": addr, "outcome": text})
+            sock.close()
+        # Logged once, then at most every 10 s per address with the count in between.
+        now = time.monotonic()
+        seen = self._refused.get(ip)
+        if seen is not None and now - seen[1] < 10.0:
+            seen[0] += 1
+            return
+        if len(self._refused) > 10_000:
+            self._refused = {a: v for a, v in self._refused.items() if now - v[1] < 10.0}
+        entry: dict[str, object] = {"service": "connexion", "addr": addr, "outcome": text}
+        if seen is not None and seen[0]:
+            entry["refused_since"] = int(seen[0])
+        self._refused[ip] = [0, now]
+        self.log(entry)
 
-    def _serve(self, conn: socket.socket, addr: str) -> None:
+    def _serve(self, conn: _Conn, addr: str) -> None:
         try:
             self._handle(conn, addr)
         finally:
             with self._active_lock:
-                self._active -= 1
+                if not conn.evicted:
+                    self._active -= 1
+                    mine = self._conns.get(conn.ip)
+                    if mine is not None:
+                        mine.discard(conn)
+                if not self._conns.get(conn.ip, True):
+                    del self._conns[conn.ip]
                 self._active_lock.notify_all()
 
     # -- one connection --------------------------------------------------------------------------
 
-    def _handle(self, conn: socket.socket, addr: str) -> None:
+    def _handle(self, conn: _Conn, addr: str) -> None:
         start = time.monotonic()
         deadline = start + self.s.idle_timeout
         entry: dict[str, object] = {"service": "connexion", "addr": addr}
-        sock: socket.socket = conn
+        sock: socket.socket = conn.sock
         try:
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if self.s.tls is not None:
-                conn.settimeout(self.s.idle_timeout)
-                sock = self.s.tls.wrap_socket(conn, server_side=True)
-            reply = self._exchange(sock, addr, deadline, entry)
+                sock.settimeout(self.s.idle_timeout)
+                sock = self.s.tls.wrap_socket(sock, server_side=True)
+            reply = self._exchange(sock, conn, addr, deadline, entry)
             if reply is not None:
                 sock.settimeout(max(1.0, deadline - time.monotonic()))
                 sock.sendall(reply)
-                self._linger(sock, deadline)
+                self._linger(sock, deadline, entry)
         except (OSError, ssl.SSLError) as e:
             entry.setdefault("outcome", f"connection lost: {e.__class__.__name__}")
         finally:
+            if conn.evicted and entry.get("fate") is None:
+                entry["outcome"] = "closed: the slowest connection of the address holding most"
+                entry["fate"] = "closed"
+            with self._active_lock:
+                conn.closing = True
             try:
                 sock.close()
             except OSError:
@@ -284,9 +419,10 @@ class ConnexionService:
             entry["ms"] = round((time.monotonic() - start) * 1000, 1)
             self.log(entry)
 
-    def _linger(self, sock: socket.socket, deadline: float) -> None:
-        """After the reply: read (and drop) what the client still sends until it closes, so
-        that closing does not reset the connection before the client has read the reply."""
+    def _linger(self, sock: socket.socket, deadline: float, entry: dict[str, object]) -> None:
+        """After the reply: read (and drop, counting them in the log) what the client still
+        sends until it closes, so that closing does not reset the connection before the client
+        has read the reply."""
         if not isinstance(sock, ssl.SSLSocket):
             try:
                 sock.shutdown(socket.SHUT_WR)
@@ -294,39 +430,77 @@ class ConnexionService:
                 return
         end = min(deadline, time.monotonic() + 2.0)
         got = 0
-        while got < 1 << 20:
-            left = end - time.monotonic()
-            if left <= 0:
-                return
-            sock.settimeout(left)
-            try:
+        try:
+            while got < 1 << 20:
+                left = end - time.monotonic()
+                if left <= 0:
+                    return
+                sock.settimeout(left)
+                try:
+                    chunk = sock.recv(65536)
+                except (OSError, ssl.SSLError):
+                    return
+                if not chunk:
+                    return
+                got += len(chunk.translate(None, b" \t\r\n\0"))
+        finally:
+            if got:
+                entry["ignored_after_reply"] = got
+
+    def _drain(self, sock: socket.socket, reader: protocol.RequestReader) -> None:
+        """What has already arrived after a complete request (not waiting for more)."""
+        try:
+            sock.setblocking(False)
+            while len(reader) <= self.s.max_request:
                 chunk = sock.recv(65536)
-            except (OSError, ssl.SSLError):
-                return
-            if not chunk:
-                return
-            got += len(chunk)
+                if not chunk:
+                    break
+                reader.feed(chunk)
+        except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            pass
+        except (OSError, ssl.SSLError):
+            pass
+        finally:
+            try:
+                sock.setblocking(True)
+            except OSError:
+                pass
 
     def _exchange(
-        self, sock: socket.socket, addr: str, deadline: float, entry: dict[str, object]
+        self,
+        sock: socket.socket,
+        conn: _Conn,
+        addr: str,
+        deadline: float,
+        entry: dict[str, object],
     ) -> bytes | None:
-        buf = bytearray()
-        ended = False
+        reader = protocol.RequestReader()
+        paced = False
         while True:
-            if not ended and buf and (b"GET ".startswith(buf) or b"HEAD ".startswith(buf)):
-                req = None  # perhaps an HTTP request, not all of its first word yet
-            elif buf[:4] == b"GET " or buf[:5] == b"HEAD ":
-                head_end = buf.find(b"\r\n\r\n") if b"\r\n\r\n" in buf else buf.find(b"\n\n")
-                if head_end >= 0 or ended:
-                    return self._http(bytes(buf), entry)
-                req = None
-            else:
-                try:
-                    req = protocol.parse(bytes(buf), ended=ended)
-                except protocol.ProtocolError as e:
-                    return self._answer(entry, f"Rejected: {e}", "bad_request")
-            if req is not None:
-                return self._request(req, addr, entry)
+            try:
+                got = reader.poll()
+            except protocol.ProtocolError as e:
+                return self._answer(entry, f"Rejected: {e}", "bad_request")
+            if isinstance(got, bytes):
+                return self._http(got, entry)
+            if got is not None:
+                with self._active_lock:
+                    if conn.evicted:
+                        return None
+                    conn.busy = True
+                self._drain(sock, reader)
+                extra = reader.trailing()
+                if extra:
+                    entry["bytes"] = len(reader)
+                    return self._answer(
+                        entry,
+                        f"{ONE_RECORD} ({extra:,} more bytes after the first record; nothing "
+                        "was stored)",
+                        "more_than_one_record",
+                    )
+                return self._request(got, addr, conn.ip, entry)
+            if conn.evicted:
+                return None
             left = deadline - time.monotonic()
             if left <= 0:
                 return self._answer(
@@ -334,22 +508,28 @@ class ConnexionService:
                     f"Rejected: no complete request within {self.s.idle_timeout:g} s",
                     "timeout",
                 )
-            if not buf and self._stopping.is_set():
+            if not len(reader) and self._stopping.is_set():
                 return None  # shutting down: a connection that sent nothing is just closed
+            if paced:
+                # A slow sender's bytes are taken a few times a second, not one by one: a
+                # request trickled a byte at a time costs a few dozen reads, not 100,000.
+                time.sleep(min(PACE, left))
+                paced = False
+                continue
             sock.settimeout(min(left, 0.5))
             try:
                 chunk = sock.recv(65536)
             except TimeoutError:
                 continue
             if not chunk:
-                ended = True
+                if conn.evicted:
+                    return None
+                reader.close()
                 continue
-            nul = chunk.find(b"\0")
-            if nul >= 0:
-                chunk = chunk[:nul]
-                ended = True
-            buf += chunk
-            if len(buf) > self.s.max_request:
+            conn.got += len(chunk)
+            reader.feed(chunk)
+            paced = len(chunk) < SMALL_READ
+            if (reader.nul if reader.nul >= 0 else len(reader)) > self.s.max_request:
                 return self._answer(
                     entry,
                     f"Rejected: the request is larger than {self.s.max_request:,} bytes",
@@ -383,29 +563,17 @@ class ConnexionService:
             f"{len(payload)}\r\nConnection: close\r\n\r\n"
         ).encode() + (payload if not head.startswith(b"HEAD") else b"")
 
-    def _request(self, req: protocol.Request, addr: str, entry: dict[str, object]) -> bytes:
+    def _request(
+        self, req: protocol.Request, addr: str, ip: str, entry: dict[str, object]
+    ) -> bytes:
         login = _text(req.login).strip()
         entry["login"] = login or None
         entry["bytes"] = len(req.record)
         entry["001"] = _control_number(req.record)
         if not self.s.no_auth:
-            ip = addr.rsplit(":", 1)[0]
-            if self._locked_out(ip):
-                time.sleep(self.s.login_delay)
-                return self._answer(
-                    entry,
-                    f"{LOGIN_FAILED} (too many failed logins from {ip}; try again later)",
-                    "locked_out",
-                )
-            try:
-                ok = self._verify(login, req.password)
-            except Exception as e:
-                entry["detail"] = f"accounts: {e}"
-                return self._answer(entry, UNAVAILABLE, "unavailable")
-            if not ok:
-                self._failed(ip)
-                time.sleep(self.s.login_delay)
-                return self._answer(entry, LOGIN_FAILED, "login_failed")
+            refusal = self._login(login, req.password, ip, entry)
+            if refusal is not None:
+                return refusal
         digest = hashlib.sha256(req.record).hexdigest()
         job = _Job(login, addr, req.record, digest)
         self._jobs.put(job)
@@ -417,54 +585,71 @@ class ConnexionService:
 
     # -- logins ----------------------------------------------------------------------------------
 
-    def _locked_out(self, ip: str) -> bool:
-        now_ = time.monotonic()
-        with self._fail_lock:
-            times = [t for t in self._failures.get(ip, []) if now_ - t < self.s.lockout_seconds]
-            if times:
-                self._failures[ip] = times
-            else:
-                self._failures.pop(ip, None)
-            return len(times) >= self.s.lockout_failures
+    def _login(
+        self, login: str, password: bytes, ip: str, entry: dict[str, object]
+    ) -> bytes | None:
+        """None if ``login``/``password`` may enter; else the reply. The guard counts the
+        attempt before its check and runs the check on its own pool; this thread only waits."""
+        try:
+            state = self._state(login)
+            result = self._guard.check(login, password, ip)
+            if result.verdict is Verdict.OK and self._state(login) != state:
+                # The account changed while it was being checked: check against the new one.
+                self._state(login)
+                result = self._guard.check(login, password, ip)
+        except Exception as e:
+            entry["detail"] = f"accounts: {e}"
+            return self._answer(entry, UNAVAILABLE, "unavailable")
+        verdict = result.verdict
+        if verdict is Verdict.OK:
+            return None
+        if verdict is Verdict.UNAVAILABLE:
+            entry["detail"] = f"accounts: {result.detail}"
+            return self._answer(entry, UNAVAILABLE, "unavailable")
+        if verdict is Verdict.BUSY:
+            return self._answer(
+                entry, "Rejected: the server is busy checking logins; try again", "busy"
+            )
+        time.sleep(self.s.login_delay)
+        if verdict is Verdict.LOCKED:
+            wait = math.ceil(result.retry_after or self.s.lockout_seconds)
+            return self._answer(
+                entry,
+                f"{LOGIN_FAILED} (too many failed logins from {ip}; try again in {wait} s)",
+                "locked_out",
+            )
+        return self._answer(entry, LOGIN_FAILED, "login_failed")
 
-    def _failed(self, ip: str) -> None:
-        now_ = time.monotonic()
-        with self._fail_lock:
-            if len(self._failures) > 10_000:  # many addresses: forget the expired ones
-                self._failures = {
-                    a: times
-                    for a, times in self._failures.items()
-                    if times and now_ - times[-1] < self.s.lockout_seconds
-                }
-            self._failures.setdefault(ip, []).append(now_)
-
-    def _verify(self, login: str, password: bytes) -> bool:
-        """scrypt once per (login, password) while the account is unchanged: a verified pair is
-        remembered (as an HMAC of the password under a key made at start, never the password)
-        with the account's ``updated_at``; the account list is re-read at most once a second,
-        so ``users disable`` and ``users passwd`` take effect within a second."""
-        from ..flows import accounts
-
-        key = (login, hmac.new(self._secret, password, "sha256").digest())
+    def _state(self, login: str) -> tuple[bool, str] | None:
+        """The account's (disabled, updated_at), re-read at most once a second (at once when it
+        is unknown or disabled); a change drops the login's verified credentials, so ``users
+        disable`` and ``users passwd`` take effect within a second."""
         state = self._account_states().get(login)
         if state is None or state[0]:  # unknown or disabled a moment ago: look again
             state = self._account_states(fresh=True).get(login)
-        if state is not None and not state[0] and self._verified.get(key) == state[1]:
-            return True
-        # Everything else pays one scrypt check, unknown and disabled logins too (verify()
-        # spends it on a dummy hash), so that the time of a failure does not tell them apart.
-        text = _text(password)
-        ok = bool(self._read(lambda store: accounts.verify(store, login, text)))
-        if ok and state is not None:
-            self._verified[key] = state[1]
-        return ok
+        if self._seen.get(login, state) != state:
+            self._guard.forget(login)
+        if len(self._seen) > 10_000:
+            self._seen.clear()
+        self._seen[login] = state
+        return state
+
+    def _check_password(self, login: str, password: bytes) -> bool:
+        """The guard's check, on its pool: the stored hash read by the reader thread (a quick
+        read), then scrypt here. Unknown and disabled logins pay one scrypt too (on a dummy
+        hash), so that the time of a failure does not tell them apart."""
+        from ..flows import accounts
+
+        stored = self._read(lambda store: accounts.stored_hash(store, login))
+        return accounts.check(stored, _text(password))
 
     def _account_states(self, *, fresh: bool = False) -> dict[str, tuple[bool, str]]:
         from ..flows import accounts
 
         cached = self._accounts
-        if not fresh and cached is not None and time.monotonic() - cached[0] < 1.0:
-            return cached[1]
+        age = time.monotonic() - cached[0] if cached is not None else float("inf")
+        if cached is not None and age < (0.1 if fresh else 1.0):
+            return cached[1]  # (fresh: at most ten reads a second, whatever the names sent)
         users = self._read(accounts.list_users)
         states = {u.name: (bool(u.disabled), str(u.updated_at)) for u in users}
         self._accounts = (time.monotonic(), states)
@@ -608,8 +793,10 @@ class ConnexionService:
             "SELECT time, fate, sysno, message FROM receipts WHERE login=? AND digest=?",
             (job.login, job.digest),
         ).fetchone()
-        if row is not None and _age(row[0]) < self.s.retry_window:
+        if row is not None and row[1] in REPLAYED and _age(row[0]) < self.s.retry_window:
             return f"{row[3]} (already received {_clock(row[0])})", "retry", row[2]
+        # No receipt, an old one, or a refusal: evaluated (again) — a refusal's cause (a
+        # deleted target, an earlier duplicate) may have been fixed since.
         count = db.execute(
             "SELECT count(*) FROM load_log WHERE input_hash=?", (job.digest,)
         ).fetchone()[0]

@@ -293,3 +293,10 @@ pub(crate) fn convert_records_file(
         .map_err(|e| crate::errors::os_error(e.to_string()))?;
     Ok((format_name(from), Report::from(report)))
 }
+
+/// The format of an input from its first bytes (`Format::detect`, the one detection every reader
+/// and command uses): `"marcxml"`, `"json"` or `"iso2709"`.
+#[pyfunction]
+pub(crate) fn detect_format(head: &[u8]) -> &'static str {
+    format_name(Format::detect(head))
+}

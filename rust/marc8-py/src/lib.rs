@@ -30,7 +30,7 @@ mod _native {
 
     #[pymodule_export]
     use crate::formats::{
-        convert_records, convert_records_file, parse_xml, read_json, RecordStream,
+        convert_records, convert_records_file, detect_format, parse_xml, read_json, RecordStream,
     };
     #[pymodule_export]
     use crate::model::{export_record, raw_fields, Field, Record};
@@ -44,7 +44,10 @@ mod _native {
         RecordProblem, Report,
     };
     #[pymodule_export]
-    use crate::search::{search_index_row, search_numbers, search_words};
+    use crate::search::{
+        search_index_row, search_isbn_problem, search_match_keys, search_numbers,
+        search_query_terms, search_words,
+    };
     #[pymodule_export]
     use crate::validate::{validate_bytes, validate_file};
 
@@ -80,6 +83,7 @@ mod _native {
                 "RecordStream",
                 "convert_records",
                 "convert_records_file",
+                "detect_format",
                 "parse_xml",
                 "read_json",
                 "Report",
@@ -91,7 +95,10 @@ mod _native {
                 "validate_bytes",
                 "validate_file",
                 "search_index_row",
+                "search_isbn_problem",
+                "search_match_keys",
                 "search_numbers",
+                "search_query_terms",
                 "search_words",
             ],
         )?;

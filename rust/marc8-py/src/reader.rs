@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use marc8::file::FileReport;
-use marc8::reader::{ReadItem, RecordReader};
+use marc8::reader::{AnyReader, ReadItem};
 use marc8::writer::{Format, RecordWriter};
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes};
@@ -87,14 +87,17 @@ impl<R: Read> Read for Limited<R> {
     }
 }
 
+/// Starts reading `input` in whatever format it is in (`Format::detect` on its first bytes, read
+/// without the GIL: a pipe may make them wait).
 fn start<R: Read + Send + 'static>(
+    py: Python<'_>,
     input: R,
     chunk_size: Option<usize>,
     opts: marc8::model::ReadOptions,
     jobs: usize,
-) -> RecordReader {
-    match chunk_size {
-        Some(limit) => RecordReader::new(
+) -> PyResult<AnyReader> {
+    let started = py.detach(|| match chunk_size {
+        Some(limit) => AnyReader::new(
             Limited {
                 inner: input,
                 limit: limit.max(1),
@@ -102,18 +105,20 @@ fn start<R: Read + Send + 'static>(
             opts,
             jobs,
         ),
-        None => RecordReader::new(input, opts, jobs),
-    }
+        None => AnyReader::new(input, opts, jobs),
+    });
+    started.map_err(|e| crate::errors::os_error(e.to_string()))
 }
 
 /// Reads records from a path, a binary file object or bytes, in order, parsing them on worker
 /// threads.
 #[pyclass(module = "marc8fast", name = "MARCReader")]
 pub struct MARCReader {
-    inner: Option<Mutex<RecordReader>>,
+    inner: Option<Mutex<AnyReader>>,
     current: VecDeque<ReadItem>,
     report: FileReport,
     registered: Option<usize>,
+    format: Format,
 }
 
 impl MARCReader {
@@ -152,39 +157,44 @@ impl MARCReader {
         let jobs = jobs
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
             .max(1);
-        let mut registered = None;
+        let mut reg_path: Option<PathBuf> = None;
+        let py = source.py();
         let reader = if let Ok(b) = source.cast::<PyBytes>() {
             start(
+                py,
                 io::Cursor::new(b.as_bytes().to_vec()),
                 chunk_size,
                 opts,
                 jobs,
-            )
+            )?
         } else if let Ok(b) = source.cast::<PyByteArray>() {
-            start(io::Cursor::new(b.to_vec()), chunk_size, opts, jobs)
+            start(py, io::Cursor::new(b.to_vec()), chunk_size, opts, jobs)?
         } else if source.hasattr("read")? {
             if let Ok(name) = source.getattr("name").and_then(|n| n.extract::<PathBuf>()) {
                 if name.is_file() {
-                    registered = register(&name);
+                    reg_path = Some(name);
                 }
             }
             let file = PyReader {
                 file: source.clone().unbind(),
                 pending: Vec::new(),
             };
-            start(file, chunk_size, opts, jobs)
+            start(py, file, chunk_size, opts, jobs)?
         } else {
             let path: PathBuf = source.extract().map_err(|_| {
                 pyo3::exceptions::PyTypeError::new_err(
                     "MARCReader reads a path, a binary file object, bytes or bytearray",
                 )
             })?;
-            let file =
-                std::fs::File::open(&path).map_err(|e| crate::errors::os_error(e.to_string()))?;
-            registered = register(&path);
-            start(file, chunk_size, opts, jobs)
+            let file = py
+                .detach(|| std::fs::File::open(&path))
+                .map_err(|e| crate::errors::os_error(e.to_string()))?;
+            reg_path = Some(path);
+            start(py, file, chunk_size, opts, jobs)?
         };
+        let registered = reg_path.as_deref().and_then(register);
         Ok(MARCReader {
+            format: reader.format(),
             inner: Some(Mutex::new(reader)),
             current: VecDeque::new(),
             report: FileReport::default(),
@@ -302,6 +312,12 @@ impl MARCReader {
     #[getter]
     fn bytes_read(&self) -> u64 {
         self.report.bytes_in
+    }
+
+    /// The input's format, detected from its first bytes: `iso2709`, `marcxml` or `json`.
+    #[getter]
+    fn format(&self) -> &'static str {
+        marc8::convert::format_name(self.format)
     }
 
     /// The counts and file-level problems so far as a Report (`records_written`: records

@@ -30,17 +30,10 @@ pub fn format_name(format: Format) -> &'static str {
     }
 }
 
-/// Guesses the format from the start of the input: the first byte that is not whitespace (or a
-/// UTF-8 byte order mark) is `<` for MARCXML, `[` or `{` for JSON; anything else is ISO 2709
-/// (whose records start with five digits).
+/// The format of an input from its first bytes: [`Format::detect`].
 #[must_use]
 pub fn detect_format(head: &[u8]) -> Format {
-    let head = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
-    match head.iter().find(|b| !b.is_ascii_whitespace()) {
-        Some(b'<') => Format::MarcXml,
-        Some(b'[' | b'{') => Format::Json,
-        _ => Format::Iso2709,
-    }
+    Format::detect(head)
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -201,14 +194,12 @@ pub fn records<'a, R: BufRead + 'a>(
     format: Option<Format>,
     opts: ReadOptions,
 ) -> io::Result<(Format, Box<dyn Iterator<Item = ReadRecord> + 'a>)> {
-    let format = match format {
-        Some(f) => f,
-        None => {
-            // Enough of the input to see past leading whitespace in any sane file.
-            let head = input.fill_buf()?;
-            detect_format(head)
-        }
+    // What detection read is read again: a pipe is read once.
+    let (format, head) = match format {
+        Some(f) => (f, Vec::new()),
+        None => Format::sniff(&mut input)?,
     };
+    let input = io::Cursor::new(head).chain(input);
     let it: Box<dyn Iterator<Item = ReadRecord> + 'a> = match format {
         Format::Iso2709 => Box::new(IsoReader::new(input, opts)),
         Format::MarcXml => Box::new(XmlReader::new(input)),

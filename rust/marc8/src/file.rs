@@ -386,7 +386,7 @@ pub(crate) fn read_batches<R: Read>(
     Ok(())
 }
 
-fn stopped() -> io::Error {
+pub(crate) fn stopped() -> io::Error {
     io::Error::new(
         io::ErrorKind::Interrupted,
         "stopped by the progress callback",
@@ -394,7 +394,7 @@ fn stopped() -> io::Error {
 }
 
 /// Adds a batch's report to the total, keeping at most `max_problems`, and tells `on_batch`.
-fn absorb(
+pub(crate) fn absorb(
     total: &mut FileReport,
     part: FileReport,
     stream: &StreamOptions,

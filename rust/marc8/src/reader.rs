@@ -7,12 +7,14 @@
 
 use std::collections::BTreeMap;
 use std::io::{self, Read};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 
 use crate::file::{read_batches, Batch, Item, RecordRange, StreamOptions};
 use crate::model::{ReadOptions, Record, SourceEncoding};
 use crate::record::{length_problem, RecordProblem};
+use crate::writer::Format;
 
 /// Batches in flight per worker (read, being parsed, or waiting to be taken in order).
 const IN_FLIGHT_PER_JOB: usize = 4;
@@ -199,6 +201,136 @@ impl Iterator for RecordReader {
     }
 }
 
+// ------------------------------------------------------------------------------------------------
+// Any format
+
+/// Counts the bytes read through it (for progress).
+struct Counting<R> {
+    inner: R,
+    count: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// Records of MARCXML or MARC-in-JSON handed over per batch.
+const OTHER_BATCH: usize = 64;
+
+type OtherItems = Box<dyn Iterator<Item = crate::marcxml::ReadRecord> + Send>;
+
+enum Inner {
+    Iso(RecordReader),
+    Other {
+        items: OtherItems,
+        count: Arc<AtomicU64>,
+        reported: u64,
+    },
+}
+
+/// Records of an input in any of the three formats, told apart by [`Format::detect`] from its
+/// first bytes (read once: a pipe works): ISO 2709 through [`RecordReader`] (split, parsed and
+/// converted on worker threads), MARCXML and MARC-in-JSON through their stream readers
+/// ([`crate::marcxml::XmlReader`], [`crate::marcjson::JsonReader`]). Every format comes back as
+/// the same [`ReadBatch`]es: what `MARCReader`, `dump` and `load` read.
+pub struct AnyReader {
+    format: Format,
+    inner: Inner,
+}
+
+impl AnyReader {
+    /// Reads the first bytes of `input` (blocking until they come) to detect its format, then
+    /// starts reading it.
+    pub fn new<R: Read + Send + 'static>(
+        mut input: R,
+        opts: ReadOptions,
+        jobs: usize,
+    ) -> io::Result<Self> {
+        let (format, head) = Format::sniff(&mut input)?;
+        let input = io::Cursor::new(head).chain(input);
+        let inner = match format {
+            Format::MarcXml | Format::Json => {
+                let count = Arc::new(AtomicU64::new(0));
+                let counted = io::BufReader::new(Counting {
+                    inner: input,
+                    count: Arc::clone(&count),
+                });
+                let items: OtherItems = if format == Format::MarcXml {
+                    Box::new(crate::marcxml::XmlReader::new(counted))
+                } else {
+                    Box::new(crate::marcjson::JsonReader::new(counted))
+                };
+                Inner::Other {
+                    items,
+                    count,
+                    reported: 0,
+                }
+            }
+            _ => Inner::Iso(RecordReader::new(input, opts, jobs)),
+        };
+        Ok(AnyReader { format, inner })
+    }
+
+    /// The input's format.
+    #[must_use]
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// The next batch of the input in order, `None` at the end (see
+    /// [`RecordReader::next_batch`]). A MARCXML or JSON entry with no record is `Rejected` when a
+    /// problem says the record was rejected, else each problem is `Skipped`.
+    pub fn next_batch(&mut self) -> io::Result<Option<ReadBatch>> {
+        match &mut self.inner {
+            Inner::Iso(r) => r.next_batch(),
+            Inner::Other {
+                items,
+                count,
+                reported,
+            } => {
+                let mut out = Vec::new();
+                for item in items.by_ref() {
+                    match item.record {
+                        Some(record) => out.push(ReadItem::Record(Box::new(ReadRecord {
+                            number: item.number,
+                            offset: item.offset,
+                            record,
+                            source: SourceEncoding::Utf8,
+                            problems: item.problems,
+                            length_problem: None,
+                        }))),
+                        None if item
+                            .problems
+                            .iter()
+                            .any(|p| p.action == crate::kinds::RecordAction::Rejected) =>
+                        {
+                            out.push(ReadItem::Rejected(item.problems));
+                        }
+                        None => out.extend(item.problems.into_iter().map(ReadItem::Skipped)),
+                    }
+                    if out.len() >= OTHER_BATCH {
+                        break;
+                    }
+                }
+                let now = count.load(Ordering::Relaxed);
+                let bytes_in = now - *reported;
+                *reported = now;
+                if out.is_empty() && bytes_in == 0 {
+                    return Ok(None);
+                }
+                Ok(Some(ReadBatch {
+                    items: out,
+                    bytes_in,
+                }))
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -336,6 +468,96 @@ mod tests {
         };
         assert_eq!(err.to_string(), "disk on fire");
         assert!(reader.next_batch().unwrap().is_none());
+    }
+
+    fn records_of(reader: &mut AnyReader) -> Vec<ReadItem> {
+        let mut all = Vec::new();
+        while let Some(b) = reader.next_batch().unwrap() {
+            all.extend(b.items);
+        }
+        all
+    }
+
+    #[test]
+    fn any_reader_reads_every_format_from_a_trickle() {
+        let iso = input();
+        let (whole, _) = split_records(&iso);
+        let mut models: Vec<Record> = whole
+            .iter()
+            .take(100)
+            .map(|(n, off, raw)| {
+                Record::from_iso2709(
+                    raw,
+                    &ReadOptions::default(),
+                    *n,
+                    *off as u64,
+                    &mut Vec::new(),
+                )
+                .unwrap()
+                .0
+            })
+            .collect();
+        // MARCXML cannot carry control characters: leave them out.
+        for r in &mut models {
+            for f in &mut r.fields {
+                if let crate::model::FieldData::Data { subfields, .. } = &mut f.data {
+                    for sf in subfields {
+                        sf.value.retain(|c| !c.is_control());
+                    }
+                }
+            }
+        }
+        let (xml, _) = crate::marcxml::collection_document(&models);
+        let mut json = String::new();
+        for (k, r) in models.iter().enumerate() {
+            json.push_str(if k == 0 { "[" } else { "," });
+            crate::marcjson::write_record(r, &mut json, k + 1, &mut Vec::new());
+        }
+        json.push(']');
+        for (format, data) in [
+            (Format::MarcXml, format!("\n\n  {xml}").into_bytes()),
+            (
+                Format::Json,
+                [&b"\xEF\xBB\xBF \n"[..], json.as_bytes()].concat(),
+            ),
+        ] {
+            for n in [1usize, 7, 4096] {
+                let trickle = Trickle(Box::leak(data.clone().into_boxed_slice()), n);
+                let mut reader = AnyReader::new(trickle, ReadOptions::default(), 2).unwrap();
+                assert_eq!(reader.format(), format);
+                let got: Vec<Record> = records_of(&mut reader)
+                    .into_iter()
+                    .map(|i| match i {
+                        ReadItem::Record(r) => r.record,
+                        other => panic!("{other:?}"),
+                    })
+                    .collect();
+                assert_eq!(got.len(), models.len(), "{format:?} reads of {n}");
+                for (g, m) in got.iter().zip(&models) {
+                    assert_eq!(g.fields, m.fields);
+                }
+            }
+        }
+        // ISO 2709 through AnyReader is the RecordReader's output, item for item.
+        let trickle = Trickle(Box::leak(iso.clone().into_boxed_slice()), 3);
+        let mut reader = AnyReader::new(trickle, ReadOptions::default(), 2).unwrap();
+        assert_eq!(reader.format(), Format::Iso2709);
+        assert_eq!(records_of(&mut reader), items(2, iso));
+        // Nothing at all is ISO 2709 with no record.
+        let mut reader = AnyReader::new(io::empty(), ReadOptions::default(), 1).unwrap();
+        assert_eq!(reader.format(), Format::Iso2709);
+        assert!(records_of(&mut reader).is_empty());
+    }
+
+    #[test]
+    fn sniff_reads_only_until_it_can_tell() {
+        let mut input = Trickle(b"\xEF\xBB\xBF  \n<collection/>rest", 1);
+        let (f, head) = Format::sniff(&mut input).unwrap();
+        assert_eq!(f, Format::MarcXml);
+        assert_eq!(head, b"\xEF\xBB\xBF  \n<");
+        let mut input = Trickle(b"00012nam", 2);
+        let (f, head) = Format::sniff(&mut input).unwrap();
+        assert_eq!((f, &head[..]), (Format::Iso2709, &b"00"[..]));
     }
 
     #[test]

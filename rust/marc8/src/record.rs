@@ -904,9 +904,9 @@ pub enum Looks {
     /// Valid UTF-8 with at least one multibyte character.
     Utf8,
     /// UTF-8 with some invalid sequences, but at least as many bytes in valid multibyte
-    /// characters as in invalid sequences: damaged UTF-8, not another encoding. A record that
-    /// says UTF-8 is read as UTF-8 (each bad sequence replaced and reported); one that says
-    /// MARC-8 is read as MARC-8 (the data is not valid UTF-8).
+    /// characters as in invalid sequences: damaged UTF-8, not another encoding. Whatever
+    /// leader/09 says, it is UTF-8 (each bad sequence replaced and reported): a record that says
+    /// MARC-8 is `mislabelled`, like one whose data is valid UTF-8 throughout.
     MostlyUtf8,
     /// MARC-8 escape sequences, or more bytes in invalid UTF-8 sequences than in valid
     /// multibyte characters: MARC-8 or something else.
@@ -1353,9 +1353,11 @@ fn begin_parsed<'a>(
     // The source encoding: leader/09, checked against the data.
     let says_utf8 = parsed.leader[9] == b'a';
     let looks = classify(&parsed.fields);
+    // The same weighing whatever leader/09 says (issue 18): damaged UTF-8 under a blank
+    // leader/09 is UTF-8 as much as under `a`.
     let mislabelled = matches!(
         (says_utf8, looks),
-        (false, Looks::Utf8) | (true, Looks::NotUtf8)
+        (false, Looks::Utf8 | Looks::MostlyUtf8) | (true, Looks::NotUtf8)
     );
     // Trusting the data, a record that looks UTF-8 is read as UTF-8 and vice versa.
     let from_marc8 = if mislabelled && trust == Trust::Data {
@@ -1383,6 +1385,10 @@ fn begin_parsed<'a>(
             "leader/09 says UTF-8 but the data has MARC-8 escape sequences".to_owned()
         } else if says_utf8 {
             "leader/09 says UTF-8 but the data is mostly not valid UTF-8 (MARC-8?)".to_owned()
+        } else if looks == Looks::MostlyUtf8 {
+            "leader/09 says MARC-8 but the data is UTF-8 (with invalid sequences, no MARC-8 \
+             escapes)"
+                .to_owned()
         } else {
             "leader/09 says MARC-8 but the data is valid UTF-8".to_owned()
         };

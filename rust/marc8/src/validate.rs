@@ -32,14 +32,17 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
 
+use crate::convert::FormatWriter;
 use crate::encoder::{encode_report, EncodeErrors, EncodeOptions};
 use crate::file::{
-    for_each_record, run_stream, Batch, Done, Fate, FileReport, OnBatch, RecordRange, StreamOptions,
+    absorb, for_each_record, run_stream, stopped, Batch, Done, Fate, FileReport, OnBatch,
+    RecordRange, StreamOptions,
 };
 use crate::record::{
     parse_layout, transcode_parsed, walk_data_field, EntryFault, Layout, LayoutError, Part,
     RecordOptions, RecordProblem, Scratch, Target, SD,
 };
+use crate::writer::Format;
 use crate::{Charset, ProblemKind};
 
 /// Options of validation.
@@ -76,6 +79,13 @@ pub fn validate_stream_with<R: Read + Send>(
     stream: &StreamOptions,
     on_batch: &mut OnBatch<'_>,
 ) -> io::Result<FileReport> {
+    let mut input = input;
+    // The one format detection (issue 18): MARCXML and MARC-in-JSON are validated too.
+    let (format, head) = Format::sniff(&mut input)?;
+    let input = io::Cursor::new(head).chain(input);
+    if format != Format::Iso2709 {
+        return validate_other(input, format, opts, stream, on_batch);
+    }
     run_stream(
         input,
         &mut io::sink(),
@@ -106,6 +116,88 @@ pub fn validate_file_with(
     on_batch: &mut OnBatch<'_>,
 ) -> io::Result<FileReport> {
     validate_stream_with(File::open(path)?, opts, jobs, stream, on_batch)
+}
+
+/// Counts the bytes read through it.
+struct Counted<R> {
+    inner: R,
+    count: u64,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
+/// Validates MARCXML or MARC-in-JSON: every record as its reader reads it (what the reader
+/// reports, positioned by record number and byte offset), then as it would be written in ISO
+/// 2709 (UTF-8; MARC-8 with [`ValidateOptions::for_export`], every character MARC-8 lacks
+/// listed): a field or record too long for ISO 2709, a tag or code that cannot be written.
+fn validate_other<R: Read>(
+    input: R,
+    format: Format,
+    opts: &ValidateOptions,
+    stream: &StreamOptions,
+    on_batch: &mut OnBatch<'_>,
+) -> io::Result<FileReport> {
+    let mut counted = io::BufReader::new(Counted {
+        inner: input,
+        count: 0,
+    });
+    let mut total = FileReport::default();
+    let encoding = if opts.for_export {
+        Target::Marc8
+    } else {
+        Target::Utf8
+    };
+    let mut writer = FormatWriter::new(
+        io::sink(),
+        Format::Iso2709,
+        encoding,
+        EncodeErrors::default(),
+    );
+    let items: Box<dyn Iterator<Item = crate::marcxml::ReadRecord> + '_> = match format {
+        Format::Json => Box::new(crate::marcjson::JsonReader::new(&mut counted)),
+        _ => Box::new(crate::marcxml::XmlReader::new(&mut counted)),
+    };
+    let range = opts.range;
+    for item in items {
+        if item.number <= range.offset {
+            continue;
+        }
+        if range
+            .limit
+            .is_some_and(|l| item.number > range.offset.saturating_add(l))
+        {
+            break;
+        }
+        let mut part = FileReport::default();
+        let mut problems = item.problems;
+        if let Some(rec) = &item.record {
+            part.records_read = 1;
+            if !writer.write(rec, item.number, item.offset, &mut problems)? {
+                part.records_rejected = 1;
+            }
+            if !problems.is_empty() {
+                part.records_with_problems = 1;
+            }
+        } else if problems.iter().any(|p| p.action == RecordAction::Rejected) {
+            part.records_read = 1;
+            part.records_rejected = 1;
+        }
+        part.problems = problems;
+        if !absorb(&mut total, part, stream, on_batch) {
+            return Err(stopped());
+        }
+    }
+    total.bytes_in = counted.get_ref().count;
+    if !absorb(&mut total, FileReport::default(), stream, on_batch) {
+        return Err(stopped());
+    }
+    Ok(total)
 }
 
 /// Buffers reused from one record to the next.

@@ -16,7 +16,10 @@ use crate::file::{same_file, temp_path};
 use crate::model::{write_iso2709, Field};
 use crate::record::{RecordProblem, Target};
 
-/// An output format of [`RecordWriter`].
+/// How many bytes of leading whitespace [`Format::sniff`] reads at most before deciding (ISO 2709).
+pub const SNIFF_LIMIT: usize = 64 << 10;
+
+/// A record format: what [`RecordWriter`] writes, what [`Format::detect`] recognises.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Format {
@@ -37,6 +40,47 @@ impl Format {
             "marcxml" | "xml" => Some(Format::MarcXml),
             "json" => Some(Format::Json),
             _ => None,
+        }
+    }
+
+    /// The format of an input, from its first bytes: the first byte that is not whitespace (after
+    /// a UTF-8 byte order mark) is `<` for MARCXML, `[` or `{` for MARC-in-JSON; anything else is
+    /// ISO 2709 (whose records start with five digits), empty input included. The one format
+    /// detection every reader and command uses.
+    #[must_use]
+    pub fn detect(head: &[u8]) -> Format {
+        let head = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
+        match head.iter().find(|b| !b.is_ascii_whitespace()) {
+            Some(b'<') => Format::MarcXml,
+            Some(b'[' | b'{') => Format::Json,
+            _ => Format::Iso2709,
+        }
+    }
+
+    /// Reads the start of a stream until [`Format::detect`] can tell (the first byte that is not
+    /// whitespace, or the end, or [`SNIFF_LIMIT`] bytes of whitespace): the format and the bytes
+    /// read, to be read again before the rest of the stream (`head.chain(input)`). Reads only
+    /// what it needs: a pipe is read once.
+    pub fn sniff<R: std::io::Read>(input: &mut R) -> std::io::Result<(Format, Vec<u8>)> {
+        let mut head = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            const BOM: &[u8] = b"\xEF\xBB\xBF";
+            let partial_bom = !head.is_empty() && head.len() < BOM.len() && BOM.starts_with(&head);
+            let seen = head.strip_prefix(BOM).unwrap_or(&head[..]);
+            let decided = !partial_bom && seen.iter().any(|b| !b.is_ascii_whitespace());
+            if decided || head.len() >= SNIFF_LIMIT {
+                return Ok((Format::detect(&head), head));
+            }
+            let n = match input.read(&mut buf) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if n == 0 {
+                return Ok((Format::detect(&head), head));
+            }
+            head.extend_from_slice(&buf[..n]);
         }
     }
 

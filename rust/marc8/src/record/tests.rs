@@ -217,16 +217,42 @@ fn classify_weighs_invalid_against_valid_utf8() {
 }
 
 #[test]
-fn damaged_utf8_under_a_marc8_leader_is_still_read_as_marc8() {
-    // Leader/09 blank and data that is not valid UTF-8: nothing contradicts the leader.
+fn damaged_utf8_under_a_marc8_leader_is_read_as_utf8_when_trusting_the_data() {
+    // Issue 18: leader/09 blank and UTF-8 text with one bad sequence is mislabelled damaged
+    // UTF-8, as it is under leader/09 `a` (it was read as MARC-8 before).
     let m = record(false, &[("245", b"10\x1faCaf\xc3\xa9 BA\xe0\xa4TF")]);
     let trusting = RecordOptions {
         trust: Trust::Data,
         ..to_utf8()
     };
     let c = transcode_record(&m, &trusting, 1, 0);
-    assert!(c.problems.iter().all(|p| p.kind != "mislabelled"));
-    assert_eq!(c.record, transcode_record(&m, &to_utf8(), 1, 0).record);
+    let kinds: Vec<_> = c
+        .problems
+        .iter()
+        .map(|p| (p.kind.as_str(), p.action.as_str()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("mislabelled", "trusted_data"),
+            ("invalid_utf8", "replaced")
+        ]
+    );
+    let out = c.record.unwrap();
+    assert_eq!(out[9], b'a');
+    assert_eq!(
+        parse(&out).unwrap().fields[0].data,
+        "10\x1faCafé BA\u{FFFD}TF".as_bytes()
+    );
+    // Trusting the leader it is still read as MARC-8, and the mislabelling is reported.
+    let c = transcode_record(&m, &to_utf8(), 1, 0);
+    assert_eq!(c.problems[0].kind, "mislabelled");
+    assert_eq!(c.problems[0].action, "trusted_leader");
+    // MARC-8 under a blank leader/09 (diacritics before ASCII letters: no valid multibyte
+    // character at all) is not touched.
+    let m8 = record(false, &[("245", b"10\x1faCaf\xe2e \xe8A ngstro\xe8m \xb1")]);
+    let c = transcode_record(&m8, &trusting, 1, 0);
+    assert!(c.problems.is_empty(), "{:?}", c.problems);
 }
 
 #[test]
