@@ -60,6 +60,10 @@ class Server:
         preexec_fn: Callable[[], object] | None = None,
     ) -> None:
         self.db = db
+        if not db.exists():
+            # serve never makes a catalog (issue 18, item 5): the tests make one first.
+            made = marc8fast("catalog", "init", "--db", db)
+            assert made.returncode == 0, made.stderr
         self.log = log or db.with_suffix(".log")
         self.stderr_path = db.with_suffix(f".stderr{time.monotonic_ns()}")
         self._err = open(self.stderr_path, "w+b")

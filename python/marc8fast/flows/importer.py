@@ -28,9 +28,9 @@ What the rules and the overlay changed is carried on each :class:`Outcome` (``ch
 form for the record's line, the full one for the report and the load log), and the store writes
 the record's history event with the input's name and those changes.
 
-Bytes between records that are no record (``garbage``) are **junk**: an outcome of fate ``junk``
-numbered by its byte offset, counted apart from the records; an input with no record and no junk
-gives one outcome of fate ``empty``.
+Bytes between records that are no record (``garbage``) are **junk**: an outcome of fate
+``junk`` placed by its byte offset (``junk @OFFSET``, as every command shows it), counted apart
+from the records; an input with no record and no junk gives one outcome of fate ``empty``.
 
 Records commit in groups of ``batch_size``, each group with its load-log rows in the same
 transaction. An input record is identified by (SHA-256 of the input from its first byte up to
@@ -55,6 +55,7 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO, cast
 
 from .._native import (
+    PROBLEM_KINDS,
     ArgumentError,
     Field,
     Marc8Error,
@@ -64,6 +65,7 @@ from .._native import (
     next_record,
     search_numbers,
 )
+from .._problems import problem_line
 from .search import match_keys
 from .store import CatalogStore, LogRow, format_sysno, now, open_store
 
@@ -324,7 +326,7 @@ class Outcome:
 
     def line(self) -> str:
         if self.fate == "junk":
-            return f"{self.file}: byte {self.offset}: {self.message}"
+            return f"{self.file}: junk @{self.offset}: {self.message}"
         if self.fate == "empty":
             return f"{self.file}: {self.message}"
         cn = f" 001={self.control_number}" if self.control_number else ""
@@ -335,12 +337,16 @@ class Outcome:
     def problem_lines(self) -> list[str]:
         """One line per conversion problem, with its place (tag, occurrence, subfield, offset in
         characters), to print under the record's line (but those its message already says)."""
-        return [problem_line(p) for p in self.problems if p["message"] not in self.message]
+        return [
+            problem_line(self.file, {**p, "record": self.index, "record_offset": self.offset})
+            for p in self.problems
+            if p["message"] not in self.message
+        ]
 
     def log_message(self) -> str:
         """The message with every change in full (the load log keeps it)."""
         if self.fate == "junk":
-            return f"byte {self.offset}: {self.message}"
+            return f"junk @{self.offset}: {self.message}"
         if not self.changes:
             return self.message
         return f"{self.message} [{'; '.join(c.full for c in self.changes)}]"
@@ -359,26 +365,14 @@ class Outcome:
         }
 
 
-def problem_line(p: dict[str, Any]) -> str:
-    """``245 $a offset 3: control_character: ...`` from a problem's dict."""
-    where = p.get("tag") or ""
-    if where and (p.get("occurrence") or 1) > 1:
-        where += f"#{p['occurrence']}"
-    if p.get("subfield"):
-        where += f" ${p['subfield']}"
-    if p.get("offset") is not None and where:
-        where += f" offset {p['offset']}"
-    head = f"{where}: " if where else ""
-    return f"{head}{p['kind']}: {p['message']}"
-
-
 @dataclass
 class LoadSummary:
     batch_id: int = 0
     files: int = 0
     records: int = 0
     fates: Counter[str] = field(default_factory=Counter)
-    records_with_problems: int = 0
+    records_with_problems: int = 0  # records loaded with a problem of severity "error"
+    records_with_warnings: int = 0  # loaded with warnings only (mislabelled, length_mismatch)
     junk: int = 0  # stretches of bytes between records that are not records (not counted above)
     empty_files: list[str] = field(default_factory=list)  # inputs with no record and no junk
 
@@ -397,7 +391,13 @@ class LoadSummary:
         empty = f"; {len(self.empty_files)} empty file(s)" if self.empty_files else ""
         return (
             f"batch {self.batch_id}: {self.files} file(s), {self.records:,} record(s): {parts}; "
-            f"{self.records_with_problems:,} record(s) with conversion problems{junk}{empty}"
+            f"{self.records_with_problems:,} record(s) with conversion problems"
+            + (
+                f" ({self.records_with_warnings:,} more with warnings only)"
+                if self.records_with_warnings
+                else ""
+            )
+            + f"{junk}{empty}"
         )
 
 
@@ -412,16 +412,29 @@ class Importer:
         on_outcome: Callable[[Outcome], object] | None = None,
         overlay: str = "merge",
         on_progress: Callable[[int, int], object] | None = None,
+        before_commit: Callable[[list[Outcome]], object] | None = None,
+        commit_failed: Callable[[], object] | None = None,
     ) -> None:
+        """``on_outcome`` is called with each outcome only once its record (and its load-log
+        row) is committed. ``before_commit`` is called with the outcomes of the transaction
+        about to commit (the CLI writes their ``--report`` rows there: if it raises, the
+        transaction is rolled back and the load stops), ``commit_failed`` when that commit then
+        fails (the CLI takes those rows back): so the report's rows, the printed lines and the
+        stored records always agree, even on a full disk (issue 18, item 1)."""
         if overlay not in OVERLAY_MODES:
             raise ArgumentError(f"overlay must be merge or replace, not {overlay!r}")
         self.store = store
         self.prefix = target_prefix
-        self.exclude = frozenset(exclude_symbols)
+        # Holding symbols are compared without regard to case (OCLC's are upper case; a symbol
+        # typed in lower case still excludes).
+        self.exclude = frozenset(sym.strip().casefold() for sym in exclude_symbols)
         self.batch_size = max(1, batch_size)
         self.on_outcome = on_outcome
         self.overlay = overlay
         self.on_progress = on_progress
+        self.before_commit = before_commit
+        self.commit_failed = commit_failed
+        self._pending: list[Outcome] = []  # logged in the open transaction, not yet told
         self._bytes_before = 0  # bytes of the files already loaded (for on_progress)
         self.summary = LoadSummary()
 
@@ -485,6 +498,7 @@ class Importer:
                     group.append((out, digest))
                     if len(group) >= self.batch_size:
                         self._commit_group(group, reader.problems)
+                        self._commit()
                         self.store.begin()
                     if self.on_progress is not None and index % 64 == 0:
                         self.on_progress(
@@ -512,10 +526,11 @@ class Importer:
                     self.summary.empty_files.append(path)
                     self._record(Outcome(path, 0, "empty", message=f"no records: {why}"), whole)
                 self._bytes_before += reader.bytes_read
+                self._commit()
                 if self.on_progress is not None:
                     self.on_progress(self.summary.records, self._bytes_before)
-            self.store.commit()
         except BaseException:
+            self._pending.clear()
             self.store.rollback()
             raise
 
@@ -540,8 +555,13 @@ class Importer:
             out = self._one_of_bytes(raw, source, index)
             self._record(out, digest)
             if commit:
-                self.store.commit()
+                self._commit()
+            else:
+                # The caller commits: the outcome is counted and told now, as before.
+                self._told(self._pending)
+                self._pending = []
         except BaseException:
+            self._pending.clear()
             self.store.rollback()
             raise
         return out
@@ -596,8 +616,40 @@ class Importer:
                 out.problems = extra + out.problems
             self._record(out, digest)
         group.clear()
-        if not last:
+
+    def _commit(self) -> None:
+        """Commit the open transaction, then count and tell its outcomes (never before)."""
+        pending = self._pending
+        if self.before_commit is not None and pending:
+            self.before_commit(pending)
+        try:
             self.store.commit()
+        except BaseException:
+            if self.commit_failed is not None and pending:
+                self.commit_failed()
+            raise
+        self._pending = []
+        self._told(pending)
+
+    def _told(self, outcomes: list[Outcome]) -> None:
+        for out in outcomes:
+            self._count(out)
+            if self.on_outcome is not None:
+                self.on_outcome(out)
+
+    def _count(self, out: Outcome) -> None:
+        if out.fate == "junk":
+            self.summary.junk += 1
+        elif out.fate in FATES:
+            self.summary.records += 1
+            self.summary.fates[out.fate] += 1
+            if out.problems and out.fate != "rejected":
+                # Exit 1 for data changed or lost (severity "error"); warnings alone (a
+                # mislabelled record read correctly, a length recovered) exit 0 (item 11).
+                if any(PROBLEM_KINDS.get(p["kind"], "error") == "error" for p in out.problems):
+                    self.summary.records_with_problems += 1
+                else:
+                    self.summary.records_with_warnings += 1
 
     def _record(self, out: Outcome, digest: str) -> None:
         self.store.log(
@@ -612,15 +664,7 @@ class Importer:
                 now(),
             )
         )
-        if out.fate == "junk":
-            self.summary.junk += 1
-        elif out.fate in FATES:
-            self.summary.records += 1
-            self.summary.fates[out.fate] += 1
-            if out.problems and out.fate != "rejected":
-                self.summary.records_with_problems += 1
-        if self.on_outcome is not None:
-            self.on_outcome(out)
+        self._pending.append(out)
 
     def _one(self, path: str, index: int, rec: Record) -> Outcome:
         probs = rec.problems
@@ -654,7 +698,7 @@ class Importer:
             )
 
         if self.exclude:
-            excluded = [s for s in holding_symbols(view) if s in self.exclude]
+            excluded = [s for s in holding_symbols(view) if s.casefold() in self.exclude]
             if excluded:
                 changes.append(  # the line's message names the symbol already
                     Change("", f"skipped because 049 $a {excluded[0]!r} is an excluded symbol")

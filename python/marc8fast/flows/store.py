@@ -20,6 +20,7 @@ catalog.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 import sqlite3
@@ -310,6 +311,10 @@ def describe_error(path: str, e: BaseException) -> str:
         return str(e)
     if isinstance(e, sqlite3.Error) and _is_readonly(e):
         return f"{path}: the catalog (or its folder) is read-only ({e})"
+    if isinstance(e, sqlite3.DatabaseError) and (
+        _error_code(e) == 26 or "file is not a database" in str(e)
+    ):
+        return f"{path}: not a marc8fast catalog (not an SQLite database); left as it was"
     return f"{path}: {e}"
 
 
@@ -340,8 +345,18 @@ class SQLiteStore:
         self.on_wait = on_wait
         self._waited = False
         self._pending_log: list[tuple[object, ...]] = []
+        if os.path.isdir(self.path):
+            raise CatalogError(f"{self.path}: is a directory, not a catalog")
         if (readonly or not create) and not os.path.exists(self.path):
             raise NoCatalogError(f"no catalog at {self.path}")
+        if create and not readonly and not os.path.exists(self.path):
+            if os.path.lexists(self.path):
+                raise CatalogError(f"{self.path}: a symbolic link to nothing; no catalog made")
+            _create_catalog(self.path)
+        # From here on the file exists: it is opened as a catalog, never made into one (an
+        # existing file that is not a catalog, even an empty one, is left as it was).
+        self._asked_create = create
+        create = False
         if readonly:
             self.db = self._connect_readonly(immutable=False)
         else:
@@ -369,6 +384,11 @@ class SQLiteStore:
                 # Look before changing anything: a foreign database or an empty file that is not
                 # to become a catalog is left byte for byte as it was.
                 if self._version() is None and not create:
+                    if self._asked_create:
+                        raise SchemaError(
+                            f"{self.path}: not a marc8fast catalog (an empty file), left as it "
+                            "was: a catalog is made only where there is no file"
+                        )
                     raise NoCatalogError(f"no catalog at {self.path} (an empty file)")
                 self._retry(lambda: self.db.execute("PRAGMA journal_mode=WAL"))
                 self.db.execute("PRAGMA synchronous=NORMAL")
@@ -427,13 +447,7 @@ class SQLiteStore:
             if self._version() is None:
                 if not create:
                     raise NoCatalogError(f"no catalog at {self.path} (an empty file)")
-                for stmt in (_SCHEMA + _SCHEMA_2).split(";"):
-                    if stmt.strip():
-                        self.db.execute(stmt)
-                self.db.execute(
-                    "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
-                    (str(SCHEMA_VERSION),),
-                )
+                _create_tables(self.db)
             elif self._version() in UPGRADABLE_VERSIONS:
                 self._upgrade()
             try:
@@ -807,6 +821,62 @@ class SQLiteStore:
                 "time FROM load_log ORDER BY id"
             )
         ]
+
+
+def _create_tables(db: sqlite3.Connection) -> None:
+    """Every table and index of a new catalog, and its schema version (inside the caller's
+    transaction): the one definition both ways of making a catalog use."""
+    for stmt in (_SCHEMA + _SCHEMA_2).split(";"):
+        if stmt.strip():
+            db.execute(stmt)
+    db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+
+
+def _create_catalog(path: str) -> None:
+    """Make an empty catalog at ``path``, which does not exist: built in full under a temporary
+    name beside it, then linked into place (never over a file that appeared meanwhile: then
+    that file, probably another process's new catalog, is what gets opened)."""
+    from .._output import give_new_file_mode, temp_path
+
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise CatalogError(f"{path}: no such directory {os.path.dirname(path) or folder}")
+    if not os.access(folder, os.W_OK):
+        raise ReadOnlyError(f"{path}: the catalog (or its folder) is read-only")
+    temp = temp_path(path)
+    try:
+        db = sqlite3.connect(temp, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("BEGIN IMMEDIATE")
+            _create_tables(db)
+            db.execute(_LOADED_ONCE)
+            db.execute("COMMIT")
+        finally:
+            db.close()  # the last connection: the WAL is checkpointed into the file and removed
+        fd = os.open(temp, os.O_RDONLY)
+        try:
+            give_new_file_mode(fd)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(temp, path)
+        except FileExistsError:
+            pass  # made by another process meanwhile: open that one
+    except sqlite3.Error as e:
+        error = ReadOnlyError if _is_readonly(e) else CatalogError
+        raise error(describe_error(path, e)) from None
+    except OSError as e:
+        if e.errno in (13, 30):  # EACCES, EROFS
+            raise ReadOnlyError(
+                f"{path}: the catalog (or its folder) is read-only ({e.strerror or e})"
+            ) from None
+        raise CatalogError(f"{path}: {e.strerror or e}") from None
+    finally:
+        for f in (temp, temp + "-wal", temp + "-shm", temp + "-journal"):
+            with contextlib.suppress(OSError):
+                os.unlink(f)
 
 
 def open_store(
