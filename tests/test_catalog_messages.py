@@ -50,7 +50,9 @@ def test_a_records_problems_are_listed_under_its_line_by_default(tmp_path):
     assert proc.returncode == 1, proc.stderr
     under = lines_after(proc.stdout, "record 1")
     assert len(under) == 1, proc.stdout
-    assert under[0].startswith("245 $a offset 3: control_character:"), under
+    # the one problem-line layout of every command (issue 18, item 15)
+    assert under[0].startswith(f"{f}: record 1 @0: 245#1 $a offset 3 (field byte 7): "), under
+    assert ": control_character: " in under[0]
     assert "7F" in under[0]
     assert lines_after(proc.stdout, "record 2") == []
     assert "\ufffd".encode() in records(db)[1]
@@ -131,7 +133,7 @@ def test_junk_is_numbered_by_byte_offset_and_counted_apart(tmp_path):
         f"{f}: record 1: Record received: 000000001",
         f"{f}: record 2: Record received: 000000002",
     ]
-    assert out[2].startswith(f"{f}: byte {len(one)}: skipped: garbage: 13 bytes"), out
+    assert out[2].startswith(f"{f}: junk @{len(one)}: skipped: garbage: 13 bytes"), out
     assert "rejected" not in proc.stdout
     assert "2 record(s): 2 new" in proc.stderr and "0 rejected" in proc.stderr
     assert "1 stretch(es) of junk skipped" in proc.stderr

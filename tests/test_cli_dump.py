@@ -41,7 +41,8 @@ def test_dump_reports_problems_with_positions(tmp_path: Path) -> None:
     path.write_bytes(bad)
     r = run("dump", str(path))
     assert r.returncode == 1
-    assert "record 1 100 $a: byte 0: unmapped_byte" in r.stderr
+    # the one problem-line layout of every command (issue 18, item 15)
+    assert "record 1 @0 001=2: 100#1 $a offset 0 (field byte 4): unmapped_byte: [AF]" in r.stderr
     assert "=100  10$a\ufffdournier, Paul." in r.stdout
 
 

@@ -22,6 +22,8 @@ pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="ne
 
 
 def add_user(db: Path, name: str = "cataloging", password: str = SECRET) -> None:
+    if not db.exists():  # users add never makes a catalog (issue 18, item 5)
+        assert marc8fast("catalog", "init", "--db", db).returncode == 0
     out = marc8fast("users", "add", name, "--db", db, "--password-stdin", input=password + "\n")
     assert out.returncode == 0, out.stderr
 

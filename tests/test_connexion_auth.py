@@ -4,6 +4,7 @@ and passwords that never reach a log."""
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 
@@ -25,6 +26,8 @@ OTHER = "correct horse battery staple"
 
 
 def add_user(db, name: str, password: str) -> None:
+    if not os.path.exists(db):  # users add never makes a catalog (issue 18, item 5)
+        assert marc8fast("catalog", "init", "--db", db).returncode == 0
     out = marc8fast("users", "add", name, "--db", db, "--password-stdin", input=password + "\n")
     assert out.returncode == 0, out.stderr
     assert password not in out.stdout + out.stderr
@@ -68,7 +71,9 @@ def test_users_add_list_disable_passwd(tmp_path):
     assert "acq\tdisabled" in marc8fast("users", "list", "--db", db).stdout
     out = marc8fast("users", "passwd", "ghost", "--db", db, "--password-stdin", input="x\n")
     assert out.returncode == 2 and "no account" in out.stderr
-    out = marc8fast("users", "passwd", "acq", "--db", db, "--password-stdin", input="second\n")
+    out = marc8fast(
+        "users", "passwd", "acq", "--db", db, "--password-stdin", input="second password\n"
+    )
     assert out.returncode == 0, out.stderr
     # no prompt possible and no --password-stdin: a clear error, nothing added
     out = marc8fast("users", "add", "tty", "--db", db, input="")
@@ -128,25 +133,27 @@ def test_a_disabled_login_and_a_changed_password(server):
     assert reply(server.port, login("temp", "temporary pw") + titled("Temp 1")).startswith(
         "Record received"
     )
-    out = marc8fast("users", "passwd", "temp", "--db", db, "--password-stdin", input="new pw\n")
+    out = marc8fast(
+        "users", "passwd", "temp", "--db", db, "--password-stdin", input="new password\n"
+    )
     assert out.returncode == 0
     time.sleep(1.2)  # the receiver re-reads the accounts at most once a second
     src = "127.0.0.9"
     assert from_address(server.port, src, login("temp", "temporary pw") + titled("T")) == (
         "Login failed"
     )
-    assert from_address(server.port, src, login("temp", "new pw") + titled("Temp 2")).startswith(
-        "Record received"
-    )
+    assert from_address(
+        server.port, src, login("temp", "new password") + titled("Temp 2")
+    ).startswith("Record received")
     assert marc8fast("users", "disable", "temp", "--db", db).returncode == 0
     time.sleep(1.2)
-    assert from_address(server.port, src, login("temp", "new pw") + titled("Temp 3")) == (
+    assert from_address(server.port, src, login("temp", "new password") + titled("Temp 3")) == (
         "Login failed"
     )
     assert marc8fast("users", "enable", "temp", "--db", db).returncode == 0
-    assert from_address(server.port, src, login("temp", "new pw") + titled("Temp 4")).startswith(
-        "Record received"
-    )
+    assert from_address(
+        server.port, src, login("temp", "new password") + titled("Temp 4")
+    ).startswith("Record received")
 
 
 def test_passwords_never_reach_the_log(server):

@@ -11,6 +11,7 @@ import types
 
 import pytest
 
+from marc8fast.flows import open_store
 from marc8fast.server import serve
 
 
@@ -76,6 +77,7 @@ def _run_until_ready(opts: serve.ServeOptions) -> int:
 def test_serve_with_only_z3950_starts_it_and_stops_it(tmp_path, fake_z3950, capsys):
     calls, handles = fake_z3950
     db = tmp_path / "c.sqlite"
+    open_store(db).close()  # serve never makes a catalog (issue 18, item 5)
     log = tmp_path / "serve.log"
     opts = serve.ServeOptions(
         db=str(db),
@@ -105,6 +107,7 @@ def test_serve_with_only_z3950_starts_it_and_stops_it(tmp_path, fake_z3950, caps
 
 def test_serve_with_both_services(tmp_path, fake_z3950, capsys):
     calls, _ = fake_z3950
+    open_store(tmp_path / "c.sqlite").close()  # serve never makes a catalog (issue 18, item 5)
     opts = serve.ServeOptions(
         db=str(tmp_path / "c.sqlite"),
         connexion=("127.0.0.1", 0),

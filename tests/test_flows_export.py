@@ -125,6 +125,7 @@ def test_export_drops_non_numeric_tags(tmp_path):
         "[0-9A-Z]{3}",
         "--drop-tag",
         "949",
+        "--drop-tag",
         "H48",
         check=0,
     )

@@ -50,7 +50,17 @@ def remove_stale_temps(dst: str) -> list[str]:
     writer was killed before it could rename or remove them); return their paths. Files of live
     processes, and every other file, are left alone."""
     folder, name = os.path.split(os.path.abspath(dst))
-    pattern = re.compile(re.escape(f".{name}.") + r"(\d+)-\d+" + re.escape(TEMP_SUFFIX))
+    # Also the core's temporary file for one of ours (``convert`` has the core write to a
+    # temporary file of its own, renamed over OUT only when a record was written).
+    pattern = re.compile(
+        r"\.?"
+        + re.escape(f".{name}.")
+        + r"(\d+)-\d+"
+        + re.escape(TEMP_SUFFIX)
+        + r"(?:\.\d+-\d+"
+        + re.escape(TEMP_SUFFIX)
+        + ")?"
+    )
     removed: list[str] = []
     try:
         entries = os.listdir(folder)

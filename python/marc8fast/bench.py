@@ -335,18 +335,23 @@ def machine() -> str:
     )
 
 
+#: What ``bench --download`` fetches: pymarc 5.4.0's source archive, which holds the LC file.
+DOWNLOAD_SIZE = "a 76 MB"
+
+
 def cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "marc8fast"
 
 
 def find_corpus() -> Path | None:
-    """The LC corpus if it is already somewhere: $MARC8FAST_BENCH_DATA, the source tree's
-    bench-data/, or the cache."""
+    """The LC corpus if it is already somewhere: $MARC8FAST_BENCH_DATA when it is set (else the
+    source tree's bench-data/), then the cache."""
     places = []
     if os.environ.get("MARC8FAST_BENCH_DATA"):
         places.append(Path(os.environ["MARC8FAST_BENCH_DATA"]).expanduser())
-    places.append(Path(__file__).resolve().parents[2] / "bench-data")
+    else:
+        places.append(Path(__file__).resolve().parents[2] / "bench-data")
     places.append(cache_dir())
     for d in places:
         if (d / CORPUS_NAME).is_file():
@@ -416,7 +421,13 @@ def table(tools: list[Tool], size: int, records: int) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ._paths import check_paths
+
     say = print if args.verbosity >= 1 else (lambda *a, **k: None)
+    why = check_paths([("the timings", args.json)], inputs=[args.file] if args.file else [])
+    if why is not None:
+        print(f"marc8fast: {why}", file=sys.stderr)
+        return 2
     if args.file:
         src = Path(args.file)
         if not src.is_file():
@@ -424,10 +435,21 @@ def run(args: argparse.Namespace) -> int:
             return 2
     else:
         found = find_corpus()
+        if found is None and not getattr(args, "download", False):
+            # Never a download nobody asked for (issue 18, item 20).
+            print(
+                f"marc8fast: the LC benchmark corpus ({CORPUS_NAME}) is not in "
+                f"$MARC8FAST_BENCH_DATA, bench-data/ or {cache_dir()}. `marc8fast bench "
+                f"--download` builds it there ({DOWNLOAD_SIZE} download of pymarc's source, "
+                "then a yaz conversion; from a source checkout), or give a MARC-8 file: "
+                "marc8fast bench FILE",
+                file=sys.stderr,
+            )
+            return 2
         if found is None:
             say(
                 f"The LC benchmark corpus ({CORPUS_NAME}) is not there; building it in "
-                f"{cache_dir()} (a 30 MB download and a yaz conversion)...",
+                f"{cache_dir()} ({DOWNLOAD_SIZE} download and a yaz conversion)...",
                 file=sys.stderr,
             )
             try:
@@ -511,7 +533,11 @@ def run(args: argparse.Namespace) -> int:
             "repeat": args.repeat,
             "tools": [asdict(t) for t in tools],
         }
-        with open(args.json, "w", encoding="utf-8") as fh:
-            json.dump(doc, fh, indent=1)
+        try:
+            with open(args.json, "w", encoding="utf-8") as fh:
+                json.dump(doc, fh, indent=1)
+        except OSError as e:
+            print(f"marc8fast: {args.json}: {e.strerror or e}", file=sys.stderr)
+            return 2
     failed = any(t.failure for t in tools if t.installed)
     return 1 if failed else 0

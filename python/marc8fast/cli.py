@@ -3,19 +3,23 @@
 
 ``marc8fast validate FILE... | -``  checks every record (structure, encoding, and with
 ``--for-export`` every character MARC-8 lacks) and prints one line per problem.
-``marc8fast convert IN OUT --to utf8|marc8 [--format iso2709|marcxml|json] [--from-format ...]``
+``marc8fast convert IN OUT --to utf8|marc8 [--to-format iso2709|marcxml|json] [--from-format ...]``
 converts a file (atomically; ISO 2709 to ISO 2709 on every core).
 ``marc8fast bench [FILE]``  measures marc8fast beside the peers installed on the machine.
 ``marc8fast dump FILE...``  prints records as ``=TAG  ind$aText`` lines.
 ``marc8fast load FILE... --db CATALOG``  loads records into the local catalog (import flow).
 ``marc8fast export SYSNO... --db CATALOG -o OUT``  writes catalog records as MARC-8 (export flow).
+``marc8fast catalog init --db CATALOG``  makes an empty catalog (only where there is no file).
 ``marc8fast catalog show|history|delete|undelete SYSNO... --db CATALOG``, ``catalog batches``,
 ``catalog search --title ...``  look at, search, soft-delete or undelete records.
 ``marc8fast serve --db CATALOG --connexion [HOST:]PORT``, ``send``, ``users``: the catalog's
 network services (:mod:`marc8fast.server`).
 
-Exit status (every command): 0 clean, 1 problems found (or records rejected), 2 usage or I/O
-error; 130 when interrupted (Ctrl-C).
+Exit status, the same for every command (README "Exit status"): 0 clean or warnings only, 1
+records rejected, data changed or lost, problems found, 2 usage or environment; 130 when
+interrupted (Ctrl-C). Every command that writes checks its paths first with one guard
+(:func:`marc8fast._paths.check_paths`), and every problem line has one layout
+(:func:`marc8fast._problems.problem_line`).
 
 The results of ``validate`` are collected (:class:`Issue`, :class:`FileResult`) apart from the
 reporters that print them (:class:`TextReporter`, :class:`JsonReporter`,
@@ -48,15 +52,33 @@ from ._native import (
     detect_format,
 )
 from ._output import AtomicText, give_new_file_mode, remove_stale_temps, temp_path
+from ._paths import check_paths
+from ._problems import JUNK_KINDS, hex_of, problem_line, shown_bytes
 from .catalog import add_db_option
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 def _fails(kind: str) -> bool:
-    """Whether a problem of this kind fails validation: every severity but ``info`` (a kind the
-    core does not list counts as an error)."""
-    return PROBLEM_KINDS.get(kind, "error") != "info"
+    """Whether a problem of this kind makes the exit status 1: severity ``error`` (data lost,
+    replaced, rejected or skipped). ``warning`` (recovered without losing data: a mislabelled
+    record read correctly, a record length recovered) and ``info`` are reported but exit 0, in
+    every command (issue 18, item 11). A kind the core does not list counts as an error."""
+    return PROBLEM_KINDS.get(kind, "error") == "error"
+
+
+def _os_error(e: OSError, path: str | None = None) -> str:
+    """An OSError in one line that names the file: ``out.jsonl: No space left on device``."""
+    where = path or (os.fsdecode(e.filename) if e.filename is not None else None)
+    what = e.strerror or str(e)
+    if where and where not in what:
+        return f"{where}: {what}"
+    return what
+
+
+def _error(message: str) -> int:
+    print(f"marc8fast: {message}", file=sys.stderr)
+    return EXIT_ERROR
 
 
 # ------------------------------------------------------------------------------------------------
@@ -132,21 +154,12 @@ def _progress(
 # Results (validate)
 
 
-def _shown(p: RecordProblem) -> str:
-    """The problem's bytes as a person reads them: the character for UTF-8 text (unmappable,
-    NCRs), else the bytes with controls and non-ASCII as ``\\xNN``."""
-    raw = p.bytes
-    if p.kind in ("unmappable", "ncr_present"):
-        return raw.decode("utf-8", "backslashreplace")
-    return "".join(chr(b) if 0x20 <= b < 0x7F else f"\\x{b:02x}" for b in raw)
-
-
 @dataclass
 class Issue:
     """One problem found in one record of one file."""
 
     file: str
-    record: int
+    record: int | None  # None for junk (bytes between records that are no record)
     record_offset: int
     control_number: str | None
     tag: str | None
@@ -164,7 +177,7 @@ class Issue:
     def from_problem(cls, file: str, p: RecordProblem) -> Issue:
         return cls(
             file=file,
-            record=p.record,
+            record=None if p.kind in JUNK_KINDS else p.record,
             record_offset=p.record_offset,
             control_number=p.control_number,
             tag=p.tag,
@@ -174,34 +187,14 @@ class Issue:
             field_offset=p.field_offset,
             kind=p.kind,
             severity=p.severity,
-            bytes=" ".join(f"{b:02X}" for b in p.bytes),
-            text=_shown(p),
+            bytes=hex_of(p.bytes),
+            text=shown_bytes(p.kind, p.bytes),
             message=p.message,
         )
 
     def line(self) -> str:
-        """``FILE: record N @OFFSET 001=CN: TAG#OCC $c offset K (field byte F): kind: [HEX] "text":
-        message`` -- the parts that do not apply are left out."""
-        where = [f"{self.file}: record {self.record} @{self.record_offset}"]
-        if self.control_number:
-            where.append(f" 001={self.control_number}")
-        parts = ["".join(where)]
-        loc = []
-        if self.tag is not None:
-            loc.append(f"{self.tag}#{self.occurrence}" if self.occurrence else self.tag)
-        if self.subfield is not None:
-            loc.append(f"${self.subfield}")
-        if self.offset is not None:
-            loc.append(f"offset {self.offset}")
-        if self.field_offset is not None:
-            loc.append(f"(field byte {self.field_offset})")
-        if loc:
-            parts.append(" ".join(loc))
-        parts.append(self.kind if self.severity == "error" else f"{self.kind} (info)")
-        if self.bytes:
-            parts.append(f'[{self.bytes}] "{self.text}"')
-        parts.append(self.message)
-        return ": ".join(parts)
+        """The one layout of a problem line (:mod:`marc8fast._problems`)."""
+        return problem_line(self.file, asdict(self))
 
 
 @dataclass
@@ -217,6 +210,7 @@ class FileResult:
     counts_by_kind: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     error: str | None = None  # I/O error: the file could not be read
+    no_records: bool = False  # read, but not one record in it (empty, or not MARC)
 
     @classmethod
     def from_report(cls, file: str, r: Report, seconds: float) -> FileResult:
@@ -287,10 +281,8 @@ def summary(results: list[FileResult], hidden: int) -> str:
         f"{problems:,} problem(s) in {with_problems:,} record(s)"
     ]
     for kind, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
-        lines.append(f"  {kind:<22} {n:>9,}" + ("" if _fails(kind) else "  (info)"))
-    failed = [r for r in results if r.error]
-    for r in failed:
-        lines.append(f"  could not read {r.file}: {r.error}")
+        severity = PROBLEM_KINDS.get(kind, "error")
+        lines.append(f"  {kind:<22} {n:>9,}" + ("" if severity == "error" else f"  ({severity})"))
     if hidden:
         lines.append(f"  ({hidden:,} problem(s) not listed: --max-problems)")
     return "\n".join(lines) + "\n"
@@ -323,7 +315,7 @@ class JsonReporter(Reporter):
             self.issues.append(issue)
 
     def finish(self, results: list[FileResult]) -> None:
-        failed = any(r.errors or r.error for r in results)
+        failed = any(r.errors or r.error or r.no_records for r in results)
         doc = {
             "status": "fail" if failed else "ok",
             "files": [asdict(r) for r in results],
@@ -363,6 +355,9 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     results: list[FileResult] = []
     for path in args.files:
         label = "<stdin>" if path == "-" else path
+        if path != "-" and not _input_file_ok(path):
+            results.append(FileResult(file=label, error="cannot be read"))
+            continue
         opts: dict[str, Any] = {
             "for_export": args.for_export,
             "jobs": args.jobs,
@@ -391,12 +386,26 @@ def _cmd_validate(args: argparse.Namespace) -> int:
             if bar is not None:
                 bar.done()
         result = FileResult.from_report(label, report, time.perf_counter() - t0)
+        if report.records_read == 0 and args.offset == 0 and args.limit != 0:
+            # Nothing to check is not "clean": say so, exit 1 (as load does; issue 18, item 7).
+            result.no_records = True
+            if args.verbosity >= 0:
+                print(f"marc8fast: {label}: {_no_records_why(report.bytes_in)}", file=sys.stderr)
         results.append(result)
         reporter.file_done(result)
     reporter.finish(results)
     if any(r.error for r in results):
         return EXIT_ERROR
-    return EXIT_PROBLEMS if any(r.errors for r in results) else EXIT_OK
+    failed = any(r.errors or r.no_records for r in results)
+    return EXIT_PROBLEMS if failed else EXIT_OK
+
+
+def _no_records_why(size: int) -> str:
+    """Why an input gave nothing: ``no records: the file is empty`` or ``no records: 13
+    byte(s), none of them a MARC record`` (the words load uses too)."""
+    if size == 0:
+        return "no records: the file is empty"
+    return f"no records: {size:,} byte(s), none of them a MARC record"
 
 
 # ------------------------------------------------------------------------------------------------
@@ -407,16 +416,44 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     src, dst = args.input, args.output
     if not _input_file_ok(src):
         return EXIT_ERROR
-    if os.path.exists(dst) and os.path.samefile(src, dst):
-        print(f"marc8fast: refusing to write the output over the input {src}", file=sys.stderr)
-        return EXIT_ERROR
+    why = check_paths([("the output", dst), ("the report", args.report)], inputs=[src])
+    if why is not None:
+        return _error(why)
     # What a killed conversion left beside OUT (and the report): its process is gone.
     remove_stale_temps(dst)
     if args.report:
         remove_stale_temps(args.report)
     from_format = args.from_format or _detect_format(src)
-    if args.format != "iso2709" or from_format != "iso2709":
-        return _convert_formats(args, from_format)
+    # The conversion is written to a temporary file of ours beside OUT, renamed over OUT only
+    # when at least one record was written: a run that rejects every record (or finds none)
+    # leaves an existing OUT as it was (issue 18, item 4).
+    tmp = temp_path(dst)
+    # ISO 2709 to ISO 2709 streams its problems to --report as it goes; the other formats'
+    # report is written at the end.
+    streamed = args.format == "iso2709" and from_format == "iso2709"
+    try:
+        if streamed:
+            status, report, secs = _convert_iso2709(args, tmp)
+        else:
+            status, report, secs = _convert_formats(args, from_format, tmp)
+        if report is None:
+            return status
+        written = report.records_written > 0
+        if written:
+            os.replace(tmp, dst)
+    except OSError as e:
+        return _error(_os_error(e, dst))
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+    return _convert_summary(args, report, secs, written=written, write_report=not streamed)
+
+
+def _convert_iso2709(args: argparse.Namespace, tmp: str) -> tuple[int, Report | None, float]:
+    """ISO 2709 to ISO 2709 (``transcode_file``) into ``tmp``, the problems streamed to
+    ``--report``. Returns (exit status, the report, seconds); the report is None after an error
+    (said already: the status is 2)."""
+    src = args.input
     # --report: every problem is written as it comes, to a temporary file renamed into place
     # when the conversion is done; only the problems listed on stderr are kept in memory.
     fh: IO[str] | None = None
@@ -425,8 +462,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
             fh = open(temp_path(args.report), "x", encoding="utf-8")
             give_new_file_mode(fh.fileno())
         except OSError as e:
-            print(f"marc8fast: {args.report}: {e.strerror or e}", file=sys.stderr)
-            return EXIT_ERROR
+            return _error(_os_error(e, args.report)), None, 0.0
 
     def found(p: RecordProblem) -> None:
         assert fh is not None
@@ -434,14 +470,14 @@ def _cmd_convert(args: argparse.Namespace) -> int:
         try:
             fh.write(line)
         except OSError as e:
-            raise OSError(e.errno, f"{args.report}: {e.strerror or e}") from e
+            raise OSError(e.errno, e.strerror, args.report) from None
 
-    bar = _progress(f"{src} → {dst}", os.path.getsize(src), args)
+    bar = _progress(f"{src} → {args.output}", os.path.getsize(src), args)
     t0 = time.perf_counter()
     try:
         report = transcode_file(
             src,
-            dst,
+            tmp,
             to=args.to,
             errors=args.errors,
             normalize=args.normalize,
@@ -453,24 +489,30 @@ def _cmd_convert(args: argparse.Namespace) -> int:
             on_problem=found if fh is not None else None,
         )
         if fh is not None:
-            fh.close()
-            os.replace(fh.name, args.report)
-    except (ValueError, OSError) as e:  # bad options, output over input, I/O
+            try:
+                fh.close()
+                os.replace(fh.name, args.report)
+            except OSError as e:
+                raise OSError(e.errno, e.strerror, args.report) from None
+    except (ValueError, OSError) as e:  # bad options, I/O
         bar.done()
         if fh is not None:
-            fh.close()
+            with contextlib.suppress(OSError):
+                fh.close()
             with contextlib.suppress(OSError):
                 os.unlink(fh.name)
-        print(f"marc8fast: {e}", file=sys.stderr)
-        return EXIT_ERROR
+        if isinstance(e, OSError):
+            return _error(_os_error(e)), None, 0.0
+        return _error(str(e)), None, 0.0
     except BaseException:
         if fh is not None:
-            fh.close()
+            with contextlib.suppress(OSError):
+                fh.close()
             with contextlib.suppress(OSError):
                 os.unlink(fh.name)
         raise
     bar.done()
-    return _convert_summary(args, report, time.perf_counter() - t0, write_report=False)
+    return EXIT_OK, report, time.perf_counter() - t0
 
 
 _RecordFormat = Literal["iso2709", "marcxml", "json"]
@@ -487,23 +529,27 @@ def _detect_format(path: str) -> _RecordFormat:
     return detect_format(head)
 
 
-def _convert_formats(args: argparse.Namespace, from_format: _RecordFormat) -> int:
-    """convert --format / --from-format: any of ISO 2709, MARCXML, MARC-in-JSON to any."""
+def _convert_formats(
+    args: argparse.Namespace, from_format: _RecordFormat, tmp: str
+) -> tuple[int, Report | None, float]:
+    """convert --to-format / --from-format: any of ISO 2709, MARCXML, MARC-in-JSON to any, into
+    ``tmp``. Returns as :func:`_convert_iso2709`."""
     if args.format != "iso2709" and args.to != "utf8":
-        print(f"marc8fast: {args.format} is always UTF-8; use --to utf8", file=sys.stderr)
-        return EXIT_ERROR
+        return _error(f"{args.format} is always UTF-8; use --to utf8"), None, 0.0
     if args.to == "utf8" and args.errors not in (None, "replace"):
-        print(
-            "marc8fast: --errors strict applies to ISO 2709 to ISO 2709 only; "
-            "MARCXML and JSON conversions replace and report",
-            file=sys.stderr,
+        return (
+            _error(
+                "--errors strict applies to ISO 2709 to ISO 2709 only; "
+                "MARCXML and JSON conversions replace and report"
+            ),
+            None,
+            0.0,
         )
-        return EXIT_ERROR
     t0 = time.perf_counter()
     try:
         _, report = convert_records_file(
             args.input,
-            args.output,
+            tmp,
             format=args.format,
             from_format=from_format,
             to=args.to,
@@ -512,30 +558,35 @@ def _convert_formats(args: argparse.Namespace, from_format: _RecordFormat) -> in
             expand_ncr=args.expand_ncr,
             trust=args.trust,
         )
-    except (ValueError, OSError) as e:
-        print(f"marc8fast: {e}", file=sys.stderr)
-        return EXIT_ERROR
-    return _convert_summary(args, report, time.perf_counter() - t0)
+    except OSError as e:
+        return _error(_os_error(e)), None, 0.0
+    except ValueError as e:
+        return _error(str(e)), None, 0.0
+    return EXIT_OK, report, time.perf_counter() - t0
 
 
 def _convert_summary(
-    args: argparse.Namespace, report: Report, secs: float, *, write_report: bool = True
+    args: argparse.Namespace,
+    report: Report,
+    secs: float,
+    *,
+    written: bool,
+    write_report: bool = True,
 ) -> int:
     src, dst = args.input, args.output
-    issues = [Issue.from_problem(src, p) for p in report.problems]
     if args.report and write_report:
         try:
             out = AtomicText(args.report)
             try:
-                for i in issues:
+                for p in report.problems:
+                    i = Issue.from_problem(src, p)
                     out.write(json.dumps(asdict(i), ensure_ascii=False) + "\n")
             except BaseException:
                 out.discard()
                 raise
             out.commit()
         except OSError as e:
-            print(f"marc8fast: {args.report}: {e.strerror or e}", file=sys.stderr)
-            return EXIT_ERROR
+            return _error(_os_error(e, args.report))
     if args.verbosity >= 1:
         listed = report.problems
         for p in listed:
@@ -554,7 +605,16 @@ def _convert_summary(
         )
         for kind, n in sorted(report.counts_by_kind().items(), key=lambda kv: (-kv[1], kv[0])):
             sys.stderr.write(f"  {kind:<22} {n:>9,}\n")
-    failed = report.problem_count() > 0 or report.records_rejected > 0
+    if report.records_read == 0 and args.verbosity >= 0:
+        print(f"marc8fast: {src}: {_no_records_why(report.bytes_in)}", file=sys.stderr)
+    if not written and args.verbosity >= 0:
+        left = "left as it was" if os.path.exists(dst) else "not created"
+        print(f"marc8fast: {dst}: no record written; the file was {left}", file=sys.stderr)
+    failed = (
+        not written
+        or report.records_rejected > 0
+        or any(_fails(k) for k in report.counts_by_kind())
+    )
     return EXIT_PROBLEMS if failed else EXIT_OK
 
 
@@ -574,35 +634,39 @@ def _field_lines(rec: Record) -> list[str]:
     return out
 
 
-def _dump_problem(path: str, p: RecordProblem) -> str:
-    where = f"{p.tag} ${p.subfield}" if p.subfield else f"{p.tag}" if p.tag else ""
-    at = f"byte {p.offset}: " if p.offset is not None else ""
-    head = f"{path}: record {p.record}"
-    if not where:
-        return f"{head} at byte {p.record_offset}: {p.kind}: {p.message}"
-    return f"{head} {where}: {at}{p.kind}: {p.message}"
-
-
 def _cmd_dump(args: argparse.Namespace) -> int:
     status = EXIT_OK
     for path in args.files:
+        if not _input_file_ok(path):
+            return EXIT_ERROR
         try:
             reader = MARCReader(path)
         except OSError as e:
-            print(f"marc8fast: {path}: {e.strerror or e}", file=sys.stderr)
-            return EXIT_ERROR
+            return _error(_os_error(e, path))
         with reader:
             for rec in reader:
-                err = [_dump_problem(path, p) for p in rec.problems]
+                err = [Issue.from_problem(path, p) for p in rec.problems]
                 sys.stdout.write("\n".join([*_field_lines(rec), ""]) + "\n")
+                if any(_fails(i.kind) for i in err):
+                    status = max(status, EXIT_PROBLEMS)
                 if err:
-                    status = EXIT_PROBLEMS
-                    sys.stderr.write("\n".join(err) + "\n")
-            lost = [_dump_problem(path, p) for p in reader.problems]
+                    sys.stderr.write("\n".join(i.line() for i in err) + "\n")
+            lost = [Issue.from_problem(path, p) for p in reader.problems]
             if lost:
-                status = EXIT_PROBLEMS
-                sys.stderr.write("\n".join(lost) + "\n")
+                if any(_fails(i.kind) for i in lost):
+                    status = max(status, EXIT_PROBLEMS)
+                sys.stderr.write("\n".join(i.line() for i in lost) + "\n")
+            if reader.records_read == 0:
+                status = max(status, EXIT_PROBLEMS)
+                print(f"marc8fast: {path}: {_no_records_why(_size(path))}", file=sys.stderr)
     return status
+
+
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
 
 
 # ------------------------------------------------------------------------------------------------
@@ -654,38 +718,6 @@ def _catalog_failure(path: str, e: Exception) -> int:
     return EXIT_ERROR
 
 
-def _same_file(a: str, b: str) -> bool:
-    """True when the paths name one file: the same inode (hard links, symlinks, ``./x`` and
-    ``x``), or, for a path that does not exist yet, the same place once symlinks are resolved."""
-    try:
-        if os.path.exists(a) and os.path.exists(b):
-            return os.path.samefile(a, b)
-    except OSError:
-        pass
-    return os.path.realpath(a) == os.path.realpath(b)
-
-
-def _catalog_files(db: str) -> list[str]:
-    """The catalog file and the files SQLite keeps beside it."""
-    return [db, db + "-wal", db + "-shm", db + "-journal"]
-
-
-def _refuse_overwrite(option: str, path: str | None, protected: dict[str, list[str]]) -> bool:
-    """Say so and return True when the output ``path`` would write over a protected file (the
-    catalog, an input): ``{"the catalog": [files], "the input": [files]}``."""
-    if path is None:
-        return False
-    for what, files in protected.items():
-        for f in files:
-            if _same_file(path, f):
-                print(
-                    f"marc8fast: refusing to write {option} {path} over {what} {f}",
-                    file=sys.stderr,
-                )
-                return True
-    return False
-
-
 def _input_file_ok(path: str) -> bool:
     """True if ``path`` is a file that can be read; else say why in one line (a folder, a
     missing file, no permission) and return False."""
@@ -731,10 +763,11 @@ def _cmd_load(args: argparse.Namespace) -> int:
     for path in inputs:
         if not _input_file_ok(path):
             return EXIT_ERROR
-    if _refuse_overwrite(
-        "the report", args.report, {"the catalog": _catalog_files(args.db), "the input": inputs}
-    ) or _refuse_overwrite("the catalog", args.db, {"the input": inputs}):
-        return EXIT_ERROR
+    why = _prefix_problem(args.target_prefix) or check_paths(
+        [("the report", args.report)], inputs=args.files, catalog=args.db, catalog_is_output=True
+    )
+    if why is not None:
+        return _error(why)
     store = _open_catalog(args.db, create=True, wait=args.wait)
     if store is None:
         return EXIT_ERROR
@@ -743,15 +776,14 @@ def _cmd_load(args: argparse.Namespace) -> int:
         # stops on an error: the report then says what was done before it).
         report = AtomicText(args.report) if args.report else None
     except OSError as e:
-        print(f"marc8fast: {args.report}: {e.strerror or e}", file=sys.stderr)
         store.close()
-        return EXIT_ERROR
+        return _error(_os_error(e, args.report))
 
     bar = _progress("load", _input_size(args.files), args)
+    rows = _ReportRows(report) if report is not None else None
 
     def show(out: Outcome) -> None:
-        if report is not None:
-            report.write(json.dumps(out.to_dict(), ensure_ascii=False) + "\n")
+        # Called once the record is committed (its report row was written just before).
         if args.verbosity >= 1:
             bar.done()  # the bar is drawn again on the next progress call
             # A record's problems are listed under its line (issue 11, item 8).
@@ -769,12 +801,13 @@ def _cmd_load(args: argparse.Namespace) -> int:
             on_outcome=show,
             overlay=args.overlay,
             on_progress=bar,
+            before_commit=rows.write if rows is not None else None,
+            commit_failed=rows.undo if rows is not None else None,
         ).load(args.files)
     except BrokenPipeError:
         raise
     except OSError as e:
-        print(f"marc8fast: {e}", file=sys.stderr)
-        return EXIT_ERROR
+        return _error(_os_error(e))
     except CatalogError as e:  # read-only, locked too long, disk full ...
         return _catalog_failure(args.db, e)
     finally:
@@ -788,12 +821,50 @@ def _cmd_load(args: argparse.Namespace) -> int:
     return EXIT_OK if summary.clean else EXIT_PROBLEMS
 
 
+class _ReportRows:
+    """``load --report``: the rows of a transaction's records are written (to the report's
+    temporary file, by its descriptor, unbuffered) before the transaction commits; a write that
+    fails takes back what it wrote and stops the load (the transaction is rolled back), and a
+    commit that fails takes the rows back: the report holds a row for every record stored and
+    for no other (issue 18, item 1)."""
+
+    def __init__(self, report: AtomicText) -> None:
+        self.report = report
+        self.fd = report.fh.fileno()
+        self.mark = 0
+
+    def write(self, outcomes: Sequence[Any]) -> None:
+        data = "".join(json.dumps(o.to_dict(), ensure_ascii=False) + "\n" for o in outcomes)
+        self.mark = os.lseek(self.fd, 0, os.SEEK_CUR)
+        view = memoryview(data.encode("utf-8"))
+        try:
+            while view:
+                n = os.write(self.fd, view)
+                view = view[n:]
+        except OSError as e:
+            self.undo()
+            raise OSError(e.errno, f"{self.report.dst}: {e.strerror or e}") from None
+
+    def undo(self) -> None:
+        with contextlib.suppress(OSError):
+            os.ftruncate(self.fd, self.mark)
+            os.lseek(self.fd, self.mark, os.SEEK_SET)
+
+
 def _finish_report(report: AtomicText) -> None:
     try:
         report.commit()
     except OSError as e:
         report.discard()
-        print(f"marc8fast: {report.dst}: {e.strerror or e}", file=sys.stderr)
+        print(f"marc8fast: {_os_error(e, report.dst)}", file=sys.stderr)
+
+
+def _prefix_problem(prefix: str) -> str | None:
+    """Why a ``--target-prefix`` cannot be used (an empty or blank one would make every 035 a
+    failed target and reject the record: issue 18, item 10), or None."""
+    if not prefix.strip():
+        return '--target-prefix must not be empty (default "(LOCAL)")'
+    return None
 
 
 def _sysno_arg(value: str) -> int:
@@ -823,21 +894,21 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from .catalog import CatalogError
     from .flows.exporter import Exporter, ExportOutcome, TagFilter
 
-    if not args.sysnos and args.since is None and not args.all:
-        print("marc8fast: export: give SYSNO..., --since DATE or --all", file=sys.stderr)
-        return EXIT_ERROR
+    chosen = [bool(args.sysnos), args.since is not None, args.all]
+    if not any(chosen):
+        return _error("export: give SYSNO..., --since DATE or --all")
+    if sum(chosen) > 1:
+        # `export --all 1` exported only record 1 (issue 18, item 10): one way to choose.
+        return _error("export: give SYSNO..., --since DATE or --all, only one of them")
     try:
         tags = TagFilter(args.keep_tags, args.drop_tag)
     except re.error as e:
-        print(f"marc8fast: --keep-tags: {e}", file=sys.stderr)
-        return EXIT_ERROR
-    catalog = {"the catalog": _catalog_files(args.db)}
-    if (
-        _refuse_overwrite("the output", args.output, catalog)
-        or _refuse_overwrite("the report", args.report, catalog)
-        or _refuse_overwrite("the report", args.report, {"the output": [args.output]})
-    ):
-        return EXIT_ERROR
+        return _error(f"--keep-tags: {e}")
+    except ValueError as e:
+        return _error(f"--drop-tag: {e}")
+    why = check_paths([("the output", args.output), ("the report", args.report)], catalog=args.db)
+    if why is not None:
+        return _error(why)
     store = _open_catalog(args.db, readonly=True)
     if store is None:
         return EXIT_ERROR
@@ -846,9 +917,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
         # stops on an error: the report then says what was done before it).
         report = AtomicText(args.report) if args.report else None
     except OSError as e:
-        print(f"marc8fast: {args.report}: {e.strerror or e}", file=sys.stderr)
         store.close()
-        return EXIT_ERROR
+        return _error(_os_error(e, args.report))
 
     sysnos: list[int] | None = list(args.sysnos) if args.sysnos else None
     total = len(sysnos) if sysnos is not None else None
@@ -858,7 +928,10 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
     def show(out: ExportOutcome) -> None:
         if report is not None:
-            report.write(json.dumps(out.to_dict(), ensure_ascii=False) + "\n")
+            try:
+                report.write(json.dumps(out.to_dict(), ensure_ascii=False) + "\n")
+            except OSError as e:  # named as the report's error, not the output's
+                raise OSError(e.errno, e.strerror, args.report) from None
         lines = out.problem_lines()
         if args.verbosity >= 1 and (out.fate != "exported" or lines or args.verbosity >= 2):
             bar.done()
@@ -874,8 +947,9 @@ def _cmd_export(args: argparse.Namespace) -> int:
     except BrokenPipeError:
         raise
     except OSError as e:
-        print(f"marc8fast: {args.output}: {e.strerror or e}", file=sys.stderr)
-        return EXIT_ERROR
+        return _error(
+            _os_error(e, None if args.report and e.filename == args.report else args.output)
+        )
     except CatalogError as e:
         return _catalog_failure(args.db, e)
     finally:
@@ -897,6 +971,8 @@ def _cmd_catalog(args: argparse.Namespace) -> int:
 
     if args.action == "copy":
         return _catalog_copy(args)
+    if args.action == "init":
+        return _catalog_init(args)
     writes = args.action in ("delete", "undelete")
     store = (
         _open_catalog(args.db, wait=args.wait) if writes else _open_catalog(args.db, readonly=True)
@@ -924,10 +1000,11 @@ def _cmd_catalog(args: argparse.Namespace) -> int:
 def _catalog_copy(args: argparse.Namespace) -> int:
     """``catalog copy --from SRC --to DST``: every table into a new catalog, with counts and the
     records' checksum on both sides (exit 0 equal, 1 they differ, 2 an error)."""
+    from ._paths import same_file
     from .catalog import CatalogError, shown
     from .catalog.maintenance import copy_catalog
 
-    if shown(args.source) == shown(args.dest) or _same_file(args.source, args.dest):
+    if shown(args.source) == shown(args.dest) or same_file(args.source, args.dest):
         print("marc8fast: --from and --to name the same catalog", file=sys.stderr)
         return EXIT_ERROR
     source = _open_catalog(args.source, readonly=True)
@@ -970,6 +1047,38 @@ def _catalog_check(store: Any, args: argparse.Namespace) -> int:
     n = store.count()
     print(f"{shown(args.db)}: {n:,} record(s) checked, {problems} problem(s)", file=sys.stderr)
     return EXIT_PROBLEMS if problems else EXIT_OK
+
+
+def _catalog_init(args: argparse.Namespace) -> int:
+    """Make an empty catalog at ``--db``: only where there is no file (an existing catalog is
+    left as it was, and said so; any other file is refused)."""
+    from ._paths import output_place_problem
+    from .catalog import is_url, shown
+
+    if is_url(args.db):
+        # A database server: the tables are made in the (existing, empty) database.
+        store = _open_catalog(args.db, create=True)
+        if store is None:
+            return EXIT_ERROR
+        store.close()
+        print(f"marc8fast: {shown(args.db)}: a catalog (made if it was empty)", file=sys.stderr)
+        return EXIT_OK
+    if os.path.exists(args.db):
+        store = _open_catalog(args.db, readonly=True)
+        if store is None:
+            return EXIT_ERROR
+        store.close()
+        print(f"marc8fast: {args.db}: a catalog already; left as it was", file=sys.stderr)
+        return EXIT_OK
+    why = output_place_problem(args.db)
+    if why is not None:
+        return _error(why)
+    store = _open_catalog(args.db, create=True)
+    if store is None:
+        return EXIT_ERROR
+    store.close()
+    print(f"marc8fast: {args.db}: catalog made", file=sys.stderr)
+    return EXIT_OK
 
 
 def _catalog_show(store: Any, sysno: int) -> int:
@@ -1151,11 +1260,22 @@ def _verbosity(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
 
 
+#: The exit status of every command (README, "Exit status"; issue 18, item 11).
+_EXIT_EPILOG = (
+    "Exit status, the same for every command: 0 done, clean or with warnings only (a "
+    "mislabelled record read correctly, a recovered length, informational findings); 1 a "
+    "record rejected, data changed or lost in conversion (a replacement, an NCR written), a "
+    "problem found by validate, no record in an input, a record not found; 2 usage or "
+    "environment: bad arguments, a file or catalog that cannot be read or written, no catalog, "
+    "an output over an input or a catalog; 130 interrupted."
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="marc8fast",
         description="MARC-8 ⇄ UTF-8 tools for MARC 21 records.",
-        epilog="Exit status: 0 clean, 1 problems found, 2 usage or I/O error.",
+        epilog=_EXIT_EPILOG,
     )
     parser.add_argument("--version", action="version", version=f"marc8fast {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -1167,20 +1287,27 @@ def build_parser() -> argparse.ArgumentParser:
         "subfield codes; leader/09 against the data, MARC-8 errors, invalid UTF-8, NCRs, 066; "
         "with --for-export every character MARC-8 lacks. One line per problem on stdout, a "
         "summary on stderr.",
-        epilog="Exit status: 0 clean (informational findings such as ncr_present allowed), "
-        "1 problems found, 2 usage or I/O error.",
+        epilog=_EXIT_EPILOG,
     )
     v.add_argument(
         "files", nargs="+", metavar="FILE", help="ISO 2709, MARCXML or JSON files; - for stdin"
     )
+    v.add_argument(
+        "--report-format",
+        dest="output_format",
+        choices=sorted(REPORTERS),
+        default="text",
+        help="how the problems are printed on stdout: text (default) one line per problem; "
+        "json one document; jsonl one JSON object per line",
+    )
+    # Old spellings, kept for a release: -o means an output FILE in every other command.
     v.add_argument(
         "-o",
         "--output-format",
         "--format",
         dest="output_format",
         choices=sorted(REPORTERS),
-        default="text",
-        help="text (default): one line per problem; json: one document; jsonl: one per line",
+        help=argparse.SUPPRESS,
     )
     v.add_argument(
         "--max-problems", type=_count, default=None, metavar="N", help="list at most N problems"
@@ -1201,17 +1328,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="convert a file between MARC-8 and UTF-8, ISO 2709, MARCXML and JSON",
         description="Convert every record of IN into OUT (written to a temporary file and "
         "renamed into place only when complete; never over IN).",
-        epilog="Exit status: 0 every record written without a problem, 1 problems reported or "
-        "records rejected (the output is still written), 2 usage or I/O error.",
+        epilog=_EXIT_EPILOG,
     )
-    c.add_argument("input", metavar="IN")
-    c.add_argument("output", metavar="OUT")
-    c.add_argument("--to", required=True, choices=["utf8", "marc8"])
+    c.add_argument("input", metavar="IN", help="the file to convert (never written)")
     c.add_argument(
-        "--format",
+        "output",
+        metavar="OUT",
+        help="the file to write (replaced only when at least one record is written)",
+    )
+    c.add_argument(
+        "--to",
+        required=True,
+        choices=["utf8", "marc8"],
+        help="the character encoding to write: utf8 or marc8",
+    )
+    c.add_argument(
+        "--to-format",
+        dest="format",
         choices=["iso2709", "marcxml", "json"],
         default="iso2709",
-        help="output format (default iso2709); marcxml and json are UTF-8",
+        help="record format of OUT (default iso2709); marcxml and json are UTF-8",
+    )
+    # Old spelling, kept for a release (--format names a report format elsewhere).
+    c.add_argument(
+        "--format", dest="format", choices=["iso2709", "marcxml", "json"], help=argparse.SUPPRESS
     )
     c.add_argument(
         "--from-format",
@@ -1225,11 +1365,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="to utf8: replace (default) or strict (reject records with a problem); "
         "to marc8: lossless (default, &#xXXXX;), lossy (|) or strict",
     )
-    c.add_argument("--normalize", choices=["NFC", "NFD"], default=None)
-    c.add_argument("--trust", choices=["leader", "data"], default="leader")
+    c.add_argument(
+        "--normalize",
+        choices=["NFC", "NFD"],
+        default=None,
+        help="Unicode normalization of the UTF-8 written (default: as converted)",
+    )
+    c.add_argument(
+        "--trust",
+        choices=["leader", "data"],
+        default="leader",
+        help="when leader/09 says MARC-8 but the bytes are UTF-8 (or the reverse): leader "
+        "(default) reads the record as the leader says; data reads it as what its bytes are",
+    )
     c.add_argument("--expand-ncr", action="store_true", help="read &#xXXXX; back as characters")
     c.add_argument("--jobs", "-j", type=_jobs, default=None, metavar="N", help="threads")
-    c.add_argument("--report", metavar="FILE.jsonl", help="write every problem there")
+    c.add_argument(
+        "--report", metavar="FILE.jsonl", help="write every problem there, one JSON object a line"
+    )
     c.add_argument(
         "--max-problems",
         type=_count,
@@ -1251,7 +1404,7 @@ def build_parser() -> argparse.ArgumentParser:
         "file",
         nargs="?",
         metavar="FILE",
-        help="a MARC-8 file (default: the LC corpus BooksAll.marc8.mrc, built if missing)",
+        help="a MARC-8 file (default: the LC corpus BooksAll.marc8.mrc; see --download)",
     )
     b.add_argument("--repeat", type=_jobs, default=3, metavar="N", help="repetitions (3)")
     b.add_argument(
@@ -1260,11 +1413,23 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--tools", default=None, help="comma-separated subset of the tools")
     b.add_argument("--timeout", type=float, default=600.0, metavar="S", help="per run (600 s)")
     b.add_argument("--jobs", "-j", type=_jobs, default=None, metavar="N", help="marc8fast threads")
-    b.add_argument("--json", metavar="FILE", help="also write the timings as JSON")
+    b.add_argument("--json", metavar="FILE", help="also write the timings as JSON to FILE")
+    b.add_argument(
+        "--download",
+        action="store_true",
+        help="with no FILE, build the LC corpus if it is missing (a 76 MB download; never "
+        "without this flag)",
+    )
     _verbosity(b)
     b.set_defaults(func=_cmd_bench)
 
-    d = sub.add_parser("dump", help="print MARC records as UTF-8 text, problems on stderr")
+    d = sub.add_parser(
+        "dump",
+        help="print MARC records as UTF-8 text, problems on stderr",
+        description="Print every record as =LDR and =TAG  ind$aText lines (UTF-8), a blank line "
+        "after each; problems on stderr, one line each, as validate prints them.",
+        epilog=_EXIT_EPILOG,
+    )
     d.add_argument("files", nargs="+", metavar="FILE", help="ISO 2709, MARCXML or JSON files")
     d.set_defaults(func=_cmd_dump, verbose=0, quiet=0, no_progress=True)
 
@@ -1276,9 +1441,7 @@ def build_parser() -> argparse.ArgumentParser:
         "a targeting 035 overlays that record, the same OCLC number is a duplicate (not loaded), "
         "the same title/author is a possible duplicate (loaded), else a new system number. One "
         "line per record on stdout, a summary on stderr.",
-        epilog="Exit status: 0 every record loaded, overlaid, skipped or reported as a duplicate "
-        "without a conversion problem; 1 a record rejected or converted with problems; 2 usage "
-        "or I/O error.",
+        epilog=_EXIT_EPILOG,
     )
     ld.add_argument(
         "files",
@@ -1286,7 +1449,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="ISO 2709, MARCXML or JSON files, pipes or - (standard input, once); each read once",
     )
-    add_db_option(ld)
+    add_db_option(ld, "made if there is nothing at that path")
     ld.add_argument(
         "--target-prefix",
         default="(LOCAL)",
@@ -1295,13 +1458,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ld.add_argument(
         "--exclude-symbol",
-        action="extend",
-        nargs="+",
+        action="append",
         default=[],
         metavar="SYM",
-        help="skip records whose 049 $a is SYM (repeatable)",
+        help="skip records whose 049 $a is SYM, in any case (one symbol a flag; repeat the flag "
+        "for more)",
     )
-    ld.add_argument("--report", metavar="FILE.jsonl", help="one JSON line per record's fate")
+    ld.add_argument(
+        "--report", metavar="FILE.jsonl", help="one JSON line per record's fate, once committed"
+    )
     ld.add_argument(
         "--batch-size", type=_jobs, default=500, metavar="N", help="records per commit (500)"
     )
@@ -1322,13 +1487,19 @@ def build_parser() -> argparse.ArgumentParser:
         description="Write catalog records as MARC-8 ISO 2709: deleted records are never "
         "exported, fields with non-numeric tags (H01, STA ...) are left out, and every character "
         "with no MARC-8 equivalent is listed (system number, tag, subfield, position, U+XXXX).",
-        epilog="Exit status: 0 every record exported with nothing to report; 1 a record not "
-        "found or refused (--errors strict), or characters without a MARC-8 equivalent; 2 usage "
-        "or I/O error.",
+        epilog=_EXIT_EPILOG,
     )
-    ex.add_argument("sysnos", nargs="*", type=_sysno_arg, metavar="SYSNO")
+    ex.add_argument(
+        "sysnos", nargs="*", type=_sysno_arg, metavar="SYSNO", help="system numbers to export"
+    )
     add_db_option(ex)
-    ex.add_argument("-o", "--output", required=True, metavar="OUT.mrc")
+    ex.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="OUT.mrc",
+        help="the file to write (left as it was when no record is exported)",
+    )
     ex.add_argument(
         "--errors",
         choices=["lossless", "strict", "lossy"],
@@ -1339,7 +1510,9 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument(
         "--since", type=_date_arg, default=None, metavar="DATE", help="records changed since"
     )
-    ex.add_argument("--all", action="store_true", help="every record")
+    ex.add_argument(
+        "--all", action="store_true", help="every live record (not with SYSNO or --since)"
+    )
     ex.add_argument(
         "--keep-tags",
         default=r"[0-9]{3}",
@@ -1348,11 +1521,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ex.add_argument(
         "--drop-tag",
-        action="extend",
-        nargs="+",
+        action="append",
         default=[],
         metavar="TAG",
-        help="also leave out these tags",
+        help="also leave out this tag, or a pattern such as 9XX (X: any digit); one a flag, "
+        "repeat the flag for more",
     )
     ex.add_argument("--report", metavar="FILE.jsonl", help="one JSON line per record")
     _verbosity(ex)
@@ -1365,8 +1538,7 @@ def build_parser() -> argparse.ArgumentParser:
         "numbers and times; search: find records by OCLC number, title, author, ISBN, ISSN; "
         "history: when and from where a record came, every overlay, the delete; batches: every "
         "load; delete: mark records deleted (field STA 1_ $a DELETED); undelete: undo it.",
-        epilog="Exit status: 0 done; 1 a record not found (or already deleted, not deleted), "
-        "or a search that found nothing; 2 usage or I/O error.",
+        epilog=_EXIT_EPILOG,
     )
     cat.set_defaults(func=_cmd_catalog, verbose=0, quiet=0, no_progress=True, wait=None)
     acts = cat.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -1377,7 +1549,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("undelete", "remove STA DELETED and make records live again"),
     ):
         a = acts.add_parser(name, help=text, description=text)
-        a.add_argument("sysnos", nargs="+", type=_sysno_arg, metavar="SYSNO")
+        a.add_argument("sysnos", nargs="+", type=_sysno_arg, metavar="SYSNO", help="system numbers")
         add_db_option(a)
         if name in ("delete", "undelete"):
             _wait_option(a)
@@ -1408,13 +1580,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_db_option(a)
     a = acts.add_parser(
+        "init",
+        help="make an empty catalog",
+        description="Make an empty catalog at --db, only where there is no file (load makes one "
+        "too). The other commands never make a catalog: they say `no catalog at PATH`.",
+    )
+    add_db_option(a, "where to make the catalog")
+    a = acts.add_parser(
         "search",
         help="find live records by OCLC number, title, author, ISBN, ISSN",
         description="Live records matching every criterion given (words in any order, folded; "
         "a * after a word makes it a prefix: hobb*; CJK by any run of two or more characters; "
         "OCLC numbers also from 019 and (OCoLC) in any case; ISBN-10 and -13 alike): system "
         "number, status and title, one per line; the count on stderr.",
-        epilog="Exit status: 0 found; 1 nothing found; 2 usage or I/O error.",
+        epilog=_EXIT_EPILOG,
     )
     add_db_option(a)
     a.add_argument("--oclc", metavar="N", help="an OCLC number (ocm/ocn/on and zeros ignored)")

@@ -98,16 +98,17 @@ def describe_error(target: str | os.PathLike[str], e: BaseException) -> str:
     return f"{shown(target)}: {e}"
 
 
-def add_db_option(parser: Any) -> None:
+def add_db_option(parser: Any, more: str | None = None) -> None:
     """Every command's ``--db`` option (an argparse parser): a catalog path or URL, by default
-    ``$MARC8FAST_DB`` (then optional)."""
+    ``$MARC8FAST_DB`` (then optional). ``more``: what the command adds to its help."""
     env = os.environ.get(ENV_VAR) or None
+    text = f"the catalog: an SQLite file or postgresql://USER@HOST/DBNAME (default ${ENV_VAR})"
     parser.add_argument(
         "--db",
         required=env is None,
         default=env,
         metavar="CATALOG",
-        help=f"the catalog: an SQLite file or postgresql://USER@HOST/DBNAME (default ${ENV_VAR})",
+        help=f"{text}; {more}" if more else text,
     )
 
 

@@ -18,6 +18,7 @@ it carry it in the ``meta`` table, which is still written for them).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import os
@@ -132,27 +133,37 @@ _LOADED_ONCE = (
 )
 
 
-def _script(sql: str) -> Callable[[SQLiteStore], None]:
-    def run(store: SQLiteStore) -> None:
+def _script(sql: str) -> Callable[[sqlite3.Connection], None]:
+    def run(db: sqlite3.Connection) -> None:
         for stmt in sql.split(";"):
             if stmt.strip():
-                store.db.execute(stmt)
+                db.execute(stmt)
 
     return run
 
 
-def _reindex(store: SQLiteStore) -> None:
+def _index(db: sqlite3.Connection, sysno: int, data: bytes, *, new: bool = False) -> None:
+    """(Re)write the search index row of one record (see :mod:`marc8fast.flows.search`)."""
+    if not new:
+        db.execute("DELETE FROM search_index WHERE rowid=?", (sysno,))
+    db.execute(
+        "INSERT INTO search_index (rowid, title, author, subject, isbn, issn, oclc) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (sysno, *search_index_row(data)),
+    )
+
+
+def _reindex(db: sqlite3.Connection) -> None:
     """Version 3: the search terms and the duplicate check's keys changed (truncation, 880 fields,
     CJK bigrams, joined hyphenated words, ISBN labels; title keys that fold like search and skip
     nonfiling characters; OCLC numbers from ``(ocolc)`` and 019): every record's search index row
     and title key are made again, and the OCLC numbers read from its stored data are added (never
     removed: a number read from an 035 that the 040 rule deleted stays)."""
-    db = store.db
     db.execute("DELETE FROM search_index")
     cur = db.cursor()
     for (sysno,) in db.execute("SELECT sysno FROM records ORDER BY sysno").fetchall():
         (data,) = cur.execute("SELECT data FROM records WHERE sysno=?", (sysno,)).fetchone()
-        store._index(sysno, data, new=True)
+        _index(db, sysno, data, new=True)
         try:
             numbers, key = search_match_keys(Record.parse(data))
         except (ValueError, Marc8Error):
@@ -164,20 +175,23 @@ def _reindex(store: SQLiteStore) -> None:
 #: Schema migrations: version N is reached by running ``MIGRATIONS[N - 1]`` on version N - 1,
 #: inside the first writer's transaction. 1: records, OCLC numbers, batches, the load log. 2: the
 #: services' accounts and receipts, the search index, the history. 3: search terms made again.
-MIGRATIONS: list[Callable[[SQLiteStore], None]] = [_script(_SCHEMA), _script(_SCHEMA_2), _reindex]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    _script(_SCHEMA),
+    _script(_SCHEMA_2),
+    _reindex,
+]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 
-def migrate(store: SQLiteStore, version: int) -> None:
-    """Bring the catalog from ``version`` (0: empty) to :data:`SCHEMA_VERSION`."""
+def migrate(db: sqlite3.Connection, version: int) -> None:
+    """Bring the catalog from ``version`` (0: empty) to :data:`SCHEMA_VERSION`, inside the
+    caller's write transaction."""
     if version >= SCHEMA_VERSION:
         return
     for step in MIGRATIONS[version:]:
-        step(store)
-    store.db.execute(
-        "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-    )
-    store.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        step(db)
+    db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+    db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
 
 def _error_code(e: sqlite3.Error) -> int | None:
@@ -205,6 +219,10 @@ def describe_error(path: str, e: BaseException) -> str:
         return str(e)
     if isinstance(e, sqlite3.Error) and _is_readonly(e):
         return f"{path}: the catalog (or its folder) is read-only ({e})"
+    if isinstance(e, sqlite3.DatabaseError) and (
+        _error_code(e) == 26 or "file is not a database" in str(e)
+    ):
+        return f"{path}: not a marc8fast catalog (not an SQLite database); left as it was"
     return f"{path}: {e}"
 
 
@@ -282,8 +300,18 @@ class SQLiteStore:
         self.on_wait = on_wait
         self._waited = False
         self._pending_log: list[tuple[object, ...]] = []
+        if os.path.isdir(self.path):
+            raise CatalogError(f"{self.path}: is a directory, not a catalog")
         if (readonly or not create) and not os.path.exists(self.path):
             raise NoCatalogError(f"no catalog at {self.path}")
+        if create and not readonly and not os.path.exists(self.path):
+            if os.path.lexists(self.path):
+                raise CatalogError(f"{self.path}: a symbolic link to nothing; no catalog made")
+            _create_catalog(self.path)
+        # From here on the file exists: it is opened as a catalog, never made into one (an
+        # existing file that is not a catalog, even an empty one, is left as it was).
+        self._asked_create = create
+        create = False
         if readonly:
             self.db = self._connect_readonly(immutable=False)
         else:
@@ -311,6 +339,11 @@ class SQLiteStore:
                 # Look before changing anything: a foreign database or an empty file that is not
                 # to become a catalog is left byte for byte as it was.
                 if self._version() is None and not create:
+                    if self._asked_create:
+                        raise SchemaError(
+                            f"{self.path}: not a marc8fast catalog (an empty file), left as it "
+                            "was: a catalog is made only where there is no file"
+                        )
                     raise NoCatalogError(f"no catalog at {self.path} (an empty file)")
                 self._retry(lambda: self.db.execute("PRAGMA journal_mode=WAL"))
                 # durable: every commit on disk before it returns (the receiver acknowledges
@@ -374,7 +407,7 @@ class SQLiteStore:
             version = self._version()
             if version is None and not create:
                 raise NoCatalogError(f"no catalog at {self.path} (an empty file)")
-            migrate(self, version or 0)
+            migrate(self.db, version or 0)
             try:
                 self.db.execute("SAVEPOINT once")
                 self.db.execute(_LOADED_ONCE)
@@ -392,14 +425,7 @@ class SQLiteStore:
             raise
 
     def _index(self, sysno: int, data: bytes, *, new: bool = False) -> None:
-        """(Re)write the search index row of one record (see :mod:`marc8fast.flows.search`)."""
-        if not new:
-            self.db.execute("DELETE FROM search_index WHERE rowid=?", (sysno,))
-        self.db.execute(
-            "INSERT INTO search_index (rowid, title, author, subject, isbn, issn, oclc) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (sysno, *search_index_row(data)),
-        )
+        _index(self.db, sysno, data, new=new)
 
     # -- transactions ----------------------------------------------------------------------------
 
@@ -899,6 +925,53 @@ class SQLiteStore:
 
     def finish_restore(self) -> None:
         """Nothing to do on SQLite: a new system number follows the largest one."""
+
+
+def _create_catalog(path: str) -> None:
+    """Make an empty catalog at ``path``, which does not exist: built in full under a temporary
+    name beside it, then linked into place (never over a file that appeared meanwhile: then
+    that file, probably another process's new catalog, is what gets opened)."""
+    from .._output import give_new_file_mode, temp_path
+
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise CatalogError(f"{path}: no such directory {os.path.dirname(path) or folder}")
+    if not os.access(folder, os.W_OK):
+        raise ReadOnlyError(f"{path}: the catalog (or its folder) is read-only")
+    temp = temp_path(path)
+    try:
+        db = sqlite3.connect(temp, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("BEGIN IMMEDIATE")
+            migrate(db, 0)
+            db.execute(_LOADED_ONCE)
+            db.execute("COMMIT")
+        finally:
+            db.close()  # the last connection: the WAL is checkpointed into the file and removed
+        fd = os.open(temp, os.O_RDONLY)
+        try:
+            give_new_file_mode(fd)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(temp, path)
+        except FileExistsError:
+            pass  # made by another process meanwhile: open that one
+    except sqlite3.Error as e:
+        error = ReadOnlyError if _is_readonly(e) else CatalogError
+        raise error(describe_error(path, e)) from None
+    except OSError as e:
+        if e.errno in (13, 30):  # EACCES, EROFS
+            raise ReadOnlyError(
+                f"{path}: the catalog (or its folder) is read-only ({e.strerror or e})"
+            ) from None
+        raise CatalogError(f"{path}: {e.strerror or e}") from None
+    finally:
+        for f in (temp, temp + "-wal", temp + "-shm", temp + "-journal"):
+            with contextlib.suppress(OSError):
+                os.unlink(f)
 
 
 def open_store(

@@ -101,6 +101,13 @@ class ExportOutcome:
     dropped: list[str] = field(default_factory=list)  # tags of the fields left out
     chars: list[CharReport] = field(default_factory=list)
     problems: list[dict[str, Any]] = field(default_factory=list)  # other conversion problems
+    #: Characters with no MARC-8 equivalent when they are not listed one by one in ``chars``
+    #: (a record refused for another reason); None: ``len(chars)``.
+    unmappable_count: int | None = None
+
+    @property
+    def unmappable(self) -> int:
+        return len(self.chars) if self.unmappable_count is None else self.unmappable_count
 
     def line(self) -> str:
         return f"{format_sysno(self.sysno)}: {self.message}"
@@ -168,12 +175,32 @@ class ExportSummary:
         )
 
 
+def expand_tag_pattern(pattern: str) -> list[str]:
+    """The tags a ``--drop-tag`` value names: a tag (``949``, ``CAT``), or a pattern in which
+    ``X`` stands for any digit beside at least one digit (``9XX``: 900 to 999; ``X00``; ``59X``).
+    Anything else raises :class:`ArgumentError` (a value that matched nothing was taken silently
+    before: issue 18, item 10)."""
+    t = pattern.strip()
+    if len(t) != 3 or not t.isascii() or not t.isalnum():
+        raise ArgumentError(
+            f"{pattern!r} is not a tag (three ASCII letters or digits) or a pattern such as 9XX"
+        )
+    if not any(c.isdigit() for c in t) or not any(c in "Xx" for c in t):
+        return [t]
+    if any(not (c.isdigit() or c in "Xx") for c in t):
+        raise ArgumentError(f"{pattern!r}: a pattern has only digits and X (9XX, X00, 59X)")
+    tags = [""]
+    for c in t:
+        tags = [head + d for head in tags for d in ("0123456789" if c in "Xx" else c)]
+    return tags
+
+
 class TagFilter:
     """Which fields go to OCLC: tags matching ``keep`` in full and not listed in ``drop``."""
 
     def __init__(self, keep: str = DEFAULT_KEEP_TAGS, drop: Iterable[str] = ()) -> None:
         self.keep = re.compile(keep)
-        self.drop = frozenset(drop)
+        self.drop = frozenset(t for pattern in drop for t in expand_tag_pattern(pattern))
         self.default = keep == DEFAULT_KEEP_TAGS and not self.drop
         # Three digits kept, some tags dropped: the record layer applies it itself.
         self.numeric = keep == DEFAULT_KEEP_TAGS
@@ -290,7 +317,12 @@ class Exporter:
                     f"{len(chars)} character(s) with no MARC-8 equivalent would be written as "
                     f"{_WRITTEN_AS.get(self.errors, '?')}"
                 )
+                count = len(chars)
                 chars = []  # not written, not rejected one by one: the record was
+                msg = "not exported: " + "; ".join(why)
+                return None, ExportOutcome(
+                    rec.sysno, "rejected", msg, dropped, chars, other, unmappable_count=count
+                )
             msg = "not exported: " + ("; ".join(why) or "rejected by the converter")
             return None, ExportOutcome(rec.sysno, "rejected", msg, dropped, chars, other)
         msg = "exported"
@@ -375,9 +407,10 @@ class Exporter:
     def _count(self, outcome: ExportOutcome) -> None:
         self.summary.records += 1
         self.summary.fates[outcome.fate] += 1
-        self.summary.unmappable += len(outcome.chars)
+        # A record refused for another reason still counts its characters (issue 18, item 9).
+        self.summary.unmappable += outcome.unmappable
         self.summary.replacements += outcome.replacements
-        if outcome.chars or outcome.problems:
+        if outcome.unmappable or outcome.problems:
             self.summary.records_with_problems += 1
         if self.on_outcome is not None:
             self.on_outcome(outcome)

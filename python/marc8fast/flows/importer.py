@@ -28,9 +28,9 @@ What the rules and the overlay changed is carried on each :class:`Outcome` (``ch
 form for the record's line, the full one for the report and the load log), and the store writes
 the record's history event with the input's name and those changes.
 
-Bytes between records that are no record (``garbage``) are **junk**: an outcome of fate ``junk``
-numbered by its byte offset, counted apart from the records; an input with no record and no junk
-gives one outcome of fate ``empty``.
+Bytes between records that are no record (``garbage``) are **junk**: an outcome of fate
+``junk`` placed by its byte offset (``junk @OFFSET``, as every command shows it), counted apart
+from the records; an input with no record and no junk gives one outcome of fate ``empty``.
 
 Records commit in groups of ``batch_size``, each group with its load-log rows in the same
 transaction. An input record is identified by (SHA-256 of the input from its first byte up to
@@ -49,12 +49,14 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
+import time as _time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, cast
 
 from .._native import (
+    PROBLEM_KINDS,
     ArgumentError,
     Field,
     Marc8Error,
@@ -64,10 +66,14 @@ from .._native import (
     next_record,
     search_numbers,
 )
+from .._problems import problem_line
+from ..catalog import ConflictError
 from .search import match_keys
 from .store import CatalogStore, LogRow, format_sysno, now, open_store
 
 DEFAULT_TARGET_PREFIX = "(LOCAL)"
+#: How many times a group of records is stored again after a conflict with another writer.
+CONFLICT_RETRIES = 5
 
 #: Problem kinds that make the loader reject a record even when the core recovered it.
 REJECT_KINDS = frozenset({"bad_directory"})
@@ -324,7 +330,7 @@ class Outcome:
 
     def line(self) -> str:
         if self.fate == "junk":
-            return f"{self.file}: byte {self.offset}: {self.message}"
+            return f"{self.file}: junk @{self.offset}: {self.message}"
         if self.fate == "empty":
             return f"{self.file}: {self.message}"
         cn = f" 001={self.control_number}" if self.control_number else ""
@@ -335,12 +341,16 @@ class Outcome:
     def problem_lines(self) -> list[str]:
         """One line per conversion problem, with its place (tag, occurrence, subfield, offset in
         characters), to print under the record's line (but those its message already says)."""
-        return [problem_line(p) for p in self.problems if p["message"] not in self.message]
+        return [
+            problem_line(self.file, {**p, "record": self.index, "record_offset": self.offset})
+            for p in self.problems
+            if p["message"] not in self.message
+        ]
 
     def log_message(self) -> str:
         """The message with every change in full (the load log keeps it)."""
         if self.fate == "junk":
-            return f"byte {self.offset}: {self.message}"
+            return f"junk @{self.offset}: {self.message}"
         if not self.changes:
             return self.message
         return f"{self.message} [{'; '.join(c.full for c in self.changes)}]"
@@ -359,26 +369,14 @@ class Outcome:
         }
 
 
-def problem_line(p: dict[str, Any]) -> str:
-    """``245 $a offset 3: control_character: ...`` from a problem's dict."""
-    where = p.get("tag") or ""
-    if where and (p.get("occurrence") or 1) > 1:
-        where += f"#{p['occurrence']}"
-    if p.get("subfield"):
-        where += f" ${p['subfield']}"
-    if p.get("offset") is not None and where:
-        where += f" offset {p['offset']}"
-    head = f"{where}: " if where else ""
-    return f"{head}{p['kind']}: {p['message']}"
-
-
 @dataclass
 class LoadSummary:
     batch_id: int = 0
     files: int = 0
     records: int = 0
     fates: Counter[str] = field(default_factory=Counter)
-    records_with_problems: int = 0
+    records_with_problems: int = 0  # records loaded with a problem of severity "error"
+    records_with_warnings: int = 0  # loaded with warnings only (mislabelled, length_mismatch)
     junk: int = 0  # stretches of bytes between records that are not records (not counted above)
     empty_files: list[str] = field(default_factory=list)  # inputs with no record and no junk
 
@@ -397,7 +395,13 @@ class LoadSummary:
         empty = f"; {len(self.empty_files)} empty file(s)" if self.empty_files else ""
         return (
             f"batch {self.batch_id}: {self.files} file(s), {self.records:,} record(s): {parts}; "
-            f"{self.records_with_problems:,} record(s) with conversion problems{junk}{empty}"
+            f"{self.records_with_problems:,} record(s) with conversion problems"
+            + (
+                f" ({self.records_with_warnings:,} more with warnings only)"
+                if self.records_with_warnings
+                else ""
+            )
+            + f"{junk}{empty}"
         )
 
 
@@ -412,26 +416,38 @@ class Importer:
         on_outcome: Callable[[Outcome], object] | None = None,
         overlay: str = "merge",
         on_progress: Callable[[int, int], object] | None = None,
+        before_commit: Callable[[list[Outcome]], object] | None = None,
+        commit_failed: Callable[[], object] | None = None,
     ) -> None:
+        """``on_outcome`` is called with each outcome only once its record (and its load-log
+        row) is committed. ``before_commit`` is called with the outcomes of the transaction
+        about to commit (the CLI writes their ``--report`` rows there: if it raises, the
+        transaction is rolled back and the load stops), ``commit_failed`` when that commit then
+        fails (the CLI takes those rows back): so the report's rows, the printed lines and the
+        stored records always agree, even on a full disk (issue 18, item 1)."""
         if overlay not in OVERLAY_MODES:
             raise ArgumentError(f"overlay must be merge or replace, not {overlay!r}")
         self.store = store
         self.prefix = target_prefix
-        self.exclude = frozenset(exclude_symbols)
+        # Holding symbols are compared without regard to case (OCLC's are upper case; a symbol
+        # typed in lower case still excludes).
+        self.exclude = frozenset(sym.strip().casefold() for sym in exclude_symbols)
         self.batch_size = max(1, batch_size)
         self.on_outcome = on_outcome
         self.overlay = overlay
         self.on_progress = on_progress
+        self.before_commit = before_commit
+        self.commit_failed = commit_failed
+        self._pending: list[Outcome] = []  # logged in the open transaction, not yet told
         self._bytes_before = 0  # bytes of the files already loaded (for on_progress)
         self.summary = LoadSummary()
 
     def load(self, paths: Sequence[str | os.PathLike[str]]) -> LoadSummary:
         """Load the files. ``on_progress(records, bytes)`` is called as the records go by (the
         bytes of every file read so far)."""
-        self.store.begin()
         desc = "load " + " ".join(os.fspath(p) for p in paths)
-        self.summary.batch_id = self.store.new_batch(desc)
-        self.store.commit()
+        with self.store.transaction():
+            self.summary.batch_id = self.store.new_batch(desc)
         for path in paths:
             self._load_file(os.fspath(path))
         return self.summary
@@ -456,68 +472,97 @@ class Importer:
 
     def _load_stream(self, path: str, src: _KeyedInput) -> None:
         self.summary.files += 1
-        self.store.begin()
-        try:
-            # MARCReader reads any object with read(n) that returns bytes.
-            stream = cast(BinaryIO, src)
-            with MARCReader(stream, trust="data", expand_ncr=True) as reader:
-                group: list[tuple[Outcome, str]] = []  # with each record's key
-                held: Record | None = None  # the record read last, waiting for its key
-
-                def handle(rec: Record, digest: str) -> None:
-                    index = rec.number or 0  # the reader numbers every record from 1
-                    # Asked inside the write transaction that stores the record: another
-                    # process loading the same input cannot slip in between (issue 11).
-                    done = self.store.loaded(digest, index)
-                    if done is not None:
-                        sysno, batch = done
-                        shown = format_sysno(sysno) if sysno is not None else "?"
-                        out = Outcome(
-                            path,
-                            index,
-                            "duplicate",
-                            sysno,
-                            f"not loaded: duplicate of {shown} (already loaded from this file, "
-                            f"batch {batch})",
-                        )
-                    else:
-                        out = self._one(path, index, rec)
-                    group.append((out, digest))
-                    if len(group) >= self.batch_size:
-                        self._commit_group(group, reader.problems)
-                        self.store.begin()
-                    if self.on_progress is not None and index % 64 == 0:
-                        self.on_progress(
-                            self.summary.records + len(group),
-                            self._bytes_before + reader.bytes_read,
-                        )
-
-                for rec in reader:
-                    if held is not None:
-                        handle(held, src.key_through(rec.offset))
-                    held = rec
+        # MARCReader reads any object with read(n) that returns bytes.
+        stream = cast(BinaryIO, src)
+        with MARCReader(stream, trust="data", expand_ncr=True) as reader:
+            chunk: list[tuple[Record, str]] = []  # read, with each record's key; not stored
+            held: Record | None = None  # the record read last, waiting for its key
+            for rec in reader:
                 if held is not None:
-                    handle(held, src.key_through())
-                problems = reader.problems
-                whole = src.key_through()
-                self._commit_group(group, problems, last=True)
-                # What the reader could not make a record of (a truncated record, garbage, a
-                # record the core rejects), grouped by place.
-                lost = _lost_outcomes(path, problems)
-                for out in lost:
-                    self._record(out, whole)
-                if reader.records_read == 0 and not lost:
-                    size = src.total
-                    why = "the file is empty" if size == 0 else f"{size:,} byte(s), no record"
-                    self.summary.empty_files.append(path)
-                    self._record(Outcome(path, 0, "empty", message=f"no records: {why}"), whole)
-                self._bytes_before += reader.bytes_read
-                if self.on_progress is not None:
-                    self.on_progress(self.summary.records, self._bytes_before)
-            self.store.commit()
-        except BaseException:
-            self.store.rollback()
-            raise
+                    chunk.append((held, src.key_through(rec.offset)))
+                    if len(chunk) >= self.batch_size:
+                        self._store_chunk(path, chunk, reader.problems)
+                        chunk = []
+                held = rec
+                index = rec.number or 0
+                if self.on_progress is not None and index % 64 == 0:
+                    self.on_progress(
+                        self.summary.records + len(chunk),
+                        self._bytes_before + reader.bytes_read,
+                    )
+            if held is not None:
+                chunk.append((held, src.key_through()))
+            problems = reader.problems
+            whole = src.key_through()
+            # What the reader could not make a record of (a truncated record, garbage, a
+            # record the core rejects), grouped by place.
+            extra = [(out, whole) for out in _lost_outcomes(path, problems)]
+            if reader.records_read == 0 and not extra:
+                size = src.total
+                why = "the file is empty" if size == 0 else f"{size:,} byte(s), no record"
+                self.summary.empty_files.append(path)
+                extra.append((Outcome(path, 0, "empty", message=f"no records: {why}"), whole))
+            self._store_chunk(path, chunk, problems, extra)
+            self._bytes_before += reader.bytes_read
+            if self.on_progress is not None:
+                self.on_progress(self.summary.records, self._bytes_before)
+
+    def _store_chunk(
+        self,
+        path: str,
+        chunk: list[tuple[Record, str]],
+        problems: list[RecordProblem],
+        extra: list[tuple[Outcome, str]] = (),  # type: ignore[assignment]
+    ) -> None:
+        """Store records read from ``path`` in one catalog transaction, with their load-log
+        rows (and ``extra`` outcomes: what the reader could not read); count and tell them once
+        it is committed. A conflict with a concurrent writer (another loader or receiver on a
+        shared PostgreSQL catalog) rolls the whole transaction back, and it is run again from
+        the records as read (the rules change a record: each attempt works on a copy)."""
+        for attempt in range(CONFLICT_RETRIES + 1):
+            committing = False
+            try:
+                with self.store.transaction():
+                    group: list[tuple[Outcome, str]] = []
+                    for rec, digest in chunk:
+                        group.append((self._handle(path, rec.copy(), digest), digest))
+                    self._commit_group(group, problems)
+                    for out, digest in extra:
+                        self._record(out, digest)
+                    if self.before_commit is not None and self._pending:
+                        self.before_commit(self._pending)
+                    committing = True
+            except ConflictError:
+                self._pending.clear()
+                if attempt == CONFLICT_RETRIES:
+                    raise
+                _time.sleep(0.05 * (attempt + 1))
+                continue
+            except BaseException:
+                if committing and self.commit_failed is not None and self._pending:
+                    self.commit_failed()
+                self._pending.clear()
+                raise
+            pending, self._pending = self._pending, []
+            self._told(pending)
+            return
+
+    def _handle(self, path: str, rec: Record, digest: str) -> Outcome:
+        index = rec.number or 0  # the reader numbers every record from 1
+        # Asked inside the write transaction that stores the record: another process loading
+        # the same input cannot slip in between (issue 11).
+        done = self.store.loaded(digest, index)
+        if done is None:
+            return self._one(path, index, rec)
+        sysno, batch = done
+        shown = format_sysno(sysno) if sysno is not None else "?"
+        return Outcome(
+            path,
+            index,
+            "duplicate",
+            sysno,
+            f"not loaded: duplicate of {shown} (already loaded from this file, batch {batch})",
+        )
 
     def import_bytes(
         self,
@@ -532,18 +577,32 @@ class Importer:
         same options as :meth:`load` (a well-framed record by ``Record.parse``, anything else
         by the same splitter as a file), the same rules (:meth:`_one`), and its load-log row
         (under ``self.summary.batch_id``, as ``source``, ``input_hash``, ``index``) written in
-        the same write transaction. ``commit=False`` leaves that transaction open for the
-        caller (who commits or rolls back); on an exception it is rolled back."""
+        the same write transaction: its own (``commit=True``), or with ``commit=False`` the
+        caller's open one (``with store.transaction():``), which the caller ends."""
         digest = input_hash if input_hash is not None else hashlib.sha256(raw).hexdigest()
-        self.store.begin()
-        try:
+        if not commit:
+            # Inside the caller's transaction, which the caller commits or rolls back: the
+            # outcome is counted and told now.
             out = self._one_of_bytes(raw, source, index)
             self._record(out, digest)
-            if commit:
-                self.store.commit()
+            pending, self._pending = self._pending, []
+            self._told(pending)
+            return out
+        committing = False
+        try:
+            with self.store.transaction():
+                out = self._one_of_bytes(raw, source, index)
+                self._record(out, digest)
+                if self.before_commit is not None:
+                    self.before_commit(self._pending)
+                committing = True
         except BaseException:
-            self.store.rollback()
+            if committing and self.commit_failed is not None:
+                self.commit_failed()
+            self._pending.clear()
             raise
+        pending, self._pending = self._pending, []
+        self._told(pending)
         return out
 
     def _one_of_bytes(self, raw: bytes, source: str, index: int) -> Outcome:
@@ -582,10 +641,10 @@ class Importer:
         return out
 
     def _commit_group(
-        self, group: list[tuple[Outcome, str]], problems: list[RecordProblem], last: bool = False
+        self, group: list[tuple[Outcome, str]], problems: list[RecordProblem]
     ) -> None:
         """Log a group of outcomes, each with the splitter's word on its record (a length that
-        had to be recovered from the terminators), and commit them with their records."""
+        had to be recovered from the terminators), in the transaction that stores them."""
         recovered: dict[int, list[dict[str, Any]]] = {}
         for p in problems:
             if p.action == "recovered":
@@ -596,8 +655,26 @@ class Importer:
                 out.problems = extra + out.problems
             self._record(out, digest)
         group.clear()
-        if not last:
-            self.store.commit()
+
+    def _told(self, outcomes: list[Outcome]) -> None:
+        for out in outcomes:
+            self._count(out)
+            if self.on_outcome is not None:
+                self.on_outcome(out)
+
+    def _count(self, out: Outcome) -> None:
+        if out.fate == "junk":
+            self.summary.junk += 1
+        elif out.fate in FATES:
+            self.summary.records += 1
+            self.summary.fates[out.fate] += 1
+            if out.problems and out.fate != "rejected":
+                # Exit 1 for data changed or lost (severity "error"); warnings alone (a
+                # mislabelled record read correctly, a length recovered) exit 0 (item 11).
+                if any(PROBLEM_KINDS.get(p["kind"], "error") == "error" for p in out.problems):
+                    self.summary.records_with_problems += 1
+                else:
+                    self.summary.records_with_warnings += 1
 
     def _record(self, out: Outcome, digest: str) -> None:
         self.store.log(
@@ -612,15 +689,7 @@ class Importer:
                 now(),
             )
         )
-        if out.fate == "junk":
-            self.summary.junk += 1
-        elif out.fate in FATES:
-            self.summary.records += 1
-            self.summary.fates[out.fate] += 1
-            if out.problems and out.fate != "rejected":
-                self.summary.records_with_problems += 1
-        if self.on_outcome is not None:
-            self.on_outcome(out)
+        self._pending.append(out)
 
     def _one(self, path: str, index: int, rec: Record) -> Outcome:
         probs = rec.problems
@@ -654,7 +723,7 @@ class Importer:
             )
 
         if self.exclude:
-            excluded = [s for s in holding_symbols(view) if s in self.exclude]
+            excluded = [s for s in holding_symbols(view) if s.casefold() in self.exclude]
             if excluded:
                 changes.append(  # the line's message names the symbol already
                     Change("", f"skipped because 049 $a {excluded[0]!r} is an excluded symbol")

@@ -15,6 +15,9 @@ EXIT_OK, EXIT_PROBLEMS, EXIT_ERROR = 0, 1, 2
 
 PASSWORD_ENV = "MARC8FAST_PASSWORD"
 
+#: The shortest password ``users add`` and ``users passwd`` accept (issue 18, item 14).
+MIN_PASSWORD = 8
+
 
 def _address(text: str) -> tuple[str, int]:
     from .serve import parse_address
@@ -49,10 +52,11 @@ def add_parsers(sub: Any) -> None:
         '"Record received: SYSNO" only once it is committed to disk. One log line per request; '
         "SIGTERM drains and exits 0, SIGHUP reopens the log file.",
         epilog="Exit status: 0 stopped by SIGTERM/SIGINT; 2 cannot start (no catalog, no "
-        "account without --no-auth, port in use), or the Z39.50/SRU service could not be kept "
-        "up (it died more than 5 times in 60 s; docs/z3950.md).",
+        "account without --no-auth, port in use, a --log over the catalog or an input), or the "
+        "Z39.50/SRU service could not be kept up (it died more than 5 times in 60 s; "
+        "docs/z3950.md).",
     )
-    add_db_option(s)
+    add_db_option(s, "never made here: `marc8fast catalog init` or `load`")
     s.add_argument(
         "--connexion", type=_address, metavar="[HOST:]PORT", help="Connexion receiver address"
     )
@@ -65,7 +69,12 @@ def add_parsers(sub: Any) -> None:
         "--no-auth", action="store_true", help="accept every login (else the catalog's accounts)"
     )
     s.add_argument("--log", metavar="FILE", help="request log file (default stderr)")
-    s.add_argument("--log-format", choices=["text", "json"], default="text")
+    s.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        default="text",
+        help="one line per request: text (default) or a JSON object",
+    )
     s.add_argument("--tls-cert", metavar="PEM", help="serve Connexion over TLS with this chain")
     s.add_argument("--tls-key", metavar="PEM", help="the TLS private key")
     s.add_argument(
@@ -159,11 +168,11 @@ def add_parsers(sub: Any) -> None:
     s.add_argument("--target-prefix", default="(LOCAL)", metavar="PREFIX", help="as for load")
     s.add_argument(
         "--exclude-symbol",
-        action="extend",
-        nargs="+",
+        action="append",
         default=[],
         metavar="SYM",
-        help="as for load: skip records whose 049 $a is SYM",
+        help="as for load: skip records whose 049 $a is SYM, in any case (repeat the flag for "
+        "more)",
     )
     s.set_defaults(func=_cmd_serve, verbose=0, quiet=0, no_progress=True)
 
@@ -171,13 +180,22 @@ def add_parsers(sub: Any) -> None:
         "send",
         help="send records to a Connexion receiver, as Connexion's gateway export does",
         description="Send each record of FILE (as it is: MARC-8 or UTF-8) on its own connection "
-        "and print the reply. The password comes from $" + PASSWORD_ENV + " or a prompt.",
+        "and print the reply. The password comes from $" + PASSWORD_ENV + ", else a prompt on "
+        "a terminal, else the first line of standard input.",
         epilog='Exit status: 0 every record answered "Record received"; 1 another answer '
         '(not loaded, rejected, login failed: send stops at the first "Login failed"); 2 usage '
         "error or no connection.",
     )
-    c.add_argument("file", metavar="FILE")
-    c.add_argument("--to", required=True, type=_to_address, metavar="HOST:PORT")
+    c.add_argument("file", metavar="FILE", help="ISO 2709 records to send, one connection each")
+    c.add_argument(
+        "--server",
+        dest="to",
+        type=_to_address,
+        metavar="HOST:PORT",
+        help="the Connexion receiver (marc8fast serve --connexion)",
+    )
+    # Old spelling, kept for a release (--to names an encoding in convert).
+    c.add_argument("--to", dest="to", type=_to_address, help=argparse.SUPPRESS)
     c.add_argument("--user", metavar="NAME", help="the local login (Connexion's login ID)")
     c.add_argument("--oclc-user", metavar="AUTH", help="the U item (OCLC authorization)")
     c.add_argument(
@@ -192,7 +210,13 @@ def add_parsers(sub: Any) -> None:
         default="nul",
         help="after the record: a NUL byte, a half-close, or nothing",
     )
-    c.add_argument("--timeout", type=_positive(float), default=100.0, metavar="SECONDS")
+    c.add_argument(
+        "--timeout",
+        type=_positive(float),
+        default=100.0,
+        metavar="SECONDS",
+        help="how long to wait for each reply (100)",
+    )
     c.add_argument("--tls", action="store_true", help="connect with TLS")
     c.add_argument("--cafile", metavar="PEM", help="trust this certificate (with --tls)")
     c.set_defaults(func=_cmd_send, verbose=0, quiet=0, no_progress=True)
@@ -206,23 +230,34 @@ def add_parsers(sub: Any) -> None:
     )
     us = u.add_subparsers(dest="action", required=True, metavar="ACTION")
     for name, text in (
-        ("add", "add a login (password from a prompt, or --password-stdin)"),
+        (
+            "add",
+            "add a login (password from a prompt, or standard input when it is not a terminal)",
+        ),
         ("passwd", "set a login's password"),
         ("disable", "disable a login (its connections are refused within a second)"),
         ("enable", "enable a disabled login again"),
         ("list", "list the logins"),
     ):
-        p = us.add_parser(name, help=text, description=text)
+        p = us.add_parser(name, help=text, description=text, epilog=_USERS_EPILOG)
         if name != "list":
-            p.add_argument("name", metavar="NAME")
-        add_db_option(p)
+            p.add_argument("name", metavar="NAME", help="the login name")
+        add_db_option(p, "never made here: `marc8fast catalog init` or `load`")
         if name in ("add", "passwd"):
             p.add_argument(
                 "--password-stdin",
                 action="store_true",
-                help="read the password from the first line of standard input",
+                help="read the password from the first line of standard input (what happens "
+                "anyway when standard input is not a terminal)",
             )
         p.set_defaults(func=_cmd_users, verbose=0, quiet=0, no_progress=True)
+
+
+_USERS_EPILOG = (
+    f"Passwords: at least {MIN_PASSWORD} characters, no control characters. Asked twice on a "
+    "terminal; read from the first line of standard input when it is not a terminal (or with "
+    "--password-stdin). Exit status: 0 done; 2 usage error, unknown login, or catalog error."
+)
 
 
 def _to_address(text: str) -> tuple[str, int]:
@@ -242,7 +277,20 @@ def _fail(message: str) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
+    from .._paths import check_paths
     from .serve import ServeError, ServeOptions, run
+
+    if not args.target_prefix.strip():
+        return _fail('--target-prefix must not be empty (default "(LOCAL)")')
+    # The log is appended to, never over the catalog (or its -wal/-shm), any catalog, or the
+    # TLS files (issue 18, item 3).
+    why = check_paths(
+        [("the log", args.log)],
+        inputs=[f for f in (args.tls_cert, args.tls_key) if f],
+        catalog=args.db,
+    )
+    if why is not None:
+        return _fail(why)
 
     opts = ServeOptions(
         db=args.db,
@@ -275,7 +323,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     except ServeError as e:
         return _fail(str(e))
     except OSError as e:
-        return _fail(f"{args.log or 'serve'}: {e.strerror or e}")
+        where = e.filename if e.filename is not None else args.log or "serve"
+        return _fail(f"{where}: {e.strerror or e}")
 
 
 def _cmd_send(args: argparse.Namespace) -> int:
@@ -286,14 +335,18 @@ def _cmd_send(args: argparse.Namespace) -> int:
             data = fh.read()
     except OSError as e:
         return _fail(f"{args.file}: {e.strerror or e}")
+    if args.to is None:
+        return _fail("send: give --server HOST:PORT")
     password = None
     if args.user is not None:
         password = os.environ.get(PASSWORD_ENV)
         if password is None:
-            try:
-                password = getpass.getpass(f"password for {args.user}: ")
-            except EOFError:
-                return _fail(f"no password (set ${PASSWORD_ENV} or answer the prompt)")
+            password = _ask_password(f"password for {args.user}: ", again=False)
+            if not password:
+                return _fail(
+                    f"no password (set ${PASSWORD_ENV}, answer the prompt, or give it on the "
+                    "first line of standard input)"
+                )
     tls = None
     if args.tls:
         tls = ssl.create_default_context(cafile=args.cafile)
@@ -333,23 +386,51 @@ def _cmd_send(args: argparse.Namespace) -> int:
     return status
 
 
+def _stdin_line() -> str:
+    line = sys.stdin.readline()
+    line = line[:-1] if line.endswith("\n") else line
+    return line[:-1] if line.endswith("\r") else line
+
+
+def _ask_password(prompt: str, *, again: bool) -> str | None:
+    """A password from the terminal (asked twice with ``again``), or, when standard input is not
+    a terminal, its first line: never getpass's fallback, which warns with a path into the
+    standard library (issue 18, item 14). None: no password (end of input, or they differ)."""
+    if not sys.stdin.isatty():
+        return _stdin_line()
+    try:
+        password = getpass.getpass(prompt)
+        if again and password != getpass.getpass("again: "):
+            raise _PasswordsDiffer
+    except EOFError:
+        return None
+    return password
+
+
+class _PasswordsDiffer(Exception):
+    """The two passwords typed at the prompt are not the same."""
+
+
 def _read_password(args: argparse.Namespace) -> str | None:
     if args.password_stdin:
-        line = sys.stdin.readline()
-        password = line[:-1] if line.endswith("\n") else line
-        password = password[:-1] if password.endswith("\r") else password
+        password: str | None = _stdin_line()
     else:
         try:
-            password = getpass.getpass(f"new password for {args.name}: ")
-            again = getpass.getpass("again: ")
-        except EOFError:
-            print("marc8fast: no password given", file=sys.stderr)
-            return None
-        if password != again:
+            password = _ask_password(f"new password for {args.name}: ", again=True)
+        except _PasswordsDiffer:
             print("marc8fast: the passwords differ", file=sys.stderr)
             return None
+    if password is None:
+        print("marc8fast: no password given", file=sys.stderr)
+        return None
     if not password:
         print("marc8fast: an empty password is not allowed", file=sys.stderr)
+        return None
+    if len(password) < MIN_PASSWORD:
+        print(
+            f"marc8fast: the password is too short: at least {MIN_PASSWORD} characters",
+            file=sys.stderr,
+        )
         return None
     return password
 
@@ -358,16 +439,13 @@ def _cmd_users(args: argparse.Namespace) -> int:
     from ..catalog import CatalogError, describe_error, open_catalog
     from ..flows import accounts
 
-    password = None
-    if args.action in ("add", "passwd"):
-        password = _read_password(args)
-        if password is None:
-            return EXIT_ERROR
+    # The catalog is opened (never made: issue 18, item 5) and the login checked before a
+    # password is asked for, so that a typo is said before anyone types a password.
     try:
         if args.action == "list":
             store = open_catalog(args.db, readonly=True)
         else:
-            store = open_catalog(args.db, create=args.action == "add")
+            store = open_catalog(args.db, create=False)
     except CatalogError as e:
         return _fail(str(e))
     try:
@@ -375,14 +453,23 @@ def _cmd_users(args: argparse.Namespace) -> int:
             for a in accounts.list_users(store):
                 state = "disabled" if a.disabled else "enabled"
                 print(f"{a.name}\t{state}\tcreated {a.created_at}\tchanged {a.updated_at}")
-        elif args.action == "add":
-            assert password is not None
-            accounts.add_user(store, args.name, password)
-            print(f"added {args.name}", file=sys.stderr)
-        elif args.action == "passwd":
-            assert password is not None
-            accounts.set_password(store, args.name, password)
-            print(f"password of {args.name} changed", file=sys.stderr)
+            return EXIT_OK
+        accounts.check_name(args.name)
+        known = {a.name.casefold() for a in accounts.list_users(store)}
+        if args.action == "add" and args.name.casefold() in known:
+            return _fail(f"there is already an account {args.name!r}")
+        if args.action != "add" and args.name.casefold() not in known:
+            return _fail(f"no account {args.name!r}")
+        if args.action in ("add", "passwd"):
+            password = _read_password(args)
+            if password is None:
+                return EXIT_ERROR
+            if args.action == "add":
+                accounts.add_user(store, args.name, password)
+                print(f"added {args.name}", file=sys.stderr)
+            else:
+                accounts.set_password(store, args.name, password)
+                print(f"password of {args.name} changed", file=sys.stderr)
         elif args.action == "enable":
             accounts.enable_user(store, args.name)
             print(f"enabled {args.name}", file=sys.stderr)

@@ -40,6 +40,7 @@ import hashlib
 import math
 import os
 import queue
+import random
 import socket
 import ssl
 import threading
@@ -63,6 +64,10 @@ from ..catalog import (
 from ..flows.importer import DEFAULT_TARGET_PREFIX, Importer, Outcome
 from . import protocol
 from .guard import LoginGuard, Policy, Verdict, address_key
+
+#: How many times the writer runs a group whose transaction conflicted with another writer's
+#: (several receivers and loads on one PostgreSQL catalog).
+CONFLICT_TRIES = 10
 
 UNAVAILABLE = "Rejected: catalog unavailable"
 LOGIN_FAILED = "Login failed"
@@ -734,7 +739,7 @@ class ConnexionService:
             self._run_group(group)
         self._drop_writer()
 
-    def _run_group(self, group: list[_Job], tries: int = 3) -> None:
+    def _run_group(self, group: list[_Job], tries: int = CONFLICT_TRIES) -> None:
         try:
             try:
                 store, importer = self._open_writer()
@@ -767,7 +772,9 @@ class ConnexionService:
         except Exception as e:
             if isinstance(e, ConflictError) and tries > 1:
                 # Another writer (another receiver, a load) conflicted: the database kept
-                # neither half of this transaction; run it again.
+                # nothing of this transaction; run it again after a short random pause (so that
+                # writers racing for one record do not meet again at once).
+                time.sleep(random.uniform(0.005, 0.05) * (CONFLICT_TRIES - tries + 1))
                 self._run_group(group, tries - 1)
                 return
             if len(group) > 1:

@@ -206,18 +206,19 @@ def _check_catalog(opts: ServeOptions) -> None:
     from ..catalog import CatalogError, NoCatalogError, ReadOnlyError, open_catalog, shown
 
     try:
-        # Opened for writing first: that makes an empty catalog with --no-auth (as `load`
-        # does) and brings an older catalog's schema up to date. A catalog that cannot be
-        # written is served all the same: its imports are answered "catalog unavailable".
+        # Opened for writing first: that brings an older catalog's schema up to date (it never
+        # makes one: only `load` and `catalog init` do; issue 18, item 5). A catalog that
+        # cannot be written is served all the same: its imports are answered "catalog
+        # unavailable".
         try:
-            open_catalog(opts.db, create=opts.no_auth).close()
+            open_catalog(opts.db, create=False).close()
         except ReadOnlyError:
             pass
         store = open_catalog(opts.db, readonly=True)
     except NoCatalogError:
         raise ServeError(
-            f"no catalog at {shown(opts.db)} (make one with `marc8fast users add` or "
-            "`marc8fast load`)"
+            f"no catalog at {shown(opts.db)} (make one with `marc8fast catalog init --db "
+            f"{shown(opts.db)}` or `marc8fast load`)"
         ) from None
     except CatalogError as e:
         raise ServeError(str(e)) from None

@@ -46,7 +46,7 @@ from xml.sax.saxutils import escape
 
 from .._native import Marc8Error, Record
 from .._native import decode as marc8_decode
-from ..catalog import Catalog, QueryInterrupted, format_sysno, open_catalog
+from ..catalog import Catalog, QueryInterrupted, format_sysno, is_url, open_catalog
 from ..flows.exporter import CharReport, Exporter, TagFilter
 from . import query as q
 from .guard import LoginGuard, Policy, Verdict
@@ -1492,7 +1492,7 @@ def start(
     with open(cfg, "w", encoding="utf-8") as fh:
         fh.write(gfs_config(cql, database, host, port))
     spec = {
-        "db_path": os.path.abspath(db_path),
+        "db_path": db_path if is_url(db_path) else os.path.abspath(db_path),
         "z3950": list(z3950) if z3950 else None,
         "sru": list(sru) if sru else None,
         "database": database,

@@ -103,5 +103,5 @@ pub use decoder::{
 };
 pub use encoder::{encode, encode_report, EncodeErrors, EncodeOptions, Encoder};
 pub use kinds::{RecordAction, RecordKind, Severity};
-pub use problem::{hex_bytes, Action, Problem, ProblemKind};
+pub use problem::{char_shown, hex_bytes, Action, Problem, ProblemKind};
 pub use tables::EACC_CODE_COUNT;

@@ -133,11 +133,11 @@ impl Problem {
             ProblemKind::MarkWithoutBase => match self.ch {
                 // Encoder: the mark follows no base it can be written in front of.
                 Some(c) => format!(
-                    "combining mark U+{:04X} {c:?} has no base character before it (it comes at \
-                     the start, after a control or U+0098/U+009C/U+200C/U+200D, or after a \
-                     character written as a reference or fill character); MARC-8 can only \
-                     write a mark in front of its base",
-                    u32::from(c)
+                    "combining mark {} has no base character before it (it comes at the start, \
+                     after a control or U+0098/U+009C/U+200C/U+200D, or after a character \
+                     written as a reference or fill character); MARC-8 can only write a mark in \
+                     front of its base",
+                    char_shown(c)
                 ),
                 None => format!("combining mark {hex} has no base character after it"),
             },
@@ -149,11 +149,11 @@ impl Problem {
             ProblemKind::ControlCharacter => self.control_message(),
             ProblemKind::Unmappable => match self.ch {
                 Some(c @ '\u{FE20}'..='\u{FE23}') => format!(
-                    "U+{:04X} {c:?}, a pre-2004 half of a double diacritic, would be read back as \
-                     part of LC's U+0361/U+0360 pair: written as a reference to keep it exact",
-                    u32::from(c)
+                    "{}, a pre-2004 half of a double diacritic, would be read back as part of \
+                     LC's U+0361/U+0360 pair: written as a reference to keep it exact",
+                    char_shown(c)
                 ),
-                Some(c) => format!("U+{:04X} {c:?} has no MARC-8 equivalent", u32::from(c)),
+                Some(c) => format!("{} has no MARC-8 equivalent", char_shown(c)),
                 None => "character has no MARC-8 equivalent".to_owned(),
             },
         }
@@ -246,6 +246,36 @@ pub fn is_forbidden_ncr_target(c: char) -> bool {
     c < ' ' || is_forbidden_control(c)
 }
 
+/// A character as messages show it to a person: `U+0930 'र'` -- the code point and the
+/// character itself between quotes (never an escape such as `'\u{941}'`); a combining mark on a
+/// dotted circle (`U+0941 '◌ु'`); a control, a format character or a separator that shows
+/// nothing (U+00AD, U+200D, U+2028 ...) by its code point alone.
+#[must_use]
+pub fn char_shown(c: char) -> String {
+    let cp = u32::from(c);
+    let invisible = c.is_control()
+        || matches!(
+            cp,
+            0xAD | 0x034F | 0x061C | 0x115F | 0x1160 | 0x180E | 0x3164 | 0xFEFF
+        )
+        || (0x200B..=0x200F).contains(&cp)
+        || (0x2028..=0x202E).contains(&cp)
+        || (0x2060..=0x206F).contains(&cp)
+        || (0xFFF0..=0xFFF8).contains(&cp)
+        || (0xE0000..=0xE007F).contains(&cp)
+        || (c.is_whitespace() && c != ' ');
+    if invisible {
+        return format!("U+{cp:04X}");
+    }
+    // A mark that would sit on the opening quote is shown on a dotted circle (U+25CC).
+    let mark = format!("{c:?}").starts_with("'\\u{");
+    if mark {
+        format!("U+{cp:04X} '\u{25CC}{c}'")
+    } else {
+        format!("U+{cp:04X} '{c}'")
+    }
+}
+
 /// `1B 28 5A` style hex.
 #[must_use]
 pub fn hex_bytes(bytes: &[u8]) -> String {
@@ -257,4 +287,21 @@ pub fn hex_bytes(bytes: &[u8]) -> String {
         s.push_str(&format!("{b:02X}"));
     }
     s
+}
+
+#[cfg(test)]
+mod char_shown_tests {
+    use super::char_shown;
+
+    #[test]
+    fn characters_are_shown_as_themselves_never_as_escapes() {
+        assert_eq!(char_shown('र'), "U+0930 'र'");
+        assert_eq!(char_shown('\u{941}'), "U+0941 '\u{25CC}\u{941}'");
+        assert_eq!(char_shown('\u{301}'), "U+0301 '\u{25CC}\u{301}'");
+        assert_eq!(char_shown('\u{200D}'), "U+200D");
+        assert_eq!(char_shown('\u{1F}'), "U+001F");
+        for c in ['\u{941}', '\u{FE20}', '\u{200D}', 'é', '中'] {
+            assert!(!char_shown(c).contains("\\u{"), "{}", char_shown(c));
+        }
+    }
 }

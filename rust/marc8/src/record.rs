@@ -284,15 +284,22 @@ impl Splitter {
         if rest.len() < 5 && !eof {
             return Next::NeedMore;
         }
-        if let Some(len) = rest.get(..5).and_then(digits).filter(|&l| l >= 24) {
-            if rest.len() >= len && rest[len - 1] == RT {
+        let declared = rest.get(..5).and_then(digits);
+        if declared.is_some_and(|l| l < 24) && rest.len() < 24 && !eof {
+            return Next::NeedMore; // whether it is a leader shows only at byte 24
+        }
+        // A length below 24 (`00000`: what a writer puts in the leader of a record longer than
+        // five digits can say) in front of what is otherwise a leader still starts a record: its
+        // terminator says where it ends, and the reader reports it too long (issue 18, item 8).
+        if let Some(len) = declared.filter(|&l| l >= 24 || looks_like_leader(rest, 0)) {
+            if len >= 24 && rest.len() >= len && rest[len - 1] == RT {
                 return Next::Record {
                     start: pos,
                     end: pos + len,
                     length_mismatch: false,
                 };
             }
-            if rest.len() < len && !eof {
+            if len >= 24 && rest.len() < len && !eof {
                 return Next::NeedMore;
             }
             // The length lies: the record ends at its terminator, if that is in reach.

@@ -701,7 +701,7 @@ fn validate_record(
                         .and_then(|h| u32::from_str_radix(h, 16).ok())
                         .and_then(char::from_u32);
                     let shown = match cp {
-                        Some(c) => format!("U+{:04X} {c:?}", u32::from(c)),
+                        Some(c) => crate::problem::char_shown(c),
                         None => "not a Unicode character".to_owned(),
                     };
                     if cp.is_some_and(crate::problem::is_forbidden_ncr_target) {
