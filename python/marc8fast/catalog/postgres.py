@@ -178,6 +178,17 @@ _DUMP_ORDER = {
 _MIGRATION_LOCK = 0x6D61726338  # "marc8"
 
 
+def _terms(data: bytes) -> tuple[list[str], list[int]]:
+    """A stored record's search terms and their columns (the core's, as SQLite stores them)."""
+    terms: list[str] = []
+    cols: list[int] = []
+    for col, text in enumerate(search_index_row(data)):
+        for t in set(text.split()):
+            terms.append(t)
+            cols.append(col)
+    return terms, cols
+
+
 def redact(url: str) -> str:
     """The URL without its password (for messages)."""
     return re.sub(r"^(postgres(?:ql)?://[^/@:]*):[^/@]*@", r"\1@", url)
@@ -302,12 +313,7 @@ class PostgresStore:
         """(Re)write the search terms of one record: the core's, as on SQLite."""
         if not new:
             self.conn.execute("DELETE FROM search_terms WHERE sysno=%s", (sysno,))
-        terms: list[str] = []
-        cols: list[int] = []
-        for col, text in enumerate(search_index_row(data)):
-            for t in set(text.split()):
-                terms.append(t)
-                cols.append(col)
+        terms, cols = _terms(data)
         if terms:
             self.conn.execute(
                 "INSERT INTO search_terms (term, col, sysno) "
@@ -431,15 +437,21 @@ class PostgresStore:
     def find_by_oclc(
         self, numbers: Iterable[str], *, exclude: int | None = None
     ) -> tuple[int, str] | None:
-        for n in numbers:
-            row = self._q(
-                "SELECT o.sysno FROM oclc o JOIN records r ON r.sysno=o.sysno "
-                "WHERE o.number=%s AND NOT r.deleted AND o.sysno IS DISTINCT FROM %s "
-                "ORDER BY o.sysno LIMIT 1",
-                (n, exclude),
-            ).fetchone()
-            if row:
-                return int(row[0]), n
+        wanted = list(numbers)
+        if not wanted:
+            return None
+        # One round trip for all the numbers; the first number (in the order given) wins.
+        found: dict[str, int] = {}
+        for number, sysno in self._q(
+            "SELECT o.number, min(o.sysno) FROM oclc o JOIN records r ON r.sysno=o.sysno "
+            "WHERE o.number = ANY(%s) AND NOT r.deleted AND o.sysno IS DISTINCT FROM %s "
+            "GROUP BY o.number",
+            (wanted, exclude),
+        ):
+            found[number] = int(sysno)
+        for n in wanted:
+            if n in found:
+                return found[n], n
         return None
 
     def find_by_title_key(self, key: str) -> int | None:
@@ -474,20 +486,35 @@ class PostgresStore:
         detail: str = "",
     ) -> int:
         t = now()
+        terms, cols = _terms(data)
+        # One round trip: the record, its OCLC numbers, its search terms and its history event.
         row = self._q(
-            "INSERT INTO records (data, title_key, deleted, created_at, updated_at) "
-            "VALUES (%s, %s, false, %s, %s) RETURNING sysno",
-            (data, title_key, t, t),
+            "WITH r AS (INSERT INTO records (data, title_key, deleted, created_at, updated_at) "
+            "VALUES (%s, %s, false, %s, %s) RETURNING sysno), "
+            "o AS (INSERT INTO oclc (number, sysno, live) SELECT DISTINCT n, r.sysno, true "
+            "FROM r, unnest(%s::text[]) AS u(n) ON CONFLICT (number, sysno) DO NOTHING), "
+            "t AS (INSERT INTO search_terms (term, col, sysno) SELECT u.t, u.c, r.sysno "
+            "FROM r, unnest(%s::text[], %s::smallint[]) AS u(t, c)), "
+            "e AS (INSERT INTO events (sysno, time, action, batch_id, source, detail) "
+            "SELECT r.sysno, %s, 'created', %s, %s, %s FROM r) "
+            "SELECT sysno FROM r",
+            (
+                data,
+                title_key,
+                t,
+                t,
+                oclc_numbers,
+                terms,
+                cols,
+                t,
+                self.batch_id,
+                source or self.source,
+                detail,
+            ),
         ).fetchone()
         sysno = int(row[0])
         if sysno > 999_999_999:
             raise OverflowError("system numbers are exhausted (9 digits)")
-        self._put_oclc(sysno, oclc_numbers)
-        try:
-            self._index(sysno, data, new=True)
-        except psycopg.Error as e:
-            raise _translate(self.target, e) from None
-        self._event(sysno, "created", source, detail)
         return sysno
 
     def replace(
@@ -674,13 +701,19 @@ class PostgresStore:
         return out
 
     def loaded(self, input_hash: str, record_index: int) -> tuple[int | None, int] | None:
-        self._flush_log()
         row = self._q(
             "SELECT sysno, batch_id FROM load_log WHERE input_hash=%s AND record_index=%s "
             "AND fate = ANY(%s) ORDER BY id LIMIT 1",
             (input_hash, record_index, list(LOADED_FATES)),
         ).fetchone()
-        return (row[0], row[1]) if row else None
+        if row:
+            return row[0], row[1]
+        # Then the rows of this transaction not yet written (they go in with one statement at
+        # commit: no round trip to write them for every record).
+        for r in self._pending_log:
+            if r[2] == input_hash and r[3] == record_index and r[4] in LOADED_FATES:
+                return r[5], r[0]  # type: ignore[return-value]
+        return None
 
     # -- accounts --------------------------------------------------------------------------------
 
