@@ -445,12 +445,17 @@ class Importer:
     def load(self, paths: Sequence[str | os.PathLike[str]]) -> LoadSummary:
         """Load the files. ``on_progress(records, bytes)`` is called as the records go by (the
         bytes of every file read so far)."""
-        desc = "load " + " ".join(os.fspath(p) for p in paths)
-        with self.store.transaction():
-            self.summary.batch_id = self.store.new_batch(desc)
+        self.start_batch("load " + " ".join(os.fspath(p) for p in paths))
         for path in paths:
             self._load_file(os.fspath(path))
         return self.summary
+
+    def start_batch(self, description: str) -> int:
+        """Begin a batch (a load, a receiver's session): the records stored from now on are
+        logged under it."""
+        with self.store.transaction():
+            self.summary.batch_id = self.store.new_batch(description)
+        return self.summary.batch_id
 
     def _load_file(self, path: str) -> None:
         # The input is read once, as a stream (so that a pipe, a FIFO or standard input can be

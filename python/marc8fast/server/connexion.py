@@ -698,17 +698,17 @@ class ConnexionService:
         if self._writer is None:
             store = open_catalog(self.s.db, create=False, wait=self.s.wait, durable=True)
             try:
-                with store.transaction():
-                    batch = store.new_batch(
-                        f"connexion serve on {self.s.host}:{self.port} (pid {os.getpid()})"
-                    )
+                importer = Importer(
+                    store,
+                    target_prefix=self.s.target_prefix,
+                    exclude_symbols=self.s.exclude_symbols,
+                )
+                importer.start_batch(
+                    f"connexion serve on {self.s.host}:{self.port} (pid {os.getpid()})"
+                )
             except BaseException:
                 store.close()
                 raise
-            importer = Importer(
-                store, target_prefix=self.s.target_prefix, exclude_symbols=self.s.exclude_symbols
-            )
-            importer.summary.batch_id = batch
             self._writer = (store, importer)
         return self._writer
 
