@@ -142,7 +142,7 @@ def test_an_address_hoarding_connections_does_not_deny_others(tmp_path, per_addr
         with Hoarder(s.port, "127.0.0.2", 128) as h:
             time.sleep(1.5)
             ms: list[float] = []
-            for i in range(60):
+            for i in range(200):
                 took, text = timed(lambda i=i: send(s.port, "127.0.0.3", legit + titled(f"L {i}")))
                 assert text.startswith("Record received"), text
                 ms.append(took)

@@ -56,7 +56,9 @@ def fake_z3950(monkeypatch):
 
 def test_serve_exits_2_when_the_z3950_service_fails(tmp_path, fake_z3950, capsys):
     _calls, handles = fake_z3950
-    opts = serve.ServeOptions(db=str(tmp_path / "c.sqlite"), z3950=("127.0.0.1", 0), no_auth=True)
+    db = tmp_path / "c.sqlite"
+    open_store(db).close()  # serve never makes a catalog (issue 18, item 5)
+    opts = serve.ServeOptions(db=str(db), z3950=("127.0.0.1", 0), no_auth=True)
 
     def ready() -> None:
         handles[0].failure = "the Z39.50 server died 6 times in 60 s (last: signal 11)"
