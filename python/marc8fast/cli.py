@@ -1561,8 +1561,16 @@ def build_parser() -> argparse.ArgumentParser:
         "Prints each table's count and a checksum of every record's bytes on both sides.",
         epilog="Exit status: 0 copied, checksums equal; 1 they differ; 2 usage or I/O error.",
     )
-    a.add_argument("--from", dest="source", required=True, metavar="CATALOG")
-    a.add_argument("--to", dest="dest", required=True, metavar="CATALOG")
+    a.add_argument(
+        "--from", dest="source", required=True, metavar="CATALOG", help="the catalog to copy"
+    )
+    a.add_argument(
+        "--to",
+        dest="dest",
+        required=True,
+        metavar="CATALOG",
+        help="a new catalog: a file that does not exist, or an empty PostgreSQL database",
+    )
     a = acts.add_parser(
         "check",
         help="integrity: every record parses, index rows match records, no live OCLC doubles",
