@@ -174,6 +174,9 @@ class Catalog(Protocol):
     """
 
     source: str
+    #: Whether each question is a round trip to a database server (then the importer tells the
+    #: catalog a group's questions in advance: :meth:`prepare`).
+    remote: bool
     #: What the catalog was opened from (a path, or the URL without its password), for messages.
     target: str
     batch_id: int | None
@@ -228,6 +231,9 @@ class Catalog(Protocol):
     def log_count(self, input_hash: str) -> int: ...
     def loaded_indexes(self, input_hash: str) -> dict[int, tuple[int | None, int]]: ...
     def loaded(self, input_hash: str, record_index: int) -> tuple[int | None, int] | None: ...
+    def prepare(
+        self, inputs: list[tuple[str, int]], numbers: list[str], keys: list[str]
+    ) -> None: ...
     # accounts
     def add_account(self, name: str, password_hash: str) -> bool: ...
     def update_account(

@@ -226,6 +226,8 @@ class PostgresStore:
     unix socket). ``create``: make the tables in an empty database; ``readonly``: a read-only
     session. ``wait``: seconds a write waits for a lock another session holds."""
 
+    remote = True
+
     def __init__(
         self,
         url: str,
@@ -244,6 +246,17 @@ class PostgresStore:
         self.on_wait = on_wait
         self._pending_log: list[tuple[object, ...]] = []
         self._in_tx = False
+        # New records of the open transaction, written with COPY before the next statement or
+        # the commit (a load stores thousands of records a second this way), and what the
+        # importer asked to know in advance for a group of records (see prepare()).
+        self._new_records: list[tuple[object, ...]] = []
+        self._new_oclc: list[tuple[object, ...]] = []
+        self._new_terms: list[tuple[object, ...]] = []
+        self._new_events: list[tuple[object, ...]] = []
+        self._sysno_pool: list[int] = []
+        self._known_oclc: dict[str, set[int]] = {}
+        self._known_keys: dict[str, int | None] = {}
+        self._known_loaded: dict[tuple[str, int], tuple[int | None, int] | None] = {}
         if psycopg is None:
             raise CatalogError(
                 f"{self.target}: a PostgreSQL catalog needs the psycopg driver "
@@ -332,6 +345,7 @@ class PostgresStore:
             self.conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
         except psycopg.Error as e:
             raise _translate(self.target, e) from None
+        self._forget()
         self._in_tx = True
 
     def commit(self) -> None:
@@ -350,6 +364,11 @@ class PostgresStore:
 
     def rollback(self) -> None:
         self._pending_log.clear()
+        self._new_records.clear()
+        self._new_oclc.clear()
+        self._new_terms.clear()
+        self._new_events.clear()
+        self._forget()
         if self._in_tx:
             self._in_tx = False
             try:
@@ -404,8 +423,87 @@ class PostgresStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _forget(self) -> None:
+        self._known_oclc.clear()
+        self._known_keys.clear()
+        self._known_loaded.clear()
+
+    def _flush_writes(self) -> None:
+        """Write the new records of the transaction (COPY: records, then their OCLC numbers,
+        terms and events)."""
+        if not self._new_records:
+            return
+        batches = (
+            (
+                "records (sysno, data, title_key, deleted, created_at, updated_at)",
+                self._new_records,
+            ),
+            ("oclc (number, sysno, live)", self._new_oclc),
+            ("search_terms (term, col, sysno)", self._new_terms),
+            ("events (sysno, time, action, batch_id, source, detail)", self._new_events),
+        )
+        try:
+            with self.conn.cursor() as cur:
+                for table, rows in batches:
+                    if rows:
+                        with cur.copy(f"COPY {table} FROM STDIN") as copy:
+                            for r in rows:
+                                copy.write_row(r)
+        except psycopg.Error as e:
+            raise _translate(self.target, e) from None
+        finally:
+            for _, rows in batches:
+                rows.clear()
+
+    def prepare(self, inputs: list[tuple[str, int]], numbers: list[str], keys: list[str]) -> None:
+        """Before a group of records in the open transaction: learn, in three queries, which
+        input records are loaded already and which live records carry these OCLC numbers and
+        title keys (the transaction's snapshot, kept up to date by its own inserts). A question
+        outside what was prepared goes to the database as before."""
+        if not self._in_tx:
+            return
+        hashes = [h for h, _ in inputs]
+        indexes = [i for _, i in inputs]
+        for key in inputs:
+            self._known_loaded[key] = None
+        for h, i, sysno, batch in self._q(
+            "SELECT DISTINCT ON (input_hash, record_index) input_hash, record_index, sysno, "
+            "batch_id FROM load_log WHERE (input_hash, record_index) IN (SELECT * FROM "
+            "unnest(%s::text[], %s::int[])) AND fate = ANY(%s) "
+            "ORDER BY input_hash, record_index, id",
+            (hashes, indexes, list(LOADED_FATES)),
+        ):
+            self._known_loaded[(h, i)] = (sysno, batch)
+        for n in numbers:
+            self._known_oclc[n] = set()
+        for n, sysno in self._q(
+            "SELECT o.number, o.sysno FROM oclc o JOIN records r ON r.sysno=o.sysno "
+            "WHERE o.number = ANY(%s) AND NOT r.deleted",
+            (numbers,),
+        ):
+            self._known_oclc[n].add(int(sysno))
+        for k in keys:
+            self._known_keys[k] = None
+        for k, sysno in self._q(
+            "SELECT title_key, min(sysno) FROM records WHERE title_key = ANY(%s) AND NOT deleted "
+            "GROUP BY title_key",
+            (keys,),
+        ):
+            self._known_keys[k] = int(sysno)
+
+    def _next_sysno(self) -> int:
+        if not self._sysno_pool:
+            rows = self.conn.execute(
+                "SELECT nextval(pg_get_serial_sequence('records', 'sysno')) "
+                "FROM generate_series(1, 256)"
+            ).fetchall()
+            self._sysno_pool = sorted((int(r[0]) for r in rows), reverse=True)
+        return self._sysno_pool.pop()
+
     def _q(self, sql: str, params: Any = ()) -> Any:
-        """Run one statement; a driver error becomes a :class:`CatalogError`."""
+        """Run one statement (after the transaction's new records are written); a driver error
+        becomes a :class:`CatalogError`."""
+        self._flush_writes()
         try:
             return self.conn.execute(sql, params)
         except psycopg.Error as e:
@@ -440,6 +538,12 @@ class PostgresStore:
         wanted = list(numbers)
         if not wanted:
             return None
+        if all(n in self._known_oclc for n in wanted):
+            for n in wanted:
+                live = sorted(s for s in self._known_oclc[n] if s != exclude)
+                if live:
+                    return live[0], n
+            return None
         # One round trip for all the numbers; the first number (in the order given) wins.
         found: dict[str, int] = {}
         for number, sysno in self._q(
@@ -455,6 +559,8 @@ class PostgresStore:
         return None
 
     def find_by_title_key(self, key: str) -> int | None:
+        if key in self._known_keys:
+            return self._known_keys[key]
         row = self._q(
             "SELECT sysno FROM records WHERE title_key=%s AND NOT deleted ORDER BY sysno LIMIT 1",
             (key,),
@@ -486,35 +592,25 @@ class PostgresStore:
         detail: str = "",
     ) -> int:
         t = now()
-        terms, cols = _terms(data)
-        # One round trip: the record, its OCLC numbers, its search terms and its history event.
-        row = self._q(
-            "WITH r AS (INSERT INTO records (data, title_key, deleted, created_at, updated_at) "
-            "VALUES (%s, %s, false, %s, %s) RETURNING sysno), "
-            "o AS (INSERT INTO oclc (number, sysno, live) SELECT DISTINCT n, r.sysno, true "
-            "FROM r, unnest(%s::text[]) AS u(n) ON CONFLICT (number, sysno) DO NOTHING), "
-            "t AS (INSERT INTO search_terms (term, col, sysno) SELECT u.t, u.c, r.sysno "
-            "FROM r, unnest(%s::text[], %s::smallint[]) AS u(t, c)), "
-            "e AS (INSERT INTO events (sysno, time, action, batch_id, source, detail) "
-            "SELECT r.sysno, %s, 'created', %s, %s, %s FROM r) "
-            "SELECT sysno FROM r",
-            (
-                data,
-                title_key,
-                t,
-                t,
-                oclc_numbers,
-                terms,
-                cols,
-                t,
-                self.batch_id,
-                source or self.source,
-                detail,
-            ),
-        ).fetchone()
-        sysno = int(row[0])
+        try:
+            sysno = self._next_sysno()
+        except psycopg.Error as e:
+            raise _translate(self.target, e) from None
         if sysno > 999_999_999:
             raise OverflowError("system numbers are exhausted (9 digits)")
+        # Written with COPY before the next statement or at the commit (see _flush_writes).
+        self._new_records.append((sysno, data, title_key, False, t, t))
+        for n in dict.fromkeys(oclc_numbers):
+            self._new_oclc.append((n, sysno, True))
+            if n in self._known_oclc:
+                self._known_oclc[n].add(sysno)
+        terms, cols = _terms(data)
+        self._new_terms.extend(zip(terms, cols, [sysno] * len(terms), strict=True))
+        self._new_events.append((sysno, t, "created", self.batch_id, source or self.source, detail))
+        if title_key is not None and self._known_keys.get(title_key, 0) is None:
+            self._known_keys[title_key] = sysno
+        if not self._in_tx:
+            self._flush_writes()
         return sysno
 
     def replace(
@@ -527,6 +623,7 @@ class PostgresStore:
         source: str | None = None,
         detail: str = "",
     ) -> None:
+        self._forget()
         row = self._q(
             "UPDATE records SET data=%s, title_key=%s, updated_at=%s WHERE sysno=%s "
             "RETURNING deleted",
@@ -553,6 +650,7 @@ class PostgresStore:
     def _set_deleted(
         self, sysno: int, data: bytes, deleted: bool, source: str | None, detail: str
     ) -> None:
+        self._forget()
         self._q(
             "UPDATE records SET data=%s, deleted=%s, updated_at=%s WHERE sysno=%s",
             (data, deleted, now(), sysno),
@@ -655,15 +753,19 @@ class PostgresStore:
             self._flush_log()
 
     def _flush_log(self) -> None:
+        self._flush_writes()
         if self._pending_log:
             rows, self._pending_log = self._pending_log, []
             try:
-                with self.conn.cursor() as cur:
-                    cur.executemany(
-                        "INSERT INTO load_log (batch_id, input_file, input_hash, record_index, "
-                        "fate, sysno, message, time) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                        rows,
-                    )
+                with (
+                    self.conn.cursor() as cur,
+                    cur.copy(
+                        "COPY load_log (batch_id, input_file, input_hash, record_index, fate, "
+                        "sysno, message, time) FROM STDIN"
+                    ) as copy,
+                ):
+                    for r in rows:
+                        copy.write_row(r)
             except psycopg.Error as e:
                 raise _translate(self.target, e) from None
 
@@ -701,6 +803,11 @@ class PostgresStore:
         return out
 
     def loaded(self, input_hash: str, record_index: int) -> tuple[int | None, int] | None:
+        known = self._known_loaded.get((input_hash, record_index), False)
+        if known is not False:
+            if known is not None:
+                return known  # type: ignore[return-value]
+            return self._pending_loaded(input_hash, record_index)
         row = self._q(
             "SELECT sysno, batch_id FROM load_log WHERE input_hash=%s AND record_index=%s "
             "AND fate = ANY(%s) ORDER BY id LIMIT 1",
@@ -708,8 +815,11 @@ class PostgresStore:
         ).fetchone()
         if row:
             return row[0], row[1]
-        # Then the rows of this transaction not yet written (they go in with one statement at
-        # commit: no round trip to write them for every record).
+        return self._pending_loaded(input_hash, record_index)
+
+    def _pending_loaded(self, input_hash: str, record_index: int) -> tuple[int | None, int] | None:
+        """The rows of this transaction not yet written (they go in with one statement at
+        commit: no round trip to write them for every record)."""
         for r in self._pending_log:
             if r[2] == input_hash and r[3] == record_index and r[4] in LOADED_FATES:
                 return r[5], r[0]  # type: ignore[return-value]

@@ -281,6 +281,8 @@ class SQLiteStore:
     wait more than a second.
     """
 
+    remote = False
+
     def __init__(
         self,
         path: str | os.PathLike[str],
@@ -756,6 +758,9 @@ class SQLiteStore:
             (input_hash, record_index, *LOADED_FATES),
         ).fetchone()
         return (row[0], row[1]) if row else None
+
+    def prepare(self, inputs: list[tuple[str, int]], numbers: list[str], keys: list[str]) -> None:
+        """Nothing to prepare on SQLite: each question is a lookup in the same process."""
 
     def log_rows(self) -> list[LogRow]:
         self._flush_log()

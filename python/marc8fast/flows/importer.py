@@ -528,6 +528,8 @@ class Importer:
             committing = False
             try:
                 with self.store.transaction():
+                    if self.store.remote:
+                        self._prepare(chunk)
                     group: list[tuple[Outcome, str]] = []
                     for rec, digest in chunk:
                         group.append((self._handle(path, rec.copy(), digest), digest))
@@ -551,6 +553,22 @@ class Importer:
             pending, self._pending = self._pending, []
             self._told(pending)
             return
+
+    def _prepare(self, chunk: list[tuple[Record, str]]) -> None:
+        """Tell the catalog what the group will ask (a database server answers it in a few
+        queries rather than a few per record)."""
+        numbers: list[str] = []
+        keys: list[str] = []
+        for rec, _ in chunk:
+            try:
+                n, k = match_keys(rec)
+            except (ValueError, Marc8Error):
+                continue
+            numbers += n
+            if k is not None:
+                keys.append(k)
+        inputs = [(digest, rec.number or 0) for rec, digest in chunk]
+        self.store.prepare(inputs, list(dict.fromkeys(numbers)), list(dict.fromkeys(keys)))
 
     def _handle(self, path: str, rec: Record, digest: str) -> Outcome:
         index = rec.number or 0  # the reader numbers every record from 1
