@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """The catalog on PostgreSQL beside SQLite (issue 20), in one run on one machine:
 
-1. ``marc8fast load`` of the realworld corpus (tests/data/realworld, ~3,700 records) into a new
-   SQLite file and into a new PostgreSQL database: records/s;
+1. ``marc8fast load`` of the realworld corpus (tests/data/realworld, ~3,700 records), and of
+   ``--synthetic N`` made-up records (distinct OCLC numbers and titles, 4 subject words each),
+   into a new SQLite file and into a new PostgreSQL database: records/s;
 2. the Connexion receiver (``serve --connexion``) on each, 8 clients (bench_connexion.py's
    clients: one connection per record): records/s, p50/p99 latency;
 3. Z39.50 retrieval (``serve --z3950``) on each, 8 clients (bench_z3950.py's ZOOM client: Search
@@ -45,6 +46,26 @@ def corpus() -> list[str]:
     ]
 
 
+def synthetic(path: str, n: int) -> None:
+    """``n`` UTF-8 records with distinct OCLC numbers and titles (what a weekly load looks
+    like to the catalog: new records, each matched against the catalog first)."""
+    from test_catalog_safety import iso2709
+
+    words = ["history", "music", "jazz", "river", "poems", "letters", "science", "travel"]
+    with open(path, "wb") as out:
+        for k in range(n):
+            out.write(
+                iso2709(
+                    ("001", f"ocn{5_000_000 + k}"),
+                    ("003", "OCoLC"),
+                    ("008", "990730s1999    xx            000 0 eng d"),
+                    ("100", f"1 $aAuthor{k % 997}, A."),
+                    ("245", f"10$aBook {k} of {words[k % 8]} and {words[(k // 8) % 8]}"),
+                    ("650", f" 0$a{words[(k // 3) % 8]}$x{words[(k // 5) % 8]}"),
+                )
+            )
+
+
 def timed_load(db: str, files: list[str]) -> tuple[int, float]:
     from marc8fast.catalog import open_catalog
 
@@ -66,6 +87,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument("--synthetic", type=int, default=50_000, metavar="N")
     a = ap.parse_args()
     from marc8fast.catalog import open_catalog
 
@@ -85,7 +107,16 @@ def main() -> int:
         print("\n| load into | records | seconds | records/s |\n|---|---:|---:|---:|")
         for name, db in targets.items():
             n, secs = timed_load(db, files)
-            print(f"| {name} | {n:,} | {secs:.2f} | {n / secs:,.0f} |")
+            print(f"| {name} (realworld) | {n:,} | {secs:.2f} | {n / secs:,.0f} |")
+        if a.synthetic:
+            made = os.path.join(tmp, "synthetic.mrc")
+            synthetic(made, a.synthetic)
+            for name, db in (
+                ("SQLite", os.path.join(tmp, "synthetic.sqlite")),
+                ("PostgreSQL", cluster.new_database()),
+            ):
+                n, secs = timed_load(db, [made])
+                print(f"| {name} (synthetic) | {n:,} | {secs:.2f} | {n / secs:,.0f} |")
 
         payloads = bc.records()
         print(
