@@ -340,3 +340,47 @@ def test_copy_sqlite_to_postgresql_to_sqlite_round_trips_the_corpus(pg_cluster, 
         last = max(p.sysnos())
         with p.transaction():
             assert p.insert(record("After the copy"), [], None) == last + 1
+
+
+def test_postgresql_migrations_are_applied_by_the_first_writer(pg_cluster):
+    import psycopg
+
+    from marc8fast.catalog import SCHEMA_VERSION, SchemaError
+
+    url = pg_cluster.new_database()
+    with open_catalog(url) as s, s.transaction():
+        sysno = s.insert(record("The hobbit", "11"), ["11"], None)
+    # What a version-2 catalog had: the version, and no terms made by this core.
+    with psycopg.connect(url, autocommit=True) as conn:
+        assert conn.execute("SELECT version FROM marc8fast_schema").fetchall() == [
+            (SCHEMA_VERSION,)
+        ]
+        conn.execute("UPDATE marc8fast_schema SET version = 2")
+        conn.execute("DELETE FROM search_terms")
+    with pytest.raises(SchemaError, match="upgrades it"):
+        open_catalog(url, readonly=True)
+    with open_catalog(url) as s:  # the first writer reindexes (migration 3)
+        assert search.search(s, title="hobb*") == [sysno]
+    with open_catalog(url, readonly=True) as s:
+        assert search.search(s, title="hobbit") == [sysno]
+    with psycopg.connect(url, autocommit=True) as conn:
+        assert conn.execute("SELECT version FROM marc8fast_schema").fetchall() == [
+            (SCHEMA_VERSION,)
+        ]
+        conn.execute("UPDATE marc8fast_schema SET version = 99")
+    with pytest.raises(SchemaError, match="version 99"):
+        open_catalog(url)
+
+
+def test_a_postgresql_database_that_is_not_a_catalog_is_left_alone(pg_cluster):
+    import psycopg
+
+    from marc8fast.catalog import SchemaError
+
+    url = pg_cluster.new_database()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE records (x int)")
+    with pytest.raises(SchemaError, match="not a marc8fast catalog"):
+        open_catalog(url)
+    r = cli("catalog", "check", "--db", url.replace("marc8fast@", "marc8fast:secret@"))
+    assert r.returncode == 2 and "secret" not in r.stderr and "not a marc8fast catalog" in r.stderr
