@@ -384,3 +384,34 @@ def test_a_postgresql_database_that_is_not_a_catalog_is_left_alone(pg_cluster):
         open_catalog(url)
     r = cli("catalog", "check", "--db", url.replace("marc8fast@", "marc8fast:secret@"))
     assert r.returncode == 2 and "secret" not in r.stderr and "not a marc8fast catalog" in r.stderr
+
+
+def test_a_query_is_interrupted_when_its_time_is_up(catalog_target):
+    """The Z39.50 server's time limit: ``interruptible(stop)`` ends a running query with
+    QueryInterrupted once ``stop()`` is true (a slow query stands in for an expensive search)."""
+    import time
+
+    from marc8fast.catalog import QueryInterrupted
+
+    with open_catalog(catalog_target) as s:
+        deadline = time.monotonic() + 0.3
+        t0 = time.monotonic()
+        with pytest.raises(QueryInterrupted), s.interruptible(lambda: time.monotonic() > deadline):
+            if is_url(catalog_target):
+                s._q("SELECT pg_sleep(20)")  # type: ignore[attr-defined]
+            else:
+                import sqlite3
+
+                from marc8fast.catalog.sqlite import translate
+
+                try:  # what every public method of the store does with the driver's error
+                    s.db.execute(  # type: ignore[attr-defined]
+                        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) "
+                        "SELECT count(*) FROM n"
+                    ).fetchone()
+                except sqlite3.Error as e:
+                    raise translate(catalog_target, e) from None
+        took = time.monotonic() - t0
+        print(f"interrupted after {took:.2f} s")
+        assert took < 15  # far from the 20 s the query would take (or forever)
+        assert s.count() == 0  # the connection still answers
