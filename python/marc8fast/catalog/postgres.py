@@ -433,6 +433,9 @@ class PostgresStore:
         terms and events)."""
         if not self._new_records:
             return
+        if len(self._new_records) == 1:
+            self._write_one()
+            return
         batches = (
             (
                 "records (sysno, data, title_key, deleted, created_at, updated_at)",
@@ -454,6 +457,30 @@ class PostgresStore:
         finally:
             for _, rows in batches:
                 rows.clear()
+
+    def _write_one(self) -> None:
+        """One new record (the receiver's case) in one statement rather than four COPYs."""
+        (sysno, data, title_key, _, t, _) = self._new_records[0]
+        numbers = [r[0] for r in self._new_oclc]
+        terms = [r[0] for r in self._new_terms]
+        cols = [r[1] for r in self._new_terms]
+        event = self._new_events[0]
+        for rows in (self._new_records, self._new_oclc, self._new_terms, self._new_events):
+            rows.clear()
+        try:
+            self.conn.execute(
+                "WITH r AS (INSERT INTO records (sysno, data, title_key, deleted, created_at, "
+                "updated_at) VALUES (%s, %s, %s, false, %s, %s) RETURNING sysno), "
+                "o AS (INSERT INTO oclc (number, sysno, live) SELECT n, r.sysno, true "
+                "FROM r, unnest(%s::text[]) AS u(n)), "
+                "t AS (INSERT INTO search_terms (term, col, sysno) SELECT u.t, u.c, r.sysno "
+                "FROM r, unnest(%s::text[], %s::smallint[]) AS u(t, c)) "
+                "INSERT INTO events (sysno, time, action, batch_id, source, detail) "
+                "SELECT r.sysno, %s, %s, %s, %s, %s FROM r",
+                (sysno, data, title_key, t, t, numbers, terms, cols, *event[1:]),
+            )
+        except psycopg.Error as e:
+            raise _translate(self.target, e) from None
 
     def prepare(self, inputs: list[tuple[str, int]], numbers: list[str], keys: list[str]) -> None:
         """Before a group of records in the open transaction: learn, in three queries, which
