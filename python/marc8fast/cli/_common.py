@@ -14,7 +14,8 @@ from typing import Any, Literal, TextIO
 
 from .._native import PROBLEM_KINDS, RecordProblem
 from .._output import AtomicText
-from .._problems import JUNK_KINDS, hex_of, problem_line, shown_bytes
+from .._problems import hex_of, problem_line, shown_bytes
+from ..kinds import JUNK_KINDS
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 

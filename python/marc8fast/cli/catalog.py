@@ -159,18 +159,20 @@ def _catalog_show(store: Any, sysno: int) -> int:
 
 def _catalog_delete(store: Any, sysno: int) -> int:
     from ..flows import delete_record, format_sysno
+    from ..flows.outcome import DeleteResult
 
     what = delete_record(store, sysno)
     print(f"{format_sysno(sysno)}: {what}")
-    return EXIT_OK if what == "deleted" else EXIT_PROBLEMS
+    return EXIT_OK if what is DeleteResult.DELETED else EXIT_PROBLEMS
 
 
 def _catalog_undelete(store: Any, sysno: int) -> int:
     from ..flows import format_sysno, undelete_record
+    from ..flows.outcome import DeleteResult
 
     what = undelete_record(store, sysno)
     print(f"{format_sysno(sysno)}: {what}")
-    return EXIT_OK if what == "undeleted" else EXIT_PROBLEMS
+    return EXIT_OK if what is DeleteResult.UNDELETED else EXIT_PROBLEMS
 
 
 def _catalog_history(store: Any, sysno: int) -> int:
@@ -178,6 +180,7 @@ def _catalog_history(store: Any, sysno: int) -> int:
     per event, oldest first. A record stored before the catalog kept history (schema 1) shows
     what the load log says of it."""
     from ..flows import format_sysno
+    from ..flows.outcome import STORED_FATES
 
     shown = format_sysno(sysno)
     rec = store.get(sysno)
@@ -189,7 +192,7 @@ def _catalog_history(store: Any, sysno: int) -> int:
     if not events or events[0].action != "created":
         print(f"{rec.created_at}  created    (before the catalog kept history)")
         for row in store.log_for(sysno):
-            if row.fate in ("new", "possible_duplicate", "overlaid"):
+            if row.fate in STORED_FATES:
                 print(
                     f"{row.time}  {row.fate:<10} batch {row.batch_id}  {row.input_file}  "
                     f"record {row.record_index}; {row.message}  (load log)"
@@ -211,7 +214,7 @@ _CATALOG_ACTIONS: dict[str, Callable[[Any, int], int]] = {
 
 
 def _catalog_batches(store: Any) -> int:
-    from ..flows.importer import FATES
+    from ..flows.outcome import FATES
 
     batches = store.batches()
     for b in batches:

@@ -86,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
     import sqlite3
 
     from ..flows.exporter import Exporter, ExportOutcome, TagFilter
+    from ..flows.outcome import ExportFate
     from ..flows.store import CatalogError
 
     chosen = [bool(args.sysnos), args.since is not None, args.all]
@@ -127,7 +128,9 @@ def run(args: argparse.Namespace) -> int:
             except OSError as e:  # named as the report's error, not the output's
                 raise OSError(e.errno, e.strerror, args.report) from None
         lines = out.problem_lines()
-        if args.verbosity >= 1 and (out.fate != "exported" or lines or args.verbosity >= 2):
+        if args.verbosity >= 1 and (
+            out.fate is not ExportFate.EXPORTED or lines or args.verbosity >= 2
+        ):
             bar.done()
             sys.stdout.write(out.line() + "\n")
             for line in lines:

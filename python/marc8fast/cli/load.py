@@ -90,7 +90,8 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     import sqlite3
 
-    from ..flows.importer import Importer, Outcome
+    from ..flows.importer import Importer
+    from ..flows.outcome import Outcome
     from ..flows.store import CatalogError
 
     # "-" is standard input, read once like any input (issue 18).
