@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from enum import IntEnum
 from typing import Any, Literal, TextIO
 
 from .._native import PROBLEM_KINDS, RecordProblem
@@ -17,7 +18,24 @@ from .._output import AtomicText
 from .._problems import hex_of, problem_line, shown_bytes
 from ..kinds import JUNK_KINDS
 
-EXIT_OK, EXIT_PROBLEMS, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+class ExitCode(IntEnum):
+    """The exit status of every command (README "Exit status"; issue 18, item 11)."""
+
+    #: Done, clean or with warnings only.
+    OK = 0
+    #: A record rejected, data changed or lost, a problem found, no record, a record not found.
+    PROBLEMS = 1
+    #: Usage or environment: bad arguments, a file or catalog that cannot be used.
+    ERROR = 2
+    #: Interrupted (Ctrl-C).
+    INTERRUPTED = 130
+
+
+EXIT_OK = ExitCode.OK
+EXIT_PROBLEMS = ExitCode.PROBLEMS
+EXIT_ERROR = ExitCode.ERROR
+EXIT_INTERRUPTED = ExitCode.INTERRUPTED
 
 
 def _fails(kind: str) -> bool:

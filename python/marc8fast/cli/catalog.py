@@ -23,7 +23,6 @@ from ._common import (
     _sysno_arg,
     _wait_option,
 )
-from .dump import _field_lines
 
 
 def register(sub: Any) -> None:
@@ -105,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
             return _catalog_batches(store)
         if args.action == "search":
             return _catalog_search(store, args)
-        status = EXIT_OK
+        status: int = EXIT_OK
         for sysno in args.sysnos:
             one = _CATALOG_ACTIONS[args.action](store, sysno)
             status = max(status, one)
@@ -152,7 +151,7 @@ def _catalog_show(store: Any, sysno: int) -> int:
     print(f"=OCLC  {' '.join(rec.oclc_numbers) or '-'}")
     print(f"=KEY  {rec.title_key or '-'}")
     print(f"=TIME  created {rec.created_at}, updated {rec.updated_at}")
-    print("\n".join(_field_lines(model)))
+    sys.stdout.write(str(model))  # =LDR and =TAG  ind$a lines, one rendering
     print()
     return EXIT_OK
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from .._native import MARCReader, Record
+from .._native import MARCReader
 from ._common import (
     _EXIT_EPILOG,
     EXIT_ERROR,
@@ -34,20 +34,8 @@ def register(sub: Any) -> None:
     d.set_defaults(func=run, verbose=0, quiet=0, no_progress=True)
 
 
-def _field_lines(rec: Record) -> list[str]:
-    """``=LDR`` and ``=TAG  ind$aText`` lines of a record (``dump`` and ``catalog show``)."""
-    out = [f"=LDR  {rec.leader}"]
-    for f in rec.fields:
-        if f.is_control_field():
-            out.append(f"={f.tag}  {f.data}")
-        else:
-            subs = "".join(f"${c}{v}" for c, v in f.subfields)
-            out.append(f"={f.tag}  {f.indicators.replace(' ', chr(92))}{subs}")
-    return out
-
-
 def run(args: argparse.Namespace) -> int:
-    status = EXIT_OK
+    status: int = EXIT_OK
     for path in args.files:
         if not _input_file_ok(path):
             return EXIT_ERROR
@@ -58,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
         with reader:
             for rec in reader:
                 err = [Issue.from_problem(path, p) for p in rec.problems]
-                sys.stdout.write("\n".join([*_field_lines(rec), ""]) + "\n")
+                # ``str(record)``: the one rendering of a record as =LDR and =TAG  ind$a lines.
+                sys.stdout.write(f"{rec}\n")
                 if any(_fails(i.kind) for i in err):
                     status = max(status, EXIT_PROBLEMS)
                 if err:

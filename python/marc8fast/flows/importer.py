@@ -297,11 +297,9 @@ def _problem_dict(p: RecordProblem) -> dict[str, Any]:
 
 def field_text(f: Field) -> str:
     """A field as one line: ``035 \\\\$a(OCoLC)123`` (a backslash for a blank indicator)."""
-    if f.is_control_field():
-        return f"{f.tag} {f.data}"
-    body = "".join(f"${code}{value}" for code, value in f.subfields)
-    ind = f.indicators.replace(" ", "\\")
-    return f"{f.tag} {ind}{body}"
+    # ``str(field)`` is the one rendering (``=035  \\$a(OCoLC)123``); this line drops the
+    # ``=`` and one of the two spaces.
+    return f"{f.tag} {str(f)[len(f.tag) + 3 :]}"
 
 
 def is_local_tag(tag: str) -> bool:
