@@ -28,11 +28,12 @@ from .._native import ArgumentError, Record, RecordError, RecordProblem, export_
 from .._output import give_new_file_mode, remove_stale_temps, temp_path
 from ..kinds import CONTROL_CHARACTER, UNMAPPABLE
 from .outcome import EXPORT_FATES, ExportFate
+from .rules import MARC_TAGS
 from .store import CatalogStore, StoredRecord, format_sysno, open_store
 
 EncodeErrors = Literal["lossless", "lossy", "strict"]
 
-DEFAULT_KEEP_TAGS = r"[0-9]{3}"
+DEFAULT_KEEP_TAGS = MARC_TAGS  # the tags that are not local (flows.rules)
 
 
 REPLACEMENT = "\ufffd"
