@@ -81,6 +81,7 @@ pub mod convert;
 mod decoder;
 mod encoder;
 pub mod file;
+mod interchange;
 mod kinds;
 pub mod marcjson;
 pub mod marcxml;

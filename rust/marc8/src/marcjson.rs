@@ -25,7 +25,7 @@ use std::io::{self, BufRead};
 
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
-use crate::marcxml::{control_number, output_leader, written, At, ReadRecord, DEFAULT_LEADER};
+use crate::interchange::{control_number, output_leader, written, At, ReadRecord, DEFAULT_LEADER};
 use crate::model::{Field, FieldData, Record, Subfield};
 use crate::record::RecordProblem;
 use crate::writer::RecordSink;
@@ -474,7 +474,7 @@ fn to_record(value: J, number: usize, offset: u64) -> ReadRecord {
     let get = |name: &str| members.iter().find(|(k, _)| k == name).map(|(_, v)| v);
     let leader = match get("leader") {
         Some(J::Str(s)) => {
-            let (l, p) = crate::marcxml::leader_from_text(s, &base, RecordKind::JsonBadLeader);
+            let (l, p) = crate::interchange::leader_from_text(s, &base, RecordKind::JsonBadLeader);
             problems.extend(p);
             l
         }

@@ -16,7 +16,7 @@ fn as_written(rec: &Record) -> Record {
     assert!(item.problems.is_empty(), "{:?}", item.problems);
     let mut expected = rec.clone();
     expected.leader = item.record.unwrap().leader;
-    expected.fields.retain(crate::marcxml::written);
+    expected.fields.retain(crate::interchange::written);
     expected
 }
 
@@ -24,7 +24,7 @@ fn as_written(rec: &Record) -> Record {
 fn writes_pymarcs_layout() {
     let (json, problems) = record_json(&sample());
     assert!(problems.is_empty());
-    let (total, base) = crate::marcxml::utf8_lengths(&sample());
+    let (total, base) = crate::interchange::utf8_lengths(&sample());
     assert_eq!(
         json,
         format!(
@@ -190,7 +190,7 @@ fn bad_structure_is_reported_positioned() {
     );
     assert_eq!(
         items[2].record.as_ref().unwrap().leader,
-        crate::marcxml::DEFAULT_LEADER
+        crate::interchange::DEFAULT_LEADER
     );
     // A trailing comma inside a record: not JSON (nor for Python's json): rejected.
     assert_eq!(kinds(&items[3].problems), ["json_syntax"]);

@@ -1,6 +1,5 @@
 //! Encoding detection: does a record's data look like MARC-8 or UTF-8?
 
-#[allow(unused_imports)]
 use super::*;
 
 /// What a record's field data looks like.

@@ -1,7 +1,6 @@
 //! Reading a record's structure: the leader, the directory and the fields they describe
 //! (ISO 2709 read once, as [`Layout`]), and [`parse`] built on it.
 
-#[allow(unused_imports)]
 use super::*;
 
 /// One field of a parsed record.

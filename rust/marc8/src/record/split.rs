@@ -1,7 +1,6 @@
 //! Splitting a byte stream into records: where each record starts and ends, garbage between
 //! them gathered into one problem per stretch.
 
-#[allow(unused_imports)]
 use super::*;
 
 /// What [`next_record`] found at a position.

@@ -1,7 +1,6 @@
 //! Transcoding a parsed record between MARC-8 and UTF-8, field by field, with field 066
 //! rebuilt and every problem placed.
 
-#[allow(unused_imports)]
 use super::*;
 
 /// The escape sequences of non-default sets a MARC-8 string designates, as 066 `$c` values

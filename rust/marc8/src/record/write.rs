@@ -1,6 +1,5 @@
 //! Writing a record: the leader's lengths, the directory and the fields in ISO 2709.
 
-#[allow(unused_imports)]
 use super::*;
 
 /// Appends `n` as `width` decimal digits (callers have checked that it fits).
