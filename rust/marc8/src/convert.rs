@@ -18,7 +18,20 @@ use crate::marcxml::{ReadRecord, XmlReader};
 use crate::model::{ReadOptions, Record};
 use crate::record::{length_problem, next_record, skip_problem, Next, RecordProblem, Target};
 
+use crate::sink::{Iso2709Sink, RecordSink};
 pub use crate::writer::Format;
+
+impl Format {
+    /// The sink that writes this format.
+    #[must_use]
+    pub fn sink(self, to: Target, errors: EncodeErrors) -> Box<dyn RecordSink> {
+        match self {
+            Format::Iso2709 => Box::new(Iso2709Sink::new(to, errors)),
+            Format::MarcXml => Box::<crate::marcxml::MarcXmlSink>::default(),
+            Format::Json => Box::<crate::marcjson::JsonSink>::default(),
+        }
+    }
+}
 
 /// The stable name of a format: `iso2709`, `marcxml`, `json`.
 #[must_use]

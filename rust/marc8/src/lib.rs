@@ -91,6 +91,7 @@ mod problem;
 pub mod reader;
 pub mod record;
 pub mod search;
+pub mod sink;
 mod tables;
 #[cfg(test)]
 mod testing;

@@ -28,7 +28,7 @@ use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use crate::interchange::{control_number, output_leader, written, At, ReadRecord, DEFAULT_LEADER};
 use crate::model::{Field, FieldData, Record, Subfield};
 use crate::record::RecordProblem;
-use crate::writer::RecordSink;
+use crate::sink::RecordSink;
 
 /// What comes before the first record of an array document.
 pub const ARRAY_START: &str = "[\n";

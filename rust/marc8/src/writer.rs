@@ -11,10 +11,10 @@ use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use crate::encoder::EncodeErrors;
 use crate::file::{same_file, temp_path};
-use crate::model::{write_iso2709, Field};
-use crate::record::{RecordProblem, Target};
+use crate::model::Field;
+use crate::record::RecordProblem;
+pub use crate::sink::RecordSink;
 
 /// How many bytes of leading whitespace [`Format::sniff`] reads at most before deciding (ISO 2709).
 pub const SNIFF_LIMIT: usize = 64 << 10;
@@ -83,70 +83,7 @@ impl Format {
             head.extend_from_slice(&buf[..n]);
         }
     }
-
-    /// The sink that writes this format.
-    #[must_use]
-    pub fn sink(self, to: Target, errors: EncodeErrors) -> Box<dyn RecordSink> {
-        match self {
-            Format::Iso2709 => Box::new(Iso2709Sink { to, errors }),
-            Format::MarcXml => Box::<crate::marcxml::MarcXmlSink>::default(),
-            Format::Json => Box::<crate::marcjson::JsonSink>::default(),
-        }
-    }
 }
-
-/// Serializes records of one format: what comes before the first record, each record, and what
-/// comes after the last.
-pub trait RecordSink: Send {
-    /// Bytes before the first record (a document's opening).
-    fn start(&mut self, _out: &mut Vec<u8>) {}
-
-    /// Appends one record to `out`; returns false (appending nothing) if it cannot be written,
-    /// with the problems saying why. `number` and `offset` position the problems.
-    #[allow(clippy::too_many_arguments)]
-    fn record(
-        &mut self,
-        leader: &[u8; 24],
-        fields: &[&Field],
-        number: usize,
-        offset: u64,
-        out: &mut Vec<u8>,
-        problems: &mut Vec<RecordProblem>,
-    ) -> bool;
-
-    /// Bytes after the last record (a document's closing).
-    fn end(&mut self, _out: &mut Vec<u8>) {}
-}
-
-/// ISO 2709 in UTF-8 or MARC-8 ([`write_iso2709`]).
-struct Iso2709Sink {
-    to: Target,
-    errors: EncodeErrors,
-}
-
-impl RecordSink for Iso2709Sink {
-    fn record(
-        &mut self,
-        leader: &[u8; 24],
-        fields: &[&Field],
-        number: usize,
-        offset: u64,
-        out: &mut Vec<u8>,
-        problems: &mut Vec<RecordProblem>,
-    ) -> bool {
-        write_iso2709(
-            leader,
-            fields.iter().copied(),
-            self.to,
-            self.errors,
-            number,
-            offset,
-            out,
-            problems,
-        )
-    }
-}
-
 /// Records to a file, atomically: see the module documentation.
 pub struct RecordWriter {
     sink: Box<dyn RecordSink>,
@@ -300,7 +237,9 @@ impl Drop for RecordWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::encoder::EncodeErrors;
     use crate::model::{FieldData, Subfield};
+    use crate::record::Target;
     use crate::RecordKind;
 
     fn field(tag: &str, value: &str) -> Field {

@@ -54,7 +54,7 @@ use quick_xml::NsReader;
 
 use crate::model::{Field, FieldData, Record, Subfield};
 use crate::record::RecordProblem;
-use crate::writer::RecordSink;
+use crate::sink::RecordSink;
 
 /// The MARCXML namespace.
 pub const NAMESPACE: &str = "http://www.loc.gov/MARC21/slim";
