@@ -14,7 +14,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes};
 
 use crate::errors::bad_option;
-use crate::model::{encoding_options, read_options, Record};
+use crate::model::Record;
+use crate::options::{encoding_options, read_options};
 use crate::records::{RecordProblem, Report};
 
 /// Paths open as MARCReader sources (canonical), so that a MARCWriter refuses to replace them.
