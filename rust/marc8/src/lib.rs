@@ -76,6 +76,7 @@
 #![warn(missing_docs)]
 
 mod ascii;
+mod batch;
 mod charset;
 pub mod convert;
 mod decoder;

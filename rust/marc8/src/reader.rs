@@ -144,9 +144,13 @@ impl RecordReader {
         std::thread::spawn(move || {
             // Every problem of the split stays with its batch: the reader hands them all over.
             let stream = StreamOptions::default();
-            let result = read_batches(input, RecordRange::default(), &stream, |batch| {
-                token_rx.recv().is_ok() && work_tx.send(batch).is_ok()
-            });
+            let result = read_batches(
+                input,
+                RecordRange::default(),
+                stream.read_size,
+                stream.batch_keep(),
+                |batch| token_rx.recv().is_ok() && work_tx.send(batch).is_ok(),
+            );
             drop(work_tx);
             if let Err(e) = result {
                 let _ = done_tx.send(Err(e));
