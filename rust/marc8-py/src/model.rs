@@ -7,7 +7,7 @@
 //! one field of it one more.
 
 use marc8::model::{self, FieldData, SourceEncoding};
-use marc8::record::RecordProblem as CoreProblem;
+use marc8::record::{ParseError, RecordProblem as CoreProblem};
 use marc8::{marcjson, marcxml};
 use pyo3::exceptions::{PyKeyError, PyTypeError};
 use pyo3::prelude::*;
@@ -484,7 +484,7 @@ impl Record {
             (None, problems) => {
                 let msg = problems
                     .iter()
-                    .find(|p| p.action == "rejected")
+                    .find(|p| p.action == marc8::RecordAction::Rejected)
                     .map_or_else(
                         || "the record cannot be written".to_owned(),
                         |p| p.message.clone(),
@@ -733,7 +733,7 @@ pub(crate) fn raw_fields<'py>(py: Python<'py>, raw: &[u8]) -> PyResult<RawFields
                 .map(|f| (f.tag_str(), PyBytes::new(py, f.data)))
                 .collect(),
         )),
-        Err((kind, message)) => {
+        Err(ParseError { kind, message }) => {
             let problem = CoreProblem {
                 record: 1,
                 record_offset: 0,

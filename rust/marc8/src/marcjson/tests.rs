@@ -194,7 +194,7 @@ fn bad_structure_is_reported_positioned() {
     );
     // A trailing comma inside a record: not JSON (nor for Python's json): rejected.
     assert_eq!(kinds(&items[3].problems), ["json_syntax"]);
-    assert_eq!(items[3].problems[0].action, "rejected");
+    assert_eq!(items[3].problems[0].action.as_str(), "rejected");
 }
 
 #[test]
@@ -205,13 +205,13 @@ fn broken_json_rejects_the_record_or_stops() {
     let items = read_all(&doc);
     assert_eq!(items.len(), 3);
     assert_eq!(kinds(&items[1].problems), ["json_syntax"]);
-    assert_eq!(items[1].problems[0].action, "rejected");
+    assert_eq!(items[1].problems[0].action.as_str(), "rejected");
     assert!(items[2].record.is_some());
     // The input ends inside a record.
     let doc = format!("[{one}, {}", &one[..one.len() / 2]);
     let items = read_all(&doc);
     assert_eq!(items.len(), 2);
-    assert_eq!(items[1].problems[0].action, "rejected");
+    assert_eq!(items[1].problems[0].action.as_str(), "rejected");
     // Not JSON at all.
     let items = read_all("<collection/>");
     assert_eq!(kinds(&items[0].problems), ["json_syntax"]);

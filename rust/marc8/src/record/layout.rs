@@ -37,8 +37,40 @@ pub struct Parsed<'a> {
     pub recovered: bool,
 }
 
-/// Why a record could not be parsed: (kind, message).
-pub type ParseError = (RecordKind, String);
+/// Why a record could not be parsed (or written: a field or the record too long for ISO 2709).
+///
+/// ```
+/// use marc8::record::parse;
+/// use marc8::RecordKind;
+///
+/// let err = parse(b"00012nam").unwrap_err();
+/// assert_eq!(err.kind, RecordKind::BadLeader);
+/// assert_eq!(err.to_string(), "bad_leader: only 8 bytes: no leader");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParseError {
+    /// What is wrong.
+    pub kind: RecordKind,
+    /// What is wrong, in words.
+    pub message: String,
+}
+
+impl ParseError {
+    pub(crate) fn new(kind: RecordKind, message: impl Into<String>) -> ParseError {
+        ParseError {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for ParseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.kind, self.message)
+    }
+}
+
+impl std::error::Error for ParseError {}
 
 /// A record's leader and directory as they stand in its bytes, before any recovery: the one
 /// reading of ISO 2709's structure. [`parse`] takes the fields from it (or recovers them from
@@ -203,15 +235,15 @@ pub(crate) fn parse_layout<'a>(
 ) -> Result<Parsed<'a>, ParseError> {
     let body = raw.strip_suffix(&[RT]).unwrap_or(raw);
     if body.len() < 24 {
-        return Err((
+        return Err(ParseError::new(
             RecordKind::BadLeader,
             format!("only {} bytes: no leader", body.len()),
         ));
     }
     let layout = layout.map_err(|_| {
-        (
+        ParseError::new(
             RecordKind::BadDirectory,
-            "no field terminator after the directory".to_owned(),
+            "no field terminator after the directory",
         )
     })?;
     let data_start = layout.data_start();
@@ -245,7 +277,7 @@ pub(crate) fn parse_layout<'a>(
     }
     let tags: Vec<[u8; 3]> = layout.entries().filter_map(|e| e.tag()).collect();
     if tags.len() != pieces.len() || tags.is_empty() {
-        return Err((
+        return Err(ParseError::new(
             RecordKind::BadDirectory,
             format!(
                 "the directory lists {} fields and the data holds {}; the fields cannot be told apart",

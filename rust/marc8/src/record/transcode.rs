@@ -337,7 +337,7 @@ pub(super) fn begin_parsed<'a>(
 ) -> Option<Begun<'a>> {
     let parsed = match parsed {
         Ok(p) => p,
-        Err((kind, message)) => {
+        Err(ParseError { kind, message }) => {
             let mut p = RecordProblem::new(number, offset, kind, RecordAction::Rejected);
             p.message = message;
             p.bytes = raw[..raw.len().min(24)].to_vec();
@@ -784,7 +784,7 @@ pub(crate) fn finish(
         }
     }
     let before = out.len();
-    if let Err((kind, message)) = write_record(&leader, &fields, out) {
+    if let Err(ParseError { kind, message }) = write_record(&leader, &fields, out) {
         out.truncate(before);
         let mut p = RecordProblem::new(number, offset, kind, RecordAction::Rejected);
         p.message = message;

@@ -13,7 +13,7 @@ pub(super) fn push_num(out: &mut Vec<u8>, mut n: usize, width: usize) {
 }
 
 /// Writes a record from its leader and fields: computes the record length, the base address and
-/// the directory. Returns `Err((kind, message))` if a field or the record is too long for
+/// the directory. Returns a [`ParseError`] if a field or the record is too long for
 /// ISO 2709.
 pub fn write_record<D: AsRef<[u8]>>(
     leader: &[u8; 24],
@@ -26,7 +26,7 @@ pub fn write_record<D: AsRef<[u8]>>(
     for (tag, d) in fields {
         let d = d.as_ref();
         if d.len() + 1 > MAX_FIELD {
-            return Err((
+            return Err(ParseError::new(
                 RecordKind::FieldTooLong,
                 format!(
                     "field {} would be {} bytes; ISO 2709 allows {MAX_FIELD}",
@@ -37,7 +37,7 @@ pub fn write_record<D: AsRef<[u8]>>(
         }
     }
     if total > MAX_RECORD || base > MAX_RECORD {
-        return Err((
+        return Err(ParseError::new(
             RecordKind::RecordTooLong,
             format!("the record would be {total} bytes; ISO 2709 allows {MAX_RECORD}"),
         ));

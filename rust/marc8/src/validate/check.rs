@@ -3,6 +3,7 @@
 //! field 066).
 
 use super::*;
+use crate::record::ParseError;
 
 #[derive(Default)]
 pub(super) struct Checker {
@@ -354,7 +355,7 @@ pub(super) fn validate_record(
     );
     let parsed = match parse_layout(raw, layout) {
         Ok(p) => p,
-        Err((kind, message)) => {
+        Err(ParseError { kind, message }) => {
             // The structure problems above say what is wrong; this one says the record could not
             // be read further.
             let at = At {
