@@ -190,9 +190,9 @@ fn options(
 
 /// Converts records held in memory from one format to another; returns (output bytes, the input
 /// format (detected unless given), the report).
+#[allow(clippy::too_many_arguments)]
 #[pyfunction]
 #[pyo3(signature = (data, *, format, from_format = None, to = "utf8", errors = "lossless", normalize = None, expand_ncr = false, legacy_ligatures = false, trust = "leader"))]
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn convert_records<'py>(
     py: Python<'py>,
     data: &[u8],
@@ -234,9 +234,9 @@ pub(crate) fn convert_records<'py>(
 
 /// Converts the file `src` into `dst` (atomically) from one format to another; returns (the input
 /// format, the report).
+#[allow(clippy::too_many_arguments)]
 #[pyfunction]
 #[pyo3(signature = (src, dst, *, format, from_format = None, to = "utf8", errors = "lossless", normalize = None, expand_ncr = false, legacy_ligatures = false, trust = "leader"))]
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn convert_records_file(
     py: Python<'_>,
     src: PathBuf,

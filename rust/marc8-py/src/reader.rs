@@ -144,7 +144,6 @@ impl Drop for MARCReader {
 impl MARCReader {
     #[new]
     #[pyo3(signature = (source, *, jobs = None, trust = "leader", normalize = None, expand_ncr = false, legacy_ligatures = false, chunk_size = None))]
-    #[allow(clippy::too_many_arguments)]
     fn new(
         source: &Bound<'_, PyAny>,
         jobs: Option<usize>,

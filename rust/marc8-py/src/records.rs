@@ -339,9 +339,9 @@ pub(crate) fn next_record(
 }
 
 /// Converts one ISO 2709 record; returns (record or None if rejected, problems).
+#[allow(clippy::too_many_arguments)]
 #[pyfunction]
 #[pyo3(signature = (data, *, to, errors = None, normalize = None, expand_ncr = false, legacy_ligatures = false, trust = "leader"))]
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn transcode_record<'py>(
     py: Python<'py>,
     data: &[u8],
@@ -361,9 +361,9 @@ pub(crate) fn transcode_record<'py>(
 }
 
 /// Converts a file of records; the GIL is released while Rust works.
+#[allow(clippy::too_many_arguments)]
 #[pyfunction]
 #[pyo3(signature = (src, dst, *, to, errors = None, normalize = None, expand_ncr = false, legacy_ligatures = false, trust = "leader", jobs = None, progress = None, max_problems = Some(DEFAULT_MAX_PROBLEMS), on_problem = None), text_signature = "(src, dst, *, to, errors=None, normalize=None, expand_ncr=False, legacy_ligatures=False, trust='leader', jobs=None, progress=None, max_problems=10000, on_problem=None)")]
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn transcode_file(
     py: Python<'_>,
     src: PathBuf,

@@ -14,7 +14,6 @@ pub trait RecordSink: Send {
 
     /// Appends one record to `out`; returns false (appending nothing) if it cannot be written,
     /// with the problems saying why. `number` and `offset` position the problems.
-    #[allow(clippy::too_many_arguments)]
     fn record(
         &mut self,
         leader: &[u8; 24],
