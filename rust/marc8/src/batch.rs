@@ -14,6 +14,10 @@ pub const READ_CHUNK: usize = 1 << 20;
 /// Target size of a batch of records handed to a worker.
 pub const BATCH_BYTES: usize = 256 << 10;
 
+/// Batches in flight per worker (read, being worked on, or waiting to be taken in order), for
+/// every pool that works on batches ([`crate::file`], [`crate::reader`]).
+pub(crate) const IN_FLIGHT_PER_JOB: usize = 4;
+
 /// One entry of a batch: a record (its bytes are `data[start..end]` of the batch) or bytes the
 /// splitter skipped.
 pub(crate) enum Item {

@@ -23,12 +23,9 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::{Arc, Mutex};
 
-pub(crate) use crate::batch::{read_batches, Batch, Item};
+pub(crate) use crate::batch::{read_batches, Batch, Item, IN_FLIGHT_PER_JOB};
 pub use crate::batch::{RecordRange, BATCH_BYTES, READ_CHUNK};
 use crate::record::{length_problem, transcode_with, RecordOptions, RecordProblem, Scratch};
-
-/// Batches in flight per worker (read, being converted, or waiting to be written in order).
-const IN_FLIGHT_PER_JOB: usize = 4;
 
 /// Counts and problems of a file conversion.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

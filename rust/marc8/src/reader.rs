@@ -11,13 +11,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 
+use crate::batch::IN_FLIGHT_PER_JOB;
 use crate::file::{read_batches, Batch, Item, RecordRange, StreamOptions};
 use crate::model::{ReadOptions, Record, SourceEncoding};
 use crate::record::{length_problem, RecordProblem};
 use crate::writer::Format;
-
-/// Batches in flight per worker (read, being parsed, or waiting to be taken in order).
-const IN_FLIGHT_PER_JOB: usize = 4;
 
 /// A record read from the input.
 #[derive(Clone, Debug, PartialEq, Eq)]
