@@ -47,6 +47,15 @@ pub(super) fn show_bytes(b: &[u8]) -> String {
     }
 }
 
+/// Where in a record a problem is: the field (tag and occurrence), the subfield and the offsets.
+pub(super) struct FieldPlace<'t> {
+    tag: &'t [u8],
+    occurrence: usize,
+    subfield: Option<char>,
+    offset: Option<usize>,
+    field_offset: Option<usize>,
+}
+
 pub(super) struct At<'a> {
     number: usize,
     offset: u64,
@@ -71,24 +80,19 @@ impl At<'_> {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn field_problem(
         &self,
         kind: RecordKind,
         message: String,
         bytes: &[u8],
-        tag: &[u8],
-        occurrence: usize,
-        subfield: Option<char>,
-        offset: Option<usize>,
-        field_offset: Option<usize>,
+        place: FieldPlace<'_>,
     ) -> RecordProblem {
         let mut p = self.problem(kind, message, bytes);
-        p.tag = Some(String::from_utf8_lossy(tag).into_owned());
-        p.occurrence = Some(occurrence);
-        p.subfield = subfield;
-        p.offset = offset;
-        p.field_offset = field_offset;
+        p.tag = Some(String::from_utf8_lossy(place.tag).into_owned());
+        p.occurrence = Some(place.occurrence);
+        p.subfield = place.subfield;
+        p.offset = place.offset;
+        p.field_offset = place.field_offset;
         p
     }
 }
@@ -171,7 +175,18 @@ pub(super) fn check_structure(
         let n = occ.next(tag);
         let entry = i + 1;
         let field_problem = |kind, message, bytes: &[u8], field_offset| {
-            at.field_problem(kind, message, bytes, &tag, n, None, None, field_offset)
+            at.field_problem(
+                kind,
+                message,
+                bytes,
+                FieldPlace {
+                    tag: &tag,
+                    occurrence: n,
+                    subfield: None,
+                    offset: None,
+                    field_offset,
+                },
+            )
         };
         if !tag.iter().all(u8::is_ascii_alphanumeric) {
             problems.push(field_problem(
@@ -407,11 +422,13 @@ pub(super) fn validate_record(
                         f.data.len()
                     ),
                     f.data,
-                    &f.tag,
-                    n,
-                    None,
-                    None,
-                    Some(0),
+                    FieldPlace {
+                        tag: &f.tag,
+                        occurrence: n,
+                        subfield: None,
+                        offset: None,
+                        field_offset: Some(0),
+                    },
                 ));
             }
             for (k, &b) in f.data.iter().take(2).enumerate() {
@@ -424,11 +441,13 @@ pub(super) fn validate_record(
                             show(b)
                         ),
                         &[b],
-                        &f.tag,
-                        n,
-                        None,
-                        None,
-                        Some(k),
+                        FieldPlace {
+                            tag: &f.tag,
+                            occurrence: n,
+                            subfield: None,
+                            offset: None,
+                            field_offset: Some(k),
+                        },
                     ));
                 }
             }
@@ -442,11 +461,13 @@ pub(super) fn validate_record(
                             bytes.len()
                         ),
                         &bytes[..bytes.len().min(16)],
-                        &f.tag,
-                        n,
-                        None,
-                        None,
-                        Some(pos),
+                        FieldPlace {
+                            tag: &f.tag,
+                            occurrence: n,
+                            subfield: None,
+                            offset: None,
+                            field_offset: Some(pos),
+                        },
                     ));
                     strings.push((None, pos, bytes));
                 }
@@ -454,11 +475,13 @@ pub(super) fn validate_record(
                     RecordKind::BadSubfieldCode,
                     "a subfield delimiter (1F) with no code after it".to_owned(),
                     &[SD],
-                    &f.tag,
-                    n,
-                    None,
-                    None,
-                    Some(pos),
+                    FieldPlace {
+                        tag: &f.tag,
+                        occurrence: n,
+                        subfield: None,
+                        offset: None,
+                        field_offset: Some(pos),
+                    },
                 )),
                 Part::Subfield {
                     code,
@@ -473,11 +496,13 @@ pub(super) fn validate_record(
                                 show(code)
                             ),
                             &[code],
-                            &f.tag,
-                            n,
-                            Some(char::from(code)),
-                            None,
-                            Some(field_offset - 1),
+                            FieldPlace {
+                                tag: &f.tag,
+                                occurrence: n,
+                                subfield: Some(char::from(code)),
+                                offset: None,
+                                field_offset: Some(field_offset - 1),
+                            },
                         ));
                     }
                     strings.push((Some(char::from(code)), field_offset, bytes));
@@ -520,11 +545,13 @@ pub(super) fn validate_record(
                                 String::from_utf8_lossy(text)
                             ),
                             text,
-                            &f.tag,
-                            n,
-                            code,
-                            Some(k),
-                            Some(start + k),
+                            FieldPlace {
+                                tag: &f.tag,
+                                occurrence: n,
+                                subfield: code,
+                                offset: Some(k),
+                                field_offset: Some(start + k),
+                            },
                         ));
                         i = k + len;
                         continue;
@@ -537,11 +564,13 @@ pub(super) fn validate_record(
                             String::from_utf8_lossy(text)
                         ),
                         text,
-                        &f.tag,
-                        n,
-                        code,
-                        Some(k),
-                        Some(start + k),
+                        FieldPlace {
+                            tag: &f.tag,
+                            occurrence: n,
+                            subfield: code,
+                            offset: Some(k),
+                            field_offset: Some(start + k),
+                        },
                     ));
                     i = k + len;
                 } else {
@@ -572,11 +601,13 @@ pub(super) fn validate_record(
                         q.kind.into(),
                         q.message(),
                         &q.bytes,
-                        &f.tag,
-                        n,
-                        code,
-                        Some(q.offset),
-                        Some(start + byte),
+                        FieldPlace {
+                            tag: &f.tag,
+                            occurrence: n,
+                            subfield: code,
+                            offset: Some(q.offset),
+                            field_offset: Some(start + byte),
+                        },
                     ));
                 }
             }
@@ -671,11 +702,13 @@ pub(super) fn check_066(
                 RecordKind::Bad066,
                 format!("066 ${code} {} names no MARC-8 set", show_bytes(value)),
                 value,
-                b"066",
-                1,
-                Some(*code),
-                None,
-                None,
+                FieldPlace {
+                    tag: b"066",
+                    occurrence: 1,
+                    subfield: Some(*code),
+                    offset: None,
+                    field_offset: None,
+                },
             ));
         }
     }
@@ -689,11 +722,13 @@ pub(super) fn check_066(
                     String::from_utf8_lossy(tag)
                 ),
                 &[*f],
-                b"066",
-                1,
-                None,
-                None,
-                None,
+                FieldPlace {
+                    tag: b"066",
+                    occurrence: 1,
+                    subfield: None,
+                    offset: None,
+                    field_offset: None,
+                },
             ));
         }
     }
@@ -709,11 +744,13 @@ pub(super) fn check_066(
                         set_name(f)
                     ),
                     value,
-                    b"066",
-                    1,
-                    Some(*code),
-                    None,
-                    None,
+                    FieldPlace {
+                        tag: b"066",
+                        occurrence: 1,
+                        subfield: Some(*code),
+                        offset: None,
+                        field_offset: None,
+                    },
                 ));
             }
         }
