@@ -94,9 +94,9 @@ def edges(src: Path) -> dict[tuple[str, ...], set[tuple[str, ...]]]:
             segs = tuple(m.group(1).split("::"))
             targets.append(segs)
         for m in SUPER_PATH.finditer(code):
-            targets.append(here[:-1] + (m.group(1),))
+            targets.append((*here[:-1], m.group(1)))
         if file.name in ("mod.rs", "lib.rs"):
-            targets.extend(here + (name,) for name in MOD_DECL.findall(code))
+            targets.extend((*here, name) for name in MOD_DECL.findall(code))
         for segs in targets:
             for n in range(len(segs), 0, -1):
                 if segs[:n] in modules:
@@ -116,7 +116,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
         stack.append(n)
         for m in sorted(graph.get(n, ())):
             if state.get(m) == 1:
-                return stack[stack.index(m) :] + [m]
+                return [*stack[stack.index(m) :], m]
             if m not in state:
                 found = visit(m)
                 if found:

@@ -63,8 +63,10 @@ def test_garbage_gives_the_same_problems_through_every_reader(tmp_path: Path) ->
 
     out, rep = tmp_path / "out.json", tmp_path / "problems.jsonl"
     r = subprocess.run(
-        [sys.executable, "-m", "marc8fast", "convert", str(src), str(out)]
-        + ["--to", "utf8", "--format", "json", "--report", str(rep), "-q"],
+        [
+            *(sys.executable, "-m", "marc8fast", "convert", str(src), str(out)),
+            *("--to", "utf8", "--format", "json", "--report", str(rep), "-q"),
+        ],
         capture_output=True,
         text=True,
         encoding="utf-8",

@@ -55,7 +55,7 @@ pub fn detect_format(head: &[u8]) -> Format {
 // Reading ISO 2709 as a stream of model records
 
 /// ISO 2709 records from a reader, in bounded memory, one at a time: the records of the
-/// [`BatchReader`] every ISO 2709 reader uses (so a stretch of garbage is one problem, as in
+/// `BatchReader` every ISO 2709 reader uses (so a stretch of garbage is one problem, as in
 /// [`crate::file`] and [`crate::reader`]), converted to the model with the options given.
 pub struct IsoReader<R: Read> {
     batches: BatchReader<R>,
@@ -189,7 +189,7 @@ pub fn records<'a, R: BufRead + 'a>(
 // Writing
 
 /// Writes records in one of the formats to any `Write`, with the format's
-/// [`RecordSink`](crate::writer::RecordSink): [`FormatWriter::write`] per record, then
+/// [`RecordSink`]: [`FormatWriter::write`] per record, then
 /// [`FormatWriter::finish`].
 pub struct FormatWriter<W: Write> {
     out: W,
