@@ -7,13 +7,14 @@
 //! Memory holds one record (plus, for ISO 2709, one read chunk) whatever the file size.
 
 use crate::kinds::{RecordAction, RecordKind};
-use std::fs::{self, File};
-use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::Path;
 
+use crate::atomic::{same_file, AtomicFile};
 use crate::batch::{Batch, BatchReader, Item, RecordRange, READ_CHUNK};
 use crate::encoder::EncodeErrors;
-use crate::file::{same_file, temp_path, FileReport};
+use crate::file::FileReport;
 use crate::marcjson::JsonReader;
 use crate::marcxml::{ReadRecord, XmlReader};
 use crate::model::{ReadOptions, Record};
@@ -337,30 +338,16 @@ pub fn convert_file(
     }
     let input = File::open(src)?;
     let bytes_in = input.metadata().map(|m| m.len()).unwrap_or(0);
-    let tmp = temp_path(dst);
-    let file = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&tmp)?;
-    let result = (|| {
-        let out = BufWriter::with_capacity(1 << 20, file);
-        let (format, mut report, out) = convert_stream(
-            BufReader::with_capacity(1 << 20, input),
-            out,
-            opts,
-            progress,
-        )?;
-        let file = out.into_inner().map_err(io::IntoInnerError::into_error)?;
-        file.sync_all()?;
-        report.bytes_in = bytes_in;
-        report.bytes_out = file.metadata().map(|m| m.len()).unwrap_or(0);
-        fs::rename(&tmp, dst)?;
-        Ok((format, report))
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    let mut out = AtomicFile::create(dst)?;
+    let (format, mut report, _) = convert_stream(
+        BufReader::with_capacity(1 << 20, input),
+        out.writer()?,
+        opts,
+        progress,
+    )?;
+    report.bytes_in = bytes_in;
+    report.bytes_out = out.commit()?;
+    Ok((format, report))
 }
 
 #[cfg(test)]

@@ -17,12 +17,14 @@
 
 use crate::kinds::RecordAction;
 use std::collections::BTreeMap;
-use std::fs::{self, File};
-use std::io::{self, BufWriter, Read, Write};
-use std::path::{Path, PathBuf};
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::path::Path;
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::{Arc, Mutex};
 
+pub(crate) use crate::atomic::same_file;
+use crate::atomic::AtomicFile;
 pub(crate) use crate::batch::{read_batches, Batch, Item, IN_FLIGHT_PER_JOB};
 pub use crate::batch::{RecordRange, BATCH_BYTES, READ_CHUNK};
 use crate::record::{length_problem, transcode_with, RecordOptions, RecordProblem, Scratch};
@@ -441,54 +443,10 @@ pub fn transcode_file_with(
         ));
     }
     let input = File::open(src)?;
-    let tmp = temp_path(dst);
-    let file = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&tmp)?;
-    let result = (|| {
-        let mut out = BufWriter::with_capacity(1 << 20, file);
-        let report = transcode_stream_with(input, &mut out, opts, jobs, stream, on_batch)?;
-        let file = out.into_inner().map_err(io::IntoInnerError::into_error)?;
-        file.sync_all()?;
-        fs::rename(&tmp, dst)?;
-        Ok(report)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
-}
-
-pub(crate) fn same_file(src: &Path, dst: &Path) -> io::Result<bool> {
-    let src = fs::canonicalize(src)?;
-    let dst = match fs::canonicalize(dst) {
-        Ok(d) => d,
-        Err(_) => {
-            let parent = dst.parent().filter(|p| !p.as_os_str().is_empty());
-            let parent = fs::canonicalize(parent.unwrap_or(Path::new(".")))?;
-            match dst.file_name() {
-                Some(name) => parent.join(name),
-                None => return Ok(false),
-            }
-        }
-    };
-    Ok(src == dst)
-}
-
-pub(crate) fn temp_path(dst: &Path) -> PathBuf {
-    let name = dst
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "output".to_owned());
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    dst.with_file_name(format!(
-        ".{name}.{}-{nanos}.marc8fast-tmp",
-        std::process::id()
-    ))
+    let mut out = AtomicFile::create(dst)?;
+    let report = transcode_stream_with(input, out.writer()?, opts, jobs, stream, on_batch)?;
+    out.commit()?;
+    Ok(report)
 }
 
 #[cfg(test)]
@@ -496,6 +454,7 @@ mod tests {
     use super::*;
     use crate::record::{split_records, transcode_record, Target};
     use crate::RecordKind;
+    use std::fs;
 
     fn sample() -> Vec<u8> {
         let mut leader = *b"00000nam  2200000   4500";

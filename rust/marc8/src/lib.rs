@@ -105,6 +105,7 @@
 #![warn(missing_docs)]
 
 mod ascii;
+mod atomic;
 mod batch;
 mod charset;
 pub mod convert;

@@ -7,11 +7,10 @@
 //! output. The file is created with the mode the umask gives, like every output of the project.
 //! A record that cannot be written correctly is reported and left out, never written corrupt.
 
-use std::fs::{self, File};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use crate::file::{same_file, temp_path};
+use crate::atomic::{same_file, AtomicFile};
 use crate::model::Field;
 use crate::record::RecordProblem;
 pub use crate::sink::RecordSink;
@@ -87,9 +86,7 @@ impl Format {
 /// Records to a file, atomically: see the module documentation.
 pub struct RecordWriter {
     sink: Box<dyn RecordSink>,
-    dst: PathBuf,
-    tmp: PathBuf,
-    file: Option<BufWriter<File>>,
+    out: AtomicFile,
     buf: Vec<u8>,
     started: bool,
     /// Records written.
@@ -127,16 +124,9 @@ impl RecordWriter {
                 format!("{} is a directory", dst.display()),
             ));
         }
-        let tmp = temp_path(dst);
-        let file = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)?;
         Ok(RecordWriter {
             sink,
-            dst: dst.to_owned(),
-            tmp,
-            file: Some(BufWriter::with_capacity(1 << 20, file)),
+            out: AtomicFile::create(dst)?,
             buf: Vec::new(),
             started: false,
             records_written: 0,
@@ -147,11 +137,7 @@ impl RecordWriter {
     }
 
     fn flush_buf(&mut self) -> io::Result<()> {
-        let file = self
-            .file
-            .as_mut()
-            .ok_or_else(|| io::Error::other("the writer is closed"))?;
-        file.write_all(&self.buf)?;
+        self.out.writer()?.write_all(&self.buf)?;
         self.bytes_out += self.buf.len() as u64;
         self.buf.clear();
         Ok(())
@@ -166,7 +152,7 @@ impl RecordWriter {
 
     /// Writes one record; returns Ok(false) if it was left out (its problems say why).
     pub fn write(&mut self, leader: &[u8; 24], fields: &[&Field]) -> io::Result<bool> {
-        if self.file.is_none() {
+        if self.out.is_closed() {
             return Err(io::Error::other("the writer is closed"));
         }
         self.ensure_started();
@@ -197,14 +183,7 @@ impl RecordWriter {
             self.ensure_started();
             self.sink.end(&mut self.buf);
             self.flush_buf()?;
-            let file = self
-                .file
-                .take()
-                .ok_or_else(|| io::Error::other("the writer is closed"))?;
-            let file = file.into_inner().map_err(io::IntoInnerError::into_error)?;
-            file.sync_all()?;
-            drop(file);
-            fs::rename(&self.tmp, &self.dst)
+            self.out.commit().map(drop)
         })();
         if result.is_err() {
             self.abort();
@@ -214,23 +193,13 @@ impl RecordWriter {
 
     /// Drops everything written: the temporary file is removed, the destination untouched.
     pub fn abort(&mut self) {
-        if self.file.take().is_some() || self.tmp.exists() {
-            let _ = fs::remove_file(&self.tmp);
-        }
+        self.out.abort();
     }
 
     /// True once committed or aborted.
     #[must_use]
     pub fn is_closed(&self) -> bool {
-        self.file.is_none()
-    }
-}
-
-impl Drop for RecordWriter {
-    fn drop(&mut self) {
-        if self.file.is_some() {
-            self.abort();
-        }
+        self.out.is_closed()
     }
 }
 
@@ -241,6 +210,7 @@ mod tests {
     use crate::model::{FieldData, Subfield};
     use crate::record::Target;
     use crate::RecordKind;
+    use std::fs;
 
     fn field(tag: &str, value: &str) -> Field {
         Field {
