@@ -217,7 +217,7 @@ def test_cli_convert_streams_its_report(tmp_path, monkeypatch, capsys) -> None:
     src = tmp_path / "in.mrc"
     src.write_bytes(many_problems(3))
     spy = Spy(marc8fast.transcode_file)
-    monkeypatch.setattr(cli, "transcode_file", spy)
+    monkeypatch.setattr(cli.convert, "transcode_file", spy)
     report = tmp_path / "problems.jsonl"
     status = cli.main(
         ["convert", str(src), str(tmp_path / "o.mrc"), "--to", "utf8", "--report", str(report)]
@@ -238,7 +238,7 @@ def test_cli_validate_prints_problems_as_they_come(tmp_path, monkeypatch, capsys
     src = tmp_path / "in.mrc"
     src.write_bytes(many_problems(2))
     spy = Spy(marc8fast.validate_file)
-    monkeypatch.setattr(cli, "validate_file", spy)
+    monkeypatch.setattr(cli.validate, "validate_file", spy)
     assert cli.main(["validate", str(src), "-o", "jsonl", "--no-progress"]) == cli.EXIT_PROBLEMS
     out, err = capsys.readouterr()
     assert len(out.splitlines()) == 40_000

@@ -16,15 +16,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from ._native import PROBLEM_KINDS
-
-#: Problem kinds about bytes that are no record at all.
-JUNK_KINDS = frozenset({"garbage"})
+from .kinds import JUNK_KINDS, NCR_PRESENT, UNMAPPABLE
 
 
 def shown_bytes(kind: str, raw: bytes) -> str:
     """The problem's bytes as a person reads them: the character for UTF-8 text (unmappable,
     NCRs), else the bytes with controls and non-ASCII as ``\\xNN``."""
-    if kind in ("unmappable", "ncr_present"):
+    if kind in (UNMAPPABLE, NCR_PRESENT):
         return raw.decode("utf-8", "backslashreplace")
     return "".join(chr(b) if 0x20 <= b < 0x7F else f"\\x{b:02x}" for b in raw)
 

@@ -68,6 +68,7 @@ from collections.abc import Iterator
 from typing import IO, Any, BinaryIO, Literal, cast
 
 import marc8fast as _m8
+from marc8fast import kinds as _kinds
 from marc8fast._native import Field as _Field
 from marc8fast._native import MARCReader as _Reader
 from marc8fast._native import Record as _Record
@@ -86,11 +87,11 @@ _DEFAULT_CHUNK = 1 << 20
 
 # problem kinds that make a record unreadable -> which pymarc exception to report
 _EXCEPTION_FOR_KIND = {
-    "truncated_record": "TruncatedRecord",
-    "garbage": "RecordLengthInvalid",
-    "bad_leader": "RecordLeaderInvalid",
-    "bad_directory": "RecordDirectoryInvalid",
-    "length_mismatch": "EndOfRecordNotFound",
+    _kinds.TRUNCATED_RECORD: "TruncatedRecord",
+    _kinds.GARBAGE: "RecordLengthInvalid",
+    _kinds.BAD_LEADER: "RecordLeaderInvalid",
+    _kinds.BAD_DIRECTORY: "RecordDirectoryInvalid",
+    _kinds.LENGTH_MISMATCH: "EndOfRecordNotFound",
 }
 
 
@@ -266,7 +267,9 @@ class MARCReader:
                 while seen < len(known) and known[seen].record_offset == first.record_offset:
                     group.append(known[seen])
                     seen += 1
-                skipped = [p.bytes for p in group if p.kind in ("garbage", "truncated_record")]
+                skipped = [
+                    p.bytes for p in group if p.kind in (_kinds.GARBAGE, _kinds.TRUNCATED_RECORD)
+                ]
                 yield None, b"".join(skipped or [p.bytes for p in group]), group
 
         read = -1
@@ -301,7 +304,7 @@ class MARCReader:
         self.problem_count += len(problems)
         if rec is None:
             self._current_chunk = chunk
-            kind = problems[0].kind if problems else "garbage"
+            kind = problems[0].kind if problems else _kinds.GARBAGE
             self._current_exception = _exception(kind, problems)
             return None
         self._current_record = rec
@@ -315,7 +318,7 @@ class MARCReader:
         pm = self._pm
         leader = rec.leader
         if leader[9] == "a" and rec.source_encoding == "utf8":
-            bad = [p for p in rec.problems if p.kind == "invalid_utf8"]
+            bad = [p for p in rec.problems if p.kind == _kinds.INVALID_UTF8]
             if bad and self.utf8_handling == "strict":
                 # pymarc raises on invalid UTF-8 in a UTF-8 record (utf8_handling="strict")
                 p = bad[0]

@@ -86,7 +86,7 @@ def shown(target: str | os.PathLike[str]) -> str:
     t = os.fspath(target)
     if not is_url(t):
         return t
-    from .postgres import redact
+    from .pg_schema import redact
 
     return redact(t)
 

@@ -13,36 +13,37 @@ from __future__ import annotations
 
 from .._native import Field, Record
 from .exporter import CharReport, ExportOutcome, ExportSummary, TagFilter, export_records
-from .importer import LoadSummary, Outcome, import_records, normalise_oclc, title_key
+from .importer import import_records, normalise_oclc, title_key
+from .outcome import DeleteResult, ExportFate, Fate, LoadSummary, Outcome, RejectReason
 from .store import CatalogStore, SQLiteStore, StoredRecord, format_sysno, open_store, parse_sysno
 
 
-def delete_record(store: CatalogStore, sysno: int) -> str:
+def delete_record(store: CatalogStore, sysno: int) -> DeleteResult:
     """Soft-delete: add ``STA 1_ $a DELETED`` and set the deleted flag. Returns what happened:
-    ``"deleted"``, ``"already deleted"`` or ``"not found"``."""
+    :class:`~.outcome.DeleteResult` ``DELETED``, ``ALREADY_DELETED`` or ``NOT_FOUND``."""
     with store.transaction():
         rec = store.get(sysno)
         if rec is None:
-            return "not found"
+            return DeleteResult.NOT_FOUND
         if rec.deleted:
-            return "already deleted"
+            return DeleteResult.ALREADY_DELETED
         model = Record.parse(rec.data)
         model.add_field(Field("STA", "1 ", [("a", "DELETED")]))  # a local field: last
         store.mark_deleted(sysno, model.to_bytes(encoding="utf8"))
-        return "deleted"
+        return DeleteResult.DELETED
 
 
-def undelete_record(store: CatalogStore, sysno: int) -> str:
+def undelete_record(store: CatalogStore, sysno: int) -> DeleteResult | str:
     """Undo :func:`delete_record`: remove the ``STA $a DELETED`` field(s) and clear the deleted
-    flag (the history says who and when). Returns ``"undeleted"``, ``"not deleted"``, ``"not
-    found"``, or why it was refused: a live record has one of its OCLC numbers (two live records
-    never share one)."""
+    flag (the history says who and when). Returns :class:`~.outcome.DeleteResult` ``UNDELETED``,
+    ``NOT_DELETED``, ``NOT_FOUND``, or (a plain ``str``) why it was refused: a live record has
+    one of its OCLC numbers (two live records never share one)."""
     with store.transaction():
         rec = store.get(sysno)
         if rec is None:
-            return "not found"
+            return DeleteResult.NOT_FOUND
         if not rec.deleted:
-            return "not deleted"
+            return DeleteResult.NOT_DELETED
         other = store.find_by_oclc(rec.oclc_numbers, exclude=sysno)
         if other is not None:
             return (
@@ -54,16 +55,20 @@ def undelete_record(store: CatalogStore, sysno: int) -> str:
             if any(a.strip() == "DELETED" for a in f.get_subfields("a")):
                 model.remove_field(f)
         store.undelete(sysno, model.to_bytes(encoding="utf8"))
-        return "undeleted"
+        return DeleteResult.UNDELETED
 
 
 __all__ = [
     "CatalogStore",
     "CharReport",
+    "DeleteResult",
+    "ExportFate",
     "ExportOutcome",
     "ExportSummary",
+    "Fate",
     "LoadSummary",
     "Outcome",
+    "RejectReason",
     "SQLiteStore",
     "StoredRecord",
     "TagFilter",

@@ -26,13 +26,15 @@ from typing import Any, Literal
 
 from .._native import ArgumentError, Record, RecordError, RecordProblem, export_record
 from .._output import give_new_file_mode, remove_stale_temps, temp_path
+from ..kinds import CONTROL_CHARACTER, UNMAPPABLE
+from .outcome import EXPORT_FATES, ExportFate
+from .rules import MARC_TAGS
 from .store import CatalogStore, StoredRecord, format_sysno, open_store
 
 EncodeErrors = Literal["lossless", "lossy", "strict"]
 
-DEFAULT_KEEP_TAGS = r"[0-9]{3}"
+DEFAULT_KEEP_TAGS = MARC_TAGS  # the tags that are not local (flows.rules)
 
-EXPORT_FATES = ("exported", "deleted", "not_found", "rejected")
 
 REPLACEMENT = "\ufffd"
 
@@ -96,7 +98,7 @@ class CharReport:
 @dataclass
 class ExportOutcome:
     sysno: int
-    fate: str  # one of EXPORT_FATES
+    fate: ExportFate
     message: str
     dropped: list[str] = field(default_factory=list)  # tags of the fields left out
     chars: list[CharReport] = field(default_factory=list)
@@ -148,7 +150,7 @@ class ExportOutcome:
 @dataclass
 class ExportSummary:
     records: int = 0
-    fates: Counter[str] = field(default_factory=Counter)
+    fates: Counter[ExportFate] = field(default_factory=Counter)
     unmappable: int = 0
     replacements: int = 0  # U+FFFD among the unmappable characters (lost data)
     records_with_problems: int = 0
@@ -157,8 +159,8 @@ class ExportSummary:
     @property
     def clean(self) -> bool:
         return (
-            self.fates["rejected"] == 0
-            and self.fates["not_found"] == 0
+            self.fates[ExportFate.REJECTED] == 0
+            and self.fates[ExportFate.NOT_FOUND] == 0
             and self.records_with_problems == 0
         )
 
@@ -252,7 +254,9 @@ class Exporter:
         """One stored record → MARC-8 bytes (None if not exported) and what happened (UTF-8
         with ``encoding="utf8"``: the same fields, leader/09 ``a``, nothing to report)."""
         if rec.deleted:
-            return None, ExportOutcome(rec.sysno, "deleted", "not exported: the record is deleted")
+            return None, ExportOutcome(
+                rec.sysno, ExportFate.DELETED, "not exported: the record is deleted"
+            )
         probs: list[RecordProblem]
         try:
             if self.tags.numeric:
@@ -269,7 +273,7 @@ class Exporter:
                 out, written = model.to_bytes_report(encoding=self.encoding, errors=self.errors)
                 probs = [*model.problems, *written]
         except RecordError as e:
-            return None, ExportOutcome(rec.sysno, "rejected", f"not exported: {e}")
+            return None, ExportOutcome(rec.sysno, ExportFate.REJECTED, f"not exported: {e}")
         chars: list[CharReport] = []
         other: list[dict[str, Any]] = []
         # A control character the stored record should not hold is replaced by U+FFFD as the
@@ -278,18 +282,18 @@ class Exporter:
         replaced = Counter(
             (p.tag, p.occurrence, p.subfield)
             for p in probs
-            if p.kind == "control_character" and p.action == "replaced"
+            if p.kind == CONTROL_CHARACTER and p.action == "replaced"
         )
         for p in probs:
             place = (p.tag, p.occurrence, p.subfield)
             if (
-                p.kind == "unmappable"
+                p.kind == UNMAPPABLE
                 and replaced[place]
                 and p.bytes.decode("utf-8", "replace") == REPLACEMENT
             ):
                 replaced[place] -= 1
                 continue
-            if p.kind == "unmappable":
+            if p.kind == UNMAPPABLE:
                 chars.append(
                     CharReport(
                         rec.sysno,
@@ -321,10 +325,16 @@ class Exporter:
                 chars = []  # not written, not rejected one by one: the record was
                 msg = "not exported: " + "; ".join(why)
                 return None, ExportOutcome(
-                    rec.sysno, "rejected", msg, dropped, chars, other, unmappable_count=count
+                    rec.sysno,
+                    ExportFate.REJECTED,
+                    msg,
+                    dropped,
+                    chars,
+                    other,
+                    unmappable_count=count,
                 )
             msg = "not exported: " + ("; ".join(why) or "rejected by the converter")
-            return None, ExportOutcome(rec.sysno, "rejected", msg, dropped, chars, other)
+            return None, ExportOutcome(rec.sysno, ExportFate.REJECTED, msg, dropped, chars, other)
         msg = "exported"
         if dropped:
             msg += f" (left out {', '.join(dropped)})"
@@ -337,7 +347,7 @@ class Exporter:
             )
         if len(chars) > lost:
             msg += f"; {len(chars) - lost} character(s) with no MARC-8 equivalent: {self.errors}"
-        return out, ExportOutcome(rec.sysno, "exported", msg, dropped, chars, other)
+        return out, ExportOutcome(rec.sysno, ExportFate.EXPORTED, msg, dropped, chars, other)
 
     def _records(
         self, sysnos: Iterable[int] | None, since: str | None
@@ -373,7 +383,9 @@ class Exporter:
                     if isinstance(item, int):
                         out, outcome = (
                             None,
-                            ExportOutcome(item, "not_found", "not exported: no such record"),
+                            ExportOutcome(
+                                item, ExportFate.NOT_FOUND, "not exported: no such record"
+                            ),
                         )
                     else:
                         out, outcome = self.convert(item)
@@ -390,7 +402,7 @@ class Exporter:
                     on_progress(self.summary.records, self.summary.records)
                 fh.flush()
                 os.fsync(fh.fileno())
-            if self.summary.fates["exported"] == 0:
+            if self.summary.fates[ExportFate.EXPORTED] == 0:
                 # Nothing to send: leave an existing file alone rather than empty it (issue 11).
                 self.summary.written = False
                 os.unlink(tmp)

@@ -52,7 +52,6 @@ import sys
 import time as _time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Any, BinaryIO, cast
 
 from .._native import (
@@ -66,8 +65,18 @@ from .._native import (
     next_record,
     search_numbers,
 )
-from .._problems import problem_line
 from ..catalog import ConflictError
+from ..kinds import JUNK_KINDS, REJECT_KINDS
+from .outcome import FATES, Change, Fate, LoadSummary, Outcome, RejectReason
+from .rules import (
+    RuleFields,
+    TargetError,
+    change_by_040_rule,
+    field_text,
+    find_target,
+    holding_symbols,
+    keep_local_fields,
+)
 from .search import match_keys
 from .store import CatalogStore, LogRow, format_sysno, now, open_store
 
@@ -75,13 +84,8 @@ DEFAULT_TARGET_PREFIX = "(LOCAL)"
 #: How many times a group of records is stored again after a conflict with another writer.
 CONFLICT_RETRIES = 5
 
-#: Problem kinds that make the loader reject a record even when the core recovered it.
-REJECT_KINDS = frozenset({"bad_directory"})
-
-FATES = ("new", "possible_duplicate", "overlaid", "duplicate", "skipped", "rejected")
-
 #: ``merge`` (default): an overlay keeps the local fields of the record it replaces
-#: (:func:`is_local_tag`); ``replace``: the incoming record replaces it whole.
+#: (:func:`.rules.is_local_tag`); ``replace``: the incoming record replaces it whole.
 OVERLAY_MODES = ("merge", "replace")
 
 
@@ -90,40 +94,6 @@ def normalise_oclc(text: str) -> str | None:
     search index's reading, :func:`marc8fast.flows.search.numbers`)."""
     found = search_numbers("oclc", text)
     return found[0] if found else None
-
-
-#: Tags the local rules read: :class:`RuleFields`.
-_RULE_TAGS = frozenset({"001", "035", "040", "049"})
-
-
-class RuleFields:
-    """The fields of a record that the local rules read, gathered in one pass: 001, every 035,
-    040 and 049 (they are the record's own fields: editing one edits the record)."""
-
-    __slots__ = ("by_tag",)
-
-    def __init__(self, rec: Record) -> None:
-        by_tag: dict[str, list[Field]] = {}
-        for f in rec.fields:
-            tag = f.tag
-            if tag in _RULE_TAGS:
-                by_tag.setdefault(tag, []).append(f)
-        self.by_tag = by_tag
-
-    def all(self, tag: str) -> list[Field]:
-        return self.by_tag.get(tag, [])
-
-    def first(self, tag: str) -> Field | None:
-        fields = self.by_tag.get(tag)
-        return fields[0] if fields else None
-
-    def control(self, tag: str) -> str | None:
-        f = self.first(tag)
-        return f.data if f is not None else None
-
-
-def _view(rec: Record | RuleFields) -> RuleFields:
-    return rec if isinstance(rec, RuleFields) else RuleFields(rec)
 
 
 def oclc_numbers(rec: Record) -> list[str]:
@@ -138,70 +108,6 @@ def title_key(rec: Record) -> str | None:
     folded as search folds them, letters and digits only (``The hobbit`` with indicator 4 and
     ``Hobbit`` have one key; so do ``Łódź``/``Lodz``, ``Straße``/``Strasse``)."""
     return match_keys(rec)[1]
-
-
-class TargetError(Marc8Error, ValueError):
-    """An 035 $a that starts with the target prefix but is not a target: the record is rejected
-    (it would overlay nothing, and the 035 would stay and go to OCLC)."""
-
-
-def find_target(rec: Record | RuleFields, prefix: str) -> tuple[Field, int] | None:
-    """The targeting 035: (the field, system number), or None.
-
-    A target is the prefix and a system number written in full: nine ASCII digits, not all zero
-    (a digit left out must not target another record). An 035 $a that starts with the prefix in
-    any case but is not one (``(LOCAL)²``, ``(local)000000001``, ``(LOCAL)4``), or a second
-    target, raises :class:`TargetError`."""
-    found: list[tuple[Field, int, str]] = []
-    folded = prefix.casefold()
-    for f in _view(rec).all("035"):
-        for a in f.get_subfields("a"):
-            a = a.strip()
-            if not a.casefold().startswith(folded):
-                continue
-            digits = a[len(prefix) :]
-            ok = a.startswith(prefix) and digits.isascii() and digits.isdigit()
-            if not ok or len(digits) != 9 or int(digits) == 0:
-                raise TargetError(
-                    f"035 $a {a!r} is not a target ({prefix} and a nine-digit system number)"
-                )
-            found.append((f, int(digits), a))
-    if len(found) > 1:
-        raise TargetError("more than one targeting 035: " + ", ".join(a for _, _, a in found))
-    return (found[0][0], found[0][1]) if found else None
-
-
-def apply_040_rule(rec: Record, view: RuleFields | None = None) -> bool:
-    """If 040 $b is present and not ``eng``: delete every 035 and 040, leader/17 = ``5``."""
-    return _apply_040_rule(rec, view) is not None
-
-
-def _apply_040_rule(rec: Record, view: RuleFields | None = None) -> Change | None:
-    """The 040 rule, and what it changed (None if it did not apply)."""
-    view = view or RuleFields(rec)
-    f040 = view.first("040")
-    if f040 is None:
-        return None
-    langs = [b.strip() for b in f040.get_subfields("b")]
-    if not langs or all(b == "eng" for b in langs):
-        return None
-    gone = [f for f in rec.fields if f.tag in ("035", "040")]  # (the target is gone already)
-    n035 = sum(1 for f in gone if f.tag == "035")
-    before = rec.leader_at(17)
-    rec.remove_fields("035", "040")
-    rec.set_leader(17, "5")
-    lang = next(b for b in langs if b != "eng")
-    deleted = (f"035×{n035}, " if n035 > 1 else "035, " if n035 else "") + "040"
-    return Change(
-        f"040 $b {lang}: {deleted} deleted, leader/17 {before!r}→'5'",
-        f"040 $b is {lang!r}, not 'eng': deleted "
-        + "; ".join(field_text(f) for f in gone)
-        + f"; leader/17 {before!r} → '5'",
-    )
-
-
-def holding_symbols(rec: Record | RuleFields) -> list[str]:
-    return [a.strip() for f in _view(rec).all("049") for a in f.get_subfields("a")]
 
 
 #: How ``load`` names standard input (the path ``-``) in its lines, report and load log.
@@ -245,12 +151,6 @@ class _KeyedInput:
         return self._hash.hexdigest()
 
 
-#: Reader problems about bytes that are no record at all: junk, numbered by byte offset and
-#: counted apart from the records (a record cut off by the end of the file, or one the core
-#: rejects, is still a record: rejected).
-JUNK_KINDS = frozenset({"garbage"})
-
-
 def _lost_outcomes(path: str, problems: Iterable[RecordProblem]) -> list[Outcome]:
     """What the reader could not make a record of: one ``junk`` outcome per stretch of bytes
     between records, one ``rejected`` outcome per record it could not read."""
@@ -263,18 +163,43 @@ def _lost_outcomes(path: str, problems: Iterable[RecordProblem]) -> list[Outcome
     for (number, offset, junk), group in sorted(groups.items(), key=lambda kv: kv[0][1]):
         text = "; ".join(f"{p.kind}: {p.message}" for p in group)
         cn = next((p.control_number for p in group if p.control_number), None)
+        detail = text if junk else f"{text} (at byte {offset})"
         out.append(
             Outcome(
                 path,
                 0 if junk else number,
-                "junk" if junk else "rejected",
-                message=f"skipped: {text}" if junk else f"rejected: {text} (at byte {offset})",
+                Fate.JUNK if junk else Fate.REJECTED,
+                message=f"skipped: {detail}" if junk else f"rejected: {detail}",
                 control_number=cn,
                 problems=[_problem_dict(p) for p in group],
                 offset=offset,
+                reason=None if junk else RejectReason.UNREADABLE,
+                detail=detail,
             )
         )
     return out
+
+
+def _rejected(
+    path: str,
+    index: int,
+    reason: RejectReason,
+    detail: str,
+    control_number: str | None = None,
+    problems: list[dict[str, Any]] | None = None,
+) -> Outcome:
+    """A rejected outcome: the message is ``rejected: `` and the detail."""
+    return Outcome(
+        path,
+        index,
+        Fate.REJECTED,
+        None,
+        f"rejected: {detail}",
+        control_number,
+        problems or [],
+        reason=reason,
+        detail=detail,
+    )
 
 
 def _problem_dict(p: RecordProblem) -> dict[str, Any]:
@@ -284,125 +209,9 @@ def _problem_dict(p: RecordProblem) -> dict[str, Any]:
     return d
 
 
-def field_text(f: Field) -> str:
-    """A field as one line: ``035 \\\\$a(OCoLC)123`` (a backslash for a blank indicator)."""
-    if f.is_control_field():
-        return f"{f.tag} {f.data}"
-    body = "".join(f"${code}{value}" for code, value in f.subfields)
-    ind = f.indicators.replace(" ", "\\")
-    return f"{f.tag} {ind}{body}"
-
-
-def is_local_tag(tag: str) -> bool:
-    """A local field, kept by an overlay: every tag that is not three ASCII digits (H01, CAT,
-    STA ...) and every 9XX."""
-    return not (tag.isascii() and tag.isdigit()) or tag.startswith("9")
-
-
 def _tag_counts(fields: Iterable[Field]) -> str:
     counts = Counter(f.tag for f in fields)
     return ", ".join(f"{t}×{n}" if n > 1 else t for t, n in counts.items())
-
-
-@dataclass
-class Change:
-    """One thing the local rules (or an overlay) changed in a record: ``short`` for the record's
-    line (empty: the line says it already), ``full`` (every field in full) for ``--report`` and
-    the load log."""
-
-    short: str
-    full: str
-
-
-@dataclass
-class Outcome:
-    """What became of one input record (or, ``fate == "junk"``, of bytes that are not one)."""
-
-    file: str
-    index: int  # record number in the file, from 1
-    fate: str  # one of FATES
-    sysno: int | None = None  # the record it became, overlaid, or duplicates
-    message: str = ""
-    control_number: str | None = None
-    problems: list[dict[str, Any]] = field(default_factory=list)
-    changes: list[Change] = field(default_factory=list)  # what the rules or an overlay changed
-    offset: int | None = None  # byte offset in the file (of the record, or of the junk)
-
-    def line(self) -> str:
-        if self.fate == "junk":
-            return f"{self.file}: junk @{self.offset}: {self.message}"
-        if self.fate == "empty":
-            return f"{self.file}: {self.message}"
-        cn = f" 001={self.control_number}" if self.control_number else ""
-        shorts = [c.short for c in self.changes if c.short]
-        changed = f" [{'; '.join(shorts)}]" if shorts else ""
-        return f"{self.file}: record {self.index}{cn}: {self.message}{changed}"
-
-    def problem_lines(self) -> list[str]:
-        """One line per conversion problem, with its place (tag, occurrence, subfield, offset in
-        characters), to print under the record's line (but those its message already says)."""
-        return [
-            problem_line(self.file, {**p, "record": self.index, "record_offset": self.offset})
-            for p in self.problems
-            if p["message"] not in self.message
-        ]
-
-    def log_message(self) -> str:
-        """The message with every change in full (the load log keeps it)."""
-        if self.fate == "junk":
-            return f"junk @{self.offset}: {self.message}"
-        if not self.changes:
-            return self.message
-        return f"{self.message} [{'; '.join(c.full for c in self.changes)}]"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "file": self.file,
-            "record": self.index if self.fate != "junk" else None,
-            "offset": self.offset,
-            "fate": self.fate,
-            "sysno": format_sysno(self.sysno) if self.sysno is not None else None,
-            "control_number": self.control_number,
-            "message": self.message,
-            "changes": [c.full for c in self.changes],
-            "problems": self.problems,
-        }
-
-
-@dataclass
-class LoadSummary:
-    batch_id: int = 0
-    files: int = 0
-    records: int = 0
-    fates: Counter[str] = field(default_factory=Counter)
-    records_with_problems: int = 0  # records loaded with a problem of severity "error"
-    records_with_warnings: int = 0  # loaded with warnings only (mislabelled, length_mismatch)
-    junk: int = 0  # stretches of bytes between records that are not records (not counted above)
-    empty_files: list[str] = field(default_factory=list)  # inputs with no record and no junk
-
-    @property
-    def clean(self) -> bool:
-        return (
-            self.fates["rejected"] == 0
-            and self.records_with_problems == 0
-            and self.junk == 0
-            and not self.empty_files
-        )
-
-    def text(self) -> str:
-        parts = ", ".join(f"{self.fates[f]:,} {f.replace('_', ' ')}" for f in FATES)
-        junk = f"; {self.junk:,} stretch(es) of junk skipped" if self.junk else ""
-        empty = f"; {len(self.empty_files)} empty file(s)" if self.empty_files else ""
-        return (
-            f"batch {self.batch_id}: {self.files} file(s), {self.records:,} record(s): {parts}; "
-            f"{self.records_with_problems:,} record(s) with conversion problems"
-            + (
-                f" ({self.records_with_warnings:,} more with warnings only)"
-                if self.records_with_warnings
-                else ""
-            )
-            + f"{junk}{empty}"
-        )
 
 
 class Importer:
@@ -506,7 +315,7 @@ class Importer:
                 size = src.total
                 why = "the file is empty" if size == 0 else f"{size:,} byte(s), no record"
                 self.summary.empty_files.append(path)
-                extra.append((Outcome(path, 0, "empty", message=f"no records: {why}"), whole))
+                extra.append((Outcome(path, 0, Fate.EMPTY, message=f"no records: {why}"), whole))
             self._store_chunk(path, chunk, problems, extra)
             self._bytes_before += reader.bytes_read
             if self.on_progress is not None:
@@ -579,13 +388,8 @@ class Importer:
             return self._one(path, index, rec)
         sysno, batch = done
         shown = format_sysno(sysno) if sysno is not None else "?"
-        return Outcome(
-            path,
-            index,
-            "duplicate",
-            sysno,
-            f"not loaded: duplicate of {shown} (already loaded from this file, batch {batch})",
-        )
+        detail = f"duplicate of {shown} (already loaded from this file, batch {batch})"
+        return Outcome(path, index, Fate.DUPLICATE, sysno, f"not loaded: {detail}", detail=detail)
 
     def import_bytes(
         self,
@@ -643,8 +447,8 @@ class Importer:
             recs = list(reader)
             problems = reader.problems
         if len(recs) > 1:
-            return Outcome(
-                source, index, "rejected", None, f"rejected: {len(recs)} records, expected one"
+            return _rejected(
+                source, index, RejectReason.NOT_ONE_RECORD, f"{len(recs)} records, expected one"
             )
         if recs:
             out = self._one(source, index, recs[0])
@@ -653,14 +457,15 @@ class Importer:
             return out
         # No record: what the reader could not read is why. Bytes that are not a record at
         # all ("junk" in a file) are this request's record, so it is rejected.
-        lost = sorted(_lost_outcomes(source, problems), key=lambda o: o.fate == "junk")
+        lost = sorted(_lost_outcomes(source, problems), key=lambda o: o.fate is Fate.JUNK)
         if not lost:
-            return Outcome(source, index, "rejected", None, "rejected: no record")
+            return _rejected(source, index, RejectReason.NOT_ONE_RECORD, "no record")
         out = lost[0]
         out.index = index
-        if out.fate == "junk":
-            out.fate = "rejected"
-            out.message = "rejected: not a MARC record: " + out.message.partition(": ")[2]
+        if out.fate is Fate.JUNK:
+            out.fate, out.reason = Fate.REJECTED, RejectReason.NOT_MARC
+            out.detail = "not a MARC record: " + out.detail
+            out.message = "rejected: " + out.detail
         return out
 
     def _commit_group(
@@ -686,12 +491,12 @@ class Importer:
                 self.on_outcome(out)
 
     def _count(self, out: Outcome) -> None:
-        if out.fate == "junk":
+        if out.fate is Fate.JUNK:
             self.summary.junk += 1
         elif out.fate in FATES:
             self.summary.records += 1
             self.summary.fates[out.fate] += 1
-            if out.problems and out.fate != "rejected":
+            if out.problems and out.fate is not Fate.REJECTED:
                 # Exit 1 for data changed or lost (severity "error"); warnings alone (a
                 # mislabelled record read correctly, a length recovered) exit 0 (item 11).
                 if any(PROBLEM_KINDS.get(p["kind"], "error") == "error" for p in out.problems):
@@ -724,14 +529,12 @@ class Importer:
             if p.action == "rejected" or p.kind in REJECT_KINDS
         ]
         if reasons:
-            return Outcome(
-                path, index, "rejected", None, "rejected: " + "; ".join(reasons), cn, problems
-            )
+            return _rejected(path, index, RejectReason.UNREADABLE, "; ".join(reasons), cn, problems)
         view = RuleFields(rec)
         cn = view.control("001") or cn
         if not rec.fields:
-            return Outcome(
-                path, index, "rejected", None, "rejected: the record has no fields", cn, problems
+            return _rejected(
+                path, index, RejectReason.NO_FIELDS, "the record has no fields", cn, problems
             )
 
         changes: list[Change] = []  # what the rules (and an overlay) changed, in order
@@ -740,10 +543,24 @@ class Importer:
             """The detail of the record's history event: which input record, what changed."""
             return "; ".join([f"record {index}", *filter(None, more)] + [c.full for c in changes])
 
-        def outcome(fate: str, sysno: int | None, message: str) -> Outcome:
+        def outcome(fate: Fate, sysno: int | None, message: str, detail: str = "") -> Outcome:
             return Outcome(
-                path, index, fate, sysno, message, cn, problems, changes, offset=rec.offset
+                path,
+                index,
+                fate,
+                sysno,
+                message,
+                cn,
+                problems,
+                changes,
+                offset=rec.offset,
+                detail=detail,
             )
+
+        def reject(reason: RejectReason, detail: str) -> Outcome:
+            out = outcome(Fate.REJECTED, None, f"rejected: {detail}", detail)
+            out.reason = reason
+            return out
 
         if self.exclude:
             excluded = [s for s in holding_symbols(view) if s.casefold() in self.exclude]
@@ -751,12 +568,13 @@ class Importer:
                 changes.append(  # the line's message names the symbol already
                     Change("", f"skipped because 049 $a {excluded[0]!r} is an excluded symbol")
                 )
-                return outcome("skipped", None, f"skipped: 049 $a {excluded[0]} is excluded")
+                why = f"049 $a {excluded[0]} is excluded"
+                return outcome(Fate.SKIPPED, None, f"skipped: {why}", why)
         # The local rules. The target is read before the 040 rule may delete every 035.
         try:
             target = find_target(view, self.prefix)
         except TargetError as e:
-            return outcome("rejected", None, f"rejected: {e}")
+            return reject(RejectReason.BAD_TARGET, str(e))
         if target is not None:
             changes.append(
                 Change("target 035 removed", f"removed the targeting {field_text(target[0])}")
@@ -765,36 +583,35 @@ class Importer:
         # The duplicate check's keys, read by the core as the search index reads them (before
         # the 040 rule may delete the 035s that carry the OCLC numbers).
         numbers, key = match_keys(rec)
-        rule = _apply_040_rule(rec, view)
+        rule = change_by_040_rule(rec, view)
         if rule is not None:
             changes.append(rule)
         data, write_problems = rec.to_bytes_report(encoding="utf8")
         if data is None:
             reasons = [f"{p.kind}: {p.message}" for p in write_problems]
-            return outcome("rejected", None, "rejected: " + ("; ".join(reasons) or "not written"))
+            return reject(RejectReason.NOT_WRITTEN, "; ".join(reasons) or "not written")
         # Matching.
         if target is not None:
             sysno = target[1]
             old = self.store.get(sysno)
             if old is None:
-                return outcome(
-                    "rejected", None, f"rejected: target {format_sysno(sysno)} does not exist"
+                return reject(
+                    RejectReason.TARGET_MISSING, f"target {format_sysno(sysno)} does not exist"
                 )
             if old.deleted:
-                return outcome(
-                    "rejected", None, f"rejected: target {format_sysno(sysno)} is deleted"
+                return reject(
+                    RejectReason.TARGET_DELETED, f"target {format_sysno(sysno)} is deleted"
                 )
             # Two live records must not share an OCLC number: refuse the overlay (issue 11).
             other = self.store.find_by_oclc(numbers, exclude=sysno)
             if other is not None:
-                return outcome(
-                    "rejected",
-                    None,
-                    f"rejected: overlaying {format_sysno(sysno)} would give it OCLC number "
+                return reject(
+                    RejectReason.OCLC_TAKEN,
+                    f"overlaying {format_sysno(sysno)} would give it OCLC number "
                     f"{other[1]}, which {format_sysno(other[0])} has",
                 )
             if self.overlay == "merge":
-                kept = _keep_local_fields(rec, old.data)
+                kept = keep_local_fields(rec, old.data)
                 if kept:
                     changes.append(
                         Change(
@@ -806,47 +623,28 @@ class Importer:
                     data, write_problems = rec.to_bytes_report(encoding="utf8")
                     if data is None:
                         reasons = [f"{p.kind}: {p.message}" for p in write_problems]
-                        return outcome(
-                            "rejected",
-                            None,
-                            f"rejected: overlaying {format_sysno(sysno)} with its local fields "
+                        return reject(
+                            RejectReason.NOT_WRITTEN,
+                            f"overlaying {format_sysno(sysno)} with its local fields "
                             "kept: " + ("; ".join(reasons) or "not written"),
                         )
             self.store.replace(sysno, data, numbers, key, source=path, detail=history())
-            return outcome("overlaid", sysno, f"Record overlaid: {format_sysno(sysno)}")
+            return outcome(Fate.OVERLAID, sysno, f"Record overlaid: {format_sysno(sysno)}")
         hit = self.store.find_by_oclc(numbers)
         if hit is not None:
-            return outcome(
-                "duplicate",
-                hit[0],
-                f"not loaded: duplicate of {format_sysno(hit[0])} (OCLC number {hit[1]})",
-            )
+            detail = f"duplicate of {format_sysno(hit[0])} (OCLC number {hit[1]})"
+            return outcome(Fate.DUPLICATE, hit[0], f"not loaded: {detail}", detail)
         similar = self.store.find_by_title_key(key) if key else None
         also = f"possible duplicate of {format_sysno(similar)}" if similar is not None else ""
         sysno = self.store.insert(data, numbers, key, source=path, detail=history(also))
         if similar is not None:
             return outcome(
-                "possible_duplicate",
+                Fate.POSSIBLE_DUPLICATE,
                 sysno,
                 f"Record received: {format_sysno(sysno)} (possible duplicate of "
                 f"{format_sysno(similar)}: same title and author)",
             )
-        return outcome("new", sysno, f"Record received: {format_sysno(sysno)}")
-
-
-def _keep_local_fields(rec: Record, old_data: bytes) -> list[Field]:
-    """Overlay merge: add to ``rec`` (the incoming record) every local field of the record it
-    overlays (9XX in tag order, other local tags at the end) that ``rec`` does not already hold
-    identically; return the fields added."""
-    old = Record.parse(old_data)
-    kept = [f for f in old.fields if is_local_tag(f.tag)]
-    if not kept:
-        return []
-    have = [f for f in rec.fields if is_local_tag(f.tag)]
-    added = [f.copy() for f in kept if f not in have]
-    if added:
-        rec.add_ordered_field(*added)
-    return added
+        return outcome(Fate.NEW, sysno, f"Record received: {format_sysno(sysno)}")
 
 
 def import_records(

@@ -61,7 +61,8 @@ from ..catalog import (
     now,
     open_catalog,
 )
-from ..flows.importer import DEFAULT_TARGET_PREFIX, Importer, Outcome
+from ..flows.importer import DEFAULT_TARGET_PREFIX, Importer
+from ..flows.outcome import NOT_LOADED_REASONS, Fate, Outcome
 from . import protocol
 from .guard import LoginGuard, Policy, Verdict, address_key
 
@@ -109,22 +110,23 @@ class Settings:
 
 
 def reply_text(out: Outcome) -> str:
-    """The line Connexion shows for an import outcome."""
+    """The line Connexion shows for an import outcome, built from its fate and reason (the
+    importer's message is read only as a whole, for a record received)."""
     sysno = format_sysno(out.sysno) if out.sysno is not None else None
     msg = " ".join(out.message.split())
-    head, _, rest = msg.partition(": ")
-    if out.fate in ("new", "possible_duplicate"):
+    detail = " ".join(out.detail.split())
+    if out.fate in (Fate.NEW, Fate.POSSIBLE_DUPLICATE):
         if msg.startswith("Record received:"):
             return msg
         return f"Record received: {sysno}"
-    if out.fate == "overlaid":
+    if out.fate is Fate.OVERLAID:
         return f"Record received: {sysno} (overlaid)"
-    if out.fate in ("duplicate", "skipped"):
-        return "Not loaded: " + (rest or msg)
+    if out.fate in (Fate.DUPLICATE, Fate.SKIPPED):
+        return "Not loaded: " + (detail or msg)
     # rejected
-    if rest.startswith("target ") and rest.endswith(("does not exist", "is deleted")):
-        return "Not loaded: " + rest
-    return "Rejected: " + (rest if head.lower() == "rejected" else msg or "the record")
+    if out.reason in NOT_LOADED_REASONS:
+        return "Not loaded: " + detail
+    return "Rejected: " + (detail or msg or "the record")
 
 
 def _clock(iso: str) -> str:

@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use marc8::convert::{convert_file, convert_stream, format_name, ConvertOptions, Format};
 use marc8::marcxml::ReadRecord;
 use marc8::model::{ReadOptions, SourceEncoding};
-use marc8::record::{RecordProblem as CoreProblem, Target, Trust};
+use marc8::record::{RecordProblem as CoreProblem, Target};
 use marc8::{marcjson, marcxml};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
@@ -18,7 +18,7 @@ use pyo3::types::{PyByteArray, PyBytes};
 
 use crate::errors::bad_option;
 use crate::model::Record;
-use crate::options::{decode_options, encode_options};
+use crate::options::{decode_options, encode_options, target, trust_option};
 use crate::records::{RecordProblem, Report};
 
 /// MARCXML and JSON are Unicode: only ISO 2709 can be written in MARC-8.
@@ -30,26 +30,6 @@ pub(crate) fn check_encoding(format: Format, to: Target) -> PyResult<()> {
         )));
     }
     Ok(())
-}
-
-/// `Record.as_marcxml_report()`: a document of one namespaced `<record>`, and its problems.
-pub(crate) fn marcxml_of(rec: &Record, py: Python<'_>) -> (String, Vec<CoreProblem>) {
-    rec.with_fields(py, |leader, fields| {
-        let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-        let mut problems = Vec::new();
-        marcxml::write_parts(leader, fields, &mut out, 1, true, &mut problems);
-        (out, problems)
-    })
-}
-
-/// `Record.as_json()`: one MARC-in-JSON object (JSON carries every character: no problem but a
-/// repaired leader, which the text shows).
-pub(crate) fn json_of(rec: &Record, py: Python<'_>) -> String {
-    rec.with_fields(py, |leader, fields| {
-        let mut out = String::new();
-        marcjson::write_parts(leader, fields, &mut out, 1, &mut Vec::new());
-        out
-    })
 }
 
 type Items = Box<dyn Iterator<Item = ReadRecord> + Send>;
@@ -193,17 +173,9 @@ fn options(
 ) -> PyResult<ConvertOptions> {
     let to_format = format(format_, "format")?;
     let from = from_format.map(|f| format(f, "from_format")).transpose()?;
-    let encoding = match to {
-        "utf8" | "utf-8" | "UTF-8" => Target::Utf8,
-        "marc8" | "marc-8" | "MARC-8" => Target::Marc8,
-        other => return Err(bad_option("to", other, "'utf8' or 'marc8'")),
-    };
+    let encoding = target("to", to)?;
     check_encoding(to_format, encoding)?;
-    let trust = match trust {
-        "leader" => Trust::Leader,
-        "data" => Trust::Data,
-        other => return Err(bad_option("trust", other, "'leader' or 'data'")),
-    };
+    let trust = trust_option(trust)?;
     Ok(ConvertOptions {
         from,
         to: to_format,
@@ -218,9 +190,9 @@ fn options(
 
 /// Converts records held in memory from one format to another; returns (output bytes, the input
 /// format (detected unless given), the report).
+#[allow(clippy::too_many_arguments)]
 #[pyfunction]
 #[pyo3(signature = (data, *, format, from_format = None, to = "utf8", errors = "lossless", normalize = None, expand_ncr = false, legacy_ligatures = false, trust = "leader"))]
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn convert_records<'py>(
     py: Python<'py>,
     data: &[u8],
@@ -262,9 +234,9 @@ pub(crate) fn convert_records<'py>(
 
 /// Converts the file `src` into `dst` (atomically) from one format to another; returns (the input
 /// format, the report).
+#[allow(clippy::too_many_arguments)]
 #[pyfunction]
 #[pyo3(signature = (src, dst, *, format, from_format = None, to = "utf8", errors = "lossless", normalize = None, expand_ncr = false, legacy_ligatures = false, trust = "leader"))]
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn convert_records_file(
     py: Python<'_>,
     src: PathBuf,

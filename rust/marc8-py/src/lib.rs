@@ -6,6 +6,7 @@
 use pyo3::prelude::*;
 
 mod errors;
+mod field;
 mod formats;
 mod model;
 mod options;

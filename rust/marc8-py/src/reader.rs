@@ -14,7 +14,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes};
 
 use crate::errors::bad_option;
-use crate::model::{encoding_options, read_options, Record};
+use crate::model::Record;
+use crate::options::{encoding_options, read_options};
 use crate::records::{RecordProblem, Report};
 
 /// Paths open as MARCReader sources (canonical), so that a MARCWriter refuses to replace them.
@@ -143,7 +144,6 @@ impl Drop for MARCReader {
 impl MARCReader {
     #[new]
     #[pyo3(signature = (source, *, jobs = None, trust = "leader", normalize = None, expand_ncr = false, legacy_ligatures = false, chunk_size = None))]
-    #[allow(clippy::too_many_arguments)]
     fn new(
         source: &Bound<'_, PyAny>,
         jobs: Option<usize>,

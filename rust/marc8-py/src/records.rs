@@ -4,13 +4,11 @@
 use std::path::PathBuf;
 
 use marc8::file::{FileReport, StreamOptions};
-use marc8::record::{RecordOptions, RecordProblem as CoreProblem, Target, Trust};
-use marc8::ErrorMode;
+use marc8::record::RecordProblem as CoreProblem;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
-use crate::errors::bad_option;
-use crate::options::{decode_options, encode_options};
+use crate::options::record_options;
 
 /// Problems a Report keeps unless told otherwise (`max_problems`); all of them are counted.
 pub(crate) const DEFAULT_MAX_PROBLEMS: usize = 10_000;
@@ -71,43 +69,6 @@ pub(crate) fn run_stream(
         Some(e) => Err(e),
         None => Ok(result),
     }
-}
-
-/// Keyword arguments → record options.
-pub(crate) fn record_options(
-    to: &str,
-    errors: Option<&str>,
-    normalize: Option<&str>,
-    expand_ncr: bool,
-    legacy_ligatures: bool,
-    trust: &str,
-) -> PyResult<RecordOptions> {
-    let target = match to {
-        "utf8" | "utf-8" | "UTF-8" => Target::Utf8,
-        "marc8" | "marc-8" | "MARC-8" => Target::Marc8,
-        other => return Err(bad_option("to", other, "'utf8' or 'marc8'")),
-    };
-    let mut opts = RecordOptions::new(target);
-    opts.decode = decode_options("replace", normalize, expand_ncr, legacy_ligatures)?;
-    match (target, errors) {
-        (_, None) => {}
-        (Target::Utf8, Some("strict")) => opts.decode.errors = ErrorMode::Strict,
-        (Target::Utf8, Some("replace")) => {}
-        (Target::Utf8, Some(other)) => {
-            return Err(bad_option(
-                "errors (to='utf8')",
-                other,
-                "'replace' or 'strict'",
-            ))
-        }
-        (Target::Marc8, Some(e)) => opts.encode = encode_options(e)?,
-    }
-    opts.trust = match trust {
-        "leader" => Trust::Leader,
-        "data" => Trust::Data,
-        other => return Err(bad_option("trust", other, "'leader' or 'data'")),
-    };
-    Ok(opts)
 }
 
 /// A problem in a record or a file: where it is, what it is, what was done.
@@ -378,9 +339,9 @@ pub(crate) fn next_record(
 }
 
 /// Converts one ISO 2709 record; returns (record or None if rejected, problems).
+#[allow(clippy::too_many_arguments)]
 #[pyfunction]
 #[pyo3(signature = (data, *, to, errors = None, normalize = None, expand_ncr = false, legacy_ligatures = false, trust = "leader"))]
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn transcode_record<'py>(
     py: Python<'py>,
     data: &[u8],
@@ -400,9 +361,9 @@ pub(crate) fn transcode_record<'py>(
 }
 
 /// Converts a file of records; the GIL is released while Rust works.
+#[allow(clippy::too_many_arguments)]
 #[pyfunction]
 #[pyo3(signature = (src, dst, *, to, errors = None, normalize = None, expand_ncr = false, legacy_ligatures = false, trust = "leader", jobs = None, progress = None, max_problems = Some(DEFAULT_MAX_PROBLEMS), on_problem = None), text_signature = "(src, dst, *, to, errors=None, normalize=None, expand_ncr=False, legacy_ligatures=False, trust='leader', jobs=None, progress=None, max_problems=10000, on_problem=None)")]
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn transcode_file(
     py: Python<'_>,
     src: PathBuf,

@@ -22,9 +22,9 @@ fn jobs_or_all(jobs: Option<usize>) -> usize {
 
 /// Checks every record of a file (structure, encoding, and with `for_export` every character
 /// MARC-8 lacks); returns a Report whose problems are the findings.
+#[allow(clippy::too_many_arguments)]
 #[pyfunction]
 #[pyo3(signature = (path, *, for_export = false, jobs = None, progress = None, offset = 0, limit = None, max_problems = Some(DEFAULT_MAX_PROBLEMS), on_problem = None), text_signature = "(path, *, for_export=False, jobs=None, progress=None, offset=0, limit=None, max_problems=10000, on_problem=None)")]
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn validate_file(
     py: Python<'_>,
     path: PathBuf,
@@ -51,9 +51,9 @@ pub(crate) fn validate_file(
 }
 
 /// `validate_file` on bytes in memory (standard input, for one).
+#[allow(clippy::too_many_arguments)]
 #[pyfunction]
 #[pyo3(signature = (data, *, for_export = false, jobs = None, progress = None, offset = 0, limit = None, max_problems = Some(DEFAULT_MAX_PROBLEMS), on_problem = None), text_signature = "(data, *, for_export=False, jobs=None, progress=None, offset=0, limit=None, max_problems=10000, on_problem=None)")]
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn validate_bytes(
     py: Python<'_>,
     data: pyo3::pybacked::PyBackedBytes,

@@ -7,18 +7,34 @@
 //! Memory holds one record (plus, for ISO 2709, one read chunk) whatever the file size.
 
 use crate::kinds::{RecordAction, RecordKind};
-use std::fs::{self, File};
-use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::Path;
 
+use crate::atomic::{same_file, AtomicFile};
+use crate::batch::{Batch, BatchReader, Item, RecordRange, READ_CHUNK};
 use crate::encoder::EncodeErrors;
-use crate::file::{same_file, temp_path, FileReport};
+use crate::file::FileReport;
 use crate::marcjson::JsonReader;
 use crate::marcxml::{ReadRecord, XmlReader};
 use crate::model::{ReadOptions, Record};
-use crate::record::{length_problem, next_record, skip_problem, Next, RecordProblem, Target};
+use crate::record::{length_problem, RecordProblem, Target};
+use std::collections::VecDeque;
 
+use crate::sink::{Iso2709Sink, RecordSink};
 pub use crate::writer::Format;
+
+impl Format {
+    /// The sink that writes this format.
+    #[must_use]
+    pub fn sink(self, to: Target, errors: EncodeErrors) -> Box<dyn RecordSink> {
+        match self {
+            Format::Iso2709 => Box::new(Iso2709Sink::new(to, errors)),
+            Format::MarcXml => Box::<crate::marcxml::MarcXmlSink>::default(),
+            Format::Json => Box::<crate::marcjson::JsonSink>::default(),
+        }
+    }
+}
 
 /// The stable name of a format: `iso2709`, `marcxml`, `json`.
 #[must_use]
@@ -39,82 +55,39 @@ pub fn detect_format(head: &[u8]) -> Format {
 // ------------------------------------------------------------------------------------------------
 // Reading ISO 2709 as a stream of model records
 
-/// ISO 2709 records from a reader, in bounded memory.
+/// ISO 2709 records from a reader, in bounded memory, one at a time: the records of the
+/// `BatchReader` every ISO 2709 reader uses (so a stretch of garbage is one problem, as in
+/// [`crate::file`] and [`crate::reader`]), converted to the model with the options given.
 pub struct IsoReader<R: Read> {
-    input: R,
-    buf: Vec<u8>,
-    pos: usize,
-    base: u64,
-    eof: bool,
-    records: usize,
+    batches: BatchReader<R>,
+    ready: VecDeque<ReadRecord>,
     opts: ReadOptions,
-    failed: bool,
+    done: bool,
 }
-
-const CHUNK: usize = 1 << 20;
 
 impl<R: Read> IsoReader<R> {
     /// A reader of ISO 2709 records, converted to the model with `opts`.
     pub fn new(input: R, opts: ReadOptions) -> Self {
         IsoReader {
-            input,
-            buf: Vec::new(),
-            pos: 0,
-            base: 0,
-            eof: false,
-            records: 0,
+            batches: BatchReader::new(input, RecordRange::default(), READ_CHUNK, None),
+            ready: VecDeque::new(),
             opts,
-            failed: false,
+            done: false,
         }
     }
 
-    fn fill(&mut self) -> io::Result<()> {
-        if self.pos > 0 {
-            self.buf.drain(..self.pos);
-            self.base += self.pos as u64;
-            self.pos = 0;
-        }
-        let old = self.buf.len();
-        self.buf.resize(old + CHUNK, 0);
-        let n = loop {
-            match self.input.read(&mut self.buf[old..]) {
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                other => break other,
-            }
-        };
-        let n = match n {
-            Ok(n) => n,
-            Err(e) => {
-                self.buf.truncate(old);
-                return Err(e);
-            }
-        };
-        self.buf.truncate(old + n);
-        if n == 0 {
-            self.eof = true;
-        }
-        Ok(())
-    }
-}
-
-impl<R: Read> Iterator for IsoReader<R> {
-    type Item = ReadRecord;
-
-    fn next(&mut self) -> Option<ReadRecord> {
-        if self.failed {
-            return None;
-        }
-        loop {
-            match next_record(&self.buf, self.pos, self.eof) {
-                Next::Record {
+    /// Converts the records of a batch and queues them with the problems met.
+    fn queue(&mut self, batch: Batch) {
+        for item in batch.items {
+            let read = match item {
+                Item::Record {
+                    number,
+                    offset,
                     start,
                     end,
                     length_mismatch,
                 } => {
-                    self.records += 1;
-                    let number = self.records;
-                    let offset = self.base + start as u64;
-                    let raw = &self.buf[start..end];
+                    let raw = &batch.data[start..end];
                     let mut problems = Vec::new();
                     if length_mismatch {
                         problems.push(length_problem(number, offset, raw));
@@ -122,44 +95,49 @@ impl<R: Read> Iterator for IsoReader<R> {
                     let record =
                         Record::from_iso2709(raw, &self.opts, number, offset, &mut problems)
                             .map(|(r, _)| r);
-                    self.pos = end;
-                    return Some(ReadRecord {
+                    ReadRecord {
                         number,
                         offset,
                         record,
                         problems,
-                    });
-                }
-                Next::Skip {
-                    start,
-                    end,
-                    truncated,
-                } => {
-                    let offset = self.base + start as u64;
-                    let p =
-                        skip_problem(self.records + 1, offset, &self.buf[start..end], truncated);
-                    self.pos = end;
-                    return Some(ReadRecord {
-                        number: self.records + 1,
-                        offset,
-                        record: None,
-                        problems: vec![p],
-                    });
-                }
-                Next::Blank { end } => self.pos = end,
-                Next::End => return None,
-                Next::NeedMore => {
-                    if self.eof {
-                        return None;
                     }
-                    if let Err(e) = self.fill() {
-                        self.failed = true;
-                        return Some(io_problem(
-                            self.records + 1,
-                            self.base + self.pos as u64,
-                            &e,
-                        ));
+                }
+                Item::Skipped(p) => ReadRecord {
+                    number: p.record,
+                    offset: p.record_offset,
+                    record: None,
+                    problems: vec![p],
+                },
+            };
+            self.ready.push_back(read);
+        }
+    }
+}
+
+impl<R: Read> Iterator for IsoReader<R> {
+    type Item = ReadRecord;
+
+    fn next(&mut self) -> Option<ReadRecord> {
+        loop {
+            if let Some(read) = self.ready.pop_front() {
+                return Some(read);
+            }
+            if self.done {
+                return None;
+            }
+            match self.batches.next_batch() {
+                Ok(Some(batch)) => self.queue(batch),
+                Ok(None) => {
+                    self.done = true;
+                }
+                Err(e) => {
+                    if let Some(batch) = self.batches.take_pending() {
+                        self.queue(batch);
                     }
+                    self.done = true;
+                    let number = self.batches.records() + 1;
+                    self.ready
+                        .push_back(io_problem(number, self.batches.position(), &e));
                 }
             }
         }
@@ -183,7 +161,7 @@ fn io_problem(number: usize, offset: u64, e: &io::Error) -> ReadRecord {
             kind: RecordKind::IoError,
             bytes: Vec::new(),
             action: RecordAction::Stopped,
-            message: format!("reading the input failed: {e}"),
+            message: format!("reading the input done: {e}"),
         }],
     }
 }
@@ -212,7 +190,7 @@ pub fn records<'a, R: BufRead + 'a>(
 // Writing
 
 /// Writes records in one of the formats to any `Write`, with the format's
-/// [`RecordSink`](crate::writer::RecordSink): [`FormatWriter::write`] per record, then
+/// [`RecordSink`]: [`FormatWriter::write`] per record, then
 /// [`FormatWriter::finish`].
 pub struct FormatWriter<W: Write> {
     out: W,
@@ -360,30 +338,16 @@ pub fn convert_file(
     }
     let input = File::open(src)?;
     let bytes_in = input.metadata().map(|m| m.len()).unwrap_or(0);
-    let tmp = temp_path(dst);
-    let file = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&tmp)?;
-    let result = (|| {
-        let out = BufWriter::with_capacity(1 << 20, file);
-        let (format, mut report, out) = convert_stream(
-            BufReader::with_capacity(1 << 20, input),
-            out,
-            opts,
-            progress,
-        )?;
-        let file = out.into_inner().map_err(io::IntoInnerError::into_error)?;
-        file.sync_all()?;
-        report.bytes_in = bytes_in;
-        report.bytes_out = file.metadata().map(|m| m.len()).unwrap_or(0);
-        fs::rename(&tmp, dst)?;
-        Ok((format, report))
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    let mut out = AtomicFile::create(dst)?;
+    let (format, mut report, _) = convert_stream(
+        BufReader::with_capacity(1 << 20, input),
+        out.writer()?,
+        opts,
+        progress,
+    )?;
+    report.bytes_in = bytes_in;
+    report.bytes_out = out.commit()?;
+    Ok((format, report))
 }
 
 #[cfg(test)]

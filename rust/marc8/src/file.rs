@@ -17,23 +17,17 @@
 
 use crate::kinds::RecordAction;
 use std::collections::BTreeMap;
-use std::fs::{self, File};
-use std::io::{self, BufWriter, Read, Write};
-use std::path::{Path, PathBuf};
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::path::Path;
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::{Arc, Mutex};
 
-use crate::record::{
-    length_problem, skip_problem, transcode_with, Garbage, Next, RecordOptions, RecordProblem,
-    Scratch, Splitter,
-};
-
-/// Bytes read from the input at a time.
-pub const READ_CHUNK: usize = 1 << 20;
-/// Target size of a batch of records handed to a worker.
-pub const BATCH_BYTES: usize = 256 << 10;
-/// Batches in flight per worker (read, being converted, or waiting to be written in order).
-const IN_FLIGHT_PER_JOB: usize = 4;
+pub(crate) use crate::atomic::same_file;
+use crate::atomic::AtomicFile;
+pub(crate) use crate::batch::{read_batches, Batch, Item, IN_FLIGHT_PER_JOB};
+pub use crate::batch::{RecordRange, BATCH_BYTES, READ_CHUNK};
+use crate::record::{length_problem, transcode_with, RecordOptions, RecordProblem, Scratch};
 
 /// Counts and problems of a file conversion.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -91,6 +85,18 @@ pub struct StreamOptions {
     pub read_size: usize,
 }
 
+impl StreamOptions {
+    /// Problems a batch's report keeps: what the whole report may keep, unless every problem
+    /// goes to the caller.
+    pub(crate) fn batch_keep(&self) -> Option<usize> {
+        if self.every_problem {
+            None
+        } else {
+            self.max_problems
+        }
+    }
+}
+
 impl Default for StreamOptions {
     /// Every problem kept, none handed over, reads of [`READ_CHUNK`] bytes.
     fn default() -> Self {
@@ -108,55 +114,11 @@ impl Default for StreamOptions {
 /// stops the stream (error `Interrupted`).
 pub type OnBatch<'a> = dyn FnMut(&FileReport, &[RecordProblem]) -> bool + 'a;
 
-/// One entry of a batch: a record (its bytes are `data[start..end]` of the batch) or bytes the
-/// splitter skipped.
-pub(crate) enum Item {
-    Record {
-        number: usize,
-        offset: u64,
-        start: usize,
-        end: usize,
-        length_mismatch: bool,
-    },
-    Skipped(RecordProblem),
-}
-
-/// Records read from the input, handed to a worker.
-pub(crate) struct Batch {
-    pub(crate) id: usize,
-    pub(crate) data: Vec<u8>,
-    pub(crate) items: Vec<Item>,
-    pub(crate) bytes_in: u64,
-    /// Problems the batch's report must keep (the others are only counted): `None`, all.
-    pub(crate) keep: Option<usize>,
-}
-
 /// What a worker made of a batch: output bytes and the batch's report.
 pub(crate) struct Done {
     pub(crate) id: usize,
     pub(crate) out: Vec<u8>,
     pub(crate) report: FileReport,
-}
-
-/// Which records of the input to handle: `offset` records are skipped (not counted, their
-/// problems not reported), then at most `limit` are handled and the rest of the input is not read.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct RecordRange {
-    /// Records to skip at the start.
-    pub offset: usize,
-    /// Records to handle after those (`None`: all).
-    pub limit: Option<usize>,
-}
-
-impl RecordRange {
-    fn wants(&self, number: usize) -> bool {
-        number > self.offset
-    }
-
-    fn done(&self, number: usize) -> bool {
-        self.limit
-            .is_some_and(|l| number >= self.offset.saturating_add(l))
-    }
 }
 
 /// What became of one record of a batch.
@@ -244,146 +206,6 @@ fn convert(batch: Batch, opts: &RecordOptions) -> Done {
     });
     report.bytes_out = out.len() as u64;
     Done { id, out, report }
-}
-
-/// Reads `input` and cuts it into batches, handing each to `send` (which may block).
-pub(crate) fn read_batches<R: Read>(
-    mut input: R,
-    range: RecordRange,
-    stream: &StreamOptions,
-    mut send: impl FnMut(Batch) -> bool,
-) -> io::Result<()> {
-    let read_size = stream.read_size.max(1);
-    // Batches keep what the whole report may keep, unless every problem goes to the caller.
-    let keep = if stream.every_problem {
-        None
-    } else {
-        stream.max_problems
-    };
-    let mut buf: Vec<u8> = Vec::with_capacity(read_size.min(READ_CHUNK) * 2);
-    let mut base: u64 = 0; // file offset of buf[0]
-    let mut pos = 0;
-    let mut eof = false;
-    let mut number = 0;
-    let mut id = 0;
-    let mut splitter = Splitter::default();
-    let mut garbage = Garbage::default();
-    let new_batch = |id: usize, capacity: usize| Batch {
-        id,
-        data: Vec::with_capacity(capacity),
-        items: Vec::new(),
-        bytes_in: 0,
-        keep,
-    };
-    let mut batch = new_batch(id, 0);
-    loop {
-        let next = splitter.next(&buf, pos, eof);
-        match next {
-            Next::Skip {
-                start,
-                end,
-                truncated: false,
-            } => garbage.skipped(number + 1, base + start as u64, &buf[start..end]),
-            Next::Blank { end } => garbage.blank(&buf[pos..end]),
-            Next::NeedMore => {}
-            _ => {
-                if let Some(p) = garbage.close() {
-                    if range.wants(p.record) {
-                        batch.items.push(Item::Skipped(p));
-                    }
-                }
-            }
-        }
-        match next {
-            Next::Record {
-                start,
-                end,
-                length_mismatch,
-            } => {
-                number += 1;
-                if range.wants(number) {
-                    let s = batch.data.len();
-                    batch.data.extend_from_slice(&buf[start..end]);
-                    batch.items.push(Item::Record {
-                        number,
-                        offset: base + start as u64,
-                        start: s,
-                        end: batch.data.len(),
-                        length_mismatch,
-                    });
-                    batch.bytes_in += (end - pos) as u64;
-                }
-                pos = end;
-                if range.done(number) {
-                    break;
-                }
-            }
-            Next::Skip {
-                start,
-                end,
-                truncated,
-            } => {
-                if range.wants(number + 1) {
-                    if truncated {
-                        batch.items.push(Item::Skipped(skip_problem(
-                            number + 1,
-                            base + start as u64,
-                            &buf[start..end],
-                            true,
-                        )));
-                    }
-                    batch.bytes_in += (end - pos) as u64;
-                }
-                pos = end;
-            }
-            Next::Blank { end } => {
-                if range.wants(number + 1) {
-                    batch.bytes_in += (end - pos) as u64;
-                }
-                pos = end;
-            }
-            Next::End => break,
-            Next::NeedMore => {
-                buf.drain(..pos);
-                splitter.consumed(pos);
-                base += pos as u64;
-                pos = 0;
-                // Fill a whole read (or reach the end): the splitter then looks again at most
-                // once per `read_size` bytes, however little each read returns.
-                let have = buf.len();
-                buf.resize(have + read_size, 0);
-                let mut filled = have;
-                while filled < buf.len() {
-                    match input.read(&mut buf[filled..]) {
-                        Ok(0) => {
-                            eof = true;
-                            break;
-                        }
-                        Ok(n) => filled += n,
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                        Err(e) => return Err(e),
-                    }
-                }
-                buf.truncate(filled);
-            }
-        }
-        // A batch also goes out after a long stretch without records, so that progress (and a
-        // stop) is not held up by garbage.
-        if batch.data.len() >= BATCH_BYTES
-            || batch.items.len() >= 4096
-            || batch.bytes_in >= READ_CHUNK as u64
-        {
-            id += 1;
-            let next = new_batch(id, BATCH_BYTES + BATCH_BYTES / 4);
-            if !send(std::mem::replace(&mut batch, next)) {
-                return Ok(());
-            }
-        }
-    }
-    if !batch.items.is_empty() || batch.bytes_in > 0 {
-        send(batch);
-    }
-    Ok(())
 }
 
 pub(crate) fn stopped() -> io::Error {
@@ -488,18 +310,24 @@ pub(crate) fn run_stream<R: Read + Send, W: Write>(
     let mut total = FileReport::default();
     if jobs <= 1 {
         let mut failed = None;
-        read_batches(input, range, stream, |batch| {
-            let done = work(batch);
-            if let Err(e) = output.write_all(&done.out) {
-                failed = Some(e);
-                return false;
-            }
-            if !absorb(&mut total, done.report, stream, on_batch) {
-                failed = Some(stopped());
-                return false;
-            }
-            true
-        })?;
+        read_batches(
+            input,
+            range,
+            stream.read_size,
+            stream.batch_keep(),
+            |batch| {
+                let done = work(batch);
+                if let Err(e) = output.write_all(&done.out) {
+                    failed = Some(e);
+                    return false;
+                }
+                if !absorb(&mut total, done.report, stream, on_batch) {
+                    failed = Some(stopped());
+                    return false;
+                }
+                true
+            },
+        )?;
         return match failed {
             Some(e) => Err(e),
             None => Ok(total),
@@ -533,9 +361,13 @@ pub(crate) fn run_stream<R: Read + Send, W: Write>(
         drop(work_rx);
         drop(done_tx);
         let reader = scope.spawn(move || {
-            read_batches(input, range, stream, |batch| {
-                token_rx.recv().is_ok() && work_tx.send(batch).is_ok()
-            })
+            read_batches(
+                input,
+                range,
+                stream.read_size,
+                stream.batch_keep(),
+                |batch| token_rx.recv().is_ok() && work_tx.send(batch).is_ok(),
+            )
         });
         let mut waiting: BTreeMap<usize, Done> = BTreeMap::new();
         let mut next_id = 0;
@@ -611,54 +443,10 @@ pub fn transcode_file_with(
         ));
     }
     let input = File::open(src)?;
-    let tmp = temp_path(dst);
-    let file = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&tmp)?;
-    let result = (|| {
-        let mut out = BufWriter::with_capacity(1 << 20, file);
-        let report = transcode_stream_with(input, &mut out, opts, jobs, stream, on_batch)?;
-        let file = out.into_inner().map_err(io::IntoInnerError::into_error)?;
-        file.sync_all()?;
-        fs::rename(&tmp, dst)?;
-        Ok(report)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
-}
-
-pub(crate) fn same_file(src: &Path, dst: &Path) -> io::Result<bool> {
-    let src = fs::canonicalize(src)?;
-    let dst = match fs::canonicalize(dst) {
-        Ok(d) => d,
-        Err(_) => {
-            let parent = dst.parent().filter(|p| !p.as_os_str().is_empty());
-            let parent = fs::canonicalize(parent.unwrap_or(Path::new(".")))?;
-            match dst.file_name() {
-                Some(name) => parent.join(name),
-                None => return Ok(false),
-            }
-        }
-    };
-    Ok(src == dst)
-}
-
-pub(crate) fn temp_path(dst: &Path) -> PathBuf {
-    let name = dst
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "output".to_owned());
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    dst.with_file_name(format!(
-        ".{name}.{}-{nanos}.marc8fast-tmp",
-        std::process::id()
-    ))
+    let mut out = AtomicFile::create(dst)?;
+    let report = transcode_stream_with(input, out.writer()?, opts, jobs, stream, on_batch)?;
+    out.commit()?;
+    Ok(report)
 }
 
 #[cfg(test)]
@@ -666,6 +454,7 @@ mod tests {
     use super::*;
     use crate::record::{split_records, transcode_record, Target};
     use crate::RecordKind;
+    use std::fs;
 
     fn sample() -> Vec<u8> {
         let mut leader = *b"00000nam  2200000   4500";

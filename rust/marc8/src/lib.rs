@@ -41,6 +41,35 @@
 //! MARC-in-JSON from and to the [`model`]; [`convert`] converts files between ISO 2709, MARCXML
 //! and JSON one record at a time.
 //!
+//! # The floors, and the path of a record
+//!
+//! Each module uses only those on the floors below it (a test, `tests/test_architecture_rust.py`,
+//! fails on any circle among modules):
+//!
+//! 1. **Characters**: `charset`, `tables`, `ascii`, `ncr`, `problem`, `kinds`, the [`Decoder`]
+//!    and the [`Encoder`] — strings, no records.
+//! 2. **One ISO 2709 record**: [`record`] — `split` (where records start and end in a byte
+//!    stream, garbage gathered into one problem per stretch), `layout` (the one reading of the
+//!    leader and directory, [`record::parse`], [`record::ParseError`]), `write`, `detect`
+//!    (MARC-8 or UTF-8?) and `transcode`; the constants, options and [`record::RecordProblem`]
+//!    in `record/mod.rs`.
+//! 3. **Records as values**: [`model`]; the serializations beside it — [`sink`] (the
+//!    [`sink::RecordSink`] trait and ISO 2709), [`marcxml`] and [`marcjson`] (each a `read` and a
+//!    `write` half), and `interchange`, what those two share (a positioned problem, the
+//!    [`marcxml::ReadRecord`] they yield, the leader as read and as written).
+//! 4. **Streams**: `batch`, the one reader of ISO 2709 streams (records grouped into batches,
+//!    the same problems whoever reads); [`file`](mod@file) (conversion on worker threads, in input
+//!    order), [`validate`], [`reader`] (records as values on worker threads) and [`writer`]
+//!    (atomic output files) on top of it; [`convert`] (any format to any format, and the format →
+//!    sink factory [`writer::Format::sink`]) at the top. [`search`] (folding and index terms) uses
+//!    only the model.
+//!
+//! The path of an ISO 2709 record through a conversion: bytes → `batch::BatchReader` (the
+//! splitter finds the record, garbage before it becomes one problem) → a worker →
+//! [`record::transcode_with`] (`layout` reads the structure once, `detect` decides the source
+//! encoding, each subfield goes through the [`Decoder`] or the [`Encoder`], `write` puts the
+//! leader, directory and fields back) → the output in input order, with the record's problems.
+//!
 //! # Error reporting
 //!
 //! Every converter reports problems as [`Problem`] values: a kind, an exact position, the
@@ -76,11 +105,14 @@
 #![warn(missing_docs)]
 
 mod ascii;
+mod atomic;
+mod batch;
 mod charset;
 pub mod convert;
 mod decoder;
 mod encoder;
 pub mod file;
+mod interchange;
 mod kinds;
 pub mod marcjson;
 pub mod marcxml;
@@ -90,6 +122,7 @@ mod problem;
 pub mod reader;
 pub mod record;
 pub mod search;
+pub mod sink;
 mod tables;
 #[cfg(test)]
 mod testing;

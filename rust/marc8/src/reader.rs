@@ -11,13 +11,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 
+use crate::batch::IN_FLIGHT_PER_JOB;
 use crate::file::{read_batches, Batch, Item, RecordRange, StreamOptions};
 use crate::model::{ReadOptions, Record, SourceEncoding};
 use crate::record::{length_problem, RecordProblem};
 use crate::writer::Format;
-
-/// Batches in flight per worker (read, being parsed, or waiting to be taken in order).
-const IN_FLIGHT_PER_JOB: usize = 4;
 
 /// A record read from the input.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -144,9 +142,13 @@ impl RecordReader {
         std::thread::spawn(move || {
             // Every problem of the split stays with its batch: the reader hands them all over.
             let stream = StreamOptions::default();
-            let result = read_batches(input, RecordRange::default(), &stream, |batch| {
-                token_rx.recv().is_ok() && work_tx.send(batch).is_ok()
-            });
+            let result = read_batches(
+                input,
+                RecordRange::default(),
+                stream.read_size,
+                stream.batch_keep(),
+                |batch| token_rx.recv().is_ok() && work_tx.send(batch).is_ok(),
+            );
             drop(work_tx);
             if let Err(e) = result {
                 let _ = done_tx.send(Err(e));

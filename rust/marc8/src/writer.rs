@@ -7,14 +7,13 @@
 //! output. The file is created with the mode the umask gives, like every output of the project.
 //! A record that cannot be written correctly is reported and left out, never written corrupt.
 
-use std::fs::{self, File};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use crate::encoder::EncodeErrors;
-use crate::file::{same_file, temp_path};
-use crate::model::{write_iso2709, Field};
-use crate::record::{RecordProblem, Target};
+use crate::atomic::{same_file, AtomicFile};
+use crate::model::Field;
+use crate::record::RecordProblem;
+pub use crate::sink::RecordSink;
 
 /// How many bytes of leading whitespace [`Format::sniff`] reads at most before deciding (ISO 2709).
 pub const SNIFF_LIMIT: usize = 64 << 10;
@@ -83,76 +82,11 @@ impl Format {
             head.extend_from_slice(&buf[..n]);
         }
     }
-
-    /// The sink that writes this format.
-    #[must_use]
-    pub fn sink(self, to: Target, errors: EncodeErrors) -> Box<dyn RecordSink> {
-        match self {
-            Format::Iso2709 => Box::new(Iso2709Sink { to, errors }),
-            Format::MarcXml => Box::<crate::marcxml::MarcXmlSink>::default(),
-            Format::Json => Box::<crate::marcjson::JsonSink>::default(),
-        }
-    }
 }
-
-/// Serializes records of one format: what comes before the first record, each record, and what
-/// comes after the last.
-pub trait RecordSink: Send {
-    /// Bytes before the first record (a document's opening).
-    fn start(&mut self, _out: &mut Vec<u8>) {}
-
-    /// Appends one record to `out`; returns false (appending nothing) if it cannot be written,
-    /// with the problems saying why. `number` and `offset` position the problems.
-    #[allow(clippy::too_many_arguments)]
-    fn record(
-        &mut self,
-        leader: &[u8; 24],
-        fields: &[&Field],
-        number: usize,
-        offset: u64,
-        out: &mut Vec<u8>,
-        problems: &mut Vec<RecordProblem>,
-    ) -> bool;
-
-    /// Bytes after the last record (a document's closing).
-    fn end(&mut self, _out: &mut Vec<u8>) {}
-}
-
-/// ISO 2709 in UTF-8 or MARC-8 ([`write_iso2709`]).
-struct Iso2709Sink {
-    to: Target,
-    errors: EncodeErrors,
-}
-
-impl RecordSink for Iso2709Sink {
-    fn record(
-        &mut self,
-        leader: &[u8; 24],
-        fields: &[&Field],
-        number: usize,
-        offset: u64,
-        out: &mut Vec<u8>,
-        problems: &mut Vec<RecordProblem>,
-    ) -> bool {
-        write_iso2709(
-            leader,
-            fields.iter().copied(),
-            self.to,
-            self.errors,
-            number,
-            offset,
-            out,
-            problems,
-        )
-    }
-}
-
 /// Records to a file, atomically: see the module documentation.
 pub struct RecordWriter {
     sink: Box<dyn RecordSink>,
-    dst: PathBuf,
-    tmp: PathBuf,
-    file: Option<BufWriter<File>>,
+    out: AtomicFile,
     buf: Vec<u8>,
     started: bool,
     /// Records written.
@@ -190,16 +124,9 @@ impl RecordWriter {
                 format!("{} is a directory", dst.display()),
             ));
         }
-        let tmp = temp_path(dst);
-        let file = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)?;
         Ok(RecordWriter {
             sink,
-            dst: dst.to_owned(),
-            tmp,
-            file: Some(BufWriter::with_capacity(1 << 20, file)),
+            out: AtomicFile::create(dst)?,
             buf: Vec::new(),
             started: false,
             records_written: 0,
@@ -210,11 +137,7 @@ impl RecordWriter {
     }
 
     fn flush_buf(&mut self) -> io::Result<()> {
-        let file = self
-            .file
-            .as_mut()
-            .ok_or_else(|| io::Error::other("the writer is closed"))?;
-        file.write_all(&self.buf)?;
+        self.out.writer()?.write_all(&self.buf)?;
         self.bytes_out += self.buf.len() as u64;
         self.buf.clear();
         Ok(())
@@ -229,7 +152,7 @@ impl RecordWriter {
 
     /// Writes one record; returns Ok(false) if it was left out (its problems say why).
     pub fn write(&mut self, leader: &[u8; 24], fields: &[&Field]) -> io::Result<bool> {
-        if self.file.is_none() {
+        if self.out.is_closed() {
             return Err(io::Error::other("the writer is closed"));
         }
         self.ensure_started();
@@ -260,14 +183,7 @@ impl RecordWriter {
             self.ensure_started();
             self.sink.end(&mut self.buf);
             self.flush_buf()?;
-            let file = self
-                .file
-                .take()
-                .ok_or_else(|| io::Error::other("the writer is closed"))?;
-            let file = file.into_inner().map_err(io::IntoInnerError::into_error)?;
-            file.sync_all()?;
-            drop(file);
-            fs::rename(&self.tmp, &self.dst)
+            self.out.commit().map(drop)
         })();
         if result.is_err() {
             self.abort();
@@ -277,31 +193,24 @@ impl RecordWriter {
 
     /// Drops everything written: the temporary file is removed, the destination untouched.
     pub fn abort(&mut self) {
-        if self.file.take().is_some() || self.tmp.exists() {
-            let _ = fs::remove_file(&self.tmp);
-        }
+        self.out.abort();
     }
 
     /// True once committed or aborted.
     #[must_use]
     pub fn is_closed(&self) -> bool {
-        self.file.is_none()
-    }
-}
-
-impl Drop for RecordWriter {
-    fn drop(&mut self) {
-        if self.file.is_some() {
-            self.abort();
-        }
+        self.out.is_closed()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::encoder::EncodeErrors;
     use crate::model::{FieldData, Subfield};
+    use crate::record::Target;
     use crate::RecordKind;
+    use std::fs;
 
     fn field(tag: &str, value: &str) -> Field {
         Field {

@@ -131,7 +131,7 @@ fn a_stray_esc_in_utf8_is_a_control_character_not_mislabelling() {
     let mut opts = RecordOptions::new(Target::Utf8);
     opts.trust = Trust::Data;
     let c = transcode_record(&raw, &opts, 1, 0);
-    let kinds: Vec<_> = c.problems.iter().map(|p| p.kind).collect();
+    let kinds: Vec<_> = c.problems.iter().map(|p| p.kind.as_str()).collect();
     assert_eq!(kinds, ["mislabelled"]);
     assert!(c.problems[0].message.contains("escape sequences"));
 }

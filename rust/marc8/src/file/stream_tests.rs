@@ -287,7 +287,7 @@ fn every_problem_goes_to_the_callback_in_input_order() {
     )
     .unwrap();
     assert!(everything.problems.len() > 2 * 81_000);
-    assert_eq!(everything.problems.last().unwrap().kind, "garbage");
+    assert_eq!(everything.problems.last().unwrap().kind.as_str(), "garbage");
     for jobs in [1, 2] {
         let opts = StreamOptions {
             max_problems: Some(10),

@@ -16,7 +16,7 @@ fn as_written(rec: &Record) -> Record {
     assert!(item.problems.is_empty(), "{:?}", item.problems);
     let mut expected = rec.clone();
     expected.leader = item.record.unwrap().leader;
-    expected.fields.retain(crate::marcxml::written);
+    expected.fields.retain(crate::interchange::written);
     expected
 }
 
@@ -24,7 +24,7 @@ fn as_written(rec: &Record) -> Record {
 fn writes_pymarcs_layout() {
     let (json, problems) = record_json(&sample());
     assert!(problems.is_empty());
-    let (total, base) = crate::marcxml::utf8_lengths(&sample());
+    let (total, base) = crate::interchange::utf8_lengths(&sample());
     assert_eq!(
         json,
         format!(
@@ -190,11 +190,11 @@ fn bad_structure_is_reported_positioned() {
     );
     assert_eq!(
         items[2].record.as_ref().unwrap().leader,
-        crate::marcxml::DEFAULT_LEADER
+        crate::interchange::DEFAULT_LEADER
     );
     // A trailing comma inside a record: not JSON (nor for Python's json): rejected.
     assert_eq!(kinds(&items[3].problems), ["json_syntax"]);
-    assert_eq!(items[3].problems[0].action, "rejected");
+    assert_eq!(items[3].problems[0].action.as_str(), "rejected");
 }
 
 #[test]
@@ -205,13 +205,13 @@ fn broken_json_rejects_the_record_or_stops() {
     let items = read_all(&doc);
     assert_eq!(items.len(), 3);
     assert_eq!(kinds(&items[1].problems), ["json_syntax"]);
-    assert_eq!(items[1].problems[0].action, "rejected");
+    assert_eq!(items[1].problems[0].action.as_str(), "rejected");
     assert!(items[2].record.is_some());
     // The input ends inside a record.
     let doc = format!("[{one}, {}", &one[..one.len() / 2]);
     let items = read_all(&doc);
     assert_eq!(items.len(), 2);
-    assert_eq!(items[1].problems[0].action, "rejected");
+    assert_eq!(items[1].problems[0].action.as_str(), "rejected");
     // Not JSON at all.
     let items = read_all("<collection/>");
     assert_eq!(kinds(&items[0].problems), ["json_syntax"]);

@@ -435,7 +435,7 @@ fn a_record_cut_short_is_rejected_and_reading_stops() {
     assert!(items[2].record.is_none());
     assert_eq!(items[2].number, 3);
     assert_eq!(kinds(&items[2].problems), ["xml_syntax"]);
-    assert_eq!(items[2].problems[0].action, "rejected");
+    assert_eq!(items[2].problems[0].action.as_str(), "rejected");
     // Mismatched end tags too.
     let items = read_all(
         "<collection><record><leader>00000nam a2200000   4500</leader></datafield></record></collection>",

@@ -256,7 +256,7 @@ proptest! {
         }
         // garbage stretches are never next to each other
         for w in problems.windows(2) {
-            prop_assert!(!(w[0].kind == "garbage" && w[1].kind == "garbage" && w[0].record == w[1].record));
+            prop_assert!(!(w[0].kind == RecordKind::Garbage && w[1].kind == RecordKind::Garbage && w[0].record == w[1].record));
         }
     }
 }

@@ -127,22 +127,22 @@ fn oversize_field_is_rejected_not_corrupted() {
     let m8 = record(false, &[("500", &data)]);
     let c = transcode_record(&m8, &to_utf8(), 1, 0);
     assert!(c.record.is_none());
-    assert_eq!(c.problems.last().unwrap().kind, "field_too_long");
+    assert_eq!(c.problems.last().unwrap().kind.as_str(), "field_too_long");
 }
 
 #[test]
 fn mislabelled_records() {
     let u = record(false, &[("245", "10\x1faМосква".as_bytes())]);
     let c = transcode_record(&u, &to_utf8(), 1, 0);
-    assert_eq!(c.problems[0].kind, "mislabelled");
-    assert_eq!(c.problems[0].action, "trusted_leader");
+    assert_eq!(c.problems[0].kind.as_str(), "mislabelled");
+    assert_eq!(c.problems[0].action.as_str(), "trusted_leader");
     let trusting = RecordOptions {
         trust: Trust::Data,
         ..to_utf8()
     };
     let c = transcode_record(&u, &trusting, 1, 0);
     assert_eq!(c.problems.len(), 1);
-    assert_eq!(c.problems[0].action, "trusted_data");
+    assert_eq!(c.problems[0].action.as_str(), "trusted_data");
     assert_eq!(
         parse(&c.record.unwrap()).unwrap().fields[0].data,
         "10\x1faМосква".as_bytes()
@@ -171,7 +171,7 @@ fn one_bad_sequence_does_not_make_a_utf8_record_marc8() {
         assert_eq!(p.offset, Some(15), "byte offset in the subfield");
         assert_eq!(p.field_offset, Some(19), "byte offset in the field");
         assert_eq!(p.bytes, b"\xe0\xa4");
-        assert_eq!(p.action, "replaced");
+        assert_eq!(p.action.as_str(), "replaced");
         assert_eq!(
             parse(&c.record.unwrap()).unwrap().fields[1].data,
             "10\x1faCafé ok and BA\u{FFFD}TF".as_bytes()
@@ -246,8 +246,8 @@ fn damaged_utf8_under_a_marc8_leader_is_read_as_utf8_when_trusting_the_data() {
     );
     // Trusting the leader it is still read as MARC-8, and the mislabelling is reported.
     let c = transcode_record(&m, &to_utf8(), 1, 0);
-    assert_eq!(c.problems[0].kind, "mislabelled");
-    assert_eq!(c.problems[0].action, "trusted_leader");
+    assert_eq!(c.problems[0].kind.as_str(), "mislabelled");
+    assert_eq!(c.problems[0].action.as_str(), "trusted_leader");
     // MARC-8 under a blank leader/09 (diacritics before ASCII letters: no valid multibyte
     // character at all) is not touched.
     let m8 = record(false, &[("245", b"10\x1faCaf\xe2e \xe8A ngstro\xe8m \xb1")]);
@@ -288,8 +288,8 @@ fn directory_recovered_from_terminators() {
     // Break the second entry's length.
     m8[24 + 12 + 3..24 + 12 + 7].copy_from_slice(b"0099");
     let c = transcode_record(&m8, &to_utf8(), 1, 0);
-    assert_eq!(c.problems[0].kind, "bad_directory");
-    assert_eq!(c.problems[0].action, "recovered");
+    assert_eq!(c.problems[0].kind.as_str(), "bad_directory");
+    assert_eq!(c.problems[0].action.as_str(), "recovered");
     assert_eq!(
         parse(&c.record.unwrap()).unwrap().fields[1].data,
         b"10\x1faT"
@@ -301,8 +301,8 @@ fn a_bad_base_address_is_recovered_from_the_terminators() {
     let mut m8 = record(false, &[("001", b"a"), ("245", b"10\x1faT")]);
     m8[12..17].copy_from_slice(b"f0037");
     let c = transcode_record(&m8, &to_utf8(), 1, 0);
-    assert_eq!(c.problems[0].kind, "bad_directory");
-    assert_eq!(c.problems[0].action, "recovered");
+    assert_eq!(c.problems[0].kind.as_str(), "bad_directory");
+    assert_eq!(c.problems[0].action.as_str(), "recovered");
     assert_eq!(
         parse(&c.record.unwrap()).unwrap().fields[1].data,
         b"10\x1faT"

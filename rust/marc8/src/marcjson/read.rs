@@ -1,216 +1,13 @@
-//! MARC-in-JSON (Ross Singer's format, as pymarc's `Record.as_json()` writes it): writing and
-//! streaming reading of [`Record`]s.
-//!
-//! A record is `{"leader": "...", "fields": [{"001": "..."}, {"245": {"ind1": "1", "ind2": "0",
-//! "subfields": [{"a": "..."}, ...]}}, ...]}`. A file of several records is a JSON array of them,
-//! which is what pymarc's `JSONWriter` writes; pymarc's `JSONReader` reads an array or a single
-//! object. The writer writes an array ([`ARRAY_START`], records separated by [`SEPARATOR`],
-//! [`ARRAY_END`]) or a single object ([`write_record`]); the leader is written as for MARCXML
-//! (lengths of the UTF-8 ISO 2709 form, 09 = `a`). JSON can carry every character, so the text
-//! is written as it is (UTF-8, not `\u` escapes, but for `"`, `\` and the controls).
-//!
-//! [`JsonReader`] streams: it accepts one object, an array of objects, or objects one after the
-//! other (JSON Lines), and holds one record at a time in memory. Like Python's
-//! `json.load(strict=False)` (which pymarc uses) it takes raw control characters inside strings.
-//! Problems are positioned by record number, byte offset of the record's `{`, tag and
-//! occurrence: `json_bad_leader` (padded, cut or replaced to 24 ASCII characters, or a default
-//! leader when there is none), `json_bad_structure` (a field, indicator or subfield not as the
-//! format has it: what can be kept is kept, the rest skipped, each said), `json_not_a_record` (an
-//! array element that is not an object: skipped), `json_syntax` (a record that is not valid JSON:
-//! rejected; when the array itself is broken, reading stops).
+//! Reading MARC-in-JSON: a JSON value with members in document order, its reading as a record,
+//! and [`JsonReader`] streaming over a document.
 
-use crate::kinds::{RecordAction, RecordKind};
-use std::fmt;
-use std::io::{self, BufRead};
-
-use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
-
-use crate::marcxml::{control_number, output_leader, written, At, ReadRecord, DEFAULT_LEADER};
-use crate::model::{Field, FieldData, Record, Subfield};
-use crate::record::RecordProblem;
-use crate::writer::RecordSink;
-
-/// What comes before the first record of an array document.
-pub const ARRAY_START: &str = "[\n";
-/// What comes between two records of an array document.
-pub const SEPARATOR: &str = ",\n";
-/// What comes after the last record of an array document.
-pub const ARRAY_END: &str = "\n]\n";
-
-// ------------------------------------------------------------------------------------------------
-// Writing
-
-fn push_json_str(out: &mut String, s: &str) {
-    out.push('"');
-    let mut run = 0;
-    for (i, b) in s.bytes().enumerate() {
-        let esc = match b {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0..=0x1F => "",
-            _ => continue,
-        };
-        out.push_str(&s[run..i]);
-        if esc.is_empty() {
-            out.push_str(&format!("\\u{b:04x}"));
-        } else {
-            out.push_str(esc);
-        }
-        run = i + 1;
-    }
-    out.push_str(&s[run..]);
-    out.push('"');
-}
-
-/// Appends one record as a JSON object (no separator, no newline). `number` is the record's
-/// number in the output, used in problems.
-pub fn write_record(
-    rec: &Record,
-    out: &mut String,
-    number: usize,
-    problems: &mut Vec<RecordProblem>,
-) {
-    let fields: Vec<&Field> = rec.fields.iter().collect();
-    write_parts(&rec.leader, &fields, out, number, problems);
-}
-
-/// [`write_record`] of a leader and fields.
-pub fn write_parts(
-    given_leader: &[u8; 24],
-    fields: &[&Field],
-    out: &mut String,
-    number: usize,
-    problems: &mut Vec<RecordProblem>,
-) {
-    let at = At {
-        number,
-        offset: 0,
-        control_number: None,
-        tag: None,
-        occurrence: None,
-        subfield: None,
-    };
-    let first = problems.len();
-    let leader = output_leader(given_leader, fields, &at, problems);
-    if problems.len() > first {
-        let cn = control_number(fields.iter().copied());
-        for p in &mut problems[first..] {
-            p.control_number.clone_from(&cn);
-        }
-    }
-    out.push_str("{\"leader\": ");
-    push_json_str(out, &leader);
-    out.push_str(", \"fields\": [");
-    for (i, field) in fields.iter().copied().filter(|f| written(f)).enumerate() {
-        if i > 0 {
-            out.push_str(", ");
-        }
-        out.push('{');
-        push_json_str(out, &field.tag);
-        out.push_str(": ");
-        match &field.data {
-            FieldData::Control(text) => push_json_str(out, text),
-            FieldData::Data {
-                ind1,
-                ind2,
-                subfields,
-            } => {
-                let mut b = [0u8; 4];
-                out.push_str("{\"ind1\": ");
-                push_json_str(out, ind1.encode_utf8(&mut b));
-                out.push_str(", \"ind2\": ");
-                push_json_str(out, ind2.encode_utf8(&mut b));
-                out.push_str(", \"subfields\": [");
-                for (j, sf) in subfields.iter().enumerate() {
-                    if j > 0 {
-                        out.push_str(", ");
-                    }
-                    out.push('{');
-                    push_json_str(out, sf.code.encode_utf8(&mut b));
-                    out.push_str(": ");
-                    push_json_str(out, &sf.value);
-                    out.push('}');
-                }
-                out.push_str("]}");
-            }
-        }
-        out.push('}');
-    }
-    out.push_str("]}");
-}
-
-/// MARC-in-JSON as a [`RecordSink`] of [`crate::writer::RecordWriter`]: an array of records.
-#[derive(Default)]
-pub struct JsonSink {
-    text: String,
-    records: usize,
-}
-
-impl RecordSink for JsonSink {
-    fn start(&mut self, out: &mut Vec<u8>) {
-        out.extend_from_slice(ARRAY_START.as_bytes());
-    }
-
-    fn record(
-        &mut self,
-        leader: &[u8; 24],
-        fields: &[&Field],
-        number: usize,
-        offset: u64,
-        out: &mut Vec<u8>,
-        problems: &mut Vec<RecordProblem>,
-    ) -> bool {
-        let first = problems.len();
-        self.text.clear();
-        if self.records > 0 {
-            self.text.push_str(SEPARATOR);
-        }
-        self.records += 1;
-        write_parts(leader, fields, &mut self.text, number, problems);
-        out.extend_from_slice(self.text.as_bytes());
-        for p in &mut problems[first..] {
-            p.record_offset = offset;
-        }
-        true
-    }
-
-    fn end(&mut self, out: &mut Vec<u8>) {
-        out.extend_from_slice(ARRAY_END.as_bytes());
-    }
-}
-
-/// One record as a JSON object (what pymarc's `Record.as_json()` gives).
-#[must_use]
-pub fn record_json(rec: &Record) -> (String, Vec<RecordProblem>) {
-    let mut out = String::with_capacity(256);
-    let mut problems = Vec::new();
-    write_record(rec, &mut out, 1, &mut problems);
-    (out, problems)
-}
-
-/// A JSON array of all the records (what pymarc's `JSONWriter` writes).
-#[must_use]
-pub fn array_document(records: &[Record]) -> (String, Vec<RecordProblem>) {
-    let mut out = String::from(ARRAY_START);
-    let mut problems = Vec::new();
-    for (i, rec) in records.iter().enumerate() {
-        if i > 0 {
-            out.push_str(SEPARATOR);
-        }
-        write_record(rec, &mut out, i + 1, &mut problems);
-    }
-    out.push_str(ARRAY_END);
-    (out, problems)
-}
+use super::*;
 
 // ------------------------------------------------------------------------------------------------
 // A JSON value with object members kept in document order
 
 #[derive(Debug)]
-enum J {
+pub(super) enum J {
     Null,
     Bool,
     Num(String),
@@ -232,7 +29,7 @@ impl J {
     }
 }
 
-struct JVisitor;
+pub(super) struct JVisitor;
 
 impl<'de> Visitor<'de> for JVisitor {
     type Value = J;
@@ -287,7 +84,7 @@ impl<'de> Deserialize<'de> for J {
 // ------------------------------------------------------------------------------------------------
 // From a JSON value to a record
 
-fn one_char(
+pub(super) fn one_char(
     value: Option<&J>,
     what: &str,
     at: &At<'_>,
@@ -335,7 +132,7 @@ fn one_char(
     }
 }
 
-fn data_field(
+pub(super) fn data_field(
     members: &[(String, J)],
     at: &At<'_>,
     problems: &mut Vec<RecordProblem>,
@@ -444,7 +241,7 @@ fn data_field(
 }
 
 /// Builds a record from one parsed JSON value.
-fn to_record(value: J, number: usize, offset: u64) -> ReadRecord {
+pub(super) fn to_record(value: J, number: usize, offset: u64) -> ReadRecord {
     let mut problems = Vec::new();
     let base = At {
         number,
@@ -474,7 +271,7 @@ fn to_record(value: J, number: usize, offset: u64) -> ReadRecord {
     let get = |name: &str| members.iter().find(|(k, _)| k == name).map(|(_, v)| v);
     let leader = match get("leader") {
         Some(J::Str(s)) => {
-            let (l, p) = crate::marcxml::leader_from_text(s, &base, RecordKind::JsonBadLeader);
+            let (l, p) = crate::interchange::leader_from_text(s, &base, RecordKind::JsonBadLeader);
             problems.extend(p);
             l
         }
@@ -633,7 +430,7 @@ pub fn parse_record(json: &[u8]) -> ReadRecord {
 // Streaming over a document
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Mode {
+pub(super) enum Mode {
     /// Before the first value.
     Start,
     /// Inside a top-level array: expecting a record or `]`.
@@ -918,7 +715,3 @@ impl<R: BufRead> Iterator for JsonReader<R> {
         }
     }
 }
-
-#[cfg(test)]
-#[path = "marcjson/tests.rs"]
-mod tests;

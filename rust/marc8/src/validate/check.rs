@@ -1,214 +1,18 @@
-//! Validation: every structural and encoding problem of every record of a file, positioned.
-//!
-//! [`validate_stream`] runs the same streaming, multi-threaded pipeline as
-//! [`crate::file::transcode_stream`] (bounded memory, input order, every core), but instead of
-//! writing records it checks them. Per record:
-//!
-//! * **structure** — the leader (record length digits, base address, indicator count `2` at 10,
-//!   subfield code count `2` at 11, entry map `4500` at 20-23, coding scheme at 09), the directory
-//!   (a multiple of 12 bytes, digits in every length and start, every field inside the record and
-//!   ending with a field terminator), the record terminator, the tags (three ASCII letters or
-//!   digits), the indicators (a digit, a lowercase letter or a blank) and the subfield codes (a
-//!   lowercase letter or a digit) of the data fields;
-//! * **encoding** — leader/09 against the data (`mislabelled`), every problem the MARC-8 decoder
-//!   reports (each subfield decoded on its own, as the record layer converts it), invalid UTF-8
-//!   in a record marked `a`, control characters MARC 21 forbids in either encoding
-//!   (`control_character`: C0 controls other than 1D, 1E, 1F, a stray ESC in UTF-8, DEL, C1
-//!   controls other than MARC-8's 88/89, and references to controls such as `&#x001F;`),
-//!   numeric character references in the text (`ncr_present`,
-//!   informational) and field 066 against the escape sequences the record's fields use
-//!   (`bad_066`);
-//! * **for export** ([`ValidateOptions::for_export`]) — every character of a UTF-8 record that
-//!   has no MARC-8 equivalent (`unmappable`): what an export to MARC-8 would have to write as a
-//!   numeric character reference.
-//!
-//! The decoding problems are the record layer's own ([`crate::record::transcode_with`] to UTF-8
-//! into a scratch buffer), so validation and conversion can never disagree. Every problem carries
-//! the record number, its byte offset, its 001, the tag and occurrence, the subfield and the
-//! offset, like a conversion problem; its action is `reported`.
+//! The checks of one record: its structure (leader, directory, terminators, tags, indicators,
+//! codes) and its encoding (leader/09 against the data, the decoder's problems, controls, NCRs,
+//! field 066).
 
-use crate::kinds::{RecordAction, RecordKind};
-use std::fs::File;
-use std::io::{self, Read};
-use std::path::Path;
+use super::*;
+use crate::record::ParseError;
 
-use crate::convert::FormatWriter;
-use crate::encoder::{encode_report, EncodeErrors, EncodeOptions};
-use crate::file::{
-    absorb, for_each_record, run_stream, stopped, Batch, Done, Fate, FileReport, OnBatch,
-    RecordRange, StreamOptions,
-};
-use crate::record::{
-    parse_layout, transcode_parsed, walk_data_field, EntryFault, Layout, LayoutError, Part,
-    RecordOptions, RecordProblem, Scratch, Target, SD,
-};
-use crate::writer::Format;
-use crate::{Charset, ProblemKind};
-
-/// Options of validation.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ValidateOptions {
-    /// Also report every character of a UTF-8 record that MARC-8 cannot hold.
-    pub for_export: bool,
-    /// Which records to check.
-    pub range: RecordRange,
-}
-
-/// Validates every record of `input`. `jobs` worker threads (1: all in the calling thread);
-/// `progress` is called in the calling thread after each batch, with the report so far, and
-/// stops the validation (error `Interrupted`) by returning false. The report's
-/// `records_written` and `bytes_out` stay 0.
-pub fn validate_stream<R: Read + Send>(
-    input: R,
-    opts: &ValidateOptions,
-    jobs: usize,
-    progress: &mut dyn FnMut(&FileReport) -> bool,
-) -> io::Result<FileReport> {
-    validate_stream_with(input, opts, jobs, &StreamOptions::default(), &mut |r, _| {
-        progress(r)
-    })
-}
-
-/// [`validate_stream`] with the report's limits and the reads set by `stream`, and `on_batch`
-/// told of each batch (with every problem if `stream.every_problem`): see
-/// [`crate::file::transcode_stream_with`].
-pub fn validate_stream_with<R: Read + Send>(
-    input: R,
-    opts: &ValidateOptions,
-    jobs: usize,
-    stream: &StreamOptions,
-    on_batch: &mut OnBatch<'_>,
-) -> io::Result<FileReport> {
-    let mut input = input;
-    // The one format detection (issue 18): MARCXML and MARC-in-JSON are validated too.
-    let (format, head) = Format::sniff(&mut input)?;
-    let input = io::Cursor::new(head).chain(input);
-    if format != Format::Iso2709 {
-        return validate_other(input, format, opts, stream, on_batch);
-    }
-    run_stream(
-        input,
-        &mut io::sink(),
-        opts.range,
-        jobs,
-        stream,
-        &|batch| check_batch(batch, opts),
-        on_batch,
-    )
-}
-
-/// [`validate_stream`] on a file.
-pub fn validate_file(
-    path: &Path,
-    opts: &ValidateOptions,
-    jobs: usize,
-    progress: &mut dyn FnMut(&FileReport) -> bool,
-) -> io::Result<FileReport> {
-    validate_stream(File::open(path)?, opts, jobs, progress)
-}
-
-/// [`validate_stream_with`] on a file.
-pub fn validate_file_with(
-    path: &Path,
-    opts: &ValidateOptions,
-    jobs: usize,
-    stream: &StreamOptions,
-    on_batch: &mut OnBatch<'_>,
-) -> io::Result<FileReport> {
-    validate_stream_with(File::open(path)?, opts, jobs, stream, on_batch)
-}
-
-/// Counts the bytes read through it.
-struct Counted<R> {
-    inner: R,
-    count: u64,
-}
-
-impl<R: Read> Read for Counted<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.count += n as u64;
-        Ok(n)
-    }
-}
-
-/// Validates MARCXML or MARC-in-JSON: every record as its reader reads it (what the reader
-/// reports, positioned by record number and byte offset), then as it would be written in ISO
-/// 2709 (UTF-8; MARC-8 with [`ValidateOptions::for_export`], every character MARC-8 lacks
-/// listed): a field or record too long for ISO 2709, a tag or code that cannot be written.
-fn validate_other<R: Read>(
-    input: R,
-    format: Format,
-    opts: &ValidateOptions,
-    stream: &StreamOptions,
-    on_batch: &mut OnBatch<'_>,
-) -> io::Result<FileReport> {
-    let mut counted = io::BufReader::new(Counted {
-        inner: input,
-        count: 0,
-    });
-    let mut total = FileReport::default();
-    let encoding = if opts.for_export {
-        Target::Marc8
-    } else {
-        Target::Utf8
-    };
-    let mut writer = FormatWriter::new(
-        io::sink(),
-        Format::Iso2709,
-        encoding,
-        EncodeErrors::default(),
-    );
-    let items: Box<dyn Iterator<Item = crate::marcxml::ReadRecord> + '_> = match format {
-        Format::Json => Box::new(crate::marcjson::JsonReader::new(&mut counted)),
-        _ => Box::new(crate::marcxml::XmlReader::new(&mut counted)),
-    };
-    let range = opts.range;
-    for item in items {
-        if item.number <= range.offset {
-            continue;
-        }
-        if range
-            .limit
-            .is_some_and(|l| item.number > range.offset.saturating_add(l))
-        {
-            break;
-        }
-        let mut part = FileReport::default();
-        let mut problems = item.problems;
-        if let Some(rec) = &item.record {
-            part.records_read = 1;
-            if !writer.write(rec, item.number, item.offset, &mut problems)? {
-                part.records_rejected = 1;
-            }
-            if !problems.is_empty() {
-                part.records_with_problems = 1;
-            }
-        } else if problems.iter().any(|p| p.action == RecordAction::Rejected) {
-            part.records_read = 1;
-            part.records_rejected = 1;
-        }
-        part.problems = problems;
-        if !absorb(&mut total, part, stream, on_batch) {
-            return Err(stopped());
-        }
-    }
-    total.bytes_in = counted.get_ref().count;
-    if !absorb(&mut total, FileReport::default(), stream, on_batch) {
-        return Err(stopped());
-    }
-    Ok(total)
-}
-
-/// Buffers reused from one record to the next.
 #[derive(Default)]
-struct Checker {
+pub(super) struct Checker {
     scratch: Scratch,
     out: Vec<u8>,
     decoded: Vec<RecordProblem>,
 }
 
-fn check_batch(batch: Batch, opts: &ValidateOptions) -> Done {
+pub(super) fn check_batch(batch: Batch, opts: &ValidateOptions) -> Done {
     let id = batch.id;
     let mut chk = Checker::default();
     let report = for_each_record(
@@ -227,7 +31,7 @@ fn check_batch(batch: Batch, opts: &ValidateOptions) -> Done {
 }
 
 /// Printable form of a byte for messages: `'c'` or `0xNN`.
-fn show(b: u8) -> String {
+pub(super) fn show(b: u8) -> String {
     if b.is_ascii_graphic() || b == b' ' {
         format!("'{}'", char::from(b))
     } else {
@@ -235,7 +39,7 @@ fn show(b: u8) -> String {
     }
 }
 
-fn show_bytes(b: &[u8]) -> String {
+pub(super) fn show_bytes(b: &[u8]) -> String {
     if b.iter().all(|&c| c.is_ascii_graphic() || c == b' ') {
         format!("'{}'", String::from_utf8_lossy(b))
     } else {
@@ -243,7 +47,16 @@ fn show_bytes(b: &[u8]) -> String {
     }
 }
 
-struct At<'a> {
+/// Where in a record a problem is: the field (tag and occurrence), the subfield and the offsets.
+pub(super) struct FieldPlace<'t> {
+    tag: &'t [u8],
+    occurrence: usize,
+    subfield: Option<char>,
+    offset: Option<usize>,
+    field_offset: Option<usize>,
+}
+
+pub(super) struct At<'a> {
     number: usize,
     offset: u64,
     control_number: &'a Option<String>,
@@ -267,31 +80,26 @@ impl At<'_> {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn field_problem(
         &self,
         kind: RecordKind,
         message: String,
         bytes: &[u8],
-        tag: &[u8],
-        occurrence: usize,
-        subfield: Option<char>,
-        offset: Option<usize>,
-        field_offset: Option<usize>,
+        place: FieldPlace<'_>,
     ) -> RecordProblem {
         let mut p = self.problem(kind, message, bytes);
-        p.tag = Some(String::from_utf8_lossy(tag).into_owned());
-        p.occurrence = Some(occurrence);
-        p.subfield = subfield;
-        p.offset = offset;
-        p.field_offset = field_offset;
+        p.tag = Some(String::from_utf8_lossy(place.tag).into_owned());
+        p.occurrence = Some(place.occurrence);
+        p.subfield = place.subfield;
+        p.offset = place.offset;
+        p.field_offset = place.field_offset;
         p
     }
 }
 
 /// Counts occurrences of tags as fields are walked.
 #[derive(Default)]
-struct Occurrences(Vec<([u8; 3], usize)>);
+pub(super) struct Occurrences(Vec<([u8; 3], usize)>);
 
 impl Occurrences {
     fn next(&mut self, tag: [u8; 3]) -> usize {
@@ -307,7 +115,7 @@ impl Occurrences {
 
 /// Leader, directory and terminators, as the record layer reads them ([`Layout`]): the parser
 /// recovers what it can; this says what was wrong.
-fn check_structure(
+pub(super) fn check_structure(
     raw: &[u8],
     layout: &Result<Layout<'_>, LayoutError>,
     at: &At<'_>,
@@ -367,7 +175,18 @@ fn check_structure(
         let n = occ.next(tag);
         let entry = i + 1;
         let field_problem = |kind, message, bytes: &[u8], field_offset| {
-            at.field_problem(kind, message, bytes, &tag, n, None, None, field_offset)
+            at.field_problem(
+                kind,
+                message,
+                bytes,
+                FieldPlace {
+                    tag: &tag,
+                    occurrence: n,
+                    subfield: None,
+                    offset: None,
+                    field_offset,
+                },
+            )
         };
         if !tag.iter().all(u8::is_ascii_alphanumeric) {
             problems.push(field_problem(
@@ -425,7 +244,7 @@ fn check_structure(
 /// The leader's fixed values: the record length (`length`, as the record layer read it: `None`
 /// if it is not five digits), the coding scheme, the indicator and subfield code counts, the
 /// entry map.
-fn check_leader(
+pub(super) fn check_leader(
     l: &[u8; 24],
     length: Option<usize>,
     at: &At<'_>,
@@ -475,16 +294,16 @@ fn check_leader(
     }
 }
 
-fn good_indicator(b: u8) -> bool {
+pub(super) fn good_indicator(b: u8) -> bool {
     b == b' ' || b.is_ascii_digit() || b.is_ascii_lowercase()
 }
 
-fn good_code(b: u8) -> bool {
+pub(super) fn good_code(b: u8) -> bool {
     b.is_ascii_digit() || b.is_ascii_lowercase()
 }
 
 /// `&#x` + 4-6 hex digits + `;` at `s[i..]`: its length.
-fn ncr_at(s: &[u8], i: usize) -> Option<usize> {
+pub(super) fn ncr_at(s: &[u8], i: usize) -> Option<usize> {
     let rest = &s[i..];
     if rest.len() < 8 || rest[0] != b'&' || rest[1] != b'#' || (rest[2] | 0x20) != b'x' {
         return None;
@@ -498,7 +317,7 @@ fn ncr_at(s: &[u8], i: usize) -> Option<usize> {
 
 /// The non-default sets a string designates: final bytes of its escape sequences (ASCII, ANSEL
 /// and the technique-1 sets left out, as 066 does).
-fn designations(s: &[u8], used: &mut Vec<u8>) {
+pub(super) fn designations(s: &[u8], used: &mut Vec<u8>) {
     let mut i = 0;
     while let Some(p) = s[i..].iter().position(|&b| b == 0x1B) {
         let mut j = i + p + 1;
@@ -515,12 +334,12 @@ fn designations(s: &[u8], used: &mut Vec<u8>) {
 }
 
 /// A set 066 has to list: one of MARC-8's sets other than ASCII, ANSEL and technique 1.
-fn listed_set(f: u8) -> bool {
+pub(super) fn listed_set(f: u8) -> bool {
     Charset::from_final(f)
         .is_some_and(|c| !c.is_technique1() && c != Charset::Ascii && c != Charset::Ansel)
 }
 
-fn set_name(f: u8) -> String {
+pub(super) fn set_name(f: u8) -> String {
     match Charset::from_final(f) {
         Some(c) => format!("{} ({})", c.name(), char::from(f)),
         None => show(f),
@@ -528,7 +347,7 @@ fn set_name(f: u8) -> String {
 }
 
 /// Checks one record, appending its problems.
-fn validate_record(
+pub(super) fn validate_record(
     raw: &[u8],
     opts: &ValidateOptions,
     number: usize,
@@ -551,7 +370,7 @@ fn validate_record(
     );
     let parsed = match parse_layout(raw, layout) {
         Ok(p) => p,
-        Err((kind, message)) => {
+        Err(ParseError { kind, message }) => {
             // The structure problems above say what is wrong; this one says the record could not
             // be read further.
             let at = At {
@@ -603,11 +422,13 @@ fn validate_record(
                         f.data.len()
                     ),
                     f.data,
-                    &f.tag,
-                    n,
-                    None,
-                    None,
-                    Some(0),
+                    FieldPlace {
+                        tag: &f.tag,
+                        occurrence: n,
+                        subfield: None,
+                        offset: None,
+                        field_offset: Some(0),
+                    },
                 ));
             }
             for (k, &b) in f.data.iter().take(2).enumerate() {
@@ -620,11 +441,13 @@ fn validate_record(
                             show(b)
                         ),
                         &[b],
-                        &f.tag,
-                        n,
-                        None,
-                        None,
-                        Some(k),
+                        FieldPlace {
+                            tag: &f.tag,
+                            occurrence: n,
+                            subfield: None,
+                            offset: None,
+                            field_offset: Some(k),
+                        },
                     ));
                 }
             }
@@ -638,11 +461,13 @@ fn validate_record(
                             bytes.len()
                         ),
                         &bytes[..bytes.len().min(16)],
-                        &f.tag,
-                        n,
-                        None,
-                        None,
-                        Some(pos),
+                        FieldPlace {
+                            tag: &f.tag,
+                            occurrence: n,
+                            subfield: None,
+                            offset: None,
+                            field_offset: Some(pos),
+                        },
                     ));
                     strings.push((None, pos, bytes));
                 }
@@ -650,11 +475,13 @@ fn validate_record(
                     RecordKind::BadSubfieldCode,
                     "a subfield delimiter (1F) with no code after it".to_owned(),
                     &[SD],
-                    &f.tag,
-                    n,
-                    None,
-                    None,
-                    Some(pos),
+                    FieldPlace {
+                        tag: &f.tag,
+                        occurrence: n,
+                        subfield: None,
+                        offset: None,
+                        field_offset: Some(pos),
+                    },
                 )),
                 Part::Subfield {
                     code,
@@ -669,11 +496,13 @@ fn validate_record(
                                 show(code)
                             ),
                             &[code],
-                            &f.tag,
-                            n,
-                            Some(char::from(code)),
-                            None,
-                            Some(field_offset - 1),
+                            FieldPlace {
+                                tag: &f.tag,
+                                occurrence: n,
+                                subfield: Some(char::from(code)),
+                                offset: None,
+                                field_offset: Some(field_offset - 1),
+                            },
                         ));
                     }
                     strings.push((Some(char::from(code)), field_offset, bytes));
@@ -716,11 +545,13 @@ fn validate_record(
                                 String::from_utf8_lossy(text)
                             ),
                             text,
-                            &f.tag,
-                            n,
-                            code,
-                            Some(k),
-                            Some(start + k),
+                            FieldPlace {
+                                tag: &f.tag,
+                                occurrence: n,
+                                subfield: code,
+                                offset: Some(k),
+                                field_offset: Some(start + k),
+                            },
                         ));
                         i = k + len;
                         continue;
@@ -733,11 +564,13 @@ fn validate_record(
                             String::from_utf8_lossy(text)
                         ),
                         text,
-                        &f.tag,
-                        n,
-                        code,
-                        Some(k),
-                        Some(start + k),
+                        FieldPlace {
+                            tag: &f.tag,
+                            occurrence: n,
+                            subfield: code,
+                            offset: Some(k),
+                            field_offset: Some(start + k),
+                        },
                     ));
                     i = k + len;
                 } else {
@@ -768,11 +601,13 @@ fn validate_record(
                         q.kind.into(),
                         q.message(),
                         &q.bytes,
-                        &f.tag,
-                        n,
-                        code,
-                        Some(q.offset),
-                        Some(start + byte),
+                        FieldPlace {
+                            tag: &f.tag,
+                            occurrence: n,
+                            subfield: code,
+                            offset: Some(q.offset),
+                            field_offset: Some(start + byte),
+                        },
                     ));
                 }
             }
@@ -832,7 +667,7 @@ fn validate_record(
     }
 }
 
-fn check_066(
+pub(super) fn check_066(
     at: &At<'_>,
     used: &[u8],
     first_use: &[(u8, [u8; 3])],
@@ -867,11 +702,13 @@ fn check_066(
                 RecordKind::Bad066,
                 format!("066 ${code} {} names no MARC-8 set", show_bytes(value)),
                 value,
-                b"066",
-                1,
-                Some(*code),
-                None,
-                None,
+                FieldPlace {
+                    tag: b"066",
+                    occurrence: 1,
+                    subfield: Some(*code),
+                    offset: None,
+                    field_offset: None,
+                },
             ));
         }
     }
@@ -885,11 +722,13 @@ fn check_066(
                     String::from_utf8_lossy(tag)
                 ),
                 &[*f],
-                b"066",
-                1,
-                None,
-                None,
-                None,
+                FieldPlace {
+                    tag: b"066",
+                    occurrence: 1,
+                    subfield: None,
+                    offset: None,
+                    field_offset: None,
+                },
             ));
         }
     }
@@ -905,180 +744,15 @@ fn check_066(
                         set_name(f)
                     ),
                     value,
-                    b"066",
-                    1,
-                    Some(*code),
-                    None,
-                    None,
+                    FieldPlace {
+                        tag: b"066",
+                        occurrence: 1,
+                        subfield: Some(*code),
+                        offset: None,
+                        field_offset: None,
+                    },
                 ));
             }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::record::write_record;
-    use std::borrow::Cow;
-
-    fn record(leader9: u8, fields: &[(&[u8; 3], &[u8])]) -> Vec<u8> {
-        let mut leader = *b"00000nam  2200000   4500";
-        leader[9] = leader9;
-        let fields: Vec<([u8; 3], Cow<'_, [u8]>)> = fields
-            .iter()
-            .map(|(t, d)| (**t, Cow::Borrowed(*d)))
-            .collect();
-        let mut out = Vec::new();
-        write_record(&leader, &fields, &mut out).unwrap();
-        out
-    }
-
-    fn check(data: &[u8], for_export: bool) -> FileReport {
-        let opts = ValidateOptions {
-            for_export,
-            ..ValidateOptions::default()
-        };
-        let a = validate_stream(data, &opts, 1, &mut |_| true).unwrap();
-        let b = validate_stream(data, &opts, 2, &mut |_| true).unwrap();
-        assert_eq!(a, b);
-        a
-    }
-
-    fn kinds(r: &FileReport) -> Vec<RecordKind> {
-        r.problems.iter().map(|p| p.kind).collect()
-    }
-
-    #[test]
-    fn a_clean_record_has_no_problem() {
-        let rec = record(
-            b' ',
-            &[
-                (b"001", b"n1"),
-                (b"066", b"  \x1fc$1"),
-                (b"245", b"10\x1faCaf\xe2e \x1b$1\x21\x30\x64\x1b(B"),
-            ],
-        );
-        let r = check(&rec, true);
-        assert_eq!(r.records_read, 1);
-        assert!(r.problems.is_empty(), "{:?}", r.problems);
-    }
-
-    #[test]
-    fn a_bad_byte_is_positioned() {
-        let rec = record(
-            b' ',
-            &[
-                (b"001", b"n1"),
-                (b"245", b"10\x1faAb\x1fbCaf\xafe"),
-                (b"245", b"10\x1faOK"),
-            ],
-        );
-        let r = check(&rec, false);
-        assert_eq!(kinds(&r), [RecordKind::UnmappedByte]);
-        let p = &r.problems[0];
-        assert_eq!(p.tag.as_deref(), Some("245"));
-        assert_eq!(p.occurrence, Some(1));
-        assert_eq!(p.subfield, Some('b'));
-        assert_eq!(p.offset, Some(3));
-        assert_eq!(p.field_offset, Some(2 + 4 + 2 + 3));
-        assert_eq!(p.control_number.as_deref(), Some("n1"));
-        assert_eq!(p.action, RecordAction::Reported);
-    }
-
-    #[test]
-    fn structure_problems() {
-        let mut rec = record(
-            b' ',
-            &[
-                (b"001", b"n1"),
-                (b"2A5", b"1\x01\x1faText\x1fBMore"),
-                (b"500", b"  \x1fa&#x00E9;"),
-            ],
-        );
-        rec[10] = b'3';
-        rec[20] = b'5';
-        let r = check(&rec, false);
-        assert_eq!(
-            kinds(&r),
-            [
-                RecordKind::BadLeader,
-                RecordKind::BadLeader,
-                RecordKind::BadIndicator,
-                RecordKind::BadSubfieldCode,
-                RecordKind::NcrPresent
-            ]
-        );
-        // a tag with a non-alphanumeric byte
-        let rec = record(b' ', &[(b"2-5", b"10\x1faText")]);
-        assert_eq!(kinds(&check(&rec, false)), [RecordKind::BadTag]);
-        // a wrong base address: reported, the record still read
-        let mut rec = record(b' ', &[(b"245", b"10\x1faCaf\xafe")]);
-        rec[16] = b'9';
-        assert_eq!(
-            kinds(&check(&rec, false)),
-            [RecordKind::BadBaseAddress, RecordKind::UnmappedByte]
-        );
-    }
-
-    #[test]
-    fn field_066_against_the_escapes() {
-        let cyr = b"10\x1fa\x1b)N\xed\xcf\x1b)E";
-        let missing = record(b' ', &[(b"245", cyr)]);
-        assert_eq!(kinds(&check(&missing, false)), [RecordKind::Bad066]);
-        let wrong = record(b' ', &[(b"066", b"  \x1fc$1"), (b"245", cyr)]);
-        let r = check(&wrong, false);
-        assert_eq!(
-            kinds(&r),
-            [RecordKind::Bad066, RecordKind::Bad066],
-            "{:?}",
-            r.problems
-        );
-        let right = record(b' ', &[(b"066", b"  \x1fc(N"), (b"245", cyr)]);
-        assert!(check(&right, false).problems.is_empty());
-    }
-
-    #[test]
-    fn for_export_lists_unmappable_characters() {
-        let rec = record(b'a', &[(b"245", "10\x1faé नेपाल x\x1fb😀".as_bytes())]);
-        assert!(check(&rec, false).problems.is_empty());
-        let r = check(&rec, true);
-        let got: Vec<_> = r
-            .problems
-            .iter()
-            .map(|p| (p.kind, p.subfield, p.offset, p.field_offset))
-            .collect();
-        assert_eq!(got.len(), 6, "{got:?}");
-        assert_eq!(
-            got[0],
-            (RecordKind::Unmappable, Some('a'), Some(2), Some(7))
-        );
-        assert_eq!(
-            got[5],
-            (RecordKind::Unmappable, Some('b'), Some(0), Some(26))
-        );
-    }
-
-    #[test]
-    fn offset_and_limit_count_records() {
-        let one = record(b' ', &[(b"245", b"10\x1faCaf\xafe")]);
-        let data: Vec<u8> = std::iter::repeat_n(one.as_slice(), 10)
-            .flatten()
-            .copied()
-            .collect();
-        let opts = ValidateOptions {
-            for_export: false,
-            range: RecordRange {
-                offset: 3,
-                limit: Some(4),
-            },
-        };
-        for jobs in [1, 2] {
-            let r = validate_stream(&data[..], &opts, jobs, &mut |_| true).unwrap();
-            assert_eq!(r.records_read, 4);
-            let nums: Vec<usize> = r.problems.iter().map(|p| p.record).collect();
-            assert_eq!(nums, [4, 5, 6, 7]);
-            assert_eq!(r.problems[0].record_offset, 3 * one.len() as u64);
         }
     }
 }

@@ -1,640 +1,11 @@
-//! MARCXML (LC's MARC 21 XML schema, `MARC21slim.xsd`): writing and streaming reading of
-//! [`Record`]s.
-//!
-//! # Writing
-//!
-//! [`COLLECTION_START`], then [`write_record`] once per record, then [`COLLECTION_END`] make a
-//! `<collection xmlns="http://www.loc.gov/MARC21/slim">` document one record at a time;
-//! [`record_document`] makes a document of one namespaced `<record>`. The leader is written with
-//! position 09 set to `a` (the text is Unicode) and its lengths (00–04, 12–16) recomputed as the
-//! UTF-8 ISO 2709 form of the record would have them (yaz keeps the lengths of the record it
-//! read; a document whose leader describes another encoding's bytes helps nobody). A length over
-//! 99,999 cannot be written in five digits: those positions are left as the model has them.
-//!
-//! The output is always well-formed XML 1.0. Characters XML 1.0 cannot carry (C0 controls other
-//! than TAB, LF and CR; U+FFFE; U+FFFF) are written as U+FFFD and reported as
-//! `xml_invalid_character` (action `replaced`), with the tag, occurrence, subfield code and
-//! character offset. CR is written as `&#13;` and, in attributes, TAB and LF as `&#9;` / `&#10;`,
-//! so that a parser's end-of-line and attribute normalization gives back exactly the text
-//! written. Leader bytes that are not printable ASCII are written as a space (`bad_leader`,
-//! `replaced`).
-//!
-//! Values the schema does not allow but XML can carry (an indicator `#` or `L`, a subfield code
-//! ` `, a data field without subfields, a control field after a data field, a leader outside the
-//! schema's pattern) are written as they are — nothing is changed to please the schema — and
-//! reported as `xml_schema_invalid` (action `kept`): a document validates against
-//! `MARC21slim.xsd` exactly when no such problem was reported.
-//!
-//! # Reading
-//!
-//! [`XmlReader`] streams over a document and yields one [`ReadRecord`] per `<record>`, holding
-//! only that record in memory. It accepts a `<collection>` or a lone `<record>`, with the MARC
-//! namespace as default, with a prefix (`marc:record`), or with no namespace at all; elements of
-//! other namespaces around records (an OAI-PMH envelope, say) are looked through. Entities and
-//! numeric character references are decoded; end-of-line and attribute-value normalization follow
-//! XML 1.0. Only UTF-8 documents are read.
-//!
-//! Bad structure is reported positioned (record number and byte offset of its `<record>`, tag,
-//! occurrence, subfield, and the byte offset of the element in the message), never by a panic:
-//! `xml_unexpected_element` / `xml_unexpected_text` (skipped), `xml_missing_attribute` (a field
-//! without `tag` or a subfield without `code` is skipped; a missing indicator becomes a space),
-//! `xml_bad_attribute` (an indicator or code of the wrong length: its first character is kept or
-//! a space used), `xml_bad_leader` (padded, cut or replaced to 24 ASCII characters),
-//! `xml_unknown_entity` (kept as text), `invalid_utf8` (replaced). A document that is not
-//! well-formed XML ends the stream with `xml_syntax` (action `stopped`); a record it cut short is
-//! not returned (action `rejected`).
+//! Reading MARCXML: [`XmlReader`] streams over a document, one record at a time.
 
-use crate::kinds::{RecordAction, RecordKind};
-use std::borrow::Cow;
-use std::io::BufRead;
-
-use quick_xml::events::{BytesStart, Event};
-use quick_xml::name::ResolveResult;
-use quick_xml::NsReader;
-
-use crate::model::{Field, FieldData, Record, Subfield};
-use crate::record::RecordProblem;
-use crate::writer::RecordSink;
-
-/// The MARCXML namespace.
-pub const NAMESPACE: &str = "http://www.loc.gov/MARC21/slim";
-
-/// What comes before the first record of a collection document.
-pub const COLLECTION_START: &str =
-    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<collection xmlns=\"http://www.loc.gov/MARC21/slim\">\n";
-
-/// What comes after the last record of a collection document.
-pub const COLLECTION_END: &str = "</collection>\n";
-
-/// What a reader or writer reports when it replaced an XML-invalid character.
-const REPLACEMENT: char = '\u{FFFD}';
-
-// ------------------------------------------------------------------------------------------------
-// Problems
-
-/// A problem about a record, positioned by tag / occurrence / subfield.
-pub(crate) struct At<'a> {
-    pub number: usize,
-    pub offset: u64,
-    pub control_number: Option<String>,
-    pub tag: Option<&'a str>,
-    pub occurrence: Option<usize>,
-    pub subfield: Option<char>,
-}
-
-impl At<'_> {
-    pub(crate) fn problem(
-        &self,
-        kind: RecordKind,
-        action: RecordAction,
-        message: String,
-        bytes: &[u8],
-    ) -> RecordProblem {
-        RecordProblem {
-            record: self.number,
-            record_offset: self.offset,
-            control_number: self.control_number.clone(),
-            tag: self.tag.map(str::to_owned),
-            occurrence: self.occurrence,
-            subfield: self.subfield,
-            offset: None,
-            field_offset: None,
-            kind,
-            bytes: bytes[..bytes.len().min(64)].to_vec(),
-            action,
-            message,
-        }
-    }
-}
-
-/// The record's 001, trimmed, if it has one.
-pub(crate) fn control_number<'a>(fields: impl IntoIterator<Item = &'a Field>) -> Option<String> {
-    fields.into_iter().find_map(|f| match &f.data {
-        FieldData::Control(s) if f.tag == "001" => Some(s.trim().to_owned()),
-        _ => None,
-    })
-}
-
-/// Which occurrence of its tag the field at `index` is (from 1).
-pub(crate) fn occurrence(fields: &[&Field], index: usize) -> usize {
-    let tag = &fields[index].tag;
-    fields[..index].iter().filter(|f| &f.tag == tag).count() + 1
-}
-
-// ------------------------------------------------------------------------------------------------
-// The leader
-
-/// Whether a field is written in a Unicode serialization: all but 066 (character sets present),
-/// which only describes MARC-8 and is dropped going to UTF-8, as the ISO 2709 writer does.
-pub(crate) fn written(f: &Field) -> bool {
-    f.tag != "066"
-}
-
-/// The lengths the record would have as UTF-8 ISO 2709: (record length, base address).
-#[cfg(test)]
-pub(crate) fn utf8_lengths(rec: &Record) -> (usize, usize) {
-    lengths(&rec.fields.iter().collect::<Vec<_>>())
-}
-
-/// [`utf8_lengths`] of a leader's fields.
-pub(crate) fn lengths(fields: &[&Field]) -> (usize, usize) {
-    let written = || fields.iter().copied().filter(|f| written(f));
-    let base = 24 + 12 * written().count() + 1;
-    let data: usize = written()
-        .map(|f| match &f.data {
-            FieldData::Control(s) => s.len() + 1,
-            FieldData::Data { subfields, .. } => {
-                2 + subfields
-                    .iter()
-                    .map(|s| 1 + s.code.len_utf8() + s.value.len())
-                    .sum::<usize>()
-                    + 1
-            }
-        })
-        .sum();
-    (base + data + 1, base)
-}
-
-fn put_num(leader: &mut [u8; 24], at: usize, n: usize) {
-    if n > 99_999 {
-        return;
-    }
-    let mut n = n;
-    for i in (at..at + 5).rev() {
-        leader[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-    }
-}
-
-/// The leader as MARCXML and MARC-in-JSON write it: lengths of the UTF-8 form, 09 = `a`, and,
-/// as the ISO 2709 writer does, MARC 21's fixed values at 10-11 (`22`) and 20-23 (`4500`) and a
-/// space for any byte that is not printable ASCII (reported as `bad_leader`, `recovered`).
-pub(crate) fn output_leader(
-    given: &[u8; 24],
-    fields: &[&Field],
-    at: &At<'_>,
-    problems: &mut Vec<RecordProblem>,
-) -> String {
-    let mut leader = *given;
-    let (total, base) = lengths(fields);
-    put_num(&mut leader, 0, total);
-    put_num(&mut leader, 12, base);
-    leader[9] = b'a';
-    let mut changed = Vec::new();
-    for (i, b) in leader.iter_mut().enumerate() {
-        let want = match i {
-            0..=4 | 12..=16 if b.is_ascii_digit() => continue,
-            10 | 11 => b'2',
-            20 => b'4',
-            21 => b'5',
-            22 | 23 => b'0',
-            _ if (0x20..0x7F).contains(b) => continue,
-            _ => b' ',
-        };
-        if *b != want {
-            changed.push(i);
-            *b = want;
-        }
-    }
-    if !changed.is_empty() {
-        problems.push(at.problem(
-            RecordKind::BadLeader,
-            RecordAction::Recovered,
-            format!(
-                "leader positions {changed:?} held {:?}; written as MARC 21 requires ({:?})",
-                changed
-                    .iter()
-                    .map(|&i| char::from(given[i]))
-                    .collect::<String>(),
-                changed
-                    .iter()
-                    .map(|&i| char::from(leader[i]))
-                    .collect::<String>(),
-            ),
-            given,
-        ));
-    }
-    leader.iter().map(|&b| char::from(b)).collect()
-}
-
-/// Whether a leader matches the schema's pattern
-/// `[\d ]{5}[\dA-Za-z ]{1}[\dA-Za-z]{1}[\dA-Za-z ]{3}(2| )(2| )[\d ]{5}[\dA-Za-z ]{3}(4500|    )`.
-fn leader_in_schema(l: &[u8]) -> bool {
-    let digit_or_space = |b: u8| b.is_ascii_digit() || b == b' ';
-    let alnum_or_space = |b: u8| b.is_ascii_alphanumeric() || b == b' ';
-    l.len() == 24
-        && l[0..5].iter().all(|&b| digit_or_space(b))
-        && alnum_or_space(l[5])
-        && l[6].is_ascii_alphanumeric()
-        && l[7..10].iter().all(|&b| alnum_or_space(b))
-        && matches!(l[10], b'2' | b' ')
-        && matches!(l[11], b'2' | b' ')
-        && l[12..17].iter().all(|&b| digit_or_space(b))
-        && l[17..20].iter().all(|&b| alnum_or_space(b))
-        && (&l[20..24] == b"4500" || &l[20..24] == b"    ")
-}
-
-fn control_tag_in_schema(t: &str) -> bool {
-    let b = t.as_bytes();
-    b.len() == 3 && b[0] == b'0' && b[1] == b'0' && b[2].is_ascii_alphanumeric() && b[2] != b'0'
-}
-
-fn data_tag_in_schema(t: &str) -> bool {
-    let b = t.as_bytes();
-    if b.len() != 3 {
-        return false;
-    }
-    let upper = |c: u8| c.is_ascii_digit() || c.is_ascii_uppercase();
-    let lower = |c: u8| c.is_ascii_digit() || c.is_ascii_lowercase();
-    let lead = |c: u8| c != b'0' && (c.is_ascii_alphanumeric());
-    if b[0] == b'0' {
-        lead(b[1]) && ((upper(b[1]) && upper(b[2])) || (lower(b[1]) && lower(b[2])))
-    } else {
-        lead(b[0])
-            && ((upper(b[0]) && upper(b[1]) && upper(b[2]))
-                || (lower(b[0]) && lower(b[1]) && lower(b[2])))
-    }
-}
-
-fn indicator_in_schema(c: char) -> bool {
-    c.is_ascii_digit() || c.is_ascii_lowercase() || c == ' '
-}
-
-fn code_in_schema(c: char) -> bool {
-    c.is_ascii_alphanumeric() || "!\"#$%&'()*+,-./:;<=>?{}_^`~[]\\".contains(c)
-}
-
-// ------------------------------------------------------------------------------------------------
-// Writing
-
-/// Whether XML 1.0 can carry the character at all.
-#[must_use]
-pub fn is_xml_char(c: char) -> bool {
-    !matches!(c, '\0'..='\u{8}' | '\u{B}' | '\u{C}' | '\u{E}'..='\u{1F}' | '\u{FFFE}' | '\u{FFFF}')
-}
-
-/// Appends `s` escaped for element content (`attr = false`) or a double-quoted attribute
-/// (`attr = true`). Characters XML cannot carry are written as U+FFFD and reported. Returns how
-/// many bytes longer the text became in UTF-8 (a one-byte control replaced by U+FFFD: two).
-fn escape_into(
-    out: &mut String,
-    s: &str,
-    attr: bool,
-    at: &At<'_>,
-    problems: &mut Vec<RecordProblem>,
-) -> usize {
-    let mut grew = 0;
-    let bytes = s.as_bytes();
-    let mut run = 0;
-    let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        let esc: Option<&str> = match b {
-            b'&' => Some("&amp;"),
-            b'<' => Some("&lt;"),
-            b'>' => Some("&gt;"),
-            b'"' if attr => Some("&quot;"),
-            b'\r' => Some("&#13;"),
-            b'\n' if attr => Some("&#10;"),
-            b'\t' if attr => Some("&#9;"),
-            b'\t' | b'\n' => None,
-            0..=0x1F => Some(""),
-            0xEF if bytes.get(i + 1) == Some(&0xBF)
-                && matches!(bytes.get(i + 2), Some(0xBE | 0xBF)) =>
-            {
-                Some("")
-            }
-            _ => None,
-        };
-        let Some(esc) = esc else {
-            i += 1;
-            continue;
-        };
-        out.push_str(&s[run..i]);
-        if esc.is_empty() {
-            // A character XML 1.0 cannot carry.
-            let c = s[i..].chars().next().unwrap_or(REPLACEMENT);
-            let mut p = at.problem(
-                RecordKind::XmlInvalidCharacter,
-                RecordAction::Replaced,
-                format!(
-                    "U+{:04X} cannot be written in XML 1.0; written as U+FFFD",
-                    u32::from(c)
-                ),
-                c.encode_utf8(&mut [0; 4]).as_bytes(),
-            );
-            p.offset = Some(s[..i].chars().count());
-            problems.push(p);
-            out.push(REPLACEMENT);
-            grew += REPLACEMENT.len_utf8() - c.len_utf8();
-            i += c.len_utf8();
-        } else {
-            out.push_str(esc);
-            i += 1;
-        }
-        run = i;
-    }
-    out.push_str(&s[run..]);
-    grew
-}
-
-/// Appends one `<record>` element (and a newline) to `out`. `number` is the record's number in
-/// the output (from 1), used in problems; `xmlns` puts the namespace on the element (for a
-/// document of one record). Problems are appended to `problems`.
-pub fn write_record(
-    rec: &Record,
-    out: &mut String,
-    number: usize,
-    xmlns: bool,
-    problems: &mut Vec<RecordProblem>,
-) {
-    let fields: Vec<&Field> = rec.fields.iter().collect();
-    write_parts(&rec.leader, &fields, out, number, xmlns, problems);
-}
-
-/// [`write_record`] of a leader and fields.
-pub fn write_parts(
-    leader: &[u8; 24],
-    fields: &[&Field],
-    out: &mut String,
-    number: usize,
-    xmlns: bool,
-    problems: &mut Vec<RecordProblem>,
-) {
-    let given_leader = leader;
-    let first_problem = problems.len();
-    let mut at = At {
-        number,
-        offset: 0,
-        control_number: None,
-        tag: None,
-        occurrence: None,
-        subfield: None,
-    };
-    out.push_str(if xmlns {
-        "<record xmlns=\"http://www.loc.gov/MARC21/slim\">\n"
-    } else {
-        "<record>\n"
-    });
-    let leader = output_leader(given_leader, fields, &at, problems);
-    if !leader_in_schema(leader.as_bytes()) {
-        problems.push(at.problem(
-            RecordKind::XmlSchemaInvalid,
-            RecordAction::Kept,
-            format!("leader {leader:?} does not match MARC21slim's leader pattern"),
-            leader.as_bytes(),
-        ));
-    }
-    out.push_str("  <leader>");
-    let leader_at = out.len();
-    // Bytes the text grows by when characters XML cannot carry are replaced: the leader's record
-    // length describes the record as written here.
-    let mut grew = 0;
-    escape_into(out, &leader, false, &at, problems);
-    out.push_str("</leader>\n");
-    let mut seen_data = false;
-    for (index, &field) in fields.iter().enumerate() {
-        if !written(field) {
-            continue;
-        }
-        at.tag = Some(&field.tag);
-        at.occurrence = None;
-        at.subfield = None;
-        let mut schema = Vec::new();
-        match &field.data {
-            FieldData::Control(text) => {
-                if !control_tag_in_schema(&field.tag) {
-                    schema.push(format!(
-                        "control field tag {:?} is not 001-009 or 00A-00z",
-                        field.tag
-                    ));
-                }
-                if seen_data {
-                    schema.push("a control field after a data field".to_owned());
-                }
-                // The occurrence is only computed when something is reported.
-                if needs_position(text) || !schema.is_empty() {
-                    at.occurrence = Some(occurrence(fields, index));
-                }
-                out.push_str("  <controlfield tag=\"");
-                escape_into(out, &field.tag, true, &at, problems);
-                out.push_str("\">");
-                grew += escape_into(out, text, false, &at, problems);
-                out.push_str("</controlfield>\n");
-            }
-            FieldData::Data {
-                ind1,
-                ind2,
-                subfields,
-            } => {
-                seen_data = true;
-                if !data_tag_in_schema(&field.tag) {
-                    schema.push(format!(
-                        "data field tag {:?} is outside MARC21slim's tag pattern",
-                        field.tag
-                    ));
-                }
-                for (name, ind) in [("ind1", ind1), ("ind2", ind2)] {
-                    if !indicator_in_schema(*ind) {
-                        schema.push(format!(
-                            "{name} {ind:?} is not a digit, a lowercase letter or a space"
-                        ));
-                    }
-                }
-                if subfields.is_empty() {
-                    schema.push("a data field without subfields".to_owned());
-                }
-                let bad_codes: Vec<char> = subfields
-                    .iter()
-                    .map(|s| s.code)
-                    .filter(|&c| !code_in_schema(c))
-                    .collect();
-                if !bad_codes.is_empty() {
-                    schema.push(format!(
-                        "subfield codes {bad_codes:?} are outside MARC21slim's code pattern"
-                    ));
-                }
-                if !schema.is_empty()
-                    || needs_position(&field.tag)
-                    || subfields.iter().any(|s| needs_position(&s.value))
-                {
-                    at.occurrence = Some(occurrence(fields, index));
-                }
-                let mut ind = [0u8; 8];
-                out.push_str("  <datafield tag=\"");
-                escape_into(out, &field.tag, true, &at, problems);
-                out.push_str("\" ind1=\"");
-                escape_into(out, ind1.encode_utf8(&mut ind), true, &at, problems);
-                out.push_str("\" ind2=\"");
-                escape_into(out, ind2.encode_utf8(&mut ind), true, &at, problems);
-                out.push_str("\">\n");
-                for sf in subfields {
-                    at.subfield = Some(sf.code);
-                    let mut code = [0u8; 4];
-                    out.push_str("    <subfield code=\"");
-                    grew += escape_into(out, sf.code.encode_utf8(&mut code), true, &at, problems);
-                    out.push_str("\">");
-                    grew += escape_into(out, &sf.value, false, &at, problems);
-                    out.push_str("</subfield>\n");
-                }
-                at.subfield = None;
-                out.push_str("  </datafield>\n");
-            }
-        }
-        for message in schema {
-            problems.push(at.problem(
-                RecordKind::XmlSchemaInvalid,
-                RecordAction::Kept,
-                message,
-                field.tag.as_bytes(),
-            ));
-        }
-    }
-    out.push_str("</record>\n");
-    if grew > 0 {
-        let (total, _) = lengths(fields);
-        let digits = format!("{:05}", total + grew);
-        let old = out.get(leader_at..leader_at + 5);
-        if total + grew <= 99_999 && old.is_some_and(|o| o.bytes().all(|b| b.is_ascii_digit())) {
-            out.replace_range(leader_at..leader_at + 5, &digits);
-        }
-    }
-    if problems.len() > first_problem {
-        let cn = control_number(fields.iter().copied());
-        for p in &mut problems[first_problem..] {
-            p.control_number.clone_from(&cn);
-        }
-    }
-}
-
-/// Whether a text holds a character XML cannot carry (so a problem may need the occurrence).
-fn needs_position(s: &str) -> bool {
-    s.bytes()
-        .any(|b| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r'))
-        || s.contains(['\u{FFFE}', '\u{FFFF}'])
-}
-
-/// MARCXML as a [`RecordSink`] of [`crate::writer::RecordWriter`]: a `<collection>` document.
-#[derive(Default)]
-pub struct MarcXmlSink {
-    text: String,
-}
-
-impl RecordSink for MarcXmlSink {
-    fn start(&mut self, out: &mut Vec<u8>) {
-        out.extend_from_slice(COLLECTION_START.as_bytes());
-    }
-
-    fn record(
-        &mut self,
-        leader: &[u8; 24],
-        fields: &[&Field],
-        number: usize,
-        offset: u64,
-        out: &mut Vec<u8>,
-        problems: &mut Vec<RecordProblem>,
-    ) -> bool {
-        let first = problems.len();
-        self.text.clear();
-        write_parts(leader, fields, &mut self.text, number, false, problems);
-        out.extend_from_slice(self.text.as_bytes());
-        for p in &mut problems[first..] {
-            p.record_offset = offset;
-        }
-        true
-    }
-
-    fn end(&mut self, out: &mut Vec<u8>) {
-        out.extend_from_slice(COLLECTION_END.as_bytes());
-    }
-}
-
-/// A document of one record: the XML declaration and a `<record>` carrying the namespace.
-#[must_use]
-pub fn record_document(rec: &Record) -> (String, Vec<RecordProblem>) {
-    let mut out = String::with_capacity(256);
-    out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let mut problems = Vec::new();
-    write_record(rec, &mut out, 1, true, &mut problems);
-    (out, problems)
-}
-
-/// A collection document of all the records.
-#[must_use]
-pub fn collection_document(records: &[Record]) -> (String, Vec<RecordProblem>) {
-    let mut out = String::from(COLLECTION_START);
-    let mut problems = Vec::new();
-    for (i, rec) in records.iter().enumerate() {
-        write_record(rec, &mut out, i + 1, false, &mut problems);
-    }
-    out.push_str(COLLECTION_END);
-    (out, problems)
-}
-
-// ------------------------------------------------------------------------------------------------
-// Reading
-
-/// One item of a MARCXML or MARC-in-JSON stream: a record (or, for problems found outside any
-/// record or a record that had to be rejected, none) and the problems met.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ReadRecord {
-    /// The record's number in the input, from 1 (for problems outside records: the number the
-    /// next record would have).
-    pub number: usize,
-    /// Byte offset of the record (its `<record` or `{`) in the input.
-    pub offset: u64,
-    /// The record, unless it could not be read.
-    pub record: Option<Record>,
-    /// What was found wrong, positioned.
-    pub problems: Vec<RecordProblem>,
-}
-
-/// The default leader of a record that has none (09 `a`: the text is Unicode).
-pub(crate) const DEFAULT_LEADER: [u8; 24] = *b"00000    a2200000   4500";
-
-/// Makes a leader of 24 ASCII characters from the text given, reporting what was changed.
-pub(crate) fn leader_from_text(
-    text: &str,
-    at: &At<'_>,
-    kind: RecordKind,
-) -> ([u8; 24], Option<RecordProblem>) {
-    let mut leader = [b' '; 24];
-    let mut changed = Vec::new();
-    let chars: Vec<char> = text.chars().collect();
-    for (i, slot) in leader.iter_mut().enumerate() {
-        match chars.get(i) {
-            Some(&c) if (' '..='~').contains(&c) => *slot = c as u8,
-            Some(_) => changed.push(format!(
-                "position {i} is not printable ASCII (written as a space)"
-            )),
-            None => {}
-        }
-    }
-    if chars.len() != 24 {
-        changed.push(format!(
-            "{} characters instead of 24 ({})",
-            chars.len(),
-            if chars.len() < 24 {
-                "padded with spaces"
-            } else {
-                "cut"
-            }
-        ));
-    }
-    let problem = (!changed.is_empty()).then(|| {
-        at.problem(
-            kind,
-            RecordAction::Replaced,
-            format!("leader {text:?}: {}", changed.join("; ")),
-            text.as_bytes(),
-        )
-    });
-    (leader, problem)
-}
+use super::*;
+use crate::interchange::*;
 
 /// What an element is, as far as MARCXML goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Name {
+pub(super) enum Name {
     Collection,
     Record,
     Leader,
@@ -647,7 +18,7 @@ enum Name {
     Foreign,
 }
 
-fn classify(ns: &ResolveResult<'_>, e: &BytesStart<'_>) -> Name {
+pub(super) fn classify(ns: &ResolveResult<'_>, e: &BytesStart<'_>) -> Name {
     let marc = match ns {
         ResolveResult::Bound(n) => n.as_ref() == NAMESPACE.as_bytes(),
         // No namespace at all, or an undeclared prefix (`marc:record` with no xmlns:marc):
@@ -669,7 +40,7 @@ fn classify(ns: &ResolveResult<'_>, e: &BytesStart<'_>) -> Name {
 }
 
 /// Replaces CR LF and lone CR by LF (XML 1.0 end-of-line handling).
-fn normalize_eol(s: Cow<'_, str>) -> Cow<'_, str> {
+pub(super) fn normalize_eol(s: Cow<'_, str>) -> Cow<'_, str> {
     if !s.contains('\r') {
         return s;
     }
@@ -677,7 +48,7 @@ fn normalize_eol(s: Cow<'_, str>) -> Cow<'_, str> {
 }
 
 /// Resolves an entity or character reference (`name` is what is between `&` and `;`).
-fn resolve_ref(name: &str) -> Option<char> {
+pub(super) fn resolve_ref(name: &str) -> Option<char> {
     match name {
         "amp" => Some('&'),
         "lt" => Some('<'),
@@ -700,7 +71,7 @@ fn resolve_ref(name: &str) -> Option<char> {
 }
 
 /// Where the reader is, for positioning problems.
-struct Place<'a> {
+pub(super) struct Place<'a> {
     number: usize,
     offset: u64,
     tag: Option<&'a str>,
@@ -740,7 +111,11 @@ impl Place<'_> {
 
 /// Decodes an attribute value: references resolved, TAB/LF/CR normalized to spaces (XML 1.0
 /// attribute-value normalization for CDATA attributes).
-fn attribute_value(raw: &[u8], place: &Place<'_>, problems: &mut Vec<RecordProblem>) -> String {
+pub(super) fn attribute_value(
+    raw: &[u8],
+    place: &Place<'_>,
+    problems: &mut Vec<RecordProblem>,
+) -> String {
     let text = match std::str::from_utf8(raw) {
         Ok(s) => Cow::Borrowed(s),
         Err(_) => {
@@ -796,14 +171,18 @@ fn attribute_value(raw: &[u8], place: &Place<'_>, problems: &mut Vec<RecordProbl
 
 /// The attributes of a MARCXML element we care about.
 #[derive(Default)]
-struct Attrs {
+pub(super) struct Attrs {
     tag: Option<String>,
     ind1: Option<String>,
     ind2: Option<String>,
     code: Option<String>,
 }
 
-fn attributes(e: &BytesStart<'_>, place: &Place<'_>, problems: &mut Vec<RecordProblem>) -> Attrs {
+pub(super) fn attributes(
+    e: &BytesStart<'_>,
+    place: &Place<'_>,
+    problems: &mut Vec<RecordProblem>,
+) -> Attrs {
     let mut attrs = Attrs::default();
     for a in e.attributes().with_checks(false).flatten() {
         let slot = match a.key.as_ref() {
@@ -828,7 +207,7 @@ pub struct XmlReader<R: BufRead> {
 }
 
 /// The result of reading inside an element: go on, or the document is broken.
-type Step<T> = Result<T, quick_xml::Error>;
+pub(super) type Step<T> = Result<T, quick_xml::Error>;
 
 impl<R: BufRead> XmlReader<R> {
     /// A reader over a UTF-8 XML document.
@@ -1361,7 +740,7 @@ impl<R: BufRead> Iterator for XmlReader<R> {
     }
 }
 
-fn missing_end(name: &str) -> quick_xml::Error {
+pub(super) fn missing_end(name: &str) -> quick_xml::Error {
     quick_xml::Error::IllFormed(quick_xml::errors::IllFormedError::MissingEndTag(
         name.to_owned(),
     ))
@@ -1369,7 +748,7 @@ fn missing_end(name: &str) -> quick_xml::Error {
 
 /// An indicator from its attribute: one character; a missing or empty one becomes a space, a
 /// longer one keeps its first character (reported).
-fn indicator(
+pub(super) fn indicator(
     value: Option<&str>,
     name: &str,
     pos: u64,
@@ -1401,7 +780,12 @@ fn indicator(
     }
 }
 
-fn push_text(text: &mut String, raw: &[u8], place: &Place<'_>, problems: &mut Vec<RecordProblem>) {
+pub(super) fn push_text(
+    text: &mut String,
+    raw: &[u8],
+    place: &Place<'_>,
+    problems: &mut Vec<RecordProblem>,
+) {
     match std::str::from_utf8(raw) {
         Ok(s) => text.push_str(&normalize_eol(Cow::Borrowed(s))),
         Err(_) => {
@@ -1415,7 +799,3 @@ fn push_text(text: &mut String, raw: &[u8], place: &Place<'_>, problems: &mut Ve
         }
     }
 }
-
-#[cfg(test)]
-#[path = "marcxml/tests.rs"]
-pub(crate) mod tests;

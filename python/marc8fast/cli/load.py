@@ -1,0 +1,192 @@
+"""``marc8fast load FILE... --db CATALOG``: loads records into the local catalog (import flow)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from .._output import AtomicText
+from .._paths import check_paths
+from ..catalog import add_db_option
+from ._common import (
+    _EXIT_EPILOG,
+    EXIT_ERROR,
+    EXIT_OK,
+    EXIT_PROBLEMS,
+    _catalog_failure,
+    _error,
+    _finish_report,
+    _input_file_ok,
+    _input_size,
+    _jobs,
+    _open_catalog,
+    _os_error,
+    _progress,
+    _verbosity,
+    _wait_option,
+)
+
+
+def register(sub: Any) -> None:
+    ld = sub.add_parser(
+        "load",
+        help="load OCLC records into the local catalog",
+        description="Load MARC-8 or UTF-8 records into the catalog: convert to UTF-8, apply the "
+        "local rules (049 kept; 040 $b not eng: 035 and 040 deleted, leader/17 = 5), then match: "
+        "a targeting 035 overlays that record, the same OCLC number is a duplicate (not loaded), "
+        "the same title/author is a possible duplicate (loaded), else a new system number. One "
+        "line per record on stdout, a summary on stderr.",
+        epilog=_EXIT_EPILOG,
+    )
+    ld.add_argument(
+        "files",
+        nargs="+",
+        metavar="FILE",
+        help="ISO 2709, MARCXML or JSON files, pipes or - (standard input, once); each read once",
+    )
+    add_db_option(ld, "made if there is nothing at that path")
+    ld.add_argument(
+        "--target-prefix",
+        default="(LOCAL)",
+        metavar="PREFIX",
+        help='035 $a PREFIX + system number targets a local record (default "(LOCAL)")',
+    )
+    ld.add_argument(
+        "--exclude-symbol",
+        action="append",
+        default=[],
+        metavar="SYM",
+        help="skip records whose 049 $a is SYM, in any case (one symbol a flag; repeat the flag "
+        "for more)",
+    )
+    ld.add_argument(
+        "--report", metavar="FILE.jsonl", help="one JSON line per record's fate, once committed"
+    )
+    ld.add_argument(
+        "--batch-size", type=_jobs, default=500, metavar="N", help="records per commit (500)"
+    )
+    ld.add_argument(
+        "--overlay",
+        choices=["merge", "replace"],
+        default="merge",
+        help="merge (default): an overlay keeps the old record's local fields (9XX and tags "
+        "that are not numeric: H01, CAT ...); replace: the incoming record replaces it whole",
+    )
+    _wait_option(ld)
+    _verbosity(ld)
+    ld.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..catalog import CatalogError
+    from ..flows.importer import Importer
+    from ..flows.outcome import Outcome
+
+    # "-" is standard input, read once like any input (issue 18).
+    if args.files.count("-") > 1:
+        print("marc8fast: - (standard input) can be given once", file=sys.stderr)
+        return EXIT_ERROR
+    inputs = [f for f in args.files if f != "-"]
+    for path in inputs:
+        if not _input_file_ok(path):
+            return EXIT_ERROR
+    why = _prefix_problem(args.target_prefix) or check_paths(
+        [("the report", args.report)], inputs=args.files, catalog=args.db, catalog_is_output=True
+    )
+    if why is not None:
+        return _error(why)
+    store = _open_catalog(args.db, create=True, wait=args.wait)
+    if store is None:
+        return EXIT_ERROR
+    try:
+        # Written under a temporary name, renamed into place when the run ends (also when it
+        # stops on an error: the report then says what was done before it).
+        report = AtomicText(args.report) if args.report else None
+    except OSError as e:
+        store.close()
+        return _error(_os_error(e, args.report))
+
+    bar = _progress("load", _input_size(args.files), args)
+    rows = _ReportRows(report) if report is not None else None
+
+    def show(out: Outcome) -> None:
+        # Called once the record is committed (its report row was written just before).
+        if args.verbosity >= 1:
+            bar.done()  # the bar is drawn again on the next progress call
+            # A record's problems are listed under its line (issue 11, item 8).
+            sys.stdout.write(out.line() + "\n")
+            for line in out.problem_lines():
+                sys.stdout.write(f"    {line}\n")
+
+    t0 = time.perf_counter()
+    try:
+        summary = Importer(
+            store,
+            target_prefix=args.target_prefix,
+            exclude_symbols=args.exclude_symbol,
+            batch_size=args.batch_size,
+            on_outcome=show,
+            overlay=args.overlay,
+            on_progress=bar,
+            before_commit=rows.write if rows is not None else None,
+            commit_failed=rows.undo if rows is not None else None,
+        ).load(args.files)
+    except BrokenPipeError:
+        raise
+    except OSError as e:
+        return _error(_os_error(e))
+    except CatalogError as e:  # read-only, locked too long, disk full ...
+        return _catalog_failure(args.db, e)
+    finally:
+        bar.done()
+        store.close()
+        if report is not None:
+            _finish_report(report)
+    if args.verbosity >= 0:
+        secs = time.perf_counter() - t0
+        sys.stderr.write(f"{summary.text()} in {secs:.2f} s\n")
+    return EXIT_OK if summary.clean else EXIT_PROBLEMS
+
+
+class _ReportRows:
+    """``load --report``: the rows of a transaction's records are written (to the report's
+    temporary file, by its descriptor, unbuffered) before the transaction commits; a write that
+    fails takes back what it wrote and stops the load (the transaction is rolled back), and a
+    commit that fails takes the rows back: the report holds a row for every record stored and
+    for no other (issue 18, item 1)."""
+
+    def __init__(self, report: AtomicText) -> None:
+        self.report = report
+        self.fd = report.fh.fileno()
+        self.mark = 0
+
+    def write(self, outcomes: Sequence[Any]) -> None:
+        data = "".join(json.dumps(o.to_dict(), ensure_ascii=False) + "\n" for o in outcomes)
+        self.mark = os.lseek(self.fd, 0, os.SEEK_CUR)
+        view = memoryview(data.encode("utf-8"))
+        try:
+            while view:
+                n = os.write(self.fd, view)
+                view = view[n:]
+        except OSError as e:
+            self.undo()
+            raise OSError(e.errno, f"{self.report.dst}: {e.strerror or e}") from None
+
+    def undo(self) -> None:
+        with contextlib.suppress(OSError):
+            os.ftruncate(self.fd, self.mark)
+            os.lseek(self.fd, self.mark, os.SEEK_SET)
+
+
+def _prefix_problem(prefix: str) -> str | None:
+    """Why a ``--target-prefix`` cannot be used (an empty or blank one would make every 035 a
+    failed target and reject the record: issue 18, item 10), or None."""
+    if not prefix.strip():
+        return '--target-prefix must not be empty (default "(LOCAL)")'
+    return None

@@ -1,0 +1,88 @@
+//! Encoding detection: does a record's data look like MARC-8 or UTF-8?
+
+use super::*;
+
+/// What a record's field data looks like.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Looks {
+    /// Only bytes below 0x80 and no ESC: the same in both encodings.
+    Ascii,
+    /// Valid UTF-8 with at least one multibyte character.
+    Utf8,
+    /// UTF-8 with some invalid sequences, but at least as many bytes in valid multibyte
+    /// characters as in invalid sequences: damaged UTF-8, not another encoding. Whatever
+    /// leader/09 says, it is UTF-8 (each bad sequence replaced and reported): a record that says
+    /// MARC-8 is `mislabelled`, like one whose data is valid UTF-8 throughout.
+    MostlyUtf8,
+    /// MARC-8 escape sequences, or more bytes in invalid UTF-8 sequences than in valid
+    /// multibyte characters: MARC-8 or something else.
+    NotUtf8,
+}
+
+/// Classifies the data of a record's fields. An ESC counts as a sign of MARC-8 only when it
+/// starts an escape sequence that designates a MARC-8 set; a stray one is a control character,
+/// reported as such by the conversion. Invalid UTF-8 is weighed against valid UTF-8, byte for
+/// byte (above 0x7F): one bad sequence among valid characters is damage, not MARC-8, while
+/// MARC-8 text (whose diacritics and special characters almost never form valid UTF-8) is
+/// nearly all invalid.
+#[must_use]
+pub fn classify(fields: &[RawField<'_>]) -> Looks {
+    let mut multibyte = false;
+    for (k, f) in fields.iter().enumerate() {
+        if designates(f.data) {
+            return Looks::NotUtf8;
+        }
+        if !f.data.is_ascii() {
+            if std::str::from_utf8(f.data).is_err() {
+                return weigh(fields, k);
+            }
+            multibyte = true;
+        }
+    }
+    if multibyte {
+        Looks::Utf8
+    } else {
+        Looks::Ascii
+    }
+}
+
+/// True if `data` holds an ESC that starts an escape sequence designating a MARC-8 set.
+pub(super) fn designates(data: &[u8]) -> bool {
+    // `contains` on bytes is a memchr: most fields have no ESC and pay only that scan.
+    let mut rest = if data.contains(&0x1B) { data } else { &[][..] };
+    while let Some(i) = rest.iter().position(|&b| b == 0x1B) {
+        if crate::decoder::starts_designation(&rest[i..]) {
+            return true;
+        }
+        rest = &rest[i + 1..];
+    }
+    false
+}
+
+/// [`classify`] of a record whose field `first_bad` is the first with invalid UTF-8: MARC-8
+/// escapes in any later field, or more bytes above 0x7F in invalid sequences than in valid
+/// characters, make it [`Looks::NotUtf8`]; else [`Looks::MostlyUtf8`].
+pub(super) fn weigh(fields: &[RawField<'_>], first_bad: usize) -> Looks {
+    if fields[first_bad + 1..].iter().any(|f| designates(f.data)) {
+        return Looks::NotUtf8;
+    }
+    // Every byte of an invalid sequence is above 0x7F: the high bytes are the valid ones plus
+    // the invalid ones, so the count stops as soon as the invalid ones are the majority.
+    let total: usize = fields
+        .iter()
+        .map(|f| f.data.iter().filter(|&&b| b >= 0x80).count())
+        .sum();
+    let mut invalid = 0;
+    for f in &fields[first_bad..] {
+        if f.data.is_ascii() {
+            continue;
+        }
+        for chunk in f.data.utf8_chunks() {
+            invalid += chunk.invalid().len();
+        }
+        if 2 * invalid > total {
+            return Looks::NotUtf8;
+        }
+    }
+    Looks::MostlyUtf8
+}

@@ -1,0 +1,106 @@
+//! Writing a record: the leader's lengths, the directory and the fields in ISO 2709.
+
+use super::*;
+
+/// Appends `n` as `width` decimal digits (callers have checked that it fits).
+pub(super) fn push_num(out: &mut Vec<u8>, mut n: usize, width: usize) {
+    let mut digits = [b'0'; 5];
+    for d in digits[..width].iter_mut().rev() {
+        *d = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    out.extend_from_slice(&digits[..width]);
+}
+
+/// Writes a record from its leader and fields: computes the record length, the base address and
+/// the directory. Returns a [`ParseError`] if a field or the record is too long for
+/// ISO 2709.
+pub fn write_record<D: AsRef<[u8]>>(
+    leader: &[u8; 24],
+    fields: &[([u8; 3], D)],
+    out: &mut Vec<u8>,
+) -> Result<(), ParseError> {
+    let base = 24 + 12 * fields.len() + 1;
+    let data_len: usize = fields.iter().map(|(_, d)| d.as_ref().len() + 1).sum();
+    let total = base + data_len + 1;
+    for (tag, d) in fields {
+        let d = d.as_ref();
+        if d.len() + 1 > MAX_FIELD {
+            return Err(ParseError::new(
+                RecordKind::FieldTooLong,
+                format!(
+                    "field {} would be {} bytes; ISO 2709 allows {MAX_FIELD}",
+                    String::from_utf8_lossy(tag),
+                    d.len() + 1
+                ),
+            ));
+        }
+    }
+    if total > MAX_RECORD || base > MAX_RECORD {
+        return Err(ParseError::new(
+            RecordKind::RecordTooLong,
+            format!("the record would be {total} bytes; ISO 2709 allows {MAX_RECORD}"),
+        ));
+    }
+    out.reserve(total);
+    push_num(out, total, 5);
+    out.extend_from_slice(&leader[5..12]);
+    push_num(out, base, 5);
+    out.extend_from_slice(&leader[17..24]);
+    let mut start = 0;
+    for (tag, d) in fields {
+        let d = d.as_ref();
+        out.extend_from_slice(tag);
+        push_num(out, d.len() + 1, 4);
+        push_num(out, start, 5);
+        start += d.len() + 1;
+    }
+    out.push(FT);
+    for (_, d) in fields {
+        out.extend_from_slice(d.as_ref());
+        out.push(FT);
+    }
+    out.push(RT);
+    Ok(())
+}
+
+/// Puts MARC 21's fixed leader values back (`22` at 10-11, `4500` at 20-23) and replaces bytes
+/// that are not printable ASCII (elsewhere than the lengths, which are rewritten anyway) by a
+/// space, so that the converted leader is valid in either encoding. Returns the problem (record
+/// number and offset to be filled in) if anything changed.
+pub(super) fn fix_leader(leader: &mut [u8; 24]) -> Option<RecordProblem> {
+    let before = *leader;
+    let mut changed = Vec::new();
+    for (i, b) in leader.iter_mut().enumerate() {
+        let want = match i {
+            0..=4 | 12..=16 => continue, // recomputed when the record is written
+            10 | 11 => b'2',
+            20 => b'4',
+            21 => b'5',
+            22 | 23 => b'0',
+            _ if (0x20..0x7F).contains(b) => continue,
+            _ => b' ',
+        };
+        if *b != want {
+            changed.push(i);
+            *b = want;
+        }
+    }
+    if changed.is_empty() {
+        return None;
+    }
+    let mut p = RecordProblem::new(0, 0, RecordKind::BadLeader, RecordAction::Recovered);
+    p.message = format!(
+        "leader positions {changed:?} held {:?}; written as MARC 21 requires ({:?})",
+        changed
+            .iter()
+            .map(|&i| char::from(before[i]))
+            .collect::<String>(),
+        changed
+            .iter()
+            .map(|&i| char::from(leader[i]))
+            .collect::<String>(),
+    );
+    p.bytes = before.to_vec();
+    Some(p)
+}

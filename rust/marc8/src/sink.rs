@@ -1,0 +1,66 @@
+//! How a record is serialized in one format: [`RecordSink`], and the ISO 2709 sink. A leaf of
+//! the writing side: MARCXML and MARC-in-JSON implement the trait in their own modules, and
+//! [`Format::sink`](crate::convert::Format::sink) (in `convert`) picks one for a format.
+
+use crate::encoder::EncodeErrors;
+use crate::model::{write_iso2709, Field};
+use crate::record::{RecordProblem, Target};
+
+/// Serializes records of one format: what comes before the first record, each record, and what
+/// comes after the last.
+pub trait RecordSink: Send {
+    /// Bytes before the first record (a document's opening).
+    fn start(&mut self, _out: &mut Vec<u8>) {}
+
+    /// Appends one record to `out`; returns false (appending nothing) if it cannot be written,
+    /// with the problems saying why. `number` and `offset` position the problems.
+    fn record(
+        &mut self,
+        leader: &[u8; 24],
+        fields: &[&Field],
+        number: usize,
+        offset: u64,
+        out: &mut Vec<u8>,
+        problems: &mut Vec<RecordProblem>,
+    ) -> bool;
+
+    /// Bytes after the last record (a document's closing).
+    fn end(&mut self, _out: &mut Vec<u8>) {}
+}
+
+/// ISO 2709 in UTF-8 or MARC-8 ([`write_iso2709`]).
+pub struct Iso2709Sink {
+    to: Target,
+    errors: EncodeErrors,
+}
+
+impl Iso2709Sink {
+    /// A sink writing ISO 2709 in `to`, encoding with `errors`.
+    #[must_use]
+    pub fn new(to: Target, errors: EncodeErrors) -> Iso2709Sink {
+        Iso2709Sink { to, errors }
+    }
+}
+
+impl RecordSink for Iso2709Sink {
+    fn record(
+        &mut self,
+        leader: &[u8; 24],
+        fields: &[&Field],
+        number: usize,
+        offset: u64,
+        out: &mut Vec<u8>,
+        problems: &mut Vec<RecordProblem>,
+    ) -> bool {
+        write_iso2709(
+            leader,
+            fields.iter().copied(),
+            self.to,
+            self.errors,
+            number,
+            offset,
+            out,
+            problems,
+        )
+    }
+}
