@@ -56,6 +56,7 @@ def fake_z3950(monkeypatch):
 
 def test_serve_exits_2_when_the_z3950_service_fails(tmp_path, fake_z3950, capsys):
     _calls, handles = fake_z3950
+    open_store(tmp_path / "c.sqlite").close()  # serve never makes a catalog (issue 18, item 5)
     opts = serve.ServeOptions(db=str(tmp_path / "c.sqlite"), z3950=("127.0.0.1", 0), no_auth=True)
 
     def ready() -> None:
