@@ -4,6 +4,7 @@ on stdout (read by :mod:`.supervisor`)."""
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import json
 import os
 import re
@@ -14,6 +15,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import IO, Any
 
 from ..._native import Marc8Error
@@ -21,10 +23,14 @@ from ...flows.store import SQLiteStore
 from .. import query as q
 from ..guard import Policy
 from .backend import (
+    DEFAULT_DATABASE,
+    IDLE_TIMEOUT,
     LOG_INTERVAL,
+    MAX_PDU_KB,
     MAX_PENDING_EVENTS,
     MAX_PER_ADDRESS,
     PDU_DEADLINE,
+    REFUSE_DELAY,
     YAZ_LOG_RATE,
     Backend,
     Config,
@@ -34,6 +40,40 @@ from .watchdog import Watchdog, _socket_of
 Log = Callable[[dict[str, object]], None]
 
 # -- the child process -----------------------------------------------------------------------------
+
+
+@dataclass
+class ChildSettings:
+    """What the supervisor tells the child, as one JSON argument (``--child JSON``)."""
+
+    db_path: str
+    config: str  # the yazgfs XML file (gfs_config)
+    z3950: tuple[str, int] | None = None
+    sru: tuple[str, int] | None = None
+    database: str = DEFAULT_DATABASE
+    no_auth: bool = False
+    refuse_delay: float = REFUSE_DELAY
+    idle_timeout: int = IDLE_TIMEOUT
+    max_pdu_kb: int = MAX_PDU_KB
+    pdu_deadline: float = PDU_DEADLINE
+    max_per_address: int = MAX_PER_ADDRESS
+    limits: q.Limits = field(default_factory=q.Limits)
+    policy: Policy = field(default_factory=Policy)
+    startup_timeout: float = 30.0
+    yaz_log: str = "none,fatal,warn,flush"
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> ChildSettings:
+        data = json.loads(text)
+        for name in ("z3950", "sru"):
+            if data.get(name):
+                data[name] = (str(data[name][0]), int(data[name][1]))
+        data["limits"] = q.Limits(**data.get("limits", {}))
+        data["policy"] = Policy(**data.get("policy", {}))
+        return cls(**data)
 
 
 def _listening_ports() -> list[int]:
@@ -196,7 +236,7 @@ def _stop_on_eof(pipe: EventPipe) -> None:
     os.kill(os.getpid(), signal.SIGTERM)
 
 
-def child_main(spec: dict[str, Any], out: IO[bytes]) -> int:
+def child_main(spec: ChildSettings, out: IO[bytes]) -> int:
     """Serve until stdin closes: GFS in this (main) thread, events as JSON lines on ``out``."""
     from .. import yazgfs
 
@@ -205,12 +245,12 @@ def child_main(spec: dict[str, Any], out: IO[bytes]) -> int:
     threading.Thread(target=_stop_on_eof, args=(pipe,), name="z3950-stop", daemon=True).start()
 
     config = Config(
-        spec["db_path"],
-        database=spec["database"],
-        no_auth=spec["no_auth"],
-        refuse_delay=spec["refuse_delay"],
-        limits=q.Limits(**spec.get("limits", {})),
-        policy=Policy(**spec.get("policy", {})),
+        spec.db_path,
+        database=spec.database,
+        no_auth=spec.no_auth,
+        refuse_delay=spec.refuse_delay,
+        limits=spec.limits,
+        policy=spec.policy,
     )
     try:
         SQLiteStore(config.db_path, readonly=True).close()
@@ -221,12 +261,13 @@ def child_main(spec: dict[str, Any], out: IO[bytes]) -> int:
     yaz_log = YazLog(emit)
     backend.watchdog = Watchdog(
         backend.activity,
-        float(spec.get("pdu_deadline", PDU_DEADLINE)),
+        spec.pdu_deadline,
         emit,
-        int(spec.get("max_per_address", MAX_PER_ADDRESS)),
+        spec.max_per_address,
     )
     backend.watchdog.start()
-    wanted = [(name, int(spec[name][1])) for name in ("z3950", "sru") if spec.get(name)]
+    listen = {"z3950": spec.z3950, "sru": spec.sru}
+    wanted = [(name, where[1]) for name, where in listen.items() if where]
 
     def started(_block: Any) -> None:
         try:
@@ -246,19 +287,19 @@ def child_main(spec: dict[str, Any], out: IO[bytes]) -> int:
         # login check); a kept-alive connection never carries a second request's credentials
         "-K",
         "-f",
-        spec["config"],
+        spec.config,
         "-t",
-        f"{int(spec['idle_timeout'])}s",
+        f"{spec.idle_timeout}s",
         "-k",
-        str(int(spec["max_pdu_kb"])),
+        str(spec.max_pdu_kb),
         # YAZ's log lines (and the BER dumps of malformed PDUs) go into a pipe (YazLog, then
         # serve's log), not to stderr
         "-l",
         yaz_log.path,
         "-v",
-        spec.get("yaz_log", "none,fatal,warn,flush"),
+        spec.yaz_log,
     ]
-    argv += [_address(spec[name][0], int(spec[name][1])) for name, _ in wanted]
+    argv += [_address(where[0], where[1]) for where in listen.values() if where]
     cargv = (ctypes.c_char_p * (len(argv) + 1))(*[a.encode() for a in argv], None)
     rc = backend.yaz.server.statserv_main(len(argv), cargv, backend._init, backend._close)
     del yaz_log

@@ -18,7 +18,7 @@ from .backend import (
     PDU_DEADLINE,
     REFUSE_DELAY,
 )
-from .child import _die_with_parent, child_main
+from .child import ChildSettings, _die_with_parent, child_main
 from .supervisor import start
 
 Log = Callable[[dict[str, object]], None]
@@ -33,7 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["--child"]:
         _die_with_parent()
-        return child_main(json.loads(args[1]), sys.stdout.buffer)
+        return child_main(ChildSettings.from_json(args[1]), sys.stdout.buffer)
     p = argparse.ArgumentParser(
         prog="python -m marc8fast.server.z3950",
         description="Serve a catalog over Z39.50 and SRU in the foreground (development runner; "

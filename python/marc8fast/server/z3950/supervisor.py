@@ -12,7 +12,6 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
 from ..._native import Marc8Error
 from ...flows.store import SQLiteStore
@@ -30,6 +29,7 @@ from .backend import (
     RESTART_WINDOW,
     printable,
 )
+from .child import ChildSettings
 from .gfs_config import cql_properties, gfs_config
 
 Log = Callable[[dict[str, object]], None]
@@ -50,7 +50,7 @@ class Handle:
     :data:`RESTART_WINDOW` seconds, or a restart that cannot listen, it gives up: ``failure``
     says why and ``failed`` is set (``serve`` then stops and exits non-zero)."""
 
-    def __init__(self, spec: dict[str, Any], tmp: str, log: Log) -> None:
+    def __init__(self, spec: ChildSettings, tmp: str, log: Log) -> None:
         self.spec = spec
         self.tmp = tmp
         self.log = log
@@ -69,13 +69,14 @@ class Handle:
 
     def _spawn(self) -> bool:
         """Start a child and wait until it listens (True) or fails (False, ``self.failure``)."""
-        spec = dict(self.spec)
-        for name, port in self.ports.items():  # a restart listens where the first one did
-            if spec.get(name):
-                spec[name] = [spec[name][0], port]
+        spec, ports = self.spec, self.ports  # a restart listens where the first one did
+        if spec.z3950 and "z3950" in ports:
+            spec = dataclasses.replace(spec, z3950=(spec.z3950[0], ports["z3950"]))
+        if spec.sru and "sru" in ports:
+            spec = dataclasses.replace(spec, sru=(spec.sru[0], ports["sru"]))
         ready = threading.Event()
         proc = subprocess.Popen(
-            [sys.executable, "-m", "marc8fast.server.z3950", "--child", json.dumps(spec)],
+            [sys.executable, "-m", "marc8fast.server.z3950", "--child", spec.to_json()],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             cwd=self.tmp,
@@ -87,7 +88,7 @@ class Handle:
         )
         reader.start()
         self.reader = reader
-        if not ready.wait(float(self.spec.get("startup_timeout", 30.0))) or proc.poll() is not None:
+        if not ready.wait(self.spec.startup_timeout) or proc.poll() is not None:
             self.failure = self.failure or "it did not start listening"
             self._end(proc)
             return False
@@ -274,22 +275,22 @@ def start(
     host, port = z3950 or sru or ("", 0)
     with open(cfg, "w", encoding="utf-8") as fh:
         fh.write(gfs_config(cql, database, host, port))
-    spec = {
-        "db_path": os.path.abspath(db_path),
-        "z3950": list(z3950) if z3950 else None,
-        "sru": list(sru) if sru else None,
-        "database": database,
-        "no_auth": no_auth,
-        "refuse_delay": refuse_delay,
-        "idle_timeout": max(1, int(idle_timeout)),
-        "max_pdu_kb": max(1, int(max_pdu_kb)),
-        "pdu_deadline": pdu_deadline,
-        "max_per_address": max(0, int(max_per_address)),
-        "limits": dataclasses.asdict(limits or q.Limits()),
-        "policy": dataclasses.asdict(policy or Policy()),
-        "config": cfg,
-        "startup_timeout": startup_timeout,
-    }
+    spec = ChildSettings(
+        db_path=os.path.abspath(db_path),
+        config=cfg,
+        z3950=z3950,
+        sru=sru,
+        database=database,
+        no_auth=no_auth,
+        refuse_delay=refuse_delay,
+        idle_timeout=max(1, int(idle_timeout)),
+        max_pdu_kb=max(1, int(max_pdu_kb)),
+        pdu_deadline=pdu_deadline,
+        max_per_address=max(0, int(max_per_address)),
+        limits=limits or q.Limits(),
+        policy=policy or Policy(),
+        startup_timeout=startup_timeout,
+    )
     handle = Handle(spec, tmp, log)
     try:
         handle.start()
