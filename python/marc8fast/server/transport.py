@@ -19,6 +19,7 @@ Threads, written down:
 from __future__ import annotations
 
 import os
+import selectors
 import socket
 import ssl
 import threading
@@ -84,6 +85,8 @@ class Transport:
         self._buckets: dict[str, tuple[float, float]] = {}  # address → (tokens, when)
         self._refused: dict[str, list[float]] = {}  # address → [refusals not logged, logged at]
         self.port = 0
+        # stop() writes a byte here: the acceptor waits on its listener and on this, never polls
+        self._wake_r, self._wake_w = socket.socketpair()
 
     # -- what the application supplies -----------------------------------------------------------
 
@@ -109,7 +112,7 @@ class Transport:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.s.host, self.s.port))
         sock.listen(1024)
-        sock.settimeout(0.25)
+        sock.setblocking(False)  # accept() is called only once select says a connection waits
         self._listener = sock
         self.port = sock.getsockname()[1]
         for target, name in ((self._accept_loop, "connexion-accept"), *self._workers()):
@@ -123,13 +126,18 @@ class Transport:
         stop the writer once it has answered every request it took."""
         limit = self.s.drain_timeout if timeout is None else timeout
         self._stopping.set()
+        try:
+            self._wake_w.send(b"\0")  # the acceptor's select returns
+        except OSError:
+            pass
         accept = self._threads[0] if self._threads else None
         if accept is not None:
             accept.join(2.0)
         deadline = time.monotonic() + limit
         with self._active_lock:
             while self._active and time.monotonic() < deadline:
-                self._active_lock.wait(max(0.0, min(0.2, deadline - time.monotonic())))
+                # notified by each connection's end (and each eviction)
+                self._active_lock.wait(max(0.0, deadline - time.monotonic()))
         self._close()
         for t in self._threads[1:]:
             t.join(max(1.0, deadline - time.monotonic()))
@@ -139,12 +147,20 @@ class Transport:
     def _accept_loop(self) -> None:
         assert self._listener is not None
         listener = self._listener
+        selector = selectors.DefaultSelector()
+        selector.register(listener, selectors.EVENT_READ)
+        selector.register(self._wake_r, selectors.EVENT_READ)
         try:
             while not self._stopping.is_set():
+                # Blocks until a connection waits or stop() writes to the wake-up socket.
+                ready = {key.fileobj for key, _ in selector.select()}
+                if self._wake_r in ready or self._stopping.is_set():
+                    break
                 try:
                     sock, peer = listener.accept()
-                except TimeoutError:
-                    continue
+                    sock.setblocking(True)
+                except (BlockingIOError, InterruptedError):
+                    continue  # taken back by the client before accept (it reset)
                 except OSError:
                     if self._stopping.is_set():
                         break
@@ -159,7 +175,10 @@ class Transport:
                 t = threading.Thread(target=self._serve, args=(conn, addr), daemon=True)
                 t.start()
         finally:
+            selector.close()
             listener.close()
+            self._wake_r.close()
+            self._wake_w.close()
 
     def _admit(self, conn: _Conn) -> str | None:
         """Count ``conn`` in, making room by closing a slow connection if need be; or the
@@ -216,6 +235,7 @@ class Transport:
         if not conns:
             self._conns.pop(victim.ip, None)
         self._active -= 1
+        self._active_lock.notify_all()
         try:
             # Through a duplicate of its descriptor: also while a TLS handshake holds the
             # socket (its handler has not closed it: ``closing`` is set under this lock first).
