@@ -8,11 +8,11 @@ import socket
 import ssl
 from collections.abc import Iterator
 
-from .._native import next_record
+from .._native import Marc8Error, next_record
 from . import protocol
 
 
-class SendError(OSError):
+class SendError(Marc8Error, OSError):
     """No reply: the connection failed, or closed before a reply came."""
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .._native import next_record
+from .._native import Marc8Error, next_record
 
 #: An ISO 2709 record is at most 99,999 bytes; the items before it are short.
 MAX_REQUEST = 100_000
@@ -27,7 +27,7 @@ MAX_REQUEST = 100_000
 _SPACES = b" \t\r\n"
 
 
-class ProtocolError(ValueError):
+class ProtocolError(Marc8Error, ValueError):
     """A request that cannot be read; the message is what the reply says after ``Rejected:``."""
 
 

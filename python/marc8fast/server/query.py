@@ -12,6 +12,8 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from .._native import Marc8Error
+
 #: Bib-1 use attribute → index of :func:`marc8fast.flows.search.find`.
 USE_INDEX: dict[int, str] = {
     12: "sysno",  # local number
@@ -35,7 +37,7 @@ TRUNCATIONS = {1, 100}  # right truncation, none
 COMPLETENESS = {1, 2, 3}  # incomplete subfield, complete subfield, complete field: not checked
 
 
-class Diagnostic(Exception):
+class Diagnostic(Marc8Error):
     """A Bib-1 diagnostic: ``code`` and the additional information sent with it."""
 
     def __init__(self, code: int, addinfo: str = "") -> None:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from .._native import Marc8Error
 from .log import RequestLog
 
 
@@ -74,7 +75,7 @@ class ServeOptions:
     exclude_symbols: tuple[str, ...] = ()
 
 
-class ServeError(Exception):
+class ServeError(Marc8Error):
     """Serve cannot start: said in one line."""
 
 
