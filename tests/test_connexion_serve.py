@@ -21,6 +21,19 @@ class _Handle:
         self.stopped: float | None = None
         self.failed = threading.Event()  # set when the service cannot be kept up
         self.failure: str | None = None
+        self.callbacks: list = []
+
+    def when_failed(self, fn) -> None:  # the contract: fn is called once the service gives up
+        if self.failed.is_set():
+            fn()
+        else:
+            self.callbacks.append(fn)
+
+    def give_up(self, why: str) -> None:
+        self.failure = why
+        self.failed.set()
+        for fn in self.callbacks:
+            fn()
 
     def stop(self, timeout: float) -> None:
         self.stopped = timeout
@@ -60,8 +73,7 @@ def test_serve_exits_2_when_the_z3950_service_fails(tmp_path, fake_z3950, capsys
     opts = serve.ServeOptions(db=str(tmp_path / "c.sqlite"), z3950=("127.0.0.1", 0), no_auth=True)
 
     def ready() -> None:
-        handles[0].failure = "the Z39.50 server died 6 times in 60 s (last: signal 11)"
-        handles[0].failed.set()
+        handles[0].give_up("the Z39.50 server died 6 times in 60 s (last: signal 11)")
 
     assert serve.run(opts, ready=ready) == 2
     assert handles[0].stopped is not None

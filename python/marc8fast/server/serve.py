@@ -28,6 +28,7 @@ class ServiceHandle(Protocol):
     def failed(self) -> threading.Event: ...
     @property
     def failure(self) -> str | None: ...
+    def when_failed(self, fn: Callable[[], object]) -> None: ...
     def stop(self, timeout: float) -> None: ...
 
 
@@ -183,13 +184,15 @@ def run(opts: ServeOptions, *, ready: Callable[[], object] | None = None) -> int
             for name, addr in (("z3950", opts.z3950), ("sru", opts.sru)):
                 if addr is not None:
                     _announce(name, addr[0], int(ports.get(name, addr[1])))
+        if other is not None:
+            other.when_failed(stop.set)
         if ready is not None:
             ready()
-        while not stop.wait(0.5):
-            if other is not None and other.failed.is_set():
-                # the Z39.50 child could not be kept up: said, and serve stops (non-zero)
-                print(f"marc8fast: z3950: {other.failure}; stopping", file=sys.stderr, flush=True)
-                return 2
+        stop.wait()  # a signal, or the Z39.50 service giving up, sets it
+        if other is not None and other.failed.is_set():
+            # the Z39.50 child could not be kept up: said, and serve stops (non-zero)
+            print(f"marc8fast: z3950: {other.failure}; stopping", file=sys.stderr, flush=True)
+            return 2
         return 0
     finally:
         if service is not None:

@@ -77,8 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    while not stop.is_set() and not handle.failed.is_set():
-        stop.wait(0.5)
+    handle.when_failed(stop.set)
+    stop.wait()  # a signal, or the server giving up, sets it
     handle.stop(5.0)
     if handle.failed.is_set():
         sys.stderr.write(f"marc8fast: z3950: {handle.failure}\n")

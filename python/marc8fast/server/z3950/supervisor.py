@@ -57,6 +57,7 @@ class Handle:
         self.ports: dict[str, int] = {}
         self.failure: str | None = None
         self.failed = threading.Event()
+        self._on_failure: list[Callable[[], object]] = []
         self.stopping = threading.Event()
         self.lock = threading.Lock()
         self.deaths: list[float] = []
@@ -195,6 +196,19 @@ class Handle:
         self.failure = why
         self._log({"event": "fatal", "service": "z3950", "error": why})
         self.failed.set()
+        with self.lock:
+            callbacks = list(self._on_failure)
+        for fn in callbacks:
+            fn()
+
+    def when_failed(self, fn: Callable[[], object]) -> None:
+        """Call ``fn`` (once) when the server gives up; at once if it has already: the owner
+        waits on its own event (set by ``fn``) instead of looking at ``failed`` every so often."""
+        with self.lock:
+            if not self.failed.is_set():
+                self._on_failure.append(fn)
+                return
+        fn()
 
     @property
     def pid(self) -> int:
