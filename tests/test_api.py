@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 
 import pytest
 
@@ -63,21 +65,62 @@ def test_options() -> None:
         m8.decode(b"x", errors="ignore")  # type: ignore[arg-type]
 
 
+def _progress_during(call: Callable[[int], object], size: int) -> tuple[float, int, object]:
+    """Runs ``call(n)`` in this thread, ``n`` doubled from ``size`` until the call lasts 0.2 s
+    (or 64 times ``size``), while another Python thread records a tick every millisecond.
+    Returns the last call's duration, the ticks that fall in its middle half (at least 11 ms
+    from either end: two of the interpreter's 5 ms switch intervals, when a call that holds the
+    GIL throughout still lets a waiting thread run just before it starts or after it returns)
+    and the call's result."""
+    ticks: list[float] = []
+    stop = threading.Event()
+
+    def count() -> None:
+        while not stop.is_set():
+            ticks.append(time.perf_counter())
+            time.sleep(0.001)  # needs the GIL back to go on
+
+    counter = threading.Thread(target=count, daemon=True)
+    counter.start()
+    try:
+        n = size
+        while True:
+            t0 = time.perf_counter()
+            result = call(n)
+            t1 = time.perf_counter()
+            if t1 - t0 >= 0.2 or n >= 64 * size:
+                break
+            n *= 2
+    finally:
+        stop.set()
+        counter.join()
+    margin = max((t1 - t0) / 4, 0.011)
+    middle = sum(1 for x in ticks if t0 + margin < x < t1 - margin)
+    return t1 - t0, middle, result
+
+
 def test_large_input_releases_the_gil() -> None:
-    """Two threads decoding a large input both finish with the same result (GIL released)."""
-    data = (b"Caf\xe2e \x1b$1\x21\x30\x64\x1b(B " * 20000) + b"end"
-    results: list[str] = []
+    """A Python thread makes progress while this one decodes a large input (the GIL is let go
+    during the native call), and the result is whole."""
+    unit = b"Caf\xe2e \x1b$1\x21\x30\x64\x1b(B "
+    reps: list[int] = []
 
-    def work() -> None:
-        results.append(m8.decode(data))
+    def decode(n: int) -> str:
+        reps.append(n)
+        return m8.decode(unit * n + b"end")
 
-    threads = [threading.Thread(target=work) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert len(results) == 2 and results[0] == results[1]
-    assert results[0].endswith("end") and results[0].count("人") == 20000
+    seconds, middle, out = _progress_during(decode, 20000)
+    print(f"\ndecode of {len(unit) * reps[-1]:,} bytes: {seconds:.3f} s, {middle} ticks inside")
+    assert isinstance(out, str) and out.endswith("end") and out.count("人") == reps[-1]
+    assert middle > 0, f"no Python thread ran during {seconds:.3f} s of decoding: GIL held"
+
+
+def test_the_gil_check_fails_on_a_call_that_holds_the_gil() -> None:
+    """The control: ``sum(range(n))`` runs in C without letting the GIL go; the measure above
+    must see no tick inside it (else it could not fail for decode either)."""
+    seconds, middle, _ = _progress_during(lambda n: sum(range(n)), 2_000_000)
+    print(f"\nsum(range(...)): {seconds:.3f} s, {middle} ticks inside")
+    assert middle == 0
 
 
 def test_version_and_table_size() -> None:
