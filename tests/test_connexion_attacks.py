@@ -18,7 +18,10 @@ from connexion_server import Server, catalog_rows, item, marc8fast, read_reply, 
 from test_catalog_safety import iso2709, titled
 
 SECRET = "Unit-password-17"
-pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+pytestmark = [
+    pytest.mark.slow,  # a server under attack: minutes
+    pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc"),
+]
 
 
 def add_user(db: Path, name: str = "cataloging", password: str = SECRET) -> None:

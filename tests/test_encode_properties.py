@@ -5,6 +5,7 @@ from __future__ import annotations
 import unicodedata
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -76,6 +77,7 @@ def test_decode_of_encode_is_identity(s: str) -> None:
     assert m8.decode(m8.encode(s)) == s
 
 
+@pytest.mark.slow
 @settings(max_examples=500, deadline=None)
 @given(representable)
 def test_encode_of_decode_is_identity_on_encoder_output(s: str) -> None:
@@ -83,6 +85,7 @@ def test_encode_of_decode_is_identity_on_encoder_output(s: str) -> None:
     assert m8.encode(m8.decode(m)) == m
 
 
+@pytest.mark.slow
 @settings(max_examples=1000, deadline=None)
 @given(anything)
 def test_lossless_round_trip_of_any_text(s: str) -> None:

@@ -21,6 +21,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
 from encoder_peers import require_yaz_iconv
 from test_encoder_interop import encoded_corpus, key
 
@@ -49,6 +50,7 @@ def _only_lost(got: str, want: str) -> str:
     return "".join(lost)
 
 
+@pytest.mark.slow
 def test_yaz_iconv_reads_back_every_corpus_string() -> None:
     require_yaz_iconv()
     encs = encoded_corpus()

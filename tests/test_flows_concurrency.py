@@ -41,6 +41,7 @@ def summary_counts(stderr: str) -> dict[str, int]:
     }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("processes", [2, 4])
 def test_concurrent_loads_of_one_file_store_each_record_once(tmp_path, processes):
     db = tmp_path / "catalog.sqlite"

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 from test_flows_import import DATA, ROOT, check_consistent, run_cli
 
 import marc8fast
@@ -55,6 +56,7 @@ def count(db) -> int:
         return 0  # not created yet
 
 
+@pytest.mark.slow
 def test_sigkill_mid_load_then_rerun(tmp_path):
     src = tmp_path / "big.mrc"
     total = big_file(src, copies=10)

@@ -36,6 +36,7 @@ from z3950_server import (
 )
 
 pytestmark = [
+    pytest.mark.slow,  # servers under attack: minutes
     pytest.mark.skipif(needs_yaz, reason="yaz-client is not installed"),
     pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc"),
 ]
