@@ -54,7 +54,7 @@ from ..flows.store import (
 )
 from . import protocol
 from .guard import LoginGuard, Policy, Verdict
-from .transport import Transport, TransportSettings
+from .transport import Peer, Reply, Transport, TransportSettings
 
 UNAVAILABLE = "Rejected: catalog unavailable"
 LOGIN_FAILED = "Login failed"
@@ -152,11 +152,15 @@ def _reset_reader(store: SQLiteStore) -> None:
     raise _ResetReader
 
 
-class ConnexionService(Transport):
-    s: Settings
+class Receiver:
+    """The application: a parsed request in (:meth:`handle`), its reply out; no sockets. It
+    owns the login guard, the reader thread (quick catalog reads) and the writer thread (the
+    imports), which the transport starts (:meth:`workers`) and ends (:meth:`close`)."""
 
     def __init__(self, settings: Settings, log: Log) -> None:
-        super().__init__(settings, log)
+        self.s = settings
+        self.log = log
+        self.port = 0  # told by the transport once it listens (for the batch's description)
         self._jobs: queue.Queue[_Job | None] = queue.Queue()
         self._calls: queue.Queue[_Call | None] = queue.Queue()
         self._writer: tuple[SQLiteStore, Importer] | None = None
@@ -176,22 +180,33 @@ class ConnexionService(Transport):
         self._seen: dict[str, tuple[bool, str] | None] = {}  # login → its state when last seen
         self._pruned = float("-inf")
 
-    def _workers(self) -> list[tuple[Callable[[], None], str]]:
+    def workers(self) -> list[tuple[Callable[[], None], str]]:
         return [(self._writer_loop, "connexion-writer"), (self._reader_loop, "connexion-reader")]
 
-    def _close(self) -> None:
+    def close(self) -> None:
+        """Ask the workers to end (after the requests in flight are answered)."""
         self._guard.close()
         self._jobs.put(None)
         self._calls.put(None)
 
-    def _health(self) -> int:
+    def health(self) -> int:
+        """The catalog's live records (``GET /health``); raises when the catalog fails."""
         return self._read(lambda store: store.count(include_deleted=False))
 
     # -- one request -----------------------------------------------------------------------------
 
-    def _request(
-        self, req: protocol.Request, addr: str, ip: str, entry: dict[str, object]
-    ) -> bytes:
+    def handle(self, req: protocol.Request, peer: Peer) -> Reply:
+        """The reply to one request, and the fields of its log line."""
+        entry: dict[str, object] = {}
+        return Reply(self._request(req, peer.addr, peer.ip, entry), entry)
+
+    def _answer(self, entry: dict[str, object], text: str, fate: str | None = None) -> str:
+        if fate is not None:
+            entry["fate"] = fate
+        entry["outcome"] = text
+        return text
+
+    def _request(self, req: protocol.Request, addr: str, ip: str, entry: dict[str, object]) -> str:
         login = _text(req.login).strip()
         entry["login"] = login or None
         entry["bytes"] = len(req.record)
@@ -211,9 +226,7 @@ class ConnexionService(Transport):
 
     # -- logins ----------------------------------------------------------------------------------
 
-    def _login(
-        self, login: str, password: bytes, ip: str, entry: dict[str, object]
-    ) -> bytes | None:
+    def _login(self, login: str, password: bytes, ip: str, entry: dict[str, object]) -> str | None:
         """None if ``login``/``password`` may enter; else the reply. The guard counts the
         attempt before its check and runs the check on its own pool; this thread only waits."""
         try:
@@ -461,3 +474,11 @@ def _control_number(record: bytes) -> str | None:
         return None
     data = next((d for tag, d in fields if tag == "001"), None)
     return (_text(data).strip()[:40] or None) if data is not None else None
+
+
+class ConnexionService(Transport):
+    """The Connexion receiver: the transport (:mod:`.transport`) around the application
+    (:class:`Receiver`)."""
+
+    def __init__(self, settings: Settings, log: Log) -> None:
+        super().__init__(settings, Receiver(settings, log), log)

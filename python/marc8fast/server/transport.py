@@ -25,7 +25,8 @@ import ssl
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Protocol
 
 from . import protocol
 from .guard import address_key
@@ -36,6 +37,29 @@ SMALL_READ = 4096
 PACE = 0.05
 
 Log = Callable[[dict[str, object]], None]
+
+
+@dataclass(frozen=True)
+class Peer:
+    addr: str  # "IP:PORT", as logged
+    ip: str  # the address the per-address limits and the login guard count by
+
+
+@dataclass
+class Reply:
+    text: str  # sent, NUL-terminated
+    log: dict[str, object] = field(default_factory=dict)  # fields for the request's log line
+
+
+class Application(Protocol):
+    """What the transport serves (:class:`.connexion.Receiver`): pure of sockets."""
+
+    port: int
+
+    def handle(self, req: protocol.Request, peer: Peer) -> Reply: ...
+    def health(self) -> int: ...
+    def workers(self) -> list[tuple[Callable[[], None], str]]: ...
+    def close(self) -> None: ...
 
 
 @dataclass(kw_only=True)
@@ -69,12 +93,13 @@ class _Conn:
 
 
 class Transport:
-    """Accepts and reads Connexion requests; a subclass answers them (:meth:`_request`), says
-    the catalog's record count for ``GET /health`` (:meth:`_health`), and may run threads of
-    its own (:meth:`_workers`, ended by :meth:`_close`)."""
+    """Accepts and reads Connexion requests; the application answers them (``handle``), says
+    the catalog's record count for ``GET /health`` (``health``), and runs threads of its own
+    (``workers``, started here, ended by ``close``)."""
 
-    def __init__(self, settings: TransportSettings, log: Log) -> None:
+    def __init__(self, settings: TransportSettings, app: Application, log: Log) -> None:
         self.s = settings
+        self.app = app
         self.log = log
         self._stopping = threading.Event()
         self._listener: socket.socket | None = None
@@ -88,22 +113,6 @@ class Transport:
         # stop() writes a byte here: the acceptor waits on its listener and on this, never polls
         self._wake_r, self._wake_w = socket.socketpair()
 
-    # -- what the application supplies -----------------------------------------------------------
-
-    def _workers(self) -> list[tuple[Callable[[], None], str]]:
-        return []
-
-    def _close(self) -> None:
-        """Ask the workers to end (after the requests in flight are answered)."""
-
-    def _request(
-        self, req: protocol.Request, addr: str, ip: str, entry: dict[str, object]
-    ) -> bytes:
-        raise NotImplementedError
-
-    def _health(self) -> int:
-        raise NotImplementedError
-
     # -- life cycle ------------------------------------------------------------------------------
 
     def start(self) -> int:
@@ -114,8 +123,8 @@ class Transport:
         sock.listen(1024)
         sock.setblocking(False)  # accept() is called only once select says a connection waits
         self._listener = sock
-        self.port = sock.getsockname()[1]
-        for target, name in ((self._accept_loop, "connexion-accept"), *self._workers()):
+        self.port = self.app.port = sock.getsockname()[1]
+        for target, name in ((self._accept_loop, "connexion-accept"), *self.app.workers()):
             t = threading.Thread(target=target, name=name, daemon=True)
             t.start()
             self._threads.append(t)
@@ -138,7 +147,7 @@ class Transport:
             while self._active and time.monotonic() < deadline:
                 # notified by each connection's end (and each eviction)
                 self._active_lock.wait(max(0.0, deadline - time.monotonic()))
-        self._close()
+        self.app.close()
         for t in self._threads[1:]:
             t.join(max(1.0, deadline - time.monotonic()))
 
@@ -393,7 +402,9 @@ class Transport:
                         "was stored)",
                         "more_than_one_record",
                     )
-                return self._request(got, addr, conn.ip, entry)
+                reply = self.app.handle(got, Peer(addr, conn.ip))
+                entry.update(reply.log)
+                return reply.text.encode("utf-8") + b"\0"
             if conn.evicted:
                 return None
             left = deadline - time.monotonic()
@@ -446,7 +457,7 @@ class Transport:
             status, body = "404 Not Found", "not found\n"
         else:
             try:
-                count = self._health()
+                count = self.app.health()
             except Exception:  # any failure of the catalog is "unavailable", said in the body
                 status, body = "503 Service Unavailable", '{"status": "catalog unavailable"}\n'
             else:
