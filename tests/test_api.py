@@ -66,8 +66,10 @@ def test_options() -> None:
 
 
 def _progress_during(call: Callable[[int], object], size: int) -> tuple[float, int, object]:
-    """Runs ``call(n)`` in this thread, ``n`` doubled from ``size`` until the call lasts 0.2 s
-    (or 64 times ``size``), while another Python thread records a tick every millisecond.
+    """Runs ``call(n)`` in this thread, ``n`` doubled from ``size`` until the call takes 0.15 s
+    of this thread's CPU time (wall time would stop early on a busy machine, where the call
+    mostly waits for a core; at most 128 times ``size``), while another Python thread records a
+    tick every millisecond.
     Returns the last call's duration, the ticks that fall in its middle half (at least 11 ms
     from either end: two of the interpreter's 5 ms switch intervals, when a call that holds the
     GIL throughout still lets a waiting thread run just before it starts or after it returns)
@@ -85,10 +87,10 @@ def _progress_during(call: Callable[[int], object], size: int) -> tuple[float, i
     try:
         n = size
         while True:
-            t0 = time.perf_counter()
+            c0, t0 = time.thread_time(), time.perf_counter()
             result = call(n)
-            t1 = time.perf_counter()
-            if t1 - t0 >= 0.2 or n >= 64 * size:
+            t1, c1 = time.perf_counter(), time.thread_time()
+            if c1 - c0 >= 0.15 or n >= 128 * size:
                 break
             n *= 2
     finally:
