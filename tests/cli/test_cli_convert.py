@@ -126,8 +126,10 @@ def test_interrupted_convert_leaves_no_output(tmp_path, sig) -> None:
     deadline = time.monotonic() + 60
     # Wait until the conversion is under way: its temporary file exists and holds data.
     while time.monotonic() < deadline:
-        # (the core's temporary file, beside convert's own: ..out.mrc.PID-N.marc8fast-tmp...)
-        tmps = list(out_dir.glob(".*out.mrc.*"))
+        # The core's temporary file, beside convert's own (``..out.mrc.PID-N.marc8fast-tmp...``,
+        # two dots): it exists only while records are being written. Convert's own (one dot)
+        # appears when the core is done, and a signal then may come after the rename.
+        tmps = list(out_dir.glob("..out.mrc.*"))
         if tmps and tmps[0].stat().st_size > 1 << 20:
             break
         assert proc.poll() is None, "finished before it could be interrupted"
