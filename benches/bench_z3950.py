@@ -172,7 +172,7 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=8.0)
     ap.add_argument("--clients", type=int, nargs="+", default=[1, 16])
     a = ap.parse_args()
-    sys.path.insert(0, str(ROOT / "tests"))
+    sys.path.insert(0, str(ROOT / "tests" / "support"))
     from marc8fast.flows.accounts import add_user
     from marc8fast.flows.store import SQLiteStore
 

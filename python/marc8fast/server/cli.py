@@ -307,7 +307,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         max_connections=max(1, args.max_connections),
         max_per_address=max(1, args.max_per_address),
         connection_rate=args.connection_rate,
-        retry_window_hours=args.retry_window,
+        retry_window=args.retry_window * 3600.0,
         login_delay=args.login_delay,
         lockout_failures=max(1, args.lockout),
         lockout_address_failures=max(1, args.lockout_address),

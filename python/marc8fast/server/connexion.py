@@ -1,18 +1,13 @@
 """The Connexion real-time receiver (issue 12): OCLC Connexion's gateway export → the catalog.
 
-Threads, written down:
+This module is the application: a parsed request in, the reply out. Accepting, TLS, deadlines,
+the per-address limits and ``GET /health`` are the transport's (:mod:`.transport`).
 
-* one **acceptor** thread takes connections. Per address: at most ``max_per_address`` open and
-  ``connection_rate`` new ones a second (a token bucket, twice that in a burst); in all
-  ``max_connections``. A connection over its address's limits is answered ``Rejected: …`` and
-  closed. When the server is at its own limit, the slowest connection (fewest bytes a second, at
-  least 0.2 s old, request not complete) of the address holding most is closed to make room, if
-  that address holds more than its share; otherwise the newcomer is refused. Refusals are
-  logged, once and then every 10 s per address;
-* one **handler** thread per connection reads the request (:mod:`.protocol`'s incremental
-  reader), checks the login with the :class:`~.guard.LoginGuard` (its own pool of scrypt
-  workers: the handler only waits for its own answer) and waits for the writer's answer, then
-  replies and closes;
+Threads, written down (the acceptor and the handlers: see :mod:`.transport`):
+
+* a **handler** thread (one per connection) checks the login with the
+  :class:`~.guard.LoginGuard` (its own pool of scrypt workers: the handler only waits for its own
+  answer) and waits for the writer's answer;
 * one **reader** thread owns a read-only catalog connection for quick reads only: the account
   list, a login's stored hash, ``GET /health`` (no scrypt ever runs there);
 * one **writer** thread owns the write connection (opened ``durable``: a commit is on disk when
@@ -41,8 +36,6 @@ import math
 import os
 import queue
 import random
-import socket
-import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -64,7 +57,8 @@ from ..catalog import (
 from ..flows.importer import DEFAULT_TARGET_PREFIX, Importer
 from ..flows.outcome import NOT_LOADED_REASONS, Fate, Outcome
 from . import protocol
-from .guard import LoginGuard, Policy, Verdict, address_key
+from .guard import LoginGuard, Policy, Verdict
+from .transport import Peer, Reply, Transport, TransportSettings
 
 #: How many times the writer runs a group whose transaction conflicted with another writer's
 #: (several receivers and loads on one PostgreSQL catalog).
@@ -72,10 +66,6 @@ CONFLICT_TRIES = 10
 
 UNAVAILABLE = "Rejected: catalog unavailable"
 LOGIN_FAILED = "Login failed"
-ONE_RECORD = "Rejected: one record per request"
-#: A read of fewer bytes than this, the request not complete, makes the next read wait PACE s.
-SMALL_READ = 4096
-PACE = 0.05
 #: Fates whose receipt answers a retry; any other is evaluated again.
 REPLAYED = frozenset({"new", "possible_duplicate", "overlaid"})
 
@@ -83,17 +73,10 @@ T = TypeVar("T")
 Log = Callable[[dict[str, object]], None]
 
 
-@dataclass
-class Settings:
+@dataclass(kw_only=True)
+class Settings(TransportSettings):
     db: str
-    host: str = "127.0.0.1"
-    port: int = 0
     no_auth: bool = False
-    idle_timeout: float = 30.0
-    max_connections: int = 256
-    max_per_address: int = 32
-    connection_rate: float = 500.0  # new connections a second from one address
-    max_request: int = protocol.MAX_REQUEST
     retry_window: float = 24 * 3600.0
     login_delay: float = 2.0
     lockout_failures: int = 5  # per login
@@ -103,8 +86,6 @@ class Settings:
     login_checks_per_address: int = 2
     login_cache: float = 300.0
     wait: float = 20.0
-    drain_timeout: float = 10.0
-    tls: ssl.SSLContext | None = None
     target_prefix: str = DEFAULT_TARGET_PREFIX
     exclude_symbols: Iterable[str] = ()
 
@@ -180,35 +161,15 @@ def _reset_reader(store: Catalog) -> None:
     raise _ResetReader
 
 
-@dataclass(eq=False)
-class _Conn:
-    """An open connection, as the acceptor sees it (for the per-address limits)."""
+class Receiver:
+    """The application: a parsed request in (:meth:`handle`), its reply out; no sockets. It
+    owns the login guard, the reader thread (quick catalog reads) and the writer thread (the
+    imports), which the transport starts (:meth:`workers`) and ends (:meth:`close`)."""
 
-    sock: socket.socket
-    ip: str
-    start: float
-    fd: int = -1  # the socket's descriptor (the TLS wrapper detaches the socket object)
-    got: int = 0  # bytes received
-    busy: bool = False  # its request is complete and being answered: never closed for room
-    evicted: bool = False
-    closing: bool = False  # its handler is closing the socket: the descriptor may be reused
-
-    def rate(self, now: float) -> float:
-        return self.got / max(now - self.start, 1e-3)
-
-
-class ConnexionService:
     def __init__(self, settings: Settings, log: Log) -> None:
         self.s = settings
         self.log = log
-        self._stopping = threading.Event()
-        self._listener: socket.socket | None = None
-        self._threads: list[threading.Thread] = []
-        self._active = 0
-        self._active_lock = threading.Condition()
-        self._conns: dict[str, set[_Conn]] = {}  # by address
-        self._buckets: dict[str, tuple[float, float]] = {}  # address → (tokens, when)
-        self._refused: dict[str, list[float]] = {}  # address → [refusals not logged, logged at]
+        self.port = 0  # told by the transport once it listens (for the batch's description)
         self._jobs: queue.Queue[_Job | None] = queue.Queue()
         self._calls: queue.Queue[_Call | None] = queue.Queue()
         self._writer: tuple[Catalog, Importer] | None = None
@@ -227,354 +188,34 @@ class ConnexionService:
         self._accounts: tuple[float, dict[str, tuple[bool, str]]] | None = None
         self._seen: dict[str, tuple[bool, str] | None] = {}  # login → its state when last seen
         self._pruned = float("-inf")
-        self.port = 0
 
-    # -- life cycle ------------------------------------------------------------------------------
+    def workers(self) -> list[tuple[Callable[[], None], str]]:
+        return [(self._writer_loop, "connexion-writer"), (self._reader_loop, "connexion-reader")]
 
-    def start(self) -> int:
-        family = socket.AF_INET6 if ":" in self.s.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.s.host, self.s.port))
-        sock.listen(1024)
-        sock.settimeout(0.25)
-        self._listener = sock
-        self.port = sock.getsockname()[1]
-        for target, name in (
-            (self._accept_loop, "connexion-accept"),
-            (self._writer_loop, "connexion-writer"),
-            (self._reader_loop, "connexion-reader"),
-        ):
-            t = threading.Thread(target=target, name=name, daemon=True)
-            t.start()
-            self._threads.append(t)
-        return self.port
-
-    def stop(self, timeout: float | None = None) -> None:
-        """Stop accepting, let the requests in flight finish (up to ``timeout`` seconds), then
-        stop the writer once it has answered every request it took."""
-        limit = self.s.drain_timeout if timeout is None else timeout
-        self._stopping.set()
-        accept = self._threads[0] if self._threads else None
-        if accept is not None:
-            accept.join(2.0)
-        deadline = time.monotonic() + limit
-        with self._active_lock:
-            while self._active and time.monotonic() < deadline:
-                self._active_lock.wait(max(0.0, min(0.2, deadline - time.monotonic())))
+    def close(self) -> None:
+        """Ask the workers to end (after the requests in flight are answered)."""
         self._guard.close()
         self._jobs.put(None)
         self._calls.put(None)
-        for t in self._threads[1:]:
-            t.join(max(1.0, deadline - time.monotonic()))
 
-    # -- accepting -------------------------------------------------------------------------------
+    def health(self) -> int:
+        """The catalog's live records (``GET /health``); raises when the catalog fails."""
+        return self._read(lambda store: store.count(include_deleted=False))
 
-    def _accept_loop(self) -> None:
-        assert self._listener is not None
-        listener = self._listener
-        try:
-            while not self._stopping.is_set():
-                try:
-                    sock, peer = listener.accept()
-                except TimeoutError:
-                    continue
-                except OSError:
-                    if self._stopping.is_set():
-                        break
-                    time.sleep(0.05)  # e.g. out of file descriptors: let handlers finish
-                    continue
-                addr = f"{peer[0]}:{peer[1]}"
-                conn = _Conn(sock, address_key(str(peer[0])), time.monotonic(), sock.fileno())
-                refusal = self._admit(conn)
-                if refusal is not None:
-                    self._refuse(sock, addr, conn.ip, refusal)
-                    continue
-                t = threading.Thread(target=self._serve, args=(conn, addr), daemon=True)
-                t.start()
-        finally:
-            listener.close()
+    # -- one request -----------------------------------------------------------------------------
 
-    def _admit(self, conn: _Conn) -> str | None:
-        """Count ``conn`` in, making room by closing a slow connection if need be; or the
-        reason it is refused."""
-        s, ip, now = self.s, conn.ip, conn.start
-        rate = s.connection_rate
-        with self._active_lock:
-            if rate > 0:
-                if len(self._buckets) > 10_000:  # many addresses: forget the full buckets
-                    burst = 2 * rate
-                    self._buckets = {
-                        a: (t, w)
-                        for a, (t, w) in self._buckets.items()
-                        if t + (now - w) * rate < burst
-                    }
-                tokens, when = self._buckets.get(ip, (2 * rate, now))
-                tokens = min(2 * rate, tokens + (now - when) * rate)
-                if tokens < 1:
-                    self._buckets[ip] = (tokens, now)
-                    return (
-                        f"Rejected: too many connections from {ip} (over {rate:g} a second); "
-                        "try again"
-                    )
-                self._buckets[ip] = (tokens - 1, now)
-            mine = self._conns.get(ip, set())
-            if len(mine) >= s.max_per_address:
-                return (
-                    f"Rejected: too many connections from {ip} ({s.max_per_address} open); "
-                    "try again"
-                )
-            if self._active >= s.max_connections:
-                # The backstop: room is made at the address holding most, if over its share.
-                biggest = max(self._conns.values(), key=len, default=set())
-                share = s.max_connections / (len(self._conns) + (0 if mine else 1))
-                if not (len(biggest) > max(share, len(mine) + 1) and self._evict(biggest, now)):
-                    return (
-                        f"Rejected: the server is busy ({s.max_connections} connections); try again"
-                    )
-            self._active += 1
-            self._conns.setdefault(ip, set()).add(conn)
-        return None
+    def handle(self, req: protocol.Request, peer: Peer) -> Reply:
+        """The reply to one request, and the fields of its log line."""
+        entry: dict[str, object] = {}
+        return Reply(self._request(req, peer.addr, peer.ip, entry), entry)
 
-    def _evict(self, conns: set[_Conn], now: float) -> bool:
-        """Close the slowest of ``conns`` whose request is not complete and which is at least
-        0.2 s old (caller holds the lock); whether one was."""
-        victims = [
-            c for c in conns if not (c.busy or c.evicted or c.closing) and now - c.start >= 0.2
-        ]
-        if not victims:
-            return False
-        victim = min(victims, key=lambda c: (c.rate(now), c.start))
-        victim.evicted = True
-        conns.discard(victim)  # its slot is taken now; its handler ends on its own
-        if not conns:
-            self._conns.pop(victim.ip, None)
-        self._active -= 1
-        try:
-            # Through a duplicate of its descriptor: also while a TLS handshake holds the
-            # socket (its handler has not closed it: ``closing`` is set under this lock first).
-            with socket.socket(fileno=os.dup(victim.fd)) as dup:
-                dup.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        return True
-
-    def _refuse(self, sock: socket.socket, addr: str, ip: str, text: str) -> None:
-        try:
-            # A new connection's send buffer is empty: the line goes at once, never waited for
-            # (this is the acceptor's thread: a refusal must cost it as little as possible).
-            sock.send(text.encode() + b"\0", socket.MSG_DONTWAIT)
-        except OSError:
-            pass
-        finally:
-            sock.close()
-        # Logged once, then at most every 10 s per address with the count in between.
-        now = time.monotonic()
-        seen = self._refused.get(ip)
-        if seen is not None and now - seen[1] < 10.0:
-            seen[0] += 1
-            return
-        if len(self._refused) > 10_000:
-            self._refused = {a: v for a, v in self._refused.items() if now - v[1] < 10.0}
-        entry: dict[str, object] = {"service": "connexion", "addr": addr, "outcome": text}
-        if seen is not None and seen[0]:
-            entry["refused_since"] = int(seen[0])
-        self._refused[ip] = [0, now]
-        self.log(entry)
-
-    def _serve(self, conn: _Conn, addr: str) -> None:
-        try:
-            self._handle(conn, addr)
-        finally:
-            with self._active_lock:
-                if not conn.evicted:
-                    self._active -= 1
-                    mine = self._conns.get(conn.ip)
-                    if mine is not None:
-                        mine.discard(conn)
-                if not self._conns.get(conn.ip, True):
-                    del self._conns[conn.ip]
-                self._active_lock.notify_all()
-
-    # -- one connection --------------------------------------------------------------------------
-
-    def _handle(self, conn: _Conn, addr: str) -> None:
-        start = time.monotonic()
-        deadline = start + self.s.idle_timeout
-        entry: dict[str, object] = {"service": "connexion", "addr": addr}
-        sock: socket.socket = conn.sock
-        try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if self.s.tls is not None:
-                sock.settimeout(self.s.idle_timeout)
-                sock = self.s.tls.wrap_socket(sock, server_side=True)
-            reply = self._exchange(sock, conn, addr, deadline, entry)
-            if reply is not None:
-                sock.settimeout(max(1.0, deadline - time.monotonic()))
-                sock.sendall(reply)
-                self._linger(sock, deadline, entry)
-        except (OSError, ssl.SSLError) as e:
-            entry.setdefault("outcome", f"connection lost: {e.__class__.__name__}")
-        finally:
-            if conn.evicted and entry.get("fate") is None:
-                entry["outcome"] = "closed: the slowest connection of the address holding most"
-                entry["fate"] = "closed"
-            with self._active_lock:
-                conn.closing = True
-            try:
-                sock.close()
-            except OSError:
-                pass
-            entry["ms"] = round((time.monotonic() - start) * 1000, 1)
-            self.log(entry)
-
-    def _linger(self, sock: socket.socket, deadline: float, entry: dict[str, object]) -> None:
-        """After the reply: read (and drop, counting them in the log) what the client still
-        sends until it closes, so that closing does not reset the connection before the client
-        has read the reply."""
-        if not isinstance(sock, ssl.SSLSocket):
-            try:
-                sock.shutdown(socket.SHUT_WR)
-            except OSError:
-                return
-        end = min(deadline, time.monotonic() + 2.0)
-        got = 0
-        try:
-            while got < 1 << 20:
-                left = end - time.monotonic()
-                if left <= 0:
-                    return
-                sock.settimeout(left)
-                try:
-                    chunk = sock.recv(65536)
-                except (OSError, ssl.SSLError):
-                    return
-                if not chunk:
-                    return
-                got += len(chunk.translate(None, b" \t\r\n\0"))
-        finally:
-            if got:
-                entry["ignored_after_reply"] = got
-
-    def _drain(self, sock: socket.socket, reader: protocol.RequestReader) -> None:
-        """What has already arrived after a complete request (not waiting for more)."""
-        try:
-            sock.setblocking(False)
-            while len(reader) <= self.s.max_request:
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                reader.feed(chunk)
-        except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
-            pass
-        except (OSError, ssl.SSLError):
-            pass
-        finally:
-            try:
-                sock.setblocking(True)
-            except OSError:
-                pass
-
-    def _exchange(
-        self,
-        sock: socket.socket,
-        conn: _Conn,
-        addr: str,
-        deadline: float,
-        entry: dict[str, object],
-    ) -> bytes | None:
-        reader = protocol.RequestReader()
-        paced = False
-        while True:
-            try:
-                got = reader.poll()
-            except protocol.ProtocolError as e:
-                return self._answer(entry, f"Rejected: {e}", "bad_request")
-            if isinstance(got, bytes):
-                return self._http(got, entry)
-            if got is not None:
-                with self._active_lock:
-                    if conn.evicted:
-                        return None
-                    conn.busy = True
-                self._drain(sock, reader)
-                extra = reader.trailing()
-                if extra:
-                    entry["bytes"] = len(reader)
-                    return self._answer(
-                        entry,
-                        f"{ONE_RECORD} ({extra:,} more bytes after the first record; nothing "
-                        "was stored)",
-                        "more_than_one_record",
-                    )
-                return self._request(got, addr, conn.ip, entry)
-            if conn.evicted:
-                return None
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return self._answer(
-                    entry,
-                    f"Rejected: no complete request within {self.s.idle_timeout:g} s",
-                    "timeout",
-                )
-            if not len(reader) and self._stopping.is_set():
-                return None  # shutting down: a connection that sent nothing is just closed
-            if paced:
-                # A slow sender's bytes are taken a few times a second, not one by one: a
-                # request trickled a byte at a time costs a few dozen reads, not 100,000.
-                time.sleep(min(PACE, left))
-                paced = False
-                continue
-            sock.settimeout(min(left, 0.5))
-            try:
-                chunk = sock.recv(65536)
-            except TimeoutError:
-                continue
-            if not chunk:
-                if conn.evicted:
-                    return None
-                reader.close()
-                continue
-            conn.got += len(chunk)
-            reader.feed(chunk)
-            paced = len(chunk) < SMALL_READ
-            if (reader.nul if reader.nul >= 0 else len(reader)) > self.s.max_request:
-                return self._answer(
-                    entry,
-                    f"Rejected: the request is larger than {self.s.max_request:,} bytes",
-                    "too_large",
-                )
-
-    def _answer(self, entry: dict[str, object], text: str, fate: str | None = None) -> bytes:
+    def _answer(self, entry: dict[str, object], text: str, fate: str | None = None) -> str:
         if fate is not None:
             entry["fate"] = fate
         entry["outcome"] = text
-        return text.encode("utf-8") + b"\0"
+        return text
 
-    def _http(self, head: bytes, entry: dict[str, object]) -> bytes:
-        line = head.split(b"\n", 1)[0].decode("latin-1").strip()
-        parts = line.split()
-        path = parts[1] if len(parts) > 1 else ""
-        entry["http"] = line[:200]
-        if path.split("?")[0] not in ("/health", "/admin/health"):
-            status, body = "404 Not Found", "not found\n"
-        else:
-            try:
-                count = self._read(lambda store: store.count(include_deleted=False))
-            except Exception:  # any failure of the catalog is "unavailable", said in the body
-                status, body = "503 Service Unavailable", '{"status": "catalog unavailable"}\n'
-            else:
-                status, body = "200 OK", f'{{"status": "ok", "records": {count}}}\n'
-        entry["outcome"] = status
-        payload = body.encode()
-        return (
-            f"HTTP/1.0 {status}\r\nContent-Type: application/json\r\nContent-Length: "
-            f"{len(payload)}\r\nConnection: close\r\n\r\n"
-        ).encode() + (payload if not head.startswith(b"HEAD") else b"")
-
-    def _request(
-        self, req: protocol.Request, addr: str, ip: str, entry: dict[str, object]
-    ) -> bytes:
+    def _request(self, req: protocol.Request, addr: str, ip: str, entry: dict[str, object]) -> str:
         login = _text(req.login).strip()
         entry["login"] = login or None
         entry["bytes"] = len(req.record)
@@ -594,9 +235,7 @@ class ConnexionService:
 
     # -- logins ----------------------------------------------------------------------------------
 
-    def _login(
-        self, login: str, password: bytes, ip: str, entry: dict[str, object]
-    ) -> bytes | None:
+    def _login(self, login: str, password: bytes, ip: str, entry: dict[str, object]) -> str | None:
         """None if ``login``/``password`` may enter; else the reply. The guard counts the
         attempt before its check and runs the check on its own pool; this thread only waits."""
         try:
@@ -833,3 +472,11 @@ def _control_number(record: bytes) -> str | None:
         return None
     data = next((d for tag, d in fields if tag == "001"), None)
     return (_text(data).strip()[:40] or None) if data is not None else None
+
+
+class ConnexionService(Transport):
+    """The Connexion receiver: the transport (:mod:`.transport`) around the application
+    (:class:`Receiver`)."""
+
+    def __init__(self, settings: Settings, log: Log) -> None:
+        super().__init__(settings, Receiver(settings, log), log)

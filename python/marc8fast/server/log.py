@@ -1,64 +1,45 @@
 """The request log of ``marc8fast serve``: one line per request, text or JSON, to a file (reopened
 on SIGHUP, for logrotate) or to stderr. Passwords never reach it: callers log a login's name,
-never what was sent with it."""
+never what was sent with it.
+
+Built on the standard :mod:`logging` module: each entry (a dict) is one :class:`logging.LogRecord`
+whose ``msg`` is the dict; :class:`EntryFormatter` writes the line (``time`` first, from the
+record's creation time), :class:`ReopeningFileHandler` is a :class:`logging.FileHandler` that
+reopens its file when told (SIGHUP), as :class:`logging.handlers.WatchedFileHandler` does when
+it sees the file moved. The logger is private to one :class:`RequestLog` (not registered in the
+logging tree), so that an application's own logging configuration neither receives nor changes
+these lines.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
 import sys
-import threading
 import time
-from typing import IO
 
 
-def _stamp() -> str:
-    t = time.time()
+def _stamp(t: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1000):03d}Z"
 
 
-class RequestLog:
-    def __init__(self, path: str | None = None, *, fmt: str = "text") -> None:
+class EntryFormatter(logging.Formatter):
+    """``time=… key=value …`` (a value with a space, quote, ``=`` or backslash, or not
+    printable, as a JSON string; None as ``-``), or one JSON object a line."""
+
+    def __init__(self, fmt: str = "text") -> None:
         if fmt not in ("text", "json"):
             raise ValueError(f"log format {fmt!r} is not text or json")
-        self.path = path
-        self.fmt = fmt
-        self._lock = threading.Lock()
-        self._fh: IO[str] = self._open()
+        super().__init__()
+        self.kind = fmt
 
-    def _open(self) -> IO[str]:
-        if self.path is None:
-            return sys.stderr
-        return open(self.path, "a", encoding="utf-8", buffering=1)
+    def format(self, record: logging.LogRecord) -> str:
+        given = record.msg if isinstance(record.msg, dict) else {"message": record.getMessage()}
+        return self.line(given, record.created)
 
-    def reopen(self) -> None:
-        """Close and reopen the log file (after logrotate moved it)."""
-        if self.path is None:
-            return
-        with self._lock:
-            old = self._fh
-            self._fh = self._open()
-            old.close()
-
-    def close(self) -> None:
-        with self._lock:
-            if self._fh is not sys.stderr:
-                self._fh.close()
-
-    def __call__(self, entry: dict[str, object]) -> None:
-        self.write(entry)
-
-    def write(self, entry: dict[str, object]) -> None:
-        line = self.format(entry)
-        with self._lock:
-            try:
-                self._fh.write(line + "\n")
-                self._fh.flush()
-            except (OSError, ValueError):
-                pass  # a log that cannot be written must not stop the service
-
-    def format(self, entry: dict[str, object]) -> str:
-        entry = {"time": _stamp(), **{k: v for k, v in entry.items() if k != "time"}}
-        if self.fmt == "json":
+    def line(self, given: dict[str, object], created: float) -> str:
+        entry = {"time": _stamp(created), **{k: v for k, v in given.items() if k != "time"}}
+        if self.kind == "json":
             return json.dumps(entry, ensure_ascii=False, default=str)
         parts = []
         for k, v in entry.items():
@@ -70,3 +51,64 @@ class RequestLog:
                 text = json.dumps(text, ensure_ascii=False)
             parts.append(f"{k}={text}")
         return " ".join(parts)
+
+
+class _Quiet:
+    """A log that cannot be written must not stop the service (nor print tracebacks)."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        pass
+
+
+class ReopeningFileHandler(_Quiet, logging.FileHandler):
+    """Appends to a file, line-buffered; :meth:`reopen` closes it and opens the path again
+    (after logrotate moved it)."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path, mode="a", encoding="utf-8")
+
+    def reopen(self) -> None:
+        self.acquire()
+        try:
+            old = self.stream
+            self.stream = self._open()
+            if old is not None:
+                old.close()
+        finally:
+            self.release()
+
+
+class _StderrHandler(_Quiet, logging.StreamHandler):  # type: ignore[type-arg]
+    pass
+
+
+class RequestLog:
+    def __init__(self, path: str | None = None, *, fmt: str = "text") -> None:
+        self.formatter = EntryFormatter(fmt)
+        self.path = path
+        self.fmt = fmt
+        self._handler: logging.Handler = (
+            _StderrHandler(sys.stderr) if path is None else ReopeningFileHandler(path)
+        )
+        self._handler.setFormatter(self.formatter)
+        self.logger = logging.Logger("marc8fast.serve", logging.INFO)
+        self.logger.propagate = False
+        self.logger.addHandler(self._handler)
+
+    def reopen(self) -> None:
+        """Close and reopen the log file (after logrotate moved it)."""
+        if isinstance(self._handler, ReopeningFileHandler):
+            self._handler.reopen()
+
+    def close(self) -> None:
+        self.logger.removeHandler(self._handler)
+        self._handler.close()
+
+    def __call__(self, entry: dict[str, object]) -> None:
+        self.write(entry)
+
+    def write(self, entry: dict[str, object]) -> None:
+        self.logger.info(entry)
+
+    def format(self, entry: dict[str, object]) -> str:
+        return self.formatter.line(entry, time.time())

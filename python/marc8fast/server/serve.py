@@ -9,6 +9,7 @@ so on stderr and in the log, stops and exits 2."""
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import ssl
 import sys
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .._native import Marc8Error
+from .connexion import ConnexionService, Settings
 from .log import RequestLog
 
 
@@ -28,6 +30,7 @@ class ServiceHandle(Protocol):
     def failed(self) -> threading.Event: ...
     @property
     def failure(self) -> str | None: ...
+    def when_failed(self, fn: Callable[[], object]) -> None: ...
     def stop(self, timeout: float) -> None: ...
 
 
@@ -47,32 +50,21 @@ def parse_address(text: str, default_host: str = "0.0.0.0") -> tuple[str, int]:
     return host or default_host, int(t)
 
 
-@dataclass
-class ServeOptions:
-    db: str
+@dataclass(kw_only=True)
+class ServeOptions(Settings):
+    """What ``serve`` runs with: the Connexion receiver's :class:`~.connexion.Settings` (their
+    ``host``, ``port`` and ``tls`` are taken from ``connexion`` and the two TLS files), and what
+    the Z39.50/SRU service and the log add. The login delay, the per-address cap and the lockout
+    settings serve both services."""
+
     connexion: tuple[str, int] | None = None
     z3950: tuple[str, int] | None = None
     sru: tuple[str, int] | None = None
     z3950_database: str = "catalog"
-    no_auth: bool = False
     log_file: str | None = None
     log_format: str = "text"
     tls_cert: str | None = None
     tls_key: str | None = None
-    idle_timeout: float = 30.0
-    max_connections: int = 256
-    max_per_address: int = 32
-    connection_rate: float = 500.0
-    retry_window_hours: float = 24.0
-    login_delay: float = 2.0
-    lockout_failures: int = 5
-    lockout_address_failures: int = 20
-    lockout_seconds: float = 300.0
-    login_checks: int = 2
-    wait: float = 20.0
-    drain_timeout: float = 10.0
-    target_prefix: str = "(LOCAL)"
-    exclude_symbols: tuple[str, ...] = ()
 
 
 class ServeError(Marc8Error):
@@ -86,8 +78,6 @@ def _announce(name: str, host: str, port: int) -> None:
 
 def run(opts: ServeOptions, *, ready: Callable[[], object] | None = None) -> int:
     """Run until SIGTERM/SIGINT; returns the exit status."""
-    from .connexion import ConnexionService, Settings
-
     if opts.connexion is None and opts.z3950 is None and opts.sru is None:
         raise ServeError("nothing to serve: give --connexion, --z3950 and/or --sru")
     _check_catalog(opts)
@@ -122,27 +112,13 @@ def run(opts: ServeOptions, *, ready: Callable[[], object] | None = None) -> int
     other: ServiceHandle | None = None
     try:
         if opts.connexion is not None:
+            own = {f.name for f in dataclasses.fields(Settings)} - {"host", "port", "tls"}
             service = ConnexionService(
                 Settings(
-                    db=opts.db,
+                    **{name: getattr(opts, name) for name in own},
                     host=opts.connexion[0],
                     port=opts.connexion[1],
-                    no_auth=opts.no_auth,
-                    idle_timeout=opts.idle_timeout,
-                    max_connections=opts.max_connections,
-                    max_per_address=opts.max_per_address,
-                    connection_rate=opts.connection_rate,
-                    retry_window=opts.retry_window_hours * 3600.0,
-                    login_delay=opts.login_delay,
-                    lockout_failures=opts.lockout_failures,
-                    lockout_address_failures=opts.lockout_address_failures,
-                    lockout_seconds=opts.lockout_seconds,
-                    login_checks=opts.login_checks,
-                    wait=opts.wait,
-                    drain_timeout=opts.drain_timeout,
                     tls=tls,
-                    target_prefix=opts.target_prefix,
-                    exclude_symbols=opts.exclude_symbols,
                 ),
                 log,
             )
@@ -183,13 +159,15 @@ def run(opts: ServeOptions, *, ready: Callable[[], object] | None = None) -> int
             for name, addr in (("z3950", opts.z3950), ("sru", opts.sru)):
                 if addr is not None:
                     _announce(name, addr[0], int(ports.get(name, addr[1])))
+        if other is not None:
+            other.when_failed(stop.set)
         if ready is not None:
             ready()
-        while not stop.wait(0.5):
-            if other is not None and other.failed.is_set():
-                # the Z39.50 child could not be kept up: said, and serve stops (non-zero)
-                print(f"marc8fast: z3950: {other.failure}; stopping", file=sys.stderr, flush=True)
-                return 2
+        stop.wait()  # a signal, or the Z39.50 service giving up, sets it
+        if other is not None and other.failed.is_set():
+            # the Z39.50 child could not be kept up: said, and serve stops (non-zero)
+            print(f"marc8fast: z3950: {other.failure}; stopping", file=sys.stderr, flush=True)
+            return 2
         return 0
     finally:
         if service is not None:
