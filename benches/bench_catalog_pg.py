@@ -27,7 +27,12 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "benches")]
+sys.path[:0] = [
+    str(ROOT / "tests"),
+    str(ROOT / "tests" / "support"),
+    str(ROOT / "tests" / "catalog"),
+    str(ROOT / "benches"),
+]
 
 import bench_connexion as bc  # noqa: E402
 import bench_z3950 as bz  # noqa: E402
