@@ -99,7 +99,9 @@ class PostgresStore:
         self._new_oclc: list[tuple[object, ...]] = []
         self._new_terms: list[tuple[object, ...]] = []
         self._new_events: list[tuple[object, ...]] = []
-        self._sysno_pool: list[int] = []
+        self._sysno_pool: list[int] = []  # taken from the sequence, not used yet (descending)
+        self._tx_sysnos: list[int] = []  # used by the open transaction (back to the pool if it
+        self._expect = 0  # rolls back); records of the prepared group still to come
         self._known_oclc: dict[str, set[int]] = {}
         self._known_keys: dict[str, int | None] = {}
         self._known_loaded: dict[tuple[str, int], tuple[int | None, int] | None] = {}
@@ -200,6 +202,7 @@ class PostgresStore:
         try:
             self._flush_log()
             self.conn.execute("COMMIT")
+            self._tx_sysnos.clear()
         except psycopg.Error as e:
             self.rollback()
             raise _translate(self.target, e) from None
@@ -209,6 +212,9 @@ class PostgresStore:
         self._in_tx = False
 
     def rollback(self) -> None:
+        if self._tx_sysnos:  # never stored: the next records take them (no gap)
+            self._sysno_pool = sorted({*self._sysno_pool, *self._tx_sysnos}, reverse=True)
+            self._tx_sysnos.clear()
         self._pending_log.clear()
         self._new_records.clear()
         self._new_oclc.clear()
@@ -335,6 +341,7 @@ class PostgresStore:
         outside what was prepared goes to the database as before."""
         if not self._in_tx:
             return
+        self._expect = len(inputs)
         hashes = [h for h, _ in inputs]
         indexes = [i for _, i in inputs]
         for key in inputs:
@@ -365,13 +372,20 @@ class PostgresStore:
             self._known_keys[k] = int(sysno)
 
     def _next_sysno(self) -> int:
+        """A system number from the sequence, taken for as many records of the prepared group
+        as are still to come (at most 256; one outside a group), so that numbers are not
+        skipped: what a group leaves goes to the next one, what a rolled-back one used too."""
         if not self._sysno_pool:
+            n = max(1, min(self._expect + 1, 256))
             rows = self.conn.execute(
                 "SELECT nextval(pg_get_serial_sequence('records', 'sysno')) "
-                "FROM generate_series(1, 256)"
+                "FROM generate_series(1, %s)",
+                (n,),
             ).fetchall()
             self._sysno_pool = sorted((int(r[0]) for r in rows), reverse=True)
-        return self._sysno_pool.pop()
+        sysno = self._sysno_pool.pop()
+        self._tx_sysnos.append(sysno)
+        return sysno
 
     def _q(self, sql: str, params: Any = ()) -> Any:
         """Run one statement (after the transaction's new records are written); a driver error
@@ -676,6 +690,7 @@ class PostgresStore:
         return out
 
     def loaded(self, input_hash: str, record_index: int) -> tuple[int | None, int] | None:
+        self._expect = max(0, self._expect - 1)  # the importer asks once per record
         known = self._known_loaded.get((input_hash, record_index), False)
         if known is not False:
             if known is not None:
