@@ -10,9 +10,12 @@ messages and docstrings are free) and flags
 * a subscript of a ``fates`` counter by such a literal (``summary.fates["rejected"]``);
 * a set literal of problem kinds (a table of kinds belongs in :mod:`marc8fast.kinds`).
 
-A problem's ``action`` and ``severity`` are the binding's own vocabularies (``"rejected"`` is an
-action too), so a comparison whose other side is ``.action``/``["action"]``/``.severity`` is not
-one of these.
+A problem's ``action`` and ``severity`` are vocabularies of their own (``"rejected"`` is an
+action too, and a fate): a comparison whose other side is ``.action``/``["action"]`` is checked
+against the actions (:class:`marc8fast.kinds.ProblemAction`), one whose other side is
+``.severity``/``["severity"]``/``severity`` against the severities
+(:class:`marc8fast.kinds.Severity`), and not against the fates. Kinds, actions and severities are
+the binding's enums, made from the core's lists; their Python home is :mod:`marc8fast.kinds`.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from pathlib import Path
 
 from marc8fast import PROBLEM_KINDS
 from marc8fast.flows.outcome import DeleteResult, ExportFate, Fate, RejectReason
+from marc8fast.kinds import ProblemAction, ProblemKind, Severity
 
 PACKAGE = Path(__file__).resolve().parents[1] / "python" / "marc8fast"
 
@@ -36,8 +40,11 @@ OUTCOME_WORDS = frozenset(
 KIND_WORDS = frozenset(PROBLEM_KINDS)
 WORDS = OUTCOME_WORDS | KIND_WORDS
 
-#: The other side of a comparison that is about another vocabulary.
-OTHER_VOCABULARIES = {"action", "severity"}
+#: The other side of a comparison that names one of these is about that vocabulary.
+OTHER_VOCABULARIES = {
+    "action": frozenset(a.value for a in ProblemAction),
+    "severity": frozenset(s.value for s in Severity),
+}
 
 
 def _literals(node: ast.expr) -> list[str]:
@@ -50,13 +57,18 @@ def _literals(node: ast.expr) -> list[str]:
     return []
 
 
-def _names_other_vocabulary(node: ast.expr) -> bool:
+def _vocabulary(node: ast.expr) -> frozenset[str]:
+    """The words a literal compared with ``node`` must not be: actions beside ``p.action``,
+    severities beside ``p.severity`` or ``severity``, fates, reasons and kinds elsewhere."""
+    name = None
     if isinstance(node, ast.Attribute):
-        return node.attr in OTHER_VOCABULARIES
-    if isinstance(node, ast.Subscript):
+        name = node.attr
+    elif isinstance(node, ast.Name):
+        name = node.id if node.id == "severity" else None
+    elif isinstance(node, ast.Subscript):
         key = node.slice
-        return isinstance(key, ast.Constant) and key.value in OTHER_VOCABULARIES
-    return False
+        name = key.value if isinstance(key, ast.Constant) and isinstance(key.value, str) else None
+    return OTHER_VOCABULARIES.get(name or "", WORDS)
 
 
 def _subscripted_name(node: ast.expr) -> str | None:
@@ -74,8 +86,7 @@ def violations(source: str, where: str) -> Iterator[str]:
             sides = [node.left, *node.comparators]
             for a, b in itertools.pairwise(sides):
                 for lit, other in ((a, b), (b, a)):
-                    words = [w for w in _literals(lit) if w in WORDS]
-                    if words and not _names_other_vocabulary(other):
+                    if any(w in _vocabulary(other) for w in _literals(lit)):
                         yield f"{where}:{node.lineno}: {ast.unparse(node)}"
         elif isinstance(node, ast.Subscript):
             name = _subscripted_name(node.value)
@@ -122,12 +133,36 @@ def f(out, p, summary, what):
     assert sorted(int(v.split(":")[1]) for v in found) == [3, 4, 5, 6, 7, 8, 9]
 
 
+def test_actions_and_severities_are_checked_as_their_own_vocabularies() -> None:
+    planted = """
+def f(p, d, severity):
+    if p.action == "rejected": pass
+    if d["action"] != "recovered": pass
+    if p.severity == "error": pass
+    if severity in ("warning", "info"): pass
+"""
+    found = list(violations(planted, "planted.py"))
+    assert sorted(int(v.split(":")[1]) for v in found) == [3, 4, 5, 6]
+
+
+def test_the_vocabularies_are_the_binding_enums() -> None:
+    # The enums are made from the core's lists: every kind it reports, nothing else.
+    assert {k.value for k in ProblemKind} == set(PROBLEM_KINDS)
+    assert (
+        {s.value for s in Severity} == {"info", "warning", "error"} >= set(PROBLEM_KINDS.values())
+    )
+    assert ProblemAction.REJECTED == "rejected" and isinstance(ProblemAction.REJECTED, str)
+    assert f"{ProblemKind.GARBAGE}" == "garbage" == str(ProblemKind.GARBAGE)
+    assert {ProblemKind.GARBAGE: 1}["garbage"] == 1
+
+
 def test_other_vocabularies_and_prose_are_free() -> None:
     free = """
-def f(p, d, out):
-    if p.action == "rejected": pass
-    if d["action"] == "rejected": pass
-    if p.severity == "error": pass
+def f(p, d, out, args, events):
+    if p.action == ProblemAction.REJECTED: pass
+    if args.action == "list": pass
+    if events[0].action != "created": pass
+    if p.severity == Severity.ERROR: pass
     message = "rejected: target does not exist"
     if out.fate is Fate.NEW: pass
     table = {"unmappable": 1}

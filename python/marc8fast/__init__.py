@@ -21,80 +21,12 @@ The conversion runs in Rust (the ``marc8`` crate); this package is the front doo
   ``data.decode("marc8")``, ``codecs.iterdecode`` and ``open(path, encoding="marc8")`` work.
 """
 
-from . import codec
-from ._native import (
-    EACC_CODE_COUNT,
-    PROBLEM_KINDS,
-    ArgumentError,
-    DecodeError,
-    Decoder,
-    EncodeError,
-    Encoder,
-    Field,
-    FileError,
-    Marc8Error,
-    MARCReader,
-    MARCWriter,
-    Problem,
-    Record,
-    RecordError,
-    RecordProblem,
-    RecordStream,
-    Report,
-    __version__,
-    convert_records,
-    convert_records_file,
-    decode,
-    decode_report,
-    detect_format,
-    encode,
-    encode_report,
-    parse_xml,
-    read_json,
-    read_records,
-    read_records_report,
-    transcode_file,
-    transcode_record,
-    validate_bytes,
-    validate_file,
-)
+from . import _native, codec
+from ._native import *  # noqa: F403 (the binding's public names, listed once: _native.__all__)
 
 codec.register()
 
-__all__ = [
-    "EACC_CODE_COUNT",
-    "PROBLEM_KINDS",
-    "ArgumentError",
-    "DecodeError",
-    "Decoder",
-    "EncodeError",
-    "Encoder",
-    "Field",
-    "FileError",
-    "MARCReader",
-    "MARCWriter",
-    "Marc8Error",
-    "Problem",
-    "Record",
-    "RecordError",
-    "RecordProblem",
-    "RecordStream",
-    "Report",
-    "__version__",
-    "codec",
-    "convert_records",
-    "convert_records_file",
-    "decode",
-    "decode_report",
-    "detect_format",
-    "encode",
-    "encode_report",
-    "parse_xml",
-    "read_json",
-    "read_records",
-    "read_records_report",
-    "transcode_file",
-    "transcode_record",
-    "validate_bytes",
-    "validate_file",
-]
+#: The package's names: its own, then the binding's (``_native.__all__`` is the one list of those;
+#: the binding's helpers for the package itself, such as ``next_record``, are not in it).
+__all__ = ["codec"]
+__all__ += _native.__all__

@@ -1,5 +1,6 @@
 """Type stubs for the Rust extension ``marc8fast._native``."""
 
+import enum
 import os
 import types
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -21,11 +22,14 @@ __all__ = [
     "MARCWriter",
     "Marc8Error",
     "Problem",
+    "ProblemAction",
+    "ProblemKind",
     "Record",
     "RecordError",
     "RecordProblem",
     "RecordStream",
     "Report",
+    "Severity",
     "__version__",
     "convert_records",
     "convert_records_file",
@@ -34,20 +38,10 @@ __all__ = [
     "detect_format",
     "encode",
     "encode_report",
-    "export_record",
-    "is_verbatim",
-    "next_record",
     "parse_xml",
-    "raw_fields",
     "read_json",
     "read_records",
     "read_records_report",
-    "search_index_row",
-    "search_isbn_problem",
-    "search_match_keys",
-    "search_numbers",
-    "search_query_terms",
-    "search_words",
     "transcode_file",
     "transcode_record",
     "validate_bytes",
@@ -59,6 +53,91 @@ EACC_CODE_COUNT: int
 
 _ErrorsMode = Literal["strict", "replace"]
 _NormalizeForm = Literal["NFC", "NFD", "nfc", "nfd"]
+
+class ProblemKind(str, enum.Enum):
+    """Every problem kind the core reports."""
+
+    UNKNOWN_ESCAPE = "unknown_escape"
+    TRUNCATED_ESCAPE = "truncated_escape"
+    UNMAPPED_BYTE = "unmapped_byte"
+    TRUNCATED_MULTIBYTE = "truncated_multibyte"
+    MARK_WITHOUT_BASE = "mark_without_base"
+    MALFORMED_NCR = "malformed_ncr"
+    UNMAPPABLE = "unmappable"
+    INVALID_UTF8 = "invalid_utf8"
+    CONTROL_CHARACTER = "control_character"
+    BAD_LEADER = "bad_leader"
+    BAD_DIRECTORY = "bad_directory"
+    BAD_BASE_ADDRESS = "bad_base_address"
+    BAD_TERMINATOR = "bad_terminator"
+    LENGTH_MISMATCH = "length_mismatch"
+    TRUNCATED_RECORD = "truncated_record"
+    GARBAGE = "garbage"
+    BAD_TAG = "bad_tag"
+    BAD_INDICATOR = "bad_indicator"
+    BAD_SUBFIELD_CODE = "bad_subfield_code"
+    DATA_OUTSIDE_SUBFIELD = "data_outside_subfield"
+    DELIMITER_IN_DATA = "delimiter_in_data"
+    FIELD_TOO_LONG = "field_too_long"
+    RECORD_TOO_LONG = "record_too_long"
+    MISLABELLED = "mislabelled"
+    BAD_066 = "bad_066"
+    NCR_PRESENT = "ncr_present"
+    XML_SYNTAX = "xml_syntax"
+    XML_ENCODING = "xml_encoding"
+    XML_INVALID_CHARACTER = "xml_invalid_character"
+    XML_UNKNOWN_ENTITY = "xml_unknown_entity"
+    XML_UNEXPECTED_ELEMENT = "xml_unexpected_element"
+    XML_UNEXPECTED_TEXT = "xml_unexpected_text"
+    XML_MISSING_ATTRIBUTE = "xml_missing_attribute"
+    XML_BAD_ATTRIBUTE = "xml_bad_attribute"
+    XML_BAD_LEADER = "xml_bad_leader"
+    XML_SCHEMA_INVALID = "xml_schema_invalid"
+    JSON_SYNTAX = "json_syntax"
+    JSON_NOT_A_RECORD = "json_not_a_record"
+    JSON_BAD_STRUCTURE = "json_bad_structure"
+    JSON_BAD_LEADER = "json_bad_leader"
+    IO_ERROR = "io_error"
+
+class ProblemAction(str, enum.Enum):
+    """What was done about a problem."""
+
+    REPLACED = "replaced"
+    STOPPED = "stopped"
+    KEPT_AS_TEXT = "kept_as_text"
+    WROTE_NCR = "wrote_ncr"
+    WROTE_FILL = "wrote_fill"
+    REJECTED = "rejected"
+    SKIPPED = "skipped"
+    RECOVERED = "recovered"
+    KEPT = "kept"
+    DROPPED = "dropped"
+    TRUSTED_LEADER = "trusted_leader"
+    TRUSTED_DATA = "trusted_data"
+    REPORTED = "reported"
+
+class Severity(str, enum.Enum):
+    """How much a problem matters."""
+
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+@final
+class Next:
+    """What the splitter found at a position (``next_record``)."""
+
+    @property
+    def kind(self) -> Literal["record", "skip", "blank", "need_more", "end"]: ...
+    @property
+    def start(self) -> int: ...
+    @property
+    def end(self) -> int: ...
+    @property
+    def length_mismatch(self) -> bool: ...
+    @property
+    def truncated(self) -> bool: ...
+    def __eq__(self, value: object, /) -> bool: ...
 
 @final
 class Problem:
@@ -187,9 +266,7 @@ class Report:
     def to_json(self) -> str: ...
 
 def read_records(data: bytes) -> list[tuple[int, int, bytes]]: ...
-def next_record(
-    data: bytes, pos: int = 0, *, eof: bool = False
-) -> tuple[Literal["record", "skip", "blank", "need_more", "end"], int, int, bool]: ...
+def next_record(data: bytes, pos: int = 0, *, eof: bool = False) -> Next: ...
 def read_records_report(
     data: bytes,
 ) -> tuple[list[tuple[int, int, bytes]], list[RecordProblem]]: ...

@@ -16,13 +16,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from ._native import PROBLEM_KINDS
-from .kinds import JUNK_KINDS, NCR_PRESENT, UNMAPPABLE
+from .kinds import JUNK_KINDS, ProblemKind, Severity
 
 
 def shown_bytes(kind: str, raw: bytes) -> str:
     """The problem's bytes as a person reads them: the character for UTF-8 text (unmappable,
     NCRs), else the bytes with controls and non-ASCII as ``\\xNN``."""
-    if kind in (UNMAPPABLE, NCR_PRESENT):
+    if kind in (ProblemKind.UNMAPPABLE, ProblemKind.NCR_PRESENT):
         return raw.decode("utf-8", "backslashreplace")
     return "".join(chr(b) if 0x20 <= b < 0x7F else f"\\x{b:02x}" for b in raw)
 
@@ -52,7 +52,7 @@ def problem_line(file: str, p: Mapping[str, Any]) -> str:
     if loc:
         parts.append(" ".join(loc))
     severity = p.get("severity") or PROBLEM_KINDS.get(kind, "error")
-    parts.append(kind if severity == "error" else f"{kind} ({severity})")
+    parts.append(kind if severity == Severity.ERROR else f"{kind} ({severity})")
     hexed = p.get("bytes") or ""
     if hexed:
         text = p.get("text")

@@ -18,7 +18,8 @@ import codecs
 import warnings
 from typing import Any
 
-from . import _native, kinds
+from . import _native
+from .kinds import ProblemKind
 
 NAMES = frozenset({"marc8", "marc_8", "marc-8"})
 CODEC_NAME = "marc-8"
@@ -89,7 +90,7 @@ def _apply_handler(
     pieces: list[str] = []
     pos = 0
     for problem in problems:
-        if problem.kind == kinds.MALFORMED_NCR:
+        if problem.kind == ProblemKind.MALFORMED_NCR:
             continue
         at = text.index("\ufffd", pos)
         obj, start, end = _unit(data, problem, base)

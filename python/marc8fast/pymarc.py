@@ -86,12 +86,12 @@ _Trust = Literal["leader", "data"]
 _DEFAULT_CHUNK = 1 << 20
 
 # problem kinds that make a record unreadable -> which pymarc exception to report
-_EXCEPTION_FOR_KIND = {
-    _kinds.TRUNCATED_RECORD: "TruncatedRecord",
-    _kinds.GARBAGE: "RecordLengthInvalid",
-    _kinds.BAD_LEADER: "RecordLeaderInvalid",
-    _kinds.BAD_DIRECTORY: "RecordDirectoryInvalid",
-    _kinds.LENGTH_MISMATCH: "EndOfRecordNotFound",
+_EXCEPTION_FOR_KIND: dict[str, str] = {
+    _kinds.ProblemKind.TRUNCATED_RECORD: "TruncatedRecord",
+    _kinds.ProblemKind.GARBAGE: "RecordLengthInvalid",
+    _kinds.ProblemKind.BAD_LEADER: "RecordLeaderInvalid",
+    _kinds.ProblemKind.BAD_DIRECTORY: "RecordDirectoryInvalid",
+    _kinds.ProblemKind.LENGTH_MISMATCH: "EndOfRecordNotFound",
 }
 
 
@@ -257,7 +257,8 @@ class MARCReader:
             nonlocal seen
             while seen < len(known):
                 first = known[seen]
-                if first.action == "recovered":  # a record that was read: it carries it
+                # A record that was read: it carries it.
+                if first.action == _kinds.ProblemAction.RECOVERED:
                     seen += 1
                     continue
                 if before is not None and first.record_offset >= before:
@@ -268,7 +269,9 @@ class MARCReader:
                     group.append(known[seen])
                     seen += 1
                 skipped = [
-                    p.bytes for p in group if p.kind in (_kinds.GARBAGE, _kinds.TRUNCATED_RECORD)
+                    p.bytes
+                    for p in group
+                    if p.kind in (_kinds.ProblemKind.GARBAGE, _kinds.ProblemKind.TRUNCATED_RECORD)
                 ]
                 yield None, b"".join(skipped or [p.bytes for p in group]), group
 
@@ -304,7 +307,7 @@ class MARCReader:
         self.problem_count += len(problems)
         if rec is None:
             self._current_chunk = chunk
-            kind = problems[0].kind if problems else _kinds.GARBAGE
+            kind = problems[0].kind if problems else _kinds.ProblemKind.GARBAGE
             self._current_exception = _exception(kind, problems)
             return None
         self._current_record = rec
@@ -318,7 +321,7 @@ class MARCReader:
         pm = self._pm
         leader = rec.leader
         if leader[9] == "a" and rec.source_encoding == "utf8":
-            bad = [p for p in rec.problems if p.kind == _kinds.INVALID_UTF8]
+            bad = [p for p in rec.problems if p.kind == _kinds.ProblemKind.INVALID_UTF8]
             if bad and self.utf8_handling == "strict":
                 # pymarc raises on invalid UTF-8 in a UTF-8 record (utf8_handling="strict")
                 p = bad[0]

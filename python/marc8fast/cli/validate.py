@@ -18,6 +18,7 @@ from typing import Any, TextIO
 
 from .. import validate_bytes, validate_file
 from .._native import PROBLEM_KINDS, RecordProblem, Report
+from ..kinds import Severity
 from ._common import (
     _EXIT_EPILOG,
     EXIT_ERROR,
@@ -160,8 +161,10 @@ def summary(results: list[FileResult], hidden: int) -> str:
         f"{problems:,} problem(s) in {with_problems:,} record(s)"
     ]
     for kind, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
-        severity = PROBLEM_KINDS.get(kind, "error")
-        lines.append(f"  {kind:<22} {n:>9,}" + ("" if severity == "error" else f"  ({severity})"))
+        severity: str = PROBLEM_KINDS.get(kind, "error")
+        lines.append(
+            f"  {kind:<22} {n:>9,}" + ("" if severity == Severity.ERROR else f"  ({severity})")
+        )
     if hidden:
         lines.append(f"  ({hidden:,} problem(s) not listed: --max-problems)")
     return "\n".join(lines) + "\n"

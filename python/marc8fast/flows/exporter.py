@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from .._native import ArgumentError, Record, RecordError, RecordProblem, export_record
 from .._output import give_new_file_mode, remove_stale_temps, temp_path
-from ..kinds import CONTROL_CHARACTER, UNMAPPABLE
+from ..kinds import ProblemAction, ProblemKind
 from .outcome import EXPORT_FATES, ExportFate
 from .rules import MARC_TAGS
 from .store import CatalogStore, StoredRecord, format_sysno, open_store
@@ -282,18 +282,18 @@ class Exporter:
         replaced = Counter(
             (p.tag, p.occurrence, p.subfield)
             for p in probs
-            if p.kind == CONTROL_CHARACTER and p.action == "replaced"
+            if p.kind == ProblemKind.CONTROL_CHARACTER and p.action == ProblemAction.REPLACED
         )
         for p in probs:
             place = (p.tag, p.occurrence, p.subfield)
             if (
-                p.kind == UNMAPPABLE
+                p.kind == ProblemKind.UNMAPPABLE
                 and replaced[place]
                 and p.bytes.decode("utf-8", "replace") == REPLACEMENT
             ):
                 replaced[place] -= 1
                 continue
-            if p.kind == UNMAPPABLE:
+            if p.kind == ProblemKind.UNMAPPABLE:
                 chars.append(
                     CharReport(
                         rec.sysno,
@@ -313,7 +313,11 @@ class Exporter:
         if out is None:
             # The real reason first: a field or record grown too long for ISO 2709 (NCRs take
             # 8 to 10 bytes a character) is not the doing of --errors strict (issue 11).
-            why = [f"{d['kind']}: {d['message']}" for d in other if d["action"] == "rejected"]
+            why = [
+                f"{d['kind']}: {d['message']}"
+                for d in other
+                if d["action"] == ProblemAction.REJECTED
+            ]
             if self.errors == "strict" and chars:
                 why.append(f"{len(chars)} character(s) with no MARC-8 equivalent (--errors strict)")
             elif chars:

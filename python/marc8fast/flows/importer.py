@@ -66,7 +66,7 @@ from .._native import (
     search_numbers,
 )
 from ..catalog import ConflictError
-from ..kinds import JUNK_KINDS, REJECT_KINDS
+from ..kinds import JUNK_KINDS, REJECT_KINDS, ProblemAction
 from .outcome import FATES, Change, Fate, LoadSummary, Outcome, RejectReason
 from .rules import (
     RuleFields,
@@ -156,7 +156,8 @@ def _lost_outcomes(path: str, problems: Iterable[RecordProblem]) -> list[Outcome
     between records, one ``rejected`` outcome per record it could not read."""
     groups: dict[tuple[int, int, bool], list[RecordProblem]] = {}
     for p in problems:
-        if p.action != "recovered":  # a recovered record was read; its problems are its own
+        # A recovered record was read; its problems are its own.
+        if p.action != ProblemAction.RECOVERED:
             junk = p.kind in JUNK_KINDS
             groups.setdefault((p.record, p.record_offset, junk), []).append(p)
     out = []
@@ -433,8 +434,8 @@ class Importer:
         return out
 
     def _one_of_bytes(self, raw: bytes, source: str, index: int) -> Outcome:
-        kind, _, end, length_mismatch = next_record(raw, eof=True)
-        framed = kind == "record" and not length_mismatch and end == len(raw)
+        found = next_record(raw, eof=True)
+        framed = found.kind == "record" and not found.length_mismatch and found.end == len(raw)
         if framed:
             # What the splitter would hand the record layer, unchanged: parse it alone.
             try:
@@ -452,7 +453,7 @@ class Importer:
             )
         if recs:
             out = self._one(source, index, recs[0])
-            extra = [_problem_dict(p) for p in problems if p.action == "recovered"]
+            extra = [_problem_dict(p) for p in problems if p.action == ProblemAction.RECOVERED]
             out.problems = extra + [d for d in out.problems if d not in extra]
             return out
         # No record: what the reader could not read is why. Bytes that are not a record at
@@ -475,7 +476,7 @@ class Importer:
         had to be recovered from the terminators), in the transaction that stores them."""
         recovered: dict[int, list[dict[str, Any]]] = {}
         for p in problems:
-            if p.action == "recovered":
+            if p.action == ProblemAction.RECOVERED:
                 recovered.setdefault(p.record, []).append(_problem_dict(p))
         for out, digest in group:
             extra = recovered.get(out.index)
@@ -526,7 +527,7 @@ class Importer:
         reasons = [
             f"{p.kind}: {p.message}"
             for p in probs
-            if p.action == "rejected" or p.kind in REJECT_KINDS
+            if p.action == ProblemAction.REJECTED or p.kind in REJECT_KINDS
         ]
         if reasons:
             return _rejected(path, index, RejectReason.UNREADABLE, "; ".join(reasons), cn, problems)

@@ -22,12 +22,12 @@ def split_records(data: bytes) -> Iterator[bytes]:
     says what is wrong with them; blank lines and padding are not."""
     pos = 0
     while True:
-        kind, start, end, _ = next_record(data, pos, eof=True)
-        if kind == "end":
+        found = next_record(data, pos, eof=True)
+        if found.kind == "end":
             return
-        if kind != "blank" and data[start:end].strip(b"\r\n\x00 \x1a"):
-            yield data[start:end]
-        pos = end
+        if found.kind != "blank" and data[found.start : found.end].strip(b"\r\n\x00 \x1a"):
+            yield data[found.start : found.end]
+        pos = found.end
 
 
 def exchange(

@@ -191,17 +191,17 @@ class RequestReader:
                 return None  # asked already: again when twice as much has come (or the end)
         self._tried = have
         # Where the record ends is the record layer's splitter's answer, as for a file.
-        kind, _, end, flag = next_record(bytes(buf[i:n]), eof=ended)
+        found = next_record(bytes(buf[i:n]), eof=ended)
         req = self._req
-        if kind == "record" and not flag:
-            req.record = bytes(buf[i : i + end])  # complete: answer without waiting for more
-            self.record_end = i + end
+        if found.kind == "record" and not found.length_mismatch:
+            req.record = bytes(buf[i : i + found.end])  # complete: answer without waiting for more
+            self.record_end = i + found.end
             return req
         if not ended:
             return None
-        if kind == "skip" and flag:
+        if found.kind == "skip" and found.truncated:
             raise ProtocolError(f"the record is truncated: {have} byte(s) arrived")
-        if kind == "skip":
+        if found.kind == "skip":
             raise ProtocolError(
                 f"the record does not start with its length ({bytes(buf[i : i + 5])!r})"
             )

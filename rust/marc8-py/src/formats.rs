@@ -160,36 +160,50 @@ fn format(name: &str, what: &str) -> PyResult<Format> {
     Format::from_name(name).ok_or_else(|| bad_option(what, name, "'iso2709', 'marcxml' or 'json'"))
 }
 
-#[allow(clippy::too_many_arguments)]
-fn options(
-    format_: &str,
-    from_format: Option<&str>,
-    to: &str,
-    errors: &str,
-    normalize: Option<&str>,
+/// The keywords `convert_records` and `convert_records_file` share, as they came from Python.
+struct ConvertArgs<'a> {
+    format: &'a str,
+    from_format: Option<&'a str>,
+    to: &'a str,
+    errors: &'a str,
+    normalize: Option<&'a str>,
     expand_ncr: bool,
     legacy_ligatures: bool,
-    trust: &str,
-) -> PyResult<ConvertOptions> {
-    let to_format = format(format_, "format")?;
-    let from = from_format.map(|f| format(f, "from_format")).transpose()?;
-    let encoding = target("to", to)?;
-    check_encoding(to_format, encoding)?;
-    let trust = trust_option(trust)?;
-    Ok(ConvertOptions {
-        from,
-        to: to_format,
-        read: ReadOptions {
-            decode: decode_options("replace", normalize, expand_ncr, legacy_ligatures)?,
-            trust,
-        },
-        encoding,
-        errors: encode_options(errors)?.errors,
-    })
+    trust: &'a str,
+}
+
+impl ConvertArgs<'_> {
+    /// The core's options, every keyword parsed by `options.rs`.
+    fn options(&self) -> PyResult<ConvertOptions> {
+        let to_format = format(self.format, "format")?;
+        let from = self
+            .from_format
+            .map(|f| format(f, "from_format"))
+            .transpose()?;
+        let encoding = target("to", self.to)?;
+        check_encoding(to_format, encoding)?;
+        let trust = trust_option(self.trust)?;
+        Ok(ConvertOptions {
+            from,
+            to: to_format,
+            read: ReadOptions {
+                decode: decode_options(
+                    "replace",
+                    self.normalize,
+                    self.expand_ncr,
+                    self.legacy_ligatures,
+                )?,
+                trust,
+            },
+            encoding,
+            errors: encode_options(self.errors)?.errors,
+        })
+    }
 }
 
 /// Converts records held in memory from one format to another; returns (output bytes, the input
 /// format (detected unless given), the report).
+// The parameters are the Python keyword API (`#[pyo3(signature)]`); grouping them would change it.
 #[allow(clippy::too_many_arguments)]
 #[pyfunction]
 #[pyo3(signature = (data, *, format, from_format = None, to = "utf8", errors = "lossless", normalize = None, expand_ncr = false, legacy_ligatures = false, trust = "leader"))]
@@ -205,7 +219,7 @@ pub(crate) fn convert_records<'py>(
     legacy_ligatures: bool,
     trust: &str,
 ) -> PyResult<(Bound<'py, PyBytes>, &'static str, Report)> {
-    let opts = options(
+    let opts = ConvertArgs {
         format,
         from_format,
         to,
@@ -214,7 +228,8 @@ pub(crate) fn convert_records<'py>(
         expand_ncr,
         legacy_ligatures,
         trust,
-    )?;
+    }
+    .options()?;
     let result = py.detach(|| {
         convert_stream(Cursor::new(data), Vec::new(), &opts, &mut |_| true).map(
             |(f, mut report, out)| {
@@ -234,6 +249,7 @@ pub(crate) fn convert_records<'py>(
 
 /// Converts the file `src` into `dst` (atomically) from one format to another; returns (the input
 /// format, the report).
+// The parameters are the Python keyword API (`#[pyo3(signature)]`); grouping them would change it.
 #[allow(clippy::too_many_arguments)]
 #[pyfunction]
 #[pyo3(signature = (src, dst, *, format, from_format = None, to = "utf8", errors = "lossless", normalize = None, expand_ncr = false, legacy_ligatures = false, trust = "leader"))]
@@ -250,7 +266,7 @@ pub(crate) fn convert_records_file(
     legacy_ligatures: bool,
     trust: &str,
 ) -> PyResult<(&'static str, Report)> {
-    let opts = options(
+    let opts = ConvertArgs {
         format,
         from_format,
         to,
@@ -259,7 +275,8 @@ pub(crate) fn convert_records_file(
         expand_ncr,
         legacy_ligatures,
         trust,
-    )?;
+    }
+    .options()?;
     let (from, report) = py
         .detach(|| convert_file(&src, &dst, &opts, &mut |_| true))
         .map_err(|e| crate::errors::os_error(e.to_string()))?;

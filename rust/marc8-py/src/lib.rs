@@ -8,6 +8,7 @@ use pyo3::prelude::*;
 mod errors;
 mod field;
 mod formats;
+mod kinds;
 mod model;
 mod options;
 mod problem;
@@ -41,7 +42,7 @@ mod _native {
     use crate::reader::{MARCReader, MARCWriter};
     #[pymodule_export]
     use crate::records::{
-        next_record, read_records, read_records_report, transcode_file, transcode_record,
+        next_record, read_records, read_records_report, transcode_file, transcode_record, Next,
         RecordProblem, Report,
     };
     #[pymodule_export]
@@ -52,64 +53,61 @@ mod _native {
     #[pymodule_export]
     use crate::validate::{validate_bytes, validate_file};
 
+    /// `__all__`, the one list of the public names: `marc8fast/__init__.py` re-exports it and
+    /// `_native.pyi` repeats it (stubtest checks the two agree). Helpers the package uses itself
+    /// (`next_record`, `raw_fields`, `search_*` ...) are module attributes outside it.
+    const PUBLIC: &[&str] = &[
+        "EACC_CODE_COUNT",
+        "PROBLEM_KINDS",
+        "ArgumentError",
+        "DecodeError",
+        "Decoder",
+        "EncodeError",
+        "Encoder",
+        "Field",
+        "FileError",
+        "MARCReader",
+        "MARCWriter",
+        "Marc8Error",
+        "Problem",
+        "ProblemAction",
+        "ProblemKind",
+        "Record",
+        "RecordError",
+        "RecordProblem",
+        "RecordStream",
+        "Report",
+        "Severity",
+        "__version__",
+        "convert_records",
+        "convert_records_file",
+        "decode",
+        "decode_report",
+        "detect_format",
+        "encode",
+        "encode_report",
+        "parse_xml",
+        "read_json",
+        "read_records",
+        "read_records_report",
+        "transcode_file",
+        "transcode_record",
+        "validate_bytes",
+        "validate_file",
+    ];
+
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
-        m.add(
-            "__all__",
-            [
-                "EACC_CODE_COUNT",
-                "Decoder",
-                "Problem",
-                "__version__",
-                "decode",
-                "decode_report",
-                "Encoder",
-                "encode",
-                "Field",
-                "MARCReader",
-                "MARCWriter",
-                "Record",
-                "RecordError",
-                "Marc8Error",
-                "DecodeError",
-                "EncodeError",
-                "ArgumentError",
-                "FileError",
-                "PROBLEM_KINDS",
-                "encode_report",
-                "export_record",
-                "is_verbatim",
-                "raw_fields",
-                "RecordProblem",
-                "RecordStream",
-                "convert_records",
-                "convert_records_file",
-                "detect_format",
-                "parse_xml",
-                "read_json",
-                "Report",
-                "read_records",
-                "read_records_report",
-                "next_record",
-                "transcode_file",
-                "transcode_record",
-                "validate_bytes",
-                "validate_file",
-                "search_index_row",
-                "search_isbn_problem",
-                "search_match_keys",
-                "search_numbers",
-                "search_query_terms",
-                "search_words",
-            ],
-        )?;
         m.add("__version__", env!("CARGO_PKG_VERSION"))?;
         m.add("Marc8Error", m.py().get_type::<crate::errors::Marc8Error>())?;
         for class in crate::errors::Class::ALL {
             m.add(class.name(), class.get(m.py())?)?;
         }
         m.add("PROBLEM_KINDS", crate::records::problem_kinds())?;
+        crate::kinds::add_enums(m)?;
         m.add("EACC_CODE_COUNT", marc8::EACC_CODE_COUNT)?;
+        // Last: every `add` above (and each `#[pymodule_export]`) appends its name to `__all__`.
+        m.setattr("__all__", PUBLIC)?;
         Ok(())
     }
 

@@ -73,6 +73,7 @@ pub(crate) fn run_stream(
 
 /// A problem in a record or a file: where it is, what it is, what was done.
 #[pyclass(frozen, module = "marc8fast", name = "RecordProblem")]
+#[derive(Clone)]
 pub struct RecordProblem {
     inner: CoreProblem,
 }
@@ -185,77 +186,67 @@ impl RecordProblem {
     }
 }
 
-/// The outcome of converting a file: counts and every problem.
+/// The outcome of converting a file: counts and every problem. The counts and the problems are
+/// plain attributes (`#[pyo3(get)]`); `counts_by_kind` stays a method, as it always was.
 #[pyclass(frozen, module = "marc8fast", name = "Report")]
 pub struct Report {
-    inner: FileReport,
+    /// Records found in the input.
+    #[pyo3(get)]
+    records_read: usize,
+    /// Records written to the output.
+    #[pyo3(get)]
+    records_written: usize,
+    /// Records with at least one problem.
+    #[pyo3(get)]
+    records_with_problems: usize,
+    /// Records not written (unreadable, too long, or strict mode).
+    #[pyo3(get)]
+    records_rejected: usize,
+    /// Bytes read.
+    #[pyo3(get)]
+    bytes_in: u64,
+    /// Bytes written.
+    #[pyo3(get)]
+    bytes_out: u64,
+    /// The problems kept, in input order: the first `max_problems` of them (all if it was None).
+    #[pyo3(get)]
+    problems: Vec<RecordProblem>,
+    /// Problems found but not kept (beyond `max_problems`).
+    #[pyo3(get)]
+    problems_dropped: usize,
+    counts_by_kind: std::collections::BTreeMap<&'static str, usize>,
 }
 
 impl From<FileReport> for Report {
-    fn from(inner: FileReport) -> Self {
-        Report { inner }
+    fn from(r: FileReport) -> Self {
+        Report {
+            records_read: r.records_read,
+            records_written: r.records_written,
+            records_with_problems: r.records_with_problems,
+            records_rejected: r.records_rejected,
+            bytes_in: r.bytes_in,
+            bytes_out: r.bytes_out,
+            problems: r.problems.into_iter().map(RecordProblem::from).collect(),
+            problems_dropped: r.problems_dropped,
+            counts_by_kind: r.counts_by_kind,
+        }
     }
 }
 
 #[pymethods]
 impl Report {
-    /// Records found in the input.
-    #[getter]
-    fn records_read(&self) -> usize {
-        self.inner.records_read
-    }
-    /// Records written to the output.
-    #[getter]
-    fn records_written(&self) -> usize {
-        self.inner.records_written
-    }
-    /// Records with at least one problem.
-    #[getter]
-    fn records_with_problems(&self) -> usize {
-        self.inner.records_with_problems
-    }
-    /// Records not written (unreadable, too long, or strict mode).
-    #[getter]
-    fn records_rejected(&self) -> usize {
-        self.inner.records_rejected
-    }
-    /// Bytes read.
-    #[getter]
-    fn bytes_in(&self) -> u64 {
-        self.inner.bytes_in
-    }
-    /// Bytes written.
-    #[getter]
-    fn bytes_out(&self) -> u64 {
-        self.inner.bytes_out
-    }
-    /// The problems kept, in input order: the first `max_problems` of them (all if it was None).
-    #[getter]
-    fn problems(&self) -> Vec<RecordProblem> {
-        self.inner
-            .problems
-            .iter()
-            .cloned()
-            .map(RecordProblem::from)
-            .collect()
-    }
-    /// Problems found but not kept (beyond `max_problems`).
-    #[getter]
-    fn problems_dropped(&self) -> usize {
-        self.inner.problems_dropped
-    }
     /// Number of problems found, kept or not.
     fn problem_count(&self) -> usize {
-        self.inner.problem_count()
+        self.problems.len() + self.problems_dropped
     }
     /// Every problem found, kept or not, counted by kind.
     fn counts_by_kind(&self) -> std::collections::BTreeMap<&'static str, usize> {
-        self.inner.counts_by_kind.clone()
+        self.counts_by_kind.clone()
     }
     /// The report as JSON: the counts, `counts_by_kind`, `problems_dropped` and the problems
     /// kept as `to_dict()` gives them.
     fn to_json(&self, py: Python<'_>) -> PyResult<String> {
-        let r = &self.inner;
+        let r = self;
         let d = PyDict::new(py);
         d.set_item("records_read", r.records_read)?;
         d.set_item("records_written", r.records_written)?;
@@ -267,7 +258,7 @@ impl Report {
         let problems = r
             .problems
             .iter()
-            .map(|p| RecordProblem { inner: p.clone() }.to_dict(py))
+            .map(|p| p.to_dict(py))
             .collect::<PyResult<Vec<_>>>()?;
         d.set_item("problems", problems)?;
         d.set_item("problems_dropped", r.problems_dropped)?;
@@ -277,10 +268,10 @@ impl Report {
     }
 
     fn __repr__(&self) -> String {
-        let r = &self.inner;
+        let r = self;
         format!(
             "Report(records_read={}, records_written={}, records_with_problems={}, records_rejected={}, bytes_in={}, bytes_out={}, problems={})",
-            r.records_read, r.records_written, r.records_with_problems, r.records_rejected, r.bytes_in, r.bytes_out, r.problem_count()
+            r.records_read, r.records_written, r.records_with_problems, r.records_rejected, r.bytes_in, r.bytes_out, self.problem_count()
         )
     }
 }
@@ -309,36 +300,82 @@ pub(crate) fn read_records<'py>(py: Python<'py>, data: &[u8]) -> Found<'py> {
     read_records_report(py, data).0
 }
 
-/// What the splitter finds at `data[pos:]` (`marc8::record::next_record`): `(kind, start, end,
-/// flag)` with kind `"record"` (flag: its declared length did not match), `"skip"` (flag: a record
-/// cut off by the end of the input), `"blank"`, `"need_more"` or `"end"`. For a reader of a byte
-/// stream (the Connexion receiver) that must know when a record has fully arrived.
+/// What the splitter found at a position (`marc8::record::Next`), as `next_record` returns it:
+/// `kind` is `"record"`, `"skip"`, `"blank"`, `"need_more"` or `"end"`; the bytes are
+/// `data[start:end]`; `length_mismatch` is set for a record whose declared length did not match
+/// (it was delimited by its terminator), `truncated` for skipped bytes that are a record cut off by
+/// the end of the input.
+#[pyclass(frozen, eq, get_all, module = "marc8fast._native")]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Next {
+    kind: &'static str,
+    start: usize,
+    end: usize,
+    length_mismatch: bool,
+    truncated: bool,
+}
+
+impl Next {
+    fn at(kind: &'static str, start: usize, end: usize) -> Self {
+        Next {
+            kind,
+            start,
+            end,
+            length_mismatch: false,
+            truncated: false,
+        }
+    }
+}
+
+#[pymethods]
+impl Next {
+    fn __repr__(&self) -> String {
+        format!(
+            "Next(kind='{}', start={}, end={}, length_mismatch={}, truncated={})",
+            self.kind,
+            self.start,
+            self.end,
+            if self.length_mismatch {
+                "True"
+            } else {
+                "False"
+            },
+            if self.truncated { "True" } else { "False" },
+        )
+    }
+}
+
+/// What the splitter finds at `data[pos:]` (`marc8::record::next_record`), as a [`Next`]. For a
+/// reader of a byte stream (the Connexion receiver) that must know when a record has fully
+/// arrived.
 #[pyfunction]
 #[pyo3(signature = (data, pos = 0, *, eof = false))]
-pub(crate) fn next_record(
-    data: &[u8],
-    pos: usize,
-    eof: bool,
-) -> (&'static str, usize, usize, bool) {
-    use marc8::record::Next;
+pub(crate) fn next_record(data: &[u8], pos: usize, eof: bool) -> Next {
     match marc8::record::next_record(data, pos, eof) {
-        Next::Record {
+        marc8::record::Next::Record {
             start,
             end,
             length_mismatch,
-        } => ("record", start, end, length_mismatch),
-        Next::Skip {
+        } => Next {
+            length_mismatch,
+            ..Next::at("record", start, end)
+        },
+        marc8::record::Next::Skip {
             start,
             end,
             truncated,
-        } => ("skip", start, end, truncated),
-        Next::Blank { end } => ("blank", pos, end, false),
-        Next::NeedMore => ("need_more", pos, pos, false),
-        Next::End => ("end", pos, pos, false),
+        } => Next {
+            truncated,
+            ..Next::at("skip", start, end)
+        },
+        marc8::record::Next::Blank { end } => Next::at("blank", pos, end),
+        marc8::record::Next::NeedMore => Next::at("need_more", pos, pos),
+        marc8::record::Next::End => Next::at("end", pos, pos),
     }
 }
 
 /// Converts one ISO 2709 record; returns (record or None if rejected, problems).
+// The parameters are the Python keyword API (`#[pyo3(signature)]`); grouping them would change it.
 #[allow(clippy::too_many_arguments)]
 #[pyfunction]
 #[pyo3(signature = (data, *, to, errors = None, normalize = None, expand_ncr = false, legacy_ligatures = false, trust = "leader"))]
@@ -361,6 +398,7 @@ pub(crate) fn transcode_record<'py>(
 }
 
 /// Converts a file of records; the GIL is released while Rust works.
+// The parameters are the Python keyword API (`#[pyo3(signature)]`); grouping them would change it.
 #[allow(clippy::too_many_arguments)]
 #[pyfunction]
 #[pyo3(signature = (src, dst, *, to, errors = None, normalize = None, expand_ncr = false, legacy_ligatures = false, trust = "leader", jobs = None, progress = None, max_problems = Some(DEFAULT_MAX_PROBLEMS), on_problem = None), text_signature = "(src, dst, *, to, errors=None, normalize=None, expand_ncr=False, legacy_ligatures=False, trust='leader', jobs=None, progress=None, max_problems=10000, on_problem=None)")]
@@ -394,7 +432,7 @@ pub(crate) fn transcode_file(
         },
     )?;
     match result {
-        Ok(inner) => Ok(Report { inner }),
+        Ok(report) => Ok(Report::from(report)),
         Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
             Err(crate::errors::value_error(e.to_string()))
         }

@@ -22,6 +22,7 @@ fn jobs_or_all(jobs: Option<usize>) -> usize {
 
 /// Checks every record of a file (structure, encoding, and with `for_export` every character
 /// MARC-8 lacks); returns a Report whose problems are the findings.
+// The parameters are the Python keyword API (`#[pyo3(signature)]`); grouping them would change it.
 #[allow(clippy::too_many_arguments)]
 #[pyfunction]
 #[pyo3(signature = (path, *, for_export = false, jobs = None, progress = None, offset = 0, limit = None, max_problems = Some(DEFAULT_MAX_PROBLEMS), on_problem = None), text_signature = "(path, *, for_export=False, jobs=None, progress=None, offset=0, limit=None, max_problems=10000, on_problem=None)")]
@@ -51,6 +52,7 @@ pub(crate) fn validate_file(
 }
 
 /// `validate_file` on bytes in memory (standard input, for one).
+// The parameters are the Python keyword API (`#[pyo3(signature)]`); grouping them would change it.
 #[allow(clippy::too_many_arguments)]
 #[pyfunction]
 #[pyo3(signature = (data, *, for_export = false, jobs = None, progress = None, offset = 0, limit = None, max_problems = Some(DEFAULT_MAX_PROBLEMS), on_problem = None), text_signature = "(data, *, for_export=False, jobs=None, progress=None, offset=0, limit=None, max_problems=10000, on_problem=None)")]
