@@ -34,8 +34,10 @@ demo: build-dev
 
 test: test-rust test-python
 
+# --all-targets leaves out the doctests (examples on the public API): they run as a second step.
 test-rust:
 	cargo test -p marc8 --all-targets
+	cargo test -p marc8 --doc
 
 # pytest exits 5 when it collects no test: that is a failure too, said plainly.
 test-python: build-dev

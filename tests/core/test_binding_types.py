@@ -14,7 +14,7 @@ from marc8fast import _native
 from marc8fast._native import Next, next_record
 from marc8fast.kinds import ProblemAction, ProblemKind, Severity
 
-SAMPLE = Path(__file__).resolve().parents[1] / "examples" / "sample-marc8.mrc"
+SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "sample-marc8.mrc"
 
 
 @pytest.fixture(scope="module")
