@@ -186,9 +186,7 @@ def main() -> int:
         )
         subprocess.run([MARC8FAST, "load", "-q", "--no-progress", "--db", db, *files], check=False)
         with SQLiteStore(db) as store:
-            store.begin()
             add_user(store, "bench", "bench-password-1")
-            store.commit()
             sysnos = [r.sysno for r in store.iter_records() if not r.deleted]
         ours, our_port = start(
             [MARC8FAST, "serve", "--db", db, "--z3950", "127.0.0.1:0", "--log", os.devnull],

@@ -34,7 +34,7 @@ def test_the_server_exceptions_are_found() -> None:
         "marc8fast.server.protocol.ProtocolError",
         "marc8fast.server.client.SendError",
         "marc8fast.server.serve.ServeError",
-        "marc8fast.flows.store.CatalogError",
+        "marc8fast.catalog.api.CatalogError",  # moved from flows/store.py (issue 20)
     } <= names
 
 

@@ -261,6 +261,7 @@ def test_version_1_catalog_is_upgraded_by_a_writer(tmp_path):
     for t in ("accounts", "receipts", "search_index", "events"):
         con.execute(f"DROP TABLE {t}")
     con.execute("UPDATE meta SET value='1' WHERE key='schema_version'")
+    con.execute("PRAGMA user_version=0")  # as a version-1 catalog had it
     con.commit()
     con.close()
     with pytest.raises(SchemaError, match="upgrades it"):

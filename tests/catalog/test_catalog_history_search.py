@@ -13,7 +13,7 @@ from pathlib import Path
 
 from test_catalog_safety import loaded_catalog, one_line_error, records, run, titled
 
-from marc8fast import flows
+from marc8fast.catalog import open_catalog
 
 TIME = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z"
 
@@ -24,8 +24,10 @@ def history(db: Path, sysno: str) -> list[str]:
     return proc.stdout.strip().splitlines()
 
 
-def test_history_says_where_a_record_came_from_every_overlay_and_the_delete(tmp_path):
-    db = tmp_path / "c.sqlite"
+def test_history_says_where_a_record_came_from_every_overlay_and_the_delete(
+    tmp_path, catalog_target
+):
+    db = catalog_target  # an SQLite file, then a PostgreSQL database (issue 20)
     first = tmp_path / "first.mrc"
     first.write_bytes(titled("First", ("040", "  $aFRBN$bfre")))
     assert run("load", first, "--db", db, "-q").returncode == 0
@@ -103,17 +105,14 @@ def test_undelete_never_gives_two_live_records_one_oclc_number(tmp_path):
     assert b"DELETED" in records(db)[1]
 
 
-def test_history_is_written_by_the_store_for_every_writer(tmp_path):
-    """A writer that calls the store directly (as the Connexion receiver will) leaves history."""
-    db = tmp_path / "c.sqlite"
-    with flows.open_store(db) as store:
+def test_history_is_written_by_the_store_for_every_writer(catalog_target):
+    """A writer that calls the store directly (as the Connexion receiver does) leaves history."""
+    with open_catalog(catalog_target) as store:
         store.source = "receiver login cat1"
-        store.begin()
-        sysno = store.insert(titled("Direct"), [], "direct/")
-        store.commit()
-        store.begin()
-        store.replace(sysno, titled("Direct 2"), [], "direct2/", detail="corrected")
-        store.commit()
+        with store.transaction():
+            sysno = store.insert(titled("Direct"), [], "direct/")
+        with store.transaction():
+            store.replace(sysno, titled("Direct 2"), [], "direct2/", detail="corrected")
         events = store.events(sysno)
     assert [(e.action, e.source, e.detail, e.batch_id) for e in events] == [
         ("created", "receiver login cat1", "", None),
@@ -125,8 +124,8 @@ def test_history_is_written_by_the_store_for_every_writer(tmp_path):
 # catalog search
 
 
-def _search_catalog(tmp_path: Path) -> Path:
-    db = tmp_path / "c.sqlite"
+def _search_catalog(tmp_path: Path, db: Path | str | None = None) -> Path | str:
+    db = db or tmp_path / "c.sqlite"
     f = tmp_path / "in.mrc"
     f.write_bytes(
         titled(
@@ -148,7 +147,7 @@ def _search_catalog(tmp_path: Path) -> Path:
     return db
 
 
-def _found(db: Path, *args: str) -> list[str]:
+def _found(db: Path | str, *args: str) -> list[str]:
     proc = run("catalog", "search", "--db", db, *args)
     assert proc.returncode in (0, 1), proc.stderr
     assert proc.stderr == f"{len(proc.stdout.splitlines())} record(s) found\n"
@@ -156,8 +155,8 @@ def _found(db: Path, *args: str) -> list[str]:
     return proc.stdout.splitlines()
 
 
-def test_catalog_search_by_each_index_and_their_and(tmp_path):
-    db = _search_catalog(tmp_path)
+def test_catalog_search_by_each_index_and_their_and(tmp_path, catalog_target):
+    db = _search_catalog(tmp_path, catalog_target)
     assert _found(db, "--title", "touriste") == [
         "000000001  live  Mémoires d'un touriste",
         "000000003  live  Touriste malgré lui",

@@ -298,6 +298,7 @@ def test_a_version_2_catalog_is_reindexed_by_the_first_writer(tmp_path):
     con.execute("UPDATE records SET title_key='thehobbit/'")
     con.execute("DELETE FROM oclc")
     con.execute("UPDATE meta SET value='2' WHERE key='schema_version'")
+    con.execute("PRAGMA user_version=0")  # as a version-2 catalog had it
     con.commit()
     con.close()
     proc = run("catalog", "search", "--db", db, "--title", "hobb*")

@@ -464,7 +464,8 @@ def test_schema_has_a_version(tmp_path):
             str(flows.store.SCHEMA_VERSION),
         )
         assert s.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        s.db.execute("UPDATE meta SET value='999' WHERE key='schema_version'")
+        assert s.db.execute("PRAGMA user_version").fetchone()[0] == flows.store.SCHEMA_VERSION
+        s.db.execute("PRAGMA user_version=999")
     with pytest.raises(flows.store.SchemaError):
         flows.open_store(db)
 

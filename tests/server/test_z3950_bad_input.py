@@ -53,9 +53,7 @@ def catalog(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     from marc8fast.flows.store import SQLiteStore
 
     with SQLiteStore(db) as store:
-        store.begin()
         add_user(store, USER, PASSWORD)
-        store.commit()
     before = file_hash(db)
     yield db
     assert file_hash(db) == before, "the server changed the catalog"

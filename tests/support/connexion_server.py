@@ -53,19 +53,25 @@ class Server:
 
     def __init__(
         self,
-        db: Path,
+        db: Path | str,
         *options: str | Path,
         log: Path | None = None,
         prefix: Sequence[str] = (),
         preexec_fn: Callable[[], object] | None = None,
     ) -> None:
+        """``db``: a catalog file, or a ``postgresql://`` URL (then ``log`` is required: the
+        server's stderr is kept beside it)."""
         self.db = db
-        if not db.exists():
-            # serve never makes a catalog (issue 18, item 5): the tests make one first.
-            made = marc8fast("catalog", "init", "--db", db)
-            assert made.returncode == 0, made.stderr
-        self.log = log or db.with_suffix(".log")
-        self.stderr_path = db.with_suffix(f".stderr{time.monotonic_ns()}")
+        if isinstance(db, str):
+            assert log is not None
+            self.log = log
+        else:
+            if not db.exists():
+                # serve never makes a catalog (issue 18, item 5): the tests make one first.
+                made = marc8fast("catalog", "init", "--db", db)
+                assert made.returncode == 0, made.stderr
+            self.log = log or db.with_suffix(".log")
+        self.stderr_path = self.log.with_suffix(f".stderr{time.monotonic_ns()}")
         self._err = open(self.stderr_path, "w+b")
         cmd = [
             *prefix,

@@ -43,9 +43,7 @@ def load_catalog(db: Path, *, account: bool) -> None:
         from marc8fast.flows.store import SQLiteStore
 
         with SQLiteStore(db) as store:
-            store.begin()
             add_user(store, USER, PASSWORD)
-            store.commit()
 
 
 @dataclass

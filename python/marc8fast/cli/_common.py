@@ -188,16 +188,13 @@ def _open_catalog(
 ) -> Any:
     """The catalog store, or None after saying why in one line. Only ``load`` creates a catalog;
     readers (``export``, ``catalog show``) open it read-only and never wait for a writer."""
-    import sqlite3
-
-    from ..flows import open_store
-    from ..flows.store import DEFAULT_WAIT, CatalogError
+    from ..catalog import DEFAULT_WAIT, CatalogError, open_catalog
 
     def waiting(message: str) -> None:
         print(f"marc8fast: {message}", file=sys.stderr, flush=True)
 
     try:
-        return open_store(
+        return open_catalog(
             path,
             create=create,
             readonly=readonly,
@@ -207,7 +204,7 @@ def _open_catalog(
     except CatalogError as e:
         print(f"marc8fast: {e}", file=sys.stderr)
         return None
-    except (OSError, sqlite3.Error) as e:  # not a database, cannot be opened ...
+    except OSError as e:  # cannot be opened ...
         print(f"marc8fast: {path}: {e}", file=sys.stderr)
         return None
 
@@ -215,7 +212,7 @@ def _open_catalog(
 def _catalog_failure(path: str, e: Exception) -> int:
     """One line for an error from the catalog in the middle of a command (read-only, locked too
     long, disk full ...): exit 2."""
-    from ..flows.store import describe_error
+    from ..catalog import describe_error
 
     print(f"marc8fast: {describe_error(path, e)}", file=sys.stderr)
     return EXIT_ERROR

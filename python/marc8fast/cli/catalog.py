@@ -7,11 +7,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 import unicodedata
 from collections.abc import Callable
 from typing import Any
 
 from .._native import Record
+from ..catalog import add_db_option
 from ._common import (
     _EXIT_EPILOG,
     EXIT_ERROR,
@@ -45,23 +47,50 @@ def register(sub: Any) -> None:
     ):
         a = acts.add_parser(name, help=text, description=text)
         a.add_argument("sysnos", nargs="+", type=_sysno_arg, metavar="SYSNO", help="system numbers")
-        a.add_argument("--db", required=True, metavar="CATALOG", help="the SQLite catalog file")
+        add_db_option(a)
         if name in ("delete", "undelete"):
             _wait_option(a)
+    a = acts.add_parser(
+        "copy",
+        help="copy a catalog into a new one (SQLite <-> PostgreSQL), with counts and a checksum",
+        description="Every record (its system number, history, deleted flag), batch, load-log "
+        "row, account and receipt, into an empty catalog; the search index is made again. "
+        "Prints each table's count and a checksum of every record's bytes on both sides.",
+        epilog="Exit status: 0 copied, checksums equal; 1 they differ; 2 usage or I/O error.",
+    )
+    a.add_argument(
+        "--from", dest="source", required=True, metavar="CATALOG", help="the catalog to copy"
+    )
+    a.add_argument(
+        "--to",
+        dest="dest",
+        required=True,
+        metavar="CATALOG",
+        help="a new catalog: a file that does not exist, or an empty PostgreSQL database",
+    )
+    a = acts.add_parser(
+        "check",
+        help="integrity: every record parses, index rows match records, no live OCLC doubles",
+        description="Reads the whole catalog: a record that does not parse, search index terms "
+        "that differ from what the record gives, an OCLC number on two live records: one line "
+        "each.",
+        epilog="Exit status: 0 no problem; 1 problems; 2 usage or I/O error.",
+    )
+    add_db_option(a)
     a = acts.add_parser(
         "batches",
         help="every load: when, what, and the fates of its records",
         description="Every batch (a load), oldest first: its number, when it started, the files "
         "and what became of their records.",
     )
-    a.add_argument("--db", required=True, metavar="CATALOG", help="the SQLite catalog file")
+    add_db_option(a)
     a = acts.add_parser(
         "init",
         help="make an empty catalog",
         description="Make an empty catalog at --db, only where there is no file (load makes one "
         "too). The other commands never make a catalog: they say `no catalog at PATH`.",
     )
-    a.add_argument("--db", required=True, metavar="CATALOG", help="where to make the catalog")
+    add_db_option(a, "where to make the catalog")
     a = acts.add_parser(
         "search",
         help="find live records by OCLC number, title, author, ISBN, ISSN",
@@ -71,7 +100,7 @@ def register(sub: Any) -> None:
         "number, status and title, one per line; the count on stderr.",
         epilog=_EXIT_EPILOG,
     )
-    a.add_argument("--db", required=True, metavar="CATALOG", help="the SQLite catalog file")
+    add_db_option(a)
     a.add_argument("--oclc", metavar="N", help="an OCLC number (ocm/ocn/on and zeros ignored)")
     a.add_argument(
         "--title",
@@ -87,12 +116,12 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import sqlite3
-
-    from ..flows.store import CatalogError
+    from ..catalog import CatalogError
 
     if args.action == "init":
         return _catalog_init(args)
+    if args.action == "copy":
+        return _catalog_copy(args)
     writes = args.action in ("delete", "undelete")
     store = (
         _open_catalog(args.db, wait=args.wait) if writes else _open_catalog(args.db, readonly=True)
@@ -104,22 +133,85 @@ def run(args: argparse.Namespace) -> int:
             return _catalog_batches(store)
         if args.action == "search":
             return _catalog_search(store, args)
+        if args.action == "check":
+            return _catalog_check(store, args)
         status: int = EXIT_OK
         for sysno in args.sysnos:
             one = _CATALOG_ACTIONS[args.action](store, sysno)
             status = max(status, one)
         return status
-    except (CatalogError, sqlite3.Error) as e:  # read-only, locked too long ...
+    except CatalogError as e:  # read-only, locked too long ...
         return _catalog_failure(args.db, e)
     finally:
         store.close()
+
+
+def _catalog_copy(args: argparse.Namespace) -> int:
+    """``catalog copy --from SRC --to DST``: every table into a new catalog, with counts and the
+    records' checksum on both sides (exit 0 equal, 1 they differ, 2 an error)."""
+    from .._paths import same_file
+    from ..catalog import CatalogError, shown
+    from ..catalog.maintenance import copy_catalog
+
+    if shown(args.source) == shown(args.dest) or same_file(args.source, args.dest):
+        print("marc8fast: --from and --to name the same catalog", file=sys.stderr)
+        return EXIT_ERROR
+    source = _open_catalog(args.source, readonly=True)
+    if source is None:
+        return EXIT_ERROR
+    try:
+        target = _open_catalog(args.dest, create=True)
+        if target is None:
+            return EXIT_ERROR
+        try:
+            t0 = time.perf_counter()
+            result = copy_catalog(source, target)
+        finally:
+            target.close()
+    except CatalogError as e:
+        return _catalog_failure(args.dest, e)
+    finally:
+        source.close()
+    for table, n in result.counts.items():
+        print(f"{table}\t{n}")
+    print(f"checksum {shown(args.source)}\t{result.source_checksum}")
+    print(f"checksum {shown(args.dest)}\t{result.target_checksum}")
+    secs = time.perf_counter() - t0
+    if not result.same:
+        print("marc8fast: the copy's records differ from the source's", file=sys.stderr)
+        return EXIT_PROBLEMS
+    print(f"{result.records:,} record(s) copied in {secs:.2f} s; checksums equal", file=sys.stderr)
+    return EXIT_OK
+
+
+def _catalog_check(store: Any, args: argparse.Namespace) -> int:
+    """``catalog check``: one line per problem; exit 0 none, 1 some."""
+    from ..catalog import shown
+    from ..catalog.maintenance import check_catalog
+
+    problems = 0
+    for line in check_catalog(store):
+        print(f"{shown(args.db)}: {line}")
+        problems += 1
+    n = store.count()
+    print(f"{shown(args.db)}: {n:,} record(s) checked, {problems} problem(s)", file=sys.stderr)
+    return EXIT_PROBLEMS if problems else EXIT_OK
 
 
 def _catalog_init(args: argparse.Namespace) -> int:
     """Make an empty catalog at ``--db``: only where there is no file (an existing catalog is
     left as it was, and said so; any other file is refused)."""
     from .._paths import output_place_problem
+    from ..catalog import is_url, shown
 
+    if is_url(args.db):
+        # A database server: the tables are made in the (existing, empty) database.
+        store = _open_catalog(args.db, create=True)
+        if store is None:
+            return EXIT_ERROR
+        store.close()
+        print(f"marc8fast: {shown(args.db)}: a catalog (made if it was empty)", file=sys.stderr)
+        return EXIT_OK
     if os.path.exists(args.db):
         store = _open_catalog(args.db, readonly=True)
         if store is None:

@@ -13,6 +13,7 @@ from typing import Any
 
 from .._output import AtomicText
 from .._paths import check_paths
+from ..catalog import add_db_option
 from ._common import (
     _EXIT_EPILOG,
     EXIT_ERROR,
@@ -42,7 +43,7 @@ def register(sub: Any) -> None:
     ex.add_argument(
         "sysnos", nargs="*", type=_sysno_arg, metavar="SYSNO", help="system numbers to export"
     )
-    ex.add_argument("--db", required=True, metavar="CATALOG", help="the SQLite catalog file")
+    add_db_option(ex)
     ex.add_argument(
         "-o",
         "--output",
@@ -83,11 +84,9 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import sqlite3
-
+    from ..catalog import CatalogError
     from ..flows.exporter import Exporter, ExportOutcome, TagFilter
     from ..flows.outcome import ExportFate
-    from ..flows.store import CatalogError
 
     chosen = [bool(args.sysnos), args.since is not None, args.all]
     if not any(chosen):
@@ -147,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
         return _error(
             _os_error(e, None if args.report and e.filename == args.report else args.output)
         )
-    except (CatalogError, sqlite3.Error) as e:
+    except CatalogError as e:
         return _catalog_failure(args.db, e)
     finally:
         bar.done()

@@ -13,6 +13,7 @@ from typing import Any
 
 from .._output import AtomicText
 from .._paths import check_paths
+from ..catalog import add_db_option
 from ._common import (
     _EXIT_EPILOG,
     EXIT_ERROR,
@@ -49,12 +50,7 @@ def register(sub: Any) -> None:
         metavar="FILE",
         help="ISO 2709, MARCXML or JSON files, pipes or - (standard input, once); each read once",
     )
-    ld.add_argument(
-        "--db",
-        required=True,
-        metavar="CATALOG",
-        help="the SQLite catalog file (made if there is no file at that path)",
-    )
+    add_db_option(ld, "made if there is nothing at that path")
     ld.add_argument(
         "--target-prefix",
         default="(LOCAL)",
@@ -88,11 +84,9 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import sqlite3
-
+    from ..catalog import CatalogError
     from ..flows.importer import Importer
     from ..flows.outcome import Outcome
-    from ..flows.store import CatalogError
 
     # "-" is standard input, read once like any input (issue 18).
     if args.files.count("-") > 1:
@@ -147,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
         raise
     except OSError as e:
         return _error(_os_error(e))
-    except (CatalogError, sqlite3.Error) as e:  # read-only, locked too long, disk full ...
+    except CatalogError as e:  # read-only, locked too long, disk full ...
         return _catalog_failure(args.db, e)
     finally:
         bar.done()

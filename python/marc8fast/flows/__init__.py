@@ -21,8 +21,7 @@ from .store import CatalogStore, SQLiteStore, StoredRecord, format_sysno, open_s
 def delete_record(store: CatalogStore, sysno: int) -> DeleteResult:
     """Soft-delete: add ``STA 1_ $a DELETED`` and set the deleted flag. Returns what happened:
     :class:`~.outcome.DeleteResult` ``DELETED``, ``ALREADY_DELETED`` or ``NOT_FOUND``."""
-    store.begin()
-    try:
+    with store.transaction():
         rec = store.get(sysno)
         if rec is None:
             return DeleteResult.NOT_FOUND
@@ -31,10 +30,7 @@ def delete_record(store: CatalogStore, sysno: int) -> DeleteResult:
         model = Record.parse(rec.data)
         model.add_field(Field("STA", "1 ", [("a", "DELETED")]))  # a local field: last
         store.mark_deleted(sysno, model.to_bytes(encoding="utf8"))
-        store.commit()
         return DeleteResult.DELETED
-    finally:
-        store.rollback()
 
 
 def undelete_record(store: CatalogStore, sysno: int) -> DeleteResult | str:
@@ -42,8 +38,7 @@ def undelete_record(store: CatalogStore, sysno: int) -> DeleteResult | str:
     flag (the history says who and when). Returns :class:`~.outcome.DeleteResult` ``UNDELETED``,
     ``NOT_DELETED``, ``NOT_FOUND``, or (a plain ``str``) why it was refused: a live record has
     one of its OCLC numbers (two live records never share one)."""
-    store.begin()
-    try:
+    with store.transaction():
         rec = store.get(sysno)
         if rec is None:
             return DeleteResult.NOT_FOUND
@@ -60,10 +55,7 @@ def undelete_record(store: CatalogStore, sysno: int) -> DeleteResult | str:
             if any(a.strip() == "DELETED" for a in f.get_subfields("a")):
                 model.remove_field(f)
         store.undelete(sysno, model.to_bytes(encoding="utf8"))
-        store.commit()
         return DeleteResult.UNDELETED
-    finally:
-        store.rollback()
 
 
 __all__ = [

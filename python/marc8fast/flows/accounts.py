@@ -15,13 +15,13 @@ import hashlib
 import hmac
 import re
 import secrets
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .._native import Marc8Error
+from ..catalog.api import Account
 
 if TYPE_CHECKING:
-    from .store import SQLiteStore
+    from ..catalog.api import Catalog
 
 #: scrypt parameters for new hashes.
 SCRYPT_N = 2**15
@@ -37,14 +37,6 @@ MAX_PASSWORD = 1024
 
 class AccountError(Marc8Error, ValueError):
     """A bad name or password, an unknown account, or one that exists already."""
-
-
-@dataclass(frozen=True)
-class Account:
-    name: str
-    disabled: bool
-    created_at: str
-    updated_at: str
 
 
 def _b64(b: bytes) -> str:
@@ -101,82 +93,49 @@ def check_new_password(password: str) -> str:
     return password
 
 
-def add_user(store: SQLiteStore, name: str, password: str) -> None:
+def add_user(store: Catalog, name: str, password: str) -> None:
     """Create an account; :class:`AccountError` if the name is taken or invalid."""
-    from .store import now
-
     check_name(name)
     hashed = hash_password(check_new_password(password))
-    store.begin()
-    try:
-        exists = store.db.execute(
-            "SELECT 1 FROM accounts WHERE name=? COLLATE NOCASE", (name,)
-        ).fetchone()
-        if exists:
+    with store.transaction():
+        if not store.add_account(name, hashed):
             raise AccountError(f"there is already an account {name!r}")
-        t = now()
-        store.db.execute(
-            "INSERT INTO accounts (name, password_hash, disabled, created_at, updated_at) "
-            "VALUES (?, ?, 0, ?, ?)",
-            (name, hashed, t, t),
-        )
-        store.commit()
-    finally:
-        store.rollback()
 
 
-def _update(store: SQLiteStore, name: str, sets: str, params: tuple[object, ...]) -> None:
-    from .store import now
-
-    store.begin()
-    try:
-        cur = store.db.execute(
-            f"UPDATE accounts SET {sets}, updated_at=? WHERE name=?", (*params, now(), name)
-        )
-        if cur.rowcount == 0:
+def _update(store: Catalog, name: str, **change: Any) -> None:
+    with store.transaction():
+        if not store.update_account(name, **change):
             raise AccountError(f"no account {name!r}")
-        store.commit()
-    finally:
-        store.rollback()
 
 
-def set_password(store: SQLiteStore, name: str, password: str) -> None:
-    _update(store, name, "password_hash=?", (hash_password(check_new_password(password)),))
+def set_password(store: Catalog, name: str, password: str) -> None:
+    _update(store, name, password_hash=hash_password(check_new_password(password)))
 
 
-def disable_user(store: SQLiteStore, name: str) -> None:
-    _update(store, name, "disabled=1", ())
+def disable_user(store: Catalog, name: str) -> None:
+    _update(store, name, disabled=True)
 
 
-def enable_user(store: SQLiteStore, name: str) -> None:
-    _update(store, name, "disabled=0", ())
+def enable_user(store: Catalog, name: str) -> None:
+    _update(store, name, disabled=False)
 
 
-def list_users(store: SQLiteStore) -> list[Account]:
-    return [
-        Account(r[0], bool(r[1]), r[2], r[3])
-        for r in store.db.execute(
-            "SELECT name, disabled, created_at, updated_at FROM accounts ORDER BY name"
-        )
-    ]
+def list_users(store: Catalog) -> list[Account]:
+    return store.accounts()
 
 
-def has_accounts(store: SQLiteStore) -> bool:
+def has_accounts(store: Catalog) -> bool:
     """Whether any enabled account exists (the services then require a login)."""
-    return (
-        store.db.execute("SELECT 1 FROM accounts WHERE disabled=0 LIMIT 1").fetchone() is not None
-    )
+    return store.has_accounts()
 
 
-def stored_hash(store: SQLiteStore, name: str) -> str | None:
+def stored_hash(store: Catalog, name: str) -> str | None:
     """The password hash of an enabled account ``name``; None if it is unknown or disabled.
     A quick read: the slow part is :func:`check`, which needs no catalog."""
-    row = store.db.execute(
-        "SELECT password_hash, disabled FROM accounts WHERE name=?", (name,)
-    ).fetchone()
-    if row is None or row[1]:
+    found = store.account_hash(name)
+    if found is None or found[1]:
         return None
-    return str(row[0])
+    return found[0]
 
 
 def check(stored: str | None, password: str) -> bool:
@@ -188,7 +147,7 @@ def check(stored: str | None, password: str) -> bool:
     return check_password(password, stored)
 
 
-def verify(store: SQLiteStore, name: str, password: str) -> bool:
+def verify(store: Catalog, name: str, password: str) -> bool:
     """Whether ``name``/``password`` is an enabled account. Always spends one scrypt check,
     whether the name exists or not."""
     return check(stored_hash(store, name), password)

@@ -49,6 +49,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
+import time as _time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, BinaryIO, cast
@@ -64,6 +65,7 @@ from .._native import (
     next_record,
     search_numbers,
 )
+from ..catalog import ConflictError
 from ..kinds import JUNK_KINDS, REJECT_KINDS, ProblemAction
 from .outcome import FATES, Change, Fate, LoadSummary, Outcome, RejectReason
 from .rules import (
@@ -79,6 +81,8 @@ from .search import match_keys
 from .store import CatalogStore, LogRow, format_sysno, now, open_store
 
 DEFAULT_TARGET_PREFIX = "(LOCAL)"
+#: How many times a group of records is stored again after a conflict with another writer.
+CONFLICT_RETRIES = 5
 
 #: ``merge`` (default): an overlay keeps the local fields of the record it replaces
 #: (:func:`.rules.is_local_tag`); ``replace``: the incoming record replaces it whole.
@@ -251,13 +255,17 @@ class Importer:
     def load(self, paths: Sequence[str | os.PathLike[str]]) -> LoadSummary:
         """Load the files. ``on_progress(records, bytes)`` is called as the records go by (the
         bytes of every file read so far)."""
-        self.store.begin()
-        desc = "load " + " ".join(os.fspath(p) for p in paths)
-        self.summary.batch_id = self.store.new_batch(desc)
-        self.store.commit()
+        self.start_batch("load " + " ".join(os.fspath(p) for p in paths))
         for path in paths:
             self._load_file(os.fspath(path))
         return self.summary
+
+    def start_batch(self, description: str) -> int:
+        """Begin a batch (a load, a receiver's session): the records stored from now on are
+        logged under it."""
+        with self.store.transaction():
+            self.summary.batch_id = self.store.new_batch(description)
+        return self.summary.batch_id
 
     def _load_file(self, path: str) -> None:
         # The input is read once, as a stream (so that a pipe, a FIFO or standard input can be
@@ -279,73 +287,110 @@ class Importer:
 
     def _load_stream(self, path: str, src: _KeyedInput) -> None:
         self.summary.files += 1
-        self.store.begin()
-        try:
-            # MARCReader reads any object with read(n) that returns bytes.
-            stream = cast(BinaryIO, src)
-            with MARCReader(stream, trust="data", expand_ncr=True) as reader:
-                group: list[tuple[Outcome, str]] = []  # with each record's key
-                held: Record | None = None  # the record read last, waiting for its key
-
-                def handle(rec: Record, digest: str) -> None:
-                    index = rec.number or 0  # the reader numbers every record from 1
-                    # Asked inside the write transaction that stores the record: another
-                    # process loading the same input cannot slip in between (issue 11).
-                    done = self.store.loaded(digest, index)
-                    if done is not None:
-                        sysno, batch = done
-                        shown = format_sysno(sysno) if sysno is not None else "?"
-                        detail = (
-                            f"duplicate of {shown} (already loaded from this file, batch {batch})"
-                        )
-                        out = Outcome(
-                            path,
-                            index,
-                            Fate.DUPLICATE,
-                            sysno,
-                            f"not loaded: {detail}",
-                            detail=detail,
-                        )
-                    else:
-                        out = self._one(path, index, rec)
-                    group.append((out, digest))
-                    if len(group) >= self.batch_size:
-                        self._commit_group(group, reader.problems)
-                        self._commit()
-                        self.store.begin()
-                    if self.on_progress is not None and index % 64 == 0:
-                        self.on_progress(
-                            self.summary.records + len(group),
-                            self._bytes_before + reader.bytes_read,
-                        )
-
-                for rec in reader:
-                    if held is not None:
-                        handle(held, src.key_through(rec.offset))
-                    held = rec
+        # MARCReader reads any object with read(n) that returns bytes.
+        stream = cast(BinaryIO, src)
+        with MARCReader(stream, trust="data", expand_ncr=True) as reader:
+            chunk: list[tuple[Record, str]] = []  # read, with each record's key; not stored
+            held: Record | None = None  # the record read last, waiting for its key
+            for rec in reader:
                 if held is not None:
-                    handle(held, src.key_through())
-                problems = reader.problems
-                whole = src.key_through()
-                self._commit_group(group, problems, last=True)
-                # What the reader could not make a record of (a truncated record, garbage, a
-                # record the core rejects), grouped by place.
-                lost = _lost_outcomes(path, problems)
-                for out in lost:
-                    self._record(out, whole)
-                if reader.records_read == 0 and not lost:
-                    size = src.total
-                    why = "the file is empty" if size == 0 else f"{size:,} byte(s), no record"
-                    self.summary.empty_files.append(path)
-                    self._record(Outcome(path, 0, Fate.EMPTY, message=f"no records: {why}"), whole)
-                self._bytes_before += reader.bytes_read
-                self._commit()
-                if self.on_progress is not None:
-                    self.on_progress(self.summary.records, self._bytes_before)
-        except BaseException:
-            self._pending.clear()
-            self.store.rollback()
-            raise
+                    chunk.append((held, src.key_through(rec.offset)))
+                    if len(chunk) >= self.batch_size:
+                        self._store_chunk(path, chunk, reader.problems)
+                        chunk = []
+                held = rec
+                index = rec.number or 0
+                if self.on_progress is not None and index % 64 == 0:
+                    self.on_progress(
+                        self.summary.records + len(chunk),
+                        self._bytes_before + reader.bytes_read,
+                    )
+            if held is not None:
+                chunk.append((held, src.key_through()))
+            problems = reader.problems
+            whole = src.key_through()
+            # What the reader could not make a record of (a truncated record, garbage, a
+            # record the core rejects), grouped by place.
+            extra = [(out, whole) for out in _lost_outcomes(path, problems)]
+            if reader.records_read == 0 and not extra:
+                size = src.total
+                why = "the file is empty" if size == 0 else f"{size:,} byte(s), no record"
+                self.summary.empty_files.append(path)
+                extra.append((Outcome(path, 0, Fate.EMPTY, message=f"no records: {why}"), whole))
+            self._store_chunk(path, chunk, problems, extra)
+            self._bytes_before += reader.bytes_read
+            if self.on_progress is not None:
+                self.on_progress(self.summary.records, self._bytes_before)
+
+    def _store_chunk(
+        self,
+        path: str,
+        chunk: list[tuple[Record, str]],
+        problems: list[RecordProblem],
+        extra: list[tuple[Outcome, str]] = (),  # type: ignore[assignment]
+    ) -> None:
+        """Store records read from ``path`` in one catalog transaction, with their load-log
+        rows (and ``extra`` outcomes: what the reader could not read); count and tell them once
+        it is committed. A conflict with a concurrent writer (another loader or receiver on a
+        shared PostgreSQL catalog) rolls the whole transaction back, and it is run again from
+        the records as read (the rules change a record: each attempt works on a copy)."""
+        for attempt in range(CONFLICT_RETRIES + 1):
+            committing = False
+            try:
+                with self.store.transaction():
+                    if self.store.remote:
+                        self._prepare(chunk)
+                    group: list[tuple[Outcome, str]] = []
+                    for rec, digest in chunk:
+                        group.append((self._handle(path, rec.copy(), digest), digest))
+                    self._commit_group(group, problems)
+                    for out, digest in extra:
+                        self._record(out, digest)
+                    if self.before_commit is not None and self._pending:
+                        self.before_commit(self._pending)
+                    committing = True
+            except ConflictError:
+                self._pending.clear()
+                if attempt == CONFLICT_RETRIES:
+                    raise
+                _time.sleep(0.05 * (attempt + 1))
+                continue
+            except BaseException:
+                if committing and self.commit_failed is not None and self._pending:
+                    self.commit_failed()
+                self._pending.clear()
+                raise
+            pending, self._pending = self._pending, []
+            self._told(pending)
+            return
+
+    def _prepare(self, chunk: list[tuple[Record, str]]) -> None:
+        """Tell the catalog what the group will ask (a database server answers it in a few
+        queries rather than a few per record)."""
+        numbers: list[str] = []
+        keys: list[str] = []
+        for rec, _ in chunk:
+            try:
+                n, k = match_keys(rec)
+            except (ValueError, Marc8Error):
+                continue
+            numbers += n
+            if k is not None:
+                keys.append(k)
+        inputs = [(digest, rec.number or 0) for rec, digest in chunk]
+        self.store.prepare(inputs, list(dict.fromkeys(numbers)), list(dict.fromkeys(keys)))
+
+    def _handle(self, path: str, rec: Record, digest: str) -> Outcome:
+        index = rec.number or 0  # the reader numbers every record from 1
+        # Asked inside the write transaction that stores the record: another process loading
+        # the same input cannot slip in between (issue 11).
+        done = self.store.loaded(digest, index)
+        if done is None:
+            return self._one(path, index, rec)
+        sysno, batch = done
+        shown = format_sysno(sysno) if sysno is not None else "?"
+        detail = f"duplicate of {shown} (already loaded from this file, batch {batch})"
+        return Outcome(path, index, Fate.DUPLICATE, sysno, f"not loaded: {detail}", detail=detail)
 
     def import_bytes(
         self,
@@ -360,23 +405,32 @@ class Importer:
         same options as :meth:`load` (a well-framed record by ``Record.parse``, anything else
         by the same splitter as a file), the same rules (:meth:`_one`), and its load-log row
         (under ``self.summary.batch_id``, as ``source``, ``input_hash``, ``index``) written in
-        the same write transaction. ``commit=False`` leaves that transaction open for the
-        caller (who commits or rolls back); on an exception it is rolled back."""
+        the same write transaction: its own (``commit=True``), or with ``commit=False`` the
+        caller's open one (``with store.transaction():``), which the caller ends."""
         digest = input_hash if input_hash is not None else hashlib.sha256(raw).hexdigest()
-        self.store.begin()
-        try:
+        if not commit:
+            # Inside the caller's transaction, which the caller commits or rolls back: the
+            # outcome is counted and told now.
             out = self._one_of_bytes(raw, source, index)
             self._record(out, digest)
-            if commit:
-                self._commit()
-            else:
-                # The caller commits: the outcome is counted and told now, as before.
-                self._told(self._pending)
-                self._pending = []
+            pending, self._pending = self._pending, []
+            self._told(pending)
+            return out
+        committing = False
+        try:
+            with self.store.transaction():
+                out = self._one_of_bytes(raw, source, index)
+                self._record(out, digest)
+                if self.before_commit is not None:
+                    self.before_commit(self._pending)
+                committing = True
         except BaseException:
+            if committing and self.commit_failed is not None:
+                self.commit_failed()
             self._pending.clear()
-            self.store.rollback()
             raise
+        pending, self._pending = self._pending, []
+        self._told(pending)
         return out
 
     def _one_of_bytes(self, raw: bytes, source: str, index: int) -> Outcome:
@@ -416,10 +470,10 @@ class Importer:
         return out
 
     def _commit_group(
-        self, group: list[tuple[Outcome, str]], problems: list[RecordProblem], last: bool = False
+        self, group: list[tuple[Outcome, str]], problems: list[RecordProblem]
     ) -> None:
         """Log a group of outcomes, each with the splitter's word on its record (a length that
-        had to be recovered from the terminators), and commit them with their records."""
+        had to be recovered from the terminators), in the transaction that stores them."""
         recovered: dict[int, list[dict[str, Any]]] = {}
         for p in problems:
             if p.action == ProblemAction.RECOVERED:
@@ -430,20 +484,6 @@ class Importer:
                 out.problems = extra + out.problems
             self._record(out, digest)
         group.clear()
-
-    def _commit(self) -> None:
-        """Commit the open transaction, then count and tell its outcomes (never before)."""
-        pending = self._pending
-        if self.before_commit is not None and pending:
-            self.before_commit(pending)
-        try:
-            self.store.commit()
-        except BaseException:
-            if self.commit_failed is not None and pending:
-                self.commit_failed()
-            raise
-        self._pending = []
-        self._told(pending)
 
     def _told(self, outcomes: list[Outcome]) -> None:
         for out in outcomes:

@@ -1,12 +1,13 @@
 """Searching the catalog: the word and number indexes behind ``marc8fast catalog search`` and the
 Z39.50 and SRU servers (one implementation for all three).
 
-The store keeps, for every record, the terms below in its ``search_index`` table, an SQLite FTS5
-index with one row per record (rowid = system number; written in the same transaction as the
-record, by :meth:`SQLiteStore.insert` / :meth:`~SQLiteStore.replace`). The terms are extracted
-and folded by the Rust core (``marc8::search``, one pass over the parsed record) and stored
-space-separated; FTS5's ``ascii`` tokenizer then only splits at the spaces, so folding has one
-definition, used for indexing and for queries alike:
+The catalog keeps, for every record, the terms below in its search index (written in the same
+transaction as the record, by :meth:`Catalog.insert` / :meth:`~Catalog.replace`; on SQLite an
+FTS5 table with one row per record, on PostgreSQL a table of (term, index, system number) rows
+with a btree index, see :mod:`marc8fast.catalog`). The terms are extracted and folded by the Rust
+core (``marc8::search``, one pass over the parsed record); the catalog only stores and matches
+them (:meth:`Catalog.match_terms`: exact, or as a prefix), so folding has one definition, used
+for indexing and for queries alike, on both backends:
 
 ========== ==================================================================== ============
 index      from                                                                 terms
@@ -50,7 +51,6 @@ title key folds like the ``title`` index (see :func:`match_keys`).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from .._native import (
@@ -65,7 +65,7 @@ from .._native import (
 )
 
 if TYPE_CHECKING:
-    from .store import SQLiteStore
+    from ..catalog.api import Catalog
 
 WORD_INDEXES = ("title", "author", "subject")
 NUMBER_INDEXES = ("isbn", "issn", "oclc")
@@ -132,37 +132,7 @@ def _number_terms(index: str, text: str) -> list[str]:
     return [alnum] if alnum else []
 
 
-def _live(store: SQLiteStore, sysnos: Iterable[int]) -> set[int]:
-    found: set[int] = set()
-    ids = list(sysnos)
-    for i in range(0, len(ids), 500):
-        part = ids[i : i + 500]
-        marks = ",".join("?" * len(part))
-        found.update(
-            r[0]
-            for r in store.db.execute(
-                f"SELECT sysno FROM records WHERE deleted=0 AND sysno IN ({marks})", part
-            )
-        )
-    return found
-
-
-def _phrase(term: str, prefix: bool) -> str:
-    # A term is letters and digits (folded words, normalised numbers): quoting keeps FTS5 from
-    # reading it as an operator (AND, OR, NOT, NEAR).
-    return '"' + term.replace('"', "") + '"' + (" *" if prefix else "")
-
-
-def _match(store: SQLiteStore, query: str) -> set[int]:
-    return {
-        r[0]
-        for r in store.db.execute(
-            "SELECT rowid FROM search_index WHERE search_index MATCH ?", (query,)
-        )
-    }
-
-
-def find(store: SQLiteStore, index: str, text: str, *, truncated: bool = False) -> set[int]:
+def find(store: Catalog, index: str, text: str, *, truncated: bool = False) -> set[int]:
     """System numbers of the live records that ``text`` finds in ``index`` (one of
     :data:`INDEXES`). Raises :class:`ArgumentError` for an unknown index."""
     if index not in INDEXES:
@@ -171,19 +141,20 @@ def find(store: SQLiteStore, index: str, text: str, *, truncated: bool = False) 
         t = text.strip()
         if not (t.isascii() and t.isdigit()) or len(t) > 9 or int(t) == 0:
             return set()
-        return _live(store, [int(t)])
+        return store.live([int(t)])
     if index in NUMBER_INDEXES:
         terms = [t.lower() for t in _number_terms(index, text) if t]
         if not terms:
             return set()
-        query = " OR ".join(f"{{{index}}} : {_phrase(t, False)}" for t in terms)
-        hits = _match(store, query)
+        hits: set[int] = set()
+        for t in terms:
+            hits |= store.match_terms((index,), [(t, False)])
         if index == "oclc":
             # The numbers the duplicate check matches by, also those read from an 035 that the
             # 040 rule then deleted: search finds what matching finds.
             for t in terms:
                 hits |= store.sysnos_by_oclc(t)
-        found = _live(store, hits)
+        found = store.live(hits)
         problem = search_isbn_problem(text) if index == "isbn" else None
         if problem and not found:
             raise InvalidTermError(f"{problem} (no record holds it as written)")
@@ -193,20 +164,19 @@ def find(store: SQLiteStore, index: str, text: str, *, truncated: bool = False) 
         return set()
     if truncated:
         ws[-1] = (ws[-1][0], True)
-    columns = " ".join(WORD_INDEXES) if index == "any" else index
-    query = " AND ".join(f"{{{columns}}} : {_phrase(w, prefix)}" for w, prefix in ws)
-    result = _match(store, query)
+    columns = WORD_INDEXES if index == "any" else (index,)
+    result = store.match_terms(columns, ws)
     if index == "any" and len(ws) == 1 and not ws[0][1]:
         for number_index in NUMBER_INDEXES:
             try:
                 result |= find(store, number_index, text)
             except InvalidTermError:
                 pass  # a word that is no valid number is a word
-    return _live(store, result)
+    return store.live(result)
 
 
 def search(
-    store: SQLiteStore,
+    store: Catalog,
     *,
     sysno: str | None = None,
     oclc: str | None = None,

@@ -9,6 +9,8 @@ import ssl
 import sys
 from typing import Any
 
+from ..catalog import add_db_option
+
 EXIT_OK, EXIT_PROBLEMS, EXIT_ERROR = 0, 1, 2
 
 PASSWORD_ENV = "MARC8FAST_PASSWORD"
@@ -54,12 +56,7 @@ def add_parsers(sub: Any) -> None:
         "Z39.50/SRU service could not be kept up (it died more than 5 times in 60 s; "
         "docs/z3950.md).",
     )
-    s.add_argument(
-        "--db",
-        required=True,
-        metavar="CATALOG",
-        help="the SQLite catalog file (never made here: `marc8fast catalog init` or `load`)",
-    )
+    add_db_option(s, "never made here: `marc8fast catalog init` or `load`")
     s.add_argument(
         "--connexion", type=_address, metavar="[HOST:]PORT", help="Connexion receiver address"
     )
@@ -245,12 +242,7 @@ def add_parsers(sub: Any) -> None:
         p = us.add_parser(name, help=text, description=text, epilog=_USERS_EPILOG)
         if name != "list":
             p.add_argument("name", metavar="NAME", help="the login name")
-        p.add_argument(
-            "--db",
-            required=True,
-            metavar="CATALOG",
-            help="the SQLite catalog file (never made here: `marc8fast catalog init` or `load`)",
-        )
+        add_db_option(p, "never made here: `marc8fast catalog init` or `load`")
         if name in ("add", "passwd"):
             p.add_argument(
                 "--password-stdin",
@@ -444,18 +436,16 @@ def _read_password(args: argparse.Namespace) -> str | None:
 
 
 def _cmd_users(args: argparse.Namespace) -> int:
-    import sqlite3
-
+    from ..catalog import CatalogError, describe_error, open_catalog
     from ..flows import accounts
-    from ..flows.store import CatalogError, describe_error, open_store
 
     # The catalog is opened (never made: issue 18, item 5) and the login checked before a
     # password is asked for, so that a typo is said before anyone types a password.
     try:
         if args.action == "list":
-            store = open_store(args.db, readonly=True)
+            store = open_catalog(args.db, readonly=True)
         else:
-            store = open_store(args.db, create=False)
+            store = open_catalog(args.db, create=False)
     except CatalogError as e:
         return _fail(str(e))
     try:
@@ -488,7 +478,7 @@ def _cmd_users(args: argparse.Namespace) -> int:
             print(f"disabled {args.name}", file=sys.stderr)
     except accounts.AccountError as e:
         return _fail(str(e))
-    except (CatalogError, sqlite3.Error) as e:
+    except CatalogError as e:
         return _fail(describe_error(args.db, e))
     finally:
         store.close()

@@ -10,11 +10,12 @@ Threads, written down (the acceptor and the handlers: see :mod:`.transport`):
   answer) and waits for the writer's answer;
 * one **reader** thread owns a read-only catalog connection for quick reads only: the account
   list, a login's stored hash, ``GET /health`` (no scrypt ever runs there);
-* one **writer** thread owns the write connection (``PRAGMA synchronous=FULL``: a commit is on
-  disk when it returns, also across a power loss) and imports every record with
+* one **writer** thread owns the write connection (opened ``durable``: a commit is on disk when
+  it returns, also across a power loss) and imports every record with
   :meth:`~marc8fast.flows.importer.Importer.import_bytes` — the rules of ``marc8fast load``.
-  It takes the requests waiting at that moment as one group: one ``BEGIN IMMEDIATE``, each record
-  with its load-log row and its receipt, one ``COMMIT``; only then are the replies sent. A group
+  It takes the requests waiting at that moment as one group: one catalog transaction, each
+  record with its load-log row and its receipt; only once it is committed are the replies sent
+  (a conflict with another writer on a shared PostgreSQL catalog runs the group again). A group
   that fails is retried one request at a time, so one request's failure is its own.
 
 Retries: each request leaves a receipt (login, SHA-256 of the record bytes, time, fate, system
@@ -34,7 +35,7 @@ import hashlib
 import math
 import os
 import queue
-import sqlite3
+import random
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -42,20 +43,26 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from .._native import Marc8Error, raw_fields
-from ..flows.importer import DEFAULT_TARGET_PREFIX, Importer
-from ..flows.outcome import NOT_LOADED_REASONS, Fate, Outcome
-from ..flows.store import (
+from ..catalog import (
+    Catalog,
     CatalogError,
+    ConflictError,
     ReadOnlyError,
-    SQLiteStore,
+    Receipt,
     describe_error,
     format_sysno,
     now,
-    open_store,
+    open_catalog,
 )
+from ..flows.importer import DEFAULT_TARGET_PREFIX, Importer
+from ..flows.outcome import NOT_LOADED_REASONS, Fate, Outcome
 from . import protocol
 from .guard import LoginGuard, Policy, Verdict
 from .transport import Peer, Reply, Transport, TransportSettings
+
+#: How many times the writer runs a group whose transaction conflicted with another writer's
+#: (several receivers and loads on one PostgreSQL catalog).
+CONFLICT_TRIES = 10
 
 UNAVAILABLE = "Rejected: catalog unavailable"
 LOGIN_FAILED = "Login failed"
@@ -139,7 +146,7 @@ class _Job:
 
 
 class _Call:
-    def __init__(self, fn: Callable[[SQLiteStore], Any]) -> None:
+    def __init__(self, fn: Callable[[Catalog], Any]) -> None:
         self.fn = fn
         self.done = threading.Event()
         self.value: Any = None
@@ -150,7 +157,7 @@ class _ResetReader(Exception):
     """Raised in the reader thread to make it close its connection."""
 
 
-def _reset_reader(store: SQLiteStore) -> None:
+def _reset_reader(store: Catalog) -> None:
     raise _ResetReader
 
 
@@ -165,7 +172,7 @@ class Receiver:
         self.port = 0  # told by the transport once it listens (for the batch's description)
         self._jobs: queue.Queue[_Job | None] = queue.Queue()
         self._calls: queue.Queue[_Call | None] = queue.Queue()
-        self._writer: tuple[SQLiteStore, Importer] | None = None
+        self._writer: tuple[Catalog, Importer] | None = None
         self._guard = LoginGuard(
             self._check_password,
             Policy(
@@ -298,7 +305,7 @@ class Receiver:
 
     # -- the reader thread -----------------------------------------------------------------------
 
-    def _read(self, fn: Callable[[SQLiteStore], T]) -> T:
+    def _read(self, fn: Callable[[Catalog], T]) -> T:
         call = _Call(fn)
         self._calls.put(call)
         call.done.wait()
@@ -307,14 +314,14 @@ class Receiver:
         return call.value  # type: ignore[no-any-return]
 
     def _reader_loop(self) -> None:
-        store: SQLiteStore | None = None
+        store: Catalog | None = None
         while True:
             call = self._calls.get()
             if call is None:
                 break
             try:
                 if store is None:
-                    store = open_store(self.s.db, readonly=True)
+                    store = open_catalog(self.s.db, readonly=True)
                 call.value = call.fn(store)
             except BaseException as e:
                 call.error = e
@@ -328,23 +335,21 @@ class Receiver:
 
     # -- the writer thread -----------------------------------------------------------------------
 
-    def _open_writer(self) -> tuple[SQLiteStore, Importer]:
+    def _open_writer(self) -> tuple[Catalog, Importer]:
         if self._writer is None:
-            store = SQLiteStore(self.s.db, create=False, wait=self.s.wait)
+            store = open_catalog(self.s.db, create=False, wait=self.s.wait, durable=True)
             try:
-                store.db.execute("PRAGMA synchronous=FULL")
-                store.begin()
-                batch = store.new_batch(
+                importer = Importer(
+                    store,
+                    target_prefix=self.s.target_prefix,
+                    exclude_symbols=self.s.exclude_symbols,
+                )
+                importer.start_batch(
                     f"connexion serve on {self.s.host}:{self.port} (pid {os.getpid()})"
                 )
-                store.commit()
             except BaseException:
                 store.close()
                 raise
-            importer = Importer(
-                store, target_prefix=self.s.target_prefix, exclude_symbols=self.s.exclude_symbols
-            )
-            importer.summary.batch_id = batch
             self._writer = (store, importer)
         return self._writer
 
@@ -375,7 +380,7 @@ class Receiver:
             self._run_group(group)
         self._drop_writer()
 
-    def _run_group(self, group: list[_Job]) -> None:
+    def _run_group(self, group: list[_Job], tries: int = CONFLICT_TRIES) -> None:
         try:
             try:
                 store, importer = self._open_writer()
@@ -394,31 +399,32 @@ class Receiver:
             return
         results: list[tuple[str, str, int | None]] = []
         try:
-            store.begin()
-            if time.monotonic() - self._pruned > 3600:
-                # Receipts older than the retry window answer nothing: let them go.
-                cutoff = _dt.datetime.now(_dt.timezone.utc) - _dt.timedelta(
-                    seconds=self.s.retry_window
-                )
-                store.db.execute(
-                    "DELETE FROM receipts WHERE time < ?",
-                    (cutoff.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),),
-                )
-                self._pruned = time.monotonic()
-            seen: dict[str, int] = {}
-            for job in group:
-                results.append(self._import(store, importer, job, seen))
-            store.commit()
+            with store.transaction():
+                if time.monotonic() - self._pruned > 3600:
+                    # Receipts older than the retry window answer nothing: let them go.
+                    cutoff = _dt.datetime.now(_dt.timezone.utc) - _dt.timedelta(
+                        seconds=self.s.retry_window
+                    )
+                    store.prune_receipts(cutoff.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+                    self._pruned = time.monotonic()
+                seen: dict[str, int] = {}
+                for job in group:
+                    results.append(self._import(store, importer, job, seen))
         except Exception as e:
-            try:
-                store.rollback()
-            except Exception:
-                self._drop_writer()
+            if isinstance(e, ConflictError) and tries > 1:
+                # Another writer (another receiver, a load) conflicted: the database kept
+                # nothing of this transaction; run it again after a short random pause (so that
+                # writers racing for one record do not meet again at once).
+                time.sleep(random.uniform(0.005, 0.05) * (CONFLICT_TRIES - tries + 1))
+                self._run_group(group, tries - 1)
+                return
             if len(group) > 1:
+                # One by one: a record that fails (or a conflict with another writer) then
+                # costs only its own reply.
                 for job in group:
                     self._run_group([job])
                 return
-            catalog = isinstance(e, (sqlite3.Error, OSError, CatalogError))
+            catalog = isinstance(e, (OSError, CatalogError))
             self._drop_writer()
             reply = UNAVAILABLE if catalog else "Rejected: internal error (see the server log)"
             group[0].finish(reply, "unavailable", detail=describe_error(self.s.db, e))
@@ -427,20 +433,14 @@ class Receiver:
             job.finish(reply, fate, sysno)
 
     def _import(
-        self, store: SQLiteStore, importer: Importer, job: _Job, seen: dict[str, int]
+        self, store: Catalog, importer: Importer, job: _Job, seen: dict[str, int]
     ) -> tuple[str, str, int | None]:
-        db = store.db
-        row = db.execute(
-            "SELECT time, fate, sysno, message FROM receipts WHERE login=? AND digest=?",
-            (job.login, job.digest),
-        ).fetchone()
-        if row is not None and row[1] in REPLAYED and _age(row[0]) < self.s.retry_window:
-            return f"{row[3]} (already received {_clock(row[0])})", "retry", row[2]
+        got = store.receipt(job.login, job.digest)
+        if got is not None and got.fate in REPLAYED and _age(got.time) < self.s.retry_window:
+            return f"{got.message} (already received {_clock(got.time)})", "retry", got.sysno
         # No receipt, an old one, or a refusal: evaluated (again) — a refusal's cause (a
         # deleted target, an earlier duplicate) may have been fixed since.
-        count = db.execute(
-            "SELECT count(*) FROM load_log WHERE input_hash=?", (job.digest,)
-        ).fetchone()[0]
+        count = store.log_count(job.digest)
         index = count + seen.get(job.digest, 0) + 1
         seen[job.digest] = seen.get(job.digest, 0) + 1
         out = importer.import_bytes(
@@ -451,11 +451,7 @@ class Receiver:
             commit=False,
         )
         reply = reply_text(out)
-        db.execute(
-            "INSERT OR REPLACE INTO receipts (login, digest, time, fate, sysno, message) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (job.login, job.digest, now(), out.fate, out.sysno, reply),
-        )
+        store.put_receipt(Receipt(job.login, job.digest, now(), out.fate, out.sysno, reply))
         return reply, out.fate, out.sysno
 
 

@@ -182,7 +182,7 @@ def run(opts: ServeOptions, *, ready: Callable[[], object] | None = None) -> int
 def _check_catalog(opts: ServeOptions) -> None:
     """The catalog must be there and readable; with no enabled account, only ``--no-auth``
     starts (the same accounts guard Z39.50)."""
-    from ..flows.store import CatalogError, NoCatalogError, ReadOnlyError, open_store
+    from ..catalog import CatalogError, NoCatalogError, ReadOnlyError, open_catalog, shown
 
     try:
         # Opened for writing first: that brings an older catalog's schema up to date (it never
@@ -190,14 +190,14 @@ def _check_catalog(opts: ServeOptions) -> None:
         # cannot be written is served all the same: its imports are answered "catalog
         # unavailable".
         try:
-            open_store(opts.db, create=False).close()
+            open_catalog(opts.db, create=False).close()
         except ReadOnlyError:
             pass
-        store = open_store(opts.db, readonly=True)
+        store = open_catalog(opts.db, readonly=True)
     except NoCatalogError:
         raise ServeError(
-            f"no catalog at {opts.db} (make one with `marc8fast catalog init --db {opts.db}` "
-            "or `marc8fast load`)"
+            f"no catalog at {shown(opts.db)} (make one with `marc8fast catalog init --db "
+            f"{shown(opts.db)}` or `marc8fast load`)"
         ) from None
     except CatalogError as e:
         raise ServeError(str(e)) from None
@@ -208,8 +208,8 @@ def _check_catalog(opts: ServeOptions) -> None:
 
         if not accounts.has_accounts(store):
             raise ServeError(
-                f"{opts.db}: no enabled account: add one with `marc8fast users add NAME --db "
-                f"{opts.db}`, or run with --no-auth"
+                f"{shown(opts.db)}: no enabled account: add one with `marc8fast users add NAME "
+                f"--db {shown(opts.db)}`, or run with --no-auth"
             )
     finally:
         store.close()

@@ -7,7 +7,6 @@ from __future__ import annotations
 import ctypes
 import itertools
 import math
-import sqlite3
 import threading
 import time
 from collections import OrderedDict
@@ -17,8 +16,8 @@ from typing import Any
 
 from ..._native import Marc8Error, Record
 from ..._native import decode as marc8_decode
+from ...catalog import Catalog, QueryInterrupted, format_sysno, open_catalog
 from ...flows.exporter import CharReport, Exporter, TagFilter
-from ...flows.store import SQLiteStore, format_sysno
 from .. import query as q
 from ..guard import LoginGuard, Policy, Verdict
 from .watchdog import Watchdog, peer_address
@@ -100,7 +99,7 @@ class Session:
     #: False for an SRU request without credentials: its explain is answered, its search refused
     authenticated: bool = True
     utf8: bool = False
-    store: SQLiteStore | None = None
+    store: Catalog | None = None
     sets: OrderedDict[str, list[int]] = field(default_factory=OrderedDict)
     exporters: dict[tuple[str, bool], Exporter] = field(default_factory=dict)
     #: monotonic time after which the running search is interrupted (0: none running)
@@ -110,7 +109,7 @@ class Session:
     searched: bool = False
 
 
-def _find(store: SQLiteStore, index: str, text: str, truncated: bool) -> set[int]:
+def _find(store: Catalog, index: str, text: str, truncated: bool) -> set[int]:
     from ...flows.search import find
 
     try:
@@ -198,7 +197,7 @@ class LoginChecker:
         login (on a dummy hash), so the time of a failure does not tell them apart."""
         from ...flows import accounts
 
-        with SQLiteStore(self.db_path, readonly=True) as store:
+        with open_catalog(self.db_path, readonly=True) as store:
             stored = accounts.stored_hash(store, login)
         try:
             text = password.decode("utf-8")
@@ -215,7 +214,7 @@ class LoginChecker:
             cached = self.accounts
         if not fresh and cached is not None and time.monotonic() - cached[0] < 1.0:
             return cached[1]
-        with SQLiteStore(self.db_path, readonly=True) as store:
+        with open_catalog(self.db_path, readonly=True) as store:
             users = accounts.list_users(store)
         states = {u.name: (bool(u.disabled), str(u.updated_at)) for u in users}
         with self.lock:
@@ -347,13 +346,7 @@ class Backend:
                 )
                 raise q.Diagnostic(D_BAD_LOGIN, f"the login {session.user} is disabled")
         if session.store is None:
-            store = SQLiteStore(self.config.db_path, readonly=True)
-            # the time limit of a search: SQLite asks every 10,000 steps whether to go on
-            store.db.set_progress_handler(
-                lambda: int(bool(session.deadline) and time.monotonic() > session.deadline),
-                10000,
-            )
-            session.store = store
+            session.store = open_catalog(self.config.db_path, readonly=True)
         return session
 
     # -- Init / Close ----------------------------------------------------------------------------
@@ -527,7 +520,7 @@ class Backend:
 
         def find(index: str, text: str, trunc: bool) -> set[int]:
             if time.monotonic() > session.deadline:
-                raise sqlite3.OperationalError("interrupted")
+                raise QueryInterrupted("interrupted")
             return _find(store, index, text, trunc)
 
         try:
@@ -536,10 +529,10 @@ class Backend:
             q.check(tree, limits)
             session.deadline = time.monotonic() + limits.seconds
             try:
-                found = q.evaluate(tree, find, session.sets)
-            except sqlite3.OperationalError as e:
-                if "interrupt" not in str(e):
-                    raise
+                # the time limit of a search: the catalog asks now and then whether to go on
+                with store.interruptible(lambda: time.monotonic() > session.deadline):
+                    found = q.evaluate(tree, find, session.sets)
+            except QueryInterrupted:
                 raise q.Diagnostic(
                     D_RESOURCES, f"the search took longer than {limits.seconds:g} s"
                 ) from None

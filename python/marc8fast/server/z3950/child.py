@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from ..._native import Marc8Error
-from ...flows.store import SQLiteStore
+from ...catalog import open_catalog
 from .. import query as q
 from ..guard import Policy
 from .backend import (
@@ -253,7 +253,7 @@ def child_main(spec: ChildSettings, out: IO[bytes]) -> int:
         policy=spec.policy,
     )
     try:
-        SQLiteStore(config.db_path, readonly=True).close()
+        open_catalog(config.db_path, readonly=True).close()
         backend = Backend(config, emit)
     except (Marc8Error, OSError) as e:
         emit({"event": "fatal", "error": str(e)}, urgent=True)

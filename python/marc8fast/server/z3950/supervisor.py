@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 
 from ..._native import Marc8Error
-from ...flows.store import SQLiteStore
+from ...catalog import is_url, open_catalog
 from .. import query as q
 from ..guard import Policy
 from .backend import (
@@ -279,7 +279,7 @@ def start(
     catalog ``db_path``; ``handle.ports`` has the ports listened on ("z3950", "sru")."""
     if z3950 is None and sru is None:
         raise ServerError("nothing to listen on: give a Z39.50 or an SRU address")
-    SQLiteStore(db_path, readonly=True).close()  # a missing catalog is said here, in one line
+    open_catalog(db_path, readonly=True).close()  # a missing catalog is said here, in one line
     _clean_stale()
     tmp = tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{os.getpid()}-")
     cql = os.path.join(tmp, "cql.properties")
@@ -290,7 +290,7 @@ def start(
     with open(cfg, "w", encoding="utf-8") as fh:
         fh.write(gfs_config(cql, database, host, port))
     spec = ChildSettings(
-        db_path=os.path.abspath(db_path),
+        db_path=db_path if is_url(db_path) else os.path.abspath(db_path),
         config=cfg,
         z3950=z3950,
         sru=sru,

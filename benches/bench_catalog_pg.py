@@ -1,0 +1,181 @@
+#!/usr/bin/env python3
+"""The catalog on PostgreSQL beside SQLite (issue 20), in one run on one machine:
+
+1. ``marc8fast load`` of the realworld corpus (tests/data/realworld, ~3,700 records), and of
+   ``--synthetic N`` made-up records (distinct OCLC numbers and titles, 4 subject words each),
+   into a new SQLite file and into a new PostgreSQL database: records/s;
+2. the Connexion receiver (``serve --connexion``) on each, 8 clients (bench_connexion.py's
+   clients: one connection per record): records/s, p50/p99 latency;
+3. Z39.50 retrieval (``serve --z3950``) on each, 8 clients (bench_z3950.py's ZOOM client: Search
+   by system number + Present): records/s, p50/p99 latency.
+
+PostgreSQL is a throwaway cluster (tests/pgserver.py: initdb in a temporary folder, a unix socket,
+``fsync=off`` as in the tests — say so beside the figures; SQLite runs with its usual settings).
+
+    python benches/bench_catalog_pg.py [--seconds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [
+    str(ROOT / "tests"),
+    str(ROOT / "tests" / "support"),
+    str(ROOT / "tests" / "catalog"),
+    str(ROOT / "benches"),
+]
+
+import bench_connexion as bc  # noqa: E402
+import bench_z3950 as bz  # noqa: E402
+import pgserver  # noqa: E402
+
+BIN = Path(sys.executable).parent
+MARC8FAST = str(BIN / "marc8fast")
+
+
+def corpus() -> list[str]:
+    base = ROOT / "tests" / "data" / "realworld"
+    return [
+        str(p)
+        for p in sorted([*base.iterdir(), *(base / "openlibrary").iterdir()])
+        if p.is_file() and p.suffix in (".mrc", ".marc")
+    ]
+
+
+def synthetic(path: str, n: int) -> None:
+    """``n`` UTF-8 records with distinct OCLC numbers and titles (what a weekly load looks
+    like to the catalog: new records, each matched against the catalog first)."""
+    from test_catalog_safety import iso2709
+
+    words = ["history", "music", "jazz", "river", "poems", "letters", "science", "travel"]
+    with open(path, "wb") as out:
+        for k in range(n):
+            out.write(
+                iso2709(
+                    ("001", f"ocn{5_000_000 + k}"),
+                    ("003", "OCoLC"),
+                    ("008", "990730s1999    xx            000 0 eng d"),
+                    ("100", f"1 $aAuthor{k % 997}, A."),
+                    ("245", f"10$aBook {k} of {words[k % 8]} and {words[(k // 8) % 8]}"),
+                    ("650", f" 0$a{words[(k // 3) % 8]}$x{words[(k // 5) % 8]}"),
+                )
+            )
+
+
+def timed_load(db: str, files: list[str]) -> tuple[int, float]:
+    from marc8fast.catalog import open_catalog
+
+    t0 = time.perf_counter()
+    r = subprocess.run(
+        [MARC8FAST, "load", "-q", "--no-progress", "--db", db, *files],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    secs = time.perf_counter() - t0
+    if r.returncode not in (0, 1):
+        raise SystemExit(r.stderr)
+    with open_catalog(db, readonly=True) as s:
+        return s.count(), secs
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument("--synthetic", type=int, default=50_000, metavar="N")
+    a = ap.parse_args()
+    from marc8fast.catalog import open_catalog
+
+    cluster = pgserver.Cluster()
+    tmp = tempfile.mkdtemp(prefix="bench-catalog-")
+    try:
+        print(
+            f"# {platform.node()}, {os.cpu_count()} CPUs, load average "
+            f"{tuple(round(x, 2) for x in os.getloadavg())}, "
+            f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
+        )
+        files = corpus()
+        targets = {
+            "SQLite": os.path.join(tmp, "load.sqlite"),
+            "PostgreSQL": cluster.new_database(),
+        }
+        print("\n| load into | records | seconds | records/s |\n|---|---:|---:|---:|")
+        for name, db in targets.items():
+            n, secs = timed_load(db, files)
+            print(f"| {name} (realworld) | {n:,} | {secs:.2f} | {n / secs:,.0f} |")
+        if a.synthetic:
+            made = os.path.join(tmp, "synthetic.mrc")
+            synthetic(made, a.synthetic)
+            for name, db in (
+                ("SQLite", os.path.join(tmp, "synthetic.sqlite")),
+                ("PostgreSQL", cluster.new_database()),
+            ):
+                n, secs = timed_load(db, [made])
+                print(f"| {name} (synthetic) | {n:,} | {secs:.2f} | {n / secs:,.0f} |")
+
+        payloads = bc.records()
+        print(
+            "\n| receiver on | clients | requests | records/s | p50 ms | p99 ms |"
+            "\n|---|---:|---:|---:|---:|---:|"
+        )
+        for name in ("SQLite", "PostgreSQL"):
+            db = os.path.join(tmp, "recv.sqlite") if name == "SQLite" else cluster.new_database()
+            subprocess.run([MARC8FAST, "catalog", "init", "--db", db], check=True)
+            proc, port = bc.start_server(db)  # type: ignore[arg-type]
+            try:
+                r = bc.run_clients(port, payloads[:1600], a.clients)
+            finally:
+                proc.terminate()
+                proc.wait(30)
+            print(
+                f"| {name} | {a.clients} | {r['requests']:.0f} | {r['records_per_s']:,.0f} | "
+                f"{r['p50_ms']:.1f} | {r['p99_ms']:.1f} |"
+            )
+
+        zoom = bz.Zoom()
+        print(
+            "\n| Z39.50 on | clients | records | records/s | p50 ms | p99 ms |"
+            "\n|---|---:|---:|---:|---:|---:|"
+        )
+        for name, db in targets.items():
+            with open_catalog(db, readonly=True) as s:
+                sysnos = [r.sysno for r in s.iter_records() if not r.deleted]
+            proc, port = bz.start(
+                [
+                    *(MARC8FAST, "serve", "--db", db, "--no-auth"),
+                    *("--z3950", "127.0.0.1:0", "--log", os.devnull),
+                ],
+                r"listening z3950 \S+:(\d+)",
+                None,
+            )
+            try:
+                queries = [f"@attr 1=12 {n}" for n in sysnos]
+                r = bz.run_clients(
+                    zoom, f"tcp:127.0.0.1:{port}/catalog", queries, a.clients, a.seconds
+                )
+            finally:
+                proc.terminate()
+                proc.wait(30)
+            print(
+                f"| {name} | {a.clients} | {r['records']:,.0f} | {r['rate']:,.0f} | "
+                f"{r['p50_ms']:.1f} | {r['p99_ms']:.1f} |"
+            )
+        print(f"\n# load average at the end {tuple(round(x, 2) for x in os.getloadavg())}")
+    finally:
+        cluster.stop()
+        subprocess.run(["rm", "-rf", tmp], check=False)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
