@@ -75,8 +75,8 @@ use crate::encoder::{EncodeErrors, EncodeOptions};
 use crate::kinds::{RecordAction, RecordKind};
 use crate::record::{
     begin, finish, has_forbidden_controls, indicators, occurrence_of, parse, transcode_parsed,
-    walk_data_field, Parsed, Part, Piece, RawField, RecordOptions, RecordProblem, Scratch, Site,
-    Strings, Target, Trust, FT, SD,
+    walk_data_field, Ending, Job, Parsed, Part, Piece, Place, RawField, RecordOptions,
+    RecordProblem, Scratch, Site, Strings, Target, Trust, FT, SD,
 };
 
 /// Options of reading ISO 2709 into the model.
@@ -258,38 +258,59 @@ impl Record {
         write_iso2709(
             &self.leader,
             &self.fields,
-            to,
-            errors,
-            number,
-            offset,
+            WriteOptions { to, errors },
+            Place::new(number, offset),
             out,
             problems,
         )
     }
 }
 
-/// Converts one ISO 2709 record to `to`, leaving out every field whose tag `keep` refuses, all
-/// in the record layer: exactly what [`Record::from_iso2709`] with `opts`, removing those
-/// fields, then [`Record::to_iso2709`] give, with no model kept. The export to MARC-8
-/// uses it so that a record costs one call, not a parse, a walk of its tags and a write.
+/// How a record is written: the target encoding and, going to MARC-8, what happens to a
+/// character MARC-8 lacks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WriteOptions {
+    /// The target encoding.
+    pub to: Target,
+    /// What happens to a character MARC-8 lacks (going to MARC-8).
+    pub errors: EncodeErrors,
+}
+
+/// What [`convert_keeping`] does to a record: how it is read, which fields it keeps (by tag),
+/// how it is written.
+pub struct Keeping<'k> {
+    /// How the record is read.
+    pub read: &'k ReadOptions,
+    /// Whether the field with this tag is kept.
+    pub keep: &'k dyn Fn(&str) -> bool,
+    /// How the record is written.
+    pub write: WriteOptions,
+}
+
+/// Converts one ISO 2709 record as `job.write` says, leaving out every field whose tag
+/// `job.keep` refuses, all in the record layer: exactly what [`Record::from_iso2709`] with
+/// `job.read`, removing those fields, then [`Record::to_iso2709`] give, with no model kept. The
+/// export to MARC-8 uses it so that a record costs one call, not a parse, a walk of its tags
+/// and a write.
 ///
 /// The tags left out are appended to `dropped` in record order (one per field). The problems of
 /// reading (every field's, those left out included) then of writing are appended to
-/// `problems`, positioned with `number` and `offset`. Returns `None` when the record cannot be
-/// parsed at all (the last problem says why), else whether it was written to `out`.
-#[allow(clippy::too_many_arguments)]
+/// `problems`, positioned at `at`. Returns `None` when the record cannot be parsed at all (the
+/// last problem says why), else whether it was written to `out`.
 pub fn convert_keeping(
     raw: &[u8],
-    opts: &ReadOptions,
-    keep: &dyn Fn(&str) -> bool,
-    to: Target,
-    errors: EncodeErrors,
-    number: usize,
-    offset: u64,
+    job: &Keeping<'_>,
+    at: Place,
     out: &mut Vec<u8>,
     problems: &mut Vec<RecordProblem>,
     dropped: &mut Vec<String>,
 ) -> Option<bool> {
+    let Keeping {
+        read: opts,
+        keep,
+        write: WriteOptions { to, errors },
+    } = *job;
+    let Place { number, offset } = at;
     let parsed = parse(raw);
     if let Ok(p) = &parsed {
         if reads_as_written(p, opts) && keep("001") {
@@ -311,13 +332,15 @@ pub fn convert_keeping(
                 encode: EncodeOptions { errors },
                 trust: Trust::Leader,
             };
+            let job = Job {
+                opts: &rec_opts,
+                keep: Some(&keep_tag),
+                at,
+            };
             return Some(transcode_parsed(
                 raw,
                 parsed,
-                &rec_opts,
-                Some(&keep_tag),
-                number,
-                offset,
+                &job,
                 &mut Scratch::default(),
                 out,
                 problems,
@@ -335,10 +358,8 @@ pub fn convert_keeping(
     Some(write_iso2709(
         &rec.leader,
         rec.fields.iter().filter(kept),
-        to,
-        errors,
-        number,
-        offset,
+        job.write,
+        at,
         out,
         problems,
     ))
@@ -399,19 +420,18 @@ fn structural(c: char) -> bool {
 /// the record too long for ISO 2709, a tag that is not three ASCII characters, an indicator or
 /// subfield code that is not printable ASCII, a field terminator in any text or a subfield
 /// delimiter in a subfield's value (they would change the record's structure), or, with
-/// `EncodeErrors::Strict`, a character MARC-8 lacks. The problems (positioned with `number` and
-/// `offset`) say why, action `rejected`.
-#[allow(clippy::too_many_arguments)]
+/// `EncodeErrors::Strict`, a character MARC-8 lacks. The problems (positioned at `at`) say
+/// why, action `rejected`.
 pub fn write_iso2709<'a>(
     leader: &[u8; 24],
     fields: impl IntoIterator<Item = &'a Field> + Clone,
-    to: Target,
-    errors: EncodeErrors,
-    number: usize,
-    offset: u64,
+    how: WriteOptions,
+    at: Place,
     out: &mut Vec<u8>,
     problems: &mut Vec<RecordProblem>,
 ) -> bool {
+    let WriteOptions { to, errors } = how;
+    let Place { number, offset } = at;
     let first_problem = problems.len();
     let opts = RecordOptions {
         to,
@@ -434,8 +454,7 @@ pub fn write_iso2709<'a>(
         let tag: [u8; 3] = match f.tag.as_bytes().try_into() {
             Ok(t) if f.tag.bytes().all(|b| b.is_ascii_graphic()) => t,
             _ => {
-                let mut p =
-                    RecordProblem::new(number, offset, RecordKind::BadTag, RecordAction::Rejected);
+                let mut p = at.problem(RecordKind::BadTag, RecordAction::Rejected);
                 p.tag = Some(f.tag.clone());
                 p.bytes = f.tag.as_bytes().to_vec();
                 p.message = format!("tag {:?} is not three ASCII characters", f.tag);
@@ -457,7 +476,7 @@ pub fn write_iso2709<'a>(
             field_offset: 0,
         };
         let mut flaw = |kind: RecordKind, subfield: Option<char>, bytes: &[u8], what: &str| {
-            let mut p = RecordProblem::new(number, offset, kind, RecordAction::Rejected);
+            let mut p = at.problem(kind, RecordAction::Rejected);
             p.tag = Some(f.tag.clone());
             p.occurrence = Some(occurrence);
             p.subfield = subfield;
@@ -542,19 +561,16 @@ pub fn write_iso2709<'a>(
         }
         return false;
     }
-    let used = strings.used();
-    drop(strings);
-    finish(
-        *leader,
-        pieces,
-        &mut data,
-        &used,
-        &opts,
-        (number, offset, &cn),
+    let end = Ending {
+        leader: *leader,
+        used: strings.used(),
+        opts: &opts,
+        at,
+        control_number: &cn,
         first_problem,
-        out,
-        problems,
-    )
+    };
+    drop(strings);
+    finish(&end, pieces, &mut data, out, problems)
 }
 
 #[cfg(test)]

@@ -475,38 +475,39 @@ pub fn transcode_with(
     out: &mut Vec<u8>,
     problems: &mut Vec<RecordProblem>,
 ) -> bool {
-    transcode_parsed(
-        raw,
-        parse(raw),
+    let job = Job {
         opts,
-        None,
-        number,
-        offset,
-        scratch,
-        out,
-        problems,
-    )
+        keep: None,
+        at: Place::new(number, offset),
+    };
+    transcode_parsed(raw, parse(raw), &job, scratch, out, problems)
 }
 
 /// Which fields of a record are converted: those whose tag it accepts (the others are left out,
 /// as if the record did not have them).
 pub(crate) type Keep<'k> = Option<&'k dyn Fn(&[u8; 3]) -> bool>;
 
+/// What converting one record needs besides its bytes and the buffers: the options, which
+/// fields are kept, and where the record is.
+pub(crate) struct Job<'j> {
+    pub(crate) opts: &'j RecordOptions,
+    pub(crate) keep: Keep<'j>,
+    pub(crate) at: Place,
+}
+
 /// [`transcode_with`] with the record already parsed (validation reads its layout once for
-/// its own checks and for the conversion), converting only the fields `keep` accepts (all if
-/// `None`).
-#[allow(clippy::too_many_arguments)]
+/// its own checks and for the conversion), converting only the fields `job.keep` accepts (all
+/// if `None`).
 pub(crate) fn transcode_parsed<'a>(
     raw: &'a [u8],
     parsed: Result<Parsed<'a>, ParseError>,
-    opts: &RecordOptions,
-    keep: Keep<'_>,
-    number: usize,
-    offset: u64,
+    job: &Job<'_>,
     scratch: &mut Scratch,
     out: &mut Vec<u8>,
     problems: &mut Vec<RecordProblem>,
 ) -> bool {
+    let Job { opts, keep, at } = *job;
+    let Place { number, offset } = at;
     let first_problem = problems.len();
     let Some(Begun {
         parsed,
@@ -632,18 +633,15 @@ pub(crate) fn transcode_parsed<'a>(
     }
     scratch.text = std::mem::take(&mut conv.text);
     scratch.raw_problems = std::mem::take(&mut conv.raw_problems);
-    let used = conv.used;
-    finish(
-        parsed.leader,
-        fields,
-        data,
-        &used,
+    let end = Ending {
+        leader: parsed.leader,
+        used: conv.used,
         opts,
-        (number, offset, &control_number),
+        at,
+        control_number: &control_number,
         first_problem,
-        out,
-        problems,
-    )
+    };
+    finish(&end, fields, data, out, problems)
 }
 
 /// The string converter of the record layer, for the record model: converts subfields and
@@ -693,23 +691,39 @@ pub(crate) fn occurrence_of(counts: &mut Vec<([u8; 3], usize)>, tag: [u8; 3]) ->
     }
 }
 
+/// What [`finish`] needs to know of a record besides its converted fields: its leader, the
+/// MARC-8 sets its conversion designated (for 066), the options, where it is, its 001, and the
+/// first of its problems (those from there on are marked `rejected` if it is).
+pub(crate) struct Ending<'e> {
+    pub(crate) leader: [u8; 24],
+    pub(crate) used: [bool; SETS_066.len()],
+    pub(crate) opts: &'e RecordOptions,
+    pub(crate) at: Place,
+    pub(crate) control_number: &'e Option<String>,
+    pub(crate) first_problem: usize,
+}
+
 /// The end of writing a record, shared by [`transcode_with`] and the record model
 /// ([`crate::model::Record::to_iso2709`]): 066 rebuilt from the sets `used` (MARC-8), strict mode
 /// applied, leader/09 set and the leader checked, every length checked, the record written to
 /// `out`. Returns false (nothing appended to `out`, the problems since `first_problem` marked
 /// `rejected`) if the record is rejected.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn finish(
-    leader: [u8; 24],
+    end: &Ending<'_>,
     mut fields: Vec<([u8; 3], Piece<'_>)>,
     data: &mut Vec<u8>,
-    used: &[bool; SETS_066.len()],
-    opts: &RecordOptions,
-    (number, offset, control_number): (usize, u64, &Option<String>),
-    first_problem: usize,
     out: &mut Vec<u8>,
     problems: &mut Vec<RecordProblem>,
 ) -> bool {
+    let Ending {
+        leader,
+        ref used,
+        opts,
+        at,
+        control_number,
+        first_problem,
+    } = *end;
+    let Place { number, offset } = at;
     let reject = |problems: &mut Vec<RecordProblem>, from: usize| {
         for p in &mut problems[from..] {
             if !p.action.is_recovery() {
@@ -766,12 +780,7 @@ pub(crate) fn finish(
         .collect();
     for (i, (tag, d)) in fields.iter().enumerate() {
         if d.len() + 1 > MAX_FIELD {
-            let mut p = RecordProblem::new(
-                number,
-                offset,
-                RecordKind::FieldTooLong,
-                RecordAction::Rejected,
-            );
+            let mut p = at.problem(RecordKind::FieldTooLong, RecordAction::Rejected);
             p.tag = Some(String::from_utf8_lossy(tag).into_owned());
             p.occurrence = Some(fields[..=i].iter().filter(|(t, _)| t == tag).count());
             p.message = format!(
@@ -786,7 +795,7 @@ pub(crate) fn finish(
     let before = out.len();
     if let Err(ParseError { kind, message }) = write_record(&leader, &fields, out) {
         out.truncate(before);
-        let mut p = RecordProblem::new(number, offset, kind, RecordAction::Rejected);
+        let mut p = at.problem(kind, RecordAction::Rejected);
         p.message = message;
         problems.push(with_context(p));
         return reject(problems, first_problem);

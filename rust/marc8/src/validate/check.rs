@@ -3,7 +3,7 @@
 //! field 066).
 
 use super::*;
-use crate::record::ParseError;
+use crate::record::{Job, ParseError, Place};
 
 #[derive(Default)]
 pub(super) struct Checker {
@@ -619,13 +619,15 @@ pub(super) fn validate_record(
     // Decoding: the record layer's conversion to UTF-8, into a scratch buffer.
     chk.out.clear();
     chk.decoded.clear();
+    let job = Job {
+        opts: &RecordOptions::new(Target::Utf8),
+        keep: None,
+        at: Place::new(number, offset),
+    };
     transcode_parsed(
         raw,
         Ok(parsed.clone()),
-        &RecordOptions::new(Target::Utf8),
-        None,
-        number,
-        offset,
+        &job,
         &mut chk.scratch,
         &mut chk.out,
         &mut chk.decoded,
