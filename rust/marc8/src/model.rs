@@ -430,130 +430,48 @@ pub fn write_iso2709<'a>(
     out: &mut Vec<u8>,
     problems: &mut Vec<RecordProblem>,
 ) -> bool {
-    let WriteOptions { to, errors } = how;
-    let Place { number, offset } = at;
     let first_problem = problems.len();
     let opts = RecordOptions {
-        to,
+        to: how.to,
         decode: DecodeOptions {
             errors: ErrorMode::Replace,
             normalize: Normalization::None,
             expand_ncr: false,
             legacy_ligatures: false,
         },
-        encode: EncodeOptions { errors },
+        encode: EncodeOptions { errors: how.errors },
         trust: Trust::Leader,
     };
     let cn = control_number(fields.clone());
-    let mut strings = Strings::new(&opts, false);
+    let mut w = Writing {
+        to: how.to,
+        at,
+        strings: Strings::new(&opts, false),
+        data: Vec::new(),
+        bad: None,
+    };
     let mut counts = Vec::new();
-    let mut data: Vec<u8> = Vec::new();
     let mut pieces: Vec<([u8; 3], Piece<'_>)> = Vec::new();
-    let mut bad: Option<RecordProblem> = None;
     for f in fields {
-        let tag: [u8; 3] = match f.tag.as_bytes().try_into() {
-            Ok(t) if f.tag.bytes().all(|b| b.is_ascii_graphic()) => t,
-            _ => {
-                let mut p = at.problem(RecordKind::BadTag, RecordAction::Rejected);
-                p.tag = Some(f.tag.clone());
-                p.bytes = f.tag.as_bytes().to_vec();
-                p.message = format!("tag {:?} is not three ASCII characters", f.tag);
-                bad.get_or_insert(p);
-                continue;
-            }
-        };
+        let Some(tag) = w.tag(f) else { continue };
         let occurrence = occurrence_of(&mut counts, tag);
         if &tag == b"066" {
             continue; // dropped; rebuilt for MARC-8
         }
         let mut site = Site {
-            record: number,
-            offset,
+            record: at.number,
+            offset: at.offset,
             control_number: &cn,
             tag: &tag,
             occurrence,
             subfield: None,
             field_offset: 0,
         };
-        let mut flaw = |kind: RecordKind, subfield: Option<char>, bytes: &[u8], what: &str| {
-            let mut p = at.problem(kind, RecordAction::Rejected);
-            p.tag = Some(f.tag.clone());
-            p.occurrence = Some(occurrence);
-            p.subfield = subfield;
-            p.bytes = bytes.to_vec();
-            p.message = format!("field {} {what}", f.tag);
-            bad.get_or_insert(p);
-        };
-        let start = data.len();
-        let mut put =
-            |text: &str, site: &Site<'_>, data: &mut Vec<u8>, problems: &mut Vec<RecordProblem>| {
-                // Plain ASCII with no `&` is the same in both encodings.
-                if to == Target::Utf8 || crate::is_verbatim(text.as_bytes(), true) {
-                    data.extend_from_slice(text.as_bytes());
-                } else {
-                    strings.convert(text.as_bytes(), site, data, problems);
-                }
-            };
-        match &f.data {
-            FieldData::Control(text) => {
-                if text.as_bytes().contains(&FT) {
-                    flaw(
-                        RecordKind::DelimiterInData,
-                        None,
-                        &[FT],
-                        "holds a field terminator",
-                    );
-                }
-                put(text, &site, &mut data, problems);
-            }
-            FieldData::Data {
-                ind1,
-                ind2,
-                subfields,
-            } => {
-                for ind in [*ind1, *ind2] {
-                    if structural(ind) {
-                        data.push(ind as u8);
-                    } else {
-                        flaw(
-                            RecordKind::BadIndicator,
-                            None,
-                            ind.to_string().as_bytes(),
-                            &format!("has indicator {ind:?}, not printable ASCII"),
-                        );
-                    }
-                }
-                for sf in subfields {
-                    if !structural(sf.code) {
-                        flaw(
-                            RecordKind::BadSubfieldCode,
-                            Some(sf.code),
-                            sf.code.to_string().as_bytes(),
-                            &format!("has subfield code {:?}, not printable ASCII", sf.code),
-                        );
-                        continue;
-                    }
-                    if let Some(&b) = sf.value.as_bytes().iter().find(|&&b| b == FT || b == SD) {
-                        flaw(
-                            RecordKind::DelimiterInData,
-                            Some(sf.code),
-                            &[b],
-                            &format!(
-                                "${} holds a field terminator or subfield delimiter",
-                                sf.code
-                            ),
-                        );
-                    }
-                    data.push(SD);
-                    data.push(sf.code as u8);
-                    site.subfield = Some(sf.code);
-                    put(&sf.value, &site, &mut data, problems);
-                }
-            }
-        }
-        pieces.push((tag, Piece::Scratch(start, data.len())));
+        let start = w.data.len();
+        w.field(f, &mut site, problems);
+        pieces.push((tag, Piece::Scratch(start, w.data.len())));
     }
-    if let Some(mut p) = bad {
+    if let Some(mut p) = w.bad {
         p.control_number.clone_from(&cn);
         problems.push(p);
         for p in &mut problems[first_problem..] {
@@ -563,14 +481,127 @@ pub fn write_iso2709<'a>(
     }
     let end = Ending {
         leader: *leader,
-        used: strings.used(),
+        used: w.strings.used(),
         opts: &opts,
         at,
         control_number: &cn,
         first_problem,
     };
-    drop(strings);
-    finish(&end, pieces, &mut data, out, problems)
+    finish(&end, pieces, &mut w.data, out, problems)
+}
+
+/// One record being written by [`write_iso2709`]: its fields' converted bytes so far and the
+/// first reason to reject it.
+struct Writing<'o> {
+    to: Target,
+    at: Place,
+    strings: Strings<'o>,
+    data: Vec<u8>,
+    bad: Option<RecordProblem>,
+}
+
+impl Writing<'_> {
+    /// The field's tag as three bytes, or `None` (the record rejected) if it is not three
+    /// printable ASCII characters.
+    fn tag(&mut self, f: &Field) -> Option<[u8; 3]> {
+        match f.tag.as_bytes().try_into() {
+            Ok(t) if f.tag.bytes().all(|b| b.is_ascii_graphic()) => Some(t),
+            _ => {
+                let mut p = self.at.problem(RecordKind::BadTag, RecordAction::Rejected);
+                p.tag = Some(f.tag.clone());
+                p.bytes = f.tag.as_bytes().to_vec();
+                p.message = format!("tag {:?} is not three ASCII characters", f.tag);
+                self.bad.get_or_insert(p);
+                None
+            }
+        }
+    }
+
+    /// Remembers the first reason the record cannot be written (the field's structure).
+    fn flaw(&mut self, f: &Field, site: &Site<'_>, bytes: &[u8], kind: RecordKind, what: &str) {
+        let mut p = self.at.problem(kind, RecordAction::Rejected);
+        p.tag = Some(f.tag.clone());
+        p.occurrence = Some(site.occurrence);
+        p.subfield = site.subfield;
+        p.bytes = bytes.to_vec();
+        p.message = format!("field {} {what}", f.tag);
+        self.bad.get_or_insert(p);
+    }
+
+    /// Appends a string converted to the target.
+    fn put(&mut self, text: &str, site: &Site<'_>, problems: &mut Vec<RecordProblem>) {
+        // Plain ASCII with no `&` is the same in both encodings.
+        if self.to == Target::Utf8 || crate::is_verbatim(text.as_bytes(), true) {
+            self.data.extend_from_slice(text.as_bytes());
+        } else {
+            self.strings
+                .convert(text.as_bytes(), site, &mut self.data, problems);
+        }
+    }
+
+    /// Appends one field's data: a control field's text, or indicators and subfields.
+    fn field(&mut self, f: &Field, site: &mut Site<'_>, problems: &mut Vec<RecordProblem>) {
+        match &f.data {
+            FieldData::Control(text) => {
+                if text.as_bytes().contains(&FT) {
+                    let what = "holds a field terminator";
+                    self.flaw(f, site, &[FT], RecordKind::DelimiterInData, what);
+                }
+                self.put(text, site, problems);
+            }
+            FieldData::Data {
+                ind1,
+                ind2,
+                subfields,
+            } => {
+                for ind in [*ind1, *ind2] {
+                    if structural(ind) {
+                        self.data.push(ind as u8);
+                    } else {
+                        let what = format!("has indicator {ind:?}, not printable ASCII");
+                        let bytes = ind.to_string();
+                        self.flaw(f, site, bytes.as_bytes(), RecordKind::BadIndicator, &what);
+                    }
+                }
+                for sf in subfields {
+                    site.subfield = Some(sf.code);
+                    self.subfield(f, sf, site, problems);
+                }
+            }
+        }
+    }
+
+    /// Appends one subfield (delimiter, code, converted value); `site.subfield` is its code.
+    fn subfield(
+        &mut self,
+        f: &Field,
+        sf: &Subfield,
+        site: &Site<'_>,
+        problems: &mut Vec<RecordProblem>,
+    ) {
+        if !structural(sf.code) {
+            let what = format!("has subfield code {:?}, not printable ASCII", sf.code);
+            let bytes = sf.code.to_string();
+            self.flaw(
+                f,
+                site,
+                bytes.as_bytes(),
+                RecordKind::BadSubfieldCode,
+                &what,
+            );
+            return;
+        }
+        if let Some(&b) = sf.value.as_bytes().iter().find(|&&b| b == FT || b == SD) {
+            let what = format!(
+                "${} holds a field terminator or subfield delimiter",
+                sf.code
+            );
+            self.flaw(f, site, &[b], RecordKind::DelimiterInData, &what);
+        }
+        self.data.push(SD);
+        self.data.push(sf.code as u8);
+        self.put(&sf.value, site, problems);
+    }
 }
 
 #[cfg(test)]
