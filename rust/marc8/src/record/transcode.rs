@@ -255,6 +255,20 @@ pub struct Converted {
 
 /// Converts one ISO 2709 record. `number` (from 1) and `offset` locate it in its file for the
 /// problems.
+///
+/// ```
+/// use marc8::record::{parse, transcode_record, write_record, RecordOptions, Target};
+///
+/// let mut raw = Vec::new();
+/// write_record(b"00000nam  2200000   4500", &[(*b"245", &b"10\x1FaCaf\xE2e"[..])], &mut raw)
+///     .unwrap();
+/// let done = transcode_record(&raw, &RecordOptions::new(Target::Utf8), 1, 0);
+/// let utf8 = done.record.unwrap();
+/// let rec = parse(&utf8).unwrap();
+/// assert_eq!(rec.leader[9], b'a'); // leader/09 says UTF-8 now
+/// assert_eq!(rec.fields[0].data, "10\u{1F}aCafe\u{301}".as_bytes());
+/// assert!(done.problems.is_empty());
+/// ```
 #[must_use]
 pub fn transcode_record(raw: &[u8], opts: &RecordOptions, number: usize, offset: u64) -> Converted {
     let mut problems = Vec::new();
