@@ -544,7 +544,6 @@ pub(crate) fn transcode_parsed<'a>(
     counts.clear();
     let data = &mut scratch.data;
     data.clear();
-    let same = from_marc8 == (opts.to == Target::Marc8);
     for f in &parsed.fields {
         if keep.is_some_and(|k| !k(&f.tag)) {
             continue;
@@ -562,29 +561,8 @@ pub(crate) fn transcode_parsed<'a>(
             subfield: None,
             field_offset: 0,
         };
-        // A tag byte that is not ASCII would be invalid UTF-8 (and no tag in MARC-8).
-        let mut tag = f.tag;
-        if !tag.is_ascii() {
-            problems.push(structural_problem(&site, RecordKind::BadTag, "tag", &f.tag));
-            for b in &mut tag {
-                if *b >= 0x80 {
-                    *b = STRUCTURAL_FILL;
-                }
-            }
-        }
-        // Nothing to change: plain ASCII (no ESC or other control, no `&` that could start an
-        // NCR) is the same in both encodings; MARC-8 to MARC-8 is copied; valid UTF-8 to UTF-8
-        // too unless it is to be normalized or have its NCRs expanded or holds a control
-        // character. Never a non-ASCII indicator or subfield code.
-        let keep = crate::is_verbatim(f.data, true)
-            || (same && structural_bytes_ascii(f) && from_marc8)
-            || (same
-                && opts.decode.normalize == Normalization::None
-                && !opts.decode.expand_ncr
-                && std::str::from_utf8(f.data).is_ok()
-                && !has_forbidden_controls(f.data)
-                && structural_bytes_ascii(f));
-        if keep {
+        let tag = ascii_tag(f, &site, problems);
+        if unchanged(f, opts, from_marc8) {
             if opts.to == Target::Marc8 && from_marc8 {
                 // Copied MARC-8 still counts for the 066 rebuilt below (text copied from UTF-8
                 // has no escapes).
@@ -597,51 +575,7 @@ pub(crate) fn transcode_parsed<'a>(
         if f.is_control() {
             conv.convert(f.data, &site, data, problems);
         } else {
-            for (k, &b) in indicators(f.data).iter().enumerate() {
-                if b >= 0x80 {
-                    let mut p =
-                        structural_problem(&site, RecordKind::BadIndicator, "indicator", &[b]);
-                    p.field_offset = Some(k);
-                    problems.push(p);
-                    data.push(STRUCTURAL_FILL);
-                } else {
-                    data.push(b);
-                }
-            }
-            walk_data_field(f.data, |part| match part {
-                Part::Lead { pos, bytes } => {
-                    // Data before the first delimiter (none in valid records): converted as is.
-                    site.subfield = None;
-                    site.field_offset = pos;
-                    conv.convert(bytes, &site, data, problems);
-                }
-                Part::Bare { .. } => data.push(SD),
-                Part::Subfield {
-                    code,
-                    field_offset,
-                    bytes,
-                } => {
-                    data.push(SD);
-                    let code = if code >= 0x80 {
-                        site.subfield = None;
-                        let mut p = structural_problem(
-                            &site,
-                            RecordKind::BadSubfieldCode,
-                            "subfield code",
-                            &[code],
-                        );
-                        p.field_offset = Some(field_offset - 1);
-                        problems.push(p);
-                        STRUCTURAL_FILL
-                    } else {
-                        code
-                    };
-                    data.push(code);
-                    site.subfield = Some(char::from(code));
-                    site.field_offset = field_offset;
-                    conv.convert(bytes, &site, data, problems);
-                }
-            });
+            conv.data_field(f.data, &mut site, data, problems);
         }
         fields.push((tag, Piece::Scratch(field_start, data.len())));
     }
@@ -656,6 +590,94 @@ pub(crate) fn transcode_parsed<'a>(
         first_problem,
     };
     finish(&end, fields, data, out, problems)
+}
+
+/// The tag of a field, a byte that is not ASCII (invalid UTF-8, and no tag in MARC-8) replaced
+/// and reported.
+fn ascii_tag(f: &RawField<'_>, site: &Site<'_>, problems: &mut Vec<RecordProblem>) -> [u8; 3] {
+    let mut tag = f.tag;
+    if !tag.is_ascii() {
+        problems.push(structural_problem(site, RecordKind::BadTag, "tag", &f.tag));
+        for b in &mut tag {
+            if *b >= 0x80 {
+                *b = STRUCTURAL_FILL;
+            }
+        }
+    }
+    tag
+}
+
+/// Nothing to change in a field: plain ASCII (no ESC or other control, no `&` that could start
+/// an NCR) is the same in both encodings; MARC-8 to MARC-8 is copied; valid UTF-8 to UTF-8 too
+/// unless it is to be normalized or have its NCRs expanded or holds a control character. Never
+/// a non-ASCII indicator or subfield code.
+fn unchanged(f: &RawField<'_>, opts: &RecordOptions, from_marc8: bool) -> bool {
+    let same = from_marc8 == (opts.to == Target::Marc8);
+    crate::is_verbatim(f.data, true)
+        || (same && structural_bytes_ascii(f) && from_marc8)
+        || (same
+            && opts.decode.normalize == Normalization::None
+            && !opts.decode.expand_ncr
+            && std::str::from_utf8(f.data).is_ok()
+            && !has_forbidden_controls(f.data)
+            && structural_bytes_ascii(f))
+}
+
+impl Converter<'_> {
+    /// Converts a data field's bytes into `data`: indicators (a non-ASCII one replaced and
+    /// reported), then every subfield from the default sets.
+    fn data_field(
+        &mut self,
+        field: &[u8],
+        site: &mut Site<'_>,
+        data: &mut Vec<u8>,
+        problems: &mut Vec<RecordProblem>,
+    ) {
+        for (k, &b) in indicators(field).iter().enumerate() {
+            if b >= 0x80 {
+                let mut p = structural_problem(site, RecordKind::BadIndicator, "indicator", &[b]);
+                p.field_offset = Some(k);
+                problems.push(p);
+                data.push(STRUCTURAL_FILL);
+            } else {
+                data.push(b);
+            }
+        }
+        walk_data_field(field, |part| match part {
+            Part::Lead { pos, bytes } => {
+                // Data before the first delimiter (none in valid records): converted as is.
+                site.subfield = None;
+                site.field_offset = pos;
+                self.convert(bytes, site, data, problems);
+            }
+            Part::Bare { .. } => data.push(SD),
+            Part::Subfield {
+                code,
+                field_offset,
+                bytes,
+            } => {
+                data.push(SD);
+                let code = if code >= 0x80 {
+                    site.subfield = None;
+                    let mut p = structural_problem(
+                        site,
+                        RecordKind::BadSubfieldCode,
+                        "subfield code",
+                        &[code],
+                    );
+                    p.field_offset = Some(field_offset - 1);
+                    problems.push(p);
+                    STRUCTURAL_FILL
+                } else {
+                    code
+                };
+                data.push(code);
+                site.subfield = Some(char::from(code));
+                site.field_offset = field_offset;
+                self.convert(bytes, site, data, problems);
+            }
+        });
+    }
 }
 
 /// The string converter of the record layer, for the record model: converts subfields and
