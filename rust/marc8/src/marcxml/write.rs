@@ -213,57 +213,14 @@ pub fn write_parts(
                 subfields,
             } => {
                 seen_data = true;
-                if !data_tag_in_schema(&field.tag) {
-                    schema.push(format!(
-                        "data field tag {:?} is outside MARC21slim's tag pattern",
-                        field.tag
-                    ));
-                }
-                for (name, ind) in [("ind1", ind1), ("ind2", ind2)] {
-                    if !indicator_in_schema(*ind) {
-                        schema.push(format!(
-                            "{name} {ind:?} is not a digit, a lowercase letter or a space"
-                        ));
-                    }
-                }
-                if subfields.is_empty() {
-                    schema.push("a data field without subfields".to_owned());
-                }
-                let bad_codes: Vec<char> = subfields
-                    .iter()
-                    .map(|s| s.code)
-                    .filter(|&c| !code_in_schema(c))
-                    .collect();
-                if !bad_codes.is_empty() {
-                    schema.push(format!(
-                        "subfield codes {bad_codes:?} are outside MARC21slim's code pattern"
-                    ));
-                }
+                data_field_schema(&field.tag, [*ind1, *ind2], subfields, &mut schema);
                 if !schema.is_empty()
                     || needs_position(&field.tag)
                     || subfields.iter().any(|s| needs_position(&s.value))
                 {
                     at.occurrence = Some(occurrence(fields, index));
                 }
-                let mut ind = [0u8; 8];
-                out.push_str("  <datafield tag=\"");
-                escape_into(out, &field.tag, true, &at, problems);
-                out.push_str("\" ind1=\"");
-                escape_into(out, ind1.encode_utf8(&mut ind), true, &at, problems);
-                out.push_str("\" ind2=\"");
-                escape_into(out, ind2.encode_utf8(&mut ind), true, &at, problems);
-                out.push_str("\">\n");
-                for sf in subfields {
-                    at.subfield = Some(sf.code);
-                    let mut code = [0u8; 4];
-                    out.push_str("    <subfield code=\"");
-                    grew += escape_into(out, sf.code.encode_utf8(&mut code), true, &at, problems);
-                    out.push_str("\">");
-                    grew += escape_into(out, &sf.value, false, &at, problems);
-                    out.push_str("</subfield>\n");
-                }
-                at.subfield = None;
-                out.push_str("  </datafield>\n");
+                grew += write_datafield(out, [*ind1, *ind2], subfields, &mut at, problems);
             }
         }
         for message in schema {
@@ -290,6 +247,68 @@ pub fn write_parts(
             p.control_number.clone_from(&cn);
         }
     }
+}
+
+/// What MARC21slim's schema refuses in a data field (tag, indicators, no subfields, codes),
+/// appended to `schema`.
+fn data_field_schema(tag: &str, inds: [char; 2], subfields: &[Subfield], schema: &mut Vec<String>) {
+    if !data_tag_in_schema(tag) {
+        schema.push(format!(
+            "data field tag {tag:?} is outside MARC21slim's tag pattern"
+        ));
+    }
+    for (name, ind) in [("ind1", inds[0]), ("ind2", inds[1])] {
+        if !indicator_in_schema(ind) {
+            schema.push(format!(
+                "{name} {ind:?} is not a digit, a lowercase letter or a space"
+            ));
+        }
+    }
+    if subfields.is_empty() {
+        schema.push("a data field without subfields".to_owned());
+    }
+    let bad_codes: Vec<char> = subfields
+        .iter()
+        .map(|s| s.code)
+        .filter(|&c| !code_in_schema(c))
+        .collect();
+    if !bad_codes.is_empty() {
+        schema.push(format!(
+            "subfield codes {bad_codes:?} are outside MARC21slim's code pattern"
+        ));
+    }
+}
+
+/// Writes one `<datafield>` (`at.tag` is its tag); returns how many bytes the text grew by
+/// where characters XML cannot carry were replaced.
+fn write_datafield(
+    out: &mut String,
+    inds: [char; 2],
+    subfields: &[Subfield],
+    at: &mut At<'_>,
+    problems: &mut Vec<RecordProblem>,
+) -> usize {
+    let mut grew = 0;
+    let mut ind = [0u8; 8];
+    out.push_str("  <datafield tag=\"");
+    escape_into(out, at.tag.unwrap_or_default(), true, at, problems);
+    out.push_str("\" ind1=\"");
+    escape_into(out, inds[0].encode_utf8(&mut ind), true, at, problems);
+    out.push_str("\" ind2=\"");
+    escape_into(out, inds[1].encode_utf8(&mut ind), true, at, problems);
+    out.push_str("\">\n");
+    for sf in subfields {
+        at.subfield = Some(sf.code);
+        let mut code = [0u8; 4];
+        out.push_str("    <subfield code=\"");
+        grew += escape_into(out, sf.code.encode_utf8(&mut code), true, at, problems);
+        out.push_str("\">");
+        grew += escape_into(out, &sf.value, false, at, problems);
+        out.push_str("</subfield>\n");
+    }
+    at.subfield = None;
+    out.push_str("  </datafield>\n");
+    grew
 }
 
 /// Whether a text holds a character XML cannot carry (so a problem may need the occurrence).
