@@ -161,22 +161,10 @@ pub fn write_parts(
     } else {
         "<record>\n"
     });
-    let leader = output_leader(given_leader, fields, &at, problems);
-    if !leader_in_schema(leader.as_bytes()) {
-        problems.push(at.problem(
-            RecordKind::XmlSchemaInvalid,
-            RecordAction::Kept,
-            format!("leader {leader:?} does not match MARC21slim's leader pattern"),
-            leader.as_bytes(),
-        ));
-    }
-    out.push_str("  <leader>");
-    let leader_at = out.len();
+    let leader_at = write_leader(out, given_leader, fields, &at, problems);
     // Bytes the text grows by when characters XML cannot carry are replaced: the leader's record
     // length describes the record as written here.
     let mut grew = 0;
-    escape_into(out, &leader, false, &at, problems);
-    out.push_str("</leader>\n");
     let mut seen_data = false;
     for (index, &field) in fields.iter().enumerate() {
         if !written(field) {
@@ -201,11 +189,7 @@ pub fn write_parts(
                 if needs_position(text) || !schema.is_empty() {
                     at.occurrence = Some(occurrence(fields, index));
                 }
-                out.push_str("  <controlfield tag=\"");
-                escape_into(out, &field.tag, true, &at, problems);
-                out.push_str("\">");
-                grew += escape_into(out, text, false, &at, problems);
-                out.push_str("</controlfield>\n");
+                grew += write_controlfield(out, text, &at, problems);
             }
             FieldData::Data {
                 ind1,
@@ -234,12 +218,7 @@ pub fn write_parts(
     }
     out.push_str("</record>\n");
     if grew > 0 {
-        let (total, _) = lengths(fields);
-        let digits = format!("{:05}", total + grew);
-        let old = out.get(leader_at..leader_at + 5);
-        if total + grew <= 99_999 && old.is_some_and(|o| o.bytes().all(|b| b.is_ascii_digit())) {
-            out.replace_range(leader_at..leader_at + 5, &digits);
-        }
+        grow_record_length(out, leader_at, lengths(fields).0 + grew);
     }
     if problems.len() > first_problem {
         let cn = control_number(fields.iter().copied());
@@ -247,6 +226,56 @@ pub fn write_parts(
             p.control_number.clone_from(&cn);
         }
     }
+}
+
+/// Writes the `<leader>` (checked against MARC21slim's pattern); returns where its text starts
+/// in `out`.
+fn write_leader(
+    out: &mut String,
+    given: &[u8; 24],
+    fields: &[&Field],
+    at: &At<'_>,
+    problems: &mut Vec<RecordProblem>,
+) -> usize {
+    let leader = output_leader(given, fields, at, problems);
+    if !leader_in_schema(leader.as_bytes()) {
+        problems.push(at.problem(
+            RecordKind::XmlSchemaInvalid,
+            RecordAction::Kept,
+            format!("leader {leader:?} does not match MARC21slim's leader pattern"),
+            leader.as_bytes(),
+        ));
+    }
+    out.push_str("  <leader>");
+    let leader_at = out.len();
+    escape_into(out, &leader, false, at, problems);
+    out.push_str("</leader>\n");
+    leader_at
+}
+
+/// The leader's record length (at `leader_at` in `out`) set to `total`, when it was written as
+/// five digits and `total` still fits.
+fn grow_record_length(out: &mut String, leader_at: usize, total: usize) {
+    let digits = format!("{total:05}");
+    let old = out.get(leader_at..leader_at + 5);
+    if total <= 99_999 && old.is_some_and(|o| o.bytes().all(|b| b.is_ascii_digit())) {
+        out.replace_range(leader_at..leader_at + 5, &digits);
+    }
+}
+
+/// Writes one `<controlfield>` (`at.tag` is its tag); returns how many bytes its text grew by.
+fn write_controlfield(
+    out: &mut String,
+    text: &str,
+    at: &At<'_>,
+    problems: &mut Vec<RecordProblem>,
+) -> usize {
+    out.push_str("  <controlfield tag=\"");
+    escape_into(out, at.tag.unwrap_or_default(), true, at, problems);
+    out.push_str("\">");
+    let grew = escape_into(out, text, false, at, problems);
+    out.push_str("</controlfield>\n");
+    grew
 }
 
 /// What MARC21slim's schema refuses in a data field (tag, indicators, no subfields, codes),
