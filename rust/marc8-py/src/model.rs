@@ -189,10 +189,8 @@ impl Record {
             let ok = model::write_iso2709(
                 leader,
                 fields.iter().copied(),
-                to,
-                errors,
-                number,
-                offset,
+                model::WriteOptions { to, errors },
+                marc8::record::Place::new(number, offset),
                 &mut out,
                 &mut problems,
             );
@@ -695,14 +693,15 @@ pub(crate) fn export_record<'py>(
     let mut out = Vec::new();
     let mut problems = Vec::new();
     let mut dropped = Vec::new();
+    let job = model::Keeping {
+        read: &opts,
+        keep: &keep,
+        write: model::WriteOptions { to, errors },
+    };
     let Some(ok) = model::convert_keeping(
         raw,
-        &opts,
-        &keep,
-        to,
-        errors,
-        1,
-        0,
+        &job,
+        marc8::record::Place::new(1, 0),
         &mut out,
         &mut problems,
         &mut dropped,

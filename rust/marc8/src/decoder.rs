@@ -782,6 +782,14 @@ pub fn is_verbatim(src: &[u8], expand_ncr: bool) -> bool {
 /// see them).
 ///
 /// Exposed to Python as `marc8fast.decode`.
+///
+/// ```
+/// use marc8::{decode, DecodeOptions};
+///
+/// // ANSEL: a combining acute (0xE2) comes before its base letter in MARC-8, after it in Unicode.
+/// let text = decode(b"Caf\xE2e", &DecodeOptions::default()).unwrap();
+/// assert_eq!(text, "Cafe\u{301}");
+/// ```
 pub fn decode<'a>(src: &'a [u8], options: &DecodeOptions) -> Result<Cow<'a, str>, Problem> {
     let mut problems = Vec::new();
     decode_into_cow(src, options, &mut problems)
@@ -791,6 +799,17 @@ pub fn decode<'a>(src: &'a [u8], options: &DecodeOptions) -> Result<Cow<'a, str>
 /// Never fails.
 ///
 /// Exposed to Python as `marc8fast.decode_report`.
+///
+/// ```
+/// use marc8::{decode_report, DecodeOptions, ProblemKind};
+///
+/// // 0xFF is no character of ANSEL: replaced, and reported at its offset.
+/// let (text, problems) = decode_report(b"a\xFFb", &DecodeOptions::default());
+/// assert_eq!(problems.len(), 1);
+/// assert_eq!(problems[0].offset, 1);
+/// assert!(text.starts_with('a') && text.ends_with('b'));
+/// assert_eq!(problems[0].kind, ProblemKind::UnmappedByte);
+/// ```
 #[must_use]
 pub fn decode_report<'a>(src: &'a [u8], options: &DecodeOptions) -> (Cow<'a, str>, Vec<Problem>) {
     let opts = DecodeOptions {

@@ -815,6 +815,14 @@ fn is_plain(src: &str, errors: EncodeErrors) -> bool {
 /// are dropped (use [`encode_report`] to see them).
 ///
 /// Exposed to Python as `marc8fast.encode`.
+///
+/// ```
+/// use marc8::{encode, EncodeOptions};
+///
+/// // The combining acute goes before its base letter again.
+/// let bytes = encode("Cafe\u{301}", &EncodeOptions::default()).unwrap();
+/// assert_eq!(&bytes[..], b"Caf\xE2e");
+/// ```
 pub fn encode<'a>(src: &'a str, options: &EncodeOptions) -> Result<Cow<'a, [u8]>, Problem> {
     let mut problems = Vec::new();
     encode_into_cow(src, options, &mut problems)
@@ -826,6 +834,14 @@ pub fn encode<'a>(src: &'a str, options: &EncodeOptions) -> Result<Cow<'a, [u8]>
 /// caller sees every problem at once instead of only the first.
 ///
 /// Exposed to Python as `marc8fast.encode_report`.
+///
+/// ```
+/// use marc8::{encode_report, EncodeOptions};
+/// // MARC-8 has no snowman: LC's lossless form, a numeric character reference, reported.
+/// let (bytes, problems) = encode_report("5 \u{2603}", &EncodeOptions::default());
+/// assert_eq!(&bytes[..], b"5 &#x2603;");
+/// assert_eq!(problems.len(), 1);
+/// ```
 #[must_use]
 pub fn encode_report<'a>(src: &'a str, options: &EncodeOptions) -> (Cow<'a, [u8]>, Vec<Problem>) {
     let opts = EncodeOptions {

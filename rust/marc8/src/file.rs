@@ -406,6 +406,25 @@ pub(crate) fn run_stream<R: Read + Send, W: Write>(
 /// Converts the file `src` into `dst`, atomically: the output is written to a temporary file in
 /// `dst`'s directory and renamed to `dst` only after everything was written and synced. Refuses
 /// (`InvalidInput`) to write over `src`.
+///
+/// ```
+/// use marc8::file::transcode_file;
+/// use marc8::record::{parse, write_record, RecordOptions, Target};
+///
+/// let dir = std::env::temp_dir().join(format!("marc8-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// let (src, dst) = (dir.join("in.mrc"), dir.join("out.mrc"));
+/// let mut raw = Vec::new();
+/// write_record(b"00000nam  2200000   4500", &[(*b"245", &b"10\x1FaCaf\xE2e"[..])], &mut raw)
+///     .unwrap();
+/// std::fs::write(&src, &raw).unwrap();
+/// let opts = RecordOptions::new(Target::Utf8);
+/// let report = transcode_file(&src, &dst, &opts, 1, &mut |_| true).unwrap();
+/// assert_eq!((report.records_read, report.records_written), (1, 1));
+/// let out = std::fs::read(&dst).unwrap();
+/// assert_eq!(parse(&out).unwrap().leader[9], b'a');
+/// std::fs::remove_dir_all(&dir).unwrap();
+/// ```
 pub fn transcode_file(
     src: &Path,
     dst: &Path,

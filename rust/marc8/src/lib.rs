@@ -93,6 +93,35 @@
 //!
 //! No function of this crate panics on any input.
 //!
+//! # Streaming
+//!
+//! [`Decoder`] and [`Encoder`] take their input in pieces, cut anywhere (inside an escape
+//! sequence, between a combining mark and its base): the result is the same as given whole.
+//!
+//! ```
+//! use marc8::{DecodeOptions, Decoder};
+//!
+//! // A stream cut in the middle of a sequence: the decoder keeps the partial escape.
+//! let mut dec = Decoder::new(DecodeOptions::default());
+//! let (mut text, mut problems) = (String::new(), Vec::new());
+//! dec.decode_to_string(b"\x1B(", &mut text, false, &mut problems).unwrap();
+//! dec.decode_to_string(b"NA\x1B(B!", &mut text, true, &mut problems).unwrap();
+//! assert_eq!(text, "\u{0430}!"); // ESC ( N: basic Cyrillic in G0, where `A` is the letter а
+//! assert!(problems.is_empty());
+//! ```
+//!
+//! ```
+//! use marc8::{EncodeOptions, Encoder};
+//!
+//! // Text given in pieces: one result, as if given whole.
+//! let mut enc = Encoder::new(EncodeOptions::default());
+//! let (mut bytes, mut problems) = (Vec::new(), Vec::new());
+//! enc.encode_from_str("Cafe", &mut bytes, false, &mut problems).unwrap();
+//! enc.encode_from_str("\u{301}!", &mut bytes, true, &mut problems).unwrap();
+//! assert_eq!(bytes, b"Caf\xE2e!");
+//! assert!(problems.is_empty());
+//! ```
+//!
 //! # Safety
 //!
 //! The crate denies `unsafe` code but for one function, `ascii::ascii_str`, which views bytes the

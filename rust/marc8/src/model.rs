@@ -75,8 +75,8 @@ use crate::encoder::{EncodeErrors, EncodeOptions};
 use crate::kinds::{RecordAction, RecordKind};
 use crate::record::{
     begin, finish, has_forbidden_controls, indicators, occurrence_of, parse, transcode_parsed,
-    walk_data_field, Parsed, Part, Piece, RawField, RecordOptions, RecordProblem, Scratch, Site,
-    Strings, Target, Trust, FT, SD,
+    walk_data_field, Ending, Job, Parsed, Part, Piece, Place, RawField, RecordOptions,
+    RecordProblem, Scratch, Site, Strings, Target, Trust, FT, SD,
 };
 
 /// Options of reading ISO 2709 into the model.
@@ -258,38 +258,59 @@ impl Record {
         write_iso2709(
             &self.leader,
             &self.fields,
-            to,
-            errors,
-            number,
-            offset,
+            WriteOptions { to, errors },
+            Place::new(number, offset),
             out,
             problems,
         )
     }
 }
 
-/// Converts one ISO 2709 record to `to`, leaving out every field whose tag `keep` refuses, all
-/// in the record layer: exactly what [`Record::from_iso2709`] with `opts`, removing those
-/// fields, then [`Record::to_iso2709`] give, with no model kept. The export to MARC-8
-/// uses it so that a record costs one call, not a parse, a walk of its tags and a write.
+/// How a record is written: the target encoding and, going to MARC-8, what happens to a
+/// character MARC-8 lacks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WriteOptions {
+    /// The target encoding.
+    pub to: Target,
+    /// What happens to a character MARC-8 lacks (going to MARC-8).
+    pub errors: EncodeErrors,
+}
+
+/// What [`convert_keeping`] does to a record: how it is read, which fields it keeps (by tag),
+/// how it is written.
+pub struct Keeping<'k> {
+    /// How the record is read.
+    pub read: &'k ReadOptions,
+    /// Whether the field with this tag is kept.
+    pub keep: &'k dyn Fn(&str) -> bool,
+    /// How the record is written.
+    pub write: WriteOptions,
+}
+
+/// Converts one ISO 2709 record as `job.write` says, leaving out every field whose tag
+/// `job.keep` refuses, all in the record layer: exactly what [`Record::from_iso2709`] with
+/// `job.read`, removing those fields, then [`Record::to_iso2709`] give, with no model kept. The
+/// export to MARC-8 uses it so that a record costs one call, not a parse, a walk of its tags
+/// and a write.
 ///
 /// The tags left out are appended to `dropped` in record order (one per field). The problems of
 /// reading (every field's, those left out included) then of writing are appended to
-/// `problems`, positioned with `number` and `offset`. Returns `None` when the record cannot be
-/// parsed at all (the last problem says why), else whether it was written to `out`.
-#[allow(clippy::too_many_arguments)]
+/// `problems`, positioned at `at`. Returns `None` when the record cannot be parsed at all (the
+/// last problem says why), else whether it was written to `out`.
 pub fn convert_keeping(
     raw: &[u8],
-    opts: &ReadOptions,
-    keep: &dyn Fn(&str) -> bool,
-    to: Target,
-    errors: EncodeErrors,
-    number: usize,
-    offset: u64,
+    job: &Keeping<'_>,
+    at: Place,
     out: &mut Vec<u8>,
     problems: &mut Vec<RecordProblem>,
     dropped: &mut Vec<String>,
 ) -> Option<bool> {
+    let Keeping {
+        read: opts,
+        keep,
+        write: WriteOptions { to, errors },
+    } = *job;
+    let Place { number, offset } = at;
     let parsed = parse(raw);
     if let Ok(p) = &parsed {
         if reads_as_written(p, opts) && keep("001") {
@@ -311,13 +332,15 @@ pub fn convert_keeping(
                 encode: EncodeOptions { errors },
                 trust: Trust::Leader,
             };
+            let job = Job {
+                opts: &rec_opts,
+                keep: Some(&keep_tag),
+                at,
+            };
             return Some(transcode_parsed(
                 raw,
                 parsed,
-                &rec_opts,
-                Some(&keep_tag),
-                number,
-                offset,
+                &job,
                 &mut Scratch::default(),
                 out,
                 problems,
@@ -335,10 +358,8 @@ pub fn convert_keeping(
     Some(write_iso2709(
         &rec.leader,
         rec.fields.iter().filter(kept),
-        to,
-        errors,
-        number,
-        offset,
+        job.write,
+        at,
         out,
         problems,
     ))
@@ -399,93 +420,134 @@ fn structural(c: char) -> bool {
 /// the record too long for ISO 2709, a tag that is not three ASCII characters, an indicator or
 /// subfield code that is not printable ASCII, a field terminator in any text or a subfield
 /// delimiter in a subfield's value (they would change the record's structure), or, with
-/// `EncodeErrors::Strict`, a character MARC-8 lacks. The problems (positioned with `number` and
-/// `offset`) say why, action `rejected`.
-#[allow(clippy::too_many_arguments)]
+/// `EncodeErrors::Strict`, a character MARC-8 lacks. The problems (positioned at `at`) say
+/// why, action `rejected`.
 pub fn write_iso2709<'a>(
     leader: &[u8; 24],
     fields: impl IntoIterator<Item = &'a Field> + Clone,
-    to: Target,
-    errors: EncodeErrors,
-    number: usize,
-    offset: u64,
+    how: WriteOptions,
+    at: Place,
     out: &mut Vec<u8>,
     problems: &mut Vec<RecordProblem>,
 ) -> bool {
     let first_problem = problems.len();
     let opts = RecordOptions {
-        to,
+        to: how.to,
         decode: DecodeOptions {
             errors: ErrorMode::Replace,
             normalize: Normalization::None,
             expand_ncr: false,
             legacy_ligatures: false,
         },
-        encode: EncodeOptions { errors },
+        encode: EncodeOptions { errors: how.errors },
         trust: Trust::Leader,
     };
     let cn = control_number(fields.clone());
-    let mut strings = Strings::new(&opts, false);
+    let mut w = Writing {
+        to: how.to,
+        at,
+        strings: Strings::new(&opts, false),
+        data: Vec::new(),
+        bad: None,
+    };
     let mut counts = Vec::new();
-    let mut data: Vec<u8> = Vec::new();
     let mut pieces: Vec<([u8; 3], Piece<'_>)> = Vec::new();
-    let mut bad: Option<RecordProblem> = None;
     for f in fields {
-        let tag: [u8; 3] = match f.tag.as_bytes().try_into() {
-            Ok(t) if f.tag.bytes().all(|b| b.is_ascii_graphic()) => t,
-            _ => {
-                let mut p =
-                    RecordProblem::new(number, offset, RecordKind::BadTag, RecordAction::Rejected);
-                p.tag = Some(f.tag.clone());
-                p.bytes = f.tag.as_bytes().to_vec();
-                p.message = format!("tag {:?} is not three ASCII characters", f.tag);
-                bad.get_or_insert(p);
-                continue;
-            }
-        };
+        let Some(tag) = w.tag(f) else { continue };
         let occurrence = occurrence_of(&mut counts, tag);
         if &tag == b"066" {
             continue; // dropped; rebuilt for MARC-8
         }
         let mut site = Site {
-            record: number,
-            offset,
+            record: at.number,
+            offset: at.offset,
             control_number: &cn,
             tag: &tag,
             occurrence,
             subfield: None,
             field_offset: 0,
         };
-        let mut flaw = |kind: RecordKind, subfield: Option<char>, bytes: &[u8], what: &str| {
-            let mut p = RecordProblem::new(number, offset, kind, RecordAction::Rejected);
-            p.tag = Some(f.tag.clone());
-            p.occurrence = Some(occurrence);
-            p.subfield = subfield;
-            p.bytes = bytes.to_vec();
-            p.message = format!("field {} {what}", f.tag);
-            bad.get_or_insert(p);
-        };
-        let start = data.len();
-        let mut put =
-            |text: &str, site: &Site<'_>, data: &mut Vec<u8>, problems: &mut Vec<RecordProblem>| {
-                // Plain ASCII with no `&` is the same in both encodings.
-                if to == Target::Utf8 || crate::is_verbatim(text.as_bytes(), true) {
-                    data.extend_from_slice(text.as_bytes());
-                } else {
-                    strings.convert(text.as_bytes(), site, data, problems);
-                }
-            };
+        let start = w.data.len();
+        w.field(f, &mut site, problems);
+        pieces.push((tag, Piece::Scratch(start, w.data.len())));
+    }
+    if let Some(mut p) = w.bad {
+        p.control_number.clone_from(&cn);
+        problems.push(p);
+        for p in &mut problems[first_problem..] {
+            p.action = RecordAction::Rejected;
+        }
+        return false;
+    }
+    let end = Ending {
+        leader: *leader,
+        used: w.strings.used(),
+        opts: &opts,
+        at,
+        control_number: &cn,
+        first_problem,
+    };
+    finish(&end, pieces, &mut w.data, out, problems)
+}
+
+/// One record being written by [`write_iso2709`]: its fields' converted bytes so far and the
+/// first reason to reject it.
+struct Writing<'o> {
+    to: Target,
+    at: Place,
+    strings: Strings<'o>,
+    data: Vec<u8>,
+    bad: Option<RecordProblem>,
+}
+
+impl Writing<'_> {
+    /// The field's tag as three bytes, or `None` (the record rejected) if it is not three
+    /// printable ASCII characters.
+    fn tag(&mut self, f: &Field) -> Option<[u8; 3]> {
+        match f.tag.as_bytes().try_into() {
+            Ok(t) if f.tag.bytes().all(|b| b.is_ascii_graphic()) => Some(t),
+            _ => {
+                let mut p = self.at.problem(RecordKind::BadTag, RecordAction::Rejected);
+                p.tag = Some(f.tag.clone());
+                p.bytes = f.tag.as_bytes().to_vec();
+                p.message = format!("tag {:?} is not three ASCII characters", f.tag);
+                self.bad.get_or_insert(p);
+                None
+            }
+        }
+    }
+
+    /// Remembers the first reason the record cannot be written (the field's structure).
+    fn flaw(&mut self, f: &Field, site: &Site<'_>, bytes: &[u8], kind: RecordKind, what: &str) {
+        let mut p = self.at.problem(kind, RecordAction::Rejected);
+        p.tag = Some(f.tag.clone());
+        p.occurrence = Some(site.occurrence);
+        p.subfield = site.subfield;
+        p.bytes = bytes.to_vec();
+        p.message = format!("field {} {what}", f.tag);
+        self.bad.get_or_insert(p);
+    }
+
+    /// Appends a string converted to the target.
+    fn put(&mut self, text: &str, site: &Site<'_>, problems: &mut Vec<RecordProblem>) {
+        // Plain ASCII with no `&` is the same in both encodings.
+        if self.to == Target::Utf8 || crate::is_verbatim(text.as_bytes(), true) {
+            self.data.extend_from_slice(text.as_bytes());
+        } else {
+            self.strings
+                .convert(text.as_bytes(), site, &mut self.data, problems);
+        }
+    }
+
+    /// Appends one field's data: a control field's text, or indicators and subfields.
+    fn field(&mut self, f: &Field, site: &mut Site<'_>, problems: &mut Vec<RecordProblem>) {
         match &f.data {
             FieldData::Control(text) => {
                 if text.as_bytes().contains(&FT) {
-                    flaw(
-                        RecordKind::DelimiterInData,
-                        None,
-                        &[FT],
-                        "holds a field terminator",
-                    );
+                    let what = "holds a field terminator";
+                    self.flaw(f, site, &[FT], RecordKind::DelimiterInData, what);
                 }
-                put(text, &site, &mut data, problems);
+                self.put(text, site, problems);
             }
             FieldData::Data {
                 ind1,
@@ -494,67 +556,52 @@ pub fn write_iso2709<'a>(
             } => {
                 for ind in [*ind1, *ind2] {
                     if structural(ind) {
-                        data.push(ind as u8);
+                        self.data.push(ind as u8);
                     } else {
-                        flaw(
-                            RecordKind::BadIndicator,
-                            None,
-                            ind.to_string().as_bytes(),
-                            &format!("has indicator {ind:?}, not printable ASCII"),
-                        );
+                        let what = format!("has indicator {ind:?}, not printable ASCII");
+                        let bytes = ind.to_string();
+                        self.flaw(f, site, bytes.as_bytes(), RecordKind::BadIndicator, &what);
                     }
                 }
                 for sf in subfields {
-                    if !structural(sf.code) {
-                        flaw(
-                            RecordKind::BadSubfieldCode,
-                            Some(sf.code),
-                            sf.code.to_string().as_bytes(),
-                            &format!("has subfield code {:?}, not printable ASCII", sf.code),
-                        );
-                        continue;
-                    }
-                    if let Some(&b) = sf.value.as_bytes().iter().find(|&&b| b == FT || b == SD) {
-                        flaw(
-                            RecordKind::DelimiterInData,
-                            Some(sf.code),
-                            &[b],
-                            &format!(
-                                "${} holds a field terminator or subfield delimiter",
-                                sf.code
-                            ),
-                        );
-                    }
-                    data.push(SD);
-                    data.push(sf.code as u8);
                     site.subfield = Some(sf.code);
-                    put(&sf.value, &site, &mut data, problems);
+                    self.subfield(f, sf, site, problems);
                 }
             }
         }
-        pieces.push((tag, Piece::Scratch(start, data.len())));
     }
-    if let Some(mut p) = bad {
-        p.control_number.clone_from(&cn);
-        problems.push(p);
-        for p in &mut problems[first_problem..] {
-            p.action = RecordAction::Rejected;
+
+    /// Appends one subfield (delimiter, code, converted value); `site.subfield` is its code.
+    fn subfield(
+        &mut self,
+        f: &Field,
+        sf: &Subfield,
+        site: &Site<'_>,
+        problems: &mut Vec<RecordProblem>,
+    ) {
+        if !structural(sf.code) {
+            let what = format!("has subfield code {:?}, not printable ASCII", sf.code);
+            let bytes = sf.code.to_string();
+            self.flaw(
+                f,
+                site,
+                bytes.as_bytes(),
+                RecordKind::BadSubfieldCode,
+                &what,
+            );
+            return;
         }
-        return false;
+        if let Some(&b) = sf.value.as_bytes().iter().find(|&&b| b == FT || b == SD) {
+            let what = format!(
+                "${} holds a field terminator or subfield delimiter",
+                sf.code
+            );
+            self.flaw(f, site, &[b], RecordKind::DelimiterInData, &what);
+        }
+        self.data.push(SD);
+        self.data.push(sf.code as u8);
+        self.put(&sf.value, site, problems);
     }
-    let used = strings.used();
-    drop(strings);
-    finish(
-        *leader,
-        pieces,
-        &mut data,
-        &used,
-        &opts,
-        (number, offset, &cn),
-        first_problem,
-        out,
-        problems,
-    )
 }
 
 #[cfg(test)]

@@ -3,8 +3,8 @@
 //! [`Format::sink`](crate::convert::Format::sink) (in `convert`) picks one for a format.
 
 use crate::encoder::EncodeErrors;
-use crate::model::{write_iso2709, Field};
-use crate::record::{RecordProblem, Target};
+use crate::model::{write_iso2709, Field, WriteOptions};
+use crate::record::{Place, RecordProblem, Target};
 
 /// Serializes records of one format: what comes before the first record, each record, and what
 /// comes after the last.
@@ -55,10 +55,11 @@ impl RecordSink for Iso2709Sink {
         write_iso2709(
             leader,
             fields.iter().copied(),
-            self.to,
-            self.errors,
-            number,
-            offset,
+            WriteOptions {
+                to: self.to,
+                errors: self.errors,
+            },
+            Place::new(number, offset),
             out,
             problems,
         )

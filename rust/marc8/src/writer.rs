@@ -46,6 +46,14 @@ impl Format {
     /// a UTF-8 byte order mark) is `<` for MARCXML, `[` or `{` for MARC-in-JSON; anything else is
     /// ISO 2709 (whose records start with five digits), empty input included. The one format
     /// detection every reader and command uses.
+    ///
+    /// ```
+    /// use marc8::writer::Format;
+    ///
+    /// assert_eq!(Format::detect(b"\xEF\xBB\xBF  <collection>"), Format::MarcXml);
+    /// assert_eq!(Format::detect(b"[{\"leader\": "), Format::Json);
+    /// assert_eq!(Format::detect(b"00042nam a2200037   4500"), Format::Iso2709);
+    /// ```
     #[must_use]
     pub fn detect(head: &[u8]) -> Format {
         let head = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);

@@ -161,22 +161,10 @@ pub fn write_parts(
     } else {
         "<record>\n"
     });
-    let leader = output_leader(given_leader, fields, &at, problems);
-    if !leader_in_schema(leader.as_bytes()) {
-        problems.push(at.problem(
-            RecordKind::XmlSchemaInvalid,
-            RecordAction::Kept,
-            format!("leader {leader:?} does not match MARC21slim's leader pattern"),
-            leader.as_bytes(),
-        ));
-    }
-    out.push_str("  <leader>");
-    let leader_at = out.len();
+    let leader_at = write_leader(out, given_leader, fields, &at, problems);
     // Bytes the text grows by when characters XML cannot carry are replaced: the leader's record
     // length describes the record as written here.
     let mut grew = 0;
-    escape_into(out, &leader, false, &at, problems);
-    out.push_str("</leader>\n");
     let mut seen_data = false;
     for (index, &field) in fields.iter().enumerate() {
         if !written(field) {
@@ -201,11 +189,7 @@ pub fn write_parts(
                 if needs_position(text) || !schema.is_empty() {
                     at.occurrence = Some(occurrence(fields, index));
                 }
-                out.push_str("  <controlfield tag=\"");
-                escape_into(out, &field.tag, true, &at, problems);
-                out.push_str("\">");
-                grew += escape_into(out, text, false, &at, problems);
-                out.push_str("</controlfield>\n");
+                grew += write_controlfield(out, text, &at, problems);
             }
             FieldData::Data {
                 ind1,
@@ -213,57 +197,14 @@ pub fn write_parts(
                 subfields,
             } => {
                 seen_data = true;
-                if !data_tag_in_schema(&field.tag) {
-                    schema.push(format!(
-                        "data field tag {:?} is outside MARC21slim's tag pattern",
-                        field.tag
-                    ));
-                }
-                for (name, ind) in [("ind1", ind1), ("ind2", ind2)] {
-                    if !indicator_in_schema(*ind) {
-                        schema.push(format!(
-                            "{name} {ind:?} is not a digit, a lowercase letter or a space"
-                        ));
-                    }
-                }
-                if subfields.is_empty() {
-                    schema.push("a data field without subfields".to_owned());
-                }
-                let bad_codes: Vec<char> = subfields
-                    .iter()
-                    .map(|s| s.code)
-                    .filter(|&c| !code_in_schema(c))
-                    .collect();
-                if !bad_codes.is_empty() {
-                    schema.push(format!(
-                        "subfield codes {bad_codes:?} are outside MARC21slim's code pattern"
-                    ));
-                }
+                data_field_schema(&field.tag, [*ind1, *ind2], subfields, &mut schema);
                 if !schema.is_empty()
                     || needs_position(&field.tag)
                     || subfields.iter().any(|s| needs_position(&s.value))
                 {
                     at.occurrence = Some(occurrence(fields, index));
                 }
-                let mut ind = [0u8; 8];
-                out.push_str("  <datafield tag=\"");
-                escape_into(out, &field.tag, true, &at, problems);
-                out.push_str("\" ind1=\"");
-                escape_into(out, ind1.encode_utf8(&mut ind), true, &at, problems);
-                out.push_str("\" ind2=\"");
-                escape_into(out, ind2.encode_utf8(&mut ind), true, &at, problems);
-                out.push_str("\">\n");
-                for sf in subfields {
-                    at.subfield = Some(sf.code);
-                    let mut code = [0u8; 4];
-                    out.push_str("    <subfield code=\"");
-                    grew += escape_into(out, sf.code.encode_utf8(&mut code), true, &at, problems);
-                    out.push_str("\">");
-                    grew += escape_into(out, &sf.value, false, &at, problems);
-                    out.push_str("</subfield>\n");
-                }
-                at.subfield = None;
-                out.push_str("  </datafield>\n");
+                grew += write_datafield(out, [*ind1, *ind2], subfields, &mut at, problems);
             }
         }
         for message in schema {
@@ -277,12 +218,7 @@ pub fn write_parts(
     }
     out.push_str("</record>\n");
     if grew > 0 {
-        let (total, _) = lengths(fields);
-        let digits = format!("{:05}", total + grew);
-        let old = out.get(leader_at..leader_at + 5);
-        if total + grew <= 99_999 && old.is_some_and(|o| o.bytes().all(|b| b.is_ascii_digit())) {
-            out.replace_range(leader_at..leader_at + 5, &digits);
-        }
+        grow_record_length(out, leader_at, lengths(fields).0 + grew);
     }
     if problems.len() > first_problem {
         let cn = control_number(fields.iter().copied());
@@ -290,6 +226,118 @@ pub fn write_parts(
             p.control_number.clone_from(&cn);
         }
     }
+}
+
+/// Writes the `<leader>` (checked against MARC21slim's pattern); returns where its text starts
+/// in `out`.
+fn write_leader(
+    out: &mut String,
+    given: &[u8; 24],
+    fields: &[&Field],
+    at: &At<'_>,
+    problems: &mut Vec<RecordProblem>,
+) -> usize {
+    let leader = output_leader(given, fields, at, problems);
+    if !leader_in_schema(leader.as_bytes()) {
+        problems.push(at.problem(
+            RecordKind::XmlSchemaInvalid,
+            RecordAction::Kept,
+            format!("leader {leader:?} does not match MARC21slim's leader pattern"),
+            leader.as_bytes(),
+        ));
+    }
+    out.push_str("  <leader>");
+    let leader_at = out.len();
+    escape_into(out, &leader, false, at, problems);
+    out.push_str("</leader>\n");
+    leader_at
+}
+
+/// The leader's record length (at `leader_at` in `out`) set to `total`, when it was written as
+/// five digits and `total` still fits.
+fn grow_record_length(out: &mut String, leader_at: usize, total: usize) {
+    let digits = format!("{total:05}");
+    let old = out.get(leader_at..leader_at + 5);
+    if total <= 99_999 && old.is_some_and(|o| o.bytes().all(|b| b.is_ascii_digit())) {
+        out.replace_range(leader_at..leader_at + 5, &digits);
+    }
+}
+
+/// Writes one `<controlfield>` (`at.tag` is its tag); returns how many bytes its text grew by.
+fn write_controlfield(
+    out: &mut String,
+    text: &str,
+    at: &At<'_>,
+    problems: &mut Vec<RecordProblem>,
+) -> usize {
+    out.push_str("  <controlfield tag=\"");
+    escape_into(out, at.tag.unwrap_or_default(), true, at, problems);
+    out.push_str("\">");
+    let grew = escape_into(out, text, false, at, problems);
+    out.push_str("</controlfield>\n");
+    grew
+}
+
+/// What MARC21slim's schema refuses in a data field (tag, indicators, no subfields, codes),
+/// appended to `schema`.
+fn data_field_schema(tag: &str, inds: [char; 2], subfields: &[Subfield], schema: &mut Vec<String>) {
+    if !data_tag_in_schema(tag) {
+        schema.push(format!(
+            "data field tag {tag:?} is outside MARC21slim's tag pattern"
+        ));
+    }
+    for (name, ind) in [("ind1", inds[0]), ("ind2", inds[1])] {
+        if !indicator_in_schema(ind) {
+            schema.push(format!(
+                "{name} {ind:?} is not a digit, a lowercase letter or a space"
+            ));
+        }
+    }
+    if subfields.is_empty() {
+        schema.push("a data field without subfields".to_owned());
+    }
+    let bad_codes: Vec<char> = subfields
+        .iter()
+        .map(|s| s.code)
+        .filter(|&c| !code_in_schema(c))
+        .collect();
+    if !bad_codes.is_empty() {
+        schema.push(format!(
+            "subfield codes {bad_codes:?} are outside MARC21slim's code pattern"
+        ));
+    }
+}
+
+/// Writes one `<datafield>` (`at.tag` is its tag); returns how many bytes the text grew by
+/// where characters XML cannot carry were replaced.
+fn write_datafield(
+    out: &mut String,
+    inds: [char; 2],
+    subfields: &[Subfield],
+    at: &mut At<'_>,
+    problems: &mut Vec<RecordProblem>,
+) -> usize {
+    let mut grew = 0;
+    let mut ind = [0u8; 8];
+    out.push_str("  <datafield tag=\"");
+    escape_into(out, at.tag.unwrap_or_default(), true, at, problems);
+    out.push_str("\" ind1=\"");
+    escape_into(out, inds[0].encode_utf8(&mut ind), true, at, problems);
+    out.push_str("\" ind2=\"");
+    escape_into(out, inds[1].encode_utf8(&mut ind), true, at, problems);
+    out.push_str("\">\n");
+    for sf in subfields {
+        at.subfield = Some(sf.code);
+        let mut code = [0u8; 4];
+        out.push_str("    <subfield code=\"");
+        grew += escape_into(out, sf.code.encode_utf8(&mut code), true, at, problems);
+        out.push_str("\">");
+        grew += escape_into(out, &sf.value, false, at, problems);
+        out.push_str("</subfield>\n");
+    }
+    at.subfield = None;
+    out.push_str("  </datafield>\n");
+    grew
 }
 
 /// Whether a text holds a character XML cannot carry (so a problem may need the occurrence).

@@ -317,14 +317,18 @@ fn keeping_both_ways(
 ) -> (Kept, Kept) {
     let opts = ReadOptions::default();
     let (mut out, mut problems, mut dropped) = (Vec::new(), Vec::new(), Vec::new());
+    let job = Keeping {
+        read: &opts,
+        keep,
+        write: WriteOptions {
+            to: Target::Marc8,
+            errors,
+        },
+    };
     let ok = convert_keeping(
         raw,
-        &opts,
-        keep,
-        Target::Marc8,
-        errors,
-        3,
-        40,
+        &job,
+        Place::new(3, 40),
         &mut out,
         &mut problems,
         &mut dropped,

@@ -98,6 +98,38 @@ impl RecordOptions {
     }
 }
 
+/// Where a record is in its stream: its number (from 1) and the byte offset of its start. The
+/// one builder of positioned problems: every finer "where" of the crate (a field's site in the
+/// record layer, the interchange formats' tag / occurrence / subfield, validation's) starts from
+/// a problem made here.
+///
+/// ```
+/// use marc8::record::Place;
+///
+/// let at = Place::new(3, 1_024);
+/// assert_eq!((at.number, at.offset), (3, 1_024));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Place {
+    /// The record's number in its stream, from 1.
+    pub number: usize,
+    /// Byte offset of the record's start in its stream.
+    pub offset: u64,
+}
+
+impl Place {
+    /// The record numbered `number`, starting at byte `offset`.
+    #[must_use]
+    pub fn new(number: usize, offset: u64) -> Self {
+        Place { number, offset }
+    }
+
+    /// A problem about the record here, no field named yet.
+    pub(crate) fn problem(self, kind: RecordKind, action: RecordAction) -> RecordProblem {
+        RecordProblem::new(self.number, self.offset, kind, action)
+    }
+}
+
 /// A problem in a record or a file, with where it is.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RecordProblem {

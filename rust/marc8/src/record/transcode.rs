@@ -255,6 +255,20 @@ pub struct Converted {
 
 /// Converts one ISO 2709 record. `number` (from 1) and `offset` locate it in its file for the
 /// problems.
+///
+/// ```
+/// use marc8::record::{parse, transcode_record, write_record, RecordOptions, Target};
+///
+/// let mut raw = Vec::new();
+/// write_record(b"00000nam  2200000   4500", &[(*b"245", &b"10\x1FaCaf\xE2e"[..])], &mut raw)
+///     .unwrap();
+/// let done = transcode_record(&raw, &RecordOptions::new(Target::Utf8), 1, 0);
+/// let utf8 = done.record.unwrap();
+/// let rec = parse(&utf8).unwrap();
+/// assert_eq!(rec.leader[9], b'a'); // leader/09 says UTF-8 now
+/// assert_eq!(rec.fields[0].data, "10\u{1F}aCafe\u{301}".as_bytes());
+/// assert!(done.problems.is_empty());
+/// ```
 #[must_use]
 pub fn transcode_record(raw: &[u8], opts: &RecordOptions, number: usize, offset: u64) -> Converted {
     let mut problems = Vec::new();
@@ -475,38 +489,39 @@ pub fn transcode_with(
     out: &mut Vec<u8>,
     problems: &mut Vec<RecordProblem>,
 ) -> bool {
-    transcode_parsed(
-        raw,
-        parse(raw),
+    let job = Job {
         opts,
-        None,
-        number,
-        offset,
-        scratch,
-        out,
-        problems,
-    )
+        keep: None,
+        at: Place::new(number, offset),
+    };
+    transcode_parsed(raw, parse(raw), &job, scratch, out, problems)
 }
 
 /// Which fields of a record are converted: those whose tag it accepts (the others are left out,
 /// as if the record did not have them).
 pub(crate) type Keep<'k> = Option<&'k dyn Fn(&[u8; 3]) -> bool>;
 
+/// What converting one record needs besides its bytes and the buffers: the options, which
+/// fields are kept, and where the record is.
+pub(crate) struct Job<'j> {
+    pub(crate) opts: &'j RecordOptions,
+    pub(crate) keep: Keep<'j>,
+    pub(crate) at: Place,
+}
+
 /// [`transcode_with`] with the record already parsed (validation reads its layout once for
-/// its own checks and for the conversion), converting only the fields `keep` accepts (all if
-/// `None`).
-#[allow(clippy::too_many_arguments)]
+/// its own checks and for the conversion), converting only the fields `job.keep` accepts (all
+/// if `None`).
 pub(crate) fn transcode_parsed<'a>(
     raw: &'a [u8],
     parsed: Result<Parsed<'a>, ParseError>,
-    opts: &RecordOptions,
-    keep: Keep<'_>,
-    number: usize,
-    offset: u64,
+    job: &Job<'_>,
     scratch: &mut Scratch,
     out: &mut Vec<u8>,
     problems: &mut Vec<RecordProblem>,
 ) -> bool {
+    let Job { opts, keep, at } = *job;
+    let Place { number, offset } = at;
     let first_problem = problems.len();
     let Some(Begun {
         parsed,
@@ -529,7 +544,6 @@ pub(crate) fn transcode_parsed<'a>(
     counts.clear();
     let data = &mut scratch.data;
     data.clear();
-    let same = from_marc8 == (opts.to == Target::Marc8);
     for f in &parsed.fields {
         if keep.is_some_and(|k| !k(&f.tag)) {
             continue;
@@ -547,29 +561,8 @@ pub(crate) fn transcode_parsed<'a>(
             subfield: None,
             field_offset: 0,
         };
-        // A tag byte that is not ASCII would be invalid UTF-8 (and no tag in MARC-8).
-        let mut tag = f.tag;
-        if !tag.is_ascii() {
-            problems.push(structural_problem(&site, RecordKind::BadTag, "tag", &f.tag));
-            for b in &mut tag {
-                if *b >= 0x80 {
-                    *b = STRUCTURAL_FILL;
-                }
-            }
-        }
-        // Nothing to change: plain ASCII (no ESC or other control, no `&` that could start an
-        // NCR) is the same in both encodings; MARC-8 to MARC-8 is copied; valid UTF-8 to UTF-8
-        // too unless it is to be normalized or have its NCRs expanded or holds a control
-        // character. Never a non-ASCII indicator or subfield code.
-        let keep = crate::is_verbatim(f.data, true)
-            || (same && structural_bytes_ascii(f) && from_marc8)
-            || (same
-                && opts.decode.normalize == Normalization::None
-                && !opts.decode.expand_ncr
-                && std::str::from_utf8(f.data).is_ok()
-                && !has_forbidden_controls(f.data)
-                && structural_bytes_ascii(f));
-        if keep {
+        let tag = ascii_tag(f, &site, problems);
+        if unchanged(f, opts, from_marc8) {
             if opts.to == Target::Marc8 && from_marc8 {
                 // Copied MARC-8 still counts for the 066 rebuilt below (text copied from UTF-8
                 // has no escapes).
@@ -582,68 +575,109 @@ pub(crate) fn transcode_parsed<'a>(
         if f.is_control() {
             conv.convert(f.data, &site, data, problems);
         } else {
-            for (k, &b) in indicators(f.data).iter().enumerate() {
-                if b >= 0x80 {
-                    let mut p =
-                        structural_problem(&site, RecordKind::BadIndicator, "indicator", &[b]);
-                    p.field_offset = Some(k);
-                    problems.push(p);
-                    data.push(STRUCTURAL_FILL);
-                } else {
-                    data.push(b);
-                }
-            }
-            walk_data_field(f.data, |part| match part {
-                Part::Lead { pos, bytes } => {
-                    // Data before the first delimiter (none in valid records): converted as is.
-                    site.subfield = None;
-                    site.field_offset = pos;
-                    conv.convert(bytes, &site, data, problems);
-                }
-                Part::Bare { .. } => data.push(SD),
-                Part::Subfield {
-                    code,
-                    field_offset,
-                    bytes,
-                } => {
-                    data.push(SD);
-                    let code = if code >= 0x80 {
-                        site.subfield = None;
-                        let mut p = structural_problem(
-                            &site,
-                            RecordKind::BadSubfieldCode,
-                            "subfield code",
-                            &[code],
-                        );
-                        p.field_offset = Some(field_offset - 1);
-                        problems.push(p);
-                        STRUCTURAL_FILL
-                    } else {
-                        code
-                    };
-                    data.push(code);
-                    site.subfield = Some(char::from(code));
-                    site.field_offset = field_offset;
-                    conv.convert(bytes, &site, data, problems);
-                }
-            });
+            conv.data_field(f.data, &mut site, data, problems);
         }
         fields.push((tag, Piece::Scratch(field_start, data.len())));
     }
     scratch.text = std::mem::take(&mut conv.text);
     scratch.raw_problems = std::mem::take(&mut conv.raw_problems);
-    let used = conv.used;
-    finish(
-        parsed.leader,
-        fields,
-        data,
-        &used,
+    let end = Ending {
+        leader: parsed.leader,
+        used: conv.used,
         opts,
-        (number, offset, &control_number),
+        at,
+        control_number: &control_number,
         first_problem,
-        out,
-        problems,
-    )
+    };
+    finish(&end, fields, data, out, problems)
+}
+
+/// The tag of a field, a byte that is not ASCII (invalid UTF-8, and no tag in MARC-8) replaced
+/// and reported.
+fn ascii_tag(f: &RawField<'_>, site: &Site<'_>, problems: &mut Vec<RecordProblem>) -> [u8; 3] {
+    let mut tag = f.tag;
+    if !tag.is_ascii() {
+        problems.push(structural_problem(site, RecordKind::BadTag, "tag", &f.tag));
+        for b in &mut tag {
+            if *b >= 0x80 {
+                *b = STRUCTURAL_FILL;
+            }
+        }
+    }
+    tag
+}
+
+/// Nothing to change in a field: plain ASCII (no ESC or other control, no `&` that could start
+/// an NCR) is the same in both encodings; MARC-8 to MARC-8 is copied; valid UTF-8 to UTF-8 too
+/// unless it is to be normalized or have its NCRs expanded or holds a control character. Never
+/// a non-ASCII indicator or subfield code.
+fn unchanged(f: &RawField<'_>, opts: &RecordOptions, from_marc8: bool) -> bool {
+    let same = from_marc8 == (opts.to == Target::Marc8);
+    crate::is_verbatim(f.data, true)
+        || (same && structural_bytes_ascii(f) && from_marc8)
+        || (same
+            && opts.decode.normalize == Normalization::None
+            && !opts.decode.expand_ncr
+            && std::str::from_utf8(f.data).is_ok()
+            && !has_forbidden_controls(f.data)
+            && structural_bytes_ascii(f))
+}
+
+impl Converter<'_> {
+    /// Converts a data field's bytes into `data`: indicators (a non-ASCII one replaced and
+    /// reported), then every subfield from the default sets.
+    fn data_field(
+        &mut self,
+        field: &[u8],
+        site: &mut Site<'_>,
+        data: &mut Vec<u8>,
+        problems: &mut Vec<RecordProblem>,
+    ) {
+        for (k, &b) in indicators(field).iter().enumerate() {
+            if b >= 0x80 {
+                let mut p = structural_problem(site, RecordKind::BadIndicator, "indicator", &[b]);
+                p.field_offset = Some(k);
+                problems.push(p);
+                data.push(STRUCTURAL_FILL);
+            } else {
+                data.push(b);
+            }
+        }
+        walk_data_field(field, |part| match part {
+            Part::Lead { pos, bytes } => {
+                // Data before the first delimiter (none in valid records): converted as is.
+                site.subfield = None;
+                site.field_offset = pos;
+                self.convert(bytes, site, data, problems);
+            }
+            Part::Bare { .. } => data.push(SD),
+            Part::Subfield {
+                code,
+                field_offset,
+                bytes,
+            } => {
+                data.push(SD);
+                let code = if code >= 0x80 {
+                    site.subfield = None;
+                    let mut p = structural_problem(
+                        site,
+                        RecordKind::BadSubfieldCode,
+                        "subfield code",
+                        &[code],
+                    );
+                    p.field_offset = Some(field_offset - 1);
+                    problems.push(p);
+                    STRUCTURAL_FILL
+                } else {
+                    code
+                };
+                data.push(code);
+                site.subfield = Some(char::from(code));
+                site.field_offset = field_offset;
+                self.convert(bytes, site, data, problems);
+            }
+        });
+    }
 }
 
 /// The string converter of the record layer, for the record model: converts subfields and
@@ -693,23 +727,39 @@ pub(crate) fn occurrence_of(counts: &mut Vec<([u8; 3], usize)>, tag: [u8; 3]) ->
     }
 }
 
+/// What [`finish`] needs to know of a record besides its converted fields: its leader, the
+/// MARC-8 sets its conversion designated (for 066), the options, where it is, its 001, and the
+/// first of its problems (those from there on are marked `rejected` if it is).
+pub(crate) struct Ending<'e> {
+    pub(crate) leader: [u8; 24],
+    pub(crate) used: [bool; SETS_066.len()],
+    pub(crate) opts: &'e RecordOptions,
+    pub(crate) at: Place,
+    pub(crate) control_number: &'e Option<String>,
+    pub(crate) first_problem: usize,
+}
+
 /// The end of writing a record, shared by [`transcode_with`] and the record model
 /// ([`crate::model::Record::to_iso2709`]): 066 rebuilt from the sets `used` (MARC-8), strict mode
 /// applied, leader/09 set and the leader checked, every length checked, the record written to
 /// `out`. Returns false (nothing appended to `out`, the problems since `first_problem` marked
 /// `rejected`) if the record is rejected.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn finish(
-    leader: [u8; 24],
+    end: &Ending<'_>,
     mut fields: Vec<([u8; 3], Piece<'_>)>,
     data: &mut Vec<u8>,
-    used: &[bool; SETS_066.len()],
-    opts: &RecordOptions,
-    (number, offset, control_number): (usize, u64, &Option<String>),
-    first_problem: usize,
     out: &mut Vec<u8>,
     problems: &mut Vec<RecordProblem>,
 ) -> bool {
+    let Ending {
+        leader,
+        ref used,
+        opts,
+        at,
+        control_number,
+        first_problem,
+    } = *end;
+    let Place { number, offset } = at;
     let reject = |problems: &mut Vec<RecordProblem>, from: usize| {
         for p in &mut problems[from..] {
             if !p.action.is_recovery() {
@@ -766,12 +816,7 @@ pub(crate) fn finish(
         .collect();
     for (i, (tag, d)) in fields.iter().enumerate() {
         if d.len() + 1 > MAX_FIELD {
-            let mut p = RecordProblem::new(
-                number,
-                offset,
-                RecordKind::FieldTooLong,
-                RecordAction::Rejected,
-            );
+            let mut p = at.problem(RecordKind::FieldTooLong, RecordAction::Rejected);
             p.tag = Some(String::from_utf8_lossy(tag).into_owned());
             p.occurrence = Some(fields[..=i].iter().filter(|(t, _)| t == tag).count());
             p.message = format!(
@@ -786,7 +831,7 @@ pub(crate) fn finish(
     let before = out.len();
     if let Err(ParseError { kind, message }) = write_record(&leader, &fields, out) {
         out.truncate(before);
-        let mut p = RecordProblem::new(number, offset, kind, RecordAction::Rejected);
+        let mut p = at.problem(kind, RecordAction::Rejected);
         p.message = message;
         problems.push(with_context(p));
         return reject(problems, first_problem);

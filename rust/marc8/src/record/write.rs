@@ -15,6 +15,19 @@ pub(super) fn push_num(out: &mut Vec<u8>, mut n: usize, width: usize) {
 /// Writes a record from its leader and fields: computes the record length, the base address and
 /// the directory. Returns a [`ParseError`] if a field or the record is too long for
 /// ISO 2709.
+///
+/// ```
+/// use marc8::record::{parse, write_record};
+///
+/// let leader = *b"00000nam a2200000   4500";
+/// let mut raw = Vec::new();
+/// write_record(&leader, &[(*b"001", &b"ocm1"[..]), (*b"245", &b"10\x1FaTitle"[..])], &mut raw)
+///     .unwrap();
+/// assert_eq!(&raw[..5], format!("{:05}", raw.len()).as_bytes()); // the length, computed
+/// let rec = parse(&raw).unwrap();
+/// assert_eq!(rec.fields.len(), 2);
+/// assert_eq!(rec.fields[1].data, b"10\x1FaTitle");
+/// ```
 pub fn write_record<D: AsRef<[u8]>>(
     leader: &[u8; 24],
     fields: &[([u8; 3], D)],

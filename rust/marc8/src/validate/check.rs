@@ -3,7 +3,7 @@
 //! field 066).
 
 use super::*;
-use crate::record::ParseError;
+use crate::record::{Job, ParseError, Parsed, Place, RawField};
 
 #[derive(Default)]
 pub(super) struct Checker {
@@ -346,7 +346,8 @@ pub(super) fn set_name(f: u8) -> String {
     }
 }
 
-/// Checks one record, appending its problems.
+/// Checks one record, appending its problems: the phases of [`RecordCheck`] in order, then
+/// the problems sorted (record-level first, then by field and position).
 pub(super) fn validate_record(
     raw: &[u8],
     opts: &ValidateOptions,
@@ -356,34 +357,74 @@ pub(super) fn validate_record(
     problems: &mut Vec<RecordProblem>,
 ) {
     let first = problems.len();
-    let no_cn = None;
-    let layout = Layout::read(raw);
-    check_structure(
-        raw,
-        &layout,
-        &At {
+    let Some((parsed, control_number)) = read_layout(raw, number, offset, problems) else {
+        return;
+    };
+    let mut check = RecordCheck {
+        at: At {
             number,
             offset,
-            control_number: &no_cn,
+            control_number: &control_number,
         },
+        opts,
+        marc8: parsed.leader[9] != b'a',
+        sets: Sets::default(),
         problems,
-    );
+    };
+    let mut occ = Occurrences::default();
+    for f in &parsed.fields {
+        let n = occ.next(f.tag);
+        let strings = check.field_structure(f, n);
+        if &f.tag == b"066" {
+            check.sets.list_066(&strings);
+            continue;
+        }
+        for &(code, start, s) in &strings {
+            let place = |offset: usize, field_offset: usize| FieldPlace {
+                tag: &f.tag,
+                occurrence: n,
+                subfield: code,
+                offset: Some(offset),
+                field_offset: Some(start + field_offset),
+            };
+            check.ncrs(s, &place);
+            check.encoding(f.tag, s, &place);
+        }
+    }
+    check.field_066();
+    check.decoding(raw, &parsed, chk);
+    order_problems(&parsed, &mut problems[first..]);
+}
+
+/// The structure phase: leader, directory and terminators checked straight from the bytes,
+/// then the record parsed. Returns it with its 001 (stamped on the problems found so far), or
+/// `None` (with a problem saying why) when its fields cannot be read.
+fn read_layout<'r>(
+    raw: &'r [u8],
+    number: usize,
+    offset: u64,
+    problems: &mut Vec<RecordProblem>,
+) -> Option<(Parsed<'r>, Option<String>)> {
+    let first = problems.len();
+    let no_cn = None;
+    let at = At {
+        number,
+        offset,
+        control_number: &no_cn,
+    };
+    let layout = Layout::read(raw);
+    check_structure(raw, &layout, &at, problems);
     let parsed = match parse_layout(raw, layout) {
         Ok(p) => p,
         Err(ParseError { kind, message }) => {
             // The structure problems above say what is wrong; this one says the record could not
             // be read further.
-            let at = At {
-                number,
-                offset,
-                control_number: &no_cn,
-            };
             problems.push(at.problem(
                 kind,
                 format!("{message}: the fields were not checked"),
                 &raw[..raw.len().min(24)],
             ));
-            return;
+            return None;
         }
     };
     let control_number = parsed
@@ -394,259 +435,265 @@ pub(super) fn validate_record(
     for p in &mut problems[first..] {
         p.control_number.clone_from(&control_number);
     }
-    let at = At {
-        number,
-        offset,
-        control_number: &control_number,
-    };
-    let marc8 = parsed.leader[9] != b'a';
-    let mut used: Vec<u8> = Vec::new();
-    let mut first_use: Vec<(u8, [u8; 3])> = Vec::new();
-    let mut listed: Option<Vec<(char, Vec<u8>)>> = None;
-    let mut occ = Occurrences::default();
-    let export = EncodeOptions {
-        errors: EncodeErrors::Lossless,
-    };
-    for f in &parsed.fields {
-        let n = occ.next(f.tag);
-        // (subfield code, offset of its data in the field, its data)
-        let mut strings: Vec<(Option<char>, usize, &[u8])> = Vec::new();
+    Some((parsed, control_number))
+}
+
+/// The strings of a field: (subfield code, offset of its data in the field, its data).
+type Strings<'f> = Vec<(Option<char>, usize, &'f [u8])>;
+
+/// The MARC-8 sets a record designates and the sets its 066 lists, gathered field by field.
+#[derive(Default)]
+struct Sets {
+    /// Final bytes of the sets designated, in order of first use.
+    used: Vec<u8>,
+    /// Each set designated with the tag of the field that first did.
+    first_use: Vec<(u8, [u8; 3])>,
+    /// 066's $a, $b and $c, if the record has a 066.
+    listed: Option<Vec<(char, Vec<u8>)>>,
+}
+
+impl Sets {
+    fn list_066(&mut self, strings: &Strings<'_>) {
+        let values = self.listed.get_or_insert_with(Vec::new);
+        for (code, _, s) in strings {
+            if let Some(c @ ('a' | 'b' | 'c')) = code {
+                values.push((*c, s.to_vec()));
+            }
+        }
+    }
+}
+
+/// The checks of one parsed record, one method per phase after the structure
+/// ([`read_layout`]): each field's indicators and subfields, its NCRs, its encoding (the sets
+/// it designates, or for export what MARC-8 lacks), field 066, then the decoding.
+struct RecordCheck<'a, 'p> {
+    at: At<'a>,
+    opts: &'a ValidateOptions,
+    marc8: bool,
+    sets: Sets,
+    problems: &'p mut Vec<RecordProblem>,
+}
+
+impl RecordCheck<'_, '_> {
+    fn report(&mut self, kind: RecordKind, message: String, bytes: &[u8], place: FieldPlace<'_>) {
+        let p = self.at.field_problem(kind, message, bytes, place);
+        self.problems.push(p);
+    }
+
+    /// Fields phase: a data field's indicators and subfield codes. Returns the field's strings
+    /// (a control field's data is one).
+    fn field_structure<'f>(&mut self, f: &RawField<'f>, n: usize) -> Strings<'f> {
+        let mut strings: Strings<'f> = Vec::new();
         if f.is_control() {
             strings.push((None, 0, f.data));
-        } else {
-            if f.data.len() < 2 {
-                problems.push(at.field_problem(
+            return strings;
+        }
+        let place = |subfield: Option<char>, field_offset: usize| FieldPlace {
+            tag: &f.tag,
+            occurrence: n,
+            subfield,
+            offset: None,
+            field_offset: Some(field_offset),
+        };
+        if f.data.len() < 2 {
+            self.report(
+                RecordKind::BadIndicator,
+                format!(
+                    "a data field of {} bytes has no room for two indicators",
+                    f.data.len()
+                ),
+                f.data,
+                place(None, 0),
+            );
+        }
+        for (k, &b) in f.data.iter().take(2).enumerate() {
+            if !good_indicator(b) {
+                self.report(
                     RecordKind::BadIndicator,
                     format!(
-                        "a data field of {} bytes has no room for two indicators",
-                        f.data.len()
+                        "indicator {} is {}: it must be a digit, a lowercase letter or a blank",
+                        k + 1,
+                        show(b)
                     ),
-                    f.data,
-                    FieldPlace {
-                        tag: &f.tag,
-                        occurrence: n,
-                        subfield: None,
-                        offset: None,
-                        field_offset: Some(0),
-                    },
-                ));
+                    &[b],
+                    place(None, k),
+                );
             }
-            for (k, &b) in f.data.iter().take(2).enumerate() {
-                if !good_indicator(b) {
-                    problems.push(at.field_problem(
-                        RecordKind::BadIndicator,
-                        format!(
-                            "indicator {} is {}: it must be a digit, a lowercase letter or a blank",
-                            k + 1,
-                            show(b)
-                        ),
-                        &[b],
-                        FieldPlace {
-                            tag: &f.tag,
-                            occurrence: n,
-                            subfield: None,
-                            offset: None,
-                            field_offset: Some(k),
-                        },
-                    ));
-                }
-            }
-            walk_data_field(f.data, |part| match part {
-                Part::Lead { pos, bytes } => {
-                    problems.push(at.field_problem(
-                        RecordKind::DataOutsideSubfield,
-                        format!(
-                            "{} bytes after the indicators come before the first subfield \
-                             delimiter",
-                            bytes.len()
-                        ),
-                        &bytes[..bytes.len().min(16)],
-                        FieldPlace {
-                            tag: &f.tag,
-                            occurrence: n,
-                            subfield: None,
-                            offset: None,
-                            field_offset: Some(pos),
-                        },
-                    ));
-                    strings.push((None, pos, bytes));
-                }
-                Part::Bare { pos } => problems.push(at.field_problem(
-                    RecordKind::BadSubfieldCode,
-                    "a subfield delimiter (1F) with no code after it".to_owned(),
-                    &[SD],
-                    FieldPlace {
-                        tag: &f.tag,
-                        occurrence: n,
-                        subfield: None,
-                        offset: None,
-                        field_offset: Some(pos),
-                    },
-                )),
-                Part::Subfield {
-                    code,
-                    field_offset,
-                    bytes,
-                } => {
-                    if !good_code(code) {
-                        problems.push(at.field_problem(
-                            RecordKind::BadSubfieldCode,
-                            format!(
-                                "subfield code {}: it must be a lowercase letter or a digit",
-                                show(code)
-                            ),
-                            &[code],
-                            FieldPlace {
-                                tag: &f.tag,
-                                occurrence: n,
-                                subfield: Some(char::from(code)),
-                                offset: None,
-                                field_offset: Some(field_offset - 1),
-                            },
-                        ));
-                    }
-                    strings.push((Some(char::from(code)), field_offset, bytes));
-                }
-            });
         }
-        if &f.tag == b"066" {
-            let values = listed.get_or_insert_with(Vec::new);
-            for (code, _, s) in &strings {
-                if let Some(c @ ('a' | 'b' | 'c')) = code {
-                    values.push((*c, s.to_vec()));
-                }
+        walk_data_field(f.data, |part| match part {
+            Part::Lead { pos, bytes } => {
+                self.report(
+                    RecordKind::DataOutsideSubfield,
+                    format!(
+                        "{} bytes after the indicators come before the first subfield delimiter",
+                        bytes.len()
+                    ),
+                    &bytes[..bytes.len().min(16)],
+                    place(None, pos),
+                );
+                strings.push((None, pos, bytes));
             }
-            continue;
-        }
-        for &(code, start, s) in &strings {
-            // NCRs (informational).
-            let mut i = 0;
-            while let Some(p) = s[i..].iter().position(|&b| b == b'&') {
-                let k = i + p;
-                if let Some(len) = ncr_at(s, k) {
-                    let text = &s[k..k + len];
-                    let cp = std::str::from_utf8(&text[3..len - 1])
-                        .ok()
-                        .and_then(|h| u32::from_str_radix(h, 16).ok())
-                        .and_then(char::from_u32);
-                    let shown = match cp {
-                        Some(c) => crate::problem::char_shown(c),
-                        None => "not a Unicode character".to_owned(),
-                    };
-                    if cp.is_some_and(crate::problem::is_forbidden_ncr_target) {
-                        // A reference to a control (`&#x001F;`): an error, not information.
-                        // Loading with NCR expansion keeps it as text.
-                        let cp = cp.map_or(0, u32::from);
-                        problems.push(at.field_problem(
-                            RecordKind::ControlCharacter,
-                            format!(
-                                "{} refers to control character U+{cp:04X}, which MARC field \
-                                 data cannot hold (NCR expansion keeps it as text)",
-                                String::from_utf8_lossy(text)
-                            ),
-                            text,
-                            FieldPlace {
-                                tag: &f.tag,
-                                occurrence: n,
-                                subfield: code,
-                                offset: Some(k),
-                                field_offset: Some(start + k),
-                            },
-                        ));
-                        i = k + len;
-                        continue;
-                    }
-                    problems.push(at.field_problem(
-                        RecordKind::NcrPresent,
+            Part::Bare { pos } => self.report(
+                RecordKind::BadSubfieldCode,
+                "a subfield delimiter (1F) with no code after it".to_owned(),
+                &[SD],
+                place(None, pos),
+            ),
+            Part::Subfield {
+                code,
+                field_offset,
+                bytes,
+            } => {
+                if !good_code(code) {
+                    self.report(
+                        RecordKind::BadSubfieldCode,
                         format!(
-                            "numeric character reference {} ({shown}): LC's lossless form of a \
-                             character MARC-8 lacks",
-                            String::from_utf8_lossy(text)
+                            "subfield code {}: it must be a lowercase letter or a digit",
+                            show(code)
                         ),
-                        text,
-                        FieldPlace {
-                            tag: &f.tag,
-                            occurrence: n,
-                            subfield: code,
-                            offset: Some(k),
-                            field_offset: Some(start + k),
-                        },
-                    ));
-                    i = k + len;
-                } else {
-                    i = k + 1;
+                        &[code],
+                        place(Some(char::from(code)), field_offset - 1),
+                    );
                 }
+                strings.push((Some(char::from(code)), field_offset, bytes));
             }
-            if marc8 {
-                let before = used.len();
-                designations(s, &mut used);
-                for &u in &used[before..] {
-                    first_use.push((u, f.tag));
-                }
-            } else if opts.for_export && !s.is_ascii() {
-                let Ok(text) = std::str::from_utf8(s) else {
-                    continue; // invalid_utf8, reported by the decoding pass
-                };
-                let (_, found) = encode_report(text, &export);
-                let mut chars = text.char_indices().enumerate();
-                for q in found {
-                    if q.kind == ProblemKind::ControlCharacter {
-                        continue; // reported by the decoding pass, export or not
-                    }
-                    let byte = chars
-                        .find(|(ci, _)| *ci == q.offset)
-                        .map_or(0, |(_, (b, _))| b);
-                    problems.push(at.field_problem(
-                        // `unmappable`, or `mark_without_base` for a mark MARC-8 cannot place
-                        q.kind.into(),
-                        q.message(),
-                        &q.bytes,
-                        FieldPlace {
-                            tag: &f.tag,
-                            occurrence: n,
-                            subfield: code,
-                            offset: Some(q.offset),
-                            field_offset: Some(start + byte),
-                        },
-                    ));
-                }
+        });
+        strings
+    }
+
+    /// NCR phase: every numeric character reference in a string (informational), or a control
+    /// character it refers to (an error). `place(offset in s, offset in s)` positions a problem.
+    fn ncrs<'t>(&mut self, s: &[u8], place: &dyn Fn(usize, usize) -> FieldPlace<'t>) {
+        let mut i = 0;
+        while let Some(p) = s[i..].iter().position(|&b| b == b'&') {
+            let k = i + p;
+            let Some(len) = ncr_at(s, k) else {
+                i = k + 1;
+                continue;
+            };
+            i = k + len;
+            let text = &s[k..k + len];
+            let cp = std::str::from_utf8(&text[3..len - 1])
+                .ok()
+                .and_then(|h| u32::from_str_radix(h, 16).ok())
+                .and_then(char::from_u32);
+            if cp.is_some_and(crate::problem::is_forbidden_ncr_target) {
+                // A reference to a control (`&#x001F;`): an error, not information. Loading
+                // with NCR expansion keeps it as text.
+                let cp = cp.map_or(0, u32::from);
+                self.report(
+                    RecordKind::ControlCharacter,
+                    format!(
+                        "{} refers to control character U+{cp:04X}, which MARC field data \
+                         cannot hold (NCR expansion keeps it as text)",
+                        String::from_utf8_lossy(text)
+                    ),
+                    text,
+                    place(k, k),
+                );
+                continue;
             }
+            let shown = match cp {
+                Some(c) => crate::problem::char_shown(c),
+                None => "not a Unicode character".to_owned(),
+            };
+            self.report(
+                RecordKind::NcrPresent,
+                format!(
+                    "numeric character reference {} ({shown}): LC's lossless form of a \
+                     character MARC-8 lacks",
+                    String::from_utf8_lossy(text)
+                ),
+                text,
+                place(k, k),
+            );
         }
     }
-    if marc8 {
-        check_066(&at, &used, &first_use, listed.as_deref(), problems);
+
+    /// Encoding phase: in a MARC-8 record, the sets a string designates (for 066); in a UTF-8
+    /// record checked for export, every character MARC-8 lacks.
+    fn encoding<'t>(
+        &mut self,
+        tag: [u8; 3],
+        s: &[u8],
+        place: &dyn Fn(usize, usize) -> FieldPlace<'t>,
+    ) {
+        if self.marc8 {
+            let before = self.sets.used.len();
+            designations(s, &mut self.sets.used);
+            for &u in &self.sets.used[before..] {
+                self.sets.first_use.push((u, tag));
+            }
+            return;
+        }
+        if !self.opts.for_export || s.is_ascii() {
+            return;
+        }
+        let Ok(text) = std::str::from_utf8(s) else {
+            return; // invalid_utf8, reported by the decoding pass
+        };
+        let export = EncodeOptions {
+            errors: EncodeErrors::Lossless,
+        };
+        let (_, found) = encode_report(text, &export);
+        let mut chars = text.char_indices().enumerate();
+        for q in found {
+            if q.kind == ProblemKind::ControlCharacter {
+                continue; // reported by the decoding pass, export or not
+            }
+            let byte = chars
+                .find(|(ci, _)| *ci == q.offset)
+                .map_or(0, |(_, (b, _))| b);
+            // `unmappable`, or `mark_without_base` for a mark MARC-8 cannot place
+            self.report(q.kind.into(), q.message(), &q.bytes, place(q.offset, byte));
+        }
     }
-    // Decoding: the record layer's conversion to UTF-8, into a scratch buffer.
-    chk.out.clear();
-    chk.decoded.clear();
-    transcode_parsed(
-        raw,
-        Ok(parsed.clone()),
-        &RecordOptions::new(Target::Utf8),
-        None,
-        number,
-        offset,
-        &mut chk.scratch,
-        &mut chk.out,
-        &mut chk.decoded,
-    );
-    problems.extend(
-        chk.decoded
-            .drain(..)
-            // Structure is checked above, straight from the bytes; the conversion's own reports
-            // of it (a non-ASCII tag, indicator or code it had to replace) would repeat them.
-            .filter(|p| {
-                !matches!(
-                    p.kind,
-                    RecordKind::BadLeader
-                        | RecordKind::BadDirectory
-                        | RecordKind::BadTag
-                        | RecordKind::BadIndicator
-                        | RecordKind::BadSubfieldCode
-                )
-            }),
-    );
-    // Record-level problems first, then by field and position.
+
+    /// 066 phase (MARC-8 records): the sets listed against the sets designated.
+    fn field_066(&mut self) {
+        if self.marc8 {
+            let Sets {
+                used,
+                first_use,
+                listed,
+            } = &self.sets;
+            check_066(&self.at, used, first_use, listed.as_deref(), self.problems);
+        }
+    }
+
+    /// Decoding phase: the record layer's conversion to UTF-8, into a scratch buffer; its
+    /// problems of structure are left out (checked above, straight from the bytes).
+    fn decoding(&mut self, raw: &[u8], parsed: &Parsed<'_>, chk: &mut Checker) {
+        chk.out.clear();
+        chk.decoded.clear();
+        let job = Job {
+            opts: &RecordOptions::new(Target::Utf8),
+            keep: None,
+            at: Place::new(self.at.number, self.at.offset),
+        };
+        transcode_parsed(
+            raw,
+            Ok(parsed.clone()),
+            &job,
+            &mut chk.scratch,
+            &mut chk.out,
+            &mut chk.decoded,
+        );
+        self.problems.extend(chk.decoded.drain(..).filter(|p| {
+            !matches!(
+                p.kind,
+                RecordKind::BadLeader
+                    | RecordKind::BadDirectory
+                    | RecordKind::BadTag
+                    | RecordKind::BadIndicator
+                    | RecordKind::BadSubfieldCode
+            )
+        }));
+    }
+}
+
+/// Record-level problems first, then by field and position.
+fn order_problems(parsed: &Parsed<'_>, problems: &mut [RecordProblem]) {
     let order = |p: &RecordProblem| -> (usize, usize) {
         let Some(tag) = &p.tag else { return (0, 0) };
         let mut seen = 0;
@@ -662,8 +709,8 @@ pub(super) fn validate_record(
             .map_or(usize::MAX, |i| i + 1);
         (idx, p.field_offset.unwrap_or(0))
     };
-    if problems.len() - first > 1 {
-        problems[first..].sort_by_cached_key(order);
+    if problems.len() > 1 {
+        problems.sort_by_cached_key(order);
     }
 }
 

@@ -58,6 +58,20 @@ pub struct ValidateOptions {
 /// `progress` is called in the calling thread after each batch, with the report so far, and
 /// stops the validation (error `Interrupted`) by returning false. The report's
 /// `records_written` and `bytes_out` stay 0.
+///
+/// ```
+/// use marc8::record::write_record;
+/// use marc8::validate::{validate_stream, ValidateOptions};
+///
+/// let mut raw = Vec::new();
+/// // Indicator 1 is '!', which MARC does not allow.
+/// write_record(b"00000nam a2200000   4500", &[(*b"245", &b"!0\x1FaTitle"[..])], &mut raw)
+///     .unwrap();
+/// let report = validate_stream(&raw[..], &ValidateOptions::default(), 1, &mut |_| true).unwrap();
+/// assert_eq!(report.records_read, 1);
+/// assert_eq!(report.problems[0].kind.as_str(), "bad_indicator");
+/// assert_eq!(report.problems[0].tag.as_deref(), Some("245"));
+/// ```
 pub fn validate_stream<R: Read + Send>(
     input: R,
     opts: &ValidateOptions,
