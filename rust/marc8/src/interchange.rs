@@ -4,7 +4,7 @@
 
 use crate::kinds::{RecordAction, RecordKind};
 use crate::model::{Field, FieldData, Record};
-use crate::record::RecordProblem;
+use crate::record::{bad_leader_message, repair_leader, RecordProblem};
 
 /// A problem about a record, positioned by tag / occurrence / subfield.
 pub(crate) struct At<'a> {
@@ -114,37 +114,12 @@ pub(crate) fn output_leader(
     put_num(&mut leader, 0, total);
     put_num(&mut leader, 12, base);
     leader[9] = b'a';
-    let mut changed = Vec::new();
-    for (i, b) in leader.iter_mut().enumerate() {
-        let want = match i {
-            0..=4 | 12..=16 if b.is_ascii_digit() => continue,
-            10 | 11 => b'2',
-            20 => b'4',
-            21 => b'5',
-            22 | 23 => b'0',
-            _ if (0x20..0x7F).contains(b) => continue,
-            _ => b' ',
-        };
-        if *b != want {
-            changed.push(i);
-            *b = want;
-        }
-    }
+    let changed = repair_leader(&mut leader, false);
     if !changed.is_empty() {
         problems.push(at.problem(
             RecordKind::BadLeader,
             RecordAction::Recovered,
-            format!(
-                "leader positions {changed:?} held {:?}; written as MARC 21 requires ({:?})",
-                changed
-                    .iter()
-                    .map(|&i| char::from(given[i]))
-                    .collect::<String>(),
-                changed
-                    .iter()
-                    .map(|&i| char::from(leader[i]))
-                    .collect::<String>(),
-            ),
+            bad_leader_message(&changed, given, &leader),
             given,
         ));
     }

@@ -83,10 +83,25 @@ pub fn write_record<D: AsRef<[u8]>>(
 /// number and offset to be filled in) if anything changed.
 pub(super) fn fix_leader(leader: &mut [u8; 24]) -> Option<RecordProblem> {
     let before = *leader;
+    let changed = repair_leader(leader, true);
+    if changed.is_empty() {
+        return None;
+    }
+    let mut p = RecordProblem::new(0, 0, RecordKind::BadLeader, RecordAction::Recovered);
+    p.message = bad_leader_message(&changed, &before, leader);
+    p.bytes = before.to_vec();
+    Some(p)
+}
+
+/// The one repair of a leader's fixed positions, for every writer: `22` at 10-11, `4500` at
+/// 20-23, a space for any byte that is not printable ASCII. The lengths (0-4, 12-16) are left
+/// alone when the writer rewrites them (`lengths_rewritten`), otherwise only while they are
+/// digits. Returns the positions changed.
+pub(crate) fn repair_leader(leader: &mut [u8; 24], lengths_rewritten: bool) -> Vec<usize> {
     let mut changed = Vec::new();
     for (i, b) in leader.iter_mut().enumerate() {
         let want = match i {
-            0..=4 | 12..=16 => continue, // recomputed when the record is written
+            0..=4 | 12..=16 if lengths_rewritten || b.is_ascii_digit() => continue,
             10 | 11 => b'2',
             20 => b'4',
             21 => b'5',
@@ -99,21 +114,21 @@ pub(super) fn fix_leader(leader: &mut [u8; 24]) -> Option<RecordProblem> {
             *b = want;
         }
     }
-    if changed.is_empty() {
-        return None;
-    }
-    let mut p = RecordProblem::new(0, 0, RecordKind::BadLeader, RecordAction::Recovered);
-    p.message = format!(
-        "leader positions {changed:?} held {:?}; written as MARC 21 requires ({:?})",
-        changed
-            .iter()
-            .map(|&i| char::from(before[i]))
-            .collect::<String>(),
+    changed
+}
+
+/// The `bad_leader` message for the positions [`repair_leader`] changed: what they held, what
+/// they hold now.
+pub(crate) fn bad_leader_message(changed: &[usize], held: &[u8; 24], now: &[u8; 24]) -> String {
+    let at = |leader: &[u8; 24]| {
         changed
             .iter()
             .map(|&i| char::from(leader[i]))
-            .collect::<String>(),
-    );
-    p.bytes = before.to_vec();
-    Some(p)
+            .collect::<String>()
+    };
+    format!(
+        "leader positions {changed:?} held {:?}; written as MARC 21 requires ({:?})",
+        at(held),
+        at(now)
+    )
 }
