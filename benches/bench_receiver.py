@@ -111,6 +111,21 @@ def tree_cpu(pid: int) -> tuple[float, float]:
     return own, children
 
 
+def thread_cpu(pid: int) -> dict[str, float]:
+    """utime + stime (s) of the threads of ``pid`` by name (threads with one name summed)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat.rsplit(")", 1)[1].split()
+        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
 def send(port: int, source: str, payload: bytes) -> bytes:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.settimeout(60)
@@ -207,8 +222,10 @@ def one_run(
             )  # fmt: skip
             time.sleep(1.0)
         own0, kids0 = tree_cpu(proc.pid)
+        threads0 = thread_cpu(proc.pid)
         r = run_clients(port, payloads[1:], clients)
         own1, kids1 = tree_cpu(proc.pid)
+        threads1 = thread_cpu(proc.pid)
     finally:
         if spy is not None:
             spy.send_signal(2)
@@ -220,6 +237,12 @@ def one_run(
     r["server_cpu_ms_per_request"] = round((own1 - own0 + kids1 - kids0) * 1000 / n, 3)
     r["network_process_cpu_ms"] = round((own1 - own0) * 1000 / n, 3)
     r["writer_process_cpu_ms"] = round((kids1 - kids0) * 1000 / n, 3)
+    # Threads that ended during the run are missing here (their time is in the process's).
+    r["network_threads_cpu_ms"] = {
+        k: round((v - threads0.get(k, 0.0)) * 1000 / n, 3)
+        for k, v in sorted(threads1.items(), key=lambda kv: -kv[1])
+        if v - threads0.get(k, 0.0) > 0
+    }
     r["load_average"] = round(os.getloadavg()[0], 2)
     return r
 

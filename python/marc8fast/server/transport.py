@@ -216,6 +216,7 @@ class Transport:
     def _accept_loop(self) -> None:
         assert self._listener is not None
         listener = self._listener
+        family = listener.family
         selector = selectors.DefaultSelector()
         selector.register(listener, selectors.EVENT_READ)
         selector.register(self._wake_r, selectors.EVENT_READ)
@@ -236,7 +237,9 @@ class Transport:
                     time.sleep(0.05)  # e.g. out of file descriptors: let handlers finish
                     continue
                 addr = f"{peer[0]}:{peer[1]}"
-                conn = _Conn(sock, address_key(str(peer[0])), time.monotonic(), sock.fileno())
+                # An IPv4 socket's peer is a dotted quad already as address_key writes it.
+                ip = peer[0] if family == socket.AF_INET else address_key(str(peer[0]))
+                conn = _Conn(sock, ip, time.monotonic(), sock.fileno())
                 refusal = self._admit(conn)
                 if refusal is not None:
                     self._refuse(sock, addr, conn.ip, refusal)
