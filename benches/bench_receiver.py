@@ -29,6 +29,7 @@ import json
 import multiprocessing as mp
 import os
 import re
+import resource
 import socket
 import subprocess
 import sys
@@ -156,7 +157,8 @@ def _client(port: int, source: str, payloads: list[bytes], start: float, q: mp.Q
         else:
             key = r[:60].decode("utf-8", "replace")
             other[key] = other.get(key, 0) + 1
-    q.put((lat, good, other, time.time()))
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    q.put((lat, good, other, time.time(), ru.ru_utime + ru.ru_stime))
 
 
 def run_clients(port: int, payloads: list[bytes], clients: int) -> dict[str, object]:
@@ -172,8 +174,10 @@ def run_clients(port: int, payloads: list[bytes], clients: int) -> dict[str, obj
     good = 0
     other: dict[str, int] = {}
     end = start
+    client_cpu = 0.0
     for _ in procs:
-        part, g, o, finished = q.get()
+        part, g, o, finished, cpu = q.get()
+        client_cpu += cpu
         lat.extend(part)
         good += g
         end = max(end, finished)
@@ -192,6 +196,8 @@ def run_clients(port: int, payloads: list[bytes], clients: int) -> dict[str, obj
         "records_per_s": round(len(lat) / wall, 1),
         "p50_ms": round(lat[len(lat) // 2] * 1000, 2),
         "p99_ms": round(lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000, 2),
+        # the load client's own CPU (same cores): what the machine spends beside the server
+        "client_cpu_ms_per_request": round(client_cpu * 1000 / max(1, len(lat)), 3),
     }
 
 

@@ -166,3 +166,22 @@ def test_handler_threads_are_kept_but_bounded(tmp_path):
         print(f"\nserver threads after 240 connections: {threads}")
         assert threads <= 64 + 10
     assert len(titles(db)) == 240
+
+
+def test_the_writer_process_waits_for_its_server_to_stop_it(tmp_path):
+    """Ctrl-C and systemd's stop signal the whole process group: the writer keeps serving until
+    serve, draining, tells it to end."""
+    db = tmp_path / "c.sqlite"
+    with Server(db, "--no-auth") as s:
+        assert reply(s.port, item("A", b"u") + titled("Before")).startswith("Record received")
+        pids = writer_pids(s.proc.pid)
+        assert len(pids) == 1
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            os.kill(pids[0], sig)
+        time.sleep(0.3)
+        assert writer_pids(s.proc.pid) == pids
+        assert reply(s.port, item("A", b"u") + titled("After")).startswith("Record received")
+        assert s.terminate() == 0
+        assert "Traceback" not in s.stderr()
+    assert wait_for(lambda: not os.path.exists(f"/proc/{pids[0]}/cmdline") or _zombie(pids[0]))
+    assert sorted(titles(db)) == ["After", "Before"]

@@ -31,6 +31,7 @@ import datetime as _dt
 import itertools
 import pickle
 import random
+import signal
 import socket
 import struct
 import subprocess
@@ -278,6 +279,10 @@ class Writer:
 def main(argv: list[str] | None = None) -> int:
     """The writer process: ``python -m marc8fast.server.writer FD``."""
     args = sys.argv[1:] if argv is None else argv
+    # Ctrl-C in a terminal and systemd's stop reach the whole process group: the writer ends
+    # when serve, draining, tells it to (or when serve is gone), never in the middle of a group.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
     sock = socket.socket(fileno=int(args[0]))
     frames = _Frames(sock)
     first = frames.take(1)
