@@ -220,22 +220,28 @@ class Transport:
         selector = selectors.DefaultSelector()
         selector.register(listener, selectors.EVENT_READ)
         selector.register(self._wake_r, selectors.EVENT_READ)
+        burst = 0  # connections taken since the last select: more are tried without one
         try:
             while not self._stopping.is_set():
-                # Blocks until a connection waits or stop() writes to the wake-up socket.
-                ready = {key.fileobj for key, _ in selector.select()}
-                if self._wake_r in ready or self._stopping.is_set():
-                    break
+                if not burst:
+                    # Blocks until a connection waits or stop() writes to the wake-up socket.
+                    ready = {key.fileobj for key, _ in selector.select()}
+                    if self._wake_r in ready or self._stopping.is_set():
+                        break
                 try:
                     sock, peer = listener.accept()
                     sock.setblocking(True)
                 except (BlockingIOError, InterruptedError):
-                    continue  # taken back by the client before accept (it reset)
+                    # none waiting (or taken back by the client before accept: it reset)
+                    burst = 0
+                    continue
                 except OSError:
                     if self._stopping.is_set():
                         break
+                    burst = 0
                     time.sleep(0.05)  # e.g. out of file descriptors: let handlers finish
                     continue
+                burst = (burst + 1) % 64  # a select now and then: stop() is seen
                 addr = f"{peer[0]}:{peer[1]}"
                 # An IPv4 socket's peer is a dotted quad already as address_key writes it.
                 ip = peer[0] if family == socket.AF_INET else address_key(str(peer[0]))
