@@ -93,8 +93,9 @@ class _Call:
 
 class Receiver:
     """The application: a parsed request in (:meth:`handle`), its reply out; no sockets. It
-    owns the login guard, the reader thread (quick catalog reads) and the writer thread (the
-    imports), which the transport starts (:meth:`workers`) and ends (:meth:`close`)."""
+    owns the login guard, the reader thread (quick catalog reads) and the link to the writer
+    process (the imports), which the transport starts (:meth:`workers`) and ends
+    (:meth:`close`)."""
 
     def __init__(self, settings: Settings, log: Log) -> None:
         self.s = settings
