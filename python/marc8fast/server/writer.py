@@ -395,9 +395,18 @@ class WriterLink:
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
             )
+        except BaseException:
+            ours.close()
+            raise
         finally:
             theirs.close()
-        _send(ours, dataclasses.asdict(self.settings))
+        try:
+            _send(ours, dataclasses.asdict(self.settings))
+        except OSError:
+            ours.close()
+            proc.kill()
+            proc.wait()
+            raise
         return ours, proc
 
     def run(self) -> None:
