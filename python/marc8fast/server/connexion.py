@@ -10,13 +10,16 @@ Threads, written down (the acceptor and the handlers: see :mod:`.transport`):
   answer) and waits for the writer's answer;
 * one **reader** thread owns a read-only catalog connection for quick reads only: the account
   list, a login's stored hash, ``GET /health`` (no scrypt ever runs there);
-* one **writer** thread owns the write connection (opened ``durable``: a commit is on disk when
-  it returns, also across a power loss) and imports every record with
+* the **writer process** (:mod:`.writer`, issue 22: the record work off this process's
+  interpreter lock) owns the write connection (opened ``durable``: a commit is on disk when it
+  returns, also across a power loss) and imports every record with
   :meth:`~marc8fast.flows.importer.Importer.import_bytes` — the rules of ``marc8fast load``.
   It takes the requests waiting at that moment as one group: one catalog transaction, each
-  record with its load-log row and its receipt; only once it is committed are the replies sent
-  (a conflict with another writer on a shared PostgreSQL catalog runs the group again). A group
-  that fails is retried one request at a time, so one request's failure is its own.
+  record with its load-log row and its receipt; only once it is committed are the answers sent
+  back, and the replies then (a conflict with another writer on a shared PostgreSQL catalog
+  runs the group again). A group that fails is retried one request at a time, so one
+  request's failure is its own. One **link** thread here starts it (again, if it dies) and
+  hands each handler its answer.
 
 Retries: each request leaves a receipt (login, SHA-256 of the record bytes, time, fate, system
 number, reply) in the same transaction as the record. The same bytes from the same login within
@@ -30,44 +33,27 @@ were imported (1 the first time).
 
 from __future__ import annotations
 
-import datetime as _dt
 import hashlib
 import math
 import os
 import queue
-import random
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from .._native import Marc8Error, raw_fields
-from ..catalog import (
-    Catalog,
-    CatalogError,
-    ConflictError,
-    ReadOnlyError,
-    Receipt,
-    describe_error,
-    format_sysno,
-    now,
-    open_catalog,
-)
-from ..flows.importer import DEFAULT_TARGET_PREFIX, Importer
-from ..flows.outcome import NOT_LOADED_REASONS, Fate, Outcome
+from ..catalog import Catalog, open_catalog
+from ..flows.importer import DEFAULT_TARGET_PREFIX
 from . import protocol
 from .guard import LoginGuard, Policy, Verdict
 from .transport import Peer, Reply, Transport, TransportSettings
+from .writer import UNAVAILABLE, Job, WriterLink, WriterSettings, reply_text
 
-#: How many times the writer runs a group whose transaction conflicted with another writer's
-#: (several receivers and loads on one PostgreSQL catalog).
-CONFLICT_TRIES = 10
+__all__ = ["ConnexionService", "Receiver", "Settings", "reply_text"]
 
-UNAVAILABLE = "Rejected: catalog unavailable"
 LOGIN_FAILED = "Login failed"
-#: Fates whose receipt answers a retry; any other is evaluated again.
-REPLAYED = frozenset({"new", "possible_duplicate", "overlaid"})
 
 T = TypeVar("T")
 Log = Callable[[dict[str, object]], None]
@@ -90,59 +76,11 @@ class Settings(TransportSettings):
     exclude_symbols: Iterable[str] = ()
 
 
-def reply_text(out: Outcome) -> str:
-    """The line Connexion shows for an import outcome, built from its fate and reason (the
-    importer's message is read only as a whole, for a record received)."""
-    sysno = format_sysno(out.sysno) if out.sysno is not None else None
-    msg = " ".join(out.message.split())
-    detail = " ".join(out.detail.split())
-    if out.fate in (Fate.NEW, Fate.POSSIBLE_DUPLICATE):
-        if msg.startswith("Record received:"):
-            return msg
-        return f"Record received: {sysno}"
-    if out.fate is Fate.OVERLAID:
-        return f"Record received: {sysno} (overlaid)"
-    if out.fate in (Fate.DUPLICATE, Fate.SKIPPED):
-        return "Not loaded: " + (detail or msg)
-    # rejected
-    if out.reason in NOT_LOADED_REASONS:
-        return "Not loaded: " + detail
-    return "Rejected: " + (detail or msg or "the record")
-
-
-def _clock(iso: str) -> str:
-    """``2026-11-27T12:04:31.123456Z`` → ``12:04:31`` in the server's local time."""
-    try:
-        t = _dt.datetime.fromisoformat(iso.replace("Z", "+00:00"))
-    except ValueError:
-        return iso
-    return t.astimezone().strftime("%H:%M:%S")
-
-
 def _text(value: bytes) -> str:
     try:
         return value.decode("utf-8")
     except UnicodeDecodeError:
         return value.decode("latin-1")
-
-
-@dataclass
-class _Job:
-    login: str
-    addr: str
-    raw: bytes
-    digest: str
-    done: threading.Event = field(default_factory=threading.Event)
-    reply: str = UNAVAILABLE
-    fate: str = "unavailable"
-    sysno: int | None = None
-    detail: str | None = None
-
-    def finish(
-        self, reply: str, fate: str, sysno: int | None = None, detail: str | None = None
-    ) -> None:
-        self.reply, self.fate, self.sysno, self.detail = reply, fate, sysno, detail
-        self.done.set()
 
 
 class _Call:
@@ -153,26 +91,28 @@ class _Call:
         self.error: BaseException | None = None
 
 
-class _ResetReader(Exception):
-    """Raised in the reader thread to make it close its connection."""
-
-
-def _reset_reader(store: Catalog) -> None:
-    raise _ResetReader
-
-
 class Receiver:
     """The application: a parsed request in (:meth:`handle`), its reply out; no sockets. It
-    owns the login guard, the reader thread (quick catalog reads) and the writer thread (the
-    imports), which the transport starts (:meth:`workers`) and ends (:meth:`close`)."""
+    owns the login guard, the reader thread (quick catalog reads) and the link to the writer
+    process (the imports), which the transport starts (:meth:`workers`) and ends
+    (:meth:`close`)."""
 
     def __init__(self, settings: Settings, log: Log) -> None:
         self.s = settings
         self.log = log
         self.port = 0  # told by the transport once it listens (for the batch's description)
-        self._jobs: queue.Queue[_Job | None] = queue.Queue()
         self._calls: queue.Queue[_Call | None] = queue.Queue()
-        self._writer: tuple[Catalog, Importer] | None = None
+        self._link = WriterLink(
+            WriterSettings(
+                db=settings.db,
+                wait=settings.wait,
+                target_prefix=settings.target_prefix,
+                exclude_symbols=list(settings.exclude_symbols),
+                retry_window=settings.retry_window,
+                description="",  # told once the port is known (workers)
+            ),
+            log,
+        )
         self._guard = LoginGuard(
             self._check_password,
             Policy(
@@ -187,16 +127,18 @@ class Receiver:
         )
         self._accounts: tuple[float, dict[str, tuple[bool, str]]] | None = None
         self._seen: dict[str, tuple[bool, str] | None] = {}  # login → its state when last seen
-        self._pruned = float("-inf")
 
     def workers(self) -> list[tuple[Callable[[], None], str]]:
-        return [(self._writer_loop, "connexion-writer"), (self._reader_loop, "connexion-reader")]
+        self._link.settings.description = (
+            f"connexion serve on {self.s.host}:{self.port} (pid {os.getpid()})"
+        )
+        return [(self._link.run, "connexion-writer-link"), (self._reader_loop, "connexion-reader")]
 
     def close(self) -> None:
         """Ask the workers to end (after the requests in flight are answered)."""
         self._guard.close()
-        self._jobs.put(None)
         self._calls.put(None)
+        self._link.close(self.s.drain_timeout)
 
     def health(self) -> int:
         """The catalog's live records (``GET /health``); raises when the catalog fails."""
@@ -215,7 +157,9 @@ class Receiver:
         entry["outcome"] = text
         return text
 
-    def _request(self, req: protocol.Request, addr: str, ip: str, entry: dict[str, object]) -> str:
+    def _request(
+        self, req: protocol.Request, addr: str, ip: str, entry: dict[str, object]
+    ) -> str | None:
         login = _text(req.login).strip()
         entry["login"] = login or None
         entry["bytes"] = len(req.record)
@@ -225,12 +169,17 @@ class Receiver:
             if refusal is not None:
                 return refusal
         digest = hashlib.sha256(req.record).hexdigest()
-        job = _Job(login, addr, req.record, digest)
-        self._jobs.put(job)
+        job = Job(login, addr, req.record, digest)
+        self._link.submit(job)
         job.done.wait()
         entry["fate"] = job.fate
         if job.detail:
             entry["detail"] = job.detail
+        if job.reply is None:
+            # The writer process was lost with it: no reply, as if the server had been killed
+            # (committed or not, a retry gets the right answer).
+            entry["outcome"] = "no reply: the writer process ended"
+            return None
         return self._answer(entry, job.reply)
 
     # -- logins ----------------------------------------------------------------------------------
@@ -332,135 +281,6 @@ class Receiver:
                 call.done.set()
         if store is not None:
             store.close()
-
-    # -- the writer thread -----------------------------------------------------------------------
-
-    def _open_writer(self) -> tuple[Catalog, Importer]:
-        if self._writer is None:
-            store = open_catalog(self.s.db, create=False, wait=self.s.wait, durable=True)
-            try:
-                importer = Importer(
-                    store,
-                    target_prefix=self.s.target_prefix,
-                    exclude_symbols=self.s.exclude_symbols,
-                )
-                importer.start_batch(
-                    f"connexion serve on {self.s.host}:{self.port} (pid {os.getpid()})"
-                )
-            except BaseException:
-                store.close()
-                raise
-            self._writer = (store, importer)
-        return self._writer
-
-    def _drop_writer(self) -> None:
-        if self._writer is not None:
-            try:
-                self._writer[0].close()
-            except Exception:
-                pass
-            self._writer = None
-
-    def _writer_loop(self) -> None:
-        stop = False
-        while not stop:
-            first = self._jobs.get()
-            if first is None:
-                break
-            group = [first]
-            while len(group) < 64:
-                try:
-                    job = self._jobs.get_nowait()
-                except queue.Empty:
-                    break
-                if job is None:
-                    stop = True
-                    break
-                group.append(job)
-            self._run_group(group)
-        self._drop_writer()
-
-    def _run_group(self, group: list[_Job], tries: int = CONFLICT_TRIES) -> None:
-        try:
-            try:
-                store, importer = self._open_writer()
-            except ReadOnlyError:
-                # The catalog may have been made writable since the reader opened it: SQLite
-                # shares one mapping of its shared-memory file per process, and the reader's
-                # was made read-only. Let the reader close it, and try once more.
-                try:
-                    self._read(_reset_reader)
-                except _ResetReader:
-                    pass
-                store, importer = self._open_writer()
-        except Exception as e:
-            for job in group:
-                job.finish(UNAVAILABLE, "unavailable", detail=describe_error(self.s.db, e))
-            return
-        results: list[tuple[str, str, int | None]] = []
-        try:
-            with store.transaction():
-                if time.monotonic() - self._pruned > 3600:
-                    # Receipts older than the retry window answer nothing: let them go.
-                    cutoff = _dt.datetime.now(_dt.timezone.utc) - _dt.timedelta(
-                        seconds=self.s.retry_window
-                    )
-                    store.prune_receipts(cutoff.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
-                    self._pruned = time.monotonic()
-                seen: dict[str, int] = {}
-                for job in group:
-                    results.append(self._import(store, importer, job, seen))
-        except Exception as e:
-            if isinstance(e, ConflictError) and tries > 1:
-                # Another writer (another receiver, a load) conflicted: the database kept
-                # nothing of this transaction; run it again after a short random pause (so that
-                # writers racing for one record do not meet again at once).
-                time.sleep(random.uniform(0.005, 0.05) * (CONFLICT_TRIES - tries + 1))
-                self._run_group(group, tries - 1)
-                return
-            if len(group) > 1:
-                # One by one: a record that fails (or a conflict with another writer) then
-                # costs only its own reply.
-                for job in group:
-                    self._run_group([job])
-                return
-            catalog = isinstance(e, (OSError, CatalogError))
-            self._drop_writer()
-            reply = UNAVAILABLE if catalog else "Rejected: internal error (see the server log)"
-            group[0].finish(reply, "unavailable", detail=describe_error(self.s.db, e))
-            return
-        for job, (reply, fate, sysno) in zip(group, results, strict=True):
-            job.finish(reply, fate, sysno)
-
-    def _import(
-        self, store: Catalog, importer: Importer, job: _Job, seen: dict[str, int]
-    ) -> tuple[str, str, int | None]:
-        got = store.receipt(job.login, job.digest)
-        if got is not None and got.fate in REPLAYED and _age(got.time) < self.s.retry_window:
-            return f"{got.message} (already received {_clock(got.time)})", "retry", got.sysno
-        # No receipt, an old one, or a refusal: evaluated (again) — a refusal's cause (a
-        # deleted target, an earlier duplicate) may have been fixed since.
-        count = store.log_count(job.digest)
-        index = count + seen.get(job.digest, 0) + 1
-        seen[job.digest] = seen.get(job.digest, 0) + 1
-        out = importer.import_bytes(
-            job.raw,
-            source=f"connexion {job.login or '-'} from {job.addr.rsplit(':', 1)[0]}",
-            index=index,
-            input_hash=job.digest,
-            commit=False,
-        )
-        reply = reply_text(out)
-        store.put_receipt(Receipt(job.login, job.digest, now(), out.fate, out.sysno, reply))
-        return reply, out.fate, out.sysno
-
-
-def _age(iso: str) -> float:
-    try:
-        t = _dt.datetime.fromisoformat(iso.replace("Z", "+00:00"))
-    except ValueError:
-        return float("inf")
-    return (_dt.datetime.now(_dt.timezone.utc) - t).total_seconds()
 
 
 def _control_number(record: bytes) -> str | None:

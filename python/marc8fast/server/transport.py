@@ -13,7 +13,10 @@ Threads, written down:
   logged, once and then every 10 s per address;
 * one **handler** thread per connection reads the request (:mod:`.protocol`'s incremental
   reader), hands it to the application (which checks the login and waits for the writer's
-  answer), then replies and closes.
+  answer), then replies and closes. A handler thread whose connection has ended waits (up to
+  ``HANDLER_IDLE`` s, at most ``HANDLERS_KEPT`` of them) for the next connection instead of
+  ending (issue 22: starting a thread was the largest single cost of a request here); each
+  connection still has a thread of its own, never waiting behind another's.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from . import protocol
 from .guard import address_key
@@ -36,7 +39,62 @@ ONE_RECORD = "Rejected: one record per request"
 SMALL_READ = 4096
 PACE = 0.05
 
+#: Idle handler threads kept for the next connections, and how long one waits for one.
+HANDLERS_KEPT = 64
+HANDLER_IDLE = 30.0
+
 Log = Callable[[dict[str, object]], None]
+
+
+class _Handlers:
+    """Runs ``target(*task)`` for each task on a thread of its own: an idle thread kept from an
+    earlier task if there is one, else a new one."""
+
+    def __init__(self, target: Callable[..., object], name: str) -> None:
+        self._target = target
+        self._name = name
+        self._lock = threading.Lock()
+        self._idle: list[list[Any]] = []  # each: [a lock held until a task is given, the task]
+        self._closed = False
+
+    def run(self, *task: object) -> None:
+        with self._lock:
+            slot = self._idle.pop() if self._idle else None
+        if slot is None:
+            threading.Thread(target=self._work, args=(task,), name=self._name, daemon=True).start()
+            return
+        slot[1] = task
+        slot[0].release()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for slot in idle:
+            slot[1] = None
+            slot[0].release()
+
+    def _work(self, task: tuple[object, ...] | None) -> None:
+        gate = threading.Lock()
+        while task is not None:
+            try:
+                self._target(*task)
+            except Exception:
+                pass  # a task handles its own failures; a thread kept must not die of one
+            gate.acquire()  # held: the next task releases it
+            slot: list[Any] = [gate, None]
+            with self._lock:
+                if self._closed or len(self._idle) >= HANDLERS_KEPT:
+                    return
+                self._idle.append(slot)
+            if not gate.acquire(timeout=HANDLER_IDLE):
+                with self._lock:
+                    if slot in self._idle:  # still idle: nobody can give it a task now
+                        self._idle.remove(slot)
+                        return
+                gate.acquire()  # taken just now: its task is on the way
+            gate.release()
+            task = slot[1]
 
 
 @dataclass(frozen=True)
@@ -47,7 +105,7 @@ class Peer:
 
 @dataclass
 class Reply:
-    text: str  # sent, NUL-terminated
+    text: str | None  # sent, NUL-terminated; None: the connection is closed with no reply
     log: dict[str, object] = field(default_factory=dict)  # fields for the request's log line
 
 
@@ -112,6 +170,7 @@ class Transport:
         self.port = 0
         # stop() writes a byte here: the acceptor waits on its listener and on this, never polls
         self._wake_r, self._wake_w = socket.socketpair()
+        self._handlers = _Handlers(self._serve, "connexion-handler")
 
     # -- life cycle ------------------------------------------------------------------------------
 
@@ -147,6 +206,7 @@ class Transport:
             while self._active and time.monotonic() < deadline:
                 # notified by each connection's end (and each eviction)
                 self._active_lock.wait(max(0.0, deadline - time.monotonic()))
+        self._handlers.close()
         self.app.close()
         for t in self._threads[1:]:
             t.join(max(1.0, deadline - time.monotonic()))
@@ -156,33 +216,41 @@ class Transport:
     def _accept_loop(self) -> None:
         assert self._listener is not None
         listener = self._listener
+        family = listener.family
         selector = selectors.DefaultSelector()
         selector.register(listener, selectors.EVENT_READ)
         selector.register(self._wake_r, selectors.EVENT_READ)
+        burst = 0  # connections taken since the last select: more are tried without one
         try:
             while not self._stopping.is_set():
-                # Blocks until a connection waits or stop() writes to the wake-up socket.
-                ready = {key.fileobj for key, _ in selector.select()}
-                if self._wake_r in ready or self._stopping.is_set():
-                    break
+                if not burst:
+                    # Blocks until a connection waits or stop() writes to the wake-up socket.
+                    ready = {key.fileobj for key, _ in selector.select()}
+                    if self._wake_r in ready or self._stopping.is_set():
+                        break
                 try:
                     sock, peer = listener.accept()
                     sock.setblocking(True)
                 except (BlockingIOError, InterruptedError):
-                    continue  # taken back by the client before accept (it reset)
+                    # none waiting (or taken back by the client before accept: it reset)
+                    burst = 0
+                    continue
                 except OSError:
                     if self._stopping.is_set():
                         break
+                    burst = 0
                     time.sleep(0.05)  # e.g. out of file descriptors: let handlers finish
                     continue
+                burst = (burst + 1) % 64  # a select now and then: stop() is seen
                 addr = f"{peer[0]}:{peer[1]}"
-                conn = _Conn(sock, address_key(str(peer[0])), time.monotonic(), sock.fileno())
+                # An IPv4 socket's peer is a dotted quad already as address_key writes it.
+                ip = peer[0] if family == socket.AF_INET else address_key(str(peer[0]))
+                conn = _Conn(sock, ip, time.monotonic(), sock.fileno())
                 refusal = self._admit(conn)
                 if refusal is not None:
                     self._refuse(sock, addr, conn.ip, refusal)
                     continue
-                t = threading.Thread(target=self._serve, args=(conn, addr), daemon=True)
-                t.start()
+                self._handlers.run(conn, addr)
         finally:
             selector.close()
             listener.close()
@@ -404,6 +472,8 @@ class Transport:
                     )
                 reply = self.app.handle(got, Peer(addr, conn.ip))
                 entry.update(reply.log)
+                if reply.text is None:
+                    return None
                 return reply.text.encode("utf-8") + b"\0"
             if conn.evicted:
                 return None
