@@ -12,6 +12,10 @@ machine shared with other work still gives comparable figures; the CPU the serve
 record (user + system, its processes) is printed too.
 
     python benches/bench_z3950.py [--seconds 5] [--clients 1 16] [--postgresql]
+                                  [--baseline OTHER/python]
+
+``--baseline`` adds rows for the server of another checkout (its ``python`` folder, with the
+``_native`` module built or copied in): a before/after in the same run.
 
 The catalog is the realworld corpus of tests/data loaded into a temporary file (and, with
 ``--postgresql``, into a throwaway PostgreSQL cluster: tests/support/pgserver.py).
@@ -153,9 +157,11 @@ def run_clients(
 
 
 def start(
-    cmd: list[str], pattern: str | None, port: int | None
+    cmd: list[str], pattern: str | None, port: int | None, env: dict[str, str] | None = None
 ) -> tuple[subprocess.Popen[str], int]:
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env
+    )
     assert proc.stderr is not None
     if pattern is not None:
         for line in proc.stderr:
@@ -244,10 +250,6 @@ def run_c(
     return out
 
 
-def _pid_of(proc: subprocess.Popen[str]) -> int:
-    return proc.pid
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=5.0)
@@ -256,6 +258,11 @@ def main() -> int:
         "--postgresql",
         action="store_true",
         help="also our server on a PostgreSQL catalog (tests/support/pgserver.py)",
+    )
+    ap.add_argument(
+        "--baseline",
+        metavar="DIR",
+        help="also serve with the marc8fast package found in DIR (another checkout's python/)",
     )
     ap.add_argument(
         "--client",
@@ -293,12 +300,16 @@ def main() -> int:
                 with open_catalog(db) as store:
                     add_user(store, "bench", "bench-password-1")
                     sysnos = [r.sysno for r in store.iter_records() if not r.deleted]
+            serve = ["serve", "--z3950", "127.0.0.1:0", "--log", os.devnull, "--db"]
             for name, db in dbs.items():
-                servers[name] = start(
-                    [MARC8FAST, "serve", "--db", db, "--z3950", "127.0.0.1:0", "--log", os.devnull],
-                    r"listening z3950 \S+:(\d+)",
-                    None,
-                )
+                servers[name] = start([MARC8FAST, *serve, db], r"listening z3950 \S+:(\d+)", None)
+                if a.baseline:
+                    servers[f"{name} (baseline)"] = start(
+                        [sys.executable, "-m", "marc8fast", *serve, db],
+                        r"listening z3950 \S+:(\d+)",
+                        None,
+                        env={**os.environ, "PYTHONPATH": os.path.abspath(a.baseline)},
+                    )
             zport = free_port()
             servers["yaz-ztest"] = start(["yaz-ztest", "-T", f"tcp:127.0.0.1:{zport}"], None, zport)
             queries = [f"@attr 1=12 {n}" for n in sysnos]
@@ -320,11 +331,12 @@ def main() -> int:
                 rows: list[tuple[str, str, str, list[str], str | None]] = [
                     ("yaz-ztest", "-", f"tcp:127.0.0.1:{zport}/Default", ztest_queries, None)
                 ]
-                for name in dbs:
+                for name in servers:
+                    if name == "yaz-ztest":
+                        continue
                     port = servers[name][1]
-                    rows.append(
-                        ("marc8fast serve", name, f"tcp:127.0.0.1:{port}/catalog", queries, "bench")
-                    )
+                    label = "marc8fast serve" + (" (baseline)" if "baseline" in name else "")
+                    rows.append((label, name, f"tcp:127.0.0.1:{port}/catalog", queries, "bench"))
                 for label, catalog, target, qs, user in rows:
                     server = servers["yaz-ztest" if catalog == "-" else catalog][0]
                     password = "bench-password-1" if user else None
@@ -337,7 +349,7 @@ def main() -> int:
                             a.seconds,
                             user,
                             password,
-                            _pid_of(server),
+                            server.pid,
                             tmp,
                         )
                     else:
@@ -348,7 +360,8 @@ def main() -> int:
                         ztest_rate = r["rate"]
                     ratio = r["rate"] / ztest_rate if ztest_rate else 0.0
                     print(
-                        f"| {label} | {catalog} | {clients} | {r['rate']:,.0f} | {ratio:.2f} | "
+                        f"| {label} | {catalog.split(' (')[0]} | {clients} | {r['rate']:,.0f} | "
+                        f"{ratio:.2f} | "
                         f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['server_us']:,.0f} | "
                         f"{r['bytes']:,.0f} |",
                         flush=True,

@@ -97,6 +97,8 @@ class Watchdog:
         #: thread → (inode, bytes received) when its last backend call ended
         self.settled: dict[int, tuple[int, int]] = {}
         self.syscalls = _POLL_SYSCALLS.get(os.uname().machine, set())
+        #: per session thread: the TCP_INFO buffer of :meth:`_received`
+        self.local = threading.local()
 
     def start(self) -> None:
         if self.syscalls and hasattr(socket, "TCP_INFO") and os.path.isdir("/proc/self/task"):
@@ -184,7 +186,9 @@ class Watchdog:
         if _libc is None:
             info = self._info(fd)
             return info[1] if info is not None and info[0] == inode else None
-        buf = ctypes.create_string_buffer(256)
+        buf = getattr(self.local, "buf", None)
+        if buf is None:
+            buf = self.local.buf = ctypes.create_string_buffer(256)
         size = ctypes.c_uint32(256)
         if _libc.getsockopt(fd, socket.IPPROTO_TCP, _TCP_INFO, buf, ctypes.byref(size)) != 0:
             return None
