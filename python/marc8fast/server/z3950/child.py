@@ -124,6 +124,11 @@ def _die_with_parent() -> None:
         pass
 
 
+#: ``json.dumps(..., ensure_ascii=True, default=str)`` made once: dumps with any argument of its
+#: own builds a new encoder on every call (~10 us an event, two events a request; this ~2 us)
+_ENCODER = json.JSONEncoder(ensure_ascii=True, default=str)
+
+
 class EventPipe:
     """The child's events, as JSON lines on ``out``, written in batches (every
     :data:`LOG_INTERVAL` seconds, or at once for ``urgent`` ones): one write per batch, not two
@@ -145,7 +150,7 @@ class EventPipe:
 
     def emit(self, event: dict[str, object], urgent: bool = False) -> None:
         try:
-            line = json.dumps({"service": "z3950", **event}, ensure_ascii=True, default=str)
+            line = _ENCODER.encode({"service": "z3950", **event})
         except (TypeError, ValueError) as e:
             line = json.dumps({"service": "z3950", "event": "error", "error": repr(e)})
         with self.lock:
