@@ -38,7 +38,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests" / "support"))
+# tests/support/z3950_server.py imports the tests' conftest (tests/) for the data folder
+sys.path[:0] = [str(ROOT / "tests" / "support"), str(ROOT / "tests")]
 
 from z3950_server import (  # noqa: E402
     PASSWORD,

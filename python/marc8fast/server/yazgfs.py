@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import threading
 from ctypes import (
     CFUNCTYPE,
     POINTER,
@@ -223,6 +224,7 @@ class Yaz:
         _sig(lib.wrbuf_alloc, c_void_p, [])
         _sig(lib.wrbuf_destroy, None, [c_void_p])
         _sig(lib.wrbuf_cstr, c_char_p, [c_void_p])
+        _sig(lib.wrbuf_rewind, None, [c_void_p])
         _sig(lib.yaz_rpnquery_to_wrbuf, None, [c_void_p, c_void_p])
         _sig(lib.nmem_create, c_void_p, [])
         _sig(lib.nmem_destroy, None, [c_void_p])
@@ -246,6 +248,8 @@ class Yaz:
             [c_int, POINTER(c_char_p), INIT_FN, CLOSE_FN],
         )
         _sig(srv.statserv_getcontrol, POINTER(OptionsBlock), [])
+        #: per session thread: a WRBUF and an OID text buffer, made once, used for every request
+        self.local = threading.local()
         self.usmarc_oid = c_short.in_dll(lib, "yaz_oid_recsyn_usmarc")
         self.xml_oid = c_short.in_dll(lib, "yaz_oid_recsyn_xml")
 
@@ -263,18 +267,22 @@ class Yaz:
     def oid_text(self, oid: Any) -> str | None:
         if not oid:
             return None
-        buf = ctypes.create_string_buffer(256)
+        buf = getattr(self.local, "oid", None)
+        if buf is None:
+            buf = self.local.oid = ctypes.create_string_buffer(256)
         out = self.lib.oid_oid_to_dotstring(ctypes.cast(oid, c_void_p), buf)
         return out.decode("ascii", "replace") if out else None
 
     def rpn_to_pqf(self, rpn: int) -> str:
         """YAZ's own rendering of a type-1 query as PQF text (``@attrset Bib-1 @and ...``)."""
-        w = self.lib.wrbuf_alloc()
-        try:
-            self.lib.yaz_rpnquery_to_wrbuf(w, rpn)
-            raw: bytes = self.lib.wrbuf_cstr(w) or b""
-        finally:
-            self.lib.wrbuf_destroy(w)
+        w = getattr(self.local, "wrbuf", None)
+        if w is None:
+            # one per session thread, kept while its Python thread state is (from Init to
+            # Close): freed with the thread's local data
+            w = self.local.wrbuf = _WrBuf(self.lib)
+        self.lib.wrbuf_rewind(w.ptr)
+        self.lib.yaz_rpnquery_to_wrbuf(w.ptr, rpn)
+        raw: bytes = self.lib.wrbuf_cstr(w.ptr) or b""
         return raw.decode("utf-8", "surrogateescape")
 
     def proposed_charsets(self, charneg_request: int) -> list[str]:
@@ -299,6 +307,18 @@ class Yaz:
         """The answer to a proposal: ``charset`` chosen, and recordsInSelectedCharSets true
         (the records are sent in it)."""
         return int(self.lib.yaz_set_response_charneg(odr, charset.encode("ascii"), None, 1))
+
+
+class _WrBuf:
+    """A YAZ WRBUF owned by one thread's local data: destroyed when that data goes (the
+    thread's Python state is freed at the end of its session)."""
+
+    def __init__(self, lib: Any) -> None:
+        self.lib = lib
+        self.ptr = lib.wrbuf_alloc()
+
+    def __del__(self) -> None:
+        self.lib.wrbuf_destroy(self.ptr)
 
 
 def _open(name: str, soname: str, kind: type[ctypes.CDLL] = ctypes.CDLL) -> ctypes.CDLL:

@@ -7,12 +7,13 @@ from __future__ import annotations
 import ctypes
 import itertools
 import math
+import re
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from ..._native import Marc8Error, Record
 from ..._native import decode as marc8_decode
@@ -54,6 +55,11 @@ RESTART_BACKOFF_MAX = 8.0
 #: ``serve`` gives up (and exits non-zero) after this many deaths within RESTART_WINDOW seconds.
 MAX_RESTARTS = 5
 RESTART_WINDOW = 60.0
+
+#: Converted records kept per process (the search by system number + present Connexion makes
+#: converts one record again and again): at most this many, each checked against the stored
+#: record's bytes before it is used, so an edit or a delete is seen at once.
+RECORD_CACHE = 4096
 
 USMARC_OIDS = {"1.2.840.10003.5.10"}  # USMARC and MARC 21 share this OID
 XML_OIDS = {"1.2.840.10003.5.109.10", "1.2.840.10003.5.109.9"}
@@ -109,6 +115,46 @@ class Session:
     searched: bool = False
 
 
+#: The query Connexion sends for "Record ID Number", as YAZ renders it: answered without the
+#: parser (the same answer: one live-record lookup; anything else takes the general path).
+_SYSNO_QUERY = re.compile(r"@attrset Bib-1 @attr 1=12 ([0-9]{1,9})")
+
+
+@dataclass(frozen=True)
+class Converted:
+    """A record as one variant (encoding, element set, syntax) gives it, and what the export
+    said, kept by :class:`RecordCache`."""
+
+    stored: bytes  # the stored record it was made of
+    data: bytes
+    dropped: list[str]
+    chars: Sequence[CharReport]
+
+
+class RecordCache:
+    """Converted records by (system number, variant), at most ``size``; a hit is used only when
+    the stored record is byte for byte the one it was made of. Plain dict operations (atomic
+    under the GIL) from every session thread; a full cache drops its oldest entry."""
+
+    def __init__(self, size: int = RECORD_CACHE) -> None:
+        self.size = size
+        self.entries: OrderedDict[tuple[int, str], Converted] = OrderedDict()
+
+    def get(self, sysno: int, variant: str, stored: bytes) -> Converted | None:
+        hit = self.entries.get((sysno, variant))
+        return hit if hit is not None and hit.stored == stored else None
+
+    def put(self, sysno: int, variant: str, converted: Converted) -> None:
+        if self.size <= 0:
+            return
+        self.entries[(sysno, variant)] = converted
+        while len(self.entries) > self.size:
+            try:
+                self.entries.popitem(last=False)
+            except KeyError:  # another thread emptied it meanwhile
+                break
+
+
 def _find(store: Catalog, index: str, text: str, truncated: bool) -> set[int]:
     from ...flows.search import find
 
@@ -118,10 +164,14 @@ def _find(store: Catalog, index: str, text: str, truncated: bool) -> set[int]:
         return set()  # a term that cannot be a value of this index (a sysno "abc") finds nothing
 
 
+_ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _term_text(raw: str) -> str:
     """A query term: UTF-8 when it is valid UTF-8 (negotiated or ASCII), else MARC-8, else
     Latin-1 (the rendering decoded undecodable bytes as surrogates)."""
-    if not any("\udc80" <= c <= "\udcff" for c in raw):
+    if _ESCAPED_BYTE.search(raw) is None:
         return raw
     data = raw.encode("utf-8", "surrogateescape")
     try:
@@ -132,7 +182,7 @@ def _term_text(raw: str) -> str:
 
 def printable(text: str) -> str:
     """``text`` fit for a log line: bytes that were not UTF-8 (surrogate escapes) as ``\\xE5``."""
-    if not any("\ud800" <= c <= "\udfff" for c in text):
+    if _SURROGATE.search(text) is None:
         return text
     return "".join(
         f"\\x{ord(c) - 0xDC00:02X}"
@@ -208,12 +258,11 @@ class LoginChecker:
 
     def states(self, *, fresh: bool = False) -> dict[str, tuple[bool, str]]:
         """login → (disabled, updated_at), at most a second old (or ``fresh``)."""
-        from ...flows import accounts
-
-        with self.lock:
-            cached = self.accounts
+        cached = self.accounts  # one attribute read (atomic): every request asks this
         if not fresh and cached is not None and time.monotonic() - cached[0] < 1.0:
             return cached[1]
+        from ...flows import accounts
+
         with open_catalog(self.db_path, readonly=True) as store:
             users = accounts.list_users(store)
         states = {u.name: (bool(u.disabled), str(u.updated_at)) for u in users}
@@ -278,6 +327,9 @@ class Backend:
         self.log = log
         self.checker = checker or LoginChecker(config.db_path, log, config.policy)
         self.sessions: dict[int, Session] = {}
+        self.cache = RecordCache()
+        #: thread-local: whether this session thread's Python thread state is kept (``_pin``)
+        self.pinned = threading.local()
         #: session thread → monotonic time of its last call into the backend (the Watchdog's)
         self.activity: dict[int, float] = {}
         self.watchdog: Watchdog | None = None
@@ -295,6 +347,7 @@ class Backend:
     # Errors never reach C: a bug becomes Bib-1 diagnostic 1 on that request, and a log line.
     def _guard(self, fn: Callable[[int, Any], int]) -> Callable[[int, Any], int]:
         def call(handle: int | None, rr: Any) -> int:
+            self._pin()
             tid = threading.get_native_id()
             self.activity[tid] = time.monotonic()
             try:
@@ -309,6 +362,23 @@ class Backend:
             return 0
 
         return call
+
+    # Each callback from a GFS session thread enters Python through PyGILState_Ensure (ctypes).
+    # A thread Python does not know gets a new thread state each time, made and freed around
+    # every call (its frame stack mmap'd and munmap'd: a third of the kernel time per request,
+    # measured). So a session thread keeps its thread state from its Init (one Ensure more,
+    # never released by the callbacks) to its Close (released there, and freed by ctypes as
+    # the Close callback returns). The mark is thread-local data, which lives in that thread
+    # state: a thread whose state was freed starts unmarked.
+    def _pin(self) -> None:
+        if not getattr(self.pinned, "on", False):
+            _pythonapi_ensure()
+            self.pinned.on = True
+
+    def _unpin(self) -> None:
+        if getattr(self.pinned, "on", False):
+            self.pinned.on = False
+            _pythonapi_release()
 
     def _done(self, tid: int, peer: str | None = None) -> None:
         self.activity[tid] = time.monotonic()
@@ -411,6 +481,7 @@ class Backend:
                 handle = next(self.ids)
                 self.sessions[handle] = session
             res.handle = handle
+            self._pin()
             if session.authenticated and not http:
                 self.log(
                     {
@@ -483,6 +554,8 @@ class Backend:
                 session.store.close()
         except Exception as e:
             self.log({"event": "error", "where": "close", "error": repr(e)})
+        finally:
+            self._unpin()
 
     # -- Search ----------------------------------------------------------------------------------
 
@@ -517,6 +590,25 @@ class Backend:
         limits = self.config.limits
         store = session.store
         assert store is not None
+        sysno_query = _SYSNO_QUERY.fullmatch(pqf)
+        if sysno_query is not None and len(pqf) <= limits.characters:
+            # one primary-key lookup: what the general path makes of this query, without it
+            number = int(sysno_query.group(1))
+            found = store.live([number]) if number else set()
+        else:
+            found = self._evaluate(session, store, pqf)
+        hits = sorted(found)
+        session.sets.pop(setname, None)
+        session.sets[setname] = hits
+        while len(session.sets) > MAX_RESULT_SETS:
+            session.sets.popitem(last=False)
+        rr.hits = len(hits)
+        self.log({"event": "z3950_search", "query": _shown(pqf), "set": setname, "hits": len(hits)})
+        return 0
+
+    def _evaluate(self, session: Session, store: Catalog, pqf: str) -> set[int]:
+        """Any type-1 query: parsed, checked against the limits, run under the time limit."""
+        limits = self.config.limits
 
         def find(index: str, text: str, trunc: bool) -> set[int]:
             if time.monotonic() > session.deadline:
@@ -541,14 +633,7 @@ class Backend:
         except q.Diagnostic as d:
             self.log({"event": "z3950_search", "query": _shown(pqf), "diagnostic": d.code})
             raise
-        hits = sorted(found)
-        session.sets.pop(setname, None)
-        session.sets[setname] = hits
-        while len(session.sets) > MAX_RESULT_SETS:
-            session.sets.popitem(last=False)
-        rr.hits = len(hits)
-        self.log({"event": "z3950_search", "query": _shown(pqf), "set": setname, "hits": len(hits)})
-        return 0
+        return found
 
     # -- Present ---------------------------------------------------------------------------------
 
@@ -590,12 +675,8 @@ class Backend:
         if names:
             raise q.Diagnostic(D_ELEMENT_SET, sorted(names)[0])
         sysno = hits[rr.number - 1]
-        data = self._record(session, sysno, utf8=xml or session.utf8, brief=brief)
+        data = self._record(session, sysno, utf8=xml or session.utf8, brief=brief, xml=xml)
         if xml:
-            text = Record.parse(data).as_marcxml()
-            if text.startswith("<?xml"):
-                text = text[text.index("?>") + 2 :].lstrip()
-            data = text.encode("utf-8")
             rr.output_format = ctypes.addressof(self.yaz.xml_oid)
         else:
             rr.output_format = ctypes.addressof(self.yaz.usmarc_oid)
@@ -605,31 +686,49 @@ class Backend:
         rr.last_in_set = 1 if rr.number == len(hits) else 0
         return 0
 
-    def _record(self, session: Session, sysno: int, *, utf8: bool, brief: bool) -> bytes:
+    def _record(
+        self, session: Session, sysno: int, *, utf8: bool, brief: bool, xml: bool = False
+    ) -> bytes:
+        """The record to send (ISO 2709, or MARCXML with ``xml``): from the cache when the
+        stored record is the one it was made of, else converted (and kept). Logged the same
+        either way."""
         store = session.store
         assert store is not None
-        exporter = session.exporters.get((("utf8" if utf8 else "marc8"), brief))
-        if exporter is None:
-            tags = TagFilter(BRIEF_TAGS) if brief else TagFilter()
-            exporter = Exporter(store, tags=tags, encoding="utf8" if utf8 else "marc8")
-            session.exporters[("utf8" if utf8 else "marc8"), brief] = exporter
+        encoding: Literal["utf8", "marc8"] = "utf8" if utf8 else "marc8"
+        variant = f"{encoding}{'-brief' if brief else ''}{'-xml' if xml else ''}"
         rec = store.get(sysno)
         if rec is None or rec.deleted:
             raise q.Diagnostic(D_PRESENT_ERROR, f"{format_sysno(sysno)}: the record was deleted")
-        out, outcome = exporter.convert(rec)
-        if outcome.chars:
-            self._log_chars(sysno, outcome.chars)
-        if out is None:
-            raise q.Diagnostic(D_PRESENT_ERROR, outcome.line())
+        done = self.cache.get(sysno, variant, rec.data)
+        if done is None:
+            exporter = session.exporters.get((encoding, brief))
+            if exporter is None:
+                tags = TagFilter(BRIEF_TAGS) if brief else TagFilter()
+                exporter = Exporter(store, tags=tags, encoding=encoding)
+                session.exporters[encoding, brief] = exporter
+            out, outcome = exporter.convert(rec)
+            if out is None:
+                if outcome.chars:
+                    self._log_chars(sysno, outcome.chars)
+                raise q.Diagnostic(D_PRESENT_ERROR, outcome.line())
+            if xml:
+                text = Record.parse(out).as_marcxml()
+                if text.startswith("<?xml"):
+                    text = text[text.index("?>") + 2 :].lstrip()
+                out = text.encode("utf-8")
+            done = Converted(rec.data, out, outcome.dropped, outcome.chars)
+            self.cache.put(sysno, variant, done)
+        if done.chars:
+            self._log_chars(sysno, done.chars)
         self.log(
             {
                 "event": "z3950_present",
                 "sysno": format_sysno(sysno),
-                "encoding": "utf8" if utf8 else "marc8",
-                "dropped": outcome.dropped,
+                "encoding": encoding,
+                "dropped": done.dropped,
             }
         )
-        return out
+        return done.data
 
     def _log_chars(self, sysno: int, chars: Sequence[CharReport]) -> None:
         """One line per record: how many characters became NCRs, and the first few of them."""
@@ -665,6 +764,20 @@ class Backend:
                 status = self.gfs.DELETE_NO_SUCH_SET
         rr.delete_status = status
         return 0
+
+
+def _pythonapi_ensure() -> None:
+    ctypes.pythonapi.PyGILState_Ensure()
+
+
+def _pythonapi_release() -> None:
+    ctypes.pythonapi.PyGILState_Release(0)  # PyGILState_LOCKED: the GIL stays held
+
+
+ctypes.pythonapi.PyGILState_Ensure.restype = ctypes.c_int
+ctypes.pythonapi.PyGILState_Ensure.argtypes = []
+ctypes.pythonapi.PyGILState_Release.restype = None
+ctypes.pythonapi.PyGILState_Release.argtypes = [ctypes.c_int]
 
 
 def _decode_terms(tree: q.Node) -> None:

@@ -16,6 +16,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring_ascii as _escape
 from typing import IO, Any
 
 from ..._native import Marc8Error
@@ -124,6 +125,36 @@ def _die_with_parent() -> None:
         pass
 
 
+#: ``json.dumps(..., ensure_ascii=True, default=str)`` made once: dumps with any argument of its
+#: own builds a new encoder on every call (~10 us an event, two events a request; this ~2 us)
+_ENCODER = json.JSONEncoder(ensure_ascii=True, default=str)
+
+
+def _event_line(event: dict[str, object]) -> str | None:
+    """The line ``_ENCODER`` makes of an event with string keys and values that are strings,
+    integers, booleans, None or lists of strings — byte for byte — written directly (the two
+    events of every request, ~2 us instead of ~6); None for any other event."""
+    parts = ['{"service": "z3950"']
+    for key, value in event.items():
+        if type(key) is not str or key == "service":
+            return None
+        if isinstance(value, str):
+            text = _escape(value)
+        elif isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, int):
+            text = int.__repr__(value)
+        elif value is None:
+            text = "null"
+        elif isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+            text = "[" + ", ".join(map(_escape, value)) + "]"
+        else:
+            return None
+        parts.append(f", {_escape(key)}: {text}")
+    parts.append("}")
+    return "".join(parts)
+
+
 class EventPipe:
     """The child's events, as JSON lines on ``out``, written in batches (every
     :data:`LOG_INTERVAL` seconds, or at once for ``urgent`` ones): one write per batch, not two
@@ -145,7 +176,7 @@ class EventPipe:
 
     def emit(self, event: dict[str, object], urgent: bool = False) -> None:
         try:
-            line = json.dumps({"service": "z3950", **event}, ensure_ascii=True, default=str)
+            line = _event_line(event) or _ENCODER.encode({"service": "z3950", **event})
         except (TypeError, ValueError) as e:
             line = json.dumps({"service": "z3950", "event": "error", "error": repr(e)})
         with self.lock:

@@ -3,6 +3,7 @@ within its deadline, and the slowest, longest idle connections of an address ove
 
 from __future__ import annotations
 
+import ctypes
 import os
 import socket
 import struct
@@ -44,6 +45,24 @@ class _Conn:
     pending_since: float | None = None
 
 
+_TCP_INFO = getattr(socket, "TCP_INFO", 11)
+
+
+def _load_libc() -> ctypes.PyDLL | None:
+    """libc's getsockopt, called with the GIL held (a system call that returns at once: no
+    hand-over of the GIL to another session thread and back)."""
+    try:
+        libc = ctypes.PyDLL(None)
+        fn = libc.getsockopt
+    except (OSError, AttributeError):
+        return None
+    fn.restype = ctypes.c_int
+    fn.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]
+    return libc
+
+
+_libc = _load_libc()
+
 #: poll and ppoll, whose first argument is the ``struct pollfd`` array a GFS session waits on
 _POLL_SYSCALLS = {"x86_64": {7, 271}, "aarch64": {73}}
 
@@ -78,6 +97,8 @@ class Watchdog:
         #: thread → (inode, bytes received) when its last backend call ended
         self.settled: dict[int, tuple[int, int]] = {}
         self.syscalls = _POLL_SYSCALLS.get(os.uname().machine, set())
+        #: per session thread: the TCP_INFO buffer of :meth:`_received`
+        self.local = threading.local()
 
     def start(self) -> None:
         if self.syscalls and hasattr(socket, "TCP_INFO") and os.path.isdir("/proc/self/task"):
@@ -150,9 +171,31 @@ class Watchdog:
                 self.fds[tid] = known
         if known is None:
             return
-        info = self._info(known[0])
-        if info is not None and info[0] == known[1]:
-            self.settled[tid] = (info[0], info[1])
+        received = self._received(*known)
+        if received is not None:
+            self.settled[tid] = (known[1], received)
+
+    def _received(self, fd: int, inode: int) -> int | None:
+        """Bytes received so far on the connection ``fd`` if it is still the socket ``inode``
+        (else None): one ``fstat`` and one ``getsockopt`` (this runs after every request)."""
+        try:
+            if os.fstat(fd).st_ino != inode:
+                return None
+        except OSError:
+            return None
+        if _libc is None:
+            info = self._info(fd)
+            return info[1] if info is not None and info[0] == inode else None
+        buf = getattr(self.local, "buf", None)
+        if buf is None:
+            buf = self.local.buf = ctypes.create_string_buffer(256)
+        size = ctypes.c_uint32(256)
+        if _libc.getsockopt(fd, socket.IPPROTO_TCP, _TCP_INFO, buf, ctypes.byref(size)) != 0:
+            return None
+        if size.value < self.TCP_INFO_BYTES_RECEIVED + 8:
+            return None
+        (received,) = struct.unpack_from("Q", buf.raw, self.TCP_INFO_BYTES_RECEIVED)
+        return int(received)
 
     def _unknown_connection(self, peer: str) -> tuple[int, int] | None:
         address = peer_address(peer)
