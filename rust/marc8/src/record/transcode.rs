@@ -413,7 +413,7 @@ pub(super) fn begin_parsed<'a>(
     let looks = if verbatim {
         Looks::Ascii
     } else {
-        classify(&parsed.fields)
+        classify_esc(&parsed.fields, memchr::memchr(0x1B, span).is_some())
     };
     // The same weighing whatever leader/09 says (issue 18): damaged UTF-8 under a blank
     // leader/09 is UTF-8 as much as under `a`.
@@ -744,15 +744,29 @@ impl<'o> Strings<'o> {
     }
 }
 
-/// Which occurrence of `tag` this is, counting in `counts`.
+/// Which occurrence of `tag` this is, counting in `counts` (kept sorted by tag: a record's tags
+/// mostly come in order, so a new one goes at the end and a look-up is a binary search).
 pub(crate) fn occurrence_of(counts: &mut Vec<([u8; 3], usize)>, tag: [u8; 3]) -> usize {
-    match counts.iter_mut().find(|(t, _)| *t == tag) {
-        Some((_, n)) => {
+    let key = |t: &[u8; 3]| u32::from_be_bytes([0, t[0], t[1], t[2]]);
+    let k = key(&tag);
+    match counts.last_mut() {
+        Some((t, n)) if key(t) == k => {
             *n += 1;
-            *n
+            return *n;
         }
-        None => {
+        Some((t, _)) if key(t) > k => {}
+        _ => {
             counts.push((tag, 1));
+            return 1;
+        }
+    }
+    match counts.binary_search_by_key(&k, |(t, _)| key(t)) {
+        Ok(i) => {
+            counts[i].1 += 1;
+            counts[i].1
+        }
+        Err(i) => {
+            counts.insert(i, (tag, 1));
             1
         }
     }
