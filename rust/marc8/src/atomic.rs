@@ -115,7 +115,10 @@ impl AtomicFile {
                 .file
                 .take()
                 .ok_or_else(|| io::Error::other("the writer is closed"))?;
-            let file = file.into_inner().map_err(io::IntoInnerError::into_error)?.file;
+            let file = file
+                .into_inner()
+                .map_err(io::IntoInnerError::into_error)?
+                .file;
             file.sync_all()?;
             let len = file.metadata().map(|m| m.len()).unwrap_or(0);
             drop(file);

@@ -13,9 +13,9 @@ use std::path::Path;
 
 use crate::atomic::{same_file, AtomicFile};
 use crate::batch::{Batch, BatchReader, Item, RecordRange, READ_CHUNK};
-use crate::file::{run_stream, Done, StreamOptions};
 use crate::encoder::EncodeErrors;
 use crate::file::FileReport;
+use crate::file::{run_stream, Done, StreamOptions};
 use crate::marcjson::JsonReader;
 use crate::marcxml::{ReadRecord, XmlReader};
 use crate::model::{ReadOptions, Record};
@@ -366,16 +366,16 @@ pub fn convert_file_jobs(
     };
     let input = io::Cursor::new(head).chain(input);
     let mut out = AtomicFile::create(dst)?;
-    let mut report = if format == Format::Iso2709 && matches!(opts.to, Format::Iso2709 | Format::MarcXml)
-    {
-        iso_in_batches(input, out.writer()?, opts, jobs.max(1), progress)?
-    } else {
-        let opts = ConvertOptions {
-            from: Some(format),
-            ..*opts
+    let mut report =
+        if format == Format::Iso2709 && matches!(opts.to, Format::Iso2709 | Format::MarcXml) {
+            iso_in_batches(input, out.writer()?, opts, jobs.max(1), progress)?
+        } else {
+            let opts = ConvertOptions {
+                from: Some(format),
+                ..*opts
+            };
+            convert_stream(input, out.writer()?, &opts, progress)?.1
         };
-        convert_stream(input, out.writer()?, &opts, progress)?.1
-    };
     report.bytes_in = bytes_in;
     report.bytes_out = out.commit()?;
     Ok((format, report))
@@ -423,7 +423,14 @@ fn iso_in_batches<R: Read + Send, W: Write>(
             if let Some(rec) = &record {
                 report.records_read += 1;
                 let fields: Vec<&crate::model::Field> = rec.fields.iter().collect();
-                if sink.record(&rec.leader, &fields, number, offset, &mut out, &mut problems) {
+                if sink.record(
+                    &rec.leader,
+                    &fields,
+                    number,
+                    offset,
+                    &mut out,
+                    &mut problems,
+                ) {
                     report.records_written += 1;
                 } else {
                     report.records_rejected += 1;

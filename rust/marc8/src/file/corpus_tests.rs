@@ -27,15 +27,15 @@ fn golden_path() -> PathBuf {
 
 /// The ISO 2709 files under `dir`, sorted, as paths relative to `tests/data`.
 fn iso_files(dir: &Path, root: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<_> = fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut entries: Vec<_> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     entries.sort();
     for p in entries {
         if p.is_dir() {
             iso_files(&p, root, out);
-        } else if matches!(
-            p.extension().and_then(|e| e.to_str()),
-            Some("mrc" | "marc")
-        ) {
+        } else if matches!(p.extension().and_then(|e| e.to_str()), Some("mrc" | "marc")) {
             out.push(p.strip_prefix(root).unwrap().to_owned());
         }
     }
@@ -94,7 +94,11 @@ fn corpus_outputs_are_unchanged_and_the_same_whatever_the_jobs() {
                 match &first {
                     None => first = Some((out, r)),
                     Some((o, r1)) => {
-                        assert!(out == *o, "{} to {what}: jobs={jobs} differs", file.display());
+                        assert!(
+                            out == *o,
+                            "{} to {what}: jobs={jobs} differs",
+                            file.display()
+                        );
                         assert_eq!(r, *r1, "{} to {what}: jobs={jobs}", file.display());
                     }
                 }
@@ -113,12 +117,21 @@ fn corpus_outputs_are_unchanged_and_the_same_whatever_the_jobs() {
                 convert_file_jobs(&src, &dst, &xml_options(), jobs, &mut |_| true).unwrap();
             assert_eq!(format, Format::Iso2709);
             let got = fs::read(&dst).unwrap();
-            assert!(got == xml, "{} MARCXML: jobs={jobs} differs", file.display());
+            assert!(
+                got == xml,
+                "{} MARCXML: jobs={jobs} differs",
+                file.display()
+            );
             (rf.bytes_in, rf.bytes_out) = (r.bytes_in, r.bytes_out);
             r.counts_by_kind = rf.counts_by_kind.clone();
             assert_eq!(rf.records_read, r.records_read, "{}", file.display());
             assert_eq!(rf.records_written, r.records_written, "{}", file.display());
-            assert_eq!(rf.records_rejected, r.records_rejected, "{}", file.display());
+            assert_eq!(
+                rf.records_rejected,
+                r.records_rejected,
+                "{}",
+                file.display()
+            );
             assert_eq!(rf.records_with_problems, r.records_with_problems);
             assert_eq!(rf.problems, r.problems, "{}", file.display());
         }
