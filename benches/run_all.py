@@ -375,7 +375,9 @@ def main() -> int:
             print(f"the corpus is missing ({', '.join(missing)}): python3 tools/bench_corpus.py; "
                   "file rows failed", flush=True)  # fmt: skip
             rows -= {"files", "marcxml"}
-    work = Path(tempfile.mkdtemp(prefix="run_all-", dir=a.tmpdir or data_dir()))
+    # Outputs beside the corpus (the same disk) unless told otherwise.
+    where = a.tmpdir or (str(data_dir()) if data_dir().is_dir() else None)
+    work = Path(tempfile.mkdtemp(prefix="run_all-", dir=where))
     try:
         if rows & {"files", "marcxml"}:
             if a.limit_records:
