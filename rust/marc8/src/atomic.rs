@@ -3,16 +3,86 @@
 //! [`AtomicFile::abort`]ed) first. So an output is whole or absent, never half-written, and a
 //! destination is only ever replaced by a complete file. The file is created with the mode the
 //! umask gives, like every output of the project.
+//!
+//! Speed (issue 22): the sync before the rename is what makes the output durable, and on a disk
+//! it used to be most of a conversion's wall time (242 MB written, then all of it flushed at the
+//! end, the CPU idle meanwhile). [`Writeback`] asks the kernel to start writing each
+//! [`WRITEBACK_EVERY`] bytes to the disk as soon as they are written (Linux `sync_file_range`,
+//! which does not wait), so the disk works while the conversion goes on and the final sync has
+//! only the tail left. The buffer is small ([`BUFFER`]): a batch's output (about 300 KB) goes
+//! to the file in one `write`, without a copy into the buffer first.
 
 use std::fs::{self, File};
-use std::io::{self, BufWriter};
+use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
+
+/// Bytes written between two requests to start writeback.
+pub(crate) const WRITEBACK_EVERY: u64 = 8 << 20;
+/// The write buffer: writes this long or longer bypass it.
+const BUFFER: usize = 128 << 10;
+
+/// A file that starts writeback of what was written every [`WRITEBACK_EVERY`] bytes (Linux; a
+/// plain file elsewhere).
+pub(crate) struct Writeback {
+    file: File,
+    written: u64,
+    started: u64,
+}
+
+impl Writeback {
+    fn new(file: File) -> Writeback {
+        Writeback {
+            file,
+            written: 0,
+            started: 0,
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[allow(unsafe_code)]
+    fn start_writeback(&mut self) {
+        use std::os::fd::AsRawFd;
+        let (from, len) = (self.started, self.written - self.started);
+        // SAFETY: a valid open descriptor; the call only reads its arguments. Its result is
+        // advice only: a failure (a file system without writeback) is ignored, the final sync
+        // still makes the file durable.
+        unsafe {
+            libc::sync_file_range(
+                self.file.as_raw_fd(),
+                from as libc::off64_t,
+                len as libc::off64_t,
+                libc::SYNC_FILE_RANGE_WRITE,
+            );
+        }
+        self.started = self.written;
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn start_writeback(&mut self) {
+        self.started = self.written;
+    }
+}
+
+impl Write for Writeback {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.written += n as u64;
+        if self.written - self.started >= WRITEBACK_EVERY {
+            self.start_writeback();
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
 
 /// An output file written atomically: see the module documentation.
 pub(crate) struct AtomicFile {
     dst: PathBuf,
     tmp: PathBuf,
-    file: Option<BufWriter<File>>,
+    file: Option<BufWriter<Writeback>>,
 }
 
 impl AtomicFile {
@@ -26,12 +96,12 @@ impl AtomicFile {
         Ok(AtomicFile {
             dst: dst.to_owned(),
             tmp,
-            file: Some(BufWriter::with_capacity(1 << 20, file)),
+            file: Some(BufWriter::with_capacity(BUFFER, Writeback::new(file))),
         })
     }
 
     /// Where to write (an error once committed or aborted).
-    pub(crate) fn writer(&mut self) -> io::Result<&mut BufWriter<File>> {
+    pub(crate) fn writer(&mut self) -> io::Result<&mut BufWriter<Writeback>> {
         self.file
             .as_mut()
             .ok_or_else(|| io::Error::other("the writer is closed"))
@@ -45,7 +115,10 @@ impl AtomicFile {
                 .file
                 .take()
                 .ok_or_else(|| io::Error::other("the writer is closed"))?;
-            let file = file.into_inner().map_err(io::IntoInnerError::into_error)?;
+            let file = file
+                .into_inner()
+                .map_err(io::IntoInnerError::into_error)?
+                .file;
             file.sync_all()?;
             let len = file.metadata().map(|m| m.len()).unwrap_or(0);
             drop(file);

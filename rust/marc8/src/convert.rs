@@ -15,6 +15,7 @@ use crate::atomic::{same_file, AtomicFile};
 use crate::batch::{Batch, BatchReader, Item, RecordRange, READ_CHUNK};
 use crate::encoder::EncodeErrors;
 use crate::file::FileReport;
+use crate::file::{run_stream, Done, StreamOptions};
 use crate::marcjson::JsonReader;
 use crate::marcxml::{ReadRecord, XmlReader};
 use crate::model::{ReadOptions, Record};
@@ -319,12 +320,32 @@ pub fn convert_stream<R: BufRead, W: Write>(
     Ok((format, report, out))
 }
 
-/// Converts the file `src` into `dst` atomically (a temporary file beside `dst`, created with the
-/// umask's mode, renamed over `dst` once complete and synced). Refuses to write over `src`.
+/// Converts the file `src` into `dst` (atomically) from one format to another, on as many
+/// threads as the machine has ([`convert_file_jobs`]).
 pub fn convert_file(
     src: &Path,
     dst: &Path,
     opts: &ConvertOptions,
+    progress: &mut dyn FnMut(&FileReport) -> bool,
+) -> io::Result<(Format, FileReport)> {
+    let jobs = std::thread::available_parallelism().map_or(1, usize::from);
+    convert_file_jobs(src, dst, opts, jobs, progress)
+}
+
+/// Converts the file `src` into `dst` from one format to another, atomically (a temporary file
+/// beside `dst`, created with the umask's mode, renamed over `dst` once complete and synced);
+/// returns the input format and the report. Refuses (`InvalidInput`) to write over `src`.
+///
+/// ISO 2709 read into ISO 2709 or MARCXML goes through the batch pipeline of
+/// [`crate::file`] on `jobs` threads (issue 22): each batch of records is read into the model
+/// and serialized by a worker, and the batches are written in input order, so the output and
+/// the report are those of [`convert_stream`] (which the other pairs of formats still use, one
+/// record at a time). `progress` is then called after each batch rather than each record.
+pub fn convert_file_jobs(
+    src: &Path,
+    dst: &Path,
+    opts: &ConvertOptions,
+    jobs: usize,
     progress: &mut dyn FnMut(&FileReport) -> bool,
 ) -> io::Result<(Format, FileReport)> {
     if same_file(src, dst)? {
@@ -338,16 +359,111 @@ pub fn convert_file(
     }
     let input = File::open(src)?;
     let bytes_in = input.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut input = BufReader::with_capacity(1 << 20, input);
+    let (format, head) = match opts.from {
+        Some(f) => (f, Vec::new()),
+        None => Format::sniff(&mut input)?,
+    };
+    let input = io::Cursor::new(head).chain(input);
     let mut out = AtomicFile::create(dst)?;
-    let (format, mut report, _) = convert_stream(
-        BufReader::with_capacity(1 << 20, input),
-        out.writer()?,
-        opts,
-        progress,
-    )?;
+    let mut report =
+        if format == Format::Iso2709 && matches!(opts.to, Format::Iso2709 | Format::MarcXml) {
+            iso_in_batches(input, out.writer()?, opts, jobs.max(1), progress)?
+        } else {
+            let opts = ConvertOptions {
+                from: Some(format),
+                ..*opts
+            };
+            convert_stream(input, out.writer()?, &opts, progress)?.1
+        };
     report.bytes_in = bytes_in;
     report.bytes_out = out.commit()?;
     Ok((format, report))
+}
+
+/// ISO 2709 into a format whose sink keeps nothing from one record to the next (ISO 2709,
+/// MARCXML), on `jobs` threads through [`crate::file`]'s ordered pipeline. Each record is read
+/// into the model and written by the format's sink exactly as [`convert_stream`] does, and
+/// counted the same way.
+fn iso_in_batches<R: Read + Send, W: Write>(
+    input: R,
+    output: &mut W,
+    opts: &ConvertOptions,
+    jobs: usize,
+    progress: &mut dyn FnMut(&FileReport) -> bool,
+) -> io::Result<FileReport> {
+    let mut edge = Vec::new();
+    opts.to.sink(opts.encoding, opts.errors).start(&mut edge);
+    output.write_all(&edge)?;
+    let work = |batch: Batch| -> Done {
+        let mut sink = opts.to.sink(opts.encoding, opts.errors);
+        let mut out = Vec::with_capacity(batch.data.len() * 3);
+        let mut report = FileReport::default();
+        for item in batch.items {
+            let (number, offset, record, mut problems) = match item {
+                Item::Record {
+                    number,
+                    offset,
+                    start,
+                    end,
+                    length_mismatch,
+                } => {
+                    let raw = &batch.data[start..end];
+                    let mut problems = Vec::new();
+                    if length_mismatch {
+                        problems.push(length_problem(number, offset, raw));
+                    }
+                    let record =
+                        Record::from_iso2709(raw, &opts.read, number, offset, &mut problems)
+                            .map(|(r, _)| r);
+                    (number, offset, record, problems)
+                }
+                Item::Skipped(p) => (p.record, p.record_offset, None, vec![p]),
+            };
+            if let Some(rec) = &record {
+                report.records_read += 1;
+                let fields: Vec<&crate::model::Field> = rec.fields.iter().collect();
+                if sink.record(
+                    &rec.leader,
+                    &fields,
+                    number,
+                    offset,
+                    &mut out,
+                    &mut problems,
+                ) {
+                    report.records_written += 1;
+                } else {
+                    report.records_rejected += 1;
+                }
+            } else if problems.iter().any(|p| p.action == RecordAction::Rejected) {
+                report.records_read += 1;
+                report.records_rejected += 1;
+            }
+            if record.is_some() && !problems.is_empty() {
+                report.records_with_problems += 1;
+            }
+            report.problems.append(&mut problems);
+        }
+        Done {
+            id: batch.id,
+            out,
+            report,
+        }
+    };
+    let report = run_stream(
+        input,
+        output,
+        RecordRange::default(),
+        jobs,
+        &StreamOptions::default(),
+        &work,
+        &mut |r, _| progress(r),
+    )?;
+    edge.clear();
+    opts.to.sink(opts.encoding, opts.errors).end(&mut edge);
+    output.write_all(&edge)?;
+    output.flush()?;
+    Ok(report)
 }
 
 #[cfg(test)]

@@ -597,3 +597,6 @@ mod stop_tests {
 
 #[cfg(test)]
 mod stream_tests;
+
+#[cfg(test)]
+mod corpus_tests;

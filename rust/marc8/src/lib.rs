@@ -124,12 +124,13 @@
 //!
 //! # Safety
 //!
-//! The crate denies `unsafe` code but for one function, `ascii::ascii_str`, which views bytes the
-//! ASCII scanner found to be below 0x80 as a `str` without validating them again; the scanner is
-//! tested exhaustively against its byte-by-byte definition.
+//! The crate denies `unsafe` code but for two functions: `ascii::ascii_str`, which views bytes
+//! the ASCII scanner found to be below 0x80 as a `str` without validating them again (the scanner
+//! is tested exhaustively against its byte-by-byte definition), and the call of Linux's
+//! `sync_file_range` in `atomic` (advice to start writing an output to disk early).
 
-// One `unsafe` block in the crate: `ascii::ascii_str`, which skips re-validating bytes the ASCII
-// scanner has already proved to be below 0x80.
+// Two `unsafe` blocks in the crate: `ascii::ascii_str`, which skips re-validating bytes the ASCII
+// scanner has already proved to be below 0x80, and `atomic::Writeback`'s `sync_file_range`.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -27,14 +27,20 @@ pub enum Looks {
 /// nearly all invalid.
 #[must_use]
 pub fn classify(fields: &[RawField<'_>]) -> Looks {
+    classify_esc(fields, true)
+}
+
+/// [`classify`], told whether the fields may hold an ESC at all (`false`: the caller found none
+/// in one scan of the record, and no field is searched for escape sequences).
+pub(crate) fn classify_esc(fields: &[RawField<'_>], may_have_esc: bool) -> Looks {
     let mut multibyte = false;
     for (k, f) in fields.iter().enumerate() {
-        if designates(f.data) {
+        if may_have_esc && designates(f.data) {
             return Looks::NotUtf8;
         }
         if !f.data.is_ascii() {
             if std::str::from_utf8(f.data).is_err() {
-                return weigh(fields, k);
+                return weigh(fields, k, may_have_esc);
             }
             multibyte = true;
         }
@@ -62,8 +68,8 @@ pub(super) fn designates(data: &[u8]) -> bool {
 /// [`classify`] of a record whose field `first_bad` is the first with invalid UTF-8: MARC-8
 /// escapes in any later field, or more bytes above 0x7F in invalid sequences than in valid
 /// characters, make it [`Looks::NotUtf8`]; else [`Looks::MostlyUtf8`].
-pub(super) fn weigh(fields: &[RawField<'_>], first_bad: usize) -> Looks {
-    if fields[first_bad + 1..].iter().any(|f| designates(f.data)) {
+pub(super) fn weigh(fields: &[RawField<'_>], first_bad: usize, may_have_esc: bool) -> Looks {
+    if may_have_esc && fields[first_bad + 1..].iter().any(|f| designates(f.data)) {
         return Looks::NotUtf8;
     }
     // Every byte of an invalid sequence is above 0x7F: the high bytes are the valid ones plus

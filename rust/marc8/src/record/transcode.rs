@@ -325,6 +325,26 @@ pub(crate) struct Begun<'a> {
     pub(crate) control_number: Option<String>,
     /// The source is read as MARC-8 (else UTF-8).
     pub(crate) from_marc8: bool,
+    /// Every field's data is bytes that convert as they are ([`crate::is_verbatim`] with NCRs
+    /// in mind: graphic ASCII, SPACE, 1D-1F, no `&`): the same in both encodings, nothing to
+    /// report. Found by one scan over the record's data (issue 22).
+    pub(crate) verbatim: bool,
+}
+
+/// The bytes from the first field's data to the last one's (the field terminators between
+/// them included): every field's data is a slice of `raw`, and of this span.
+fn fields_span<'a>(raw: &'a [u8], fields: &[RawField<'_>]) -> &'a [u8] {
+    let base = raw.as_ptr() as usize;
+    let (mut from, mut to) = (raw.len(), 0);
+    for f in fields {
+        let start = (f.data.as_ptr() as usize).wrapping_sub(base);
+        if start > raw.len() || f.data.len() > raw.len() - start {
+            return raw; // not a slice of raw (cannot happen): the whole record, still a cover
+        }
+        from = from.min(start);
+        to = to.max(start + f.data.len());
+    }
+    raw.get(from..to).unwrap_or_default()
 }
 
 /// Parses a record and decides its source encoding (leader/09 checked against the data, `trust`
@@ -385,7 +405,16 @@ pub(super) fn begin_parsed<'a>(
 
     // The source encoding: leader/09, checked against the data.
     let says_utf8 = parsed.leader[9] == b'a';
-    let looks = classify(&parsed.fields);
+    // One scan over the record's data decides the common case (no byte above 0x7E, no
+    // control but 1D-1F, no `&`): then every field is plain ASCII without ESC, which is what
+    // `classify` calls ASCII, and the conversion copies every field as it is.
+    let span = fields_span(raw, &parsed.fields);
+    let verbatim = crate::ascii::copyable_prefix::<true>(span) == span.len();
+    let looks = if verbatim {
+        Looks::Ascii
+    } else {
+        classify_esc(&parsed.fields, memchr::memchr(0x1B, span).is_some())
+    };
     // The same weighing whatever leader/09 says (issue 18): damaged UTF-8 under a blank
     // leader/09 is UTF-8 as much as under `a`.
     let mislabelled = matches!(
@@ -432,6 +461,7 @@ pub(super) fn begin_parsed<'a>(
         parsed,
         control_number,
         from_marc8,
+        verbatim,
     })
 }
 
@@ -527,6 +557,7 @@ pub(crate) fn transcode_parsed<'a>(
         parsed,
         control_number,
         from_marc8,
+        verbatim,
     }) = begin_parsed(raw, parsed, opts.trust, number, offset, problems)
     else {
         return false;
@@ -562,7 +593,7 @@ pub(crate) fn transcode_parsed<'a>(
             field_offset: 0,
         };
         let tag = ascii_tag(f, &site, problems);
-        if unchanged(f, opts, from_marc8) {
+        if verbatim || unchanged(f, opts, from_marc8) {
             if opts.to == Target::Marc8 && from_marc8 {
                 // Copied MARC-8 still counts for the 066 rebuilt below (text copied from UTF-8
                 // has no escapes).
@@ -713,15 +744,29 @@ impl<'o> Strings<'o> {
     }
 }
 
-/// Which occurrence of `tag` this is, counting in `counts`.
+/// Which occurrence of `tag` this is, counting in `counts` (kept sorted by tag: a record's tags
+/// mostly come in order, so a new one goes at the end and a look-up is a binary search).
 pub(crate) fn occurrence_of(counts: &mut Vec<([u8; 3], usize)>, tag: [u8; 3]) -> usize {
-    match counts.iter_mut().find(|(t, _)| *t == tag) {
-        Some((_, n)) => {
+    let key = |t: &[u8; 3]| u32::from_be_bytes([0, t[0], t[1], t[2]]);
+    let k = key(&tag);
+    match counts.last_mut() {
+        Some((t, n)) if key(t) == k => {
             *n += 1;
-            *n
+            return *n;
         }
-        None => {
+        Some((t, _)) if key(t) > k => {}
+        _ => {
             counts.push((tag, 1));
+            return 1;
+        }
+    }
+    match counts.binary_search_by_key(&k, |(t, _)| key(t)) {
+        Ok(i) => {
+            counts[i].1 += 1;
+            counts[i].1
+        }
+        Err(i) => {
+            counts.insert(i, (tag, 1));
             1
         }
     }
