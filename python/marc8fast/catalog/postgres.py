@@ -299,7 +299,7 @@ class PostgresStore:
 
     # -- waiting for another writer --------------------------------------------------------------
 
-    def _started(self) -> int:
+    def _started(self) -> None:
         """Mark a statement that may wait for another session's lock as running (the watcher
         looks at it); :meth:`_finished` ends it."""
         self._statements += 1
@@ -313,7 +313,6 @@ class PostgresStore:
         ):
             self._watcher = threading.Thread(target=self._watch, daemon=True)
             self._watcher.start()
-        return self._running
 
     def _finished(self) -> None:
         self._running = 0
@@ -321,9 +320,9 @@ class PostgresStore:
     def _watch(self) -> None:
         """Say once, through ``on_wait``, that this session's write waits for another session
         (the SQLite backend's notice, the same words). A statement still running after a second
-        is asked about on a second session (``pg_blocking_pids``): a slow statement that waits
-        for no one is not a writer waiting. The notice is a courtesy: a failure here ends the
-        watching, never the write."""
+        is asked about on a second session (``pg_blocking_pids``; opened only then, kept while
+        the store is open): a slow statement that waits for no one is not a writer waiting.
+        The notice is a courtesy: a failure here ends the watching, never the write."""
         side = None
         seen, since = 0, 0.0
         try:
