@@ -46,3 +46,15 @@ def catalog_target(request, tmp_path) -> str:
     if request.param == "sqlite":
         return str(tmp_path / "catalog.sqlite")
     return str(request.getfixturevalue("pg_target"))
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def module_catalog_target(request, tmp_path_factory) -> str:
+    """As ``catalog_target``, but one per test module and backend: for tests that only read a
+    catalog their module builds once (a database per test would load it again for each)."""
+    if request.param == "sqlite":
+        return str(tmp_path_factory.mktemp("catalog") / "catalog.sqlite")
+    cluster = request.getfixturevalue("pg_cluster")
+    url = cluster.new_database()
+    request.addfinalizer(lambda: cluster.drop_database(url))
+    return str(url)

@@ -53,11 +53,12 @@ def found(db: Path | str, *args: str) -> list[int]:
     return sysnos
 
 
-@pytest.fixture
-def catalog(tmp_path: Path, catalog_target: str) -> Path | str:
-    """The catalog of the search tests, on each backend in turn."""
+@pytest.fixture(scope="module")
+def catalog(tmp_path_factory: pytest.TempPathFactory, module_catalog_target: str) -> Path | str:
+    """The catalog of the search tests, on each backend in turn: built once per backend (the
+    tests that take it only read it)."""
     return load(
-        tmp_path,
+        tmp_path_factory.mktemp("search"),
         "a.mrc",
         rec("The hobbit /", ("100", "1 $aTolkien, J. R. R."), ind2="4"),  # 1
         rec("Symphonies", ("100", "1 $aDvořák, Antonín,$d1841-1904.")),  # 2
@@ -73,7 +74,7 @@ def catalog(tmp_path: Path, catalog_target: str) -> Path | str:
         rec("Cooperation by email with Obrien"),  # 8
         rec("ΟΔΥΣΣΕΥΣ"),  # 9
         rec("Kana not split", ("246", "1 $aがっこう")),  # 10
-        db=catalog_target,
+        db=module_catalog_target,
     )
 
 
