@@ -435,12 +435,12 @@ def test_a_write_locked_out_longer_than_it_waits_says_so_in_one_line_pg(tmp_path
         )
         assert "--wait" in line
         one_line_error(run("catalog", "delete", "1", "--db", db, "--wait", "0"), "locked")
-        proc = run("catalog", "delete", "1", "--db", db, "--wait", "3")
+        proc = run("catalog", "delete", "1", "--db", db, "--wait", "5")
         assert proc.returncode == 2, (proc.stdout, proc.stderr)
         notice, last = proc.stderr.strip().splitlines()
         assert notice == (
             f"marc8fast: {shown(db)}: another process is writing to the catalog; waiting "
-            "(up to 3 s)"
+            "(up to 5 s)"
         )
         assert "another process" in last and "locked" in last and "--wait" in last, last
     finally:
