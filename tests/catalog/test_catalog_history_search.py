@@ -18,7 +18,7 @@ from marc8fast.catalog import open_catalog
 TIME = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z"
 
 
-def history(db: Path, sysno: str) -> list[str]:
+def history(db: Path | str, sysno: str) -> list[str]:
     proc = run("catalog", "history", sysno, "--db", db)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout.strip().splitlines()
@@ -56,8 +56,8 @@ def test_history_says_where_a_record_came_from_every_overlay_and_the_delete(
     assert missing.returncode == 1 and "000000009: not found" in missing.stderr
 
 
-def test_batches_lists_every_load_with_its_fates(tmp_path):
-    db, src = loaded_catalog(tmp_path)
+def test_batches_lists_every_load_with_its_fates(tmp_path, catalog_target):
+    db, src = loaded_catalog(tmp_path, catalog_target)
     again = run("load", src, "--db", db, "-q")
     assert again.returncode == 0
     proc = run("catalog", "batches", "--db", db)
@@ -68,8 +68,8 @@ def test_batches_lists_every_load_with_its_fates(tmp_path):
     assert re.fullmatch(rf"batch 2  {TIME}  load {re.escape(str(src))}: 5 duplicate", lines[1])
 
 
-def test_undelete_removes_sta_deleted_and_is_in_the_history(tmp_path):
-    db, _src = loaded_catalog(tmp_path)
+def test_undelete_removes_sta_deleted_and_is_in_the_history(tmp_path, catalog_target):
+    db, _src = loaded_catalog(tmp_path, catalog_target)
     before = records(db)[3]
     assert run("catalog", "delete", "3", "--db", db).returncode == 0
     assert b"DELETED" in records(db)[3]
@@ -90,8 +90,8 @@ def test_undelete_removes_sta_deleted_and_is_in_the_history(tmp_path):
     one_line_error(run("catalog", "undelete", "3", "--db", tmp_path / "typo.sqlite"), "no catalog")
 
 
-def test_undelete_never_gives_two_live_records_one_oclc_number(tmp_path):
-    db = tmp_path / "c.sqlite"
+def test_undelete_never_gives_two_live_records_one_oclc_number(tmp_path, catalog_target):
+    db = catalog_target
     f = tmp_path / "a.mrc"
     f.write_bytes(titled("Has 101", ("001", "ocm00000101"), ("003", "OCoLC")))
     assert run("load", f, "--db", db, "-q").returncode == 0
@@ -181,8 +181,8 @@ def test_catalog_search_by_each_index_and_their_and(tmp_path, catalog_target):
     assert _found(db, "--title", "touriste", "--author", "nobody") == []
 
 
-def test_catalog_search_leaves_out_deleted_records_and_needs_a_criterion(tmp_path):
-    db = _search_catalog(tmp_path)
+def test_catalog_search_leaves_out_deleted_records_and_needs_a_criterion(tmp_path, catalog_target):
+    db = _search_catalog(tmp_path, catalog_target)
     assert run("catalog", "delete", "3", "--db", db).returncode == 0
     assert _found(db, "--title", "touriste") == ["000000001  live  Mémoires d'un touriste"]
     one_line_error(run("catalog", "search", "--db", db), "give --oclc")

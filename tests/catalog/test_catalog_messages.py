@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 
+from catalogs import has_catalog
 from test_catalog_safety import iso2709, loaded_catalog, one_line_error, records, run, titled
+
+from marc8fast.catalog import open_catalog
 
 
 def marc8(record: bytes) -> bytes:
@@ -42,8 +44,8 @@ def lines_after(stdout: str, head: str) -> list[str]:
 # 8. problems shown by default; a U+FFFD never exported silently
 
 
-def test_a_records_problems_are_listed_under_its_line_by_default(tmp_path):
-    db = tmp_path / "c.sqlite"
+def test_a_records_problems_are_listed_under_its_line_by_default(tmp_path, catalog_target):
+    db = catalog_target
     f = tmp_path / "del.mrc"
     f.write_bytes(marc8(titled("Caf\x7f ok")) + titled("Clean"))
     proc = run("load", f, "--db", db)
@@ -58,8 +60,8 @@ def test_a_records_problems_are_listed_under_its_line_by_default(tmp_path):
     assert "\ufffd".encode() in records(db)[1]
 
 
-def test_export_says_so_when_it_writes_a_replacement_character(tmp_path):
-    db = tmp_path / "c.sqlite"
+def test_export_says_so_when_it_writes_a_replacement_character(tmp_path, catalog_target):
+    db = catalog_target
     f = tmp_path / "del.mrc"
     f.write_bytes(marc8(titled("Caf\x7f ok")))
     assert run("load", f, "--db", db, "-q").returncode == 1
@@ -84,16 +86,11 @@ def test_export_says_so_when_it_writes_a_replacement_character(tmp_path):
     assert not (tmp_path / "s.mrc").exists()
 
 
-def test_exports_other_problems_are_listed_by_default(tmp_path):
-    db, _src = loaded_catalog(tmp_path)
-    con = sqlite3.connect(db)
-    con.execute(  # a stored record with a control character MARC 21 forbids (BEL)
-        "INSERT INTO records (data, title_key, deleted, created_at, updated_at) "
-        "VALUES (?, 'bel/', 0, 'now', 'now')",
-        (titled("Ring\x07 the bell"),),
-    )
-    con.commit()
-    con.close()
+def test_exports_other_problems_are_listed_by_default(tmp_path, catalog_target):
+    db, _src = loaded_catalog(tmp_path, catalog_target)
+    with open_catalog(db) as s:  # a stored record with a control character MARC 21 forbids
+        with s.transaction():
+            assert s.insert(titled("Ring\x07 the bell"), [], "bel/") == 6
     proc = run("export", "6", "--db", db, "-o", tmp_path / "out.mrc")
     assert proc.returncode == 1, proc.stderr
     under = lines_after(proc.stdout, "000000006: exported")
@@ -104,8 +101,8 @@ def test_exports_other_problems_are_listed_by_default(tmp_path):
 # 11. misleading messages
 
 
-def test_a_field_too_long_for_iso2709_says_so_not_errors_strict(tmp_path):
-    db = tmp_path / "c.sqlite"
+def test_a_field_too_long_for_iso2709_says_so_not_errors_strict(tmp_path, catalog_target):
+    db = catalog_target
     f = tmp_path / "long.mrc"
     # 9,050 bytes in UTF-8; each र becomes the 8-byte NCR &#x0930; in MARC-8
     f.write_bytes(titled("x" * 50 + "\u0930" * 3000))
@@ -121,8 +118,8 @@ def test_a_field_too_long_for_iso2709_says_so_not_errors_strict(tmp_path):
     assert "(--errors strict)" in strict.stdout.splitlines()[0]
 
 
-def test_junk_is_numbered_by_byte_offset_and_counted_apart(tmp_path):
-    db = tmp_path / "c.sqlite"
+def test_junk_is_numbered_by_byte_offset_and_counted_apart(tmp_path, catalog_target):
+    db = catalog_target
     one, two = titled("One"), titled("Two")
     f = tmp_path / "junk.mrc"
     f.write_bytes(one + b"JUNKJUNKJUNK\x1d" + two)
@@ -145,18 +142,18 @@ def test_junk_is_numbered_by_byte_offset_and_counted_apart(tmp_path):
     ]
 
 
-def test_a_directory_as_input_says_so(tmp_path):
+def test_a_directory_as_input_says_so(tmp_path, catalog_target):
     folder = tmp_path / "folder"
     folder.mkdir()
-    db = tmp_path / "c.sqlite"
+    db = catalog_target
     one_line_error(run("load", folder, "--db", db), "is a directory")
     one_line_error(run("convert", folder, tmp_path / "o.mrc", "--to", "utf8"), "is a directory")
     one_line_error(run("load", tmp_path / "missing.mrc", "--db", db), "no such file")
-    assert not db.exists()
+    assert not has_catalog(db)
 
 
-def test_an_empty_input_says_so(tmp_path):
-    db = tmp_path / "c.sqlite"
+def test_an_empty_input_says_so(tmp_path, catalog_target):
+    db = catalog_target
     empty = tmp_path / "empty.mrc"
     empty.write_bytes(b"")
     blank = tmp_path / "blank.mrc"
@@ -173,8 +170,8 @@ def test_an_empty_input_says_so(tmp_path):
     assert "Record received: 000000001" in proc.stdout
 
 
-def test_an_export_of_nothing_leaves_an_existing_output_alone(tmp_path):
-    db, _src = loaded_catalog(tmp_path)
+def test_an_export_of_nothing_leaves_an_existing_output_alone(tmp_path, catalog_target):
+    db, _src = loaded_catalog(tmp_path, catalog_target)
     out = tmp_path / "out.mrc"
     out.write_bytes(b"yesterday's export")
     proc = run("export", "99", "--db", db, "-o", out)
@@ -195,8 +192,8 @@ def _dead_pid() -> int:
     return child.pid
 
 
-def test_temporary_files_a_killed_run_left_are_removed_by_the_next(tmp_path):
-    db, src = loaded_catalog(tmp_path)
+def test_temporary_files_a_killed_run_left_are_removed_by_the_next(tmp_path, catalog_target):
+    db, src = loaded_catalog(tmp_path, catalog_target)
     dead, alive = _dead_pid(), os.getpid()
     leftovers = {
         name: tmp_path / f".{name}.{dead}-123456789.marc8fast-tmp"
@@ -220,10 +217,10 @@ def test_temporary_files_a_killed_run_left_are_removed_by_the_next(tmp_path):
     assert (tmp_path / "out.mrc").read_bytes().count(b"\x1d") == 5
 
 
-def test_a_record_cut_off_by_the_end_of_the_file_is_a_record_not_junk(tmp_path):
+def test_a_record_cut_off_by_the_end_of_the_file_is_a_record_not_junk(tmp_path, catalog_target):
     """A record the reader cannot read (cut off by the end of the file) is still a record:
     rejected, numbered, and counted among the records."""
-    db = tmp_path / "c.sqlite"
+    db = catalog_target
     f = tmp_path / "cut.mrc"
     f.write_bytes(titled("Whole") + iso2709(("245", "10$aCut off"))[:40])
     proc = run("load", f, "--db", db)
@@ -236,14 +233,16 @@ def test_a_record_cut_off_by_the_end_of_the_file_is_a_record_not_junk(tmp_path):
 # Reports are outputs too: written under a temporary name and renamed when the run ends
 
 
-def test_a_load_report_is_renamed_into_place_and_a_kill_leaves_the_old_one(tmp_path):
+def test_a_load_report_is_renamed_into_place_and_a_kill_leaves_the_old_one(
+    tmp_path, catalog_target
+):
     from test_catalog_safety import titled as _titled
 
     src = tmp_path / "many.mrc"
     src.write_bytes(b"".join(_titled(f"Title number {i}") for i in range(30_000)))
     report = tmp_path / "load.jsonl"
     report.write_text("the previous report\n")
-    db = tmp_path / "c.sqlite"
+    db = catalog_target
     cmd = [sys.executable, "-m", "marc8fast", "load", str(src), "--db", str(db), "-q"]
     proc = subprocess.Popen([*cmd, "--report", str(report)], stderr=subprocess.DEVNULL)
     try:
@@ -273,8 +272,8 @@ def _umask() -> int:
     return mask
 
 
-def test_an_export_report_is_complete_and_leaves_no_temporary_file(tmp_path):
-    db, _ = loaded_catalog(tmp_path)
+def test_an_export_report_is_complete_and_leaves_no_temporary_file(tmp_path, catalog_target):
+    db, _ = loaded_catalog(tmp_path, catalog_target)
     report = tmp_path / "export.jsonl"
     proc = run("export", "--all", "--db", db, "-o", tmp_path / "out.mrc", "--report", report)
     assert proc.returncode == 0, proc.stderr
@@ -282,12 +281,12 @@ def test_an_export_report_is_complete_and_leaves_no_temporary_file(tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".marc8fast-tmp")]
 
 
-def test_control_characters_in_a_utf8_record_are_reported_when_it_loads(tmp_path):
+def test_control_characters_in_a_utf8_record_are_reported_when_it_loads(tmp_path, catalog_target):
     """A UTF-8 record's DEL used to go into the catalog silently (the MARC-8 one was reported):
     both are replaced and listed under the record's line."""
     src = tmp_path / "del.mrc"
     src.write_bytes(titled("Bad \x7f byte"))
-    db = tmp_path / "c.sqlite"
+    db = catalog_target
     proc = run("load", src, "--db", db)
     assert "control_character" in proc.stdout, proc.stdout
     (data,) = records(db).values()

@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 import os
 import pty
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from catalogs import log_messages
 from test_catalog_safety import ROOT, SAMPLE, records, run, titled
 
 import marc8fast
@@ -28,20 +28,12 @@ def fields_of(data: bytes) -> list[str]:
     return [f"{f.tag} {f.data if f.is_control_field() else f.value()}" for f in rec.fields]
 
 
-def log_messages(db: Path) -> list[str]:
-    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        return [m for (m,) in con.execute("SELECT message FROM load_log ORDER BY id")]
-    finally:
-        con.close()
-
-
 # ------------------------------------------------------------------------------------------------
 # what the rules changed
 
 
-def test_each_record_says_what_the_rules_changed(tmp_path):
-    db = tmp_path / "c.sqlite"
+def test_each_record_says_what_the_rules_changed(tmp_path, catalog_target):
+    db = catalog_target
     first = tmp_path / "first.mrc"
     first.write_bytes(titled("Plain"))
     assert run("load", first, "--db", db, "-q").returncode == 0
@@ -86,8 +78,7 @@ def test_each_record_says_what_the_rules_changed(tmp_path):
 # an overlay keeps the local fields
 
 
-def _overlay_case(tmp_path: Path) -> tuple[Path, Path]:
-    db = tmp_path / "c.sqlite"
+def _overlay_case(tmp_path: Path, db: str) -> tuple[str, Path]:
     old = tmp_path / "old.mrc"
     old.write_bytes(
         titled(
@@ -112,8 +103,8 @@ def _overlay_case(tmp_path: Path) -> tuple[Path, Path]:
     return db, new
 
 
-def test_an_overlay_keeps_the_local_fields_of_the_record_it_replaces(tmp_path):
-    db, new = _overlay_case(tmp_path)
+def test_an_overlay_keeps_the_local_fields_of_the_record_it_replaces(tmp_path, catalog_target):
+    db, new = _overlay_case(tmp_path, catalog_target)
     proc = run("load", new, "--db", db, "--report", tmp_path / "r.jsonl")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == (
@@ -138,8 +129,8 @@ def test_an_overlay_keeps_the_local_fields_of_the_record_it_replaces(tmp_path):
     )
 
 
-def test_overlay_replace_keeps_nothing(tmp_path):
-    db, new = _overlay_case(tmp_path)
+def test_overlay_replace_keeps_nothing(tmp_path, catalog_target):
+    db, new = _overlay_case(tmp_path, catalog_target)
     proc = run("load", new, "--db", db, "--overlay", "replace")
     assert proc.returncode == 0, proc.stderr
     assert "kept" not in proc.stdout and "Record overlaid: 000000001" in proc.stdout
@@ -151,8 +142,8 @@ def test_overlay_replace_keeps_nothing(tmp_path):
     ]
 
 
-def test_the_overlay_api_defaults_to_merge(tmp_path):
-    db, new = _overlay_case(tmp_path)
+def test_the_overlay_api_defaults_to_merge(tmp_path, catalog_target):
+    db, new = _overlay_case(tmp_path, catalog_target)
     seen = []
     flows.import_records([new], db, on_outcome=seen.append)
     assert seen[0].fate == "overlaid"
@@ -192,8 +183,8 @@ def _run_with_tty_stderr(*args: str | Path) -> tuple[int, str, str]:
     return proc.wait(timeout=600), out, seen.decode("utf-8", "replace")
 
 
-def test_load_and_export_draw_a_progress_bar_on_a_terminal(tmp_path):
-    db = tmp_path / "c.sqlite"
+def test_load_and_export_draw_a_progress_bar_on_a_terminal(tmp_path, catalog_target):
+    db = catalog_target
     status, out, tty = _run_with_tty_stderr("load", SAMPLE, "--db", db)
     assert status == 0, tty
     assert "\rload [" in tty and "] 100% 5 records" in tty, repr(tty)

@@ -2,6 +2,10 @@
 typo, never wait for a writer to read, and say what went wrong in one line (exit 2) instead of a
 traceback. Every test runs real ``marc8fast`` processes.
 
+Tests that take ``catalog_target`` run on an SQLite file and on a PostgreSQL database (issue 20).
+Those about the SQLite file itself (paths, links, file modes, its lock) run on SQLite only; their
+PostgreSQL counterparts follow them (``_pg`` in the name). tests/README.md lists both kinds.
+
 The records are built here as plain UTF-8 ISO 2709 (no library involved), so that the tests say
 exactly which bytes went in.
 """
@@ -15,8 +19,12 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
+from catalogs import contents, has_catalog, records
+
+from marc8fast.catalog import open_catalog, shown
 
 TESTS = Path(__file__).parent.parent
 ROOT = TESTS.parent
@@ -85,22 +93,15 @@ def usage_error(proc: subprocess.CompletedProcess[str], *words: str) -> str:
     return last
 
 
-def loaded_catalog(tmp_path: Path) -> tuple[Path, Path]:
-    """A catalog with the 5 sample records, and the input file they came from."""
+def loaded_catalog(tmp_path: Path, db: Path | str | None = None) -> tuple[Any, Path]:
+    """A catalog with the 5 sample records (at ``db``: a path or a PostgreSQL URL; by default
+    ``catalog.sqlite`` in ``tmp_path``), and the input file they came from."""
     src = tmp_path / "in.mrc"
     shutil.copyfile(SAMPLE, src)
-    db = tmp_path / "catalog.sqlite"
+    db = db or tmp_path / "catalog.sqlite"
     proc = run("load", src, "--db", db, "-q")
     assert proc.returncode == 0, proc.stderr
     return db, src
-
-
-def records(db: Path) -> dict[int, bytes]:
-    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        return dict(con.execute("SELECT sysno, data FROM records ORDER BY sysno"))
-    finally:
-        con.close()
 
 
 def files_of(folder: Path) -> dict[str, bytes]:
@@ -150,8 +151,37 @@ def test_an_output_over_the_catalog_or_the_input_is_refused(tmp_path):
     assert len(records(db)) == 5
 
 
-def test_outputs_elsewhere_are_still_written(tmp_path):
-    db, src = loaded_catalog(tmp_path)
+def test_no_command_writes_over_a_postgresql_catalog_or_the_input_pg(tmp_path, pg_target):
+    """The PostgreSQL side of the test above: a database cannot be named as an output, so what
+    holds is that the commands that only read leave every row of the catalog as it was, and
+    that an output over the input is refused there too."""
+    db, src = loaded_catalog(tmp_path, pg_target)
+    before = contents(db)
+    out = tmp_path / "out.mrc"
+    for cmd in (
+        ["export", "--all", "--db", db, "-o", out],
+        ["export", "1", "2", "--db", db, "-o", out, "--report", tmp_path / "r.jsonl"],
+        ["catalog", "show", "1", "--db", db],
+        ["catalog", "history", "1", "--db", db],
+        ["catalog", "batches", "--db", db],
+        ["catalog", "search", "--title", "a", "--db", db],
+        ["catalog", "check", "--db", db],
+    ):
+        proc = run(*cmd)
+        assert proc.returncode in (0, 1) and "Traceback" not in proc.stderr, (cmd, proc.stderr)
+    for cmd in (
+        ["load", src, "--db", db, "--report", src],
+        ["load", SAMPLE, src, "--db", db, "--report", "in.mrc"],
+        ["export", "1", "--db", db, "-o", out, "--report", out],
+    ):
+        inputs = files_of(tmp_path)
+        one_line_error(run(*cmd, cwd=tmp_path), "refusing")
+        assert files_of(tmp_path) == inputs, cmd
+    assert contents(db) == before
+
+
+def test_outputs_elsewhere_are_still_written(tmp_path, catalog_target):
+    db, src = loaded_catalog(tmp_path, catalog_target)
     out = tmp_path / "out.mrc"
     run_ok = run("export", "--all", "--db", db, "-o", out, "--report", tmp_path / "x.jsonl")
     assert run_ok.returncode == 0, run_ok.stderr
@@ -179,8 +209,10 @@ def test_outputs_elsewhere_are_still_written(tmp_path):
         "(local)000000001",
     ],
 )
-def test_a_035_that_looks_like_a_target_but_is_not_rejects_the_record(tmp_path, bad):
-    db, _src = loaded_catalog(tmp_path)
+def test_a_035_that_looks_like_a_target_but_is_not_rejects_the_record(
+    tmp_path, catalog_target, bad
+):
+    db, _src = loaded_catalog(tmp_path, catalog_target)
     before = records(db)
     f = tmp_path / "t.mrc"
     f.write_bytes(titled("Not a target", ("035", "  $a" + bad)) + titled("Fine"))
@@ -195,8 +227,8 @@ def test_a_035_that_looks_like_a_target_but_is_not_rejects_the_record(tmp_path, 
     assert not any(bad.encode() in v for v in after.values())
 
 
-def test_two_targeting_035s_reject_the_record(tmp_path):
-    db, _src = loaded_catalog(tmp_path)
+def test_two_targeting_035s_reject_the_record(tmp_path, catalog_target):
+    db, _src = loaded_catalog(tmp_path, catalog_target)
     before = records(db)
     f = tmp_path / "t.mrc"
     f.write_bytes(
@@ -208,8 +240,8 @@ def test_two_targeting_035s_reject_the_record(tmp_path):
     assert records(db) == before
 
 
-def test_a_valid_target_still_overlays(tmp_path):
-    db, _src = loaded_catalog(tmp_path)
+def test_a_valid_target_still_overlays(tmp_path, catalog_target):
+    db, _src = loaded_catalog(tmp_path, catalog_target)
     f = tmp_path / "t.mrc"
     f.write_bytes(titled("Overlaid title", ("035", "  $a(LOCAL)000000004")))
     proc = run("load", f, "--db", db)
@@ -219,8 +251,8 @@ def test_a_valid_target_still_overlays(tmp_path):
     assert b"(LOCAL)" not in records(db)[4]
 
 
-def test_a_system_number_in_other_digits_is_a_usage_error(tmp_path):
-    db, _src = loaded_catalog(tmp_path)
+def test_a_system_number_in_other_digits_is_a_usage_error(tmp_path, catalog_target):
+    db, _src = loaded_catalog(tmp_path, catalog_target)
     for value in ("²", "٤", "1x", "0"):
         usage_error(run("catalog", "show", value, "--db", db), "not a system number")
         usage_error(run("export", value, "--db", db, "-o", tmp_path / "o.mrc"), "system number")
@@ -237,10 +269,10 @@ def test_a_system_number_in_other_digits_is_a_usage_error(tmp_path):
         ["validate", SAMPLE, "--jobs", "two"],
     ],
 )
-def test_a_number_that_is_not_one_is_a_usage_error(tmp_path, args):
-    db = tmp_path / "c.sqlite"
+def test_a_number_that_is_not_one_is_a_usage_error(catalog_target, args):
+    db = catalog_target
     usage_error(run(*[str(a).replace("{db}", str(db)) for a in args]), "is not a")
-    assert not db.exists()
+    assert not has_catalog(db)
 
 
 def _read_only_prefix() -> list[str]:
@@ -296,6 +328,34 @@ def test_a_catalog_in_a_read_only_folder_can_be_read_not_written(tmp_path):
         folder.chmod(0o755)
 
 
+def test_a_catalog_the_role_cannot_write_says_so_in_one_line_pg(tmp_path, pg_target, pg_cluster):
+    """The PostgreSQL side of the two tests above: a role granted SELECT only (what a read-only
+    file is on SQLite) reads the catalog; load and delete say in one line that it cannot be
+    written, and change nothing."""
+    db, _src = loaded_catalog(tmp_path, pg_target)
+    role = f"reader{os.getpid()}"
+    pg_cluster.execute(
+        db,
+        f"DROP ROLE IF EXISTS {role}; CREATE ROLE {role} LOGIN; "
+        f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}",
+    )
+    reader = db.replace(f"//{pg_cluster.user}@", f"//{role}@")
+    try:
+        before = contents(db)
+        one_line_error(run("load", SAMPLE, "--db", reader), "cannot be written")
+        one_line_error(run("catalog", "delete", "1", "--db", reader), "cannot be written")
+        assert contents(db) == before
+        show = run("catalog", "show", "1", "--db", reader)
+        assert show.returncode == 0 and "=SYS  000000001" in show.stdout, show.stderr
+        out = tmp_path / "out.mrc"
+        exp = run("export", "--all", "--db", reader, "-o", out)
+        assert exp.returncode == 0, exp.stderr
+        assert out.read_bytes().count(b"\x1d") == 5
+    finally:
+        pg_cluster.drop_database(db)  # its sessions first: then the role can go
+        pg_cluster.execute(pg_cluster.url(), f"DROP ROLE IF EXISTS {role}")
+
+
 def _hold_write_lock(db: Path) -> sqlite3.Connection:
     """What a load does while it writes a group: a write transaction, left open."""
     con = sqlite3.connect(db, isolation_level=None)
@@ -345,6 +405,90 @@ def test_a_load_waits_for_another_writer_and_says_so(tmp_path):
     assert len(records(db)) == 6
 
 
+def _hold_a_record_pg(db: str) -> Any:
+    """What a writer on another host does while it overlays record 1 (PostgreSQL has no lock on
+    the whole catalog: writers wait for each other on the rows they both change): its
+    transaction holds the record's row, left open."""
+    holder = open_catalog(db)
+    holder.begin()
+    holder.replace(1, titled("Held by a test"), [], "heldbyatest/")
+    return holder
+
+
+def _overlay_of_1(tmp_path: Path, *more: bytes) -> Path:
+    f = tmp_path / "overlay.mrc"
+    f.write_bytes(titled("Overlay of 1", ("035", "  $a(LOCAL)000000001")) + b"".join(more))
+    return f
+
+
+def test_a_write_locked_out_longer_than_it_waits_says_so_in_one_line_pg(tmp_path, pg_target):
+    """The PostgreSQL side of the SQLite test above: a write that waits for another writer's
+    lock longer than ``--wait`` gives up with the same line and exit 2; one that waits more
+    than a second says so first (once)."""
+    db, _src = loaded_catalog(tmp_path, pg_target)
+    before = records(db)
+    f = _overlay_of_1(tmp_path)
+    holder = _hold_a_record_pg(db)
+    try:
+        line = one_line_error(
+            run("load", f, "--db", db, "--wait", "1", "-q"), "another process", "locked"
+        )
+        assert "--wait" in line
+        one_line_error(run("catalog", "delete", "1", "--db", db, "--wait", "0"), "locked")
+        proc = run("catalog", "delete", "1", "--db", db, "--wait", "5")
+        assert proc.returncode == 2, (proc.stdout, proc.stderr)
+        notice, last = proc.stderr.strip().splitlines()
+        assert notice == (
+            f"marc8fast: {shown(db)}: another process is writing to the catalog; waiting "
+            "(up to 5 s)"
+        )
+        assert "another process" in last and "locked" in last and "--wait" in last, last
+    finally:
+        holder.rollback()
+        holder.close()
+    assert records(db) == before
+
+
+@pytest.mark.parametrize("holder_ends", ["rollback", "commit"])
+@pytest.mark.parametrize("command", ["load", "delete"])
+def test_a_write_waits_for_another_writer_and_says_so_pg(tmp_path, pg_target, command, holder_ends):
+    """The PostgreSQL side of the SQLite test above: a load (or a delete) that needs a row
+    another writer holds says once that it waits, and goes on when that writer ends, whether it
+    rolled back or committed (then it overlays, or deletes, what the other writer stored)."""
+    db, _src = loaded_catalog(tmp_path, pg_target)
+    f = _overlay_of_1(tmp_path, titled("Waited for"))
+    holder = _hold_a_record_pg(db)
+    args = ["load", str(f)] if command == "load" else ["catalog", "delete", "1"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "marc8fast", *args, "--db", db],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        assert proc.stderr is not None
+        first = proc.stderr.readline()  # blocks until the loader has waited a while
+        assert "another process is writing to the catalog; waiting" in first, first
+    finally:
+        getattr(holder, holder_ends)()
+        holder.close()
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, (out, err)
+    held = ["overlaid"] if holder_ends == "commit" else []
+    with open_catalog(db, readonly=True) as s:
+        actions = [e.action for e in s.events(1)]
+    if command == "load":
+        assert "Record overlaid: 000000001" in out and "Record received: 000000006" in out, out
+        assert b"Overlay of 1" in records(db)[1]
+        assert actions == ["created", *held, "overlaid"]
+    else:
+        assert out == "000000001: deleted\n", out
+        assert b"DELETED" in records(db)[1]
+        assert (b"Held by a test" in records(db)[1]) == (holder_ends == "commit")
+        assert actions == ["created", *held, "deleted"]
+
+
 # ------------------------------------------------------------------------------------------------
 # 9. readers never wait for a writer
 
@@ -371,6 +515,32 @@ def test_export_and_show_read_while_a_load_holds_its_transaction(tmp_path):
         assert missing.returncode == 1 and "000000006: not found" in missing.stderr
     finally:
         holder.execute("ROLLBACK")
+        holder.close()
+
+
+def test_export_and_show_read_while_a_writer_holds_its_transaction_pg(tmp_path, pg_target):
+    """The PostgreSQL side of the test above: another writer's open transaction, with a new
+    record and an overlay in it, is neither waited for nor seen."""
+    db, _src = loaded_catalog(tmp_path, pg_target)
+    before = records(db)
+    holder = _hold_a_record_pg(db)
+    holder.insert(titled("Uncommitted"), [], "uncommitted/")
+    assert holder.count() == 6  # written in its transaction (not committed)
+    try:
+        out = tmp_path / "out.mrc"
+        exp = run("export", "--all", "--db", db, "-o", out)
+        assert exp.returncode == 0, exp.stderr
+        assert out.read_bytes().count(b"\x1d") == 5
+        assert b"Uncommitted" not in out.read_bytes() and b"Held by" not in out.read_bytes()
+        show = run("catalog", "show", "1", "2", "--db", db)
+        assert show.returncode == 0, show.stderr
+        assert "=SYS  000000001" in show.stdout and "=SYS  000000002" in show.stdout
+        assert "Held by" not in show.stdout
+        missing = run("catalog", "show", "6", "--db", db)
+        assert missing.returncode == 1 and "000000006: not found" in missing.stderr
+        assert records(db) == before
+    finally:
+        holder.rollback()
         holder.close()
 
 
@@ -409,12 +579,48 @@ def test_a_mistyped_catalog_is_not_created(tmp_path):
     assert len(records(db)) == 5
 
 
+def test_a_mistyped_catalog_is_not_created_pg(tmp_path, pg_target, pg_cluster):
+    """The PostgreSQL side of the test above: a URL naming no database is said in one line and
+    no database is made (not even by load: a consortium's DBA makes it); an empty database is
+    not made a catalog by a command that only reads or deletes; a database whose ``records``
+    table is not the catalog's is left as it was, by load too."""
+    typo = pg_cluster.url("no_such_catalog")
+    out = tmp_path / "out.mrc"
+    for cmd in (
+        ["catalog", "show", "1", "--db", typo],
+        ["catalog", "delete", "1", "--db", typo],
+        ["export", "--all", "--db", typo, "-o", out],
+        ["load", SAMPLE, "--db", typo],
+    ):
+        one_line_error(run(*cmd), "no_such_catalog")
+        assert not pg_cluster.database_exists("no_such_catalog"), cmd
+        assert list(tmp_path.iterdir()) == [], cmd
+    empty = pg_target
+    one_line_error(run("catalog", "delete", "1", "--db", empty), "no catalog at")
+    one_line_error(run("catalog", "show", "1", "--db", empty), "no catalog at")
+    one_line_error(run("export", "--all", "--db", empty, "-o", out), "no catalog at")
+    assert not has_catalog(empty) and not out.exists()
+    pg_cluster.execute(empty, "CREATE TABLE records (x integer); INSERT INTO records VALUES (7)")
+    one_line_error(run("load", SAMPLE, "--db", empty), "not a marc8fast catalog")
+    one_line_error(run("catalog", "show", "1", "--db", empty), "not a marc8fast catalog")
+    tables = "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1"
+    assert pg_cluster.query(empty, tables) == [("records",)]
+    assert pg_cluster.query(empty, "SELECT x FROM records") == [(7,)]
+    # load makes one in the empty database the DBA gave it
+    db = pg_cluster.new_database()
+    try:
+        assert run("load", SAMPLE, "--db", db, "-q").returncode == 0
+        assert len(records(db)) == 5
+    finally:
+        pg_cluster.drop_database(db)
+
+
 # ------------------------------------------------------------------------------------------------
 # 6. an overlay never gives two live records one OCLC number; 7. a record with no fields
 
 
-def test_an_overlay_that_would_share_an_oclc_number_is_refused(tmp_path):
-    db = tmp_path / "c.sqlite"
+def test_an_overlay_that_would_share_an_oclc_number_is_refused(tmp_path, catalog_target):
+    db = catalog_target
     first = tmp_path / "first.mrc"
     first.write_bytes(
         titled("Has OCLC 101", ("001", "ocm00000101"), ("003", "OCoLC")) + titled("Has none")
@@ -440,8 +646,8 @@ def test_an_overlay_that_would_share_an_oclc_number_is_refused(tmp_path):
     assert b"Still 101" in records(db)[1]
 
 
-def test_a_record_with_no_fields_is_rejected(tmp_path):
-    db, _src = loaded_catalog(tmp_path)
+def test_a_record_with_no_fields_is_rejected(tmp_path, catalog_target):
+    db, _src = loaded_catalog(tmp_path, catalog_target)
     empty = iso2709()
     assert len(empty) == 26
     f = tmp_path / "empty.mrc"

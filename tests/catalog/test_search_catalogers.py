@@ -20,9 +20,10 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from test_catalog_safety import iso2709, run
+from test_catalog_safety import iso2709, records, run
 
 from marc8fast import Field, Record, flows
+from marc8fast.catalog import open_catalog
 from marc8fast.flows import search
 
 FIXED = ("008", "990730s1999    xx            000 0 eng d")
@@ -33,7 +34,7 @@ def rec(title: str, *more: tuple[str, str], ind2: str = "0") -> bytes:
     return iso2709(FIXED, *more, ("245", f"1{ind2}$a{title}"))
 
 
-def load(tmp_path: Path, name: str, *records: bytes, db: Path | None = None) -> Path:
+def load(tmp_path: Path, name: str, *records: bytes, db: Path | str | None = None) -> Path | str:
     db = db or tmp_path / "catalog.sqlite"
     src = tmp_path / name
     src.write_bytes(b"".join(records))
@@ -43,7 +44,7 @@ def load(tmp_path: Path, name: str, *records: bytes, db: Path | None = None) -> 
     return db
 
 
-def found(db: Path, *args: str) -> list[int]:
+def found(db: Path | str, *args: str) -> list[int]:
     """System numbers ``catalog search`` lists (exit 0 when some, 1 when none)."""
     proc = run("catalog", "search", "--db", db, *args)
     assert "Traceback" not in proc.stderr, proc.stderr
@@ -52,10 +53,12 @@ def found(db: Path, *args: str) -> list[int]:
     return sysnos
 
 
-@pytest.fixture
-def catalog(tmp_path: Path) -> Path:
+@pytest.fixture(scope="module")
+def catalog(tmp_path_factory: pytest.TempPathFactory, module_catalog_target: str) -> Path | str:
+    """The catalog of the search tests, on each backend in turn: built once per backend (the
+    tests that take it only read it)."""
     return load(
-        tmp_path,
+        tmp_path_factory.mktemp("search"),
         "a.mrc",
         rec("The hobbit /", ("100", "1 $aTolkien, J. R. R."), ind2="4"),  # 1
         rec("Symphonies", ("100", "1 $aDvořák, Antonín,$d1841-1904.")),  # 2
@@ -71,6 +74,7 @@ def catalog(tmp_path: Path) -> Path:
         rec("Cooperation by email with Obrien"),  # 8
         rec("ΟΔΥΣΣΕΥΣ"),  # 9
         rec("Kana not split", ("246", "1 $aがっこう")),  # 10
+        db=module_catalog_target,
     )
 
 
@@ -150,8 +154,8 @@ def test_a_wrong_check_digit_is_said(catalog):
     assert proc.returncode == 1 and "should be 5" in proc.stderr, proc.stderr
 
 
-def test_a_wrong_isbn_a_record_holds_as_written_is_found(tmp_path):
-    db = load(tmp_path, "a.mrc", rec("Misprinted", ("020", "  $a0126017205")))
+def test_a_wrong_isbn_a_record_holds_as_written_is_found(tmp_path, catalog_target):
+    db = load(tmp_path, "a.mrc", rec("Misprinted", ("020", "  $a0126017205")), db=catalog_target)
     assert found(db, "--isbn", "0-12-601720-5") == [1]
 
 
@@ -187,13 +191,14 @@ def test_greek_final_sigma(catalog):
 # 19. the duplicate check folds and reads numbers as search does
 
 
-def test_possible_duplicates_by_a_folded_title_key(tmp_path):
+def test_possible_duplicates_by_a_folded_title_key(tmp_path, catalog_target):
     db = load(
         tmp_path,
         "a.mrc",
         rec("The hobbit /", ("100", "1 $aTolkien, J. R. R."), ind2="4"),
         rec("Łódź", ("100", "1 $aStraße, Anna.")),
         rec("Œuvres complètes"),
+        db=catalog_target,
     )
     src = tmp_path / "b.mrc"
     src.write_bytes(
@@ -219,22 +224,25 @@ def test_possible_duplicates_by_a_folded_title_key(tmp_path):
 @pytest.mark.parametrize(
     "field", [("035", "  $a(ocolc)777"), ("035", "  $a(OCOLC)ocm0000777"), ("019", "  $a777")]
 )
-def test_oclc_numbers_in_any_case_and_019_are_duplicates(tmp_path, field):
-    db = load(tmp_path, "a.mrc", rec("Live", ("035", "  $a(OCoLC)777")))
+def test_oclc_numbers_in_any_case_and_019_are_duplicates(tmp_path, catalog_target, field):
+    db = load(tmp_path, "a.mrc", rec("Live", ("035", "  $a(OCoLC)777")), db=catalog_target)
     src = tmp_path / "b.mrc"
     src.write_bytes(rec("Another title", field))
     proc = run("load", src, "--db", db)
     assert "Traceback" not in proc.stderr
     assert "not loaded: duplicate of 000000001 (OCLC number 777)" in proc.stdout, proc.stdout
-    con = sqlite3.connect(db)
-    assert con.execute("SELECT count(*) FROM records").fetchone() == (1,)
-    con.close()
+    assert list(records(db)) == [1]
     assert found(db, "--oclc", "777") == [1]
     assert found(db, "--oclc", "(ocolc)777") == [1]
 
 
-def test_a_019_on_the_live_record_catches_its_merged_number(tmp_path):
-    db = load(tmp_path, "a.mrc", rec("Live", ("019", "  $a555"), ("035", "  $a(OCoLC)777")))
+def test_a_019_on_the_live_record_catches_its_merged_number(tmp_path, catalog_target):
+    db = load(
+        tmp_path,
+        "a.mrc",
+        rec("Live", ("019", "  $a555"), ("035", "  $a(OCoLC)777")),
+        db=catalog_target,
+    )
     src = tmp_path / "b.mrc"
     src.write_bytes(rec("Old number", ("035", "  $a(OCoLC)555")))
     proc = run("load", src, "--db", db)
@@ -242,11 +250,14 @@ def test_a_019_on_the_live_record_catches_its_merged_number(tmp_path):
     assert found(db, "--oclc", "555") == [1]
 
 
-def test_search_finds_what_matching_finds_after_the_040_rule(tmp_path):
+def test_search_finds_what_matching_finds_after_the_040_rule(tmp_path, catalog_target):
     """A record cataloged in French loses its 035s (the 040 rule), but the duplicate check keeps
     its OCLC number: ``catalog search --oclc`` finds it by that number too."""
     db = load(
-        tmp_path, "a.mrc", rec("Le hobbit", ("035", "  $a(OCoLC)555"), ("040", "  $aXYZ$bfre"))
+        tmp_path,
+        "a.mrc",
+        rec("Le hobbit", ("035", "  $a(OCoLC)555"), ("040", "  $aXYZ$bfre")),
+        db=catalog_target,
     )
     src = tmp_path / "b.mrc"
     src.write_bytes(rec("The hobbit", ("019", "  $a555")))
@@ -312,6 +323,32 @@ def test_a_version_2_catalog_is_reindexed_by_the_first_writer(tmp_path):
     ]
     assert con.execute("SELECT number, sysno FROM oclc").fetchall() == [("555", 1)]
     con.close()
+    assert found(db, "--title", "hobb*") == [1, 2]
+    assert found(db, "--oclc", "555") == [1]
+
+
+def test_a_version_2_catalog_is_reindexed_by_the_first_writer_pg(tmp_path, pg_target, pg_cluster):
+    """The PostgreSQL side of the test above: the catalog's migration 3 (the same reindex) is
+    applied by the first writer, never by a reader."""
+    db = load(tmp_path, "a.mrc", rec("The hobbit", ("019", "  $a555"), ind2="4"), db=pg_target)
+    # What version 2 had stored: the old terms, key and numbers.
+    pg_cluster.execute(
+        db,
+        "DELETE FROM search_terms WHERE col IN (0, 5); "
+        "INSERT INTO search_terms (term, col, sysno) VALUES ('thehobbit', 0, 1); "
+        "UPDATE records SET title_key = 'thehobbit/'; DELETE FROM oclc; "
+        "UPDATE marc8fast_schema SET version = 2",
+    )
+    proc = run("catalog", "search", "--db", db, "--title", "hobb*")
+    assert proc.returncode == 2 and "upgrades it" in proc.stderr, proc.stderr
+    load(tmp_path, "b.mrc", rec("Hobbit"), db=db)  # a writer upgrades, then loads
+    assert pg_cluster.query(db, "SELECT version FROM marc8fast_schema") == [(3,)]
+    with open_catalog(db, readonly=True) as s:
+        assert [(r.sysno, r.title_key) for r in s.iter_records()] == [
+            (1, "hobbit/"),
+            (2, "hobbit/"),
+        ]
+        assert s.sysnos_by_oclc("555") == {1}
     assert found(db, "--title", "hobb*") == [1, 2]
     assert found(db, "--oclc", "555") == [1]
 

@@ -119,17 +119,52 @@ class Cluster:
         if proc.returncode != 0:
             raise RuntimeError(f"{tool} failed ({proc.returncode}): {proc.stderr or proc.stdout}")
 
-    def url(self, dbname: str = "postgres") -> str:
-        return f"postgresql://{self.user}@/{dbname}?host={self.socket}&port={self.port}"
+    def url(self, dbname: str = "postgres", user: str | None = None) -> str:
+        return f"postgresql://{user or self.user}@/{dbname}?host={self.socket}&port={self.port}"
 
     def new_database(self) -> str:
-        """A new empty database; its URL."""
+        """A new empty database (no catalog in it: the first writer makes one, as in a real
+        deployment); its URL. Copied from ``template1`` file by file (``STRATEGY FILE_COPY``:
+        0.2 s against 0.5 s for the default WAL_LOG copy on this machine under load)."""
         import psycopg
 
         name = f"t{os.getpid()}_{next(self._names)}"
         with psycopg.connect(self.url(), autocommit=True) as conn:
-            conn.execute(f"CREATE DATABASE {name}")
+            conn.execute(f"CREATE DATABASE {name} STRATEGY FILE_COPY")
         return self.url(name)
+
+    def drop_database(self, url: str) -> None:
+        """Drop the database :meth:`new_database` made (its sessions ended first, by force: a
+        test that failed may have left one open)."""
+        import psycopg
+
+        name = url.split("?", 1)[0].rsplit("/", 1)[1]
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+    def execute(self, url: str, sql: str) -> None:
+        """Run ``sql`` as the cluster's superuser in the database at ``url`` (what a test does
+        to a catalog behind the API's back: a foreign table, a role)."""
+        import psycopg
+
+        name = url.split("?", 1)[0].rsplit("/", 1)[1]
+        with psycopg.connect(self.url(name), autocommit=True) as conn:
+            conn.execute(sql)
+
+    def query(self, url: str, sql: str) -> list[tuple[object, ...]]:
+        """The rows of one query, as the superuser, in the database at ``url``."""
+        import psycopg
+
+        name = url.split("?", 1)[0].rsplit("/", 1)[1]
+        with psycopg.connect(self.url(name), autocommit=True) as conn:
+            return list(conn.execute(sql).fetchall())
+
+    def database_exists(self, name: str) -> bool:
+        import psycopg
+
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            row = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        return row is not None
 
     def stop(self) -> None:
         try:

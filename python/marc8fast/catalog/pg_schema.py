@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from .._native import search_index_row
+from .._native import Marc8Error, Record, search_index_row, search_match_keys
 from .api import (
     LOADED_FATES,
     SCHEMA_VERSION,
@@ -117,13 +117,31 @@ def _script(sql: str) -> Callable[[Any], None]:
 
 
 def _reindex(store: Any) -> None:
-    """Every record's search terms made again by the core (version 3's terms)."""
+    """Version 3, as on SQLite: every record's search terms and title key made again by the
+    core, and the OCLC numbers read from its stored data added (never removed). A number that
+    another live record already carries is not added live twice (``ON CONFLICT DO NOTHING``
+    covers ``oclc_live_once``: the duplicate check finds that other record by it)."""
     store.conn.execute("DELETE FROM search_terms")
     sysnos = [r[0] for r in store.conn.execute("SELECT sysno FROM records ORDER BY sysno")]
     for sysno in sysnos:
-        row = store.conn.execute("SELECT data FROM records WHERE sysno=%s", (sysno,)).fetchone()
-        if row is not None:
-            store._index(sysno, bytes(row[0]), new=True)
+        row = store.conn.execute(
+            "SELECT data, deleted FROM records WHERE sysno=%s", (sysno,)
+        ).fetchone()
+        if row is None:
+            continue
+        data = bytes(row[0])
+        store._index(sysno, data, new=True)
+        try:
+            numbers, key = search_match_keys(Record.parse(data))
+        except (ValueError, Marc8Error):
+            continue  # a stored record the core cannot read keeps its key
+        store.conn.execute("UPDATE records SET title_key=%s WHERE sysno=%s", (key, sysno))
+        if numbers:
+            store.conn.execute(
+                "INSERT INTO oclc (number, sysno, live) SELECT DISTINCT n, %s, %s "
+                "FROM unnest(%s::text[]) AS u(n) ON CONFLICT DO NOTHING",
+                (sysno, not row[1], list(numbers)),
+            )
 
 
 #: Schema migrations, as on SQLite: version N is reached by ``MIGRATIONS[N - 1]``.

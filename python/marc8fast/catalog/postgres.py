@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time as _time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -39,6 +40,7 @@ from .api import (
     Batch,
     CatalogError,
     Event,
+    LockedError,
     LogRow,
     NoCatalogError,
     ReadOnlyError,
@@ -56,21 +58,36 @@ from .pg_schema import (
     MIGRATIONS,
     _first_line,
     _terms,
-    _translate,
     redact,
 )
+from .pg_schema import _translate as _translate_driver_error
 
 try:
     import psycopg
+    from psycopg import errors as _pg_errors
 except ImportError:  # pragma: no cover - said when a postgresql:// catalog is opened
     psycopg = None  # type: ignore[assignment]
+    _pg_errors = None  # type: ignore[assignment]
+
+
+def _translate(target: str, e: Exception) -> CatalogError:
+    """The :class:`CatalogError` for a psycopg error; a lock waited for past ``lock_timeout``
+    (the ``--wait`` limit) is said as the SQLite backend says it."""
+    if _pg_errors is not None and isinstance(e, _pg_errors.LockNotAvailable):
+        return LockedError(
+            f"{target}: another process kept the catalog locked longer than the wait allows; "
+            "gave up (--wait SECONDS waits longer)"
+        )
+    return _translate_driver_error(target, e)
 
 
 class PostgresStore:
     """:class:`~marc8fast.catalog.api.Catalog` on a PostgreSQL database (``url``: a libpq
     connection URL, ``postgresql://USER@HOST[:PORT]/DBNAME``; ``?host=/run/postgresql`` for a
     unix socket). ``create``: make the tables in an empty database; ``readonly``: a read-only
-    session. ``wait``: seconds a write waits for a lock another session holds."""
+    session. ``wait``: seconds a write waits for a lock another session holds (``lock_timeout``;
+    then :class:`LockedError`); ``on_wait`` is called once, with the SQLite backend's message,
+    when a write has waited a second for another session's lock (see :meth:`_watch`)."""
 
     remote = True
 
@@ -90,6 +107,12 @@ class PostgresStore:
         self.batch_id: int | None = None
         self.wait = wait
         self.on_wait = on_wait
+        self._url = url  # with its password: the wait watcher opens a second session
+        self._waited = False
+        self._running = 0  # the number of the statement running now (0: none)
+        self._statements = 0
+        self._watcher: threading.Thread | None = None
+        self._watch_stop = threading.Event()
         self._pending_log: list[tuple[object, ...]] = []
         self._in_tx = False
         # New records of the open transaction, written with COPY before the next statement or
@@ -115,7 +138,9 @@ class PostgresStore:
         except psycopg.Error as e:
             raise CatalogError(f"{self.target}: cannot connect ({_first_line(e)})") from None
         try:
-            self.conn.execute(f"SET lock_timeout = {int(wait * 1000)}")
+            # lock_timeout 0 would wait for ever: --wait 0 is one millisecond.
+            self.conn.execute(f"SET lock_timeout = {max(1, int(wait * 1000))}")
+            self._pid = self.conn.info.backend_pid
             if readonly:
                 self.conn.execute("SET default_transaction_read_only = on")
             self._init_schema(create)
@@ -267,7 +292,69 @@ class PostgresStore:
             self.rollback()
         except CatalogError:
             pass
+        self._watch_stop.set()
+        if self._watcher is not None:
+            self._watcher.join()
         self.conn.close()
+
+    # -- waiting for another writer --------------------------------------------------------------
+
+    def _started(self) -> None:
+        """Mark a statement that may wait for another session's lock as running (the watcher
+        looks at it); :meth:`_finished` ends it."""
+        self._statements += 1
+        self._running = self._statements
+        if (
+            self._watcher is None
+            and self.on_wait is not None
+            and self.wait > 1.0
+            and not self.readonly
+            and not self._waited
+        ):
+            self._watcher = threading.Thread(target=self._watch, daemon=True)
+            self._watcher.start()
+
+    def _finished(self) -> None:
+        self._running = 0
+
+    def _watch(self) -> None:
+        """Say once, through ``on_wait``, that this session's write waits for another session
+        (the SQLite backend's notice, the same words). A statement still running after a second
+        is asked about on a second session (``pg_blocking_pids``; opened only then, kept while
+        the store is open): a slow statement that waits for no one is not a writer waiting.
+        The notice is a courtesy: a failure here ends the watching, never the write."""
+        side = None
+        seen, since = 0, 0.0
+        try:
+            while not self._watch_stop.wait(0.2):
+                running = self._running
+                if running == 0:
+                    seen = 0
+                    continue
+                t = _time.monotonic()
+                if running != seen:
+                    seen, since = running, t
+                    continue
+                if t - since < 1.0:
+                    continue
+                if side is None:
+                    side = psycopg.connect(self._url, autocommit=True, connect_timeout=10)
+                row = side.execute(
+                    "SELECT cardinality(pg_blocking_pids(%s))", (self._pid,)
+                ).fetchone()
+                if row and row[0] and self._running == seen and self.on_wait is not None:
+                    self._waited = True
+                    self.on_wait(
+                        f"{self.target}: another process is writing to the catalog; waiting "
+                        f"(up to {self.wait:g} s)"
+                    )
+                    return
+                since = t  # not blocked (a slow statement): asked again a second later
+        except psycopg.Error:
+            return
+        finally:
+            if side is not None:
+                side.close()
 
     def __enter__(self) -> PostgresStore:
         return self
@@ -297,6 +384,7 @@ class PostgresStore:
             ("search_terms (term, col, sysno)", self._new_terms),
             ("events (sysno, time, action, batch_id, source, detail)", self._new_events),
         )
+        self._started()
         try:
             with self.conn.cursor() as cur:
                 for table, rows in batches:
@@ -307,6 +395,7 @@ class PostgresStore:
         except psycopg.Error as e:
             raise _translate(self.target, e) from None
         finally:
+            self._finished()
             for _, rows in batches:
                 rows.clear()
 
@@ -319,6 +408,7 @@ class PostgresStore:
         event = self._new_events[0]
         for rows in (self._new_records, self._new_oclc, self._new_terms, self._new_events):
             rows.clear()
+        self._started()
         try:
             self.conn.execute(
                 "WITH r AS (INSERT INTO records (sysno, data, title_key, deleted, created_at, "
@@ -333,6 +423,8 @@ class PostgresStore:
             )
         except psycopg.Error as e:
             raise _translate(self.target, e) from None
+        finally:
+            self._finished()
 
     def prepare(self, inputs: list[tuple[str, int]], numbers: list[str], keys: list[str]) -> None:
         """Before a group of records in the open transaction: learn, in three queries, which
@@ -391,12 +483,15 @@ class PostgresStore:
         """Run one statement (after the transaction's new records are written); a driver error
         becomes a :class:`CatalogError`."""
         self._flush_writes()
+        self._started()
         try:
             return self.conn.execute(sql, params)
         except psycopg.Error as e:
             if self._in_tx:
                 self._pending_log.clear()
             raise _translate(self.target, e) from None
+        finally:
+            self._finished()
 
     # -- records ---------------------------------------------------------------------------------
 
@@ -643,6 +738,7 @@ class PostgresStore:
         self._flush_writes()
         if self._pending_log:
             rows, self._pending_log = self._pending_log, []
+            self._started()
             try:
                 with (
                     self.conn.cursor() as cur,
@@ -655,6 +751,8 @@ class PostgresStore:
                         copy.write_row(r)
             except psycopg.Error as e:
                 raise _translate(self.target, e) from None
+            finally:
+                self._finished()
 
     def _log_rows(self, where: str, params: tuple[object, ...]) -> list[LogRow]:
         self._flush_log()

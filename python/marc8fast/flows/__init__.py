@@ -11,17 +11,41 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from .._native import Field, Record
+from ..catalog import ConflictError
 from .exporter import CharReport, ExportOutcome, ExportSummary, TagFilter, export_records
 from .importer import import_records, normalise_oclc, title_key
 from .outcome import DeleteResult, ExportFate, Fate, LoadSummary, Outcome, RejectReason
 from .store import CatalogStore, SQLiteStore, StoredRecord, format_sysno, open_store, parse_sysno
 
+_T = TypeVar("_T")
+
+#: How many times a delete or undelete runs when concurrent writers keep conflicting with it.
+_TRIES = 5
+
+
+def _in_transaction(store: CatalogStore, body: Callable[[], _T]) -> _T:
+    """``body()`` in one write transaction; run again (it reads the record afresh) when another
+    writer's transaction changed the record meanwhile (:class:`ConflictError`: PostgreSQL's
+    serialisation failure once that writer commits; SQLite has one writer at a time)."""
+    for attempt in range(1, _TRIES + 1):
+        try:
+            with store.transaction():
+                return body()
+        except ConflictError:
+            if attempt == _TRIES:
+                raise
+    raise AssertionError("unreachable")
+
 
 def delete_record(store: CatalogStore, sysno: int) -> DeleteResult:
     """Soft-delete: add ``STA 1_ $a DELETED`` and set the deleted flag. Returns what happened:
     :class:`~.outcome.DeleteResult` ``DELETED``, ``ALREADY_DELETED`` or ``NOT_FOUND``."""
-    with store.transaction():
+
+    def body() -> DeleteResult:
         rec = store.get(sysno)
         if rec is None:
             return DeleteResult.NOT_FOUND
@@ -32,13 +56,16 @@ def delete_record(store: CatalogStore, sysno: int) -> DeleteResult:
         store.mark_deleted(sysno, model.to_bytes(encoding="utf8"))
         return DeleteResult.DELETED
 
+    return _in_transaction(store, body)
+
 
 def undelete_record(store: CatalogStore, sysno: int) -> DeleteResult | str:
     """Undo :func:`delete_record`: remove the ``STA $a DELETED`` field(s) and clear the deleted
     flag (the history says who and when). Returns :class:`~.outcome.DeleteResult` ``UNDELETED``,
     ``NOT_DELETED``, ``NOT_FOUND``, or (a plain ``str``) why it was refused: a live record has
     one of its OCLC numbers (two live records never share one)."""
-    with store.transaction():
+
+    def body() -> DeleteResult | str:
         rec = store.get(sysno)
         if rec is None:
             return DeleteResult.NOT_FOUND
@@ -56,6 +83,8 @@ def undelete_record(store: CatalogStore, sysno: int) -> DeleteResult | str:
                 model.remove_field(f)
         store.undelete(sysno, model.to_bytes(encoding="utf8"))
         return DeleteResult.UNDELETED
+
+    return _in_transaction(store, body)
 
 
 __all__ = [
