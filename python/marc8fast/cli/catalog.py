@@ -437,7 +437,12 @@ def _register_i21(acts: Any) -> None:
         "or --overlay SYSNO; through the normal path: history, versions); reject ID: drop it.",
         epilog=_EXIT_EPILOG,
     )
-    a.add_argument("what", choices=["list", "show", "accept", "reject"], metavar="list|show|...")
+    a.add_argument(
+        "what",
+        choices=["list", "show", "accept", "reject"],
+        metavar="list|show|accept|reject",
+        help="what to do",
+    )
     a.add_argument("id", nargs="?", type=_count, metavar="ID", help="a staged record's number")
     a.add_argument("--all", action="store_true", help="list: every staged record, not pending only")
     how = a.add_mutually_exclusive_group()
@@ -614,7 +619,9 @@ def _catalog_review(store: Any, args: argparse.Namespace) -> int:
         print()
         return EXIT_OK
     if args.what == "accept":
-        done, msg = accept_staged(store, args.id, as_new=args.as_new == "new", overlay=args.overlay)
+        done, msg = accept_staged(
+            store, args.id, as_new=args.as_new is not None, overlay=args.overlay
+        )
     else:
         done, msg = reject_staged(store, args.id)
     print(f"staged {args.id}: {msg}")

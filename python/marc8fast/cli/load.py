@@ -99,7 +99,7 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..catalog import CatalogError
     from ..flows.importer import Importer
-    from ..flows.outcome import Outcome
+    from ..flows.outcome import Fate, Outcome
 
     # "-" is standard input, read once like any input (issue 18).
     if args.files.count("-") > 1:
@@ -140,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
 
     def show(out: Outcome) -> None:
         # Called once the record is committed (its report row was written just before).
-        if args.rejects is not None and out.fate == "rejected":
+        if args.rejects is not None and out.fate is Fate.REJECTED:
             rejected.append(out)
         if args.verbosity >= 1:
             bar.done()  # the bar is drawn again on the next progress call

@@ -1,13 +1,16 @@
 """The export flow (local catalog → OCLC): retrieve, drop local fields, convert to MARC-8.
 
 Each record is retrieved by its system number (or every record changed since a date). Records
-marked deleted are never exported. Fields whose tag is not valid in WorldCat are left out: by
-default every tag that is not three digits (H01, H03, H48, STA, …); ``keep_tags`` (a regular
-expression a tag must match in full) and ``drop_tags`` (a list) change that. The record is then
-written in MARC-8 by the Rust record layer (leader/09 blank, lengths recomputed, 066 rebuilt) and
-every character with no MARC-8 equivalent is reported with its place: ``lossless`` (default)
-writes it as an LC NCR ``&#xXXXX;``, ``lossy`` as ``|``, ``strict`` exports nothing for that
-record.
+marked deleted are never exported, except as deletions (``deleted_since``: leader/05 ``d``, so
+that OCLC holdings can be cancelled). With ``local_prefix`` (the ``export`` command's default,
+``(LOCAL)``), every record carries ``035 $a (LOCAL)<sysno>``: OCLC's copy sent back overlays the
+record it came from when loaded (the loader reads and removes that targeting 035). Fields whose
+tag is not valid in WorldCat are left out: by default every tag that is not three digits (H01,
+H03, H48, STA, …); ``keep_tags`` (a regular expression a tag must match in full) and
+``drop_tags`` (a list) change that. The record is then written in MARC-8 by the Rust record
+layer (leader/09 blank, lengths recomputed, 066 rebuilt) and every character with no MARC-8
+equivalent is reported with its place: ``lossless`` (default) writes it as an LC NCR
+``&#xXXXX;``, ``lossy`` as ``|``, ``strict`` exports nothing for that record.
 
 The output file is written beside its destination (``.OUT.PID-NANOS.marc8fast-tmp``: the next
 export to OUT removes what a killed one left) and renamed into place when complete, with the
@@ -242,12 +245,13 @@ class Exporter:
         tags: TagFilter | None = None,
         on_outcome: Callable[[ExportOutcome], object] | None = None,
         encoding: Literal["marc8", "utf8"] = "marc8",
-        local_prefix: str | None = DEFAULT_LOCAL_PREFIX,
+        local_prefix: str | None = None,
     ) -> None:
         """``local_prefix``: every exported record carries ``035 $a PREFIX + system number`` (any
         035 already starting with the prefix is replaced), so that the record, sent back by OCLC,
-        overlays the one it came from (the loader's targeting 035, removed as it loads); None:
-        no such 035."""
+        overlays the one it came from (the loader's targeting 035, removed as it loads); None
+        (the default here, so the Z39.50/SRU server serves records as stored): no such 035.
+        The ``export`` command passes :data:`DEFAULT_LOCAL_PREFIX` unless told otherwise."""
         if local_prefix is not None and not local_prefix.strip():
             raise ArgumentError('the local 035 prefix must not be empty (default "(LOCAL)")')
         if encoding not in ("marc8", "utf8"):
@@ -262,11 +266,12 @@ class Exporter:
         self.local_prefix = local_prefix
         self.summary = ExportSummary()
 
-    def _outgoing(self, rec: StoredRecord) -> bytes:
+    def _outgoing(self, rec: StoredRecord) -> tuple[bytes, list[RecordProblem]]:
         """The stored bytes with what export adds (i21-catalog): the local 035 and, for a
-        deleted record being exported as a deletion, leader/05 ``d``."""
+        deleted record being exported as a deletion, leader/05 ``d``; and what reading the
+        stored record found (a control character replaced: said as the export would say it)."""
         if self.local_prefix is None and not rec.deleted:
-            return rec.data
+            return rec.data, []
         model = Record.parse(rec.data)
         if rec.deleted:
             model.set_leader(5, "d")
@@ -278,7 +283,7 @@ class Exporter:
             model.add_ordered_field(
                 Field("035", "  ", [("a", f"{self.local_prefix}{format_sysno(rec.sysno)}")])
             )
-        return model.to_bytes(encoding="utf8")
+        return model.to_bytes(encoding="utf8"), list(model.problems)
 
     def convert(
         self, rec: StoredRecord, *, as_deletion: bool = False
@@ -293,7 +298,7 @@ class Exporter:
             )
         probs: list[RecordProblem]
         try:
-            data = self._outgoing(rec)
+            data, read_problems = self._outgoing(rec)
             if self.tags.numeric:
                 # The default filter (and any drop list) in one call of the record layer: the
                 # parse, the filter and the MARC-8 writing without a Python object per field.
@@ -307,6 +312,8 @@ class Exporter:
                     model.remove_fields(*set(dropped))
                 out, written = model.to_bytes_report(encoding=self.encoding, errors=self.errors)
                 probs = [*model.problems, *written]
+            if read_problems:
+                probs = [*read_problems, *probs]
         except RecordError as e:
             return None, ExportOutcome(rec.sysno, ExportFate.REJECTED, f"not exported: {e}")
         chars: list[CharReport] = []
@@ -493,16 +500,24 @@ def export_records(
     keep_tags: str = DEFAULT_KEEP_TAGS,
     drop_tags: Iterable[str] = (),
     on_outcome: Callable[[ExportOutcome], object] | None = None,
+    local_prefix: str | None = None,
+    deleted_since: str | None = None,
 ) -> ExportSummary:
-    """Export records of the catalog ``db`` to ``dst`` in MARC-8 (see the module docstring)."""
+    """Export records of the catalog ``db`` to ``dst`` in MARC-8 (see the module docstring).
+    ``local_prefix``: add ``035 $a PREFIX + system number``; ``deleted_since``: also the records
+    deleted since then, with leader/05 ``d``."""
     own = isinstance(db, (str, os.PathLike))
     store: CatalogStore = (
         open_store(db, readonly=True) if isinstance(db, (str, os.PathLike)) else db
     )
     try:
         return Exporter(
-            store, errors=errors, tags=TagFilter(keep_tags, drop_tags), on_outcome=on_outcome
-        ).export(sysnos, dst, since=since)
+            store,
+            errors=errors,
+            tags=TagFilter(keep_tags, drop_tags),
+            on_outcome=on_outcome,
+            local_prefix=local_prefix,
+        ).export(sysnos, dst, since=since, deleted_since=deleted_since)
     finally:
         if own:
             store.close()
