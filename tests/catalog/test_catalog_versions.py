@@ -219,3 +219,17 @@ def test_copy_takes_versions_batches_and_staged_records_along(catalog_target, tm
             assert result.same and records_checksum(t) == records_checksum(s)
             assert t.versions(a) == s.versions(a) and t.staged() == s.staged()
             assert t.batches() == s.batches()
+
+
+def test_a_load_that_fails_is_a_failed_batch(catalog_target, tmp_path):
+    from marc8fast.flows.importer import Importer
+
+    good = tmp_path / "good.mrc"
+    good.write_bytes(record("Loaded", "1"))
+    with open_catalog(catalog_target) as s:
+        Importer(s).load([str(good)])
+        with pytest.raises(FileNotFoundError):
+            Importer(s).load([str(good), str(tmp_path / "missing.mrc")])
+        first, second = s.batches()
+        assert first.status == "completed" and first.finished_at is not None
+        assert second.status == "failed" and second.finished_at is not None

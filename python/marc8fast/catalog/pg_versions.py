@@ -11,6 +11,7 @@ from .api import (
     LOADED_FATES,
     Batch,
     CatalogError,
+    LogRow,
     Staged,
     StoredRecord,
     Version,
@@ -68,43 +69,74 @@ class PgVersions:
         )
 
     def versions(self, sysno: int) -> list[Version]:
-        rec = self.get(sysno)
-        if rec is None:
-            return []
-        out = [
-            Version(
-                int(r[0]), int(r[1]), bytes(r[2]), r[3], bool(r[4]), r[5].split(), r[6], r[7], r[8]
+        return self.versions_of([sysno]).get(sysno, [])
+
+    def versions_of(self, sysnos: list[int]) -> dict[int, list[Version]]:
+        kept: dict[int, list[Version]] = {}
+        for r in self._q(
+            "SELECT sysno, version, data, title_key, deleted, oclc, saved_at, batch_id, action "
+            "FROM versions WHERE sysno = ANY(%s) ORDER BY sysno, version",
+            (sysnos,),
+        ):
+            kept.setdefault(int(r[0]), []).append(
+                Version(
+                    int(r[0]),
+                    int(r[1]),
+                    bytes(r[2]),
+                    r[3],
+                    bool(r[4]),
+                    r[5].split(),
+                    r[6],
+                    None if r[7] is None else int(r[7]),
+                    r[8],
+                )
             )
-            for r in self._q(
-                "SELECT sysno, version, data, title_key, deleted, oclc, saved_at, batch_id, "
-                "action FROM versions WHERE sysno=%s ORDER BY version",
-                (sysno,),
+        numbers: dict[int, list[str]] = {}
+        for sysno, n in self._q(
+            "SELECT sysno, number FROM oclc WHERE sysno = ANY(%s) "
+            'ORDER BY sysno, number COLLATE "C"',
+            (sysnos,),
+        ):
+            numbers.setdefault(int(sysno), []).append(n)
+        out: dict[int, list[Version]] = {}
+        for sysno, data, key, deleted in self._q(
+            "SELECT sysno, data, title_key, deleted FROM records WHERE sysno = ANY(%s)", (sysnos,)
+        ):
+            sysno = int(sysno)
+            vs = kept.get(sysno, [])
+            n = vs[-1].version + 1 if vs else 1
+            vs.append(
+                Version(
+                    sysno,
+                    n,
+                    bytes(data),
+                    key,
+                    bool(deleted),
+                    numbers.get(sysno, []),
+                    None,
+                    None,
+                    None,
+                    current=True,
+                )
             )
-        ]
-        number = out[-1].version + 1 if out else 1
-        out.append(
-            Version(
-                sysno,
-                number,
-                rec.data,
-                rec.title_key,
-                rec.deleted,
-                rec.oclc_numbers,
-                None,
-                None,
-                None,
-                current=True,
-            )
-        )
+            out[sysno] = vs
         return out
 
     def version(self, sysno: int, number: int) -> Version | None:
         return next((v for v in self.versions(sysno) if v.version == number), None)
 
     def revert(
-        self, sysno: int, number: int, *, source: str | None = None, detail: str = ""
+        self,
+        sysno: int,
+        number: int,
+        *,
+        source: str | None = None,
+        detail: str = "",
+        known: Version | None = None,
     ) -> int:
-        old = self.version(sysno, number)
+        old = known if known is not None and known.version == number else None
+        if old is None:
+            old = self.version(sysno, number)
         if old is None:
             raise CatalogError(f"{self.target}: record {sysno} has no version {number}")
         self._forget()
@@ -135,6 +167,17 @@ class PgVersions:
                 (batch_id,),
             )
         }
+
+    def batch_log(self, batch_id: int) -> list[LogRow]:
+        self._flush_log()
+        return [
+            LogRow(*r)
+            for r in self._q(
+                "SELECT batch_id, input_file, input_hash, record_index, fate, sysno, message, "
+                "time FROM load_log WHERE batch_id=%s ORDER BY id",
+                (batch_id,),
+            )
+        ]
 
     def finish_batch(self, batch_id: int, status: str) -> None:
         self._q(

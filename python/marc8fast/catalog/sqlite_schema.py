@@ -151,7 +151,7 @@ CREATE TABLE IF NOT EXISTS versions (
     batch_id INTEGER,
     action TEXT NOT NULL,
     PRIMARY KEY (sysno, version)
-);
+) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS versions_batch ON versions (batch_id);
 CREATE INDEX IF NOT EXISTS events_batch ON events (batch_id);
 CREATE TABLE IF NOT EXISTS review (

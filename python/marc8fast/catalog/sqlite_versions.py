@@ -12,6 +12,7 @@ from .api import (
     LOADED_FATES,
     Batch,
     CatalogError,
+    LogRow,
     Staged,
     StoredRecord,
     Version,
@@ -79,44 +80,71 @@ class SQLiteVersions:
 
     def versions(self, sysno: int) -> list[Version]:
         """Every version of the record, oldest first, the current one last (empty: no record)."""
-        rec = self.get(sysno)
-        if rec is None:
-            return []
-        out = [
-            Version(r[0], r[1], r[2], r[3], bool(r[4]), r[5].split(), r[6], r[7], r[8])
+        return self.versions_of([sysno]).get(sysno, [])
+
+    def versions_of(self, sysnos: list[int]) -> dict[int, list[Version]]:
+        """:meth:`versions` of many records in a few queries (records that do not exist are
+        left out)."""
+        out: dict[int, list[Version]] = {}
+        for i in range(0, len(sysnos), 500):
+            part = sysnos[i : i + 500]
+            marks = ",".join("?" * len(part))
+            kept: dict[int, list[Version]] = {}
             for r in self.db.execute(
                 "SELECT sysno, version, data, title_key, deleted, oclc, saved_at, batch_id, "
-                "action FROM versions WHERE sysno=? ORDER BY version",
-                (sysno,),
-            )
-        ]
-        number = out[-1].version + 1 if out else 1
-        out.append(
-            Version(
-                sysno,
-                number,
-                rec.data,
-                rec.title_key,
-                rec.deleted,
-                rec.oclc_numbers,
-                None,
-                None,
-                None,
-                current=True,
-            )
-        )
+                f"action FROM versions WHERE sysno IN ({marks}) ORDER BY sysno, version",
+                part,
+            ):
+                kept.setdefault(r[0], []).append(
+                    Version(r[0], r[1], r[2], r[3], bool(r[4]), r[5].split(), r[6], r[7], r[8])
+                )
+            numbers: dict[int, list[str]] = {}
+            for sysno, n in self.db.execute(
+                f"SELECT sysno, number FROM oclc WHERE sysno IN ({marks}) ORDER BY sysno, number",
+                part,
+            ):
+                numbers.setdefault(sysno, []).append(n)
+            for sysno, data, key, deleted in self.db.execute(
+                f"SELECT sysno, data, title_key, deleted FROM records WHERE sysno IN ({marks})",
+                part,
+            ):
+                vs = kept.get(sysno, [])
+                n = vs[-1].version + 1 if vs else 1
+                vs.append(
+                    Version(
+                        sysno,
+                        n,
+                        data,
+                        key,
+                        bool(deleted),
+                        numbers.get(sysno, []),
+                        None,
+                        None,
+                        None,
+                        current=True,
+                    )
+                )
+                out[sysno] = vs
         return out
 
     def version(self, sysno: int, number: int) -> Version | None:
         return next((v for v in self.versions(sysno) if v.version == number), None)
 
     def revert(
-        self, sysno: int, number: int, *, source: str | None = None, detail: str = ""
+        self,
+        sysno: int,
+        number: int,
+        *,
+        source: str | None = None,
+        detail: str = "",
+        known: Version | None = None,
     ) -> int:
         """Make version ``number`` the record's current state again, exactly (bytes, title key,
         deleted flag, OCLC numbers; the search index made again), as a new version itself (so
         the revert can be reverted). Returns the new version's number."""
-        old = self.version(sysno, number)
+        old = known if known is not None and known.version == number else None
+        if old is None:
+            old = self.version(sysno, number)
         if old is None:
             raise CatalogError(f"{self.path}: record {sysno} has no version {number}")
         self._save_version(sysno, "reverted")
@@ -146,6 +174,18 @@ class SQLiteVersions:
                 (batch_id,),
             )
         }
+
+    def batch_log(self, batch_id: int) -> list[LogRow]:
+        """The load-log rows of one batch."""
+        self._flush_log()
+        return [
+            LogRow(*r)
+            for r in self.db.execute(
+                "SELECT batch_id, input_file, input_hash, record_index, fate, sysno, message, "
+                "time FROM load_log WHERE batch_id=? ORDER BY id",
+                (batch_id,),
+            )
+        ]
 
     def finish_batch(self, batch_id: int, status: str) -> None:
         self.db.execute(

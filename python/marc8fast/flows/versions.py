@@ -106,6 +106,8 @@ class BatchPlan:
     revert: list[tuple[int, int]] = field(default_factory=list)  # (sysno, version)
     conflicts: list[str] = field(default_factory=list)
     unchanged: list[int] = field(default_factory=list)
+    #: The versions read (the revert restores from them without reading them again).
+    known: dict[int, list[Version]] = field(default_factory=dict, repr=False, compare=False)
 
 
 def _state(v: Version) -> tuple[bytes, bool]:
@@ -118,8 +120,10 @@ def plan_batch_revert(store: Catalog, batch_id: int) -> BatchPlan:
     state is the one the batch left (nothing would be lost)."""
     plan = BatchPlan(batch_id)
     where = _log_places(store, batch_id)
-    for sysno, created in store.batch_records(batch_id).items():
-        versions = store.versions(sysno)
+    touched = store.batch_records(batch_id)
+    plan.known = store.versions_of(list(touched))
+    for sysno, created in touched.items():
+        versions = plan.known.get(sysno, [])
         if not versions:
             continue
         by_batch = [v.version for v in versions if not v.current and v.batch_id == batch_id]
@@ -172,8 +176,8 @@ def plan_batch_revert(store: Catalog, batch_id: int) -> BatchPlan:
 def _log_places(store: Catalog, batch_id: int) -> dict[int, tuple[str, int]]:
     """Where each record of the batch came from: (input file, record number)."""
     out: dict[int, tuple[str, int]] = {}
-    for row in store.log_rows():
-        if row.batch_id == batch_id and row.sysno is not None:
+    for row in store.batch_log(batch_id):
+        if row.sysno is not None:
             out.setdefault(row.sysno, (row.input_file, row.record_index))
     return out
 
@@ -184,18 +188,23 @@ def revert_batch(store: Catalog, batch_id: int) -> BatchPlan:
     overlaid get their version from before it back (as new versions); its input records no
     longer count as loaded (the file loads again) and the batch is marked ``reverted``. Nothing
     is written when the plan has conflicts (they are returned)."""
-    plan = plan_batch_revert(store, batch_id)
-    if plan.conflicts:
-        return plan
     with store.transaction():
+        # Planned inside the write transaction: no other writer changes a record meanwhile.
+        plan = plan_batch_revert(store, batch_id)
+        if plan.conflicts:
+            return plan
         me = store.new_batch(f"revert-batch {batch_id}", status="running")
         for sysno, version in plan.revert:
-            store.revert(sysno, version, detail=f"revert of batch {batch_id}: version {version}")
+            known = next(v for v in plan.known[sysno] if v.version == version)
+            store.revert(
+                sysno,
+                version,
+                detail=f"revert of batch {batch_id}: version {version}",
+                known=known,
+            )
         for sysno in plan.delete:
-            rec = store.get(sysno)
-            if rec is None or rec.deleted:
-                continue
-            model = Record.parse(rec.data)
+            current = plan.known[sysno][-1]  # read in this transaction
+            model = Record.parse(current.data)
             model.add_field(Field("STA", "1 ", [("a", "DELETED")]))  # as catalog delete does
             store.mark_deleted(
                 sysno, model.to_bytes(encoding="utf8"), detail=f"revert of batch {batch_id}"
