@@ -64,8 +64,12 @@ def test_batches_lists_every_load_with_its_fates(tmp_path, catalog_target):
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert len(lines) == 2
-    assert re.fullmatch(rf"batch 1  {TIME}  load {re.escape(str(src))}: 5 new", lines[0]), lines
-    assert re.fullmatch(rf"batch 2  {TIME}  load {re.escape(str(src))}: 5 duplicate", lines[1])
+    # How each ended, when, and who ran it (issue 21).
+    done = rf"  \[completed {TIME}, \S+\]"
+    assert re.fullmatch(rf"batch 1  {TIME}  load {re.escape(str(src))}: 5 new{done}", lines[0])
+    assert re.fullmatch(
+        rf"batch 2  {TIME}  load {re.escape(str(src))}: 5 duplicate{done}", lines[1]
+    ), lines
 
 
 def test_undelete_removes_sta_deleted_and_is_in_the_history(tmp_path, catalog_target):

@@ -59,7 +59,7 @@ def test_exported_corpus_reads_back_as_the_same_text(tmp_path):
     flows.import_records(CORPUS, db)
     stored = live_records(db)
     out = tmp_path / "export.mrc"
-    proc = run_cli("export", "--all", "--db", db, "-o", out)
+    proc = run_cli("export", "--all", "--db", db, "-o", out, "--no-local-035")
     assert proc.returncode in (0, 1), proc.stderr
     exported = marc8fast.read_records(out.read_bytes())
     assert len(exported) == len(stored)
@@ -105,7 +105,7 @@ def test_export_drops_non_numeric_tags(tmp_path):
     tags = [f.tag for f in Record.parse(live_records(db)[1]).fields]
     assert {"H01", "H03", "H48", "XYZ", "9A9", "STA", "949"} <= set(tags)
     out = tmp_path / "o.mrc"
-    proc = run_cli("export", "1", "--db", db, "-o", out, "-v", check=0)
+    proc = run_cli("export", "1", "--db", db, "-o", out, "-v", "--no-local-035", check=0)
     assert "left out H01, H03, H48, XYZ, 9A9, STA" in proc.stdout
     [(_n, _o, m8)] = marc8fast.read_records(out.read_bytes())
     got = [f.tag for f in parse_record(m8[:-1]).fields]
@@ -174,7 +174,16 @@ def test_nepali_every_devanagari_character_reported(tmp_path):
     assert len(expected) > 50
     out = tmp_path / "o.mrc"
     proc = run_cli(
-        "export", str(sysno), "--db", db, "-o", out, "--report", tmp_path / "r.jsonl", check=1
+        "export",
+        str(sysno),
+        "--db",
+        db,
+        "-o",
+        out,
+        "--no-local-035",
+        "--report",
+        tmp_path / "r.jsonl",
+        check=1,
     )
     [row] = [json.loads(x) for x in (tmp_path / "r.jsonl").read_text().splitlines()]
     got = [

@@ -25,7 +25,7 @@ from typing import Protocol
 from .._native import ArgumentError, Marc8Error
 
 #: The schema version this code writes (numbered migrations: see the backends' ``MIGRATIONS``).
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 #: Fates of a load-log row that mean "this input record is in the catalog".
 LOADED_FATES = ("new", "possible_duplicate", "overlaid")
@@ -104,6 +104,51 @@ class Batch:
     started_at: str
     description: str
     fates: dict[str, int]
+    # i21-catalog: when it ended, who ran it, how it ended (``running``, ``completed``,
+    # ``interrupted``, ``failed``, ``reverted``; None: a receiver's session or a batch made
+    # before version 4), and the process that ran it (host, pid).
+    finished_at: str | None = None
+    user: str | None = None
+    status: str | None = None
+    host: str | None = None
+    pid: int | None = None
+
+
+@dataclass(frozen=True)
+class Version:
+    """A numbered state of a record (i21-catalog). Version 1 is the record as first stored;
+    each replace, delete, undelete or revert makes the next one. A kept (previous) version
+    says when it was superseded (``saved_at``), by which batch and by what (``action``:
+    ``overlaid``, ``deleted``, ``undeleted``, ``reverted``); the current one has ``current``."""
+
+    sysno: int
+    version: int
+    data: bytes
+    title_key: str | None
+    deleted: bool
+    oclc_numbers: list[str]
+    saved_at: str | None
+    batch_id: int | None
+    action: str | None
+    current: bool = False
+
+
+@dataclass(frozen=True)
+class Staged:
+    """A record staged for a cataloger's review (the profile's ``review`` action)."""
+
+    id: int
+    data: bytes
+    candidates: list[int]
+    reason: str
+    input_name: str
+    record_index: int
+    batch_id: int | None
+    staged_at: str
+    status: str  # pending, accepted, rejected
+    resolved_at: str | None
+    resolved_by: str | None
+    sysno: int | None
 
 
 def default_source() -> str:
@@ -144,7 +189,16 @@ class Receipt:
 TABLES: dict[str, tuple[str, ...]] = {
     "records": ("sysno", "data", "title_key", "deleted", "created_at", "updated_at"),
     "oclc": ("number", "sysno"),
-    "batches": ("batch_id", "started_at", "description"),
+    "batches": (
+        "batch_id",
+        "started_at",
+        "description",
+        "finished_at",
+        "user_name",
+        "status",
+        "pid",
+        "host",
+    ),
     "load_log": (
         "id",
         "batch_id",
@@ -159,7 +213,68 @@ TABLES: dict[str, tuple[str, ...]] = {
     "events": ("id", "sysno", "time", "action", "batch_id", "source", "detail"),
     "accounts": ("name", "password_hash", "disabled", "created_at", "updated_at"),
     "receipts": ("login", "digest", "time", "fate", "sysno", "message"),
+    # i21-catalog
+    "versions": (
+        "sysno",
+        "version",
+        "data",
+        "title_key",
+        "deleted",
+        "oclc",
+        "saved_at",
+        "batch_id",
+        "action",
+    ),
+    "review": (
+        "id",
+        "data",
+        "candidates",
+        "reason",
+        "input_name",
+        "record_index",
+        "batch_id",
+        "staged_at",
+        "status",
+        "resolved_at",
+        "resolved_by",
+        "sysno",
+    ),
 }
+#: How a batch ends (i21-catalog): ``running`` until then.
+BATCH_STATUSES = ("running", "completed", "interrupted", "failed", "reverted")
+
+
+def this_host() -> str:
+    """The host name batches record (with the process id) to tell a running batch from one
+    whose process is gone."""
+    import socket
+
+    return socket.gethostname()
+
+
+def batch_user() -> str:
+    """The login name a batch records (``uid N`` where there is none)."""
+    try:
+        return getpass.getuser()
+    except Exception:
+        return f"uid {os.getuid()}"
+
+
+def shown_status(status: str | None, host: str | None, pid: int | None) -> str | None:
+    """A batch's status as reported: ``running`` where its process (on this host) is gone is
+    ``interrupted`` (killed: it could not say so itself). A batch running on another host is
+    reported as running."""
+    if status != "running" or pid is None or host != this_host():
+        return status
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return "interrupted"
+    except PermissionError:
+        return status  # alive, another user's
+    return status
+
+
 #: Columns kept as 0/1 on SQLite and as booleans on PostgreSQL (dumped as bool).
 BOOLEAN_COLUMNS = frozenset({"deleted", "disabled"})
 
@@ -224,7 +339,7 @@ class Catalog(Protocol):
     # history, batches and the load log
     def events(self, sysno: int) -> list[Event]: ...
     def batches(self) -> list[Batch]: ...
-    def new_batch(self, description: str) -> int: ...
+    def new_batch(self, description: str, *, status: str | None = None) -> int: ...
     def log(self, row: LogRow) -> None: ...
     def log_for(self, sysno: int) -> list[LogRow]: ...
     def log_rows(self) -> list[LogRow]: ...
@@ -255,6 +370,32 @@ class Catalog(Protocol):
     def restore(self, table: str, rows: Iterable[tuple[object, ...]]) -> int: ...
     def finish_restore(self) -> None: ...
     def interruptible(self, stop: Callable[[], bool]) -> AbstractContextManager[None]: ...
+    # --- i21-catalog: versions, batch status, dry runs, review staging ---
+    def versions(self, sysno: int) -> list[Version]: ...
+    def versions_of(self, sysnos: list[int]) -> dict[int, list[Version]]: ...
+    def version(self, sysno: int, number: int) -> Version | None: ...
+    def revert(
+        self,
+        sysno: int,
+        number: int,
+        *,
+        source: str | None = None,
+        detail: str = "",
+        known: Version | None = None,
+    ) -> int: ...
+    def batch_log(self, batch_id: int) -> list[LogRow]: ...
+    def batch(self, batch_id: int) -> Batch | None: ...
+    def batch_records(self, batch_id: int) -> dict[int, bool]: ...
+    def finish_batch(self, batch_id: int, status: str) -> None: ...
+    def unmark_loaded(self, batch_id: int) -> int: ...
+    def deleted_since(self, since: str) -> Iterator[StoredRecord]: ...
+    def dry_run(self) -> AbstractContextManager[None]: ...
+    def stage_review(
+        self, data: bytes, candidates: list[int], reason: str, *, input_name: str, record_index: int
+    ) -> int: ...
+    def staged(self, status: str | None = "pending") -> list[Staged]: ...
+    def staged_one(self, staged_id: int) -> Staged | None: ...
+    def resolve_staged(self, staged_id: int, status: str, sysno: int | None) -> bool: ...
 
 
 #: How long a writer waits for another process's write transaction before giving up (seconds).

@@ -24,6 +24,7 @@ older (or empty) database applies the numbered :data:`MIGRATIONS` under an advis
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 import time as _time
@@ -47,8 +48,11 @@ from .api import (
     Receipt,
     SchemaError,
     StoredRecord,
+    batch_user,
     default_source,
     now,
+    shown_status,
+    this_host,
 )
 from .pg_schema import (
     _COL,
@@ -61,6 +65,7 @@ from .pg_schema import (
     redact,
 )
 from .pg_schema import _translate as _translate_driver_error
+from .pg_versions import PgVersions
 
 try:
     import psycopg
@@ -81,7 +86,7 @@ def _translate(target: str, e: Exception) -> CatalogError:
     return _translate_driver_error(target, e)
 
 
-class PostgresStore:
+class PostgresStore(PgVersions):
     """:class:`~marc8fast.catalog.api.Catalog` on a PostgreSQL database (``url``: a libpq
     connection URL, ``postgresql://USER@HOST[:PORT]/DBNAME``; ``?host=/run/postgresql`` for a
     unix socket). ``create``: make the tables in an empty database; ``readonly``: a read-only
@@ -115,6 +120,8 @@ class PostgresStore:
         self._watch_stop = threading.Event()
         self._pending_log: list[tuple[object, ...]] = []
         self._in_tx = False
+        self._dry = False  # inside dry_run(): transactions are savepoints of one rolled back
+        self._in_sp = False
         # New records of the open transaction, written with COPY before the next statement or
         # the commit (a load stores thousands of records a second this way), and what the
         # importer asked to know in advance for a group of records (see prepare()).
@@ -256,7 +263,12 @@ class PostgresStore:
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """A write transaction (REPEATABLE READ): committed when the block ends, rolled back if it
-        raises. A conflict with a concurrent transaction raises :class:`ConflictError`."""
+        raises. A conflict with a concurrent transaction raises :class:`ConflictError`. Inside
+        :meth:`dry_run` a transaction is a savepoint of the dry run's one transaction."""
+        if self._dry:
+            with self._savepoint():
+                yield
+            return
         if self._in_tx:
             raise CatalogError(f"{self.target}: a transaction is already open")
         self.begin()
@@ -606,6 +618,7 @@ class PostgresStore:
         detail: str = "",
     ) -> None:
         self._forget()
+        self._save_version(sysno, "overlaid")
         row = self._q(
             "UPDATE records SET data=%s, title_key=%s, updated_at=%s WHERE sysno=%s "
             "RETURNING deleted",
@@ -633,6 +646,7 @@ class PostgresStore:
         self, sysno: int, data: bytes, deleted: bool, source: str | None, detail: str
     ) -> None:
         self._forget()
+        self._save_version(sysno, "deleted" if deleted else "undeleted")
         self._q(
             "UPDATE records SET data=%s, deleted=%s, updated_at=%s WHERE sysno=%s",
             (data, deleted, now(), sysno),
@@ -704,16 +718,18 @@ class PostgresStore:
         ):
             fates.setdefault(batch, {})[fate] = int(n)
         return [
-            Batch(b, t, d, fates.get(b, {}))
-            for b, t, d in self._q(
-                "SELECT batch_id, started_at, description FROM batches ORDER BY batch_id"
+            Batch(b, t, d, fates.get(b, {}), f, u, shown_status(st, h, p), h, p)
+            for b, t, d, f, u, st, p, h in self._q(
+                "SELECT batch_id, started_at, description, finished_at, user_name, status, pid, "
+                "host FROM batches ORDER BY batch_id"
             )
         ]
 
-    def new_batch(self, description: str) -> int:
+    def new_batch(self, description: str, *, status: str | None = None) -> int:
         row = self._q(
-            "INSERT INTO batches (started_at, description) VALUES (%s, %s) RETURNING batch_id",
-            (now(), description),
+            "INSERT INTO batches (started_at, description, user_name, status, pid, host) "
+            "VALUES (%s, %s, %s, %s, %s, %s) RETURNING batch_id",
+            (now(), description, batch_user(), status, os.getpid(), this_host()),
         ).fetchone()
         self.batch_id = int(row[0])
         return self.batch_id
@@ -963,8 +979,15 @@ class PostgresStore:
             ("batches", "batch_id"),
             ("load_log", "id"),
             ("events", "id"),
+            ("review", "id"),
         ):
             self._q(
                 f"SELECT setval(pg_get_serial_sequence('{table}', '{col}'), "
                 f"coalesce((SELECT max({col}) FROM {table}), 0) + 1, false)"
             )
+
+    # --- i21-catalog: record versions, batch status, dry runs, review staging ---
+    # (in :class:`.pg_versions.PgVersions`, which this class takes them from; the review
+    # staging methods stage_review, staged, staged_one and resolve_staged are there too)
+
+    # --- review staging (i21) ---

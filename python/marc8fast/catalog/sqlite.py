@@ -45,8 +45,11 @@ from .api import (
     Receipt,
     SchemaError,
     StoredRecord,
+    batch_user,
     default_source,
     now,
+    shown_status,
+    this_host,
 )
 from .sqlite_schema import (
     _LOADED_ONCE,
@@ -59,6 +62,7 @@ from .sqlite_schema import (
     migrate,
     translate,
 )
+from .sqlite_versions import SQLiteVersions
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -94,7 +98,7 @@ def _wrapped(cls: type[SQLiteStore]) -> type[SQLiteStore]:
 
 
 @_wrapped
-class SQLiteStore:
+class SQLiteStore(SQLiteVersions):
     """:class:`Catalog` on one SQLite file (WAL, ``synchronous=NORMAL``).
 
     ``create``: make the catalog if there is none at ``path`` (else :class:`NoCatalogError`).
@@ -125,6 +129,8 @@ class SQLiteStore:
         self.on_wait = on_wait
         self._waited = False
         self._pending_log: list[tuple[object, ...]] = []
+        self._dry = False  # inside dry_run(): transactions are savepoints of one rolled back
+        self._in_sp = False
         if os.path.isdir(self.path):
             raise CatalogError(f"{self.path}: is a directory, not a catalog")
         if (readonly or not create) and not os.path.exists(self.path):
@@ -304,7 +310,12 @@ class SQLiteStore:
     def transaction(self) -> Iterator[None]:
         """A write transaction: committed when the block ends, rolled back if it raises. Waits
         for another process's write transaction up to ``wait`` seconds (then
-        :class:`LockedError`). Transactions do not nest."""
+        :class:`LockedError`). Transactions do not nest. Inside :meth:`dry_run` a transaction
+        is a savepoint of the dry run's one transaction."""
+        if self._dry:
+            with self._savepoint():
+                yield
+            return
         if self.db.in_transaction:
             raise CatalogError(f"{self.path}: a transaction is already open")
         try:
@@ -421,6 +432,7 @@ class SQLiteStore:
         source: str | None = None,
         detail: str = "",
     ) -> None:
+        self._save_version(sysno, "overlaid")
         self.db.execute(
             "UPDATE records SET data=?, title_key=?, updated_at=? WHERE sysno=?",
             (data, title_key, now(), sysno),
@@ -448,6 +460,7 @@ class SQLiteStore:
     ) -> None:
         # The search index is left as it is: STA is not indexed, and searches leave deleted
         # records out by their flag.
+        self._save_version(sysno, "deleted" if deleted else "undeleted")
         self.db.execute(
             "UPDATE records SET data=?, deleted=?, updated_at=? WHERE sysno=?",
             (data, int(deleted), now(), sysno),
@@ -475,9 +488,10 @@ class SQLiteStore:
         ):
             fates.setdefault(batch, {})[fate] = n
         return [
-            Batch(b, t, d, fates.get(b, {}))
-            for b, t, d in self.db.execute(
-                "SELECT batch_id, started_at, description FROM batches ORDER BY batch_id"
+            Batch(b, t, d, fates.get(b, {}), f, u, shown_status(st, h, p), h, p)
+            for b, t, d, f, u, st, p, h in self.db.execute(
+                "SELECT batch_id, started_at, description, finished_at, user_name, status, pid, "
+                "host FROM batches ORDER BY batch_id"
             )
         ]
 
@@ -521,9 +535,13 @@ class SQLiteStore:
 
     # -- the load log ----------------------------------------------------------------------------
 
-    def new_batch(self, description: str) -> int:
+    def new_batch(self, description: str, *, status: str | None = None) -> int:
+        """A new batch; ``status`` ``running`` for a load (which ends it with
+        :meth:`finish_batch`), None for a receiver's session."""
         cur = self.db.execute(
-            "INSERT INTO batches (started_at, description) VALUES (?, ?)", (now(), description)
+            "INSERT INTO batches (started_at, description, user_name, status, pid, host) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (now(), description, batch_user(), status, os.getpid(), this_host()),
         )
         assert cur.lastrowid is not None
         self.batch_id = cur.lastrowid  # the batch of the events written from now on
@@ -731,7 +749,8 @@ class SQLiteStore:
     def dump(self, table: str) -> Iterator[tuple[object, ...]]:
         cols = TABLES[table]
         flags = [i for i, c in enumerate(cols) if c in BOOLEAN_COLUMNS]
-        order = cols[0] if table not in ("oclc", "receipts") else f"{cols[0]}, {cols[1]}"
+        two = ("oclc", "receipts", "versions")
+        order = cols[0] if table not in two else f"{cols[0]}, {cols[1]}"
         cur = self.db.execute(f"SELECT {', '.join(cols)} FROM {table} ORDER BY {order}")
         while rows := cur.fetchmany(1000):
             for r in rows:
@@ -753,6 +772,12 @@ class SQLiteStore:
 
     def finish_restore(self) -> None:
         """Nothing to do on SQLite: a new system number follows the largest one."""
+
+    # --- i21-catalog: record versions, batch status, dry runs, review staging ---
+    # (in :class:`.sqlite_versions.SQLiteVersions`, which this class takes them from; the review
+    # staging methods stage_review, staged, staged_one and resolve_staged are there too)
+
+    # --- review staging (i21) ---
 
 
 def open_store(

@@ -138,13 +138,70 @@ def _reindex(db: sqlite3.Connection) -> None:
         cur.executemany("INSERT OR IGNORE INTO oclc VALUES (?, ?)", [(n, sysno) for n in numbers])
 
 
+# --- i21-catalog: record versions, batch status, review staging ---
+_VERSIONS = """
+CREATE TABLE IF NOT EXISTS versions (
+    sysno INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    title_key TEXT,
+    deleted INTEGER NOT NULL,
+    oclc TEXT NOT NULL DEFAULT '',
+    saved_at TEXT NOT NULL,
+    batch_id INTEGER,
+    action TEXT NOT NULL,
+    PRIMARY KEY (sysno, version)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS versions_batch ON versions (batch_id);
+CREATE INDEX IF NOT EXISTS events_batch ON events (batch_id);
+CREATE TABLE IF NOT EXISTS review (
+    id INTEGER PRIMARY KEY,
+    data BLOB NOT NULL,
+    candidates TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    input_name TEXT NOT NULL,
+    record_index INTEGER NOT NULL,
+    batch_id INTEGER,
+    staged_at TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending',
+    resolved_at TEXT,
+    resolved_by TEXT,
+    sysno INTEGER
+);
+CREATE INDEX IF NOT EXISTS review_status ON review (status, id);
+"""
+
+#: The columns version 4 adds to ``batches`` (when it ended, who ran it, how it ended, and the
+#: process that ran it: a batch left ``running`` by a process that is gone was interrupted).
+BATCH_COLUMNS = (
+    ("finished_at", "TEXT"),
+    ("user_name", "TEXT"),
+    ("status", "TEXT"),
+    ("pid", "INTEGER"),
+    ("host", "TEXT"),
+)
+
+
+def _versions(db: sqlite3.Connection) -> None:
+    """Version 4: the previous versions of records, the batches' end, user and status, and the
+    review staging table (columns added only where missing: a catalog whose recorded version
+    was set back still upgrades)."""
+    _script(_VERSIONS)(db)
+    have = {r[1] for r in db.execute("PRAGMA table_info(batches)")}
+    for name, kind in BATCH_COLUMNS:
+        if name not in have:
+            db.execute(f"ALTER TABLE batches ADD COLUMN {name} {kind}")
+
+
 #: Schema migrations: version N is reached by running ``MIGRATIONS[N - 1]`` on version N - 1,
 #: inside the first writer's transaction. 1: records, OCLC numbers, batches, the load log. 2: the
 #: services' accounts and receipts, the search index, the history. 3: search terms made again.
+#: 4 (i21-catalog): record versions, batch status, review staging.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _script(_SCHEMA),
     _script(_SCHEMA_2),
     _reindex,
+    _versions,
 ]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 

@@ -20,6 +20,7 @@ from ._common import (
     EXIT_OK,
     EXIT_PROBLEMS,
     _catalog_failure,
+    _count,
     _error,
     _open_catalog,
     _sysno_arg,
@@ -50,6 +51,15 @@ def register(sub: Any) -> None:
         add_db_option(a)
         if name in ("delete", "undelete"):
             _wait_option(a)
+        if name == "show":
+            a.add_argument(
+                "--version",
+                type=_count,
+                default=None,
+                metavar="N",
+                help="show version N of the record (1: as first stored; see catalog history)",
+            )
+    _register_i21(acts)
     a = acts.add_parser(
         "copy",
         help="copy a catalog into a new one (SQLite <-> PostgreSQL), with counts and a checksum",
@@ -122,6 +132,8 @@ def run(args: argparse.Namespace) -> int:
         return _catalog_init(args)
     if args.action == "copy":
         return _catalog_copy(args)
+    if args.action in _I21_ACTIONS:
+        return _run_i21(args)
     writes = args.action in ("delete", "undelete")
     store = (
         _open_catalog(args.db, wait=args.wait) if writes else _open_catalog(args.db, readonly=True)
@@ -137,6 +149,9 @@ def run(args: argparse.Namespace) -> int:
             return _catalog_check(store, args)
         status: int = EXIT_OK
         for sysno in args.sysnos:
+            if args.action == "show" and args.version is not None:
+                status = max(status, _show_version(store, sysno, args.version))
+                continue
             one = _CATALOG_ACTIONS[args.action](store, sysno)
             status = max(status, one)
         return status
@@ -311,7 +326,18 @@ def _catalog_batches(store: Any) -> int:
     for b in batches:
         order = [*FATES, *sorted(set(b.fates) - set(FATES))]
         counts = ", ".join(f"{b.fates[f]:,} {f.replace('_', ' ')}" for f in order if f in b.fates)
-        print(f"batch {b.batch_id}  {b.started_at}  {b.description}: {counts or 'nothing logged'}")
+        # i21-catalog: how it ended, when, and who ran it (batches made before schema 4 and
+        # receiver sessions have no status).
+        how = ""
+        if b.status is not None:
+            how = f"  [{b.status}"
+            if b.finished_at:
+                how += f" {b.finished_at}"
+            how += f", {b.user}]" if b.user else "]"
+        print(
+            f"batch {b.batch_id}  {b.started_at}  {b.description}: "
+            f"{counts or 'nothing logged'}{how}"
+        )
     if not batches:
         print("no batches", file=sys.stderr)
     return EXIT_OK
@@ -359,3 +385,244 @@ def _catalog_search(store: Any, args: argparse.Namespace) -> int:
         print(f"{format_sysno(sysno)}  {status}  {_title_of(rec.data)}")
     print(f"{len(found):,} record(s) found", file=sys.stderr)
     return EXIT_OK if found else EXIT_PROBLEMS
+
+
+# --- i21-catalog: versions, diff, revert, revert-batch, review --------------------------------
+
+_I21_ACTIONS = ("diff", "revert", "revert-batch", "review")
+
+
+def _register_i21(acts: Any) -> None:
+    a = acts.add_parser(
+        "diff",
+        help="what changed between two versions of a record, field by field",
+        description="Fields of version N that version M lacks (- lines) and those it adds "
+        "(+ lines), in tag order. Default: the version before the current one, and the current "
+        "one. Version 1 is the record as first stored; every overlay, delete, undelete and "
+        "revert makes the next.",
+        epilog=_EXIT_EPILOG,
+    )
+    a.add_argument("sysno", type=_sysno_arg, metavar="SYSNO", help="a system number")
+    a.add_argument("versions", nargs="*", type=_count, metavar="N", help="two version numbers")
+    add_db_option(a)
+    a = acts.add_parser(
+        "revert",
+        help="make an earlier version of a record current again (as a new version)",
+        description="Restores version N's bytes exactly (and its OCLC numbers, deleted flag and "
+        "search terms), as a new version: a revert can be reverted. Default: the version before "
+        "the current one.",
+        epilog=_EXIT_EPILOG,
+    )
+    a.add_argument("sysno", type=_sysno_arg, metavar="SYSNO", help="a system number")
+    a.add_argument("--to", type=_count, default=None, metavar="N", help="the version to restore")
+    add_db_option(a)
+    _wait_option(a)
+    a = acts.add_parser(
+        "revert-batch",
+        help="undo a load: its new records deleted, its overlays reverted",
+        description="Every record the batch created is deleted (STA DELETED) and every record it "
+        "overlaid gets its version from before the batch back; the batch's input records no "
+        "longer count as loaded. Refused (exit 1, one line per record) where a later change to "
+        "one of its records would be lost; nothing is changed then.",
+        epilog=_EXIT_EPILOG,
+    )
+    a.add_argument("batch", type=_count, metavar="BATCH", help="a batch number (catalog batches)")
+    add_db_option(a)
+    _wait_option(a)
+    a = acts.add_parser(
+        "review",
+        help="records staged for review: list, show, accept or reject them",
+        description="list: the pending staged records (--all: every one); show ID: one as =TAG "
+        "lines with its candidates; accept ID: store it (over its one candidate, or --as new, "
+        "or --overlay SYSNO; through the normal path: history, versions); reject ID: drop it.",
+        epilog=_EXIT_EPILOG,
+    )
+    a.add_argument(
+        "what",
+        choices=["list", "show", "accept", "reject"],
+        metavar="list|show|accept|reject",
+        help="what to do",
+    )
+    a.add_argument("id", nargs="?", type=_count, metavar="ID", help="a staged record's number")
+    a.add_argument("--all", action="store_true", help="list: every staged record, not pending only")
+    how = a.add_mutually_exclusive_group()
+    how.add_argument("--as", dest="as_new", choices=["new"], help="accept: as a new record")
+    how.add_argument(
+        "--overlay", type=_sysno_arg, metavar="SYSNO", help="accept: overlay this record"
+    )
+    add_db_option(a)
+    _wait_option(a)
+
+
+def _run_i21(args: argparse.Namespace) -> int:
+    from ..catalog import CatalogError
+
+    writes = args.action in ("revert", "revert-batch") or (
+        args.action == "review" and args.what in ("accept", "reject")
+    )
+    if args.action == "review":
+        if args.what != "list" and args.id is None:
+            return _error(f"catalog review {args.what}: give the staged record's ID")
+        if (args.as_new or args.overlay) and args.what != "accept":
+            return _error("catalog review: --as and --overlay go with accept")
+    if args.action == "diff" and len(args.versions) not in (0, 2):
+        return _error("catalog diff: give no version (previous vs current) or two: N M")
+    store = (
+        _open_catalog(args.db, wait=args.wait) if writes else _open_catalog(args.db, readonly=True)
+    )
+    if store is None:
+        return EXIT_ERROR
+    try:
+        if args.action == "diff":
+            return _catalog_diff(store, args)
+        if args.action == "revert":
+            return _catalog_revert(store, args)
+        if args.action == "revert-batch":
+            return _catalog_revert_batch(store, args)
+        return _catalog_review(store, args)
+    except CatalogError as e:
+        return _catalog_failure(args.db, e)
+    finally:
+        store.close()
+
+
+def _show_version(store: Any, sysno: int, number: int) -> int:
+    from ..flows import format_sysno
+
+    versions = store.versions(sysno)
+    if not versions:
+        print(f"{format_sysno(sysno)}: not found", file=sys.stderr)
+        return EXIT_PROBLEMS
+    v = next((v for v in versions if v.version == number), None)
+    if v is None:
+        print(
+            f"{format_sysno(sysno)}: no version {number} (versions 1 to {versions[-1].version})",
+            file=sys.stderr,
+        )
+        return EXIT_PROBLEMS
+    print(f"=SYS  {format_sysno(sysno)}")
+    if v.current:
+        print(f"=VERSION  {v.version} of {versions[-1].version} (current)")
+    else:
+        batch = f" in batch {v.batch_id}" if v.batch_id is not None else ""
+        print(f"=VERSION  {v.version} of {versions[-1].version} ({v.action}{batch} {v.saved_at})")
+    print(f"=STATUS  {'deleted' if v.deleted else 'live'}")
+    print(f"=OCLC  {' '.join(v.oclc_numbers) or '-'}")
+    sys.stdout.write(str(Record.parse(v.data)))
+    print()
+    return EXIT_OK
+
+
+def _catalog_diff(store: Any, args: argparse.Namespace) -> int:
+    from ..flows import format_sysno
+    from ..flows.versions import field_diff
+
+    shown = format_sysno(args.sysno)
+    versions = store.versions(args.sysno)
+    if not versions:
+        print(f"{shown}: not found", file=sys.stderr)
+        return EXIT_PROBLEMS
+    if args.versions:
+        n, m = args.versions
+    elif len(versions) < 2:
+        print(f"{shown}: one version only: nothing to compare", file=sys.stderr)
+        return EXIT_OK
+    else:
+        n, m = versions[-2].version, versions[-1].version
+    by = {v.version: v for v in versions}
+    for k in (n, m):
+        if k not in by:
+            print(
+                f"{shown}: no version {k} (versions 1 to {versions[-1].version})", file=sys.stderr
+            )
+            return EXIT_PROBLEMS
+    print(f"=SYS  {shown}  version {n} -> {m}")
+    a, b = by[n], by[m]
+    if a.deleted != b.deleted:
+        state = {True: "deleted", False: "live"}
+        print(f"  status: {state[a.deleted]} -> {state[b.deleted]}")
+    lines = field_diff(a.data, b.data)
+    for line in lines:
+        print(line)
+    if not lines:
+        print("  (the same fields)")
+    return EXIT_OK
+
+
+def _catalog_revert(store: Any, args: argparse.Namespace) -> int:
+    from ..flows import format_sysno
+    from ..flows.versions import revert_record
+
+    what, n = revert_record(store, args.sysno, args.to)
+    print(f"{format_sysno(args.sysno)}: {what}")
+    return EXIT_OK if n is not None else EXIT_PROBLEMS
+
+
+def _catalog_revert_batch(store: Any, args: argparse.Namespace) -> int:
+    from ..flows.versions import revert_batch
+
+    b = store.batch(args.batch)
+    if b is None:
+        print(f"marc8fast: no batch {args.batch}", file=sys.stderr)
+        return EXIT_PROBLEMS
+    if b.status == "reverted":
+        print(f"marc8fast: batch {args.batch} is reverted already", file=sys.stderr)
+        return EXIT_PROBLEMS
+    if b.status == "running":
+        print(
+            f"marc8fast: batch {args.batch} is still running (pid {b.pid} on {b.host}); "
+            "revert it once it has ended",
+            file=sys.stderr,
+        )
+        return EXIT_PROBLEMS
+    plan = revert_batch(store, args.batch)
+    if plan.conflicts:
+        for line in plan.conflicts:
+            print(line)
+        print(
+            f"marc8fast: batch {args.batch} not reverted: {len(plan.conflicts)} record(s) changed "
+            "since (nothing was changed)",
+            file=sys.stderr,
+        )
+        return EXIT_PROBLEMS
+    print(
+        f"batch {args.batch} reverted: {len(plan.delete):,} new record(s) deleted, "
+        f"{len(plan.revert):,} overlaid record(s) restored, {len(plan.unchanged):,} unchanged"
+    )
+    return EXIT_OK
+
+
+def _catalog_review(store: Any, args: argparse.Namespace) -> int:
+    from ..flows import format_sysno
+    from ..flows.versions import accept_staged, reject_staged
+
+    if args.what == "list":
+        rows = store.staged(None if args.all else "pending")
+        for st in rows:
+            cands = " ".join(format_sysno(c) for c in st.candidates) or "-"
+            print(
+                f"{st.id}  {st.status}  {st.input_name}: record {st.record_index}  "
+                f"candidates {cands}  {st.reason}  {_title_of(st.data)}"
+            )
+        print(f"{len(rows):,} staged record(s)", file=sys.stderr)
+        return EXIT_OK
+    if args.what == "show":
+        st = store.staged_one(args.id)
+        if st is None:
+            print(f"marc8fast: no staged record {args.id}", file=sys.stderr)
+            return EXIT_PROBLEMS
+        print(f"=STAGED  {st.id} ({st.status}) {st.staged_at}")
+        print(f"=FROM  {st.input_name}: record {st.record_index} (batch {st.batch_id})")
+        print(f"=REASON  {st.reason}")
+        print(f"=CANDIDATES  {' '.join(format_sysno(c) for c in st.candidates) or '-'}")
+        sys.stdout.write(str(Record.parse(st.data)))
+        print()
+        return EXIT_OK
+    if args.what == "accept":
+        done, msg = accept_staged(
+            store, args.id, as_new=args.as_new is not None, overlay=args.overlay
+        )
+    else:
+        done, msg = reject_staged(store, args.id)
+    print(f"staged {args.id}: {msg}")
+    return EXIT_OK if done else EXIT_PROBLEMS

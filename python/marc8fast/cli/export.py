@@ -78,6 +78,26 @@ def register(sub: Any) -> None:
         help="also leave out this tag, or a pattern such as 9XX (X: any digit); one a flag, "
         "repeat the flag for more",
     )
+    ex.add_argument(
+        "--local-prefix",
+        default="(LOCAL)",
+        metavar="PREFIX",
+        help="every record carries 035 $a PREFIX + its system number, so that OCLC's copy sent "
+        'back overlays it when loaded (default "(LOCAL)", the load --target-prefix default)',
+    )
+    ex.add_argument(
+        "--no-local-035",
+        action="store_true",
+        help="leave out that 035 (records sent back by OCLC then match by OCLC number only)",
+    )
+    ex.add_argument(
+        "--deleted-since",
+        type=_date_arg,
+        default=None,
+        metavar="DATE",
+        help="also the records deleted since DATE, with leader/05 d (so OCLC holdings can be "
+        "cancelled); alone, or after the records of --since or --all",
+    )
     ex.add_argument("--report", metavar="FILE.jsonl", help="one JSON line per record")
     _verbosity(ex)
     ex.set_defaults(func=run)
@@ -89,8 +109,15 @@ def run(args: argparse.Namespace) -> int:
     from ..flows.outcome import ExportFate
 
     chosen = [bool(args.sysnos), args.since is not None, args.all]
-    if not any(chosen):
-        return _error("export: give SYSNO..., --since DATE or --all")
+    if args.deleted_since is not None and args.sysnos:
+        return _error("export: --deleted-since goes alone or with --since or --all, not SYSNO")
+    if not any(chosen) and args.deleted_since is None:
+        return _error("export: give SYSNO..., --since DATE, --all or --deleted-since DATE")
+    if not args.local_prefix.strip():
+        return _error(
+            '--local-prefix must not be empty (default "(LOCAL)"; --no-local-035 to '
+            "leave the 035 out)"
+        )
     if sum(chosen) > 1:
         # `export --all 1` exported only record 1 (issue 18, item 10): one way to choose.
         return _error("export: give SYSNO..., --since DATE or --all, only one of them")
@@ -116,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
 
     sysnos: list[int] | None = list(args.sysnos) if args.sysnos else None
     total = len(sysnos) if sysnos is not None else None
-    if total is None and args.since is None:
+    if total is None and args.since is None and args.deleted_since is None:
         total = store.count()
     bar = _progress("export", total, args, unit="records")
 
@@ -137,8 +164,19 @@ def run(args: argparse.Namespace) -> int:
 
     t0 = time.perf_counter()
     try:
-        summary = Exporter(store, errors=args.errors, tags=tags, on_outcome=show).export(
-            sysnos, args.output, since=args.since, on_progress=bar
+        summary = Exporter(
+            store,
+            errors=args.errors,
+            tags=tags,
+            on_outcome=show,
+            local_prefix=None if args.no_local_035 else args.local_prefix,
+        ).export(
+            sysnos,
+            args.output,
+            since=args.since,
+            on_progress=bar,
+            deleted_since=args.deleted_since,
+            live=bool(args.since is not None or args.all),
         )
     except BrokenPipeError:
         raise

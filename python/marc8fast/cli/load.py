@@ -78,6 +78,19 @@ def register(sub: Any) -> None:
         help="merge (default): an overlay keeps the old record's local fields (9XX and tags "
         "that are not numeric: H01, CAT ...); replace: the incoming record replaces it whole",
     )
+    # i21-catalog
+    ld.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="do everything in one transaction that is rolled back: the same lines and report, "
+        "nothing stored (the catalog file is left byte for byte as it was; never upgraded)",
+    )
+    ld.add_argument(
+        "--rejects",
+        metavar="FILE.mrc",
+        help="write the rejected records there as they came (their original bytes; ISO 2709 "
+        "inputs that are files)",
+    )
     _wait_option(ld)
     _verbosity(ld)
     ld.set_defaults(func=run)
@@ -86,7 +99,7 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..catalog import CatalogError
     from ..flows.importer import Importer
-    from ..flows.outcome import Outcome
+    from ..flows.outcome import Fate, Outcome
 
     # "-" is standard input, read once like any input (issue 18).
     if args.files.count("-") > 1:
@@ -97,11 +110,19 @@ def run(args: argparse.Namespace) -> int:
         if not _input_file_ok(path):
             return EXIT_ERROR
     why = _prefix_problem(args.target_prefix) or check_paths(
-        [("the report", args.report)], inputs=args.files, catalog=args.db, catalog_is_output=True
+        [("the report", args.report), ("the rejects file", args.rejects)],
+        inputs=args.files,
+        catalog=args.db,
+        catalog_is_output=True,
     )
+    if why is None and args.rejects is not None:
+        why = _rejects_problem(args.files)
     if why is not None:
         return _error(why)
-    store = _open_catalog(args.db, create=True, wait=args.wait)
+    if args.dry_run:
+        store = _open_for_dry_run(args.db, args.wait)
+    else:
+        store = _open_catalog(args.db, create=True, wait=args.wait)
     if store is None:
         return EXIT_ERROR
     try:
@@ -115,8 +136,12 @@ def run(args: argparse.Namespace) -> int:
     bar = _progress("load", _input_size(args.files), args)
     rows = _ReportRows(report) if report is not None else None
 
+    rejected: list[Outcome] = []
+
     def show(out: Outcome) -> None:
         # Called once the record is committed (its report row was written just before).
+        if args.rejects is not None and out.fate is Fate.REJECTED:
+            rejected.append(out)
         if args.verbosity >= 1:
             bar.done()  # the bar is drawn again on the next progress call
             # A record's problems are listed under its line (issue 11, item 8).
@@ -125,8 +150,11 @@ def run(args: argparse.Namespace) -> int:
                 sys.stdout.write(f"    {line}\n")
 
     t0 = time.perf_counter()
+    # SIGTERM stops a load as Ctrl-C does: the open transaction is rolled back and the batch
+    # is marked interrupted (i21-catalog).
+    old_term = _term_as_interrupt()
     try:
-        summary = Importer(
+        importer = Importer(
             store,
             target_prefix=args.target_prefix,
             exclude_symbols=args.exclude_symbol,
@@ -136,7 +164,12 @@ def run(args: argparse.Namespace) -> int:
             on_progress=bar,
             before_commit=rows.write if rows is not None else None,
             commit_failed=rows.undo if rows is not None else None,
-        ).load(args.files)
+        )
+        if args.dry_run:
+            with store.dry_run():
+                summary = importer.load(args.files)
+        else:
+            summary = importer.load(args.files)
     except BrokenPipeError:
         raise
     except OSError as e:
@@ -144,13 +177,22 @@ def run(args: argparse.Namespace) -> int:
     except CatalogError as e:  # read-only, locked too long, disk full ...
         return _catalog_failure(args.db, e)
     finally:
+        _restore_term(old_term)
         bar.done()
         store.close()
         if report is not None:
             _finish_report(report)
+        if args.rejects is not None:
+            written = _write_rejects(args.rejects, rejected)
+    if args.rejects is not None:
+        if written is None:
+            return EXIT_ERROR
+        if args.verbosity >= 0:
+            sys.stderr.write(f"{args.rejects}: {written:,} rejected record(s) written\n")
     if args.verbosity >= 0:
         secs = time.perf_counter() - t0
-        sys.stderr.write(f"{summary.text()} in {secs:.2f} s\n")
+        head = "dry run, nothing stored (rolled back): " if args.dry_run else ""
+        sys.stderr.write(f"{head}{summary.text()} in {secs:.2f} s\n")
     return EXIT_OK if summary.clean else EXIT_PROBLEMS
 
 
@@ -190,3 +232,124 @@ def _prefix_problem(prefix: str) -> str | None:
     if not prefix.strip():
         return '--target-prefix must not be empty (default "(LOCAL)")'
     return None
+
+
+# --- i21-catalog: --dry-run, --rejects, SIGTERM --------------------------------------------------
+
+
+def _term_as_interrupt() -> Any:
+    """Make SIGTERM raise KeyboardInterrupt (as Ctrl-C) while the load runs; the old handler."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        return signal.signal(signal.SIGTERM, stop)
+    except (ValueError, OSError):
+        return None
+
+
+def _restore_term(old: Any) -> None:
+    import signal
+
+    if old is not None:
+        with contextlib.suppress(ValueError, OSError):
+            signal.signal(signal.SIGTERM, old)
+
+
+def _open_for_dry_run(db: str, wait: float | None) -> Any:
+    """The catalog for ``--dry-run``: it must exist (a dry run makes none) and be of this
+    version (a dry run does not upgrade it: that would change it). None after saying why."""
+    from ..catalog import SchemaError, is_url, open_catalog
+
+    if not is_url(db) and not os.path.exists(db):
+        print(f"marc8fast: no catalog at {db}; a dry run makes none", file=sys.stderr)
+        return None
+    try:
+        open_catalog(db, readonly=True).close()
+    except SchemaError as e:
+        print(
+            f"marc8fast: {e}; --dry-run does not upgrade a catalog (that would change it): "
+            "nothing done",
+            file=sys.stderr,
+        )
+        return None
+    except Exception:  # said below, as any other command says it
+        pass
+    return _open_catalog(db, create=False, wait=wait)
+
+
+def _rejects_problem(files: Sequence[str]) -> str | None:
+    """``--rejects`` reads the rejected records again from their input: each must be a file."""
+    for path in files:
+        if path == "-" or not os.path.isfile(path):
+            shown = "standard input" if path == "-" else path
+            return (
+                f"--rejects: {shown} is not a file; the rejected records are read again from "
+                "their input (give files)"
+            )
+    return None
+
+
+def _write_rejects(dst: str, rejected: Sequence[Any]) -> int | None:
+    """Write the rejected records' original bytes to ``dst`` (atomically, in input order):
+    each read again from its input file by the core's splitter (by record number, or the bytes
+    from its offset to the next record). Returns how many, or None after saying why not."""
+    from .._native import read_records_report
+    from .._output import give_new_file_mode, remove_stale_temps, temp_path
+
+    by_file: dict[str, list[Any]] = {}
+    for out in rejected:
+        by_file.setdefault(out.file, []).append(out)
+    chunks: list[bytes] = []
+    try:
+        for path, outs in by_file.items():
+            with open(path, "rb") as fh:
+                data = fh.read()
+            head = data.lstrip()[:1]
+            if head in (b"<", b"{", b"["):
+                print(
+                    f"marc8fast: {path}: MARCXML or JSON: its {len(outs)} rejected record(s) are "
+                    "in the lines and the report, not in --rejects (ISO 2709 only)",
+                    file=sys.stderr,
+                )
+                continue
+            found, _ = read_records_report(data)
+            by_number = {n: raw for n, _, raw in found}
+            starts = sorted(off for _, off, _ in found)
+            for out in outs:
+                raw = by_number.get(out.index)
+                if raw is None and out.offset is not None:
+                    after = [o for o in starts if o > out.offset]
+                    raw = data[out.offset : after[0] if after else len(data)]
+                if raw is None:
+                    print(
+                        f"marc8fast: {path}: record {out.index}: rejected, not found again in "
+                        "the input; not in --rejects",
+                        file=sys.stderr,
+                    )
+                    continue
+                chunks.append(raw)
+        remove_stale_temps(dst)
+        tmp = temp_path(dst)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            give_new_file_mode(fd)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(b"".join(chunks))
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, dst)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+    except OSError as e:
+        print(f"marc8fast: {_os_error(e, dst)}", file=sys.stderr)
+        return None
+    return len(chunks)

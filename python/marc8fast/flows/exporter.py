@@ -1,13 +1,16 @@
 """The export flow (local catalog → OCLC): retrieve, drop local fields, convert to MARC-8.
 
 Each record is retrieved by its system number (or every record changed since a date). Records
-marked deleted are never exported. Fields whose tag is not valid in WorldCat are left out: by
-default every tag that is not three digits (H01, H03, H48, STA, …); ``keep_tags`` (a regular
-expression a tag must match in full) and ``drop_tags`` (a list) change that. The record is then
-written in MARC-8 by the Rust record layer (leader/09 blank, lengths recomputed, 066 rebuilt) and
-every character with no MARC-8 equivalent is reported with its place: ``lossless`` (default)
-writes it as an LC NCR ``&#xXXXX;``, ``lossy`` as ``|``, ``strict`` exports nothing for that
-record.
+marked deleted are never exported, except as deletions (``deleted_since``: leader/05 ``d``, so
+that OCLC holdings can be cancelled). With ``local_prefix`` (the ``export`` command's default,
+``(LOCAL)``), every record carries ``035 $a (LOCAL)<sysno>``: OCLC's copy sent back overlays the
+record it came from when loaded (the loader reads and removes that targeting 035). Fields whose
+tag is not valid in WorldCat are left out: by default every tag that is not three digits (H01,
+H03, H48, STA, …); ``keep_tags`` (a regular expression a tag must match in full) and
+``drop_tags`` (a list) change that. The record is then written in MARC-8 by the Rust record
+layer (leader/09 blank, lengths recomputed, 066 rebuilt) and every character with no MARC-8
+equivalent is reported with its place: ``lossless`` (default) writes it as an LC NCR
+``&#xXXXX;``, ``lossy`` as ``|``, ``strict`` exports nothing for that record.
 
 The output file is written beside its destination (``.OUT.PID-NANOS.marc8fast-tmp``: the next
 export to OUT removes what a killed one left) and renamed into place when complete, with the
@@ -24,7 +27,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .._native import ArgumentError, Record, RecordError, RecordProblem, export_record
+from .._native import ArgumentError, Field, Record, RecordError, RecordProblem, export_record
 from .._output import give_new_file_mode, remove_stale_temps, temp_path
 from ..kinds import ProblemAction, ProblemKind
 from .outcome import EXPORT_FATES, ExportFate
@@ -34,6 +37,10 @@ from .store import CatalogStore, StoredRecord, format_sysno, open_store
 EncodeErrors = Literal["lossless", "lossy", "strict"]
 
 DEFAULT_KEEP_TAGS = MARC_TAGS  # the tags that are not local (flows.rules)
+
+#: The 035 every exported record carries by default (i21-catalog): ``(LOCAL)`` + its system
+#: number, the loader's default targeting prefix, so that OCLC's copy sent back overlays it.
+DEFAULT_LOCAL_PREFIX = "(LOCAL)"
 
 
 REPLACEMENT = "\ufffd"
@@ -238,7 +245,15 @@ class Exporter:
         tags: TagFilter | None = None,
         on_outcome: Callable[[ExportOutcome], object] | None = None,
         encoding: Literal["marc8", "utf8"] = "marc8",
+        local_prefix: str | None = None,
     ) -> None:
+        """``local_prefix``: every exported record carries ``035 $a PREFIX + system number`` (any
+        035 already starting with the prefix is replaced), so that the record, sent back by OCLC,
+        overlays the one it came from (the loader's targeting 035, removed as it loads); None
+        (the default here, so the Z39.50/SRU server serves records as stored): no such 035.
+        The ``export`` command passes :data:`DEFAULT_LOCAL_PREFIX` unless told otherwise."""
+        if local_prefix is not None and not local_prefix.strip():
+            raise ArgumentError('the local 035 prefix must not be empty (default "(LOCAL)")')
         if encoding not in ("marc8", "utf8"):
             raise ArgumentError(f"encoding must be marc8 or utf8, not {encoding!r}")
         if errors not in ("lossless", "lossy", "strict"):
@@ -248,30 +263,57 @@ class Exporter:
         self.tags = tags or TagFilter()
         self.on_outcome = on_outcome
         self.encoding = encoding
+        self.local_prefix = local_prefix
         self.summary = ExportSummary()
 
-    def convert(self, rec: StoredRecord) -> tuple[bytes | None, ExportOutcome]:
-        """One stored record → MARC-8 bytes (None if not exported) and what happened (UTF-8
-        with ``encoding="utf8"``: the same fields, leader/09 ``a``, nothing to report)."""
+    def _outgoing(self, rec: StoredRecord) -> tuple[bytes, list[RecordProblem]]:
+        """The stored bytes with what export adds (i21-catalog): the local 035 and, for a
+        deleted record being exported as a deletion, leader/05 ``d``; and what reading the
+        stored record found (a control character replaced: said as the export would say it)."""
+        if self.local_prefix is None and not rec.deleted:
+            return rec.data, []
+        model = Record.parse(rec.data)
         if rec.deleted:
+            model.set_leader(5, "d")
+        if self.local_prefix is not None:
+            folded = self.local_prefix.casefold()
+            for f in model.get_fields("035"):
+                if any(a.strip().casefold().startswith(folded) for a in f.get_subfields("a")):
+                    model.remove_field(f)
+            model.add_ordered_field(
+                Field("035", "  ", [("a", f"{self.local_prefix}{format_sysno(rec.sysno)}")])
+            )
+        return model.to_bytes(encoding="utf8"), list(model.problems)
+
+    def convert(
+        self, rec: StoredRecord, *, as_deletion: bool = False
+    ) -> tuple[bytes | None, ExportOutcome]:
+        """One stored record → MARC-8 bytes (None if not exported) and what happened (UTF-8
+        with ``encoding="utf8"``: the same fields, leader/09 ``a``, nothing to report). A
+        deleted record is not exported, unless ``as_deletion`` (``--deleted-since``): then it
+        goes with leader/05 ``d``."""
+        if rec.deleted and not as_deletion:
             return None, ExportOutcome(
                 rec.sysno, ExportFate.DELETED, "not exported: the record is deleted"
             )
         probs: list[RecordProblem]
         try:
+            data, read_problems = self._outgoing(rec)
             if self.tags.numeric:
                 # The default filter (and any drop list) in one call of the record layer: the
                 # parse, the filter and the MARC-8 writing without a Python object per field.
                 out, probs, dropped = export_record(
-                    rec.data, drop=self.tags.drop_list, encoding=self.encoding, errors=self.errors
+                    data, drop=self.tags.drop_list, encoding=self.encoding, errors=self.errors
                 )
             else:
-                model = Record.parse(rec.data)
+                model = Record.parse(data)
                 dropped = self.tags.dropped_of(model.tags)  # no Field objects made
                 if dropped:
                     model.remove_fields(*set(dropped))
                 out, written = model.to_bytes_report(encoding=self.encoding, errors=self.errors)
                 probs = [*model.problems, *written]
+            if read_problems:
+                probs = [*read_problems, *probs]
         except RecordError as e:
             return None, ExportOutcome(rec.sysno, ExportFate.REJECTED, f"not exported: {e}")
         chars: list[CharReport] = []
@@ -339,7 +381,7 @@ class Exporter:
                 )
             msg = "not exported: " + ("; ".join(why) or "rejected by the converter")
             return None, ExportOutcome(rec.sysno, ExportFate.REJECTED, msg, dropped, chars, other)
-        msg = "exported"
+        msg = "exported as a deletion (leader/05 d)" if rec.deleted else "exported"
         if dropped:
             msg += f" (left out {', '.join(dropped)})"
         lost = sum(1 for c in chars if c.char == REPLACEMENT)
@@ -354,8 +396,20 @@ class Exporter:
         return out, ExportOutcome(rec.sysno, ExportFate.EXPORTED, msg, dropped, chars, other)
 
     def _records(
-        self, sysnos: Iterable[int] | None, since: str | None
+        self,
+        sysnos: Iterable[int] | None,
+        since: str | None,
+        deleted_since: str | None = None,
+        live: bool = True,
     ) -> Iterator[StoredRecord | int]:
+        if deleted_since is not None:
+            # The live records chosen (if any), then the deletions, each once.
+            if live:
+                for one in self.store.iter_records(since):
+                    if not one.deleted:
+                        yield one
+            yield from self.store.deleted_since(deleted_since)
+            return
         if sysnos is None:
             yield from self.store.iter_records(since)
             return
@@ -370,11 +424,15 @@ class Exporter:
         *,
         since: str | None = None,
         on_progress: Callable[[int, int], object] | None = None,
+        deleted_since: str | None = None,
+        live: bool = True,
     ) -> ExportSummary:
         """Write the records to ``dst`` (every record when ``sysnos`` is None, or those changed
         since ``since`` — an ISO date or time, UTC). When no record is exported, ``dst`` is not
         written at all (an existing file is left as it was; ``summary.written`` is False).
-        ``on_progress(records, records)`` is called as the records go by."""
+        ``on_progress(records, records)`` is called as the records go by. ``deleted_since``:
+        also the records deleted since then, with leader/05 ``d`` (after the live records chosen
+        by ``since``, or alone with ``live=False``)."""
         dst = os.fspath(dst)
         remove_stale_temps(dst)  # what a killed export left (its process is gone)
         tmp = temp_path(dst)
@@ -383,7 +441,7 @@ class Exporter:
             give_new_file_mode(fd)
             with os.fdopen(fd, "wb") as fh:
                 buf: list[bytes] = []
-                for item in self._records(sysnos, since):
+                for item in self._records(sysnos, since, deleted_since, live):
                     if isinstance(item, int):
                         out, outcome = (
                             None,
@@ -392,7 +450,7 @@ class Exporter:
                             ),
                         )
                     else:
-                        out, outcome = self.convert(item)
+                        out, outcome = self.convert(item, as_deletion=deleted_since is not None)
                     if out is not None:
                         buf.append(out)
                         if len(buf) >= 1000:
@@ -442,16 +500,24 @@ def export_records(
     keep_tags: str = DEFAULT_KEEP_TAGS,
     drop_tags: Iterable[str] = (),
     on_outcome: Callable[[ExportOutcome], object] | None = None,
+    local_prefix: str | None = None,
+    deleted_since: str | None = None,
 ) -> ExportSummary:
-    """Export records of the catalog ``db`` to ``dst`` in MARC-8 (see the module docstring)."""
+    """Export records of the catalog ``db`` to ``dst`` in MARC-8 (see the module docstring).
+    ``local_prefix``: add ``035 $a PREFIX + system number``; ``deleted_since``: also the records
+    deleted since then, with leader/05 ``d``."""
     own = isinstance(db, (str, os.PathLike))
     store: CatalogStore = (
         open_store(db, readonly=True) if isinstance(db, (str, os.PathLike)) else db
     )
     try:
         return Exporter(
-            store, errors=errors, tags=TagFilter(keep_tags, drop_tags), on_outcome=on_outcome
-        ).export(sysnos, dst, since=since)
+            store,
+            errors=errors,
+            tags=TagFilter(keep_tags, drop_tags),
+            on_outcome=on_outcome,
+            local_prefix=local_prefix,
+        ).export(sysnos, dst, since=since, deleted_since=deleted_since)
     finally:
         if own:
             store.close()

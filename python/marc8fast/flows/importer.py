@@ -46,6 +46,7 @@ the records it had.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import sys
@@ -255,16 +256,34 @@ class Importer:
     def load(self, paths: Sequence[str | os.PathLike[str]]) -> LoadSummary:
         """Load the files. ``on_progress(records, bytes)`` is called as the records go by (the
         bytes of every file read so far)."""
-        self.start_batch("load " + " ".join(os.fspath(p) for p in paths))
-        for path in paths:
-            self._load_file(os.fspath(path))
+        batch = self.start_batch("load " + " ".join(os.fspath(p) for p in paths), status="running")
+        # i21-catalog: the batch says how it ended (Ctrl-C, SIGTERM: interrupted).
+        status = "failed"
+        try:
+            for path in paths:
+                self._load_file(os.fspath(path))
+            status = "completed"
+        except (KeyboardInterrupt, SystemExit):
+            status = "interrupted"
+            raise
+        finally:
+            self._finish_batch(batch, status)
         return self.summary
 
-    def start_batch(self, description: str) -> int:
+    def _finish_batch(self, batch: int, status: str) -> None:
+        """Record how the batch ended; a catalog that cannot be written any more (the reason
+        the load failed) leaves it ``running``, which ``catalog batches`` reports as
+        interrupted once this process is gone."""
+        # The load's own error, if any, is the one to report.
+        with contextlib.suppress(Exception), self.store.transaction():
+            self.store.finish_batch(batch, status)
+
+    def start_batch(self, description: str, *, status: str | None = None) -> int:
         """Begin a batch (a load, a receiver's session): the records stored from now on are
-        logged under it."""
+        logged under it. ``status``: ``running`` for a load, which ends it (a receiver's
+        session has none)."""
         with self.store.transaction():
-            self.summary.batch_id = self.store.new_batch(description)
+            self.summary.batch_id = self.store.new_batch(description, status=status)
         return self.summary.batch_id
 
     def _load_file(self, path: str) -> None:
