@@ -11,7 +11,9 @@ use marc8::file::{transcode_stream, FileReport};
 use marc8::record::{
     length_problem, next_record, skip_problem, transcode_record, Next, RecordOptions, Target,
 };
+use marc8::convert::detect_format;
 use marc8::validate::{validate_stream, ValidateOptions};
+use marc8::writer::Format;
 
 /// A reader handing out its data in pieces whose sizes cycle through `sizes`: a size byte `s`
 /// gives `s % 64 + 1` bytes, times 1, 2, 4 or 8 (`s >> 6`), so 1 to 512 bytes.
@@ -183,6 +185,10 @@ fuzz_target!(|data: &[u8]| {
         v_small, v_whole,
         "validate_stream depends on the read sizes"
     );
-    assert_eq!(v_whole.records_read, want.records_read);
-    assert_eq!(v_whole.bytes_in, want.bytes_in);
+    // validate detects the format (issue 18): an input that reads as MARCXML or MARC-in-JSON
+    // (`[`, `{`, `<` first) is validated as that, so only ISO 2709 is held to the splitter.
+    if detect_format(input) == Format::Iso2709 {
+        assert_eq!(v_whole.records_read, want.records_read);
+        assert_eq!(v_whole.bytes_in, want.bytes_in);
+    }
 });
