@@ -27,7 +27,6 @@ from __future__ import annotations
 import os
 import re
 import threading
-import time as _time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -37,7 +36,6 @@ from .api import (
     LOADED_FATES,
     SCHEMA_VERSION,
     TABLES,
-    Account,
     Batch,
     CatalogError,
     Event,
@@ -45,7 +43,6 @@ from .api import (
     LogRow,
     NoCatalogError,
     ReadOnlyError,
-    Receipt,
     SchemaError,
     StoredRecord,
     batch_user,
@@ -54,6 +51,7 @@ from .api import (
     shown_status,
     this_host,
 )
+from .pg_accounts import PgAccounts
 from .pg_schema import (
     _COL,
     _DUMP_ORDER,
@@ -66,6 +64,7 @@ from .pg_schema import (
 )
 from .pg_schema import _translate as _translate_driver_error
 from .pg_versions import PgVersions
+from .pg_wait import PgWaitNotice
 
 try:
     import psycopg
@@ -86,7 +85,7 @@ def _translate(target: str, e: Exception) -> CatalogError:
     return _translate_driver_error(target, e)
 
 
-class PostgresStore(PgVersions):
+class PostgresStore(PgWaitNotice, PgAccounts, PgVersions):
     """:class:`~marc8fast.catalog.api.Catalog` on a PostgreSQL database (``url``: a libpq
     connection URL, ``postgresql://USER@HOST[:PORT]/DBNAME``; ``?host=/run/postgresql`` for a
     unix socket). ``create``: make the tables in an empty database; ``readonly``: a read-only
@@ -308,65 +307,6 @@ class PostgresStore(PgVersions):
         if self._watcher is not None:
             self._watcher.join()
         self.conn.close()
-
-    # -- waiting for another writer --------------------------------------------------------------
-
-    def _started(self) -> None:
-        """Mark a statement that may wait for another session's lock as running (the watcher
-        looks at it); :meth:`_finished` ends it."""
-        self._statements += 1
-        self._running = self._statements
-        if (
-            self._watcher is None
-            and self.on_wait is not None
-            and self.wait > 1.0
-            and not self.readonly
-            and not self._waited
-        ):
-            self._watcher = threading.Thread(target=self._watch, daemon=True)
-            self._watcher.start()
-
-    def _finished(self) -> None:
-        self._running = 0
-
-    def _watch(self) -> None:
-        """Say once, through ``on_wait``, that this session's write waits for another session
-        (the SQLite backend's notice, the same words). A statement still running after a second
-        is asked about on a second session (``pg_blocking_pids``; opened only then, kept while
-        the store is open): a slow statement that waits for no one is not a writer waiting.
-        The notice is a courtesy: a failure here ends the watching, never the write."""
-        side = None
-        seen, since = 0, 0.0
-        try:
-            while not self._watch_stop.wait(0.2):
-                running = self._running
-                if running == 0:
-                    seen = 0
-                    continue
-                t = _time.monotonic()
-                if running != seen:
-                    seen, since = running, t
-                    continue
-                if t - since < 1.0:
-                    continue
-                if side is None:
-                    side = psycopg.connect(self._url, autocommit=True, connect_timeout=10)
-                row = side.execute(
-                    "SELECT cardinality(pg_blocking_pids(%s))", (self._pid,)
-                ).fetchone()
-                if row and row[0] and self._running == seen and self.on_wait is not None:
-                    self._waited = True
-                    self.on_wait(
-                        f"{self.target}: another process is writing to the catalog; waiting "
-                        f"(up to {self.wait:g} s)"
-                    )
-                    return
-                since = t  # not blocked (a slow statement): asked again a second later
-        except psycopg.Error:
-            return
-        finally:
-            if side is not None:
-                side.close()
 
     def __enter__(self) -> PostgresStore:
         return self
@@ -826,70 +766,6 @@ class PostgresStore(PgVersions):
             if r[2] == input_hash and r[3] == record_index and r[4] in LOADED_FATES:
                 return r[5], r[0]  # type: ignore[return-value]
         return None
-
-    # -- accounts --------------------------------------------------------------------------------
-
-    def add_account(self, name: str, password_hash: str) -> bool:
-        if self._q("SELECT 1 FROM accounts WHERE lower(name)=lower(%s)", (name,)).fetchone():
-            return False
-        t = now()
-        self._q(
-            "INSERT INTO accounts (name, password_hash, disabled, created_at, updated_at) "
-            "VALUES (%s, %s, false, %s, %s)",
-            (name, password_hash, t, t),
-        )
-        return True
-
-    def update_account(
-        self, name: str, *, password_hash: str | None = None, disabled: bool | None = None
-    ) -> bool:
-        cur = self._q(
-            "UPDATE accounts SET password_hash=coalesce(%s, password_hash), "
-            "disabled=coalesce(%s, disabled), updated_at=%s WHERE name=%s",
-            (password_hash, disabled, now(), name),
-        )
-        return bool(cur.rowcount > 0)
-
-    def accounts(self) -> list[Account]:
-        return [
-            Account(r[0], bool(r[1]), r[2], r[3])
-            for r in self._q(
-                "SELECT name, disabled, created_at, updated_at FROM accounts "
-                'ORDER BY name COLLATE "C"'
-            )
-        ]
-
-    def has_accounts(self) -> bool:
-        return self._q("SELECT 1 FROM accounts WHERE NOT disabled LIMIT 1").fetchone() is not None
-
-    def account_hash(self, name: str) -> tuple[str, bool] | None:
-        row = self._q(
-            "SELECT password_hash, disabled FROM accounts WHERE name=%s", (name,)
-        ).fetchone()
-        return None if row is None else (str(row[0]), bool(row[1]))
-
-    # -- receipts --------------------------------------------------------------------------------
-
-    def receipt(self, login: str, digest: str) -> Receipt | None:
-        row = self._q(
-            "SELECT login, digest, time, fate, sysno, message FROM receipts "
-            "WHERE login=%s AND digest=%s",
-            (login, digest),
-        ).fetchone()
-        return None if row is None else Receipt(*row)
-
-    def put_receipt(self, receipt: Receipt) -> None:
-        r = receipt
-        self._q(
-            "INSERT INTO receipts (login, digest, time, fate, sysno, message) "
-            "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (login, digest) DO UPDATE SET "
-            "time=excluded.time, fate=excluded.fate, sysno=excluded.sysno, "
-            "message=excluded.message",
-            (r.login, r.digest, r.time, r.fate, r.sysno, r.message),
-        )
-
-    def prune_receipts(self, before: str) -> None:
-        self._q("DELETE FROM receipts WHERE time < %s", (before,))
 
     # -- the search index ------------------------------------------------------------------------
 
