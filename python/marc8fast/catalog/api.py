@@ -25,7 +25,7 @@ from typing import Protocol
 from .._native import ArgumentError, Marc8Error
 
 #: The schema version this code writes (numbered migrations: see the backends' ``MIGRATIONS``).
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 #: Fates of a load-log row that mean "this input record is in the catalog".
 LOADED_FATES = ("new", "possible_duplicate", "overlaid")
@@ -68,6 +68,20 @@ class StoredRecord:
     created_at: str
     updated_at: str
     oclc_numbers: list[str]
+
+
+@dataclass
+class NewRecord:
+    """A new record for :meth:`Catalog.insert_many`: its stored bytes, OCLC numbers, title key,
+    other match keys (``(kind, value)``), search index row and history event (i21-pipe)."""
+
+    data: bytes
+    oclc: list[str]
+    title_key: str | None
+    keys: list[tuple[str, str]]
+    terms: tuple[str, ...]
+    detail: str
+    source: str | None = None
 
 
 @dataclass
@@ -200,6 +214,7 @@ class Catalog(Protocol):
         *,
         source: str | None = None,
         detail: str = "",
+        keys: list[tuple[str, str]] | None = None,
     ) -> int: ...
     def replace(
         self,
@@ -210,6 +225,7 @@ class Catalog(Protocol):
         *,
         source: str | None = None,
         detail: str = "",
+        keys: list[tuple[str, str]] | None = None,
     ) -> None: ...
     def mark_deleted(
         self, sysno: int, data: bytes, *, source: str | None = None, detail: str = ""
@@ -255,6 +271,12 @@ class Catalog(Protocol):
     def restore(self, table: str, rows: Iterable[tuple[object, ...]]) -> int: ...
     def finish_restore(self) -> None: ...
     def interruptible(self, stop: Callable[[], bool]) -> AbstractContextManager[None]: ...
+    # --- match keys and batched writes (i21-pipe) ---
+    def candidates(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], set[int]]: ...
+    def loaded_many(
+        self, inputs: list[tuple[str, int]]
+    ) -> dict[tuple[str, int], tuple[int | None, int]]: ...
+    def insert_many(self, rows: list[NewRecord]) -> list[int]: ...
 
 
 #: How long a writer waits for another process's write transaction before giving up (seconds).

@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from .._native import pipeline_stored_keys
 from .api import (
     DEFAULT_WAIT,
     LOADED_FATES,
@@ -40,6 +41,7 @@ from .api import (
     CatalogError,
     Event,
     LogRow,
+    NewRecord,
     NoCatalogError,
     ReadOnlyError,
     Receipt,
@@ -99,6 +101,7 @@ class PostgresStore:
         self._new_oclc: list[tuple[object, ...]] = []
         self._new_terms: list[tuple[object, ...]] = []
         self._new_events: list[tuple[object, ...]] = []
+        self._new_keys: list[tuple[object, ...]] = []  # match keys of new records (i21-pipe)
         self._sysno_pool: list[int] = []  # taken from the sequence, not used yet (descending)
         self._tx_sysnos: list[int] = []  # used by the open transaction (back to the pool if it
         self._expect = 0  # rolls back); records of the prepared group still to come
@@ -220,6 +223,7 @@ class PostgresStore:
         self._new_oclc.clear()
         self._new_terms.clear()
         self._new_events.clear()
+        self._new_keys.clear()
         self._forget()
         if self._in_tx:
             self._in_tx = False
@@ -287,6 +291,7 @@ class PostgresStore:
             return
         if len(self._new_records) == 1:
             self._write_one()
+            self._flush_keys()
             return
         batches = (
             (
@@ -296,6 +301,7 @@ class PostgresStore:
             ("oclc (number, sysno, live)", self._new_oclc),
             ("search_terms (term, col, sysno)", self._new_terms),
             ("events (sysno, time, action, batch_id, source, detail)", self._new_events),
+            ("match_keys (kind, value, sysno)", self._new_keys),
         )
         try:
             with self.conn.cursor() as cur:
@@ -477,6 +483,7 @@ class PostgresStore:
         *,
         source: str | None = None,
         detail: str = "",
+        keys: list[tuple[str, str]] | None = None,
     ) -> int:
         t = now()
         try:
@@ -493,6 +500,10 @@ class PostgresStore:
                 self._known_oclc[n].add(sysno)
         terms, cols = _terms(data)
         self._new_terms.extend(zip(terms, cols, [sysno] * len(terms), strict=True))
+        self._new_keys.extend(
+            (k, v, sysno)
+            for k, v in dict.fromkeys(keys if keys is not None else pipeline_stored_keys(data))
+        )
         self._new_events.append((sysno, t, "created", self.batch_id, source or self.source, detail))
         if title_key is not None and self._known_keys.get(title_key, 0) is None:
             self._known_keys[title_key] = sysno
@@ -509,6 +520,7 @@ class PostgresStore:
         *,
         source: str | None = None,
         detail: str = "",
+        keys: list[tuple[str, str]] | None = None,
     ) -> None:
         self._forget()
         row = self._q(
@@ -522,6 +534,12 @@ class PostgresStore:
             self._index(sysno, data)
         except psycopg.Error as e:
             raise _translate(self.target, e) from None
+        self._q("DELETE FROM match_keys WHERE sysno=%s", (sysno,))
+        self._new_keys.extend(
+            (k, v, sysno)
+            for k, v in dict.fromkeys(keys if keys is not None else pipeline_stored_keys(data))
+        )
+        self._flush_keys()
         self._event(sysno, "overlaid", source, detail)
 
     def mark_deleted(
@@ -850,6 +868,11 @@ class PostgresStore:
             if table == "records":
                 for sysno, data in self.conn.execute("SELECT sysno, data FROM records"):
                     self._index(int(sysno), bytes(data), new=True)
+                    self._new_keys.extend(
+                        (k, v, int(sysno))
+                        for k, v in dict.fromkeys(pipeline_stored_keys(bytes(data)))
+                    )
+                self._flush_keys()
             if table == "oclc":
                 self.conn.execute(
                     "UPDATE oclc o SET live = NOT r.deleted FROM records r WHERE r.sysno=o.sysno"
@@ -870,3 +893,95 @@ class PostgresStore:
                 f"SELECT setval(pg_get_serial_sequence('{table}', '{col}'), "
                 f"coalesce((SELECT max({col}) FROM {table}), 0) + 1, false)"
             )
+
+    # --- match keys and batched writes (i21-pipe) ---
+
+    def _flush_keys(self) -> None:
+        """Write the match keys gathered (after their records)."""
+        if self._new_keys:
+            rows, self._new_keys = self._new_keys, []
+            try:
+                with (
+                    self.conn.cursor() as cur,
+                    cur.copy("COPY match_keys (kind, value, sysno) FROM STDIN") as copy,
+                ):
+                    for r in rows:
+                        copy.write_row(r)
+            except psycopg.Error as e:
+                raise _translate(self.target, e) from None
+
+    def candidates(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], set[int]]:
+        """The live records that carry each of ``keys`` (see the SQLite backend), one query per
+        kind."""
+        by_kind: dict[str, list[str]] = {}
+        for kind, value in keys:
+            by_kind.setdefault(kind, []).append(value)
+        out: dict[tuple[str, str], set[int]] = {}
+        for kind, values in by_kind.items():
+            values = list(dict.fromkeys(values))
+            if kind == "oclc":
+                rows = self._q(
+                    "SELECT number, sysno FROM oclc WHERE number = ANY(%s) AND live", (values,)
+                )
+            elif kind == "title":
+                rows = self._q(
+                    "SELECT title_key, sysno FROM records WHERE title_key = ANY(%s) "
+                    "AND NOT deleted",
+                    (values,),
+                )
+            else:
+                rows = self._q(
+                    "SELECT k.value, k.sysno FROM match_keys k JOIN records r ON r.sysno=k.sysno "
+                    "WHERE k.kind=%s AND k.value = ANY(%s) AND NOT r.deleted",
+                    (kind, values),
+                )
+            for value, sysno in rows:
+                out.setdefault((kind, value), set()).add(int(sysno))
+        return out
+
+    def loaded_many(
+        self, inputs: list[tuple[str, int]]
+    ) -> dict[tuple[str, int], tuple[int | None, int]]:
+        """:meth:`loaded` for many input records, in one query."""
+        self._flush_log()
+        out: dict[tuple[str, int], tuple[int | None, int]] = {}
+        if not inputs:
+            return out
+        for h, i, sysno, batch in self._q(
+            "SELECT DISTINCT ON (input_hash, record_index) input_hash, record_index, sysno, "
+            "batch_id FROM load_log WHERE (input_hash, record_index) IN (SELECT * FROM "
+            "unnest(%s::text[], %s::int[])) AND fate = ANY(%s) "
+            "ORDER BY input_hash, record_index, id",
+            ([h for h, _ in inputs], [i for _, i in inputs], list(LOADED_FATES)),
+        ):
+            out[(h, i)] = (sysno, batch)
+        return out
+
+    def insert_many(self, rows: list[NewRecord]) -> list[int]:
+        """Insert new records (in the open transaction), written with COPY at the next
+        statement or the commit."""
+        self._expect = max(self._expect, len(rows))
+        sysnos = []
+        for r in rows:
+            try:
+                sysno = self._next_sysno()
+            except psycopg.Error as e:
+                raise _translate(self.target, e) from None
+            if sysno > 999_999_999:
+                raise OverflowError("system numbers are exhausted (9 digits)")
+            t = now()
+            self._new_records.append((sysno, r.data, r.title_key, False, t, t))
+            for n in dict.fromkeys(r.oclc):
+                self._new_oclc.append((n, sysno, True))
+            for col, text in enumerate(r.terms):
+                for term in set(text.split()):
+                    self._new_terms.append((term, col, sysno))
+            self._new_keys.extend((k, v, sysno) for k, v in dict.fromkeys(r.keys))
+            self._new_events.append(
+                (sysno, t, "created", self.batch_id, r.source or self.source, r.detail)
+            )
+            sysnos.append(sysno)
+        self._expect = 0
+        if not self._in_tx:
+            self._flush_writes()
+        return sysnos

@@ -58,16 +58,20 @@ from .._native import (
     PROBLEM_KINDS,
     ArgumentError,
     Field,
+    ImportReader,
     Marc8Error,
     MARCReader,
+    PreparedBatch,
     Record,
     RecordProblem,
     next_record,
+    pipeline_stored_keys,
     search_numbers,
 )
 from ..catalog import ConflictError
+from ..catalog.api import NewRecord
 from ..kinds import JUNK_KINDS, REJECT_KINDS, ProblemAction
-from .outcome import FATES, Change, Fate, LoadSummary, Outcome, RejectReason
+from .outcome import FATES, STORED_FATES, Change, Fate, LoadSummary, Outcome, RejectReason
 from .rules import (
     RuleFields,
     TargetError,
@@ -109,6 +113,64 @@ def title_key(rec: Record) -> str | None:
     ``Hobbit`` have one key; so do ``Łódź``/``Lodz``, ``Straße``/``Strasse``)."""
     return match_keys(rec)[1]
 
+
+#: What the core's pipeline made of a record (``PreparedBatch.status``).
+_READY, _SLOW, _NO_FIELDS = 0, 1, 2
+
+
+class _Batch:
+    """A batch prepared by the core (:class:`marc8fast._native.PreparedBatch`), its columns
+    taken once as Python lists."""
+
+    __slots__ = (
+        "_records",
+        "_symbols",
+        "b",
+        "changes",
+        "cns",
+        "data",
+        "keys",
+        "numbers",
+        "oclc",
+        "offsets",
+        "status",
+        "terms",
+        "title_keys",
+    )
+
+    def __init__(self, b: PreparedBatch) -> None:
+        self.b = b
+        self.numbers = b.numbers
+        self.offsets = b.offsets
+        self.status = b.status
+        self.data = b.data
+        self.oclc = b.oclc
+        self.title_keys = b.title_keys
+        self.keys = b.keys
+        self.terms = b.terms
+        self.cns = b.control_numbers
+        self.changes = b.changes
+        self._symbols: list[list[str]] | None = None
+        self._records: dict[int, Record] = {}
+
+    def symbols(self) -> list[list[str]]:
+        if self._symbols is None:
+            self._symbols = self.b.symbols
+        return self._symbols
+
+    def record(self, i: int) -> Record:
+        """A copy of record ``i`` as read (the slow path's rules change it; a retried group
+        starts again from the record as read)."""
+        rec = self._records.get(i)
+        if rec is None:
+            got = self.b.record(i)
+            assert got is not None
+            rec = self._records[i] = got
+        return rec.copy()
+
+
+#: A record of a group: its batch, its place in it, its input key.
+_Item = tuple[_Batch, int, str]
 
 #: How ``load`` names standard input (the path ``-``) in its lines, report and load log.
 STDIN_LABEL = "<stdin>"
@@ -245,6 +307,8 @@ class Importer:
         self.batch_size = max(1, batch_size)
         self.on_outcome = on_outcome
         self.overlay = overlay
+        #: 040 $b compared without regard to case (the default profile's normalisation).
+        self.lang_fold = True
         self.on_progress = on_progress
         self.before_commit = before_commit
         self.commit_failed = commit_failed
@@ -287,26 +351,28 @@ class Importer:
 
     def _load_stream(self, path: str, src: _KeyedInput) -> None:
         self.summary.files += 1
-        # MARCReader reads any object with read(n) that returns bytes.
+        # ImportReader reads any object with read(n) that returns bytes; each batch comes
+        # prepared by the core's pipeline (rules, stored bytes, keys, search terms).
         stream = cast(BinaryIO, src)
-        with MARCReader(stream, trust="data", expand_ncr=True) as reader:
-            chunk: list[tuple[Record, str]] = []  # read, with each record's key; not stored
-            held: Record | None = None  # the record read last, waiting for its key
-            for rec in reader:
-                if held is not None:
-                    chunk.append((held, src.key_through(rec.offset)))
-                    if len(chunk) >= self.batch_size:
-                        self._store_chunk(path, chunk, reader.problems)
-                        chunk = []
-                held = rec
-                index = rec.number or 0
-                if self.on_progress is not None and index % 64 == 0:
+        with ImportReader(stream, target_prefix=self.prefix, lang_fold=self.lang_fold) as reader:
+            chunk: list[_Item] = []  # read, with each record's key; not stored
+            held: tuple[_Batch, int] | None = None  # the record read last, waiting for its key
+            while (prepared := reader.next_batch()) is not None:
+                batch = _Batch(prepared)
+                for i, offset in enumerate(batch.offsets):
+                    if held is not None:
+                        chunk.append((held[0], held[1], src.key_through(offset)))
+                        if len(chunk) >= self.batch_size:
+                            self._store_chunk(path, chunk, reader.problems)
+                            chunk = []
+                    held = (batch, i)
+                if self.on_progress is not None:
                     self.on_progress(
                         self.summary.records + len(chunk),
                         self._bytes_before + reader.bytes_read,
                     )
             if held is not None:
-                chunk.append((held, src.key_through()))
+                chunk.append((held[0], held[1], src.key_through()))
             problems = reader.problems
             whole = src.key_through()
             # What the reader could not make a record of (a truncated record, garbage, a
@@ -325,7 +391,7 @@ class Importer:
     def _store_chunk(
         self,
         path: str,
-        chunk: list[tuple[Record, str]],
+        chunk: list[_Item],
         problems: list[RecordProblem],
         extra: list[tuple[Outcome, str]] = (),  # type: ignore[assignment]
     ) -> None:
@@ -338,11 +404,7 @@ class Importer:
             committing = False
             try:
                 with self.store.transaction():
-                    if self.store.remote:
-                        self._prepare(chunk)
-                    group: list[tuple[Outcome, str]] = []
-                    for rec, digest in chunk:
-                        group.append((self._handle(path, rec.copy(), digest), digest))
+                    group = self._fast_chunk(path, chunk)
                     self._commit_group(group, problems)
                     for out, digest in extra:
                         self._record(out, digest)
@@ -363,6 +425,176 @@ class Importer:
             pending, self._pending = self._pending, []
             self._told(pending)
             return
+
+    def _fast_chunk(self, path: str, chunk: list[_Item]) -> list[tuple[Outcome, str]]:
+        """The outcomes of a group of prepared records, in input order, their new records
+        written with multi-row statements (:meth:`Catalog.insert_many`). The catalog is asked
+        what the group needs in a few queries (which input records are loaded already, which
+        live records carry the group's OCLC numbers, title keys and content digests), and what
+        the group itself stores is added to those answers as it goes, so each record is matched
+        as if the ones before it were stored one by one. A record the core left to the Python
+        rules (problems, a target, ...) is handled by :meth:`_handle` after the new records
+        before it are written; the answers are then asked again."""
+        store = self.store
+        group: list[tuple[Outcome, str]] = []
+        loaded = store.loaded_many([(d, b.numbers[i]) for b, i, d in chunk])
+        cands: dict[tuple[str, str], set[int]] | None = None
+        waiting: list[tuple[NewRecord, Outcome]] = []  # new records not written yet
+        # The system numbers of the group's new records (None until written): a new record not
+        # written yet is known to the answers by a placeholder, -(its place in this list + 1).
+        resolved: list[int | None] = []
+
+        def first(found: set[int]) -> int:
+            """The record a match names: the oldest live one (the smallest system number)."""
+            real = [s for s in found if s > 0]
+            if real:
+                return min(real)
+            k = -max(found) - 1  # the group's earliest new record among them
+            if resolved[k] is None:
+                write()
+            sysno = resolved[k]
+            assert sysno is not None
+            return sysno
+
+        def write() -> None:
+            if waiting:
+                sysnos = store.insert_many([r for r, _ in waiting])
+                start = len(resolved) - len(waiting)
+                resolved[start:] = sysnos
+                for sysno, (_, out) in zip(sysnos, waiting, strict=True):
+                    out.sysno = sysno
+                    fmt = format_sysno(sysno)
+                    if out.fate is Fate.NEW:
+                        out.message = f"Record received: {fmt}"
+                    else:
+                        out.message = f"Record received: {fmt}{out.message}"
+                waiting.clear()
+
+        pos = 0
+        for b, i, digest in chunk:
+            pos += 1
+            index = b.numbers[i]
+            done = loaded.get((digest, index))
+            status = b.status[i]
+            if done is not None:
+                sysno, batch_id = done
+                shown = format_sysno(sysno) if sysno is not None else "?"
+                detail = f"duplicate of {shown} (already loaded from this file, batch {batch_id})"
+                out = Outcome(
+                    path, index, Fate.DUPLICATE, sysno, f"not loaded: {detail}", detail=detail
+                )
+                group.append((out, digest))
+                continue
+            if status == _SLOW:
+                write()
+                out = self._one(path, index, b.record(i))
+                if out.fate in STORED_FATES:
+                    cands = None  # the catalog changed under the answers
+                group.append((out, digest))
+                continue
+            if status == _NO_FIELDS:
+                out = _rejected(
+                    path, index, RejectReason.NO_FIELDS, "the record has no fields", None
+                )
+                group.append((out, digest))
+                continue
+            cn = b.cns[i]
+            changes = [Change(short, full) for short, full in b.changes.get(i, ())]
+
+            offset = b.offsets[i]
+
+            def outcome(
+                fate: Fate,
+                sysno: int | None,
+                message: str,
+                detail: str = "",
+                *,
+                _at: tuple[int, int, str | None, list[Change]] = (index, offset, cn, changes),
+            ) -> Outcome:
+                n, off, c, ch = _at
+                return Outcome(path, n, fate, sysno, message, c, [], ch, offset=off, detail=detail)
+
+            if self.exclude:
+                excluded = [s for s in b.symbols()[i] if s.casefold() in self.exclude]
+                if excluded:
+                    changes.append(
+                        Change("", f"skipped because 049 $a {excluded[0]!r} is an excluded symbol")
+                    )
+                    why = f"049 $a {excluded[0]} is excluded"
+                    group.append((outcome(Fate.SKIPPED, None, f"skipped: {why}", why), digest))
+                    continue
+            if cands is None:
+                write()
+                cands = store.candidates(self._wanted(chunk[pos - 1 :]))
+            numbers = b.oclc[i]
+            key = b.title_keys[i]
+            keys = b.keys[i]
+            hit = None
+            for n in numbers:
+                found = cands.get(("oclc", n))
+                if found:
+                    hit = (first(found), n)
+                    break
+            if hit is not None:
+                detail = f"duplicate of {format_sysno(hit[0])} (OCLC number {hit[1]})"
+                out = outcome(Fate.DUPLICATE, hit[0], f"not loaded: {detail}", detail)
+                group.append((out, digest))
+                continue
+            # The content digest, the last resort, for a record without an OCLC number (records
+            # that OCLC numbers tell apart are not the same, however alike).
+            same = cands.get(("digest", keys[-1][1])) if keys and not numbers else None
+            if same:
+                twin = first(same)
+                detail = f"duplicate of {format_sysno(twin)} (same content)"
+                out = outcome(Fate.DUPLICATE, twin, f"not loaded: {detail}", detail)
+                group.append((out, digest))
+                continue
+            found = cands.get(("title", key)) if key else None
+            similar = first(found) if found else None
+            also = f"possible duplicate of {format_sysno(similar)}" if similar is not None else ""
+            history = "; ".join(
+                [f"record {index}", *filter(None, (also,))] + [c.full for c in changes]
+            )
+            if similar is not None:
+                out = outcome(
+                    Fate.POSSIBLE_DUPLICATE,
+                    None,
+                    f" (possible duplicate of {format_sysno(similar)}: same title and author)",
+                )
+            else:
+                out = outcome(Fate.NEW, None, "")
+            waiting.append(
+                (NewRecord(b.data[i], numbers, key, keys, b.terms[i], history, path), out)
+            )
+            # What this record stores, the next ones of the group find.
+            resolved.append(None)
+            mark = -len(resolved)
+            for n in numbers:
+                cands.setdefault(("oclc", n), set()).add(mark)
+            if key:
+                cands.setdefault(("title", key), set()).add(mark)
+            for k in keys:
+                cands.setdefault(k, set()).add(mark)
+            group.append((out, digest))
+        write()
+        return group
+
+    @staticmethod
+    def _wanted(chunk: list[_Item]) -> list[tuple[str, str]]:
+        """The keys the catalog is asked about for these records: OCLC numbers, title keys,
+        content digests."""
+        wanted: list[tuple[str, str]] = []
+        for b, i, _ in chunk:
+            if b.status[i] != _READY:
+                continue
+            wanted.extend(("oclc", n) for n in b.oclc[i])
+            key = b.title_keys[i]
+            if key:
+                wanted.append(("title", key))
+            keys = b.keys[i]
+            if keys and not b.oclc[i]:
+                wanted.append(keys[-1])
+        return wanted
 
     def _prepare(self, chunk: list[tuple[Record, str]]) -> None:
         """Tell the catalog what the group will ask (a database server answers it in a few
@@ -584,7 +816,7 @@ class Importer:
         # The duplicate check's keys, read by the core as the search index reads them (before
         # the 040 rule may delete the 035s that carry the OCLC numbers).
         numbers, key = match_keys(rec)
-        rule = change_by_040_rule(rec, view)
+        rule = change_by_040_rule(rec, view, fold=self.lang_fold)
         if rule is not None:
             changes.append(rule)
         data, write_problems = rec.to_bytes_report(encoding="utf8")
@@ -635,9 +867,15 @@ class Importer:
         if hit is not None:
             detail = f"duplicate of {format_sysno(hit[0])} (OCLC number {hit[1]})"
             return outcome(Fate.DUPLICATE, hit[0], f"not loaded: {detail}", detail)
+        keys = pipeline_stored_keys(data, target_prefix=self.prefix)
+        digest = next(((k, v) for k, v in keys if k == "digest"), None)
+        same = self.store.candidates([digest]).get(digest) if digest and not numbers else None
+        if same:
+            detail = f"duplicate of {format_sysno(min(same))} (same content)"
+            return outcome(Fate.DUPLICATE, min(same), f"not loaded: {detail}", detail)
         similar = self.store.find_by_title_key(key) if key else None
         also = f"possible duplicate of {format_sysno(similar)}" if similar is not None else ""
-        sysno = self.store.insert(data, numbers, key, source=path, detail=history(also))
+        sysno = self.store.insert(data, numbers, key, source=path, detail=history(also), keys=keys)
         if similar is not None:
             return outcome(
                 Fate.POSSIBLE_DUPLICATE,

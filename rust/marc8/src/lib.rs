@@ -146,6 +146,7 @@ mod kinds;
 pub mod marcjson;
 pub mod marcxml;
 pub mod model;
+pub mod pipeline;
 mod ncr;
 mod problem;
 pub mod reader;
