@@ -960,9 +960,10 @@ class PostgresStore:
     def insert_many(self, rows: list[NewRecord]) -> list[int]:
         """Insert new records (in the open transaction), written with COPY at the next
         statement or the commit."""
-        self._expect = max(self._expect, len(rows))
         sysnos = []
-        for r in rows:
+        for k, r in enumerate(rows):
+            # The sequence gives as many numbers as records are still to come (no gap).
+            self._expect = len(rows) - k - 1
             try:
                 sysno = self._next_sysno()
             except psycopg.Error as e:

@@ -368,7 +368,7 @@ class Importer:
                     held = (batch, i)
                 if self.on_progress is not None:
                     self.on_progress(
-                        self.summary.records + len(chunk),
+                        self.summary.records + len(chunk) + (held is not None),
                         self._bytes_before + reader.bytes_read,
                     )
             if held is not None:
