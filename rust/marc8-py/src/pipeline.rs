@@ -36,7 +36,40 @@ struct Done {
     bytes_in: u64,
 }
 
-fn prepare_batch(items: Vec<ReadItem>, settings: &Settings) -> Vec<Entry> {
+/// Prepares a batch's records on `threads` threads (the batch cut into that many runs).
+fn prepare_batch(items: Vec<ReadItem>, settings: &Settings, threads: usize) -> Vec<Entry> {
+    let threads = threads.clamp(1, 8);
+    if threads == 1 || items.len() < 16 {
+        return prepare_run(items, settings);
+    }
+    let per = items.len().div_ceil(threads);
+    let mut runs: Vec<Vec<ReadItem>> = Vec::with_capacity(threads);
+    let mut items = items.into_iter();
+    loop {
+        let run: Vec<ReadItem> = items.by_ref().take(per).collect();
+        if run.is_empty() {
+            break;
+        }
+        runs.push(run);
+    }
+    let mut first = runs.remove(0);
+    std::thread::scope(|scope| {
+        let others: Vec<_> = runs
+            .into_iter()
+            .map(|run| scope.spawn(move || prepare_run(run, settings)))
+            .collect();
+        let mut out = prepare_run(std::mem::take(&mut first), settings);
+        for h in others {
+            match h.join() {
+                Ok(entries) => out.extend(entries),
+                Err(e) => std::panic::resume_unwind(e),
+            }
+        }
+        out
+    })
+}
+
+fn prepare_run(items: Vec<ReadItem>, settings: &Settings) -> Vec<Entry> {
     items
         .into_iter()
         .map(|item| match item {
@@ -116,7 +149,7 @@ impl ImportReader {
                 let msg = match reader.next_batch() {
                     Ok(Some(batch)) => Ok(Done {
                         bytes_in: batch.bytes_in,
-                        entries: prepare_batch(batch.items, &settings),
+                        entries: prepare_batch(batch.items, &settings, jobs),
                     }),
                     Ok(None) => return,
                     Err(e) => Err(e),
@@ -280,7 +313,11 @@ impl PreparedBatch {
     /// Each record's status: 0 ready, 1 slow (`record(i)`), 2 no fields.
     #[getter]
     fn status<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
-        let codes: Vec<u8> = self.prepared.iter().map(|p| status_code(&p.status)).collect();
+        let codes: Vec<u8> = self
+            .prepared
+            .iter()
+            .map(|p| status_code(&p.status))
+            .collect();
         Ok(PyBytes::new(py, &codes))
     }
 

@@ -256,7 +256,7 @@ impl Digest {
 
 /// The digest of a record's content, the last-resort match point: leader/05–08 and /17–19 and
 /// every field but the volatile and local ones (001, 003, 005, 035s that are targets, tags that
-/// are not three digits), with its text in NFC; so the same record loaded twice, or exported
+/// are not three digits; 066, which says how the record was encoded), with its text in NFC; so the same record loaded twice, or exported
 /// (MARC-8) and loaded again, has the same digest.
 #[must_use]
 pub fn content_digest<'f>(
@@ -278,7 +278,8 @@ pub fn content_digest<'f>(
     };
     for f in fields {
         let tag = f.tag.as_str();
-        if matches!(tag, "001" | "003" | "005") || !tag.bytes().all(|b| b.is_ascii_digit()) {
+        if matches!(tag, "001" | "003" | "005" | "066") || !tag.bytes().all(|b| b.is_ascii_digit())
+        {
             continue;
         }
         if tag == "035"
@@ -360,9 +361,9 @@ fn other_keys(
     }
     if let (Some(id), Some(org)) = (f001, f003) {
         let oclc_001 = ["ocm", "ocn", "on"].iter().any(|p| {
-            id.trim()
-                .get(p.len()..)
-                .is_some_and(|rest| starts_with_ci(id.trim(), p) && rest.starts_with(|c: char| c.is_ascii_digit()))
+            id.trim().get(p.len()..).is_some_and(|rest| {
+                starts_with_ci(id.trim(), p) && rest.starts_with(|c: char| c.is_ascii_digit())
+            })
         });
         if !oclc_001 && org.trim() != "OCoLC" {
             push("sysid", sysid(org, id));
@@ -464,7 +465,13 @@ pub fn prepare(rec: &Record, number: usize, offset: u64, settings: &Settings) ->
     }
     // The keys are read before the 040 rule deletes the 035s that carry OCLC numbers.
     let mk = match_keys(&rec.fields);
-    let kept_fields = || rec.fields.iter().zip(&kept).filter(|(_, k)| **k).map(|(f, _)| f);
+    let kept_fields = || {
+        rec.fields
+            .iter()
+            .zip(&kept)
+            .filter(|(_, k)| **k)
+            .map(|(f, _)| f)
+    };
     let mut data = Vec::with_capacity(2048);
     let mut problems = Vec::new();
     let ok = write_iso2709(

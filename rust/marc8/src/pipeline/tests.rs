@@ -78,10 +78,16 @@ fn eng_in_any_case_is_english() {
 fn a_target_is_left_to_the_rules() {
     for a in ["(LOCAL)000000001", "(local)1", "  (LoCaL)x"] {
         let rec = record(vec![data("035", &[('a', a)]), data("245", &[('a', "T")])]);
-        assert_eq!(prepare(&rec, 1, 0, &Settings::default()).status, Status::Slow);
+        assert_eq!(
+            prepare(&rec, 1, 0, &Settings::default()).status,
+            Status::Slow
+        );
     }
     let rec = record(vec![]);
-    assert_eq!(prepare(&rec, 1, 0, &Settings::default()).status, Status::NoFields);
+    assert_eq!(
+        prepare(&rec, 1, 0, &Settings::default()).status,
+        Status::NoFields
+    );
 }
 
 #[test]
@@ -122,12 +128,26 @@ fn the_digest_ignores_volatile_and_local_fields_and_the_normal_form() {
         data("900", &[('a', "local")]),
         data("CAT", &[('a', "x")]),
     ]);
-    let c = record(vec![data("245", &[('a', "Cafe")]), data("900", &[('a', "local")])]);
+    let c = record(vec![
+        data("245", &[('a', "Cafe")]),
+        data("900", &[('a', "local")]),
+    ]);
     let s = Settings::default();
-    let (pa, pb, pc) = (prepare(&a, 1, 0, &s), prepare(&b, 1, 0, &s), prepare(&c, 1, 0, &s));
+    let (pa, pb, pc) = (
+        prepare(&a, 1, 0, &s),
+        prepare(&b, 1, 0, &s),
+        prepare(&c, 1, 0, &s),
+    );
     assert_eq!(key(&pa, "digest"), key(&pb, "digest"));
     assert_ne!(key(&pa, "digest"), key(&pc, "digest"));
-    assert_eq!(key(&pa, "digest"), stored_keys(&a, &s).iter().filter(|(k, _)| *k == "digest").map(|(_, v)| v.as_str()).collect::<Vec<_>>());
+    assert_eq!(
+        key(&pa, "digest"),
+        stored_keys(&a, &s)
+            .iter()
+            .filter(|(k, _)| *k == "digest")
+            .map(|(_, v)| v.as_str())
+            .collect::<Vec<_>>()
+    );
 }
 
 #[test]
