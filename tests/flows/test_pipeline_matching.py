@@ -124,9 +124,7 @@ def test_eng_in_any_case_is_english(tmp_path):
     flows.import_records([write_marc8(tmp_path / "a.mrc", recs[:1])], db, on_outcome=outs.append)
     recs[1].remove_fields("001", "003")
     recs[2].remove_fields("001", "003")
-    flows.import_records(
-        [write_marc8(tmp_path / "b.mrc", recs[1:])], db, on_outcome=outs.append
-    )
+    flows.import_records([write_marc8(tmp_path / "b.mrc", recs[1:])], db, on_outcome=outs.append)
     with flows.open_store(db) as s:
         kept = [marc8fast.Record.parse(s.get(o.sysno).data) for o in outs]  # type: ignore[union-attr]
     assert [o.changes for o in outs[:2]] == [[], []]

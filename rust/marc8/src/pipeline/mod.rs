@@ -177,7 +177,7 @@ pub fn field_text(f: &Field) -> String {
     }
 }
 
-fn subfields<'f>(f: &'f Field, code: char) -> impl Iterator<Item = &'f str> {
+fn subfields(f: &Field, code: char) -> impl Iterator<Item = &str> {
     let subs: &[crate::model::Subfield] = match &f.data {
         FieldData::Data { subfields, .. } => subfields,
         FieldData::Control(_) => &[],
