@@ -490,11 +490,13 @@ def test_after_the_retry_window_the_same_bytes_are_a_new_request(tmp_path):
         assert reply(s.port, rec).startswith(first + " (already received ")
         time.sleep(1.5)
         later = reply(s.port, rec)
-        assert later.startswith("Record received: 000000002 (possible duplicate of 000000001")
+        # A new request, matched like any record: the same content, so not stored again
+        # (issue 21: a record without an OCLC number is matched by its content digest).
+        assert later == "Not loaded: duplicate of 000000001 (same content)"
     con = sqlite3.connect(db)
     rows = con.execute("SELECT input_hash, record_index, fate FROM load_log ORDER BY id").fetchall()
     con.close()
-    assert [r[1:] for r in rows] == [(1, "new"), (2, "possible_duplicate")]
+    assert [r[1:] for r in rows] == [(1, "new"), (2, "duplicate")]
     assert rows[0][0] == rows[1][0]  # the SHA-256 of the same bytes
 
 

@@ -290,6 +290,8 @@ class Importer:
         on_progress: Callable[[int, int], object] | None = None,
         before_commit: Callable[[list[Outcome]], object] | None = None,
         commit_failed: Callable[[], object] | None = None,
+        lang_fold: bool = True,
+        content_digest: bool = True,
     ) -> None:
         """``on_outcome`` is called with each outcome only once its record (and its load-log
         row) is committed. ``before_commit`` is called with the outcomes of the transaction
@@ -308,7 +310,9 @@ class Importer:
         self.on_outcome = on_outcome
         self.overlay = overlay
         #: 040 $b compared without regard to case (the default profile's normalisation).
-        self.lang_fold = True
+        self.lang_fold = lang_fold
+        #: A record without an OCLC number whose content a live record has is a duplicate.
+        self.content_digest = content_digest
         self.on_progress = on_progress
         self.before_commit = before_commit
         self.commit_failed = commit_failed
@@ -542,7 +546,11 @@ class Importer:
                 continue
             # The content digest, the last resort, for a record without an OCLC number (records
             # that OCLC numbers tell apart are not the same, however alike).
-            same = cands.get(("digest", keys[-1][1])) if keys and not numbers else None
+            same = (
+                cands.get(("digest", keys[-1][1]))
+                if keys and not numbers and self.content_digest
+                else None
+            )
             if same:
                 twin = first(same)
                 detail = f"duplicate of {format_sysno(twin)} (same content)"
@@ -869,7 +877,11 @@ class Importer:
             return outcome(Fate.DUPLICATE, hit[0], f"not loaded: {detail}", detail)
         keys = pipeline_stored_keys(data, target_prefix=self.prefix)
         digest = next(((k, v) for k, v in keys if k == "digest"), None)
-        same = self.store.candidates([digest]).get(digest) if digest and not numbers else None
+        same = (
+            self.store.candidates([digest]).get(digest)
+            if digest and not numbers and self.content_digest
+            else None
+        )
         if same:
             detail = f"duplicate of {format_sysno(min(same))} (same content)"
             return outcome(Fate.DUPLICATE, min(same), f"not loaded: {detail}", detail)
