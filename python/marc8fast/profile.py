@@ -44,6 +44,16 @@ overlay = "merge"
 # duplicate; last, a live record with the same title/author key makes it a possible duplicate
 # (loaded, flagged).
 content_digest = true
+# What a live record with one of the OCLC numbers makes of the incoming record: "duplicate" (not
+# loaded) or "overlay" (it replaces that record, keeping the record's protected fields; a record
+# whose OCLC numbers are on several live records is a duplicate of the first).
+oclc = "duplicate"
+
+[overlay]
+# The fields of the stored record that an overlay by OCLC number keeps (the incoming record's
+# fields with those tags are dropped): tags, "X" or "?" for any character, "local" for every tag
+# that is not three digits.
+protected = ["049", "590", "9XX", "local"]
 """
 
 
@@ -64,6 +74,20 @@ class Profile:
     exclude_symbols: tuple[str, ...] = field(default_factory=tuple)
     overlay: str = "merge"
     content_digest: bool = True
+    oclc: str = "duplicate"
+    protected: tuple[str, ...] = ("049", "590", "9XX", "local")
+
+    def is_protected(self, tag: str) -> bool:
+        """Whether an overlay by OCLC number keeps the stored record's fields with ``tag``."""
+        for p in self.protected:
+            if p == "local":
+                if not (tag.isascii() and tag.isdigit()):
+                    return True
+            elif len(p) == len(tag) and all(
+                c in "X?" or c == t for c, t in zip(p, tag, strict=True)
+            ):
+                return True
+        return False
 
 
 #: The keys of each table: (type, check) with the allowed values for strings.
@@ -74,7 +98,8 @@ _SCHEMA: dict[str, dict[str, tuple[type, tuple[str, ...] | None]]] = {
         "exclude_symbols": (list, None),
         "overlay": (str, ("merge", "replace")),
     },
-    "match": {"content_digest": (bool, None)},
+    "match": {"content_digest": (bool, None), "oclc": (str, ("duplicate", "overlay"))},
+    "overlay": {"protected": (list, None)},
 }
 
 
@@ -146,6 +171,16 @@ def parse(text: str, path: str = "<profile>") -> Profile:
             if key == "exclude_symbols" and not all(isinstance(v, str) for v in value):  # type: ignore[attr-defined]
                 problem(table, key, "rules.exclude_symbols must be a list of strings")
                 continue
+            if key == "protected" and not all(
+                isinstance(v, str) and (v == "local" or re.fullmatch(r"[0-9A-Za-z?]{3}", v))
+                for v in value  # type: ignore[attr-defined]
+            ):
+                problem(
+                    table,
+                    key,
+                    'overlay.protected must be a list of tags ("9XX", "H0?") or "local"',
+                )
+                continue
             if key == "target_prefix" and (not value or str(value).strip() != value):
                 problem(
                     table, key, "rules.target_prefix must be non-empty, without spaces around it"
@@ -160,6 +195,8 @@ def parse(text: str, path: str = "<profile>") -> Profile:
         exclude_symbols=tuple(values.get("exclude_symbols", ())),  # type: ignore[arg-type]
         overlay=str(values.get("overlay", "merge")),
         content_digest=bool(values.get("content_digest", True)),
+        oclc=str(values.get("oclc", "duplicate")),
+        protected=tuple(values.get("protected", ("049", "590", "9XX", "local"))),  # type: ignore[arg-type]
     )
 
 

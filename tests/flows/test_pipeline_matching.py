@@ -182,3 +182,41 @@ def test_a_group_with_a_target_in_the_middle_matches_in_input_order(tmp_path):
         "not loaded: duplicate of 000000002 (OCLC number 700)",
     ]
     assert base_record(0) is not None
+
+
+def test_a_profile_overlaying_by_oclc_number_keeps_049_590_and_9xx(tmp_path):
+    from marc8fast.catalog import open_catalog
+    from marc8fast.flows.importer import Importer
+    from marc8fast.profile import parse
+
+    db = tmp_path / "c.sqlite"
+    stored = make_record(f001="ocm00000321", f003="OCoLC", f049="LOCL", title="Old title")
+    stored.add_ordered_field(Field("590", "  ", [("a", "Our copy is signed.")]))
+    stored.add_ordered_field(Field("950", "  ", [("a", "shelf 12")]))
+    stored.add_ordered_field(Field("H01", "  ", [("a", "local")]))
+    flows.import_records([write_marc8(tmp_path / "a.mrc", [stored])], db)
+    corrected = make_record(f035=["(OCoLC)321"], f049="OCLC", title="Corrected title")
+    corrected.add_ordered_field(Field("590", "  ", [("a", "OCLC's note.")]))
+    profile = parse('[match]\noclc = "overlay"\n')
+    outs: list[flows.Outcome] = []
+    with open_catalog(str(db)) as store:
+        Importer(store, on_outcome=outs.append, profile=profile).load(
+            [write_marc8(tmp_path / "b.mrc", [corrected])]
+        )
+        rec = marc8fast.Record.parse(store.get(1).data)  # type: ignore[union-attr]
+        assert store.count() == 1
+    assert [o.message for o in outs] == ["Record overlaid: 000000001 (OCLC number 321)"]
+    assert outs[0].changes[0].short.startswith("kept 049, 590, 950, ")
+    assert rec["245"]["a"].startswith("Corrected title")
+
+    def values(tag: str) -> list[str]:
+        return [f["a"] for f in rec.get_fields(tag)]
+
+    assert values("049") == ["LOCL"]
+    assert values("590") == ["Our copy is signed."]  # the incoming 590 is dropped
+    assert "shelf 12" in values("950") and values("H01") == ["local"]
+    # under the default profile the same record is a duplicate, not an overlay
+    outs.clear()
+    again = make_record(f035=["(OCoLC)321"], title="Corrected again")
+    flows.import_records([write_marc8(tmp_path / "c.mrc", [again])], db, on_outcome=outs.append)
+    assert [o.message for o in outs] == ["not loaded: duplicate of 000000001 (OCLC number 321)"]

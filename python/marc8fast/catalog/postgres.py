@@ -41,7 +41,6 @@ from .api import (
     CatalogError,
     Event,
     LogRow,
-    NewRecord,
     NoCatalogError,
     ReadOnlyError,
     Receipt,
@@ -50,6 +49,7 @@ from .api import (
     default_source,
     now,
 )
+from .pg_bulk import PgBulkWrites
 from .pg_schema import (
     _COL,
     _DUMP_ORDER,
@@ -68,7 +68,7 @@ except ImportError:  # pragma: no cover - said when a postgresql:// catalog is o
     psycopg = None  # type: ignore[assignment]
 
 
-class PostgresStore:
+class PostgresStore(PgBulkWrites):
     """:class:`~marc8fast.catalog.api.Catalog` on a PostgreSQL database (``url``: a libpq
     connection URL, ``postgresql://USER@HOST[:PORT]/DBNAME``; ``?host=/run/postgresql`` for a
     unix socket). ``create``: make the tables in an empty database; ``readonly``: a read-only
@@ -893,96 +893,3 @@ class PostgresStore:
                 f"SELECT setval(pg_get_serial_sequence('{table}', '{col}'), "
                 f"coalesce((SELECT max({col}) FROM {table}), 0) + 1, false)"
             )
-
-    # --- match keys and batched writes (i21-pipe) ---
-
-    def _flush_keys(self) -> None:
-        """Write the match keys gathered (after their records)."""
-        if self._new_keys:
-            rows, self._new_keys = self._new_keys, []
-            try:
-                with (
-                    self.conn.cursor() as cur,
-                    cur.copy("COPY match_keys (kind, value, sysno) FROM STDIN") as copy,
-                ):
-                    for r in rows:
-                        copy.write_row(r)
-            except psycopg.Error as e:
-                raise _translate(self.target, e) from None
-
-    def candidates(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], set[int]]:
-        """The live records that carry each of ``keys`` (see the SQLite backend), one query per
-        kind."""
-        by_kind: dict[str, list[str]] = {}
-        for kind, value in keys:
-            by_kind.setdefault(kind, []).append(value)
-        out: dict[tuple[str, str], set[int]] = {}
-        for kind, values in by_kind.items():
-            values = list(dict.fromkeys(values))
-            if kind == "oclc":
-                rows = self._q(
-                    "SELECT number, sysno FROM oclc WHERE number = ANY(%s) AND live", (values,)
-                )
-            elif kind == "title":
-                rows = self._q(
-                    "SELECT title_key, sysno FROM records WHERE title_key = ANY(%s) "
-                    "AND NOT deleted",
-                    (values,),
-                )
-            else:
-                rows = self._q(
-                    "SELECT k.value, k.sysno FROM match_keys k JOIN records r ON r.sysno=k.sysno "
-                    "WHERE k.kind=%s AND k.value = ANY(%s) AND NOT r.deleted",
-                    (kind, values),
-                )
-            for value, sysno in rows:
-                out.setdefault((kind, value), set()).add(int(sysno))
-        return out
-
-    def loaded_many(
-        self, inputs: list[tuple[str, int]]
-    ) -> dict[tuple[str, int], tuple[int | None, int]]:
-        """:meth:`loaded` for many input records, in one query."""
-        self._flush_log()
-        out: dict[tuple[str, int], tuple[int | None, int]] = {}
-        if not inputs:
-            return out
-        for h, i, sysno, batch in self._q(
-            "SELECT DISTINCT ON (input_hash, record_index) input_hash, record_index, sysno, "
-            "batch_id FROM load_log WHERE (input_hash, record_index) IN (SELECT * FROM "
-            "unnest(%s::text[], %s::int[])) AND fate = ANY(%s) "
-            "ORDER BY input_hash, record_index, id",
-            ([h for h, _ in inputs], [i for _, i in inputs], list(LOADED_FATES)),
-        ):
-            out[(h, i)] = (sysno, batch)
-        return out
-
-    def insert_many(self, rows: list[NewRecord]) -> list[int]:
-        """Insert new records (in the open transaction), written with COPY at the next
-        statement or the commit."""
-        sysnos = []
-        for k, r in enumerate(rows):
-            # The sequence gives as many numbers as records are still to come (no gap).
-            self._expect = len(rows) - k - 1
-            try:
-                sysno = self._next_sysno()
-            except psycopg.Error as e:
-                raise _translate(self.target, e) from None
-            if sysno > 999_999_999:
-                raise OverflowError("system numbers are exhausted (9 digits)")
-            t = now()
-            self._new_records.append((sysno, r.data, r.title_key, False, t, t))
-            for n in dict.fromkeys(r.oclc):
-                self._new_oclc.append((n, sysno, True))
-            for col, text in enumerate(r.terms):
-                for term in set(text.split()):
-                    self._new_terms.append((term, col, sysno))
-            self._new_keys.extend((k, v, sysno) for k, v in dict.fromkeys(r.keys))
-            self._new_events.append(
-                (sysno, t, "created", self.batch_id, r.source or self.source, r.detail)
-            )
-            sysnos.append(sysno)
-        self._expect = 0
-        if not self._in_tx:
-            self._flush_writes()
-        return sysnos
