@@ -25,7 +25,7 @@ from typing import Protocol
 from .._native import ArgumentError, Marc8Error
 
 #: The schema version this code writes (numbered migrations: see the backends' ``MIGRATIONS``).
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 #: Fates of a load-log row that mean "this input record is in the catalog".
 LOADED_FATES = ("new", "possible_duplicate", "overlaid")
@@ -68,6 +68,20 @@ class StoredRecord:
     created_at: str
     updated_at: str
     oclc_numbers: list[str]
+
+
+@dataclass
+class NewRecord:
+    """A new record for :meth:`Catalog.insert_many`: its stored bytes, OCLC numbers, title key,
+    other match keys (``(kind, value)``), search index row and history event (i21-pipe)."""
+
+    data: bytes
+    oclc: list[str]
+    title_key: str | None
+    keys: list[tuple[str, str]]
+    terms: tuple[str, ...]
+    detail: str
+    source: str | None = None
 
 
 @dataclass
@@ -315,6 +329,7 @@ class Catalog(Protocol):
         *,
         source: str | None = None,
         detail: str = "",
+        keys: list[tuple[str, str]] | None = None,
     ) -> int: ...
     def replace(
         self,
@@ -325,6 +340,7 @@ class Catalog(Protocol):
         *,
         source: str | None = None,
         detail: str = "",
+        keys: list[tuple[str, str]] | None = None,
     ) -> None: ...
     def mark_deleted(
         self, sysno: int, data: bytes, *, source: str | None = None, detail: str = ""
@@ -396,6 +412,12 @@ class Catalog(Protocol):
     def staged(self, status: str | None = "pending") -> list[Staged]: ...
     def staged_one(self, staged_id: int) -> Staged | None: ...
     def resolve_staged(self, staged_id: int, status: str, sysno: int | None) -> bool: ...
+    # --- match keys and batched writes (i21-pipe) ---
+    def candidates(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], set[int]]: ...
+    def loaded_many(
+        self, inputs: list[tuple[str, int]]
+    ) -> dict[tuple[str, int], tuple[int | None, int]]: ...
+    def insert_many(self, rows: list[NewRecord]) -> list[int]: ...
 
 
 #: How long a writer waits for another process's write transaction before giving up (seconds).

@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from .._native import Marc8Error, Record, search_index_row, search_match_keys
+from .._native import Marc8Error, Record, pipeline_stored_keys, search_index_row, search_match_keys
 from .api import (
     LOADED_FATES,
     SCHEMA_VERSION,
@@ -182,9 +182,41 @@ ALTER TABLE batches ADD COLUMN IF NOT EXISTS pid INTEGER;
 ALTER TABLE batches ADD COLUMN IF NOT EXISTS host TEXT
 """
 
+# --- match keys (i21-pipe) ---
+# Version 5: the import profiles' match keys (lccn, isbn, issn, sysid, digest), as on SQLite.
+_MATCH_KEYS = """
+CREATE TABLE IF NOT EXISTS match_keys (
+    kind TEXT COLLATE "C" NOT NULL,
+    value TEXT COLLATE "C" NOT NULL,
+    sysno BIGINT NOT NULL,
+    PRIMARY KEY (kind, value, sysno)
+);
+CREATE INDEX IF NOT EXISTS match_keys_sysno ON match_keys (sysno)
+"""
+
+
+def _match_keys(store: Any) -> None:
+    _script(_MATCH_KEYS)(store)
+    sysnos = [r[0] for r in store.conn.execute("SELECT sysno FROM records ORDER BY sysno")]
+    for sysno in sysnos:
+        row = store.conn.execute("SELECT data FROM records WHERE sysno=%s", (sysno,)).fetchone()
+        if row is not None:
+            for kind, value in pipeline_stored_keys(bytes(row[0])):
+                store.conn.execute(
+                    "INSERT INTO match_keys VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
+                    (kind, value, sysno),
+                )
+
+
 #: Schema migrations, as on SQLite: version N is reached by ``MIGRATIONS[N - 1]``.
-#: 4 (i21-catalog): record versions, batch status, review staging.
-MIGRATIONS: list[Callable[[Any], None]] = [_script(_V1), _script(_V2), _reindex, _script(_V4)]
+#: 4: record versions, batch status, review staging (issue 21). 5: the match keys (issue 21).
+MIGRATIONS: list[Callable[[Any], None]] = [
+    _script(_V1),
+    _script(_V2),
+    _reindex,
+    _script(_V4),
+    _match_keys,
+]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 #: How :meth:`PostgresStore.dump` orders a table's rows (as SQLite's binary collation would).

@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from .._native import pipeline_stored_keys
 from .api import (
     DEFAULT_WAIT,
     LOADED_FATES,
@@ -52,6 +53,7 @@ from .api import (
     this_host,
 )
 from .pg_accounts import PgAccounts
+from .pg_bulk import PgBulkWrites
 from .pg_schema import (
     _COL,
     _DUMP_ORDER,
@@ -85,7 +87,7 @@ def _translate(target: str, e: Exception) -> CatalogError:
     return _translate_driver_error(target, e)
 
 
-class PostgresStore(PgWaitNotice, PgAccounts, PgVersions):
+class PostgresStore(PgWaitNotice, PgAccounts, PgVersions, PgBulkWrites):
     """:class:`~marc8fast.catalog.api.Catalog` on a PostgreSQL database (``url``: a libpq
     connection URL, ``postgresql://USER@HOST[:PORT]/DBNAME``; ``?host=/run/postgresql`` for a
     unix socket). ``create``: make the tables in an empty database; ``readonly``: a read-only
@@ -128,6 +130,7 @@ class PostgresStore(PgWaitNotice, PgAccounts, PgVersions):
         self._new_oclc: list[tuple[object, ...]] = []
         self._new_terms: list[tuple[object, ...]] = []
         self._new_events: list[tuple[object, ...]] = []
+        self._new_keys: list[tuple[object, ...]] = []  # match keys of new records (i21-pipe)
         self._sysno_pool: list[int] = []  # taken from the sequence, not used yet (descending)
         self._tx_sysnos: list[int] = []  # used by the open transaction (back to the pool if it
         self._expect = 0  # rolls back); records of the prepared group still to come
@@ -251,6 +254,7 @@ class PostgresStore(PgWaitNotice, PgAccounts, PgVersions):
         self._new_oclc.clear()
         self._new_terms.clear()
         self._new_events.clear()
+        self._new_keys.clear()
         self._forget()
         if self._in_tx:
             self._in_tx = False
@@ -326,6 +330,7 @@ class PostgresStore(PgWaitNotice, PgAccounts, PgVersions):
             return
         if len(self._new_records) == 1:
             self._write_one()
+            self._flush_keys()
             return
         batches = (
             (
@@ -335,6 +340,7 @@ class PostgresStore(PgWaitNotice, PgAccounts, PgVersions):
             ("oclc (number, sysno, live)", self._new_oclc),
             ("search_terms (term, col, sysno)", self._new_terms),
             ("events (sysno, time, action, batch_id, source, detail)", self._new_events),
+            ("match_keys (kind, value, sysno)", self._new_keys),
         )
         self._started()
         try:
@@ -524,6 +530,7 @@ class PostgresStore(PgWaitNotice, PgAccounts, PgVersions):
         *,
         source: str | None = None,
         detail: str = "",
+        keys: list[tuple[str, str]] | None = None,
     ) -> int:
         t = now()
         try:
@@ -540,6 +547,10 @@ class PostgresStore(PgWaitNotice, PgAccounts, PgVersions):
                 self._known_oclc[n].add(sysno)
         terms, cols = _terms(data)
         self._new_terms.extend(zip(terms, cols, [sysno] * len(terms), strict=True))
+        self._new_keys.extend(
+            (k, v, sysno)
+            for k, v in dict.fromkeys(keys if keys is not None else pipeline_stored_keys(data))
+        )
         self._new_events.append((sysno, t, "created", self.batch_id, source or self.source, detail))
         if title_key is not None and self._known_keys.get(title_key, 0) is None:
             self._known_keys[title_key] = sysno
@@ -556,6 +567,7 @@ class PostgresStore(PgWaitNotice, PgAccounts, PgVersions):
         *,
         source: str | None = None,
         detail: str = "",
+        keys: list[tuple[str, str]] | None = None,
     ) -> None:
         self._forget()
         self._save_version(sysno, "overlaid")
@@ -570,6 +582,12 @@ class PostgresStore(PgWaitNotice, PgAccounts, PgVersions):
             self._index(sysno, data)
         except psycopg.Error as e:
             raise _translate(self.target, e) from None
+        self._q("DELETE FROM match_keys WHERE sysno=%s", (sysno,))
+        self._new_keys.extend(
+            (k, v, sysno)
+            for k, v in dict.fromkeys(keys if keys is not None else pipeline_stored_keys(data))
+        )
+        self._flush_keys()
         self._event(sysno, "overlaid", source, detail)
 
     def mark_deleted(
@@ -840,6 +858,11 @@ class PostgresStore(PgWaitNotice, PgAccounts, PgVersions):
             if table == "records":
                 for sysno, data in self.conn.execute("SELECT sysno, data FROM records"):
                     self._index(int(sysno), bytes(data), new=True)
+                    self._new_keys.extend(
+                        (k, v, int(sysno))
+                        for k, v in dict.fromkeys(pipeline_stored_keys(bytes(data)))
+                    )
+                self._flush_keys()
             if table == "oclc":
                 self.conn.execute(
                     "UPDATE oclc o SET live = NOT r.deleted FROM records r WHERE r.sysno=o.sysno"

@@ -51,6 +51,7 @@ from .api import (
     shown_status,
     this_host,
 )
+from .sqlite_bulk import SQLiteBulkWrites
 from .sqlite_schema import (
     _LOADED_ONCE,
     _create_catalog,
@@ -98,7 +99,7 @@ def _wrapped(cls: type[SQLiteStore]) -> type[SQLiteStore]:
 
 
 @_wrapped
-class SQLiteStore(SQLiteVersions):
+class SQLiteStore(SQLiteVersions, SQLiteBulkWrites):
     """:class:`Catalog` on one SQLite file (WAL, ``synchronous=NORMAL``).
 
     ``create``: make the catalog if there is none at ``path`` (else :class:`NoCatalogError`).
@@ -131,6 +132,7 @@ class SQLiteStore(SQLiteVersions):
         self._pending_log: list[tuple[object, ...]] = []
         self._dry = False  # inside dry_run(): transactions are savepoints of one rolled back
         self._in_sp = False
+        self._bulk = False  # tuned for many records (insert_many)
         if os.path.isdir(self.path):
             raise CatalogError(f"{self.path}: is a directory, not a catalog")
         if (readonly or not create) and not os.path.exists(self.path):
@@ -404,6 +406,7 @@ class SQLiteStore(SQLiteVersions):
         *,
         source: str | None = None,
         detail: str = "",
+        keys: list[tuple[str, str]] | None = None,
     ) -> int:
         t = now()
         cur = self.db.execute(
@@ -419,6 +422,7 @@ class SQLiteStore(SQLiteVersions):
             "INSERT OR IGNORE INTO oclc VALUES (?, ?)", [(n, sysno) for n in oclc_numbers]
         )
         self._index(sysno, data, new=True)
+        self._put_keys(sysno, data, keys)
         self._event(sysno, "created", source, detail)
         return sysno
 
@@ -431,6 +435,7 @@ class SQLiteStore(SQLiteVersions):
         *,
         source: str | None = None,
         detail: str = "",
+        keys: list[tuple[str, str]] | None = None,
     ) -> None:
         self._save_version(sysno, "overlaid")
         self.db.execute(
@@ -442,6 +447,8 @@ class SQLiteStore(SQLiteVersions):
             "INSERT OR IGNORE INTO oclc VALUES (?, ?)", [(n, sysno) for n in oclc_numbers]
         )
         self._index(sysno, data)
+        self.db.execute("DELETE FROM match_keys WHERE sysno=?", (sysno,))
+        self._put_keys(sysno, data, keys)
         self._event(sysno, "overlaid", source, detail)
 
     def mark_deleted(
@@ -767,6 +774,7 @@ class SQLiteStore(SQLiteVersions):
             self.db.execute(sql, r)
             if table == "records":
                 self._index(int(r[0]), r[1], new=True)  # type: ignore[call-overload,arg-type]
+                self._put_keys(int(r[0]), r[1], None)  # type: ignore[call-overload,arg-type]
             n += 1
         return n
 
@@ -778,6 +786,8 @@ class SQLiteStore(SQLiteVersions):
     # staging methods stage_review, staged, staged_one and resolve_staged are there too)
 
     # --- review staging (i21) ---
+
+    # --- match keys and batched writes (i21-pipe): in :class:`.sqlite_bulk.SQLiteBulkWrites`
 
 
 def open_store(

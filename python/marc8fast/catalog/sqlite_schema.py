@@ -8,7 +8,13 @@ import os
 import sqlite3
 from collections.abc import Callable
 
-from .._native import Marc8Error, Record, search_index_row, search_match_keys
+from .._native import (
+    Marc8Error,
+    Record,
+    pipeline_stored_keys,
+    search_index_row,
+    search_match_keys,
+)
 from .api import (
     LOADED_FATES,
     SCHEMA_VERSION,
@@ -193,15 +199,42 @@ def _versions(db: sqlite3.Connection) -> None:
             db.execute(f"ALTER TABLE batches ADD COLUMN {name} {kind}")
 
 
+# --- match keys (i21-pipe) ---
+# Schema version 5: the import profiles' match keys other than the OCLC numbers (table ``oclc``)
+# and the title/author key (``records.title_key``): ``lccn``, ``isbn``, ``issn``, ``sysid`` and
+# ``digest`` (the core's ``marc8::pipeline``), filled from every stored record.
+_MATCH_KEYS = """
+CREATE TABLE IF NOT EXISTS match_keys (
+    kind TEXT NOT NULL,
+    value TEXT NOT NULL,
+    sysno INTEGER NOT NULL,
+    PRIMARY KEY (kind, value, sysno)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS match_keys_sysno ON match_keys (sysno)
+"""
+
+
+def _match_keys(db: sqlite3.Connection) -> None:
+    _script(_MATCH_KEYS)(db)
+    cur = db.cursor()
+    for (sysno,) in db.execute("SELECT sysno FROM records ORDER BY sysno").fetchall():
+        (data,) = cur.execute("SELECT data FROM records WHERE sysno=?", (sysno,)).fetchone()
+        cur.executemany(
+            "INSERT OR IGNORE INTO match_keys VALUES (?, ?, ?)",
+            [(k, v, sysno) for k, v in pipeline_stored_keys(data)],
+        )
+
+
 #: Schema migrations: version N is reached by running ``MIGRATIONS[N - 1]`` on version N - 1,
 #: inside the first writer's transaction. 1: records, OCLC numbers, batches, the load log. 2: the
 #: services' accounts and receipts, the search index, the history. 3: search terms made again.
-#: 4 (i21-catalog): record versions, batch status, review staging.
+#: 4: record versions, batch status, review staging (issue 21). 5: the match keys (issue 21).
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _script(_SCHEMA),
     _script(_SCHEMA_2),
     _reindex,
     _versions,
+    _match_keys,
 ]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 

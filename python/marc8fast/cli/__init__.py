@@ -35,7 +35,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from .. import __version__
-from . import bench, catalog, convert, dump, export, load, validate
+from . import bench, catalog, convert, dump, export, load, profile, validate
 from ._common import _EXIT_EPILOG, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_PROBLEMS
 
 __all__ = ["EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_PROBLEMS", "build_parser", "main"]
@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"marc8fast {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for group in (validate, convert, bench, dump, load, export, catalog):
+    for group in (validate, convert, bench, dump, load, export, catalog, profile):
         group.register(sub)
 
     from ..server.cli import add_parsers as add_server_parsers  # serve, send, users (issue 12)

@@ -52,8 +52,14 @@ def register(sub: Any) -> None:
     )
     add_db_option(ld, "made if there is nothing at that path")
     ld.add_argument(
+        "--profile",
+        metavar="FILE",
+        help="an import profile (TOML; marc8fast profile show prints the default): its rules "
+        "and match settings; --target-prefix, --exclude-symbol and --overlay given as well win",
+    )
+    ld.add_argument(
         "--target-prefix",
-        default="(LOCAL)",
+        default=None,
         metavar="PREFIX",
         help='035 $a PREFIX + system number targets a local record (default "(LOCAL)")',
     )
@@ -74,7 +80,7 @@ def register(sub: Any) -> None:
     ld.add_argument(
         "--overlay",
         choices=["merge", "replace"],
-        default="merge",
+        default=None,
         help="merge (default): an overlay keeps the old record's local fields (9XX and tags "
         "that are not numeric: H01, CAT ...); replace: the incoming record replaces it whole",
     )
@@ -109,9 +115,20 @@ def run(args: argparse.Namespace) -> int:
     for path in inputs:
         if not _input_file_ok(path):
             return EXIT_ERROR
+    from ..profile import Profile
+    from .profile import read_profile
+
+    profile = Profile() if args.profile is None else read_profile(args.profile)
+    if profile is None:
+        return EXIT_ERROR
+    if args.target_prefix is None:
+        args.target_prefix = profile.target_prefix
+    if args.overlay is None:
+        args.overlay = profile.overlay
+    args.exclude_symbol = [*profile.exclude_symbols, *args.exclude_symbol]
     why = _prefix_problem(args.target_prefix) or check_paths(
         [("the report", args.report), ("the rejects file", args.rejects)],
-        inputs=args.files,
+        inputs=[*args.files, *([args.profile] if args.profile else [])],
         catalog=args.db,
         catalog_is_output=True,
     )
@@ -161,6 +178,7 @@ def run(args: argparse.Namespace) -> int:
             batch_size=args.batch_size,
             on_outcome=show,
             overlay=args.overlay,
+            profile=profile,
             on_progress=bar,
             before_commit=rows.write if rows is not None else None,
             commit_failed=rows.undo if rows is not None else None,

@@ -51,23 +51,25 @@ import hashlib
 import os
 import sys
 import time as _time
-from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, BinaryIO, cast
 
 from .._native import (
     PROBLEM_KINDS,
     ArgumentError,
-    Field,
+    ImportReader,
     Marc8Error,
     MARCReader,
     Record,
     RecordProblem,
     next_record,
+    pipeline_stored_keys,
     search_numbers,
 )
 from ..catalog import ConflictError
 from ..kinds import JUNK_KINDS, REJECT_KINDS, ProblemAction
+from ..profile import Profile
+from .batch import BatchPath, _Batch, _Item, _rejected, _tag_counts
 from .outcome import FATES, Change, Fate, LoadSummary, Outcome, RejectReason
 from .rules import (
     RuleFields,
@@ -182,28 +184,6 @@ def _lost_outcomes(path: str, problems: Iterable[RecordProblem]) -> list[Outcome
     return out
 
 
-def _rejected(
-    path: str,
-    index: int,
-    reason: RejectReason,
-    detail: str,
-    control_number: str | None = None,
-    problems: list[dict[str, Any]] | None = None,
-) -> Outcome:
-    """A rejected outcome: the message is ``rejected: `` and the detail."""
-    return Outcome(
-        path,
-        index,
-        Fate.REJECTED,
-        None,
-        f"rejected: {detail}",
-        control_number,
-        problems or [],
-        reason=reason,
-        detail=detail,
-    )
-
-
 def _problem_dict(p: RecordProblem) -> dict[str, Any]:
     d = p.to_dict()
     d.pop("record", None)
@@ -211,12 +191,7 @@ def _problem_dict(p: RecordProblem) -> dict[str, Any]:
     return d
 
 
-def _tag_counts(fields: Iterable[Field]) -> str:
-    counts = Counter(f.tag for f in fields)
-    return ", ".join(f"{t}×{n}" if n > 1 else t for t, n in counts.items())
-
-
-class Importer:
+class Importer(BatchPath):
     def __init__(
         self,
         store: CatalogStore,
@@ -229,6 +204,9 @@ class Importer:
         on_progress: Callable[[int, int], object] | None = None,
         before_commit: Callable[[list[Outcome]], object] | None = None,
         commit_failed: Callable[[], object] | None = None,
+        lang_fold: bool = True,
+        content_digest: bool = True,
+        profile: Profile | None = None,
     ) -> None:
         """``on_outcome`` is called with each outcome only once its record (and its load-log
         row) is committed. ``before_commit`` is called with the outcomes of the transaction
@@ -246,6 +224,16 @@ class Importer:
         self.batch_size = max(1, batch_size)
         self.on_outcome = on_outcome
         self.overlay = overlay
+        #: 040 $b compared without regard to case (the default profile's normalisation).
+        self.lang_fold = lang_fold
+        #: A record without an OCLC number whose content a live record has is a duplicate.
+        self.content_digest = content_digest
+        #: What a live record with one of the OCLC numbers does: duplicate, or overlay it
+        #: keeping its protected fields (the profile's ``[match] oclc`` and ``[overlay]``).
+        self.profile = profile if profile is not None else Profile()
+        if profile is not None:
+            self.lang_fold = profile.lang_fold
+            self.content_digest = profile.content_digest
         self.on_progress = on_progress
         self.before_commit = before_commit
         self.commit_failed = commit_failed
@@ -306,26 +294,28 @@ class Importer:
 
     def _load_stream(self, path: str, src: _KeyedInput) -> None:
         self.summary.files += 1
-        # MARCReader reads any object with read(n) that returns bytes.
+        # ImportReader reads any object with read(n) that returns bytes; each batch comes
+        # prepared by the core's pipeline (rules, stored bytes, keys, search terms).
         stream = cast(BinaryIO, src)
-        with MARCReader(stream, trust="data", expand_ncr=True) as reader:
-            chunk: list[tuple[Record, str]] = []  # read, with each record's key; not stored
-            held: Record | None = None  # the record read last, waiting for its key
-            for rec in reader:
-                if held is not None:
-                    chunk.append((held, src.key_through(rec.offset)))
-                    if len(chunk) >= self.batch_size:
-                        self._store_chunk(path, chunk, reader.problems)
-                        chunk = []
-                held = rec
-                index = rec.number or 0
-                if self.on_progress is not None and index % 64 == 0:
+        with ImportReader(stream, target_prefix=self.prefix, lang_fold=self.lang_fold) as reader:
+            chunk: list[_Item] = []  # read, with each record's key; not stored
+            held: tuple[_Batch, int] | None = None  # the record read last, waiting for its key
+            while (prepared := reader.next_batch()) is not None:
+                batch = _Batch(prepared)
+                for i, offset in enumerate(batch.offsets):
+                    if held is not None:
+                        chunk.append((held[0], held[1], src.key_through(offset)))
+                        if len(chunk) >= self.batch_size:
+                            self._store_chunk(path, chunk, reader.problems)
+                            chunk = []
+                    held = (batch, i)
+                if self.on_progress is not None:
                     self.on_progress(
-                        self.summary.records + len(chunk),
+                        self.summary.records + len(chunk) + (held is not None),
                         self._bytes_before + reader.bytes_read,
                     )
             if held is not None:
-                chunk.append((held, src.key_through()))
+                chunk.append((held[0], held[1], src.key_through()))
             problems = reader.problems
             whole = src.key_through()
             # What the reader could not make a record of (a truncated record, garbage, a
@@ -344,7 +334,7 @@ class Importer:
     def _store_chunk(
         self,
         path: str,
-        chunk: list[tuple[Record, str]],
+        chunk: list[_Item],
         problems: list[RecordProblem],
         extra: list[tuple[Outcome, str]] = (),  # type: ignore[assignment]
     ) -> None:
@@ -357,11 +347,7 @@ class Importer:
             committing = False
             try:
                 with self.store.transaction():
-                    if self.store.remote:
-                        self._prepare(chunk)
-                    group: list[tuple[Outcome, str]] = []
-                    for rec, digest in chunk:
-                        group.append((self._handle(path, rec.copy(), digest), digest))
+                    group = self._fast_chunk(path, chunk)
                     self._commit_group(group, problems)
                     for out, digest in extra:
                         self._record(out, digest)
@@ -603,7 +589,7 @@ class Importer:
         # The duplicate check's keys, read by the core as the search index reads them (before
         # the 040 rule may delete the 035s that carry the OCLC numbers).
         numbers, key = match_keys(rec)
-        rule = change_by_040_rule(rec, view)
+        rule = change_by_040_rule(rec, view, fold=self.lang_fold)
         if rule is not None:
             changes.append(rule)
         data, write_problems = rec.to_bytes_report(encoding="utf8")
@@ -651,12 +637,28 @@ class Importer:
             self.store.replace(sysno, data, numbers, key, source=path, detail=history())
             return outcome(Fate.OVERLAID, sysno, f"Record overlaid: {format_sysno(sysno)}")
         hit = self.store.find_by_oclc(numbers)
+        if hit is not None and self.profile.oclc == "overlay":
+            live = self.store.candidates([("oclc", n) for n in numbers])
+            if len(set().union(*live.values())) == 1:
+                return self._overlay_by_oclc(
+                    path, index, data, numbers, key, hit, cn, changes, rec.offset
+                )
         if hit is not None:
             detail = f"duplicate of {format_sysno(hit[0])} (OCLC number {hit[1]})"
             return outcome(Fate.DUPLICATE, hit[0], f"not loaded: {detail}", detail)
+        keys = pipeline_stored_keys(data, target_prefix=self.prefix)
+        digest = next(((k, v) for k, v in keys if k == "digest"), None)
+        same = (
+            self.store.candidates([digest]).get(digest)
+            if digest and not numbers and self.content_digest
+            else None
+        )
+        if same:
+            detail = f"duplicate of {format_sysno(min(same))} (same content)"
+            return outcome(Fate.DUPLICATE, min(same), f"not loaded: {detail}", detail)
         similar = self.store.find_by_title_key(key) if key else None
         also = f"possible duplicate of {format_sysno(similar)}" if similar is not None else ""
-        sysno = self.store.insert(data, numbers, key, source=path, detail=history(also))
+        sysno = self.store.insert(data, numbers, key, source=path, detail=history(also), keys=keys)
         if similar is not None:
             return outcome(
                 Fate.POSSIBLE_DUPLICATE,

@@ -87,26 +87,35 @@ def find_target(rec: Record | RuleFields, prefix: str) -> tuple[Field, int] | No
     return (found[0][0], found[0][1]) if found else None
 
 
-def apply_040_rule(rec: Record, view: RuleFields | None = None) -> bool:
+def apply_040_rule(rec: Record, view: RuleFields | None = None, *, fold: bool = True) -> bool:
     """If 040 $b is present and not ``eng``: delete every 035 and 040, leader/17 = ``5``."""
-    return change_by_040_rule(rec, view) is not None
+    return change_by_040_rule(rec, view, fold=fold) is not None
 
 
-def change_by_040_rule(rec: Record, view: RuleFields | None = None) -> Change | None:
-    """The 040 rule, and what it changed (None if it did not apply)."""
+def is_english(code: str, *, fold: bool = True) -> bool:
+    """Whether a 040 $b (trimmed) says English: ``eng``, in any case with ``fold`` (the default
+    profile's normalisation: ``$bENG`` is English), else exactly."""
+    return (code.lower() if fold and code.isascii() else code) == "eng"
+
+
+def change_by_040_rule(
+    rec: Record, view: RuleFields | None = None, *, fold: bool = True
+) -> Change | None:
+    """The 040 rule, and what it changed (None if it did not apply). The same rule as the core's
+    pipeline (``marc8::pipeline``), which applies it to the records it prepares."""
     view = view or RuleFields(rec)
     f040 = view.first("040")
     if f040 is None:
         return None
     langs = [b.strip() for b in f040.get_subfields("b")]
-    if not langs or all(b == "eng" for b in langs):
+    if not langs or all(is_english(b, fold=fold) for b in langs):
         return None
     gone = [f for f in rec.fields if f.tag in ("035", "040")]  # (the target is gone already)
     n035 = sum(1 for f in gone if f.tag == "035")
     before = rec.leader_at(17)
     rec.remove_fields("035", "040")
     rec.set_leader(17, "5")
-    lang = next(b for b in langs if b != "eng")
+    lang = next(b for b in langs if not is_english(b, fold=fold))
     deleted = (f"035×{n035}, " if n035 > 1 else "035, " if n035 else "") + "040"
     return Change(
         f"040 $b {lang}: {deleted} deleted, leader/17 {before!r}→'5'",

@@ -11,6 +11,7 @@ mod formats;
 mod kinds;
 mod model;
 mod options;
+mod pipeline;
 mod problem;
 mod reader;
 mod records;
@@ -36,6 +37,8 @@ mod _native {
     };
     #[pymodule_export]
     use crate::model::{export_record, raw_fields, Field, Record};
+    #[pymodule_export]
+    use crate::pipeline::{pipeline_stored_keys, ImportReader, PreparedBatch};
     #[pymodule_export]
     use crate::problem::Problem;
     #[pymodule_export]

@@ -43,9 +43,9 @@ fn open_inputs() -> Vec<PathBuf> {
 }
 
 /// A binary Python file object as `Read`: `read(n)` is called with the GIL.
-struct PyReader {
-    file: Py<PyAny>,
-    pending: Vec<u8>,
+pub(crate) struct PyReader {
+    pub(crate) file: Py<PyAny>,
+    pub(crate) pending: Vec<u8>,
 }
 
 impl Read for PyReader {
@@ -90,7 +90,7 @@ impl<R: Read> Read for Limited<R> {
 
 /// Starts reading `input` in whatever format it is in (`Format::detect` on its first bytes, read
 /// without the GIL: a pipe may make them wait).
-fn start<R: Read + Send + 'static>(
+pub(crate) fn start<R: Read + Send + 'static>(
     py: Python<'_>,
     input: R,
     chunk_size: Option<usize>,

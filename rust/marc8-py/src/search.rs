@@ -62,14 +62,5 @@ pub(crate) fn search_index_row(data: &[u8]) -> Row {
 type Row = (String, String, String, String, String, String);
 
 fn join(t: &IndexTerms) -> [String; 6] {
-    t.columns().map(|set| {
-        let mut s = String::new();
-        for term in set {
-            if !s.is_empty() {
-                s.push(' ');
-            }
-            s.extend(term.chars().flat_map(char::to_lowercase));
-        }
-        s
-    })
+    marc8::pipeline::index_row(t)
 }

@@ -148,6 +148,7 @@ pub mod marcjson;
 pub mod marcxml;
 pub mod model;
 mod ncr;
+pub mod pipeline;
 mod problem;
 pub mod reader;
 pub mod record;

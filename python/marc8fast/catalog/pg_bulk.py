@@ -1,0 +1,138 @@
+"""The PostgreSQL backend's match keys and batched writes (issue 21, i21-pipe): a part of
+:class:`marc8fast.catalog.postgres.PostgresStore` (a base class of it, kept apart so that each
+file stays readable)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from .api import LOADED_FATES, NewRecord, now
+from .pg_schema import _translate
+
+try:
+    import psycopg
+except ImportError:  # pragma: no cover - said when a postgresql:// catalog is opened
+    psycopg = None  # type: ignore[assignment]
+
+
+class PgBulkWrites:
+    """Match keys and batched writes of :class:`PostgresStore` (its state and helpers are used
+    as they are: ``conn``, ``_q``, ``_next_sysno``, the ``_new_*`` buffers)."""
+
+    conn: Any
+    target: str
+    source: str
+    batch_id: int | None
+    _in_tx: bool
+    _expect: int
+    _new_records: list[tuple[object, ...]]
+    _new_oclc: list[tuple[object, ...]]
+    _new_terms: list[tuple[object, ...]]
+    _new_events: list[tuple[object, ...]]
+    _new_keys: list[tuple[object, ...]]
+
+    def _q(self, sql: str, params: Any = ()) -> Any:
+        raise NotImplementedError
+
+    def _next_sysno(self) -> int:
+        raise NotImplementedError
+
+    def _flush_writes(self) -> None:
+        raise NotImplementedError
+
+    def _flush_log(self) -> None:
+        raise NotImplementedError
+
+    # --- match keys and batched writes (i21-pipe) ---
+
+    def _flush_keys(self) -> None:
+        """Write the match keys gathered (after their records)."""
+        if self._new_keys:
+            rows, self._new_keys = self._new_keys, []
+            try:
+                with (
+                    self.conn.cursor() as cur,
+                    cur.copy("COPY match_keys (kind, value, sysno) FROM STDIN") as copy,
+                ):
+                    for r in rows:
+                        copy.write_row(r)
+            except psycopg.Error as e:
+                raise _translate(self.target, e) from None
+
+    def candidates(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], set[int]]:
+        """The live records that carry each of ``keys`` (see the SQLite backend), one query per
+        kind."""
+        by_kind: dict[str, list[str]] = {}
+        for kind, value in keys:
+            by_kind.setdefault(kind, []).append(value)
+        out: dict[tuple[str, str], set[int]] = {}
+        for kind, values in by_kind.items():
+            values = list(dict.fromkeys(values))
+            if kind == "oclc":
+                rows = self._q(
+                    "SELECT number, sysno FROM oclc WHERE number = ANY(%s) AND live", (values,)
+                )
+            elif kind == "title":
+                rows = self._q(
+                    "SELECT title_key, sysno FROM records WHERE title_key = ANY(%s) "
+                    "AND NOT deleted",
+                    (values,),
+                )
+            else:
+                rows = self._q(
+                    "SELECT k.value, k.sysno FROM match_keys k JOIN records r ON r.sysno=k.sysno "
+                    "WHERE k.kind=%s AND k.value = ANY(%s) AND NOT r.deleted",
+                    (kind, values),
+                )
+            for value, sysno in rows:
+                out.setdefault((kind, value), set()).add(int(sysno))
+        return out
+
+    def loaded_many(
+        self, inputs: list[tuple[str, int]]
+    ) -> dict[tuple[str, int], tuple[int | None, int]]:
+        """:meth:`loaded` for many input records, in one query."""
+        self._flush_log()
+        out: dict[tuple[str, int], tuple[int | None, int]] = {}
+        if not inputs:
+            return out
+        for h, i, sysno, batch in self._q(
+            "SELECT DISTINCT ON (input_hash, record_index) input_hash, record_index, sysno, "
+            "batch_id FROM load_log WHERE (input_hash, record_index) IN (SELECT * FROM "
+            "unnest(%s::text[], %s::int[])) AND fate = ANY(%s) "
+            "ORDER BY input_hash, record_index, id",
+            ([h for h, _ in inputs], [i for _, i in inputs], list(LOADED_FATES)),
+        ):
+            out[(h, i)] = (sysno, batch)
+        return out
+
+    def insert_many(self, rows: list[NewRecord]) -> list[int]:
+        """Insert new records (in the open transaction), written with COPY at the next
+        statement or the commit."""
+        sysnos = []
+        for k, r in enumerate(rows):
+            # The sequence gives as many numbers as records are still to come (no gap).
+            self._expect = len(rows) - k - 1
+            try:
+                sysno = self._next_sysno()
+            except psycopg.Error as e:
+                raise _translate(self.target, e) from None
+            if sysno > 999_999_999:
+                raise OverflowError("system numbers are exhausted (9 digits)")
+            t = now()
+            self._new_records.append((sysno, r.data, r.title_key, False, t, t))
+            for n in dict.fromkeys(r.oclc):
+                self._new_oclc.append((n, sysno, True))
+            for col, text in enumerate(r.terms):
+                for term in set(text.split()):
+                    self._new_terms.append((term, col, sysno))
+            self._new_keys.extend((k, v, sysno) for k, v in dict.fromkeys(r.keys))
+            self._new_events.append(
+                (sysno, t, "created", self.batch_id, r.source or self.source, r.detail)
+            )
+            sysnos.append(sysno)
+        self._expect = 0
+        if not self._in_tx:
+            self._flush_writes()
+        return sysnos
