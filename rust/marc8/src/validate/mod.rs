@@ -178,6 +178,7 @@ fn validate_other<R: Read>(
         _ => Box::new(crate::marcxml::XmlReader::new(&mut counted)),
     };
     let range = opts.range;
+    let mut limited = false;
     for item in items {
         if item.number <= range.offset {
             continue;
@@ -186,6 +187,7 @@ fn validate_other<R: Read>(
             .limit
             .is_some_and(|l| item.number > range.offset.saturating_add(l))
         {
+            limited = true;
             break;
         }
         let mut part = FileReport::default();
@@ -206,6 +208,12 @@ fn validate_other<R: Read>(
         if !absorb(&mut total, part, stream, on_batch) {
             return Err(stopped());
         }
+    }
+    // A reader that stopped at a syntax error has read as far as its buffer happened to reach:
+    // the rest is counted too, so `bytes_in` is the input's size whatever the read sizes (the
+    // fuzz target `stream` holds it to that). A `--limit` stop reads no further.
+    if !limited {
+        io::copy(&mut counted, &mut io::sink())?;
     }
     total.bytes_in = counted.get_ref().count;
     if !absorb(&mut total, FileReport::default(), stream, on_batch) {
