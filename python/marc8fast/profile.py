@@ -126,6 +126,8 @@ class Profile:
 POINT_KEYS = ("oclc", "lccn", "isbn", "issn", "sysid", "title", "digest")
 #: What a match point decision does with the incoming record.
 ACTIONS = ("new", "overlay", "merge", "skip", "review")
+#: The actions by name (a profile's words, not fates: ``new`` stores a record).
+NEW, OVERLAY, MERGE, SKIP, REVIEW = ACTIONS
 
 
 #: The keys of each table: (type, check) with the allowed values for strings.
@@ -234,14 +236,14 @@ def parse(text: str, path: str = "<profile>") -> Profile:
                 problem(table, key, f'fields.{key} must be a list of tags ("9XX", "H0?")')
                 continue
             if key == "add":
-                why = _check_add(value)  # type: ignore[arg-type]
-                if why:
-                    problem(table, key, why)
+                wrong = _check_add(value)  # type: ignore[arg-type]
+                if wrong:
+                    problem(table, key, wrong)
                     continue
             if key == "leader":
-                why = _check_leader(value)  # type: ignore[arg-type]
-                if why:
-                    problem(table, key, why)
+                wrong = _check_leader(value)  # type: ignore[arg-type]
+                if wrong:
+                    problem(table, key, wrong)
                     continue
             if key == "protected" and not all(
                 isinstance(v, str) and (v == "local" or re.fullmatch(r"[0-9A-Za-z?]{3}", v))
@@ -254,9 +256,9 @@ def parse(text: str, path: str = "<profile>") -> Profile:
                 )
                 continue
             if key == "points":
-                why = _check_points(value)  # type: ignore[arg-type]
-                if why:
-                    problem(table, key, why)
+                wrong = _check_points(value)  # type: ignore[arg-type]
+                if wrong:
+                    problem(table, key, wrong)
                     continue
             if key == "threshold" and value < 1:  # type: ignore[operator]
                 problem(table, key, f"match.threshold must be 1 or more, not {value}")
@@ -301,7 +303,7 @@ def parse(text: str, path: str = "<profile>") -> Profile:
     return Profile(
         delete=tuple(values.get("delete", ())),  # type: ignore[arg-type]
         keep=tuple(values.get("keep", ())),  # type: ignore[arg-type]
-        add=adds,  # type: ignore[arg-type]
+        add=adds,
         leader=tuple(sorted((int(k), str(v)) for k, v in values.get("leader", {}).items())),  # type: ignore[attr-defined]
         unicode=str(values.get("unicode", "as-received")),
         export_local_prefix=str(values.get("local_prefix", "(LOCAL)")),
@@ -362,7 +364,7 @@ def _check_add(adds: list[object]) -> str | None:
         control = tag.startswith("00")
         if control:
             if not isinstance(a.get("data"), str) or "subfields" in a or "indicators" in a:
-                return f"{where}: a control field ({tag}) takes data = \"...\" only"
+                return f'{where}: a control field ({tag}) takes data = "..." only'
             continue
         ind = a.get("indicators", "  ")
         if not isinstance(ind, str) or len(ind) != 2 or not ind.isascii():

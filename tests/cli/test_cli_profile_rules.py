@@ -53,7 +53,7 @@ def test_the_worked_examples_are_usable_profiles(name):
             "match.oclc is the built-in order's",
         ),
         ('[fields]\n  delete = ["9XXX"]\n', "2:3", "fields.delete must be a list of tags"),
-        ("[fields]\nleader = { 9 = \"b\" }\n", "2:1", "fields.leader: position '9'"),
+        ('[fields]\nleader = { 9 = "b" }\n', "2:1", "fields.leader: position '9'"),
         (
             '[fields]\nadd = [{ tag = "949", subfields = ["a"] }]\n',
             "2:1",

@@ -250,7 +250,14 @@ class BatchPath:
                 # The profile's match points and actions (flows/points.py, i21-profile).
                 write()
                 out = self._by_points(
-                    path, index, b.data[i], b.oclc[i], b.title_keys[i], b.keys[i], cn, changes,
+                    path,
+                    index,
+                    b.data[i],
+                    b.oclc[i],
+                    b.title_keys[i],
+                    b.keys[i],
+                    cn,
+                    changes,
                     offset,
                 )
                 cands = None  # the catalog may have changed under the answers

@@ -70,12 +70,12 @@ from ..catalog import ConflictError
 from ..kinds import JUNK_KINDS, REJECT_KINDS, ProblemAction
 from ..profile import Profile
 from .batch import BatchPath, _Batch, _Item, _rejected, _tag_counts
-from .points import PointsPath
 from .outcome import FATES, Change, Fate, LoadSummary, Outcome, RejectReason
+from .points import PointsPath
 from .rules import (
-    apply_field_rules,
     RuleFields,
     TargetError,
+    apply_field_rules,
     change_by_040_rule,
     field_text,
     find_target,

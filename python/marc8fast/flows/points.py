@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .._native import Record, pipeline_stored_keys
-from ..profile import Profile
+from ..profile import MERGE, NEW, REVIEW, SKIP, Profile
 from .batch import _tag_counts
 from .outcome import Change, Fate, Outcome, RejectReason
 from .rules import field_text, merge_fields
@@ -103,10 +103,10 @@ class PointsPath:
             prof.on_none if not matched else prof.on_one if len(matched) == 1 else prof.on_several
         )
         reason = "; ".join(f"{format_sysno(s)} by {', '.join(why[s])}" for s in matched)
-        if action == "skip":
+        if action == SKIP:
             detail = f"matches {reason}" if matched else "no match"
             return outcome(Fate.SKIPPED, None, f"skipped: {detail}", detail)
-        if action == "review":
+        if action == REVIEW:
             staged = self.store.stage_review(
                 data,
                 matched,
@@ -116,13 +116,15 @@ class PointsPath:
             )
             detail = f"staged for review as {staged}" + (f": matches {reason}" if matched else "")
             return outcome(Fate.SKIPPED, None, f"not loaded: {detail}", detail)
-        if action == "new":
+        if action == NEW:
             hit = self.store.find_by_oclc(numbers)
             if hit is not None:
                 detail = f"duplicate of {format_sysno(hit[0])} (OCLC number {hit[1]})"
                 return outcome(Fate.DUPLICATE, hit[0], f"not loaded: {detail}", detail)
             also = f"matches {reason}" if matched else ""
-            history = "; ".join([f"record {index}", *filter(None, (also,))] + [c.full for c in changes])
+            history = "; ".join(
+                [f"record {index}", *filter(None, (also,))] + [c.full for c in changes]
+            )
             sysno = self.store.insert(data, numbers, key, source=path, detail=history, keys=keys)
             return outcome(Fate.NEW, sysno, f"Record received: {format_sysno(sysno)}")
         # overlay or merge: the one candidate (an action on several is new, skip or review).
@@ -132,7 +134,7 @@ class PointsPath:
         assert old is not None
         rec = Record.parse(data)
         kept, added = merge_fields(
-            rec, Record.parse(old.data), prof.is_protected, merge=action == "merge"
+            rec, Record.parse(old.data), prof.is_protected, merge=action == MERGE
         )
         if kept:
             changes.append(
@@ -165,7 +167,7 @@ class PointsPath:
             return outcome(
                 Fate.REJECTED, None, f"rejected: {detail}", detail, reason=RejectReason.OCLC_TAKEN
             )
-        verb = "merged into" if action == "merge" else "overlay of"
+        verb = "merged into" if action == MERGE else "overlay of"
         history = "; ".join(
             [f"record {index}", f"{verb} {shown}: matches {reason}"] + [c.full for c in changes]
         )
@@ -178,7 +180,5 @@ class PointsPath:
             detail=history,
             keys=pipeline_stored_keys(new, target_prefix=self.prefix),
         )
-        word = "merged" if action == "merge" else "overlaid"
-        return outcome(
-            Fate.OVERLAID, sysno, f"Record {word}: {shown} ({', '.join(why[sysno])})"
-        )
+        word = "merged" if action == MERGE else "overlaid"
+        return outcome(Fate.OVERLAID, sysno, f"Record {word}: {shown} ({', '.join(why[sysno])})")

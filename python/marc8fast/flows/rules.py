@@ -239,7 +239,9 @@ def apply_field_rules(rec: Record, profile: Profile) -> list[Change]:
         if before != ch:
             rec.set_leader(pos, ch)
             changes.append(
-                Change(f"leader/{pos:02d} {before!r}→{ch!r}", f"leader/{pos:02d} {before!r} → {ch!r}")
+                Change(
+                    f"leader/{pos:02d} {before!r}→{ch!r}", f"leader/{pos:02d} {before!r} → {ch!r}"
+                )
             )
     if profile.unicode != "as-received":
         form = profile.unicode.upper()
@@ -251,9 +253,9 @@ def apply_field_rules(rec: Record, profile: Profile) -> list[Change]:
                     f.data = unicodedata.normalize(form, d)  # type: ignore[arg-type]
                     n += 1
                 continue
-            subs = f.subfields
-            if not all(unicodedata.is_normalized(form, v) for _, v in subs):  # type: ignore[arg-type]
-                f.subfields = [(c, unicodedata.normalize(form, v)) for c, v in subs]  # type: ignore[arg-type]
+            pairs = f.subfields
+            if not all(unicodedata.is_normalized(form, v) for _, v in pairs):  # type: ignore[arg-type]
+                f.subfields = [(c, unicodedata.normalize(form, v)) for c, v in pairs]  # type: ignore[arg-type]
                 n += 1
         if n:
             changes.append(Change(f"{form} ×{n}", f"text of {n} field(s) brought to {form}"))
