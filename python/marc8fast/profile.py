@@ -26,6 +26,8 @@ DEFAULT_TEXT = """\
 # 040 $b is compared trimmed and, with "fold", without regard to case ("ENG" is English);
 # "exact": only "eng" is English.
 lang_case = "fold"
+# Stored text: "as-received" (as the record came, after conversion to Unicode), "nfc" or "nfd".
+unicode = "as-received"
 
 [rules]
 # An 035 $a of this prefix and a nine-digit system number overlays that record (the target).
@@ -48,12 +50,38 @@ content_digest = true
 # loaded) or "overlay" (it replaces that record, keeping the record's protected fields; a record
 # whose OCLC numbers are on several live records is a duplicate of the first).
 oclc = "duplicate"
+# Match points replace the order above: each a key (oclc, lccn, isbn, issn, sysid, title,
+# digest) and a weight; a live record whose shared keys weigh threshold or more is a candidate;
+# the action on none, one, several: "new", "overlay", "merge", "skip", "review" (several: new,
+# skip or review). For example (docs/examples/vendor-isbn.toml):
+# points = [{ key = "isbn", weight = 100 }]
+# threshold = 100
+# none = "new"
+# one = "overlay"
+# several = "review"
 
 [overlay]
-# The fields of the stored record that an overlay by OCLC number keeps (the incoming record's
-# fields with those tags are dropped): tags, "X" or "?" for any character, "local" for every tag
-# that is not three digits.
+# The fields of the stored record that an overlay (by OCLC number or a match point) or a merge
+# keeps (the incoming record's fields with those tags are dropped): tags, "X" or "?" for any
+# character, "local" for every tag that is not three digits.
 protected = ["049", "590", "9XX", "local"]
+
+[fields]
+# Field rules, after the 040 rule: the tags deleted from every incoming record ("9XX", "H0?"),
+# the exceptions kept, the fields added (unless the record holds the same field), the leader
+# positions set (05-08, 17-19). For example:
+# delete = ["9XX"], keep = ["949"], leader = { 17 = "7" },
+# add = [{ tag = "949", indicators = "  ", subfields = ["a", "LOCL"] }]
+delete = []
+keep = []
+add = []
+leader = {}
+
+[export]
+# export --profile FILE: every exported record carries 035 $a local_prefix + its system number
+# (local_035 = false: not), so that OCLC's copy sent back targets it when loaded.
+local_prefix = "(LOCAL)"
+local_035 = true
 """
 
 
