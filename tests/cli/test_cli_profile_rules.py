@@ -151,3 +151,28 @@ def test_export_takes_the_local_035_from_the_profile(tmp_path):
     proc = run("export", "--db", db, "--all", "-o", tmp_path / "z.mrc", "--profile", bad)
     assert proc.returncode == 2 and f"{bad}:2:1:" in proc.stderr
     assert not (tmp_path / "z.mrc").exists()
+
+
+def test_load_with_the_vendor_example_overlays_by_isbn(tmp_path):
+    ours = make_record(f049="LOCL", title="Brief order record")
+    ours.remove_fields("020")
+    ours.add_ordered_field(Field("020", "  ", [("a", "0306406152")]))
+    ours.add_ordered_field(Field("950", "  ", [("a", "ordered 2026-11")]))
+    db = tmp_path / "c.sqlite"
+    assert run("load", write_marc8(tmp_path / "a.mrc", [ours]), "--db", db, "-q").returncode == 0
+    full = make_record(f049="VEND", title="Full vendor record")
+    full.remove_fields("020")
+    full.add_ordered_field(Field("020", "  ", [("a", "9780306406157")]))
+    full.add_ordered_field(Field("938", "  ", [("a", "vendor invoice")]))
+    src = write_marc8(tmp_path / "v.mrc", [full])
+    proc = run("load", src, "--db", db, "--profile", EXAMPLES / "vendor-isbn.toml")
+    assert proc.returncode == 0, proc.stderr
+    assert "Record overlaid: 000000001 (isbn 9780306406157)" in proc.stdout + proc.stderr
+    con = sqlite3.connect(db)
+    rows = con.execute("SELECT data FROM records").fetchall()
+    con.close()
+    assert len(rows) == 1
+    rec = marc8fast.Record.parse(rows[0][0])
+    assert rec["245"]["a"].startswith("Full vendor record")
+    assert rec["049"]["a"] == "LOCL" and rec["950"]["a"] == "ordered 2026-11"
+    assert "938" not in rec  # the vendor's 9XX deleted by the profile's field rules
