@@ -183,6 +183,9 @@ class BatchPath:
                         out.message = f"Record received: {fmt}{out.message}"
                 waiting.clear()
 
+        # The profile's Python parts (i21-profile), asked once a group.
+        edits = self.profile.edits
+        by_points = bool(self.profile.points)
         pos = 0
         for b, i, digest in chunk:
             pos += 1
@@ -198,7 +201,7 @@ class BatchPath:
                 )
                 group.append((out, digest))
                 continue
-            if status == _READY and self.profile.edits:
+            if edits and status == _READY:
                 # A profile's field rules and Unicode form are applied by the Python rules
                 # (i21-profile), to the record as the core's rules left it.
                 write()
@@ -246,7 +249,7 @@ class BatchPath:
                     why = f"049 $a {excluded[0]} is excluded"
                     group.append((outcome(Fate.SKIPPED, None, f"skipped: {why}", why), digest))
                     continue
-            if self.profile.points:
+            if by_points:
                 # The profile's match points and actions (flows/points.py, i21-profile).
                 write()
                 out = self._by_points(
