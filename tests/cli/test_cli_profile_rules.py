@@ -176,3 +176,29 @@ def test_load_with_the_vendor_example_overlays_by_isbn(tmp_path):
     assert rec["245"]["a"].startswith("Full vendor record")
     assert rec["049"]["a"] == "LOCL" and rec["950"]["a"] == "ordered 2026-11"
     assert "938" not in rec  # the vendor's 9XX deleted by the profile's field rules
+
+
+def test_dry_run_with_a_review_profile_stages_nothing(tmp_path):
+    a = make_record(title="Copy one", n=0)
+    b = make_record(title="Copy two", n=1)
+    for r in (a, b):
+        r.remove_fields("020")
+        r.add_ordered_field(Field("020", "  ", [("a", "9780262033848")]))
+    db = tmp_path / "c.sqlite"
+    assert run("load", write_marc8(tmp_path / "a.mrc", [a, b]), "--db", db, "-q").returncode == 0
+    before = db.read_bytes()
+    c = make_record(title="Copy three", n=2)
+    c.remove_fields("020")
+    c.add_ordered_field(Field("020", "  ", [("a", "0262033844")]))
+    src = write_marc8(tmp_path / "v.mrc", [c])
+    vendor = EXAMPLES / "vendor-isbn.toml"
+    dry = run("load", src, "--db", db, "--profile", vendor, "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "staged for review" in dry.stdout + dry.stderr
+    assert db.read_bytes() == before
+    real = run("load", src, "--db", db, "--profile", vendor)
+    assert real.returncode == 0, real.stderr
+    assert "staged for review as 1" in real.stdout + real.stderr
+    con = sqlite3.connect(db)
+    assert con.execute("SELECT count(*) FROM records").fetchone()[0] == 2
+    con.close()
