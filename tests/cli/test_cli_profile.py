@@ -46,9 +46,10 @@ def test_check_names_every_problem_with_its_place(tmp_path):
     assert proc.stderr.splitlines() == [
         f"marc8fast: {bad}:2:1: normalisation.lang_case must be 'fold' or 'exact', not 'upper'",
         f"marc8fast: {bad}:5:3: match.content_digest must be a bool, not 'yes'",
-        f"marc8fast: {bad}:6:1: unknown key 'weight' in [match] (one of content_digest, oclc)",
+        f"marc8fast: {bad}:6:1: unknown key 'weight' in [match] (one of content_digest, oclc, "
+        "points, threshold, none, one, several)",
         f"marc8fast: {bad}:7:1: unknown table [other] "
-        "(one of normalisation, rules, match, overlay)",
+        "(one of normalisation, rules, match, overlay, fields, export)",
     ]
     broken = tmp_path / "broken.toml"
     broken.write_text("[rules]\ntarget_prefix = \n")

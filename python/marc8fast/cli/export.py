@@ -79,8 +79,14 @@ def register(sub: Any) -> None:
         "repeat the flag for more",
     )
     ex.add_argument(
+        "--profile",
+        metavar="FILE",
+        help="an import profile (TOML) whose [export] section sets the local 035 (local_prefix, "
+        "local_035); --local-prefix and --no-local-035 given as well win",
+    )
+    ex.add_argument(
         "--local-prefix",
-        default="(LOCAL)",
+        default=None,
         metavar="PREFIX",
         help="every record carries 035 $a PREFIX + its system number, so that OCLC's copy sent "
         'back overlays it when loaded (default "(LOCAL)", the load --target-prefix default)',
@@ -113,6 +119,19 @@ def run(args: argparse.Namespace) -> int:
         return _error("export: --deleted-since goes alone or with --since or --all, not SYSNO")
     if not any(chosen) and args.deleted_since is None:
         return _error("export: give SYSNO..., --since DATE, --all or --deleted-since DATE")
+    if args.profile is not None:
+        from .profile import read_profile
+
+        profile = read_profile(args.profile)
+        if profile is None:
+            return EXIT_ERROR
+        if args.local_prefix is None:
+            # The profile's [export] section; --local-prefix given on the line wins.
+            args.local_prefix = profile.export_local_prefix
+            if not profile.export_local_035:
+                args.no_local_035 = True
+    if args.local_prefix is None:
+        args.local_prefix = "(LOCAL)"
     if not args.local_prefix.strip():
         return _error(
             '--local-prefix must not be empty (default "(LOCAL)"; --no-local-035 to '
@@ -127,7 +146,11 @@ def run(args: argparse.Namespace) -> int:
         return _error(f"--keep-tags: {e}")
     except ValueError as e:
         return _error(f"--drop-tag: {e}")
-    why = check_paths([("the output", args.output), ("the report", args.report)], catalog=args.db)
+    why = check_paths(
+        [("the output", args.output), ("the report", args.report)],
+        inputs=[args.profile] if args.profile else [],
+        catalog=args.db,
+    )
     if why is not None:
         return _error(why)
     store = _open_catalog(args.db, readonly=True)

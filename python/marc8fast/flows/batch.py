@@ -115,8 +115,29 @@ class BatchPath:
     content_digest: bool
     profile: Profile
 
-    def _one(self, path: str, index: int, rec: Record) -> Outcome:
+    def _one(
+        self,
+        path: str,
+        index: int,
+        rec: Record,
+        prepared: tuple[list[str], list[Change]] | None = None,
+    ) -> Outcome:
         raise NotImplementedError
+
+    def _by_points(
+        self,
+        path: str,
+        index: int,
+        data: bytes,
+        numbers: list[str],
+        key: str | None,
+        keys: list[tuple[str, str]] | None,
+        cn: str | None,
+        changes: list[Change],
+        offset: int | None,
+        problems: list[dict[str, object]] | None = None,
+    ) -> Outcome:
+        raise NotImplementedError  # flows/points.py (i21-profile)
 
     def _fast_chunk(self, path: str, chunk: list[_Item]) -> list[tuple[Outcome, str]]:
         """The outcomes of a group of prepared records, in input order, their new records
@@ -162,6 +183,9 @@ class BatchPath:
                         out.message = f"Record received: {fmt}{out.message}"
                 waiting.clear()
 
+        # The profile's Python parts (i21-profile), asked once a group.
+        edits = self.profile.edits
+        by_points = bool(self.profile.points)
         pos = 0
         for b, i, digest in chunk:
             pos += 1
@@ -177,8 +201,18 @@ class BatchPath:
                 )
                 group.append((out, digest))
                 continue
-            if status == _SLOW:
+            if edits and status == _READY:
+                # A profile's field rules and Unicode form are applied by the Python rules
+                # (i21-profile), to the record as the core's rules left it.
                 write()
+                done_by_core = [Change(short, full) for short, full in b.changes.get(i, ())]
+                out = self._one(
+                    path, index, Record.parse(b.data[i]), prepared=(b.oclc[i], done_by_core)
+                )
+                cands = None
+                group.append((out, digest))
+                continue
+            if status == _SLOW:
                 out = self._one(path, index, b.record(i))
                 if out.fate in STORED_FATES:
                     cands = None  # the catalog changed under the answers
@@ -215,6 +249,23 @@ class BatchPath:
                     why = f"049 $a {excluded[0]} is excluded"
                     group.append((outcome(Fate.SKIPPED, None, f"skipped: {why}", why), digest))
                     continue
+            if by_points:
+                # The profile's match points and actions (flows/points.py, i21-profile).
+                write()
+                out = self._by_points(
+                    path,
+                    index,
+                    b.data[i],
+                    b.oclc[i],
+                    b.title_keys[i],
+                    b.keys[i],
+                    cn,
+                    changes,
+                    offset,
+                )
+                cands = None  # the catalog may have changed under the answers
+                group.append((out, digest))
+                continue
             if cands is None:
                 write()
                 cands = store.candidates(self._wanted(chunk[pos - 1 :]))

@@ -71,9 +71,11 @@ from ..kinds import JUNK_KINDS, REJECT_KINDS, ProblemAction
 from ..profile import Profile
 from .batch import BatchPath, _Batch, _Item, _rejected, _tag_counts
 from .outcome import FATES, Change, Fate, LoadSummary, Outcome, RejectReason
+from .points import PointsPath
 from .rules import (
     RuleFields,
     TargetError,
+    apply_field_rules,
     change_by_040_rule,
     field_text,
     find_target,
@@ -191,7 +193,7 @@ def _problem_dict(p: RecordProblem) -> dict[str, Any]:
     return d
 
 
-class Importer(BatchPath):
+class Importer(PointsPath, BatchPath):
     def __init__(
         self,
         store: CatalogStore,
@@ -525,7 +527,15 @@ class Importer(BatchPath):
         )
         self._pending.append(out)
 
-    def _one(self, path: str, index: int, rec: Record) -> Outcome:
+    def _one(
+        self,
+        path: str,
+        index: int,
+        rec: Record,
+        prepared: tuple[list[str], list[Change]] | None = None,
+    ) -> Outcome:
+        """``prepared``: the record as the core's rules left it (i21-profile, a profile with
+        field rules): its OCLC numbers as read and what the core's rules changed."""
         probs = rec.problems
         problems = [_problem_dict(p) for p in probs]
         cn = next((p.control_number for p in probs if p.control_number), None)
@@ -543,7 +553,8 @@ class Importer(BatchPath):
                 path, index, RejectReason.NO_FIELDS, "the record has no fields", cn, problems
             )
 
-        changes: list[Change] = []  # what the rules (and an overlay) changed, in order
+        # what the rules (and an overlay) changed, in order
+        changes: list[Change] = list(prepared[1]) if prepared is not None else []
 
         def history(*more: str) -> str:
             """The detail of the record's history event: which input record, what changed."""
@@ -589,9 +600,14 @@ class Importer(BatchPath):
         # The duplicate check's keys, read by the core as the search index reads them (before
         # the 040 rule may delete the 035s that carry the OCLC numbers).
         numbers, key = match_keys(rec)
+        if prepared is not None:
+            numbers = list(prepared[0])  # read before the core's 040 rule
         rule = change_by_040_rule(rec, view, fold=self.lang_fold)
         if rule is not None:
             changes.append(rule)
+        if self.profile.edits:
+            # The profile's field rules and Unicode form (i21-profile), after the seed rules.
+            changes.extend(apply_field_rules(rec, self.profile))
         data, write_problems = rec.to_bytes_report(encoding="utf8")
         if data is None:
             reasons = [f"{p.kind}: {p.message}" for p in write_problems]
@@ -636,6 +652,10 @@ class Importer(BatchPath):
                         )
             self.store.replace(sysno, data, numbers, key, source=path, detail=history())
             return outcome(Fate.OVERLAID, sysno, f"Record overlaid: {format_sysno(sysno)}")
+        if self.profile.points:
+            return self._by_points(
+                path, index, data, numbers, key, None, cn, changes, rec.offset, problems
+            )
         hit = self.store.find_by_oclc(numbers)
         if hit is not None and self.profile.oclc == "overlay":
             live = self.store.candidates([("oclc", n) for n in numbers])

@@ -9,7 +9,11 @@ keys (OCLC numbers, title/author key) are the search index's (:func:`.search.mat
 
 from __future__ import annotations
 
+import unicodedata
+from collections.abc import Callable
+
 from .._native import Field, Marc8Error, Record
+from ..profile import Profile, tag_matches
 from .outcome import Change
 
 #: The tags of the MARC 21 formats: three ASCII digits, as a regular expression matched in full
@@ -155,3 +159,111 @@ def keep_local_fields(rec: Record, old_data: bytes) -> list[Field]:
     if added:
         rec.add_ordered_field(*added)
     return added
+
+
+#: Tags that a record holds once (MARC 21's non-repeatable data fields, and the control fields
+#: but 006/007): a merge takes the incoming record's and leaves the stored one's out. Every other
+#: tag is repeatable: a merge adds the stored record's fields the incoming one lacks.
+NON_REPEATABLE = frozenset(
+    {"001", "003", "005", "008", "010", "018", "040", "042", "066"}
+    | {"100", "110", "111", "130", "240", "243", "245", "250", "254", "256", "263"}
+    | {"306", "357", "384", "507", "514", "841", "842", "844"}
+)
+
+
+def merge_fields(
+    rec: Record, old: Record, is_protected: Callable[[str], bool], *, merge: bool
+) -> tuple[list[Field], list[Field]]:
+    """Overlay or merge ``rec`` (the incoming record, edited) over ``old`` (the stored one):
+    the incoming fields with a protected tag are dropped and the stored ones kept; with
+    ``merge``, every stored field of a repeatable, unprotected tag that ``rec`` does not hold
+    identically is added too (incoming fields added, identical fields not doubled). Returns
+    (protected fields kept, fields merged)."""
+    dropped = [f for f in rec.fields if is_protected(f.tag)]
+    if dropped:
+        rec.remove_field(*dropped)
+    kept = [f.copy() for f in old.fields if is_protected(f.tag)]
+    added: list[Field] = []
+    if merge:
+        have = [f for f in rec.fields]
+        for f in old.fields:
+            if is_protected(f.tag) or f.tag in NON_REPEATABLE or f in have:
+                continue
+            if f.is_control_field() and f.tag not in ("006", "007"):
+                continue
+            added.append(f.copy())
+    if kept or added:
+        rec.add_ordered_field(*kept, *added)
+    return kept, added
+
+
+def apply_field_rules(rec: Record, profile: Profile) -> list[Change]:
+    """The profile's ``[fields]`` rules and ``[normalisation] unicode`` (i21-profile), after the
+    seed rules: delete the fields whose tag matches ``delete`` and none of ``keep``, add each
+    ``add`` field the record does not already hold identically, set the leader positions, and
+    bring every control field's data and subfield value to the Unicode form asked for. Returns
+    what changed."""
+    changes: list[Change] = []
+    if profile.delete:
+        gone = [
+            f
+            for f in rec.fields
+            if any(tag_matches(p, f.tag) for p in profile.delete)
+            and not any(tag_matches(p, f.tag) for p in profile.keep)
+        ]
+        if gone:
+            rec.remove_field(*gone)
+            changes.append(
+                Change(
+                    f"deleted {_counts(gone)}",
+                    "deleted by the profile: " + "; ".join(field_text(f) for f in gone),
+                )
+            )
+    if profile.add:
+        have = list(rec.fields)
+        new = []
+        for tag, ind, subs, data in profile.add:
+            f = Field(tag, data=data) if data is not None else Field(tag, ind, list(subs))
+            if f not in have:
+                new.append(f)
+        if new:
+            rec.add_ordered_field(*new)
+            changes.append(
+                Change(
+                    f"added {_counts(new)}",
+                    "added by the profile: " + "; ".join(field_text(f) for f in new),
+                )
+            )
+    for pos, ch in profile.leader:
+        before = rec.leader_at(pos)
+        if before != ch:
+            rec.set_leader(pos, ch)
+            changes.append(
+                Change(
+                    f"leader/{pos:02d} {before!r}→{ch!r}", f"leader/{pos:02d} {before!r} → {ch!r}"
+                )
+            )
+    if profile.unicode != "as-received":
+        form = profile.unicode.upper()
+        n = 0
+        for f in rec.fields:
+            if f.is_control_field():
+                d = f.data or ""
+                if not unicodedata.is_normalized(form, d):  # type: ignore[arg-type]
+                    f.data = unicodedata.normalize(form, d)  # type: ignore[arg-type]
+                    n += 1
+                continue
+            pairs = f.subfields
+            if not all(unicodedata.is_normalized(form, v) for _, v in pairs):  # type: ignore[arg-type]
+                f.subfields = [(c, unicodedata.normalize(form, v)) for c, v in pairs]  # type: ignore[arg-type]
+                n += 1
+        if n:
+            changes.append(Change(f"{form} ×{n}", f"text of {n} field(s) brought to {form}"))
+    return changes
+
+
+def _counts(fields: list[Field]) -> str:
+    counts: dict[str, int] = {}
+    for f in fields:
+        counts[f.tag] = counts.get(f.tag, 0) + 1
+    return ", ".join(f"{t}×{n}" if n > 1 else t for t, n in counts.items())

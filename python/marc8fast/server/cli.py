@@ -165,7 +165,13 @@ def add_parsers(sub: Any) -> None:
         metavar="SECONDS",
         help="on SIGTERM, how long requests in flight may take to finish (10)",
     )
-    s.add_argument("--target-prefix", default="(LOCAL)", metavar="PREFIX", help="as for load")
+    s.add_argument(
+        "--profile",
+        metavar="FILE",
+        help="as for load: an import profile (TOML) the Connexion receiver applies; "
+        "--target-prefix and --exclude-symbol given as well win",
+    )
+    s.add_argument("--target-prefix", default=None, metavar="PREFIX", help="as for load")
     s.add_argument(
         "--exclude-symbol",
         action="append",
@@ -280,13 +286,27 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from .._paths import check_paths
     from .serve import ServeError, ServeOptions, run
 
+    profile_text: str | None = None
+    if args.profile is not None:
+        from ..cli.profile import read_profile
+
+        profile = read_profile(args.profile)
+        if profile is None:
+            return EXIT_ERROR
+        with open(args.profile, encoding="utf-8") as f:
+            profile_text = f.read()
+        if args.target_prefix is None:
+            args.target_prefix = profile.target_prefix
+        args.exclude_symbol = [*profile.exclude_symbols, *args.exclude_symbol]
+    if args.target_prefix is None:
+        args.target_prefix = "(LOCAL)"
     if not args.target_prefix.strip():
         return _fail('--target-prefix must not be empty (default "(LOCAL)")')
     # The log is appended to, never over the catalog (or its -wal/-shm), any catalog, or the
     # TLS files (issue 18, item 3).
     why = check_paths(
         [("the log", args.log)],
-        inputs=[f for f in (args.tls_cert, args.tls_key) if f],
+        inputs=[f for f in (args.tls_cert, args.tls_key, args.profile) if f],
         catalog=args.db,
     )
     if why is not None:
@@ -317,6 +337,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         drain_timeout=args.drain_timeout,
         target_prefix=args.target_prefix,
         exclude_symbols=tuple(args.exclude_symbol),
+        profile_text=profile_text,
+        profile_path=args.profile or "<profile>",
     )
     try:
         return run(opts)

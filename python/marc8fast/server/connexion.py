@@ -74,6 +74,9 @@ class Settings(TransportSettings):
     wait: float = 20.0
     target_prefix: str = DEFAULT_TARGET_PREFIX
     exclude_symbols: Iterable[str] = ()
+    #: ``--profile FILE`` (i21-profile): its text and path, for the writer; None: the default.
+    profile_text: str | None = None
+    profile_path: str = "<profile>"
 
 
 def _text(value: bytes) -> str:
@@ -108,6 +111,8 @@ class Receiver:
                 wait=settings.wait,
                 target_prefix=settings.target_prefix,
                 exclude_symbols=list(settings.exclude_symbols),
+                profile_text=settings.profile_text,
+                profile_path=settings.profile_path,
                 retry_window=settings.retry_window,
                 description="",  # told once the port is known (workers)
             ),

@@ -176,6 +176,10 @@ class WriterSettings:
     exclude_symbols: list[str]
     retry_window: float
     description: str  # the batch's
+    #: ``serve --connexion --profile FILE``: the profile's text and path (parsed again here, in
+    #: the writer's process: the settings cross as plain data). None: the built-in default.
+    profile_text: str | None = None
+    profile_path: str = "<profile>"
 
 
 class Writer:
@@ -190,10 +194,19 @@ class Writer:
         if self._writer is None:
             store = open_catalog(self.s.db, create=False, wait=self.s.wait, durable=True)
             try:
+                profile = None
+                overlay = "merge"
+                if self.s.profile_text is not None:
+                    from ..profile import parse
+
+                    profile = parse(self.s.profile_text, self.s.profile_path)
+                    overlay = profile.overlay
                 importer = Importer(
                     store,
                     target_prefix=self.s.target_prefix,
                     exclude_symbols=self.s.exclude_symbols,
+                    overlay=overlay,
+                    profile=profile,
                 )
                 importer.start_batch(self.s.description)
             except BaseException:
