@@ -61,3 +61,29 @@ def test_terms_with_query_syntax_are_found_as_they_are(tmp_path, pg_target):
         assert s.match_terms(("title",), [("o'brien", False), ("c:d", False)]) == {1}
         assert s.match_terms(("title",), [("o'brie", False)]) == set()
         assert s.match_terms(("title", "subject"), [("c", True), ("x&y", True)]) == {1}
+
+
+def test_a_term_longer_than_a_lexeme_is_stored_cut_and_found(tmp_path, pg_target):
+    """A tsvector lexeme holds 2,046 bytes: a longer term (one unbroken 9,050-byte word) is kept
+    as its start and found by the whole word (a prefix query on that start) and by a prefix."""
+    word = "x" * 50 + "\u0930" * 3000
+    db = load(tmp_path, "a.mrc", rec(f"Long {word}"), rec(f"Longer {word}"), db=pg_target)
+    assert found(db, "--title", word) == [1, 2]
+    assert found(db, "--title", "xxxxx*") == [1, 2]
+    assert found(db, "--title", "long") == [1]
+
+
+def test_a_long_term_of_a_version_5_catalog_is_cut_alike(tmp_path, pg_target, pg_cluster):
+    """Step 6 cuts a term as the writer does (its longest start of at most 2,000 bytes)."""
+    word = "x" * 51 + "\u0930" * 3000
+    db = load(tmp_path, "a.mrc", rec(f"Long {word}"), rec("Other"), db=pg_target)
+    before = pg_cluster.query(db, "SELECT terms::text FROM search_index ORDER BY sysno")
+    pg_cluster.execute(db, _DOWNGRADE)
+    pg_cluster.execute(  # version 5 held the whole term
+        db, f"UPDATE search_terms SET term = '{word.lower()}' WHERE term LIKE 'xxx%'"
+    )
+    long = "SELECT count(*) FROM search_terms WHERE octet_length(term) > 9000"
+    assert pg_cluster.query(db, long) == [(1,)]
+    load(tmp_path, "b.mrc", rec("Third"), db=db)
+    assert pg_cluster.query(db, "SELECT terms::text FROM search_index ORDER BY sysno")[:2] == before
+    assert found(db, "--title", word) == [1]

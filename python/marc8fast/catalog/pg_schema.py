@@ -227,17 +227,27 @@ CREATE TABLE IF NOT EXISTS search_index (
     terms tsvector NOT NULL
 );
 INSERT INTO search_index (sysno, terms)
-    SELECT sysno, array_to_tsvector(array_agg(left(col || ':' || term, {max})))
+    SELECT sysno, array_to_tsvector(array_agg(col || ':' || CASE
+        WHEN octet_length(term) <= {max} THEN term
+        ELSE (SELECT left(term, n) FROM generate_series(char_length(term), 1, -1) AS g(n)
+              WHERE octet_length(left(term, n)) <= {max} LIMIT 1) END))
     FROM search_terms GROUP BY sysno;
 DROP TABLE search_terms;
 CREATE INDEX IF NOT EXISTS search_index_terms ON search_index USING gin (terms)
     WITH (fastupdate = on)
 """
 
-#: The longest lexeme a tsvector holds is 2,047 bytes; a longer term (never seen in real
-#: records) is kept as its first 2,000 characters, found by a prefix query.
+#: The longest lexeme a tsvector holds is 2,046 bytes; a longer term (a field of one unbroken
+#: word) is kept as its longest start of at most 2,000 bytes in UTF-8, found by a prefix query.
 MAX_TERM = 2000
-_V6 = _V6.format(max=MAX_TERM + 2)
+_V6 = _V6.format(max=MAX_TERM)
+
+
+def _cut(term: str) -> str:
+    """``term``, or its longest start of at most :data:`MAX_TERM` bytes in UTF-8."""
+    if len(term) <= MAX_TERM // 4:
+        return term
+    return term.encode()[:MAX_TERM].decode("utf-8", "ignore")
 
 
 def tsvector_of(columns: Sequence[str]) -> str | None:
@@ -247,7 +257,7 @@ def tsvector_of(columns: Sequence[str]) -> str | None:
     parts = []
     plain = True
     for text in columns:
-        if "'" in text or "\\" in text or len(text) > MAX_TERM:
+        if "'" in text or "\\" in text or len(text) > MAX_TERM // 4:
             plain = False
             break
     for col, text in enumerate(columns):
@@ -257,7 +267,7 @@ def tsvector_of(columns: Sequence[str]) -> str | None:
         if plain:  # the usual case: nothing to escape or cut, one join a column
             parts.append(f"'{col}:" + f"' '{col}:".join(terms) + "'")
         else:
-            parts.extend(_quoted(f"{col}:{t[:MAX_TERM]}") for t in terms)
+            parts.extend(_quoted(f"{col}:{_cut(t)}") for t in terms)
     return " ".join(parts) if parts else None
 
 
@@ -272,7 +282,7 @@ def tsquery_text(cols: list[int], terms: list[tuple[str, bool]]) -> str:
     return " & ".join(
         "("
         + " | ".join(
-            _quoted(f"{c}:{t[:MAX_TERM]}") + (":*" if prefix or len(t) > MAX_TERM else "")
+            _quoted(f"{c}:{_cut(t)}") + (":*" if prefix or _cut(t) != t else "")
             for c in cols
         )
         + ")"
