@@ -282,8 +282,7 @@ def tsquery_text(cols: list[int], terms: list[tuple[str, bool]]) -> str:
     return " & ".join(
         "("
         + " | ".join(
-            _quoted(f"{c}:{_cut(t)}") + (":*" if prefix or _cut(t) != t else "")
-            for c in cols
+            _quoted(f"{c}:{_cut(t)}") + (":*" if prefix or _cut(t) != t else "") for c in cols
         )
         + ")"
         for t, prefix in terms
