@@ -9,10 +9,15 @@
 3. Z39.50 retrieval (``serve --z3950``) on each, 8 clients (bench_z3950.py's ZOOM client: Search
    by system number + Present): records/s, p50/p99 latency.
 
+With ``--lc``, step 1 also loads the 250,000-record LC corpus
+(``$MARC8FAST_BENCH_DATA/BooksAll.marc8.mrc``, tools/bench_corpus.py; ``--lc-records N``: its
+first N records) into each, and step 3 serves that catalog; the load average is printed beside
+each figure.
+
 PostgreSQL is a throwaway cluster (tests/pgserver.py: initdb in a temporary folder, a unix socket,
 ``fsync=off`` as in the tests — say so beside the figures; SQLite runs with its usual settings).
 
-    python benches/bench_catalog_pg.py [--seconds 5]
+    python benches/bench_catalog_pg.py [--seconds 5] [--lc] [--lc-records N]
 """
 
 from __future__ import annotations
@@ -71,6 +76,26 @@ def synthetic(path: str, n: int) -> None:
             )
 
 
+def lc_corpus(tmp: str, n: int) -> str:
+    """The LC corpus, or its first ``n`` records in a file of their own."""
+    data = os.environ.get("MARC8FAST_BENCH_DATA")
+    if not data:
+        raise SystemExit("--lc needs MARC8FAST_BENCH_DATA (the folder of BooksAll.marc8.mrc)")
+    path = os.path.join(data, "BooksAll.marc8.mrc")
+    if not n:
+        return path
+    with open(path, "rb") as f:
+        records = f.read().split(b"\x1d")[:n]
+    part = os.path.join(tmp, "lc-part.mrc")
+    with open(part, "wb") as out:
+        out.write(b"\x1d".join(records) + b"\x1d")
+    return part
+
+
+def loadavg() -> str:
+    return f"{os.getloadavg()[0]:.1f}"
+
+
 def timed_load(db: str, files: list[str]) -> tuple[int, float]:
     from marc8fast.catalog import open_catalog
 
@@ -93,6 +118,8 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--synthetic", type=int, default=50_000, metavar="N")
+    ap.add_argument("--lc", action="store_true", help="also load the LC corpus")
+    ap.add_argument("--lc-records", type=int, default=0, metavar="N")
     a = ap.parse_args()
     from marc8fast.catalog import open_catalog
 
@@ -109,10 +136,22 @@ def main() -> int:
             "SQLite": os.path.join(tmp, "load.sqlite"),
             "PostgreSQL": cluster.new_database(),
         }
-        print("\n| load into | records | seconds | records/s |\n|---|---:|---:|---:|")
+        print(
+            "\n| load into | records | seconds | records/s | load average |"
+            "\n|---|---:|---:|---:|---:|"
+        )
         for name, db in targets.items():
             n, secs = timed_load(db, files)
-            print(f"| {name} (realworld) | {n:,} | {secs:.2f} | {n / secs:,.0f} |")
+            print(f"| {name} (realworld) | {n:,} | {secs:.2f} | {n / secs:,.0f} | {loadavg()} |")
+        if a.lc:
+            lc = lc_corpus(tmp, a.lc_records)
+            targets = {
+                "SQLite": os.path.join(tmp, "lc.sqlite"),
+                "PostgreSQL": cluster.new_database(),
+            }
+            for name, db in targets.items():
+                n, secs = timed_load(db, [lc])
+                print(f"| {name} (LC) | {n:,} | {secs:.2f} | {n / secs:,.0f} | {loadavg()} |")
         if a.synthetic:
             made = os.path.join(tmp, "synthetic.mrc")
             synthetic(made, a.synthetic)
@@ -121,12 +160,14 @@ def main() -> int:
                 ("PostgreSQL", cluster.new_database()),
             ):
                 n, secs = timed_load(db, [made])
-                print(f"| {name} (synthetic) | {n:,} | {secs:.2f} | {n / secs:,.0f} |")
+                print(
+                    f"| {name} (synthetic) | {n:,} | {secs:.2f} | {n / secs:,.0f} | {loadavg()} |"
+                )
 
         payloads = bc.records()
         print(
-            "\n| receiver on | clients | requests | records/s | p50 ms | p99 ms |"
-            "\n|---|---:|---:|---:|---:|---:|"
+            "\n| receiver on | clients | requests | records/s | p50 ms | p99 ms | load average |"
+            "\n|---|---:|---:|---:|---:|---:|---:|"
         )
         for name in ("SQLite", "PostgreSQL"):
             db = os.path.join(tmp, "recv.sqlite") if name == "SQLite" else cluster.new_database()
@@ -139,13 +180,13 @@ def main() -> int:
                 proc.wait(30)
             print(
                 f"| {name} | {a.clients} | {r['requests']:.0f} | {r['records_per_s']:,.0f} | "
-                f"{r['p50_ms']:.1f} | {r['p99_ms']:.1f} |"
+                f"{r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {loadavg()} |"
             )
 
         zoom = bz.Zoom()
         print(
-            "\n| Z39.50 on | clients | records | records/s | p50 ms | p99 ms |"
-            "\n|---|---:|---:|---:|---:|---:|"
+            "\n| Z39.50 on | clients | records | records/s | p50 ms | p99 ms | load average |"
+            "\n|---|---:|---:|---:|---:|---:|---:|"
         )
         for name, db in targets.items():
             with open_catalog(db, readonly=True) as s:
@@ -168,7 +209,7 @@ def main() -> int:
                 proc.wait(30)
             print(
                 f"| {name} | {a.clients} | {r['records']:,.0f} | {r['rate']:,.0f} | "
-                f"{r['p50_ms']:.1f} | {r['p99_ms']:.1f} |"
+                f"{r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {loadavg()} |"
             )
         print(f"\n# load average at the end {tuple(round(x, 2) for x in os.getloadavg())}")
     finally:

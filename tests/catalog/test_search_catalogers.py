@@ -335,9 +335,14 @@ def test_a_version_2_catalog_is_reindexed_by_the_first_writer_pg(tmp_path, pg_ta
     """The PostgreSQL side of the test above: the catalog's migration 3 (the same reindex) is
     applied by the first writer, never by a reader."""
     db = load(tmp_path, "a.mrc", rec("The hobbit", ("019", "  $a555"), ind2="4"), db=pg_target)
-    # What version 2 had stored: the old terms, key and numbers.
+    # What version 2 had stored: the old terms (in version 2's term table, which version 6
+    # replaced with search_index), key and numbers.
     pg_cluster.execute(
         db,
+        'CREATE TABLE search_terms (term TEXT COLLATE "C" NOT NULL, col SMALLINT NOT NULL, '
+        "sysno BIGINT NOT NULL, PRIMARY KEY (term, col, sysno)); "
+        "INSERT INTO search_terms SELECT split_part(x, ':', 2), split_part(x, ':', 1)::int, sysno "
+        "FROM search_index, unnest(tsvector_to_array(terms)) AS u(x); DROP TABLE search_index; "
         "DELETE FROM search_terms WHERE col IN (0, 5); "
         "INSERT INTO search_terms (term, col, sysno) VALUES ('thehobbit', 0, 1); "
         "UPDATE records SET title_key = 'thehobbit/'; DELETE FROM oclc; "

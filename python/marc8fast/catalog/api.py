@@ -25,7 +25,7 @@ from typing import Protocol
 from .._native import ArgumentError, Marc8Error
 
 #: The schema version this code writes (numbered migrations: see the backends' ``MIGRATIONS``).
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 #: Fates of a load-log row that mean "this input record is in the catalog".
 LOADED_FATES = ("new", "possible_duplicate", "overlaid")

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from .api import LOADED_FATES, NewRecord, now
-from .pg_schema import _translate
+from .pg_schema import _translate, tsvector_of
 
 try:
     import psycopg
@@ -124,9 +124,8 @@ class PgBulkWrites:
             self._new_records.append((sysno, r.data, r.title_key, False, t, t))
             for n in dict.fromkeys(r.oclc):
                 self._new_oclc.append((n, sysno, True))
-            for col, text in enumerate(r.terms):
-                for term in set(text.split()):
-                    self._new_terms.append((term, col, sysno))
+            if (terms := tsvector_of(r.terms)) is not None:
+                self._new_terms.append((sysno, terms))
             self._new_keys.extend((k, v, sysno) for k, v in dict.fromkeys(r.keys))
             self._new_events.append(
                 (sysno, t, "created", self.batch_id, r.source or self.source, r.detail)

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .._native import Marc8Error, Record, pipeline_stored_keys, search_index_row, search_match_keys
@@ -130,7 +130,14 @@ def _reindex(store: Any) -> None:
         if row is None:
             continue
         data = bytes(row[0])
-        store._index(sysno, data, new=True)
+        # The term table of versions 2-5 (version 6 turns it into search_index).
+        rows = [(t, c) for c, text in enumerate(search_index_row(data)) for t in set(text.split())]
+        if rows:
+            store.conn.execute(
+                "INSERT INTO search_terms (term, col, sysno) "
+                "SELECT t, c, %s FROM unnest(%s::text[], %s::smallint[]) AS u(t, c)",
+                (sysno, [t for t, _ in rows], [c for _, c in rows]),
+            )
         try:
             numbers, key = search_match_keys(Record.parse(data))
         except (ValueError, Marc8Error):
@@ -208,14 +215,90 @@ def _match_keys(store: Any) -> None:
                 )
 
 
+# --- the search index as one tsvector per record (i20-pgspeed) ---
+# Version 6: ``search_terms`` (one row per term, ~20 a record, two btrees) becomes
+# ``search_index``: one row per record, its terms one ``tsvector`` of lexemes ``"<col>:<term>"``
+# (the core's terms as they are: array_to_tsvector and the tsvector input do not re-tokenise,
+# stem or drop stop words), with a GIN index that serves exact ('2:jazz') and prefix
+# ('0:hobb':*) lookups alike. A load writes one row a record instead of ~20.
+_V6 = """
+CREATE TABLE IF NOT EXISTS search_index (
+    sysno BIGINT PRIMARY KEY,
+    terms tsvector NOT NULL
+);
+INSERT INTO search_index (sysno, terms)
+    SELECT sysno, array_to_tsvector(array_agg(col || ':' || CASE
+        WHEN octet_length(term) <= {max} THEN term
+        ELSE (SELECT left(term, n) FROM generate_series(char_length(term), 1, -1) AS g(n)
+              WHERE octet_length(left(term, n)) <= {max} LIMIT 1) END))
+    FROM search_terms GROUP BY sysno;
+DROP TABLE search_terms;
+CREATE INDEX IF NOT EXISTS search_index_terms ON search_index USING gin (terms)
+    WITH (fastupdate = on)
+"""
+
+#: The longest lexeme a tsvector holds is 2,046 bytes; a longer term (a field of one unbroken
+#: word) is kept as its longest start of at most 2,000 bytes in UTF-8, found by a prefix query.
+MAX_TERM = 2000
+_V6 = _V6.format(max=MAX_TERM)
+
+
+def _cut(term: str) -> str:
+    """``term``, or its longest start of at most :data:`MAX_TERM` bytes in UTF-8."""
+    if len(term) <= MAX_TERM // 4:
+        return term
+    return term.encode()[:MAX_TERM].decode("utf-8", "ignore")
+
+
+def tsvector_of(columns: Sequence[str]) -> str | None:
+    """The text form of the tsvector of a record's search index columns (the core's
+    ``search_index_row``: each column's terms, space-separated), what COPY reads into a tsvector
+    column: one lexeme ``"<col>:<term>"`` for each term; None without terms."""
+    parts = []
+    plain = True
+    for text in columns:
+        if "'" in text or "\\" in text or len(text) > MAX_TERM // 4:
+            plain = False
+            break
+    for col, text in enumerate(columns):
+        terms = set(text.split())
+        if not terms:
+            continue
+        if plain:  # the usual case: nothing to escape or cut, one join a column
+            parts.append(f"'{col}:" + f"' '{col}:".join(terms) + "'")
+        else:
+            parts.extend(_quoted(f"{col}:{_cut(t)}") for t in terms)
+    return " ".join(parts) if parts else None
+
+
+def _quoted(lexeme: str) -> str:
+    """One lexeme as the tsvector and tsquery inputs read it (quoted, ' and \\ escaped)."""
+    return "'" + lexeme.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def tsquery_text(cols: list[int], terms: list[tuple[str, bool]]) -> str:
+    """The tsquery that finds the records holding every one of ``terms`` (``(term, prefix)``)
+    in one of the columns ``cols``."""
+    return " & ".join(
+        "("
+        + " | ".join(
+            _quoted(f"{c}:{_cut(t)}") + (":*" if prefix or _cut(t) != t else "") for c in cols
+        )
+        + ")"
+        for t, prefix in terms
+    )
+
+
 #: Schema migrations, as on SQLite: version N is reached by ``MIGRATIONS[N - 1]``.
 #: 4: record versions, batch status, review staging (issue 21). 5: the match keys (issue 21).
+#: 6: the search index as one ``tsvector`` per record with a GIN index (issue 20, i20-pgspeed).
 MIGRATIONS: list[Callable[[Any], None]] = [
     _script(_V1),
     _script(_V2),
     _reindex,
     _script(_V4),
     _match_keys,
+    _script(_V6),
 ]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
@@ -229,17 +312,6 @@ _DUMP_ORDER = {
 
 #: The advisory lock the first writer holds while it migrates (any number of our own).
 _MIGRATION_LOCK = 0x6D61726338  # "marc8"
-
-
-def _terms(data: bytes) -> tuple[list[str], list[int]]:
-    """A stored record's search terms and their columns (the core's, as SQLite stores them)."""
-    terms: list[str] = []
-    cols: list[int] = []
-    for col, text in enumerate(search_index_row(data)):
-        for t in set(text.split()):
-            terms.append(t)
-            cols.append(col)
-    return terms, cols
 
 
 def redact(url: str) -> str:

@@ -9,9 +9,9 @@ The tables are those of the SQLite backend, with these differences:
   (``oclc_live_once``) admits each OCLC number on one live record only: two writers on two hosts
   cannot both store a record with one OCLC number (the second one's transaction fails with
   :class:`UniqueOclcError`, a :class:`ConflictError`; run again, it finds the first record);
-* the search index is a table of ``(term, index, sysno)`` rows (``search_terms``; the terms are
-  the core's, exactly as the SQLite FTS5 index holds them), its primary key a btree on
-  ``term COLLATE "C"`` that serves exact and prefix (``LIKE 'hobb%'``) lookups alike.
+* the search index is one row a record (``search_index``): its terms (the core's, exactly as
+  the SQLite FTS5 index holds them) one ``tsvector`` of ``"<col>:<term>"`` lexemes, with a GIN
+  index that serves exact and prefix (``'0:hobb':*``) lookups alike (schema version 6).
 
 Transactions: ``REPEATABLE READ`` (a snapshot; two transactions that change one row conflict and
 the later one fails with a serialisation failure, reported as :class:`ConflictError`, which the
@@ -25,13 +25,12 @@ older (or empty) database applies the numbered :data:`MIGRATIONS` under an advis
 from __future__ import annotations
 
 import os
-import re
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from .._native import pipeline_stored_keys
+from .._native import pipeline_stored_keys, search_index_row
 from .api import (
     DEFAULT_WAIT,
     LOADED_FATES,
@@ -61,8 +60,9 @@ from .pg_schema import (
     COLUMNS,
     MIGRATIONS,
     _first_line,
-    _terms,
     redact,
+    tsquery_text,
+    tsvector_of,
 )
 from .pg_schema import _translate as _translate_driver_error
 from .pg_versions import PgVersions
@@ -207,13 +207,12 @@ class PostgresStore(PgWaitNotice, PgAccounts, PgVersions, PgBulkWrites):
     def _index(self, sysno: int, data: bytes, *, new: bool = False) -> None:
         """(Re)write the search terms of one record: the core's, as on SQLite."""
         if not new:
-            self.conn.execute("DELETE FROM search_terms WHERE sysno=%s", (sysno,))
-        terms, cols = _terms(data)
-        if terms:
+            self.conn.execute("DELETE FROM search_index WHERE sysno=%s", (sysno,))
+        terms = tsvector_of(search_index_row(data))
+        if terms is not None:
             self.conn.execute(
-                "INSERT INTO search_terms (term, col, sysno) "
-                "SELECT t, c, %s FROM unnest(%s::text[], %s::smallint[]) AS u(t, c)",
-                (sysno, terms, cols),
+                "INSERT INTO search_index (sysno, terms) VALUES (%s, %s::tsvector)",
+                (sysno, terms),
             )
 
     # -- transactions ----------------------------------------------------------------------------
@@ -338,7 +337,7 @@ class PostgresStore(PgWaitNotice, PgAccounts, PgVersions, PgBulkWrites):
                 self._new_records,
             ),
             ("oclc (number, sysno, live)", self._new_oclc),
-            ("search_terms (term, col, sysno)", self._new_terms),
+            ("search_index (sysno, terms)", self._new_terms),
             ("events (sysno, time, action, batch_id, source, detail)", self._new_events),
             ("match_keys (kind, value, sysno)", self._new_keys),
         )
@@ -361,8 +360,7 @@ class PostgresStore(PgWaitNotice, PgAccounts, PgVersions, PgBulkWrites):
         """One new record (the receiver's case) in one statement rather than four COPYs."""
         (sysno, data, title_key, _, t, _) = self._new_records[0]
         numbers = [r[0] for r in self._new_oclc]
-        terms = [r[0] for r in self._new_terms]
-        cols = [r[1] for r in self._new_terms]
+        terms = self._new_terms[0][1] if self._new_terms else None
         event = self._new_events[0]
         for rows in (self._new_records, self._new_oclc, self._new_terms, self._new_events):
             rows.clear()
@@ -373,11 +371,11 @@ class PostgresStore(PgWaitNotice, PgAccounts, PgVersions, PgBulkWrites):
                 "updated_at) VALUES (%s, %s, %s, false, %s, %s) RETURNING sysno), "
                 "o AS (INSERT INTO oclc (number, sysno, live) SELECT n, r.sysno, true "
                 "FROM r, unnest(%s::text[]) AS u(n)), "
-                "t AS (INSERT INTO search_terms (term, col, sysno) SELECT u.t, u.c, r.sysno "
-                "FROM r, unnest(%s::text[], %s::smallint[]) AS u(t, c)) "
+                "t AS (INSERT INTO search_index (sysno, terms) SELECT r.sysno, "
+                "%s::tsvector FROM r WHERE %s::text IS NOT NULL) "
                 "INSERT INTO events (sysno, time, action, batch_id, source, detail) "
                 "SELECT r.sysno, %s, %s, %s, %s, %s FROM r",
-                (sysno, data, title_key, t, t, numbers, terms, cols, *event[1:]),
+                (sysno, data, title_key, t, t, numbers, terms, terms, *event[1:]),
             )
         except psycopg.Error as e:
             raise _translate(self.target, e) from None
@@ -545,8 +543,8 @@ class PostgresStore(PgWaitNotice, PgAccounts, PgVersions, PgBulkWrites):
             self._new_oclc.append((n, sysno, True))
             if n in self._known_oclc:
                 self._known_oclc[n].add(sysno)
-        terms, cols = _terms(data)
-        self._new_terms.extend(zip(terms, cols, [sysno] * len(terms), strict=True))
+        if (terms := tsvector_of(search_index_row(data))) is not None:
+            self._new_terms.append((sysno, terms))
         self._new_keys.extend(
             (k, v, sysno)
             for k, v in dict.fromkeys(keys if keys is not None else pipeline_stored_keys(data))
@@ -790,36 +788,22 @@ class PostgresStore(PgWaitNotice, PgAccounts, PgVersions, PgBulkWrites):
     def match_terms(self, columns: tuple[str, ...], terms: list[tuple[str, bool]]) -> set[int]:
         if not terms:
             return set()
-        cols = [_COL[c] for c in columns]
-        parts: list[str] = []
-        params: list[object] = []
-        for term, prefix in terms:
-            if prefix:
-                pattern = re.sub(r"([\\%_])", r"\\\1", term) + "%"
-                parts.append("SELECT sysno FROM search_terms WHERE term LIKE %s AND col = ANY(%s)")
-                params += [pattern, cols]
-            else:
-                parts.append("SELECT sysno FROM search_terms WHERE term = %s AND col = ANY(%s)")
-                params += [term, cols]
-        return {int(r[0]) for r in self._q(" INTERSECT ".join(parts), params)}
+        query = tsquery_text([_COL[c] for c in columns], terms)
+        rows = self._q("SELECT sysno FROM search_index WHERE terms @@ %s::tsquery", (query,))
+        return {int(r[0]) for r in rows}
 
     def index_rows(self) -> Iterator[tuple[int, tuple[str, ...]]]:
         """Every record's search terms as the SQLite index holds them (each column's terms,
         sorted, space-separated), by system number."""
         rows = self._q(
-            "SELECT sysno, col, string_agg(term, ' ' ORDER BY term COLLATE \"C\") "
-            "FROM search_terms GROUP BY sysno, col ORDER BY sysno"
+            "SELECT sysno, tsvector_to_array(terms) FROM search_index ORDER BY sysno"
         ).fetchall()
-        current: int | None = None
-        cols = [""] * len(COLUMNS)
-        for sysno, col, text in rows:
-            if sysno != current:
-                if current is not None:
-                    yield current, tuple(cols)
-                current, cols = int(sysno), [""] * len(COLUMNS)
-            cols[col] = text
-        if current is not None:
-            yield current, tuple(cols)
+        for sysno, terms in rows:
+            cols: list[list[str]] = [[] for _ in COLUMNS]
+            for x in terms:
+                col, _, term = x.partition(":")
+                cols[int(col)].append(term)
+            yield int(sysno), tuple(" ".join(sorted(c)) for c in cols)
 
     def live_oclc_duplicates(self) -> list[tuple[str, list[int]]]:
         """OCLC numbers that more than one live record carries (the unique index makes this

@@ -225,16 +225,23 @@ def _match_keys(db: sqlite3.Connection) -> None:
         )
 
 
+def _nothing(db: sqlite3.Connection) -> None:
+    """Version 6 is PostgreSQL's (its search index, i20-pgspeed); on SQLite the step is empty so
+    that a version number means one schema on both backends."""
+
+
 #: Schema migrations: version N is reached by running ``MIGRATIONS[N - 1]`` on version N - 1,
 #: inside the first writer's transaction. 1: records, OCLC numbers, batches, the load log. 2: the
 #: services' accounts and receipts, the search index, the history. 3: search terms made again.
 #: 4: record versions, batch status, review staging (issue 21). 5: the match keys (issue 21).
+#: 6: nothing here (on PostgreSQL: the search index as one tsvector per record, issue 20).
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _script(_SCHEMA),
     _script(_SCHEMA_2),
     _reindex,
     _versions,
     _match_keys,
+    _nothing,
 ]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
