@@ -30,18 +30,35 @@ share (exit codes, progress bar, argument types, guards) is in :mod:`._common`.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from collections.abc import Callable, Sequence
+from types import ModuleType
 
 from .. import __version__
-from . import bench, catalog, convert, dump, export, load, profile, validate
 from ._common import _EXIT_EPILOG, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_PROBLEMS
+
+# The command groups, in the order of ``marc8fast --help``, and the command each registers. They
+# are imported only when needed (issue 22: start-up of a whole ``convert`` process): ``main``
+# registers only the group of the command asked for, so ``marc8fast convert`` does not import the
+# catalog, the server's ``ssl`` or the other commands' modules.
+_GROUPS = ("validate", "convert", "bench", "dump", "load", "export", "catalog", "profile")
+_SERVER_COMMANDS = ("serve", "send", "users")
 
 __all__ = ["EXIT_ERROR", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_PROBLEMS", "build_parser", "main"]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def __getattr__(name: str) -> ModuleType:
+    """A command group's module as an attribute (``cli.convert``), imported on first use."""
+    if name in _GROUPS:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command; with ``command`` (one the CLI has), a parser that knows only
+    that command's group, which parses that command's arguments exactly as the whole one does."""
     parser = argparse.ArgumentParser(
         prog="marc8fast",
         description="MARC-8 ⇄ UTF-8 tools for MARC 21 records.",
@@ -49,17 +66,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"marc8fast {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for group in (validate, convert, bench, dump, load, export, catalog, profile):
-        group.register(sub)
+    for name in _GROUPS:
+        if command is None or command == name:
+            importlib.import_module(f".{name}", __name__).register(sub)
+    if command is None or command in _SERVER_COMMANDS:
+        from ..server.cli import add_parsers as add_server_parsers  # serve, send, users (issue 12)
 
-    from ..server.cli import add_parsers as add_server_parsers  # serve, send, users (issue 12)
-
-    add_server_parsers(sub)
+        add_server_parsers(sub)
     return parser
 
 
+def _command_of(argv: Sequence[str]) -> str | None:
+    """The command named by ``argv`` when it is one the CLI has (the top level's only options,
+    ``-h`` and ``--version``, take no value, so it is the first word not starting with ``-``)."""
+    for word in argv:
+        if not word.startswith("-"):
+            return word if word in _GROUPS or word in _SERVER_COMMANDS else None
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    words = sys.argv[1:] if argv is None else argv
+    args = build_parser(_command_of(words)).parse_args(argv)
     args.verbosity = 1 + args.verbose - args.quiet
     func: Callable[[argparse.Namespace], int] = args.func
     try:

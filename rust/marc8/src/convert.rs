@@ -409,6 +409,14 @@ fn iso_in_batches<R: Read + Send, W: Write>(
                     length_mismatch,
                 } => {
                     let raw = &batch.data[start..end];
+                    // Straight from the bytes when the sink can and nothing is to be reported.
+                    if !length_mismatch
+                        && sink.raw_record(raw, &opts.read, number, offset, &mut out)
+                    {
+                        report.records_read += 1;
+                        report.records_written += 1;
+                        continue;
+                    }
                     let mut problems = Vec::new();
                     if length_mismatch {
                         problems.push(length_problem(number, offset, raw));

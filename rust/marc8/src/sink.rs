@@ -3,7 +3,7 @@
 //! [`Format::sink`](crate::convert::Format::sink) (in `convert`) picks one for a format.
 
 use crate::encoder::EncodeErrors;
-use crate::model::{write_iso2709, Field, WriteOptions};
+use crate::model::{write_iso2709, Field, ReadOptions, WriteOptions};
 use crate::record::{Place, RecordProblem, Target};
 
 /// Serializes records of one format: what comes before the first record, each record, and what
@@ -26,6 +26,21 @@ pub trait RecordSink: Send {
 
     /// Bytes after the last record (a document's closing).
     fn end(&mut self, _out: &mut Vec<u8>) {}
+
+    /// Appends one ISO 2709 record `raw` straight from its bytes, without the model, when the
+    /// sink can and the model path ([`crate::model::Record::from_iso2709`], then
+    /// [`RecordSink::record`]) would write the same bytes and report nothing; returns false
+    /// (appending nothing) otherwise, and the caller takes the model path (issue 22).
+    fn raw_record(
+        &mut self,
+        _raw: &[u8],
+        _opts: &ReadOptions,
+        _number: usize,
+        _offset: u64,
+        _out: &mut Vec<u8>,
+    ) -> bool {
+        false
+    }
 }
 
 /// ISO 2709 in UTF-8 or MARC-8 ([`write_iso2709`]).

@@ -599,3 +599,134 @@ proptest! {
         for _ in XmlReader::new(&bytes[..]) {}
     }
 }
+
+// ------------------------------------------------------------------------------------------------
+// Writing straight from ISO 2709 bytes (issue 22)
+
+/// An ISO 2709 record of `fields` (tag, data without terminator) with leader/09 `enc`.
+fn iso(enc: u8, fields: &[(&[u8; 3], Vec<u8>)]) -> Vec<u8> {
+    let base = 24 + 12 * fields.len() + 1;
+    let (mut dir, mut data) = (Vec::new(), Vec::new());
+    for (tag, d) in fields {
+        dir.extend_from_slice(*tag);
+        dir.extend_from_slice(format!("{:04}{:05}", d.len() + 1, data.len()).as_bytes());
+        data.extend_from_slice(d);
+        data.push(0x1E);
+    }
+    let total = base + data.len() + 1;
+    let mut out = format!("{total:05}nam {}22{base:05} a 4500", char::from(enc)).into_bytes();
+    out.extend_from_slice(&dir);
+    out.push(0x1E);
+    out.extend_from_slice(&data);
+    out.push(0x1D);
+    out
+}
+
+/// What the model path writes for `raw` (record number 7 at offset 99), and its problems.
+fn through_model(raw: &[u8], opts: &crate::model::ReadOptions) -> (Vec<u8>, Vec<RecordProblem>) {
+    let mut problems = Vec::new();
+    let mut out = Vec::new();
+    if let Some((rec, _)) = Record::from_iso2709(raw, opts, 7, 99, &mut problems) {
+        let fields: Vec<&Field> = rec.fields.iter().collect();
+        MarcXmlSink::default().record(&rec.leader, &fields, 7, 99, &mut out, &mut problems);
+    }
+    (out, problems)
+}
+
+/// `write_raw_utf8` either declines (appending nothing) or writes exactly what the model path
+/// writes, and only for a record the model path reports nothing about. Returns whether it wrote.
+fn raw_agrees(raw: &[u8], opts: &crate::model::ReadOptions) -> bool {
+    let mut out = b"before".to_vec();
+    let wrote = write_raw_utf8(raw, opts, 7, 99, &mut out);
+    let (model, problems) = through_model(raw, opts);
+    if wrote {
+        assert!(
+            problems.is_empty(),
+            "written straight although the model reports {problems:?}"
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out[6..]),
+            String::from_utf8_lossy(&model)
+        );
+    } else {
+        assert_eq!(out, b"before");
+    }
+    wrote
+}
+
+#[test]
+fn plain_records_are_written_straight_from_their_bytes_as_the_model_writes_them() {
+    let opts = crate::model::ReadOptions::default();
+    let plain: Vec<(&[u8; 3], Vec<u8>)> = vec![
+        (b"001", b"  123 ".to_vec()),
+        (b"008", b"900101s1990    xx a&b<c>\"d".to_vec()),
+        (
+            b"245",
+            "10\x1faT\u{e9}st & <x> \"q\"\x1fc\x1f\""
+                .as_bytes()
+                .to_vec(),
+        ),
+        (b"880", "00\x1fa\u{4e2d}\u{6587}\x1fb".as_bytes().to_vec()),
+    ];
+    assert!(raw_agrees(&iso(b'a', &plain), &opts));
+    // Plain ASCII read as MARC-8.
+    let ascii: Vec<(&[u8; 3], Vec<u8>)> =
+        vec![(b"001", b"9".to_vec()), (b"245", b"00\x1faA b".to_vec())];
+    assert!(raw_agrees(&iso(b' ', &ascii), &opts));
+    // Each of these is left to the model path.
+    let declined: Vec<Vec<(&[u8; 3], Vec<u8>)>> = vec![
+        vec![(b"001", b"1\x1f2".to_vec())],
+        vec![(b"245", b"10\x1fa\x1e".to_vec())],
+        vec![(b"245", b"10\x1fa\r".to_vec())],
+        vec![(b"245", "10\x1fa\u{fffe}".as_bytes().to_vec())],
+        vec![(b"245", "10\x1fa\u{a0}".as_bytes().to_vec())],
+        vec![(b"245", b"10\x1fa\xff".to_vec())],
+        vec![(b"245", b"10x\x1faA".to_vec())],
+        vec![(b"245", b"10\x1faA\x1f".to_vec())],
+        vec![(b"245", b"10".to_vec())],
+        vec![(b"245", b"1A\x1faA".to_vec())],
+        vec![(b"245", b"10\x1f aA".to_vec())],
+        vec![(b"066", b"  \x1fa(3".to_vec())],
+        vec![(b"245", b"10\x1faA".to_vec()), (b"005", b"1".to_vec())],
+        vec![(b"0aB", b"10\x1faA".to_vec())],
+    ];
+    for fields in &declined {
+        assert!(!raw_agrees(&iso(b'a', fields), &opts), "{fields:?}");
+    }
+    // MARC-8 that is not plain ASCII.
+    let marc8: Vec<(&[u8; 3], Vec<u8>)> = vec![(b"245", b"10\x1faT\xe2est".to_vec())];
+    assert!(!raw_agrees(&iso(b' ', &marc8), &opts));
+    // A damaged directory, a bad leader.
+    let mut raw = iso(b'a', &plain);
+    raw[30] = b'x';
+    raw_agrees(&raw, &opts);
+    let mut raw = iso(b'a', &plain);
+    raw[20] = b'9';
+    assert!(!raw_agrees(&raw, &opts));
+}
+
+proptest! {
+    #[test]
+    fn raw_writing_agrees_with_the_model(
+        enc in prop_oneof![Just(b'a'), Just(b' ')],
+        fields in proptest::collection::vec((
+            prop_oneof![Just(*b"001"), Just(*b"008"), Just(*b"066"), Just(*b"245"), Just(*b"880"), Just(*b"A10")],
+            proptest::collection::vec(prop_oneof![
+                Just(b'a'), Just(b'1'), Just(b' '), Just(0x1F), Just(0x1E), Just(b'&'), Just(b'<'),
+                Just(b'"'), Just(b'\r'), Just(0x1B), Just(0xC3), Just(0xA9), Just(0xEF), Just(0xBF),
+                Just(0xBE), Just(0xE2), Just(0xC2),
+            ], 0..12),
+        ), 0..5),
+    ) {
+        let fields: Vec<(&[u8; 3], Vec<u8>)> = fields.iter().map(|(t, d)| (t, d.clone())).collect();
+        for opts in [
+            crate::model::ReadOptions::default(),
+            crate::model::ReadOptions {
+                decode: crate::decoder::DecodeOptions { expand_ncr: true, ..Default::default() },
+                ..Default::default()
+            },
+        ] {
+            raw_agrees(&iso(enc, &fields), &opts);
+        }
+    }
+}

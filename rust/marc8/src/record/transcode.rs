@@ -849,32 +849,43 @@ pub(crate) fn finish(
         };
         problems.push(with_context(p));
     }
-    let fields: Vec<([u8; 3], &[u8])> = fields
-        .into_iter()
-        .map(|(tag, piece)| {
-            let d = match piece {
-                Piece::Source(d) => d,
-                Piece::Scratch(a, b) => &data[a..b],
-            };
-            (tag, d)
-        })
-        .collect();
-    for (i, (tag, d)) in fields.iter().enumerate() {
-        if d.len() + 1 > MAX_FIELD {
+    // The pieces are read where they are (no vector of slices per record, issue 22).
+    let data: &[u8] = data;
+    let get = |(tag, piece): &([u8; 3], Piece<'_>)| -> ([u8; 3], usize) {
+        let len = match *piece {
+            Piece::Source(d) => d.len(),
+            Piece::Scratch(a, b) => b - a,
+        };
+        (*tag, len)
+    };
+    for (i, (tag, len)) in fields.iter().map(get).enumerate() {
+        if len + 1 > MAX_FIELD {
             let mut p = at.problem(RecordKind::FieldTooLong, RecordAction::Rejected);
-            p.tag = Some(String::from_utf8_lossy(tag).into_owned());
-            p.occurrence = Some(fields[..=i].iter().filter(|(t, _)| t == tag).count());
+            p.tag = Some(String::from_utf8_lossy(&tag).into_owned());
+            p.occurrence = Some(fields[..=i].iter().filter(|(t, _)| *t == tag).count());
             p.message = format!(
                 "field {} would be {} bytes; ISO 2709 allows {MAX_FIELD}",
-                String::from_utf8_lossy(tag),
-                d.len() + 1
+                String::from_utf8_lossy(&tag),
+                len + 1
             );
             problems.push(with_context(p));
             return reject(problems, first_problem);
         }
     }
     let before = out.len();
-    if let Err(ParseError { kind, message }) = write_record(&leader, &fields, out) {
+    let written = write_record_by(
+        &leader,
+        &fields,
+        |(tag, piece)| {
+            let d = match *piece {
+                Piece::Source(d) => d,
+                Piece::Scratch(a, b) => &data[a..b],
+            };
+            (tag, d)
+        },
+        out,
+    );
+    if let Err(ParseError { kind, message }) = written {
         out.truncate(before);
         let mut p = at.problem(kind, RecordAction::Rejected);
         p.message = message;

@@ -33,11 +33,22 @@ pub fn write_record<D: AsRef<[u8]>>(
     fields: &[([u8; 3], D)],
     out: &mut Vec<u8>,
 ) -> Result<(), ParseError> {
+    write_record_by(leader, fields, |(tag, d)| (tag, d.as_ref()), out)
+}
+
+/// [`write_record`] of fields held in any form, `get` giving each one's tag and data: the
+/// record layer writes its pieces (source slices and converted bytes) without first collecting
+/// them into a vector of slices (issue 22).
+pub(crate) fn write_record_by<'f, T: 'f>(
+    leader: &[u8; 24],
+    fields: &'f [T],
+    get: impl Fn(&'f T) -> (&'f [u8; 3], &'f [u8]),
+    out: &mut Vec<u8>,
+) -> Result<(), ParseError> {
     let base = 24 + 12 * fields.len() + 1;
-    let data_len: usize = fields.iter().map(|(_, d)| d.as_ref().len() + 1).sum();
+    let data_len: usize = fields.iter().map(|f| get(f).1.len() + 1).sum();
     let total = base + data_len + 1;
-    for (tag, d) in fields {
-        let d = d.as_ref();
+    for (tag, d) in fields.iter().map(&get) {
         if d.len() + 1 > MAX_FIELD {
             return Err(ParseError::new(
                 RecordKind::FieldTooLong,
@@ -61,16 +72,15 @@ pub fn write_record<D: AsRef<[u8]>>(
     push_num(out, base, 5);
     out.extend_from_slice(&leader[17..24]);
     let mut start = 0;
-    for (tag, d) in fields {
-        let d = d.as_ref();
+    for (tag, d) in fields.iter().map(&get) {
         out.extend_from_slice(tag);
         push_num(out, d.len() + 1, 4);
         push_num(out, start, 5);
         start += d.len() + 1;
     }
     out.push(FT);
-    for (_, d) in fields {
-        out.extend_from_slice(d.as_ref());
+    for (_, d) in fields.iter().map(&get) {
+        out.extend_from_slice(d);
         out.push(FT);
     }
     out.push(RT);
