@@ -381,9 +381,16 @@ class Backend:
             _pythonapi_release()
 
     def _done(self, tid: int, peer: str | None = None) -> None:
+        """The end of a backend call, noted for the watchdog. Runs in the ``finally`` of every
+        callback, outside its error handling: it must not raise (an exception there would reach
+        C, and GFS would answer the request with diagnostic 1); a failure costs the watchdog
+        this call's note, and is logged."""
         self.activity[tid] = time.monotonic()
         if self.watchdog is not None:
-            self.watchdog.settle(tid, peer)
+            try:
+                self.watchdog.settle(tid, peer)
+            except Exception as e:
+                self.log({"event": "error", "where": "watchdog", "error": repr(e)})
 
     def _diag(self, rr: Any, code: int, addinfo: str) -> None:
         rr.errcode = code

@@ -92,9 +92,11 @@ class Watchdog:
         self.per_address = per_address
         self.emit = emit
         self.conns: dict[tuple[int, int], _Conn] = {}
-        #: thread → (descriptor, inode) of the connection it polled at the last sweep
+        #: thread → (descriptor, inode) of the connection it polled at the last sweep; added to
+        #: by the session threads (settle) while others read it: read only through a copy
         self.fds: dict[int, tuple[int, int]] = {}
-        #: thread → (inode, bytes received) when its last backend call ended
+        #: thread → (inode, bytes received) when its last backend call ended (set by the session
+        #: threads, read by the sweep through a copy)
         self.settled: dict[int, tuple[int, int]] = {}
         self.syscalls = _POLL_SYSCALLS.get(os.uname().machine, set())
         #: per session thread: the TCP_INFO buffer of :meth:`_received`
@@ -199,7 +201,11 @@ class Watchdog:
 
     def _unknown_connection(self, peer: str) -> tuple[int, int] | None:
         address = peer_address(peer)
-        polled = {inode for _fd, inode in self.fds.values()}
+        # Other session threads add to ``self.fds`` (settle) while this one looks: copied
+        # first, in one C call the GIL keeps whole (a Python loop over the live dict may be
+        # interrupted by a thread that adds to it: "dictionary changed size during iteration",
+        # which made an Init fail with diagnostic 1 under load)
+        polled = {inode for _fd, inode in tuple(self.fds.values())}
         found: list[tuple[int, int]] = []
         for name in os.listdir("/proc/self/fd"):
             s = _socket_of(int(name))
