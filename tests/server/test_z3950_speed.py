@@ -8,6 +8,7 @@ from __future__ import annotations
 import ctypes
 import os
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -181,6 +182,21 @@ def _vm_kib(pid: int) -> tuple[int, int]:
     return size, maps
 
 
+def _threads(pid: int) -> int:
+    with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+        return next(int(line.split()[1]) for line in fh if line.startswith("Threads:"))
+
+
+def _quiet_vm_kib(pid: int, threads: int | None = None) -> tuple[int, int, int]:
+    """:func:`_vm_kib` once the session threads of the last clients have ended (a thread still
+    exiting holds its 8 MiB stack): at most ``threads`` threads, waited for up to 10 s; with
+    the thread count measured."""
+    deadline = time.monotonic() + 10.0
+    while threads is not None and _threads(pid) > threads and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return (*_vm_kib(pid), _threads(pid))
+
+
 def test_thousands_of_sessions_leave_no_thread_state_behind(
     served: tuple[Path, Server], zoom: Zoom
 ) -> None:
@@ -204,10 +220,14 @@ def test_thousands_of_sessions_leave_no_thread_state_behind(
             t.join()
 
     sessions(200)  # warm: the cache, the allocator, the thread stacks GFS keeps
-    size0, maps0 = _vm_kib(child)
+    time.sleep(0.5)  # the last session threads end
+    size0, maps0, threads0 = _quiet_vm_kib(child)
     sessions(1200)
-    size1, maps1 = _vm_kib(child)
-    print(f"\nchild VmSize {size0} -> {size1} KiB, mappings {maps0} -> {maps1}")
+    size1, maps1, threads1 = _quiet_vm_kib(child, threads0)
+    print(
+        f"\nchild VmSize {size0} -> {size1} KiB, mappings {maps0} -> {maps1}, "
+        f"threads {threads0} -> {threads1}"
+    )
     assert size1 - size0 < 8 * 1024, (size0, size1)
     assert maps1 - maps0 < 100, (maps0, maps1)
 
