@@ -71,6 +71,8 @@ def test_a_term_longer_than_a_lexeme_is_stored_cut_and_found(tmp_path, pg_target
     assert found(db, "--title", word) == [1, 2]
     assert found(db, "--title", "xxxxx*") == [1, 2]
     assert found(db, "--title", "long") == [1]
+    check = run("catalog", "check", "--db", db)  # the cut word is what the index should hold
+    assert check.returncode == 0 and "differ" not in check.stdout + check.stderr, check
 
 
 def test_a_long_term_of_a_version_5_catalog_is_cut_alike(tmp_path, pg_target, pg_cluster):

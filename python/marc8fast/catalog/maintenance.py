@@ -15,7 +15,7 @@ import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from .._native import Marc8Error, Record, search_index_row
+from .._native import Marc8Error, Record
 from .api import TABLES, Catalog, CatalogError
 
 
@@ -70,7 +70,7 @@ def check_catalog(store: Catalog) -> Iterator[str]:
         except (ValueError, Marc8Error) as e:
             yield f"{rec.sysno:09d}: the stored record does not parse ({e})"
             continue
-        want = [set(col.split()) for col in search_index_row(rec.data)]
+        want = [set(col.split()) for col in store.index_row_of(rec.data)]
         have = [set(col.split()) for col in index.pop(rec.sysno, ("",) * len(want))]
         if want != have:
             yield f"{rec.sysno:09d}: its search index terms differ from its record's"

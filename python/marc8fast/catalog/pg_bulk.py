@@ -7,8 +7,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from .._native import search_index_row
 from .api import LOADED_FATES, NewRecord, now
-from .pg_schema import _translate, tsvector_of
+from .pg_schema import _cut, _translate, tsvector_of
 
 try:
     import psycopg
@@ -135,3 +136,9 @@ class PgBulkWrites:
         if not self._in_tx:
             self._flush_writes()
         return sysnos
+
+    def index_row_of(self, data: bytes) -> tuple[str, ...]:
+        """The search index row this catalog holds for a record of ``data`` (what ``catalog
+        check`` compares :meth:`index_rows` with): the core's terms, each cut to what a tsvector
+        lexeme holds (:func:`.pg_schema._cut`), as the writer stores them."""
+        return tuple(" ".join(_cut(t) for t in col.split()) for col in search_index_row(data))

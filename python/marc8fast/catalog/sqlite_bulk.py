@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable
 
-from .._native import pipeline_stored_keys
+from .._native import pipeline_stored_keys, search_index_row
 from .api import LOADED_FATES, NewRecord, now
 from .sqlite_versions import _wrapped_mixin
 
@@ -140,3 +140,8 @@ class SQLiteBulkWrites:
             events,
         )
         return sysnos
+
+    def index_row_of(self, data: bytes) -> tuple[str, ...]:
+        """The search index row this catalog holds for a record of ``data`` (what ``catalog
+        check`` compares :meth:`index_rows` with): the core's terms as they are."""
+        return tuple(search_index_row(data))
