@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from .._native import search_index_row
+from .._native import pipeline_stored_keys, search_index_row
 from .api import LOADED_FATES, NewRecord, now
 from .pg_schema import _cut, _translate, tsvector_of
 
@@ -46,6 +46,16 @@ class PgBulkWrites:
         raise NotImplementedError
 
     # --- match keys and batched writes (i21-pipe) ---
+
+    def _replace_keys(self, sysno: int, data: bytes, keys: list[tuple[str, str]] | None) -> None:
+        """The record's match keys made again (an overlay, a revert; made from its data by the
+        core when not given), written at once."""
+        self._q("DELETE FROM match_keys WHERE sysno=%s", (sysno,))
+        self._new_keys.extend(
+            (k, v, sysno)
+            for k, v in dict.fromkeys(keys if keys is not None else pipeline_stored_keys(data))
+        )
+        self._flush_keys()
 
     def _flush_keys(self) -> None:
         """Write the match keys gathered (after their records)."""

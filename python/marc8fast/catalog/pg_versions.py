@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from .._native import pipeline_stored_keys
 from .api import (
     LOADED_FATES,
     Batch,
@@ -44,7 +43,6 @@ class PgVersions:
     _new_events: list[tuple[object, ...]]
     _sysno_pool: list[int]
     _tx_sysnos: list[int]
-    _new_keys: list[tuple[object, ...]]
 
     if TYPE_CHECKING:
 
@@ -58,7 +56,9 @@ class PgVersions:
         def _index(self, sysno: int, data: bytes, *, new: bool = False) -> None: ...
         def _event(self, sysno: int, action: str, source: str | None, detail: str) -> None: ...
         def _put_oclc(self, sysno: int, numbers: list[str], live: bool = True) -> None: ...
-        def _flush_keys(self) -> None: ...
+        def _replace_keys(
+            self, sysno: int, data: bytes, keys: list[tuple[str, str]] | None
+        ) -> None: ...
 
     def _save_version(self, sysno: int, action: str) -> None:
         """Keep the record's current state as its next numbered version (as on SQLite)."""
@@ -154,11 +154,7 @@ class PgVersions:
             self._index(sysno, old.data)
         except psycopg.Error as e:
             raise _translate(self.target, e) from None
-        self._q("DELETE FROM match_keys WHERE sysno=%s", (sysno,))
-        self._new_keys.extend(
-            (k, v, sysno) for k, v in dict.fromkeys(pipeline_stored_keys(old.data))
-        )
-        self._flush_keys()
+        self._replace_keys(sysno, old.data, None)
         self._event(sysno, "reverted", source, detail or f"to version {number}")
         row = self._q("SELECT max(version) FROM versions WHERE sysno=%s", (sysno,)).fetchone()
         return int(row[0]) + 1

@@ -580,12 +580,7 @@ class PostgresStore(PgWaitNotice, PgAccounts, PgVersions, PgBulkWrites):
             self._index(sysno, data)
         except psycopg.Error as e:
             raise _translate(self.target, e) from None
-        self._q("DELETE FROM match_keys WHERE sysno=%s", (sysno,))
-        self._new_keys.extend(
-            (k, v, sysno)
-            for k, v in dict.fromkeys(keys if keys is not None else pipeline_stored_keys(data))
-        )
-        self._flush_keys()
+        self._replace_keys(sysno, data, keys)
         self._event(sysno, "overlaid", source, detail)
 
     def mark_deleted(

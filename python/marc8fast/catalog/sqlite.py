@@ -447,8 +447,7 @@ class SQLiteStore(SQLiteVersions, SQLiteBulkWrites):
             "INSERT OR IGNORE INTO oclc VALUES (?, ?)", [(n, sysno) for n in oclc_numbers]
         )
         self._index(sysno, data)
-        self.db.execute("DELETE FROM match_keys WHERE sysno=?", (sysno,))
-        self._put_keys(sysno, data, keys)
+        self._replace_keys(sysno, data, keys)
         self._event(sysno, "overlaid", source, detail)
 
     def mark_deleted(

@@ -33,6 +33,12 @@ class SQLiteBulkWrites:
             "INSERT OR IGNORE INTO match_keys VALUES (?, ?, ?)", [(k, v, sysno) for k, v in keys]
         )
 
+    def _replace_keys(self, sysno: int, data: bytes, keys: list[tuple[str, str]] | None) -> None:
+        """The record's match keys made again (an overlay, a revert): :meth:`_put_keys` after the
+        old ones are gone."""
+        self.db.execute("DELETE FROM match_keys WHERE sysno=?", (sysno,))
+        self._put_keys(sysno, data, keys)
+
     def candidates(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], set[int]]:
         """The live records that carry each of ``keys`` (``(kind, value)``; kind ``oclc``, ``title``
         or one of the match-key kinds), in a few queries; keys no live record has are left out."""

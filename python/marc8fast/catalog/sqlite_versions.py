@@ -65,7 +65,7 @@ class SQLiteVersions:
         def _flush_log(self) -> None: ...
         def _index(self, sysno: int, data: bytes, *, new: bool = False) -> None: ...
         def _event(self, sysno: int, action: str, source: str | None, detail: str) -> None: ...
-        def _put_keys(
+        def _replace_keys(
             self, sysno: int, data: bytes, keys: list[tuple[str, str]] | None
         ) -> None: ...
 
@@ -160,8 +160,7 @@ class SQLiteVersions:
             "INSERT OR IGNORE INTO oclc VALUES (?, ?)", [(n, sysno) for n in old.oclc_numbers]
         )
         self._index(sysno, old.data)
-        self.db.execute("DELETE FROM match_keys WHERE sysno=?", (sysno,))
-        self._put_keys(sysno, old.data, None)
+        self._replace_keys(sysno, old.data, None)
         self._event(sysno, "reverted", source, detail or f"to version {number}")
         row = self.db.execute("SELECT max(version) FROM versions WHERE sysno=?", (sysno,))
         return int(row.fetchone()[0]) + 1
