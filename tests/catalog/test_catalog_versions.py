@@ -207,6 +207,65 @@ def test_review_staging_accept_and_reject(catalog_target):
         assert [x.status for x in s.staged(None)] == ["accepted", "accepted", "rejected"]
 
 
+def test_review_accept_keeps_the_profiles_protected_fields(catalog_target):
+    """An accepted overlay is the one a load with the profile makes of a one-candidate match:
+    the built-in profile keeps the stored 049, 590 and 9XX over the incoming ones; a profile
+    protecting 500 keeps the stored 500; one whose action on one match is merge adds the stored
+    record's other repeatable fields."""
+    from marc8fast.profile import parse
+
+    stored_extra = [
+        Field("049", "  ", [("a", "LOCL")]),
+        Field("500", "  ", [("a", "Stored note")]),
+        Field("590", "  ", [("a", "Stored local note")]),
+        Field("650", " 0", [("a", "Stored subject.")]),
+        Field("949", "  ", [("a", "copy 1")]),
+    ]
+    incoming_extra = [
+        Field("049", "  ", [("a", "OCLC")]),
+        Field("500", "  ", [("a", "Incoming note")]),
+        Field("590", "  ", [("a", "Incoming local note")]),
+    ]
+    profiles = {
+        "default": None,
+        "protect-500": parse('[overlay]\nprotected = ["500"]\n'),
+        "merge": parse('[match]\npoints = [{ key = "oclc", weight = 100 }]\none = "merge"\n'),
+    }
+    got = {}
+    with open_catalog(catalog_target) as s:
+        for name, prof in profiles.items():
+            with s.transaction():
+                s.new_batch("load", status="running")
+                n = str(700 + len(got))
+                target = s.insert(record("Stored", n, stored_extra), [n], None)
+                staged = s.stage_review(
+                    record("Stored, corrected", n, incoming_extra),
+                    [target],
+                    "one match",
+                    input_name="in.mrc",
+                    record_index=1,
+                )
+            done, msg = accept_staged(s, staged, profile=prof)
+            assert done, msg
+            r = Record.parse(s.get(target).data)  # type: ignore[union-attr]
+            assert r["245"]["a"] == "Stored, corrected"
+            got[name] = {
+                t: [f["a"] for f in r.get_fields(t)] for t in ("049", "500", "590", "650", "949")
+            }
+    assert got["default"] == {
+        "049": ["LOCL"], "500": ["Incoming note"], "590": ["Stored local note"], "650": [],
+        "949": ["copy 1"],
+    }  # fmt: skip
+    assert got["protect-500"] == {
+        "049": ["OCLC"], "500": ["Stored note"], "590": ["Incoming local note"], "650": [],
+        "949": [],
+    }  # fmt: skip
+    assert got["merge"] == {
+        "049": ["LOCL"], "500": ["Incoming note", "Stored note"], "590": ["Stored local note"],
+        "650": ["Stored subject."], "949": ["copy 1"],
+    }  # fmt: skip
+
+
 def test_copy_takes_versions_batches_and_staged_records_along(catalog_target, tmp_path):
     with open_catalog(catalog_target) as s:
         with s.transaction():

@@ -331,3 +331,32 @@ def test_review_commands(tmp_path, catalog_target):
     )
     assert cli("catalog", "review", "show", "--db", catalog_target, check=2)
     assert cli("catalog", "review", "reject", "1", "--as", "new", "--db", catalog_target, check=2)
+
+
+def test_review_accept_with_a_profile(tmp_path, catalog_target):
+    """accept --profile: the overlay keeps that profile's protected fields; a profile that
+    cannot be used, or --profile with another action, is a usage error (exit 2) and changes
+    nothing."""
+    path = tmp_path / "in.mrc"
+    path.write_bytes(rec("Stored", "5", note="Stored note"))
+    cli("load", path, "--db", catalog_target, "-q", check=0)
+    with open_catalog(catalog_target) as s, s.transaction():
+        one = s.stage_review(
+            rec("Stored, better", "5", note="Incoming note"), [1], "title", input_name="v.mrc",
+            record_index=1,
+        )  # fmt: skip
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[overlay]\nprotected = ["50"]\n')
+    proc = cli("catalog", "review", "accept", one, "--profile", bad, "--db", catalog_target,
+               check=2)  # fmt: skip
+    assert proc.stderr.startswith(f"marc8fast: {bad}:2:") and "Traceback" not in proc.stderr
+    proc = cli("catalog", "review", "list", "--profile", bad, "--db", catalog_target, check=2)
+    assert "--profile go with accept" in proc.stderr
+    good = tmp_path / "keep500.toml"
+    good.write_text('[overlay]\nprotected = ["500"]\n')
+    proc = cli("catalog", "review", "accept", one, "--profile", good, "--db", catalog_target,
+               check=0)  # fmt: skip
+    assert proc.stdout == f"staged {one}: accepted: overlaid 000000001\n"
+    with open_catalog(catalog_target) as s:
+        got = Record.parse(s.get(1).data)  # type: ignore[union-attr]
+    assert got["245"]["a"] == "Stored, better" and got["500"]["a"] == "Stored note"

@@ -450,6 +450,13 @@ def _register_i21(acts: Any) -> None:
     how.add_argument(
         "--overlay", type=_sysno_arg, metavar="SYSNO", help="accept: overlay this record"
     )
+    a.add_argument(
+        "--profile",
+        metavar="FILE",
+        help="accept: an import profile (TOML; marc8fast profile show prints the default): the "
+        "overlay keeps its [overlay] protected fields, and merges when its [match] one is "
+        '"merge", as a load with it would (default: the built-in profile)',
+    )
     add_db_option(a)
     _wait_option(a)
 
@@ -463,8 +470,16 @@ def _run_i21(args: argparse.Namespace) -> int:
     if args.action == "review":
         if args.what != "list" and args.id is None:
             return _error(f"catalog review {args.what}: give the staged record's ID")
-        if (args.as_new or args.overlay) and args.what != "accept":
-            return _error("catalog review: --as and --overlay go with accept")
+        if (args.as_new or args.overlay or args.profile) and args.what != "accept":
+            return _error("catalog review: --as, --overlay and --profile go with accept")
+        args.profile_read = None
+        if args.profile is not None:
+            # Read before the catalog is opened: a profile that cannot be used is a usage error.
+            from .profile import read_profile
+
+            args.profile_read = read_profile(args.profile)
+            if args.profile_read is None:
+                return EXIT_ERROR
     if args.action == "diff" and len(args.versions) not in (0, 2):
         return _error("catalog diff: give no version (previous vs current) or two: N M")
     store = (
@@ -620,7 +635,11 @@ def _catalog_review(store: Any, args: argparse.Namespace) -> int:
         return EXIT_OK
     if args.what == "accept":
         done, msg = accept_staged(
-            store, args.id, as_new=args.as_new is not None, overlay=args.overlay
+            store,
+            args.id,
+            as_new=args.as_new is not None,
+            overlay=args.overlay,
+            profile=args.profile_read,
         )
     else:
         done, msg = reject_staged(store, args.id)

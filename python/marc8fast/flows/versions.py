@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from .._native import Field, Marc8Error, Record
 from .._problems import problem_line
 from ..catalog import Catalog, Version, format_sysno
-from .rules import keep_local_fields
+from ..profile import MERGE, Profile
+from .rules import merge_fields
 from .search import match_keys
 
 
@@ -219,11 +220,20 @@ def revert_batch(store: Catalog, batch_id: int) -> BatchPlan:
 
 
 def accept_staged(
-    store: Catalog, staged_id: int, *, as_new: bool = False, overlay: int | None = None
+    store: Catalog,
+    staged_id: int,
+    *,
+    as_new: bool = False,
+    overlay: int | None = None,
+    profile: Profile | None = None,
 ) -> tuple[bool, str]:
     """Store a staged record through the normal path (history event, versions): as a new record
-    (``as_new``), over ``overlay`` (its local fields kept, as a load's merge overlay), or by
-    default over its one candidate (a new record if it has none). Returns (done, message)."""
+    (``as_new``), over ``overlay``, or by default over its one candidate (a new record if it has
+    none). An overlay is the one a load with ``profile`` (the built-in default if None) makes of
+    a one-candidate match: the stored record's protected fields (``[overlay] protected``) kept
+    and the incoming record's fields of those tags dropped, and, when the profile's action on one
+    match is ``merge``, the stored record's other repeatable fields merged in. Returns (done,
+    message)."""
     with store.transaction():
         staged = store.staged_one(staged_id)
         if staged is None:
@@ -265,7 +275,8 @@ def accept_staged(
                 f"not accepted: overlaying {format_sysno(overlay)} would give it OCLC number "
                 f"{other[1]}, which {format_sysno(other[0])} has"
             )
-        keep_local_fields(rec, old.data)
+        prof = profile if profile is not None else Profile()
+        merge_fields(rec, Record.parse(old.data), prof.is_protected, merge=prof.on_one == MERGE)
         data = rec.to_bytes(encoding="utf8")
         store.replace(overlay, data, numbers, key, source=source, detail="accepted (overlay)")
         store.resolve_staged(staged_id, "accepted", overlay)
