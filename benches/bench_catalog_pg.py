@@ -12,12 +12,16 @@
 With ``--lc``, step 1 also loads the 250,000-record LC corpus
 (``$MARC8FAST_BENCH_DATA/BooksAll.marc8.mrc``, tools/bench_corpus.py; ``--lc-records N``: its
 first N records) into each, and step 3 serves that catalog; the load average is printed beside
-each figure.
+each figure, and beside each load the CPU time of the ``load`` process (client) and of the
+PostgreSQL server's processes (server: the postmaster, its children and the backends that ended)
+per record. ``--before PATH``: also load with another build's ``marc8fast`` (main's, say) right
+before this one's, in the same run; ``--load-only``: step 1 only.
 
 PostgreSQL is a throwaway cluster (tests/pgserver.py: initdb in a temporary folder, a unix socket,
 ``fsync=off`` as in the tests — say so beside the figures; SQLite runs with its usual settings).
 
-    python benches/bench_catalog_pg.py [--seconds 5] [--lc] [--lc-records N]
+    python benches/bench_catalog_pg.py [--seconds 5] [--lc] [--lc-records N] [--before PATH]
+        [--load-only]
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import subprocess
 import sys
 import tempfile
@@ -96,21 +101,70 @@ def loadavg() -> str:
     return f"{os.getloadavg()[0]:.1f}"
 
 
-def timed_load(db: str, files: list[str]) -> tuple[int, float]:
+def _cpu_of(pid: int, children: bool) -> float:
+    """CPU seconds of a process (and of its children that ended, if ``children``)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    ticks = int(fields[11]) + int(fields[12])
+    if children:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def server_cpu(cluster: pgserver.Cluster) -> float:
+    """CPU seconds of the PostgreSQL server so far: the postmaster with the backends that ended,
+    and its children still running (checkpointer, WAL writer, autovacuum, open sessions)."""
+    pm = int((cluster.data / "postmaster.pid").read_text().split()[0])
+    total = _cpu_of(pm, True)
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            if ppid == pm:
+                total += _cpu_of(int(p), False)
+        except (FileNotFoundError, ProcessLookupError, ValueError):
+            continue
+    return total
+
+
+def timed_load(
+    db: str, files: list[str], cluster: pgserver.Cluster | None = None, exe: str = MARC8FAST
+) -> tuple[int, float, float, float]:
+    """Records in the catalog after the load, seconds, client and server CPU seconds (the server's
+    0 unless ``cluster``)."""
     from marc8fast.catalog import open_catalog
 
+    def children() -> float:
+        r = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return r.ru_utime + r.ru_stime
+
+    s0 = server_cpu(cluster) if cluster else 0.0
+    c0 = children()
     t0 = time.perf_counter()
     r = subprocess.run(
-        [MARC8FAST, "load", "-q", "--no-progress", "--db", db, *files],
+        [exe, "load", "-q", "--no-progress", "--db", db, *files],
         capture_output=True,
         text=True,
         check=False,
     )
     secs = time.perf_counter() - t0
+    client = children() - c0
+    time.sleep(0.2)  # the backend's exit reaches the postmaster's account of its children
+    server = server_cpu(cluster) - s0 if cluster else 0.0
     if r.returncode not in (0, 1):
         raise SystemExit(r.stderr)
     with open_catalog(db, readonly=True) as s:
-        return s.count(), secs
+        return s.count(), secs, client, server
+
+
+def load_row(name: str, n: int, secs: float, client: float, server: float) -> str:
+    per = (lambda x: f"{x / n * 1e6:,.0f}") if n else (lambda x: "-")
+    return (
+        f"| {name} | {n:,} | {secs:.2f} | {n / secs:,.0f} | {per(client)} | "
+        f"{per(server) if server else '-'} | {loadavg()} |"
+    )
 
 
 def main() -> int:
@@ -120,6 +174,8 @@ def main() -> int:
     ap.add_argument("--synthetic", type=int, default=50_000, metavar="N")
     ap.add_argument("--lc", action="store_true", help="also load the LC corpus")
     ap.add_argument("--lc-records", type=int, default=0, metavar="N")
+    ap.add_argument("--before", metavar="PATH", help="another build's marc8fast, loaded first")
+    ap.add_argument("--load-only", action="store_true", help="only the loads (step 1)")
     a = ap.parse_args()
     from marc8fast.catalog import open_catalog
 
@@ -137,32 +193,44 @@ def main() -> int:
             "PostgreSQL": cluster.new_database(),
         }
         print(
-            "\n| load into | records | seconds | records/s | load average |"
-            "\n|---|---:|---:|---:|---:|"
+            "\n| load into | records | seconds | records/s | client CPU µs/record | "
+            "server CPU µs/record | load average |\n|---|---:|---:|---:|---:|---:|---:|"
         )
-        for name, db in targets.items():
-            n, secs = timed_load(db, files)
-            print(f"| {name} (realworld) | {n:,} | {secs:.2f} | {n / secs:,.0f} | {loadavg()} |")
+        builds = [("before", a.before), ("", MARC8FAST)] if a.before else [("", MARC8FAST)]
+
+        def loads(label: str, inputs: list[str], dbs: dict[str, str]) -> None:
+            for name, db in dbs.items():
+                for build, exe in builds:
+                    if build:  # the other build, into a database of its own
+                        db = os.path.join(tmp, f"before-{label}.sqlite")
+                        if name == "PostgreSQL":
+                            db = cluster.new_database()
+                    pg = cluster if name == "PostgreSQL" else None
+                    n, secs, client, server = timed_load(db, inputs, pg, exe)
+                    shown = f"{name} ({label}{', ' + build if build else ''})"
+                    print(load_row(shown, n, secs, client, server), flush=True)
+
+        loads("realworld", files, targets)
         if a.lc:
             lc = lc_corpus(tmp, a.lc_records)
             targets = {
                 "SQLite": os.path.join(tmp, "lc.sqlite"),
                 "PostgreSQL": cluster.new_database(),
             }
-            for name, db in targets.items():
-                n, secs = timed_load(db, [lc])
-                print(f"| {name} (LC) | {n:,} | {secs:.2f} | {n / secs:,.0f} | {loadavg()} |")
+            loads("LC", [lc], targets)
         if a.synthetic:
             made = os.path.join(tmp, "synthetic.mrc")
             synthetic(made, a.synthetic)
-            for name, db in (
-                ("SQLite", os.path.join(tmp, "synthetic.sqlite")),
-                ("PostgreSQL", cluster.new_database()),
-            ):
-                n, secs = timed_load(db, [made])
-                print(
-                    f"| {name} (synthetic) | {n:,} | {secs:.2f} | {n / secs:,.0f} | {loadavg()} |"
-                )
+            loads(
+                "synthetic",
+                [made],
+                {
+                    "SQLite": os.path.join(tmp, "synthetic.sqlite"),
+                    "PostgreSQL": cluster.new_database(),
+                },
+            )
+        if a.load_only:
+            return 0
 
         payloads = bc.records()
         print(

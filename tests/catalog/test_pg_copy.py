@@ -135,3 +135,42 @@ def test_binary_copy_special_terms(pg_cluster, monkeypatch):
     finally:
         for url in urls:
             pg_cluster.drop_database(url)
+
+
+def test_group_queries_with_any_values(pg_target):
+    """The group's questions (``loaded_many``, ``candidates``) send their values as one string
+    the server splits at newlines, or as an array when a value is empty or holds a newline: the
+    answers are the same either way."""
+    from marc8fast.catalog import LogRow, now
+    from marc8fast.catalog.api import NewRecord
+
+    odd = "title\nwith a newline"
+    with open_catalog(pg_target) as store:
+        with store.transaction():
+            batch = store.new_batch("test")
+            a, b = store.insert_many(
+                [
+                    NewRecord(b"a", ["11"], odd, [("lccn", "x\ny")], ("",) * 6, "", "f"),
+                    NewRecord(b"b", ["12"], "plain key", [("lccn", "z")], ("",) * 6, "", "f"),
+                ]
+            )
+            for h, i, s in ((f"h\n{a}", 1, a), ("h2", 2, b)):
+                store.log(LogRow(batch, "f", h, i, "new", s, "m", now()))
+        plain = [("oclc", "11"), ("oclc", "12"), ("title", "plain key"), ("lccn", "z")]
+        assert store.candidates(plain) == {
+            ("oclc", "11"): {a},
+            ("oclc", "12"): {b},
+            ("title", "plain key"): {b},
+            ("lccn", "z"): {b},
+        }
+        odd_keys = [("title", odd), ("title", "plain key"), ("lccn", "x\ny"), ("lccn", "")]
+        assert store.candidates(odd_keys) == {
+            ("title", odd): {a},
+            ("title", "plain key"): {b},
+            ("lccn", "x\ny"): {a},
+        }
+        assert store.loaded_many([("h2", 2), ("h2", 3)]) == {("h2", 2): (b, batch)}
+        assert store.loaded_many([(f"h\n{a}", 1), ("h2", 2)]) == {
+            (f"h\n{a}", 1): (a, batch),
+            ("h2", 2): (b, batch),
+        }
