@@ -14,8 +14,9 @@ With ``--lc``, step 1 also loads the 250,000-record LC corpus
 first N records) into each, and step 3 serves that catalog; the load average is printed beside
 each figure, and beside each load the CPU time of the ``load`` process (client) and of the
 PostgreSQL server's processes (server: the postmaster, its children and the backends that ended)
-per record. ``--before PATH``: also load with another build's ``marc8fast`` (main's, say) right
-before this one's, in the same run; ``--load-only``: step 1 only.
+per record, with autovacuum off while the loads run (a worker's work would be counted in
+whichever load runs then). ``--before PATH``: also load with another build's ``marc8fast``
+(main's, say) right before this one's, in the same run; ``--load-only``: step 1 only.
 
 PostgreSQL is a throwaway cluster (tests/pgserver.py: initdb in a temporary folder, a unix socket,
 ``fsync=off`` as in the tests — say so beside the figures; SQLite runs with its usual settings).
@@ -111,22 +112,53 @@ def _cpu_of(pid: int, children: bool) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def server_cpu(cluster: pgserver.Cluster) -> float:
-    """CPU seconds of the PostgreSQL server so far: the postmaster with the backends that ended,
-    and its children still running (checkpointer, WAL writer, autovacuum, open sessions)."""
-    pm = int((cluster.data / "postmaster.pid").read_text().split()[0])
-    total = _cpu_of(pm, True)
+def _server_children(pm: int) -> set[int]:
+    out = set()
     for p in os.listdir("/proc"):
         if not p.isdigit():
             continue
         try:
             with open(f"/proc/{p}/stat") as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            if ppid == pm:
-                total += _cpu_of(int(p), False)
+                rest = f.read().rsplit(")", 1)[1].split()
+            if int(rest[1]) == pm and rest[0] != "Z":
+                out.add(int(p))
+        except (FileNotFoundError, ProcessLookupError, ValueError):
+            continue
+    return out
+
+
+def server_cpu(cluster: pgserver.Cluster, settle: set[int] | None = None) -> float:
+    """CPU seconds of the PostgreSQL server so far: the postmaster with the backends that ended
+    (once reaped), and its children still running (checkpointer, WAL writer, open sessions).
+    ``settle``: first wait (up to 10 s) until the server's children are those again (the load's
+    backend has ended and been reaped)."""
+    pm = int((cluster.data / "postmaster.pid").read_text().split()[0])
+    if settle is not None:
+        deadline = time.monotonic() + 10
+        while _server_children(pm) != settle and time.monotonic() < deadline:
+            time.sleep(0.05)
+    total = _cpu_of(pm, True)
+    for p in _server_children(pm):
+        try:
+            total += _cpu_of(p, False)
         except (FileNotFoundError, ProcessLookupError, ValueError):
             continue
     return total
+
+
+def server_children(cluster: pgserver.Cluster) -> set[int]:
+    return _server_children(int((cluster.data / "postmaster.pid").read_text().split()[0]))
+
+
+def autovacuum(cluster: pgserver.Cluster, on: bool) -> None:
+    """Autovacuum off while loads are timed: a worker vacuuming one load's tables would be
+    counted in the server CPU of whichever load runs then."""
+    import psycopg
+
+    with psycopg.connect(cluster.url(), autocommit=True) as conn:
+        conn.execute(f"ALTER SYSTEM SET autovacuum = {'on' if on else 'off'}")
+        conn.execute("SELECT pg_reload_conf()")
+    time.sleep(0.5)
 
 
 def timed_load(
@@ -140,6 +172,7 @@ def timed_load(
         r = resource.getrusage(resource.RUSAGE_CHILDREN)
         return r.ru_utime + r.ru_stime
 
+    before = server_children(cluster) if cluster else set()
     s0 = server_cpu(cluster) if cluster else 0.0
     c0 = children()
     t0 = time.perf_counter()
@@ -151,8 +184,7 @@ def timed_load(
     )
     secs = time.perf_counter() - t0
     client = children() - c0
-    time.sleep(0.2)  # the backend's exit reaches the postmaster's account of its children
-    server = server_cpu(cluster) - s0 if cluster else 0.0
+    server = server_cpu(cluster, before) - s0 if cluster else 0.0
     if r.returncode not in (0, 1):
         raise SystemExit(r.stderr)
     with open_catalog(db, readonly=True) as s:
@@ -210,6 +242,7 @@ def main() -> int:
                     shown = f"{name} ({label}{', ' + build if build else ''})"
                     print(load_row(shown, n, secs, client, server), flush=True)
 
+        autovacuum(cluster, False)
         loads("realworld", files, targets)
         if a.lc:
             lc = lc_corpus(tmp, a.lc_records)
@@ -229,6 +262,7 @@ def main() -> int:
                     "PostgreSQL": cluster.new_database(),
                 },
             )
+        autovacuum(cluster, True)
         if a.load_only:
             return 0
 
