@@ -231,9 +231,10 @@ def main() -> int:
         builds = [("before", a.before), ("", MARC8FAST)] if a.before else [("", MARC8FAST)]
 
         def loads(label: str, inputs: list[str], dbs: dict[str, str]) -> None:
-            for name, db in dbs.items():
+            for name, target in dbs.items():
                 for build, exe in builds:
-                    if build:  # the other build, into a database of its own
+                    db = target
+                    if build:  # the other build, into a new database of its own
                         db = os.path.join(tmp, f"before-{label}.sqlite")
                         if name == "PostgreSQL":
                             db = cluster.new_database()
