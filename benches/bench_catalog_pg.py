@@ -16,13 +16,14 @@ each figure, and beside each load the CPU time of the ``load`` process (client) 
 PostgreSQL server's processes (server: the postmaster, its children and the backends that ended)
 per record, with autovacuum off while the loads run (a worker's work would be counted in
 whichever load runs then). ``--before PATH``: also load with another build's ``marc8fast``
-(main's, say) right before this one's, in the same run; ``--load-only``: step 1 only.
+(main's, say) right before this one's, in the same run, and with ``--repeat N`` N times, the
+order turned each time (the later runs into new databases); ``--load-only``: step 1 only.
 
 PostgreSQL is a throwaway cluster (tests/pgserver.py: initdb in a temporary folder, a unix socket,
 ``fsync=off`` as in the tests — say so beside the figures; SQLite runs with its usual settings).
 
     python benches/bench_catalog_pg.py [--seconds 5] [--lc] [--lc-records N] [--before PATH]
-        [--load-only]
+        [--repeat N] [--load-only]
 """
 
 from __future__ import annotations
@@ -208,6 +209,7 @@ def main() -> int:
     ap.add_argument("--lc-records", type=int, default=0, metavar="N")
     ap.add_argument("--before", metavar="PATH", help="another build's marc8fast, loaded first")
     ap.add_argument("--load-only", action="store_true", help="only the loads (step 1)")
+    ap.add_argument("--repeat", type=int, default=1, metavar="N", help="each load N times")
     a = ap.parse_args()
     from marc8fast.catalog import open_catalog
 
@@ -232,10 +234,12 @@ def main() -> int:
 
         def loads(label: str, inputs: list[str], dbs: dict[str, str]) -> None:
             for name, target in dbs.items():
-                for build, exe in builds:
+                for k, (build, exe) in enumerate(
+                    b for r in range(a.repeat) for b in (builds[::-1] if r % 2 else builds)
+                ):
                     db = target
-                    if build:  # the other build, into a new database of its own
-                        db = os.path.join(tmp, f"before-{label}.sqlite")
+                    if build or k >= len(builds):  # a new database of its own
+                        db = os.path.join(tmp, f"{label}-{k}.sqlite")
                         if name == "PostgreSQL":
                             db = cluster.new_database()
                     pg = cluster if name == "PostgreSQL" else None
