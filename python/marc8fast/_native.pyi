@@ -645,3 +645,24 @@ class ImportReader:
 def pipeline_stored_keys(
     data: bytes, *, target_prefix: str = "(LOCAL)"
 ) -> list[tuple[str, str]]: ...
+
+# i20-pgcopy (issue 20): the PostgreSQL catalog's bulk writes in the binary COPY format.
+def pgcopy_new_records(
+    rows: Sequence[
+        tuple[
+            int,
+            bytes,
+            str | None,
+            Sequence[str],
+            Sequence[str],
+            Sequence[tuple[str, str]],
+            str,
+            str,
+        ]
+    ],
+    time: str,
+    batch_id: int | None,
+) -> list[tuple[bytes, int]]: ...
+def pgcopy_load_log(
+    rows: Sequence[tuple[int | None, str, str, int, str, int | None, str, str]],
+) -> bytes: ...

@@ -41,6 +41,8 @@ class PgVersions:
     _new_oclc: list[tuple[object, ...]]
     _new_terms: list[tuple[object, ...]]
     _new_events: list[tuple[object, ...]]
+    _new_keys: list[tuple[object, ...]]
+    _new_copy: list[Any]  # insert_many's records, written with binary COPY (i20-pgcopy)
     _sysno_pool: list[int]
     _tx_sysnos: list[int]
 
@@ -232,6 +234,8 @@ class PgVersions:
         self._new_oclc.clear()
         self._new_terms.clear()
         self._new_events.clear()
+        self._new_keys.clear()
+        self._new_copy.clear()
         self._forget()
 
     @contextmanager

@@ -28,9 +28,9 @@ import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
-from .._native import pipeline_stored_keys, search_index_row
+from .._native import pgcopy_load_log, pipeline_stored_keys, search_index_row
 from .api import (
     DEFAULT_WAIT,
     LOADED_FATES,
@@ -52,7 +52,7 @@ from .api import (
     this_host,
 )
 from .pg_accounts import PgAccounts
-from .pg_bulk import PgBulkWrites
+from .pg_bulk import CopyRow, PgBulkWrites
 from .pg_schema import (
     _COL,
     _DUMP_ORDER,
@@ -131,6 +131,7 @@ class PostgresStore(PgWaitNotice, PgAccounts, PgVersions, PgBulkWrites):
         self._new_terms: list[tuple[object, ...]] = []
         self._new_events: list[tuple[object, ...]] = []
         self._new_keys: list[tuple[object, ...]] = []  # match keys of new records (i21-pipe)
+        self._new_copy: list[CopyRow] = []  # insert_many's records (i20-pgcopy)
         self._sysno_pool: list[int] = []  # taken from the sequence, not used yet (descending)
         self._tx_sysnos: list[int] = []  # used by the open transaction (back to the pool if it
         self._expect = 0  # rolls back); records of the prepared group still to come
@@ -254,6 +255,7 @@ class PostgresStore(PgWaitNotice, PgAccounts, PgVersions, PgBulkWrites):
         self._new_terms.clear()
         self._new_events.clear()
         self._new_keys.clear()
+        self._new_copy.clear()
         self._forget()
         if self._in_tx:
             self._in_tx = False
@@ -324,7 +326,13 @@ class PostgresStore(PgWaitNotice, PgAccounts, PgVersions, PgBulkWrites):
 
     def _flush_writes(self) -> None:
         """Write the new records of the transaction (COPY: records, then their OCLC numbers,
-        terms and events)."""
+        terms and events; insert_many's in the binary format, see pg_bulk)."""
+        if self._new_copy:
+            self._started()
+            try:
+                self._flush_copy()
+            finally:
+                self._finished()
         if not self._new_records:
             return
         if len(self._new_records) == 1:
@@ -712,10 +720,14 @@ class PostgresStore(PgWaitNotice, PgAccounts, PgVersions, PgBulkWrites):
                     cur.copy(
                         "COPY load_log (batch_id, input_file, input_hash, record_index, fate, "
                         "sysno, message, time) FROM STDIN"
+                        + (" (FORMAT binary)" if self.binary_copy else "")
                     ) as copy,
                 ):
-                    for r in rows:
-                        copy.write_row(r)
+                    if self.binary_copy:  # built by the core (i20-pgcopy)
+                        copy.write(pgcopy_load_log(cast("list[Any]", rows)))
+                    else:
+                        for r in rows:
+                            copy.write_row(r)
             except psycopg.Error as e:
                 raise _translate(self.target, e) from None
             finally:

@@ -38,7 +38,9 @@ mod _native {
     #[pymodule_export]
     use crate::model::{export_record, raw_fields, Field, Record};
     #[pymodule_export]
-    use crate::pipeline::{pipeline_stored_keys, ImportReader, PreparedBatch};
+    use crate::pipeline::{
+        pgcopy_load_log, pgcopy_new_records, pipeline_stored_keys, ImportReader, PreparedBatch,
+    };
     #[pymodule_export]
     use crate::problem::Problem;
     #[pymodule_export]

@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use std::thread::JoinHandle;
 
 use marc8::file::FileReport;
-use marc8::pipeline::{prepare, Prepared, Settings, Status};
+use marc8::pipeline::{pgcopy, prepare, Prepared, Settings, Status};
 use marc8::reader::{AnyReader, ReadItem, ReadRecord};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
@@ -417,4 +417,109 @@ pub(crate) fn pipeline_stored_keys(
         lang_fold: true,
     };
     Ok(marc8::pipeline::stored_keys(&rec, &settings))
+}
+
+// --- i20-pgcopy (issue 20): the PostgreSQL catalog's bulk writes, built by the core ---
+
+/// A new record as the PostgreSQL catalog hands it over: `(sysno, data, title_key, oclc,
+/// terms, keys, source, detail)`.
+type NewRowIn<'py> = (
+    i64,
+    Bound<'py, PyBytes>,
+    Option<String>,
+    Vec<String>,
+    Vec<String>,
+    Vec<(String, String)>,
+    String,
+    String,
+);
+
+/// The binary `COPY` payloads of a group's new records (`marc8::pipeline::pgcopy::new_records`,
+/// built with the GIL released): `[(payload, rows), ...]` for records, oclc, search_index,
+/// events and match_keys, in that order.
+#[pyfunction]
+#[pyo3(signature = (rows, time, batch_id))]
+pub(crate) fn pgcopy_new_records<'py>(
+    py: Python<'py>,
+    rows: Vec<NewRowIn<'py>>,
+    time: String,
+    batch_id: Option<i64>,
+) -> PyResult<Vec<(Bound<'py, PyBytes>, usize)>> {
+    let owned: Vec<_> = rows
+        .into_iter()
+        .map(|(sysno, data, key, oclc, terms, keys, source, detail)| {
+            (
+                sysno,
+                data.as_bytes().to_vec(),
+                key,
+                oclc,
+                terms,
+                keys,
+                source,
+                detail,
+            )
+        })
+        .collect();
+    let out = py.detach(|| {
+        let view: Vec<pgcopy::NewRow<'_>> = owned
+            .iter()
+            .map(
+                |(sysno, data, key, oclc, terms, keys, source, detail)| pgcopy::NewRow {
+                    sysno: *sysno,
+                    data,
+                    title_key: key.as_deref(),
+                    oclc: oclc.iter().map(String::as_str).collect(),
+                    terms: terms.iter().map(String::as_str).collect(),
+                    keys: keys.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect(),
+                    source,
+                    detail,
+                },
+            )
+            .collect();
+        pgcopy::new_records(&view, &time, batch_id)
+    });
+    Ok(out
+        .iter()
+        .map(|(buf, n)| (PyBytes::new(py, buf), *n))
+        .collect())
+}
+
+/// A load log row as the PostgreSQL catalog holds it: `(batch_id, input_file, input_hash,
+/// record_index, fate, sysno, message, time)`.
+type LogRowIn = (
+    Option<i64>,
+    String,
+    String,
+    i32,
+    String,
+    Option<i64>,
+    String,
+    String,
+);
+
+/// The binary `COPY` payload of load log rows (`marc8::pipeline::pgcopy::load_log`).
+#[pyfunction]
+pub(crate) fn pgcopy_load_log<'py>(
+    py: Python<'py>,
+    rows: Vec<LogRowIn>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let out = py.detach(|| {
+        let view: Vec<pgcopy::LogRow<'_>> = rows
+            .iter()
+            .map(
+                |(b, file, hash, index, fate, sysno, message, time)| pgcopy::LogRow {
+                    batch_id: *b,
+                    input_file: file,
+                    input_hash: hash,
+                    record_index: *index,
+                    fate,
+                    sysno: *sysno,
+                    message,
+                    time,
+                },
+            )
+            .collect();
+        pgcopy::load_log(&view)
+    });
+    Ok(PyBytes::new(py, &out))
 }

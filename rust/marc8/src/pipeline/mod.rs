@@ -30,6 +30,9 @@ use crate::EncodeErrors;
 #[cfg(test)]
 mod tests;
 
+// i20-pgcopy (issue 20): the catalog's bulk writes in PostgreSQL's binary COPY format.
+pub mod pgcopy;
+
 /// What the pipeline is told (the profile's part that the core applies).
 #[derive(Clone, Debug)]
 pub struct Settings {
