@@ -67,7 +67,11 @@ def _module_library() -> str | None:
 
 def _record(row: tuple[Any, ...]) -> StoredRecord:
     """The :class:`StoredRecord` of a row of :data:`_READ_RECORD`."""
-    numbers = json.loads(row[6]) if row[6] is not None and len(row[6]) > 2 else []  # not "[]"
+    raw = row[6]
+    if raw is None or len(raw) <= 2:  # "[]"
+        numbers = []
+    else:  # (bytes from the C library: decoded first, json.loads would guess their encoding)
+        numbers = json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
     if len(numbers) > 1:
         numbers.sort()
     return StoredRecord(row[0], row[1], bool(row[2]), row[3], row[4], row[5], numbers)

@@ -256,6 +256,7 @@ class Yaz:
         self.usmarc_oid = c_short.in_dll(lib, "yaz_oid_recsyn_usmarc")
         self.xml_oid = c_short.in_dll(lib, "yaz_oid_recsyn_xml")
         self.usmarc_address = ctypes.addressof(self.usmarc_oid)
+        self.xml_address = ctypes.addressof(self.xml_oid)
 
     # -- helpers ---------------------------------------------------------------------------------
 

@@ -687,9 +687,9 @@ class Backend:
         sysno = hits[rr.number - 1]
         data = self._record(session, sysno, utf8=xml or session.utf8, brief=brief, xml=xml)
         if xml:
-            rr.output_format = ctypes.addressof(self.yaz.xml_oid)
+            rr.output_format = self.yaz.xml_address
         else:
-            rr.output_format = ctypes.addressof(self.yaz.usmarc_oid)
+            rr.output_format = self.yaz.usmarc_address
         rr.record = self.yaz.copy_bytes(rr.stream, data)
         rr.len = len(data)
         rr.basename = self.yaz.strdup(rr.stream, self.config.database)

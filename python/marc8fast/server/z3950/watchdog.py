@@ -207,7 +207,7 @@ class Watchdog:
         if buf is None:
             buf = self.local.buf = ctypes.create_string_buffer(256)
         if _fstat is not None:
-            if _fstat(fd, buf) != 0 or struct.unpack_from("Q", buf.raw, 8)[0] != inode:
+            if _fstat(fd, buf) != 0 or struct.unpack_from("Q", buf, 8)[0] != inode:
                 return None
         else:
             try:
@@ -223,7 +223,7 @@ class Watchdog:
             return None
         if size.value < self.TCP_INFO_BYTES_RECEIVED + 8:
             return None
-        (received,) = struct.unpack_from("Q", buf.raw, self.TCP_INFO_BYTES_RECEIVED)
+        (received,) = struct.unpack_from("Q", buf, self.TCP_INFO_BYTES_RECEIVED)
         return int(received)
 
     def _unknown_connection(self, peer: str) -> tuple[int, int] | None:
