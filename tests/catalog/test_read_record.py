@@ -7,6 +7,8 @@ SQLite does not answer."""
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 
 import pytest
@@ -138,3 +140,57 @@ def test_sqlite_a_title_key_with_a_nul_is_read_whole(tmp_path):
         got = s.read_record(sysno)
         assert isinstance(s._direct, sqlite_reads._Direct)
         assert got is not None and got.title_key == "ab\x00cd/" == s.get(sysno).title_key  # type: ignore[union-attr]
+
+
+def test_sqlite_read_only_stores_of_one_file_share_one_connection(tmp_path):
+    """One C-library connection per file per process, whatever the number of stores (a
+    Z39.50 session per record opens a store each time); a file put in the place of another
+    (a new inode) gets its own."""
+    a, b = str(tmp_path / "a.sqlite"), str(tmp_path / "b.sqlite")
+    ids = fill(a)
+    fill(b)
+    with open_catalog(a, readonly=True) as s1, open_catalog(a, readonly=True) as s2:
+        assert s1.read_record(ids[1]) == s2.read_record(ids[1]) == s1.get(ids[1])
+        assert s1._direct is s2._direct
+        with open_catalog(b, readonly=True) as other:
+            other.read_record(ids[1])
+            assert other._direct is not s1._direct
+    with open_catalog(a, readonly=True) as s3:  # the last one made is kept between stores
+        s3.read_record(ids[0])
+        kept = s3._direct
+    os.replace(b, a)  # another catalog where the first was
+    with open_catalog(a, readonly=True) as s4:
+        got = s4.read_record(ids[2])
+        assert s4._direct is not kept and got == s4.get(ids[2])
+
+
+def test_sqlite_threads_reading_through_the_shared_connection_get_their_own_records(tmp_path):
+    """Reads from many threads at once on the shared connection, with the GIL handed over as
+    often as the interpreter allows (a switch between two calls of one read): each read gets
+    its own record."""
+    target = str(tmp_path / "c.sqlite")
+    ids = fill(target)
+    want = {}
+    with open_catalog(target) as w:
+        for sysno in ids:
+            want[sysno] = w.get(sysno)
+    errors: list[str] = []
+
+    def run(k: int) -> None:
+        with open_catalog(target, readonly=True) as s:
+            for i in range(400):
+                sysno = ids[(i + k) % len(ids)]
+                if s.read_record(sysno) != want[sysno]:
+                    errors.append(f"thread {k}: {sysno}")
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        ts = [threading.Thread(target=run, args=(k,)) for k in range(8)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert errors == []

@@ -9,7 +9,10 @@ many sessions each such call hands the lock to another thread and queues to get 
 server then did more work per record with 16 sessions than with one). A primary-key read of a
 page SQLite has in memory takes a few microseconds, less than one hand-over, so on a catalog
 opened read-only this read goes to SQLite through ``ctypes.PyDLL`` (calls that keep the lock) on
-a second read-only connection of the same file, made on first use:
+a second read-only connection of the same file: one per file per process, shared by the
+read-only stores of that file (a Connexion client opens a session, and so a store, for every
+record it fetches: opening a connection and reading the schema each time, with the lock held,
+cost more than the reads), made on first use:
 
 * only the SQLite library the ``sqlite3`` module itself uses (found in this process's mappings)
   is called: two copies of SQLite in one process would not see each other's POSIX locks;
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import ctypes
 import json
+import os
 import sqlite3
 import threading
 import weakref
@@ -126,10 +130,14 @@ def _close(lib: _Library, db: int, stmt: int) -> None:
 
 class _Direct:
     """A read-only connection of the catalog's file with the one prepared statement, called
-    through :class:`_Library`; closed with its store (or when it is collected)."""
+    through :class:`_Library`. One per file per process (:func:`_shared`), used by every
+    read-only store of that file in turn (``lock``: the reads run under the GIL, which a
+    forced switch could still hand over between two calls of one read); closed when no store
+    uses it any longer and it is not the last one used."""
 
     def __init__(self, lib: _Library, path: str) -> None:
         self.lib = lib
+        self.lock = threading.Lock()
         c = lib.lib
         uri = (Path(path).absolute().as_uri() + "?mode=ro").encode("utf-8")
         db, stmt = ctypes.c_void_p(), ctypes.c_void_p()
@@ -145,11 +153,16 @@ class _Direct:
             c.sqlite3_close_v2(db)
             raise OSError(f"sqlite3_prepare_v2: {rc}")
         self.db, self.stmt = int(db.value or 0), int(stmt.value or 0)
-        self.closer = weakref.finalize(self, _close, lib, self.db, self.stmt)
+        self.key: tuple[int, int] = (0, 0)
+        weakref.finalize(self, _close, lib, self.db, self.stmt)
 
     def read(self, sysno: int) -> StoredRecord | int | None:
         """The record (None: no such record), or SQLite's result code when it did not answer
         (busy, or an error): the caller reads it the other way."""
+        with self.lock:
+            return self._read(sysno)
+
+    def _read(self, sysno: int) -> StoredRecord | int | None:
         c, stmt = self.lib.lib, self.stmt
         try:
             rc = c.sqlite3_bind_int64(stmt, 1, sysno)
@@ -183,8 +196,42 @@ class _Direct:
         finally:
             c.sqlite3_reset(stmt)
 
-    def close(self) -> None:
-        self.closer()
+
+#: The :class:`_Direct` of each catalog file (device, inode) some store uses, and the last one
+#: made (kept: a server whose sessions come and go one at a time does not open it each time).
+_directs: weakref.WeakValueDictionary[tuple[int, int], _Direct] = weakref.WeakValueDictionary()
+_last_direct: list[_Direct] = []
+_directs_lock = threading.Lock()
+
+
+def _shared(lib: _Library, path: str) -> _Direct | None:
+    """The connection of the file at ``path`` (the one already open for that file, else a new
+    one); None if SQLite cannot open it."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    key = (st.st_dev, st.st_ino)
+    with _directs_lock:
+        direct = _directs.get(key)
+        if direct is None:
+            try:
+                direct = _Direct(lib, path)
+            except OSError:
+                return None
+            direct.key = key
+            _directs[key] = direct
+            _last_direct[:] = [direct]
+        return direct
+
+
+def _forget(direct: _Direct) -> None:
+    """``direct`` failed: no new store gets it (the stores that have it find out themselves)."""
+    with _directs_lock:
+        if _directs.get(direct.key) is direct:
+            del _directs[direct.key]
+        if _last_direct and _last_direct[0] is direct:
+            _last_direct.clear()
 
 
 class SQLiteReads:
@@ -209,7 +256,7 @@ class SQLiteReads:
                 return rec
             if rec & 0xFF not in _TRY_AGAIN:  # not a lock of the moment: not this way again
                 self._direct = False
-                direct.close()
+                _forget(direct)
         try:
             row = self.db.execute(_READ_RECORD, (sysno,)).fetchone()
         except sqlite3.Error as e:
@@ -222,10 +269,7 @@ class SQLiteReads:
         lib = _load()
         if lib is None:
             return False
-        try:
-            return _Direct(lib, self.path)
-        except OSError:
-            return False
+        return _shared(lib, self.path) or False
 
     def _reads_wal(self) -> bool:
         """Whether the module's connection reads the file as a WAL catalog (not as immutable,
