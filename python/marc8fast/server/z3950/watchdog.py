@@ -6,6 +6,7 @@ from __future__ import annotations
 import ctypes
 import os
 import socket
+import stat
 import struct
 import threading
 import time
@@ -28,8 +29,15 @@ def peer_address(peer: str) -> str:
 
 def _socket_of(fd: int) -> socket.socket | None:
     """A socket object on a duplicate of ``fd`` (closed by the caller), None if ``fd`` is not
-    a socket (or is gone)."""
+    a socket (or is gone).
+
+    Only a socket is duplicated: closing a duplicate of a file's descriptor would drop every
+    POSIX lock this process holds on that file — SQLite's, on the catalog, its WAL and its
+    shared-memory index (a writer elsewhere could then take the catalog for the last user,
+    checkpoint and remove the WAL under the server's connections)."""
     try:
+        if not stat.S_ISSOCK(os.fstat(fd).st_mode):
+            return None
         dup = os.dup(fd)
     except OSError:
         return None
