@@ -252,3 +252,64 @@ def test_event_lines_written_directly_are_what_json_writes() -> None:
         assert line == json.dumps({"service": "z3950", **event}, ensure_ascii=True, default=str)
     for other in ({"event": "x", "f": 1.5}, {"event": "x", "l": [1]}, {"service": "x"}, {1: "a"}):
         assert _event_line(other) is None  # type: ignore[arg-type]
+
+
+def _open_files(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def test_sessions_leave_no_catalog_connection_open(served: tuple[Path, Server], zoom: Zoom) -> None:
+    """Each session reads the catalog through a read-only connection of its own (the sqlite3
+    module's), and ``read_record`` through one the process shares: what 400 sessions (8 at a
+    time) leave open is bounded by how many ran at once — SQLite keeps the descriptor of a
+    closed connection for the next one while the shared connection holds its locks — and 400
+    more leave no more."""
+    db, s = served
+    with SQLiteStore(db, readonly=True) as store:
+        sysnos = [r.sysno for r in store.iter_records() if not r.deleted][:40]
+    child = _child_of(s.proc.pid)
+    for sysno in sysnos[:8]:  # warm
+        assert zoom.fetch(s.target, sysno)
+    time.sleep(0.5)
+    files0 = _open_files(child)
+
+    def sessions() -> int:
+        def run(i: int) -> None:
+            for k in range(i, 400, 8):
+                assert zoom.fetch(s.target, sysnos[k % len(sysnos)])
+
+        ts = [threading.Thread(target=run, args=(i,)) for i in range(8)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        time.sleep(0.5)  # the last session threads end
+        return _open_files(child)
+
+    files1 = sessions()
+    files2 = sessions()
+    print(f"\nchild open files {files0} -> {files1} -> {files2}")
+    assert files1 <= files0 + 8 + 2, (files0, files1)
+    assert files2 <= files1, (files1, files2)
+
+
+def test_a_writer_in_the_middle_of_a_transaction_does_not_hold_up_a_present(
+    served: tuple[Path, Server], zoom: Zoom
+) -> None:
+    """The hot path reads SQLite with the GIL held: it must never wait for a writer. A writer
+    holding the catalog (its change not committed) while a client searches and presents: the
+    client gets the committed record, and the changed one once it is committed."""
+    db, s = served
+    sysno, word = _a_title_to_edit(db)
+    before = _exported(db, sysno)
+    with SQLiteStore(db) as store:
+        rec = store.get(sysno)
+        assert rec is not None
+        edited = rec.data.replace(word.encode(), word.upper().encode(), 1)
+        store.begin()
+        store.replace(sysno, edited, rec.oclc_numbers, rec.title_key)
+        for _ in range(20):  # the writer holds its transaction open meanwhile
+            assert zoom.fetch(s.target, sysno) == before
+        store.commit()
+    after = zoom.fetch(s.target, sysno)
+    assert after is not None and after != before and word.upper().encode() in after

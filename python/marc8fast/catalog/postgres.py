@@ -53,6 +53,7 @@ from .api import (
 )
 from .pg_accounts import PgAccounts
 from .pg_bulk import CopyRow, PgBulkWrites
+from .pg_reads import PgReads
 from .pg_schema import (
     _COL,
     _DUMP_ORDER,
@@ -87,7 +88,7 @@ def _translate(target: str, e: Exception) -> CatalogError:
     return _translate_driver_error(target, e)
 
 
-class PostgresStore(PgWaitNotice, PgAccounts, PgVersions, PgBulkWrites):
+class PostgresStore(PgReads, PgWaitNotice, PgAccounts, PgVersions, PgBulkWrites):
     """:class:`~marc8fast.catalog.api.Catalog` on a PostgreSQL database (``url``: a libpq
     connection URL, ``postgresql://USER@HOST[:PORT]/DBNAME``; ``?host=/run/postgresql`` for a
     unix socket). ``create``: make the tables in an empty database; ``readonly``: a read-only

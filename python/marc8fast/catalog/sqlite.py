@@ -52,6 +52,7 @@ from .api import (
     this_host,
 )
 from .sqlite_bulk import SQLiteBulkWrites
+from .sqlite_reads import SQLiteReads
 from .sqlite_schema import (
     _LOADED_ONCE,
     _create_catalog,
@@ -99,7 +100,7 @@ def _wrapped(cls: type[SQLiteStore]) -> type[SQLiteStore]:
 
 
 @_wrapped
-class SQLiteStore(SQLiteVersions, SQLiteBulkWrites):
+class SQLiteStore(SQLiteReads, SQLiteVersions, SQLiteBulkWrites):
     """:class:`Catalog` on one SQLite file (WAL, ``synchronous=NORMAL``).
 
     ``create``: make the catalog if there is none at ``path`` (else :class:`NoCatalogError`).

@@ -96,7 +96,7 @@ class FetchRR(Structure):
         ("setname", c_char_p),
         ("number", c_int),
         ("referenceId", c_void_p),
-        ("request_format", POINTER(c_short)),
+        ("request_format", c_void_p),  # Odr_oid * (an int here: compared by oid_oidcmp)
         ("comp", POINTER(RecordComposition)),
         ("stream", c_void_p),
         ("print", c_void_p),
@@ -217,10 +217,13 @@ class Yaz:
         # statserv_main, which runs the server's loop, must release it: CDLL.
         self.lib = _open("yaz", "libyaz.so.5", ctypes.PyDLL)
         self.server = _open("yaz_server", "libyaz_server.so.5")
+        self.libc = ctypes.PyDLL(None)
         lib, srv = self.lib, self.server
+        _sig(self.libc.memcpy, c_void_p, [c_void_p, c_char_p, ctypes.c_size_t])
         _sig(lib.odr_malloc, c_void_p, [c_void_p, ctypes.c_size_t])
         _sig(lib.odr_strdup, c_void_p, [c_void_p, c_char_p])
         _sig(lib.oid_oid_to_dotstring, c_char_p, [c_void_p, c_char_p])
+        _sig(lib.oid_oidcmp, c_int, [c_void_p, c_void_p])
         _sig(lib.wrbuf_alloc, c_void_p, [])
         _sig(lib.wrbuf_destroy, None, [c_void_p])
         _sig(lib.wrbuf_cstr, c_char_p, [c_void_p])
@@ -252,6 +255,8 @@ class Yaz:
         self.local = threading.local()
         self.usmarc_oid = c_short.in_dll(lib, "yaz_oid_recsyn_usmarc")
         self.xml_oid = c_short.in_dll(lib, "yaz_oid_recsyn_xml")
+        self.usmarc_address = ctypes.addressof(self.usmarc_oid)
+        self.xml_address = ctypes.addressof(self.xml_oid)
 
     # -- helpers ---------------------------------------------------------------------------------
 
@@ -261,8 +266,15 @@ class Yaz:
 
     def copy_bytes(self, odr: int, data: bytes) -> int:
         ptr = int(self.lib.odr_malloc(odr, max(len(data), 1)))
-        ctypes.memmove(ptr, data, len(data))
+        # libc's memcpy through PyDLL: ctypes.memmove is a CFUNCTYPE, which lets go of the GIL
+        # (a hand-over to another session thread on every Present)
+        self.libc.memcpy(ptr, data, len(data))
         return ptr
+
+    def is_usmarc(self, oid: int | None) -> bool:
+        """Whether ``oid`` (an ``Odr_oid *``, None for none) is USMARC's (one C call: the
+        format of nearly every Present)."""
+        return bool(oid) and self.lib.oid_oidcmp(oid, self.usmarc_address) == 0
 
     def oid_text(self, oid: Any) -> str | None:
         if not oid:

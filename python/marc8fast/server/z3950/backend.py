@@ -600,8 +600,10 @@ class Backend:
         sysno_query = _SYSNO_QUERY.fullmatch(pqf)
         if sysno_query is not None and len(pqf) <= limits.characters:
             # one primary-key lookup: what the general path makes of this query, without it
+            # (read_record: one statement, and on SQLite without handing the GIL over)
             number = int(sysno_query.group(1))
-            found = store.live([number]) if number else set()
+            rec = store.read_record(number) if number else None
+            found = {number} if rec is not None and not rec.deleted else set()
         else:
             found = self._evaluate(session, store, pqf)
         hits = sorted(found)
@@ -665,7 +667,8 @@ class Backend:
             raise q.Diagnostic(D_NO_RESULT_SET, setname)
         if not 1 <= rr.number <= len(hits):
             raise q.Diagnostic(D_OUT_OF_RANGE, f"{rr.number} of {len(hits)}")
-        oid = self.yaz.oid_text(rr.request_format)
+        fmt = rr.request_format
+        oid = None if fmt is None or self.yaz.is_usmarc(fmt) else self.yaz.oid_text(fmt)
         if oid is None or oid in USMARC_OIDS:
             xml = False
         elif oid in XML_OIDS:
@@ -684,9 +687,9 @@ class Backend:
         sysno = hits[rr.number - 1]
         data = self._record(session, sysno, utf8=xml or session.utf8, brief=brief, xml=xml)
         if xml:
-            rr.output_format = ctypes.addressof(self.yaz.xml_oid)
+            rr.output_format = self.yaz.xml_address
         else:
-            rr.output_format = ctypes.addressof(self.yaz.usmarc_oid)
+            rr.output_format = self.yaz.usmarc_address
         rr.record = self.yaz.copy_bytes(rr.stream, data)
         rr.len = len(data)
         rr.basename = self.yaz.strdup(rr.stream, self.config.database)
@@ -703,7 +706,7 @@ class Backend:
         assert store is not None
         encoding: Literal["utf8", "marc8"] = "utf8" if utf8 else "marc8"
         variant = f"{encoding}{'-brief' if brief else ''}{'-xml' if xml else ''}"
-        rec = store.get(sysno)
+        rec = store.read_record(sysno)
         if rec is None or rec.deleted:
             raise q.Diagnostic(D_PRESENT_ERROR, f"{format_sysno(sysno)}: the record was deleted")
         done = self.cache.get(sysno, variant, rec.data)

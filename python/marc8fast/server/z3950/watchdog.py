@@ -6,11 +6,13 @@ from __future__ import annotations
 import ctypes
 import os
 import socket
+import stat
 import struct
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 Log = Callable[[dict[str, object]], None]
 
@@ -27,8 +29,15 @@ def peer_address(peer: str) -> str:
 
 def _socket_of(fd: int) -> socket.socket | None:
     """A socket object on a duplicate of ``fd`` (closed by the caller), None if ``fd`` is not
-    a socket (or is gone)."""
+    a socket (or is gone).
+
+    Only a socket is duplicated: closing a duplicate of a file's descriptor would drop every
+    POSIX lock this process holds on that file — SQLite's, on the catalog, its WAL and its
+    shared-memory index (a writer elsewhere could then take the catalog for the last user,
+    checkpoint and remove the WAL under the server's connections)."""
     try:
+        if not stat.S_ISSOCK(os.fstat(fd).st_mode):
+            return None
         dup = os.dup(fd)
     except OSError:
         return None
@@ -61,7 +70,29 @@ def _load_libc() -> ctypes.PyDLL | None:
     return libc
 
 
+def _load_fstat() -> Callable[[int, Any], int] | None:
+    """libc's ``fstat`` with the GIL held, as :func:`_load_libc` (``os.fstat`` lets go of it: a
+    hand-over of the GIL after every request); None where libc does not export it (glibc before
+    2.33) or ``struct stat`` does not start with a 64-bit device and inode."""
+    if _libc is None or os.uname().machine not in ("x86_64", "aarch64"):
+        return None
+    try:
+        fn = _libc.fstat
+    except AttributeError:
+        return None
+    fn.restype = ctypes.c_int
+    fn.argtypes = [ctypes.c_int, ctypes.c_void_p]
+    probe = ctypes.create_string_buffer(256)
+    with open(os.devnull, "rb") as fh:  # the layout checked once against os.fstat
+        if fn(fh.fileno(), probe) != 0:
+            return None
+        if struct.unpack_from("Q", probe.raw, 8)[0] != os.fstat(fh.fileno()).st_ino:
+            return None
+    return fn
+
+
 _libc = _load_libc()
+_fstat = _load_fstat()
 
 #: poll and ppoll, whose first argument is the ``struct pollfd`` array a GFS session waits on
 _POLL_SYSCALLS = {"x86_64": {7, 271}, "aarch64": {73}}
@@ -180,23 +211,27 @@ class Watchdog:
     def _received(self, fd: int, inode: int) -> int | None:
         """Bytes received so far on the connection ``fd`` if it is still the socket ``inode``
         (else None): one ``fstat`` and one ``getsockopt`` (this runs after every request)."""
-        try:
-            if os.fstat(fd).st_ino != inode:
-                return None
-        except OSError:
-            return None
-        if _libc is None:
-            info = self._info(fd)
-            return info[1] if info is not None and info[0] == inode else None
         buf = getattr(self.local, "buf", None)
         if buf is None:
             buf = self.local.buf = ctypes.create_string_buffer(256)
+        if _fstat is not None:
+            if _fstat(fd, buf) != 0 or struct.unpack_from("Q", buf, 8)[0] != inode:
+                return None
+        else:
+            try:
+                if os.fstat(fd).st_ino != inode:
+                    return None
+            except OSError:
+                return None
+        if _libc is None:
+            info = self._info(fd)
+            return info[1] if info is not None and info[0] == inode else None
         size = ctypes.c_uint32(256)
         if _libc.getsockopt(fd, socket.IPPROTO_TCP, _TCP_INFO, buf, ctypes.byref(size)) != 0:
             return None
         if size.value < self.TCP_INFO_BYTES_RECEIVED + 8:
             return None
-        (received,) = struct.unpack_from("Q", buf.raw, self.TCP_INFO_BYTES_RECEIVED)
+        (received,) = struct.unpack_from("Q", buf, self.TCP_INFO_BYTES_RECEIVED)
         return int(received)
 
     def _unknown_connection(self, peer: str) -> tuple[int, int] | None:
