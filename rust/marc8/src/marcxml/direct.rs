@@ -33,8 +33,7 @@
 //!   any data field is (its output then dropped).
 
 use super::write::{
-    code_in_schema, control_tag_in_schema, data_tag_in_schema, indicator_in_schema,
-    leader_in_schema,
+    control_tag_in_schema, data_tag_in_schema, indicator_in_schema, leader_in_schema,
 };
 use crate::decoder::Normalization;
 use crate::interchange::put_num;
@@ -110,27 +109,69 @@ fn char_len(raw: &[u8], i: usize, end: usize) -> Option<usize> {
     (first_ok && (2..n).all(|k| cont(at(k)))).then_some(n)
 }
 
-/// How a run of text ended.
-enum Stop {
-    /// At the field's terminator (`end`).
-    End,
-    /// At a subfield delimiter, at this position.
-    Delimiter(usize),
+/// What each byte needs as a subfield code (an attribute value): 0 outside MARC21slim's code
+/// pattern ([`super::write::code_in_schema`]; the record is declined), 1 written as it is, 2 escaped (`"`,
+/// `&`, `<`, `>`). A test checks it against that function.
+pub(super) const CODE_CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = 0;
+    while c < 128 {
+        if (c as u8).is_ascii_alphanumeric() {
+            t[c] = 1;
+        }
+        c += 1;
+    }
+    let punctuation = b"!#$%'()*+,-./:;=?{}_^`~[]\\";
+    let mut i = 0;
+    while i < punctuation.len() {
+        t[punctuation[i] as usize] = 1;
+        i += 1;
+    }
+    t[b'"' as usize] = 2;
+    t[b'&' as usize] = 2;
+    t[b'<' as usize] = 2;
+    t[b'>' as usize] = 2;
+    t
+};
+
+/// `    <subfield code="`, the code, `">` after `</subfield>\n`: what a delimiter becomes.
+const NEXT_SUBFIELD: [u8; 35] = *b"</subfield>\n    <subfield code=\"C\">";
+
+/// Writes a subfield's code as an attribute value and `">` (with `out` ending in
+/// `<subfield code="`); false for a code outside the schema.
+#[cold]
+fn put_odd_code(code: u8, out: &mut Vec<u8>) -> bool {
+    let esc: &[u8] = match code {
+        b'"' => b"&quot;\">",
+        b'&' => b"&amp;\">",
+        b'<' => b"&lt;\">",
+        b'>' => b"&gt;\">",
+        _ => return false,
+    };
+    out.extend_from_slice(esc);
+    true
 }
 
-/// Copies `raw[i..]` into `out` escaped for element content, up to the field's terminator at
-/// `end` or a subfield delimiter before it. `None` (with `out` partly written) at anything the
-/// model path would report or change: another control, DEL, invalid UTF-8, a refused C1
-/// control, U+FFFE, U+FFFF, and `&` when `amp` is set (NCR expansion).
-#[inline]
-fn copy_text(raw: &[u8], mut i: usize, end: usize, amp: bool, out: &mut Vec<u8>) -> Option<Stop> {
+/// Copies a field's bytes `raw[i..end]` (its terminator at `end`) into `out`, escaped for
+/// element content; with `subfields`, each delimiter and the code after it become the end of
+/// one `<subfield>` and the start of the next. False (with `out` partly written) at anything
+/// the model path would report or change: another control (a delimiter in a control field, a
+/// terminator before `end`), DEL, invalid UTF-8, a refused C1 control, U+FFFE, U+FFFF, a code
+/// outside the schema, `&` when `amp` is set (NCR expansion).
+fn copy_field(
+    raw: &[u8],
+    mut i: usize,
+    end: usize,
+    amp: bool,
+    subfields: bool,
+    out: &mut Vec<u8>,
+) -> bool {
     loop {
         let w = word_at(raw, i);
         let m = stops(w);
-        let bytes = w.to_le_bytes();
         // The whole word is copied (a fixed-size copy, no `memcpy` call) and cut back to the
         // first stop.
-        out.extend_from_slice(&bytes);
+        out.extend_from_slice(&w.to_le_bytes());
         if m == 0 {
             i += 8;
             continue;
@@ -138,44 +179,43 @@ fn copy_text(raw: &[u8], mut i: usize, end: usize, amp: bool, out: &mut Vec<u8>)
         let k = (m.trailing_zeros() / 8) as usize;
         out.truncate(out.len() - 8 + k);
         i += k;
-        match bytes[k] {
-            SD if i < end => return Some(Stop::Delimiter(i)),
-            FT if i == end => return Some(Stop::End),
-            b'&' if !amp => out.extend_from_slice(b"&amp;"),
-            b'<' => out.extend_from_slice(b"&lt;"),
-            b'>' => out.extend_from_slice(b"&gt;"),
-            0x80..=0xFF if i < end => {
-                let n = char_len(raw, i, end)?;
-                out.extend_from_slice(&raw[i..i + n]);
-                i += n;
-                continue;
+        let b = (w >> (8 * k)) as u8;
+        if b == SD && subfields && i + 1 < end {
+            let code = raw[i + 1];
+            let mut next = NEXT_SUBFIELD;
+            match CODE_CLASS[usize::from(code)] {
+                1 => {
+                    next[32] = code;
+                    out.extend_from_slice(&next);
+                }
+                2 => {
+                    out.extend_from_slice(&next[..32]);
+                    put_odd_code(code, out);
+                }
+                _ => return false,
             }
-            _ => return None,
+            i += 2;
+        } else if b == FT {
+            return i == end;
+        } else if b >= 0x80 && i < end {
+            let Some(n) = char_len(raw, i, end) else {
+                return false;
+            };
+            // Four bytes copied (fixed size), cut to the character's.
+            out.extend_from_slice(&word_at(raw, i).to_le_bytes()[..4]);
+            out.truncate(out.len() - 4 + n);
+            i += n;
+        } else {
+            out.extend_from_slice(match b {
+                b'&' if !amp => b"&amp;",
+                b'<' => b"&lt;",
+                b'>' => b"&gt;",
+                _ => return false,
+            });
+            i += 1;
         }
-        i += 1;
     }
 }
-
-/// A subfield code as an attribute value, then `">`; false for a code outside the schema.
-#[inline]
-fn put_code(code: u8, out: &mut Vec<u8>) -> bool {
-    let esc: &[u8] = match code {
-        b'"' => b"&quot;\">",
-        b'&' => b"&amp;\">",
-        b'<' => b"&lt;\">",
-        b'>' => b"&gt;\">",
-        c if c.is_ascii() && code_in_schema(char::from(c)) => {
-            out.extend_from_slice(&[c, b'"', b'>']);
-            return true;
-        }
-        _ => return false,
-    };
-    out.extend_from_slice(esc);
-    true
-}
-
-const SUBFIELD_CLOSE: &[u8] = b"</subfield>\n";
-const SUBFIELD_OPEN: &[u8; 20] = b"    <subfield code=\"";
 
 /// Writes one data field whose data is `raw[start..end]` (terminator at `end`); false when the
 /// model path would report something about it.
@@ -193,31 +233,28 @@ fn data_field(
         || !data[..2]
             .iter()
             .all(|&b| indicator_in_schema(char::from(b)))
-        || !std::str::from_utf8(&tag).is_ok_and(data_tag_in_schema)
+        || !data_tag_in_schema(&tag)
     {
         return false;
     }
-    let mut head = *b"  <datafield tag=\"TAG\" ind1=\"1\" ind2=\"2\">\n    <subfield code=\"";
+    let mut head = *b"  <datafield tag=\"TAG\" ind1=\"1\" ind2=\"2\">\n    <subfield code=\"C\">";
     head[18..21].copy_from_slice(&tag);
     head[29] = data[0];
     head[38] = data[1];
-    out.extend_from_slice(&head);
-    let mut code_at = start + 3;
-    loop {
-        if !put_code(raw[code_at], out) {
-            return false;
+    let code = data[3];
+    match CODE_CLASS[usize::from(code)] {
+        1 => {
+            head[62] = code;
+            out.extend_from_slice(&head);
         }
-        match copy_text(raw, code_at + 1, end, amp, out) {
-            Some(Stop::End) => break,
-            Some(Stop::Delimiter(i)) if i + 1 < end => {
-                code_at = i + 1;
-                let mut sep = [0u8; 32];
-                sep[..12].copy_from_slice(SUBFIELD_CLOSE);
-                sep[12..].copy_from_slice(SUBFIELD_OPEN);
-                out.extend_from_slice(&sep);
-            }
-            _ => return false,
+        2 => {
+            out.extend_from_slice(&head[..62]);
+            put_odd_code(code, out);
         }
+        _ => return false,
+    }
+    if !copy_field(raw, start + 4, end, amp, true, out) {
+        return false;
     }
     out.extend_from_slice(b"</subfield>\n  </datafield>\n");
     true
@@ -293,8 +330,6 @@ fn write_raw_inner(
     if !repair_leader(&mut leader, false).is_empty() || !leader_in_schema(&leader) {
         return false;
     }
-    // Room for the record unless it is mostly escapes: no growth within a record.
-    out.reserve(3 * raw.len() + 1024);
     let mut head = *b"<record>\n  <leader>LEADER-LEADER-LEADER-LEA</leader>\n";
     head[19..43].copy_from_slice(&leader);
     out.extend_from_slice(&head);
@@ -309,13 +344,13 @@ fn write_raw_inner(
             return false;
         }
         if f.is_control() {
-            if seen_data || !std::str::from_utf8(&f.tag).is_ok_and(control_tag_in_schema) {
+            if seen_data || !control_tag_in_schema(&f.tag) {
                 return false;
             }
             let mut head = *b"  <controlfield tag=\"TAG\">";
             head[21..24].copy_from_slice(&f.tag);
             out.extend_from_slice(&head);
-            if !matches!(copy_text(raw, start, end, amp, out), Some(Stop::End)) {
+            if !copy_field(raw, start, end, amp, false, out) {
                 return false;
             }
             out.extend_from_slice(b"</controlfield>\n");

@@ -770,6 +770,23 @@ proptest! {
     }
 }
 
+#[test]
+fn the_direct_writers_code_table_is_the_schemas_code_pattern() {
+    for b in 0..=255u8 {
+        let in_schema = b.is_ascii() && code_in_schema(char::from(b));
+        assert_eq!(
+            super::direct::CODE_CLASS[usize::from(b)] != 0,
+            in_schema,
+            "{b:#04x}"
+        );
+        assert_eq!(
+            super::direct::CODE_CLASS[usize::from(b)] == 2,
+            matches!(b, b'"' | b'&' | b'<' | b'>'),
+            "{b:#04x}"
+        );
+    }
+}
+
 /// A field for [`raw_writing_agrees_with_the_model_on_text`]: a tag, then either a control
 /// field's text or indicators and subfields (code, text), from characters that exercise every
 /// case of the direct writer's scan.

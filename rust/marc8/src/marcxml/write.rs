@@ -19,13 +19,11 @@ pub(super) fn leader_in_schema(l: &[u8]) -> bool {
         && (&l[20..24] == b"4500" || &l[20..24] == b"    ")
 }
 
-pub(super) fn control_tag_in_schema(t: &str) -> bool {
-    let b = t.as_bytes();
+pub(super) fn control_tag_in_schema(b: &[u8]) -> bool {
     b.len() == 3 && b[0] == b'0' && b[1] == b'0' && b[2].is_ascii_alphanumeric() && b[2] != b'0'
 }
 
-pub(super) fn data_tag_in_schema(t: &str) -> bool {
-    let b = t.as_bytes();
+pub(super) fn data_tag_in_schema(b: &[u8]) -> bool {
     if b.len() != 3 {
         return false;
     }
@@ -198,7 +196,7 @@ pub fn write_parts(
         let mut schema = Vec::new();
         match &field.data {
             FieldData::Control(text) => {
-                if !control_tag_in_schema(&field.tag) {
+                if !control_tag_in_schema(field.tag.as_bytes()) {
                     schema.push(format!(
                         "control field tag {:?} is not 001-009 or 00A-00z",
                         field.tag
@@ -303,7 +301,7 @@ fn write_controlfield(
 /// What MARC21slim's schema refuses in a data field (tag, indicators, no subfields, codes),
 /// appended to `schema`.
 fn data_field_schema(tag: &str, inds: [char; 2], subfields: &[Subfield], schema: &mut Vec<String>) {
-    if !data_tag_in_schema(tag) {
+    if !data_tag_in_schema(tag.as_bytes()) {
         schema.push(format!(
             "data field tag {tag:?} is outside MARC21slim's tag pattern"
         ));
