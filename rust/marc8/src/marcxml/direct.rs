@@ -182,14 +182,14 @@ fn copy_field(
         let b = (w >> (8 * k)) as u8;
         if b == SD && subfields && i + 1 < end {
             let code = raw[i + 1];
-            let mut next = NEXT_SUBFIELD;
             match CODE_CLASS[usize::from(code)] {
                 1 => {
-                    next[32] = code;
-                    out.extend_from_slice(&next);
+                    out.extend_from_slice(&NEXT_SUBFIELD);
+                    let n = out.len();
+                    out[n - 3] = code;
                 }
                 2 => {
-                    out.extend_from_slice(&next[..32]);
+                    out.extend_from_slice(&NEXT_SUBFIELD[..32]);
                     put_odd_code(code, out);
                 }
                 _ => return false,
@@ -237,18 +237,19 @@ fn data_field(
     {
         return false;
     }
-    let mut head = *b"  <datafield tag=\"TAG\" ind1=\"1\" ind2=\"2\">\n    <subfield code=\"C\">";
+    let at = out.len();
+    out.extend_from_slice(
+        b"  <datafield tag=\"TAG\" ind1=\"1\" ind2=\"2\">\n    <subfield code=\"C\">",
+    );
+    let head = &mut out[at..];
     head[18..21].copy_from_slice(&tag);
     head[29] = data[0];
     head[38] = data[1];
     let code = data[3];
     match CODE_CLASS[usize::from(code)] {
-        1 => {
-            head[62] = code;
-            out.extend_from_slice(&head);
-        }
+        1 => head[62] = code,
         2 => {
-            out.extend_from_slice(&head[..62]);
+            out.truncate(at + 62);
             put_odd_code(code, out);
         }
         _ => return false,
@@ -330,9 +331,9 @@ fn write_raw_inner(
     if !repair_leader(&mut leader, false).is_empty() || !leader_in_schema(&leader) {
         return false;
     }
-    let mut head = *b"<record>\n  <leader>LEADER-LEADER-LEADER-LEA</leader>\n";
-    head[19..43].copy_from_slice(&leader);
-    out.extend_from_slice(&head);
+    let at = out.len();
+    out.extend_from_slice(b"<record>\n  <leader>LEADER-LEADER-LEADER-LEA</leader>\n");
+    out[at + 19..at + 43].copy_from_slice(&leader);
     let amp = opts.decode.expand_ncr;
     let raw_at = raw.as_ptr() as usize;
     let mut seen_data = false;
@@ -347,9 +348,9 @@ fn write_raw_inner(
             if seen_data || !control_tag_in_schema(&f.tag) {
                 return false;
             }
-            let mut head = *b"  <controlfield tag=\"TAG\">";
-            head[21..24].copy_from_slice(&f.tag);
-            out.extend_from_slice(&head);
+            let at = out.len();
+            out.extend_from_slice(b"  <controlfield tag=\"TAG\">");
+            out[at + 21..at + 24].copy_from_slice(&f.tag);
             if !copy_field(raw, start, end, amp, false, out) {
                 return false;
             }

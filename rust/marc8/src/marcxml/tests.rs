@@ -849,3 +849,29 @@ proptest! {
         raw_agrees(&iso(enc, &fields), &opts);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1_000))]
+    /// Records damaged anywhere (leader, directory, terminators, data) never make the direct
+    /// writer panic or write what the model path would not.
+    #[test]
+    fn raw_writing_agrees_with_the_model_on_damaged_records(
+        fields in proptest::collection::vec(text_field(), 1..6),
+        damage in proptest::collection::vec((any::<proptest::sample::Index>(), prop_oneof![
+            Just(0x1D), Just(0x1E), Just(0x1F), Just(b'0'), Just(b'9'), Just(b'a'), Just(b' '),
+            Just(0xC3), Just(0x80), any::<u8>(),
+        ]), 0..3),
+        cut in proptest::option::of(any::<proptest::sample::Index>()),
+    ) {
+        let fields: Vec<(&[u8; 3], Vec<u8>)> = fields.iter().map(|(t, d)| (t, d.clone())).collect();
+        let mut raw = iso(b'a', &fields);
+        for (at, b) in damage {
+            let i = at.index(raw.len());
+            raw[i] = b;
+        }
+        if let Some(cut) = cut {
+            raw.truncate(cut.index(raw.len()));
+        }
+        raw_agrees(&raw, &crate::model::ReadOptions::default());
+    }
+}

@@ -4,6 +4,7 @@ use super::*;
 
 /// Whether a leader matches the schema's pattern
 /// `[\d ]{5}[\dA-Za-z ]{1}[\dA-Za-z]{1}[\dA-Za-z ]{3}(2| )(2| )[\d ]{5}[\dA-Za-z ]{3}(4500|    )`.
+#[inline]
 pub(super) fn leader_in_schema(l: &[u8]) -> bool {
     let digit_or_space = |b: u8| b.is_ascii_digit() || b == b' ';
     let alnum_or_space = |b: u8| b.is_ascii_alphanumeric() || b == b' ';
@@ -19,10 +20,12 @@ pub(super) fn leader_in_schema(l: &[u8]) -> bool {
         && (&l[20..24] == b"4500" || &l[20..24] == b"    ")
 }
 
+#[inline]
 pub(super) fn control_tag_in_schema(b: &[u8]) -> bool {
     b.len() == 3 && b[0] == b'0' && b[1] == b'0' && b[2].is_ascii_alphanumeric() && b[2] != b'0'
 }
 
+#[inline]
 pub(super) fn data_tag_in_schema(b: &[u8]) -> bool {
     if b.len() != 3 {
         return false;
@@ -39,6 +42,7 @@ pub(super) fn data_tag_in_schema(b: &[u8]) -> bool {
     }
 }
 
+#[inline]
 pub(super) fn indicator_in_schema(c: char) -> bool {
     c.is_ascii_digit() || c.is_ascii_lowercase() || c == ' '
 }
