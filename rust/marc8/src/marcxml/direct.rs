@@ -32,7 +32,7 @@
 //!   lengths, as [`super::write_parts`] does; it is still read by the model, so it is checked as
 //!   any data field is (its output then dropped).
 
-use super::write::{
+use super::schema::{
     control_tag_in_schema, data_tag_in_schema, indicator_in_schema, leader_in_schema,
 };
 use crate::decoder::Normalization;
@@ -110,7 +110,7 @@ fn char_len(raw: &[u8], i: usize, end: usize) -> Option<usize> {
 }
 
 /// What each byte needs as a subfield code (an attribute value): 0 outside MARC21slim's code
-/// pattern ([`super::write::code_in_schema`]; the record is declined), 1 written as it is, 2 escaped (`"`,
+/// pattern ([`super::schema::code_in_schema`]; the record is declined), 1 written as it is, 2 escaped (`"`,
 /// `&`, `<`, `>`). A test checks it against that function.
 pub(super) const CODE_CLASS: [u8; 256] = {
     let mut t = [0u8; 256];

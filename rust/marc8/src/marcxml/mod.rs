@@ -74,6 +74,7 @@ use crate::interchange::*;
 
 mod direct;
 mod read;
+mod schema;
 mod write;
 
 #[cfg(test)]

@@ -773,7 +773,7 @@ proptest! {
 #[test]
 fn the_direct_writers_code_table_is_the_schemas_code_pattern() {
     for b in 0..=255u8 {
-        let in_schema = b.is_ascii() && code_in_schema(char::from(b));
+        let in_schema = b.is_ascii() && super::schema::code_in_schema(char::from(b));
         assert_eq!(
             super::direct::CODE_CLASS[usize::from(b)] != 0,
             in_schema,

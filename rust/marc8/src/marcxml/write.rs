@@ -1,55 +1,7 @@
 //! Writing MARCXML: one record, a collection, and the sink the converter writes through.
 
+use super::schema::*;
 use super::*;
-
-/// Whether a leader matches the schema's pattern
-/// `[\d ]{5}[\dA-Za-z ]{1}[\dA-Za-z]{1}[\dA-Za-z ]{3}(2| )(2| )[\d ]{5}[\dA-Za-z ]{3}(4500|    )`.
-#[inline]
-pub(super) fn leader_in_schema(l: &[u8]) -> bool {
-    let digit_or_space = |b: u8| b.is_ascii_digit() || b == b' ';
-    let alnum_or_space = |b: u8| b.is_ascii_alphanumeric() || b == b' ';
-    l.len() == 24
-        && l[0..5].iter().all(|&b| digit_or_space(b))
-        && alnum_or_space(l[5])
-        && l[6].is_ascii_alphanumeric()
-        && l[7..10].iter().all(|&b| alnum_or_space(b))
-        && matches!(l[10], b'2' | b' ')
-        && matches!(l[11], b'2' | b' ')
-        && l[12..17].iter().all(|&b| digit_or_space(b))
-        && l[17..20].iter().all(|&b| alnum_or_space(b))
-        && (&l[20..24] == b"4500" || &l[20..24] == b"    ")
-}
-
-#[inline]
-pub(super) fn control_tag_in_schema(b: &[u8]) -> bool {
-    b.len() == 3 && b[0] == b'0' && b[1] == b'0' && b[2].is_ascii_alphanumeric() && b[2] != b'0'
-}
-
-#[inline]
-pub(super) fn data_tag_in_schema(b: &[u8]) -> bool {
-    if b.len() != 3 {
-        return false;
-    }
-    let upper = |c: u8| c.is_ascii_digit() || c.is_ascii_uppercase();
-    let lower = |c: u8| c.is_ascii_digit() || c.is_ascii_lowercase();
-    let lead = |c: u8| c != b'0' && (c.is_ascii_alphanumeric());
-    if b[0] == b'0' {
-        lead(b[1]) && ((upper(b[1]) && upper(b[2])) || (lower(b[1]) && lower(b[2])))
-    } else {
-        lead(b[0])
-            && ((upper(b[0]) && upper(b[1]) && upper(b[2]))
-                || (lower(b[0]) && lower(b[1]) && lower(b[2])))
-    }
-}
-
-#[inline]
-pub(super) fn indicator_in_schema(c: char) -> bool {
-    c.is_ascii_digit() || c.is_ascii_lowercase() || c == ' '
-}
-
-pub(super) fn code_in_schema(c: char) -> bool {
-    c.is_ascii_alphanumeric() || "!\"#$%&'()*+,-./:;<=>?{}_^`~[]\\".contains(c)
-}
 
 // ------------------------------------------------------------------------------------------------
 // Writing
