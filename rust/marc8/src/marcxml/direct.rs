@@ -110,8 +110,8 @@ fn char_len(raw: &[u8], i: usize, end: usize) -> Option<usize> {
 }
 
 /// What each byte needs as a subfield code (an attribute value): 0 outside MARC21slim's code
-/// pattern ([`super::schema::code_in_schema`]; the record is declined), 1 written as it is, 2 escaped (`"`,
-/// `&`, `<`, `>`). A test checks it against that function.
+/// pattern ([`super::schema::code_in_schema`]; the record is declined), 1 written as it is,
+/// 2 escaped (`"`, `&`, `<`, `>`). A test checks it against that function.
 pub(super) const CODE_CLASS: [u8; 256] = {
     let mut t = [0u8; 256];
     let mut c = 0;
