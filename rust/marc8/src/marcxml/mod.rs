@@ -72,9 +72,13 @@ const REPLACEMENT: char = '\u{FFFD}';
 pub use crate::interchange::ReadRecord;
 use crate::interchange::*;
 
+mod direct;
 mod read;
+mod schema;
 mod write;
 
+#[cfg(test)]
+use direct::write_raw_utf8;
 pub use read::*;
 pub use write::*;
 

@@ -1,55 +1,7 @@
 //! Writing MARCXML: one record, a collection, and the sink the converter writes through.
 
+use super::schema::*;
 use super::*;
-use crate::interchange::put_num;
-use crate::record::repair_leader;
-
-/// Whether a leader matches the schema's pattern
-/// `[\d ]{5}[\dA-Za-z ]{1}[\dA-Za-z]{1}[\dA-Za-z ]{3}(2| )(2| )[\d ]{5}[\dA-Za-z ]{3}(4500|    )`.
-pub(super) fn leader_in_schema(l: &[u8]) -> bool {
-    let digit_or_space = |b: u8| b.is_ascii_digit() || b == b' ';
-    let alnum_or_space = |b: u8| b.is_ascii_alphanumeric() || b == b' ';
-    l.len() == 24
-        && l[0..5].iter().all(|&b| digit_or_space(b))
-        && alnum_or_space(l[5])
-        && l[6].is_ascii_alphanumeric()
-        && l[7..10].iter().all(|&b| alnum_or_space(b))
-        && matches!(l[10], b'2' | b' ')
-        && matches!(l[11], b'2' | b' ')
-        && l[12..17].iter().all(|&b| digit_or_space(b))
-        && l[17..20].iter().all(|&b| alnum_or_space(b))
-        && (&l[20..24] == b"4500" || &l[20..24] == b"    ")
-}
-
-pub(super) fn control_tag_in_schema(t: &str) -> bool {
-    let b = t.as_bytes();
-    b.len() == 3 && b[0] == b'0' && b[1] == b'0' && b[2].is_ascii_alphanumeric() && b[2] != b'0'
-}
-
-pub(super) fn data_tag_in_schema(t: &str) -> bool {
-    let b = t.as_bytes();
-    if b.len() != 3 {
-        return false;
-    }
-    let upper = |c: u8| c.is_ascii_digit() || c.is_ascii_uppercase();
-    let lower = |c: u8| c.is_ascii_digit() || c.is_ascii_lowercase();
-    let lead = |c: u8| c != b'0' && (c.is_ascii_alphanumeric());
-    if b[0] == b'0' {
-        lead(b[1]) && ((upper(b[1]) && upper(b[2])) || (lower(b[1]) && lower(b[2])))
-    } else {
-        lead(b[0])
-            && ((upper(b[0]) && upper(b[1]) && upper(b[2]))
-                || (lower(b[0]) && lower(b[1]) && lower(b[2])))
-    }
-}
-
-pub(super) fn indicator_in_schema(c: char) -> bool {
-    c.is_ascii_digit() || c.is_ascii_lowercase() || c == ' '
-}
-
-pub(super) fn code_in_schema(c: char) -> bool {
-    c.is_ascii_alphanumeric() || "!\"#$%&'()*+,-./:;<=>?{}_^`~[]\\".contains(c)
-}
 
 // ------------------------------------------------------------------------------------------------
 // Writing
@@ -200,7 +152,7 @@ pub fn write_parts(
         let mut schema = Vec::new();
         match &field.data {
             FieldData::Control(text) => {
-                if !control_tag_in_schema(&field.tag) {
+                if !control_tag_in_schema(field.tag.as_bytes()) {
                     schema.push(format!(
                         "control field tag {:?} is not 001-009 or 00A-00z",
                         field.tag
@@ -305,7 +257,7 @@ fn write_controlfield(
 /// What MARC21slim's schema refuses in a data field (tag, indicators, no subfields, codes),
 /// appended to `schema`.
 fn data_field_schema(tag: &str, inds: [char; 2], subfields: &[Subfield], schema: &mut Vec<String>) {
-    if !data_tag_in_schema(tag) {
+    if !data_tag_in_schema(tag.as_bytes()) {
         schema.push(format!(
             "data field tag {tag:?} is outside MARC21slim's tag pattern"
         ));
@@ -413,7 +365,7 @@ impl RecordSink for MarcXmlSink {
         offset: u64,
         out: &mut Vec<u8>,
     ) -> bool {
-        write_raw_utf8(raw, opts, number, offset, out)
+        super::direct::write_raw_utf8(raw, opts, number, offset, out)
     }
 }
 
@@ -437,160 +389,4 @@ pub fn collection_document(records: &[Record]) -> (String, Vec<RecordProblem>) {
     }
     out.push_str(COLLECTION_END);
     (out, problems)
-}
-
-/// Appends `s` escaped for element content or a double-quoted attribute, as [`escape_into`]
-/// does; returns false (with `out` partly written) at the first byte [`escape_into`] would have
-/// to replace and report (a control other than TAB, LF and CR, U+FFFE, U+FFFF), and at a CR,
-/// TAB or LF, which [`write_raw_utf8`] leaves to the model path.
-fn escape_plain(out: &mut Vec<u8>, s: &[u8], attr: bool) -> bool {
-    let mut run = 0;
-    for (i, &b) in s.iter().enumerate() {
-        if PLAIN[usize::from(b)] {
-            continue;
-        }
-        let esc: &[u8] = match b {
-            b'&' => b"&amp;",
-            b'<' => b"&lt;",
-            b'>' => b"&gt;",
-            b'"' if attr => b"&quot;",
-            b'"' => continue,
-            0xEF if s.get(i + 1) == Some(&0xBF) && matches!(s.get(i + 2), Some(0xBE | 0xBF)) => {
-                return false
-            }
-            0xEF => continue,
-            _ => return false,
-        };
-        out.extend_from_slice(&s[run..i]);
-        out.extend_from_slice(esc);
-        run = i + 1;
-    }
-    out.extend_from_slice(&s[run..]);
-    true
-}
-
-/// One `<record>` straight from the bytes of a UTF-8 ISO 2709 record, without the model (issue
-/// 22): appends what [`Record::from_iso2709`] and then [`write_parts`] would write, and returns
-/// true, only when that path would report no problem at all. Any record it is not sure of (read
-/// as MARC-8, a field that the reader would convert or that is not valid UTF-8, bytes outside
-/// subfields, an empty delimiter, field 066, a character XML cannot carry, anything outside the
-/// schema, a leader to repair) makes it return false with `out` as it was, and the caller takes
-/// the model path, which reports exactly what it always did.
-pub(crate) fn write_raw_utf8(
-    raw: &[u8],
-    opts: &crate::model::ReadOptions,
-    number: usize,
-    offset: u64,
-    out: &mut Vec<u8>,
-) -> bool {
-    let mark = out.len();
-    if write_raw_inner(raw, opts, number, offset, out) {
-        true
-    } else {
-        out.truncate(mark);
-        false
-    }
-}
-
-fn write_raw_inner(
-    raw: &[u8],
-    opts: &crate::model::ReadOptions,
-    number: usize,
-    offset: u64,
-    out: &mut Vec<u8>,
-) -> bool {
-    use crate::decoder::Normalization;
-    use crate::record::SD;
-    if opts.decode.normalize != Normalization::None {
-        return false;
-    }
-    let mut scratch = Vec::new();
-    let Some(begun) = crate::record::begin(raw, opts.trust, number, offset, &mut scratch) else {
-        return false;
-    };
-    // A MARC-8 record whose every byte converts as it is (`verbatim`) reads as the same text.
-    if (begun.from_marc8 && !begun.verbatim) || begun.parsed.recovered || !scratch.is_empty() {
-        return false;
-    }
-    let fields = &begun.parsed.fields;
-    // The lengths of the UTF-8 ISO 2709 form (`interchange::lengths`): with every field checked
-    // below to be indicators and whole subfields, each field's data is as long as it stands.
-    let base = 24 + 12 * fields.len() + 1;
-    let total = base + fields.iter().map(|f| f.data.len() + 1).sum::<usize>() + 1;
-    let mut leader = begun.parsed.leader;
-    put_num(&mut leader, 0, total);
-    put_num(&mut leader, 12, base);
-    leader[9] = b'a';
-    if !repair_leader(&mut leader, false).is_empty() || !leader_in_schema(&leader) {
-        return false;
-    }
-    out.extend_from_slice(b"<record>\n  <leader>");
-    if !escape_plain(out, &leader, false) {
-        return false;
-    }
-    out.extend_from_slice(b"</leader>\n");
-    let mut seen_data = false;
-    for f in fields {
-        let data = f.data;
-        if &f.tag == b"066"
-            || (opts.decode.expand_ncr && data.contains(&b'&'))
-            || data.iter().any(|&b| b < 0x1D || b == 0x7F || b == 0xC2)
-            || std::str::from_utf8(data).is_err()
-        {
-            return false;
-        }
-        let Ok(tag) = std::str::from_utf8(&f.tag) else {
-            return false;
-        };
-        if f.is_control() {
-            if seen_data || !control_tag_in_schema(tag) {
-                return false;
-            }
-            out.extend_from_slice(b"  <controlfield tag=\"");
-            out.extend_from_slice(&f.tag);
-            out.extend_from_slice(b"\">");
-            if !escape_plain(out, data, false) {
-                return false;
-            }
-            out.extend_from_slice(b"</controlfield>\n");
-            continue;
-        }
-        seen_data = true;
-        if !data_tag_in_schema(tag)
-            || data.len() < 3
-            || data[2] != SD
-            || !data[..2]
-                .iter()
-                .all(|&b| indicator_in_schema(char::from(b)))
-        {
-            return false;
-        }
-        out.extend_from_slice(b"  <datafield tag=\"");
-        out.extend_from_slice(&f.tag);
-        out.extend_from_slice(b"\" ind1=\"");
-        out.push(data[0]);
-        out.extend_from_slice(b"\" ind2=\"");
-        out.push(data[1]);
-        out.extend_from_slice(b"\">\n");
-        for part in data[3..].split(|&b| b == SD) {
-            let Some((&code, value)) = part.split_first() else {
-                return false;
-            };
-            if !code.is_ascii() || !code_in_schema(char::from(code)) {
-                return false;
-            }
-            out.extend_from_slice(b"    <subfield code=\"");
-            if !escape_plain(out, &[code], true) {
-                return false;
-            }
-            out.extend_from_slice(b"\">");
-            if !escape_plain(out, value, false) {
-                return false;
-            }
-            out.extend_from_slice(b"</subfield>\n");
-        }
-        out.extend_from_slice(b"  </datafield>\n");
-    }
-    out.extend_from_slice(b"</record>\n");
-    true
 }
