@@ -155,14 +155,13 @@ impl<'a> Layout<'a> {
             .ok_or(LayoutError::NoLeader)?;
         let terminated = raw.last() == Some(&RT);
         let body = &raw[..raw.len() - usize::from(terminated)];
-        let dir_end = raw[24..]
-            .iter()
-            .position(|&b| b == FT)
-            .map(|i| 24 + i)
-            .ok_or(LayoutError::NoDirectoryEnd {
-                leader,
-                length: digits(&leader[..5]),
-            })?;
+        let dir_end =
+            memchr::memchr(FT, &raw[24..])
+                .map(|i| 24 + i)
+                .ok_or(LayoutError::NoDirectoryEnd {
+                    leader,
+                    length: digits(&leader[..5]),
+                })?;
         Ok(Layout {
             body,
             terminated,
