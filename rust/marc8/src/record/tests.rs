@@ -512,3 +512,31 @@ fn high_bytes_are_counted_eight_at_a_time_as_one_by_one() {
         );
     }
 }
+
+#[test]
+fn directory_entry_numbers_read_as_the_general_reader_does() {
+    let mut cases: Vec<[u8; 12]> = vec![
+        *b"245001200034",
+        *b"245999999999",
+        *b"245000000000",
+        *b"24500a200034",
+        *b"2450012 0034",
+        *b"24500120003/",
+        *b"24500120003:",
+        *b"245/01200034",
+        *b"2450012\xb00034",
+    ];
+    // Every byte of the numbers replaced in turn by every byte value.
+    for at in 3..12 {
+        for b in 0..=255u8 {
+            let mut e = *b"245123456789";
+            e[at] = b;
+            cases.push(e);
+        }
+    }
+    for e in &cases {
+        let general = split::digits(&e[3..7]).zip(split::digits(&e[7..12]));
+        assert_eq!(layout::entry_numbers(e), general, "{e:?}");
+    }
+    assert_eq!(layout::entry_numbers(b"24500120003"), None);
+}
