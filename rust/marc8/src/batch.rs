@@ -17,7 +17,7 @@ pub const BATCH_BYTES: usize = 1 << 20;
 
 /// Batches in flight per worker (read, being worked on, or waiting to be taken in order), for
 /// every pool that works on batches ([`crate::file`], [`crate::reader`]).
-pub(crate) const IN_FLIGHT_PER_JOB: usize = 2;
+pub(crate) const IN_FLIGHT_PER_JOB: usize = 4;
 
 /// One entry of a batch: a record (its bytes are `data[start..end]` of the batch) or bytes the
 /// splitter skipped.
