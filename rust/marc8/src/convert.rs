@@ -397,7 +397,7 @@ fn iso_in_batches<R: Read + Send, W: Write>(
     output.write_all(&edge)?;
     let work = |batch: Batch| -> Done {
         let mut sink = opts.to.sink(opts.encoding, opts.errors);
-        let mut out = Vec::with_capacity(batch.data.len() * 3);
+        let mut out = Vec::with_capacity(batch.span() * 3);
         let mut report = FileReport::default();
         for item in batch.items {
             let (number, offset, record, mut problems) = match item {

@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex};
 
 pub(crate) use crate::atomic::same_file;
 use crate::atomic::AtomicFile;
-pub(crate) use crate::batch::{read_batches, Batch, Item, IN_FLIGHT_PER_JOB};
+pub(crate) use crate::batch::{read_batches, Batch, Item, Spare, IN_FLIGHT_PER_JOB};
 pub use crate::batch::{RecordRange, BATCH_BYTES, READ_CHUNK};
 use crate::record::{length_problem, transcode_with, RecordOptions, RecordProblem, Scratch};
 
@@ -195,7 +195,8 @@ pub(crate) fn for_each_record(
 
 fn convert(batch: Batch, opts: &RecordOptions) -> Done {
     let id = batch.id;
-    let mut out = Vec::with_capacity(batch.data.len() + batch.data.len() / 4);
+    let len = batch.span();
+    let mut out = batch.output(len + len / 4);
     let mut scratch = Scratch::default();
     let mut report = for_each_record(batch, None, |raw, number, offset, problems| {
         if transcode_with(raw, opts, number, offset, &mut scratch, &mut out, problems) {
@@ -308,6 +309,7 @@ pub(crate) fn run_stream<R: Read + Send, W: Write>(
     on_batch: &mut OnBatch<'_>,
 ) -> io::Result<FileReport> {
     let mut total = FileReport::default();
+    let spare = Arc::new(Spare::default());
     if jobs <= 1 {
         let mut failed = None;
         read_batches(
@@ -315,9 +317,12 @@ pub(crate) fn run_stream<R: Read + Send, W: Write>(
             range,
             stream.read_size,
             stream.batch_keep(),
+            Arc::clone(&spare),
             |batch| {
                 let done = work(batch);
-                if let Err(e) = output.write_all(&done.out) {
+                let written = output.write_all(&done.out);
+                spare.give_output(done.out);
+                if let Err(e) = written {
                     failed = Some(e);
                     return false;
                 }
@@ -360,12 +365,14 @@ pub(crate) fn run_stream<R: Read + Send, W: Write>(
         // they all stop, the reader's sends fail instead of blocking forever.
         drop(work_rx);
         drop(done_tx);
+        let reader_spare = Arc::clone(&spare);
         let reader = scope.spawn(move || {
             read_batches(
                 input,
                 range,
                 stream.read_size,
                 stream.batch_keep(),
+                reader_spare,
                 |batch| token_rx.recv().is_ok() && work_tx.send(batch).is_ok(),
             )
         });
@@ -380,6 +387,7 @@ pub(crate) fn run_stream<R: Read + Send, W: Write>(
                     if let Err(e) = output.write_all(&done.out) {
                         failed = Some(e);
                     }
+                    spare.give_output(done.out);
                     if !absorb(&mut total, done.report, stream, on_batch) {
                         failed = Some(stopped());
                     }

@@ -147,6 +147,7 @@ impl RecordReader {
                 RecordRange::default(),
                 stream.read_size,
                 stream.batch_keep(),
+                std::sync::Arc::default(),
                 |batch| token_rx.recv().is_ok() && work_tx.send(batch).is_ok(),
             );
             drop(work_tx);

@@ -74,10 +74,7 @@ pub(super) fn weigh(fields: &[RawField<'_>], first_bad: usize, may_have_esc: boo
     }
     // Every byte of an invalid sequence is above 0x7F: the high bytes are the valid ones plus
     // the invalid ones, so the count stops as soon as the invalid ones are the majority.
-    let total: usize = fields
-        .iter()
-        .map(|f| f.data.iter().filter(|&&b| b >= 0x80).count())
-        .sum();
+    let total: usize = fields.iter().map(|f| high_bytes(f.data)).sum();
     let mut invalid = 0;
     for f in &fields[first_bad..] {
         if f.data.is_ascii() {
@@ -91,4 +88,15 @@ pub(super) fn weigh(fields: &[RawField<'_>], first_bad: usize, may_have_esc: boo
         }
     }
     Looks::MostlyUtf8
+}
+
+/// How many bytes of `data` are above 0x7F, eight at a time.
+pub(super) fn high_bytes(data: &[u8]) -> usize {
+    let mut words = data.chunks_exact(8);
+    let mut n = 0;
+    for w in &mut words {
+        let w = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+        n += (w & 0x8080_8080_8080_8080).count_ones() as usize;
+    }
+    n + words.remainder().iter().filter(|&&b| b >= 0x80).count()
 }

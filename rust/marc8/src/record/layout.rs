@@ -155,14 +155,13 @@ impl<'a> Layout<'a> {
             .ok_or(LayoutError::NoLeader)?;
         let terminated = raw.last() == Some(&RT);
         let body = &raw[..raw.len() - usize::from(terminated)];
-        let dir_end = raw[24..]
-            .iter()
-            .position(|&b| b == FT)
-            .map(|i| 24 + i)
-            .ok_or(LayoutError::NoDirectoryEnd {
-                leader,
-                length: digits(&leader[..5]),
-            })?;
+        let dir_end =
+            memchr::memchr(FT, &raw[24..])
+                .map(|i| 24 + i)
+                .ok_or(LayoutError::NoDirectoryEnd {
+                    leader,
+                    length: digits(&leader[..5]),
+                })?;
         Ok(Layout {
             body,
             terminated,
@@ -210,9 +209,15 @@ pub(super) fn entry_field<'a>(
     if e.len() < 12 {
         return Err(EntryFault::Short);
     }
-    let (Some(len), Some(start)) = (digits(&e[3..7]), digits(&e[7..12])) else {
+    let Some((len, start)) = entry_numbers(e) else {
         return Err(EntryFault::NotDigits);
     };
+    field_at(body, data_start, len, start)
+}
+
+/// The field `len` bytes long (its terminator included) at `start` of the data.
+#[inline]
+fn field_at(body: &[u8], data_start: usize, len: usize, start: usize) -> Result<&[u8], EntryFault> {
     let from = data_start + start;
     match body.get(from..from + len) {
         Some(d) if len > 0 => match d[len - 1] {
@@ -221,6 +226,31 @@ pub(super) fn entry_field<'a>(
         },
         _ => Err(EntryFault::OutOfRecord { len, start }),
     }
+}
+
+/// A directory entry's length (bytes 3-6) and start (7-11), if they are digits (`e` is at least
+/// 12 bytes). Eight of the nine digits are checked and read as one word (issue 22).
+#[inline]
+pub(super) fn entry_numbers(e: &[u8]) -> Option<(usize, usize)> {
+    const ZEROS: u64 = 0x3030_3030_3030_3030;
+    const HIGH: u64 = 0xF0F0_F0F0_F0F0_F0F0;
+    let e: &[u8; 12] = e.get(..12)?.try_into().ok()?;
+    let w = u64::from_le_bytes([e[3], e[4], e[5], e[6], e[7], e[8], e[9], e[10]]);
+    // Every byte 0x30-0x3F, and none above 0x39 (adding 6 then carries into the high nibble;
+    // no byte carries into the next one, every byte being at most 0x3F).
+    let digits = w & HIGH == ZEROS && (w + 0x0606_0606_0606_0606) & HIGH == ZEROS;
+    let last = e[11].wrapping_sub(b'0');
+    if !digits || last >= 10 {
+        return None;
+    }
+    // The digits' values, the first in the low byte: pairs of digits, then fours (each step
+    // stays inside its lane: 9 * 10 + 9 and 99 * 100 + 99 fit).
+    let d = w - ZEROS;
+    let pairs = (d * 10 + (d >> 8)) & 0x00FF_00FF_00FF_00FF;
+    let fours = (pairs * 100 + (pairs >> 16)) & 0x0000_FFFF_0000_FFFF;
+    let len = (fours & 0xFFFF) as usize;
+    let start = (fours >> 32) as usize * 10 + usize::from(last);
+    Some((len, start))
 }
 
 /// Parses one record (its terminator may be present or not).
@@ -252,13 +282,18 @@ pub(crate) fn parse_layout<'a>(
     if layout.dir_len() % 12 == 0
         && (layout.base == Some(data_start) || layout.base == Some(layout.dir_end))
     {
+        // The directory is a whole number of entries here: each one read once, in place.
         let mut fields = Vec::with_capacity(layout.dir_len() / 12);
-        let all = layout.entries().all(|e| match (e.tag(), e.field) {
-            (Some(tag), Ok(data)) => {
-                fields.push(RawField { tag, data });
-                true
+        let all = layout.dir.chunks_exact(12).all(|e| {
+            let found = entry_numbers(e)
+                .and_then(|(len, start)| field_at(layout.body, data_start, len, start).ok());
+            if let Some(data) = found {
+                fields.push(RawField {
+                    tag: [e[0], e[1], e[2]],
+                    data,
+                });
             }
-            _ => false,
+            found.is_some()
         });
         if all {
             return Ok(Parsed {

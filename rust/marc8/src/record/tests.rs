@@ -405,3 +405,138 @@ fn layout_says_what_each_directory_entry_describes() {
         Err(LayoutError::NoDirectoryEnd { .. })
     ));
 }
+
+/// The record converted field by field (the path a record takes when only some of its fields
+/// are kept: here all of them) and as a whole: bytes written, kept or not, and problems.
+fn both_paths(raw: &[u8], opts: &RecordOptions) -> [(bool, Vec<u8>, Vec<RecordProblem>); 2] {
+    let all = |_: &[u8; 3]| true;
+    [None, Some(&all as &dyn Fn(&[u8; 3]) -> bool)].map(|keep| {
+        let job = Job {
+            opts,
+            keep,
+            at: Place::new(7, 700),
+        };
+        let (mut out, mut problems) = (Vec::new(), Vec::new());
+        let ok = transcode_parsed(
+            raw,
+            parse(raw),
+            &job,
+            &mut Scratch::default(),
+            &mut out,
+            &mut problems,
+        );
+        (ok, out, problems)
+    })
+}
+
+#[test]
+fn a_plain_record_copied_as_it_stands_is_what_the_field_by_field_path_writes() {
+    let plain = record(
+        false,
+        &[
+            ("001", b" n 42 "),
+            ("245", b"10\x1faPlain title /\x1fcby someone."),
+            ("650", b" 0\x1faSubject."),
+        ],
+    );
+    let mut cases: Vec<Vec<u8>> = vec![plain.clone()];
+    // A record without fields.
+    cases.push(record(true, &[]));
+    // Leader lengths that lie, a base address off by one (the directory's terminator).
+    for (at, by) in [(4, b'9'), (16, b'4'), (16, b'6')] {
+        let mut r = plain.clone();
+        r[at] = by;
+        cases.push(r);
+    }
+    // Fixed leader positions to repair, a byte that is not printable ASCII in the leader.
+    for (at, by) in [(10, b'3'), (21, b'4'), (7, 0x80), (6, 0x1B)] {
+        let mut r = plain.clone();
+        r[at] = by;
+        cases.push(r);
+    }
+    // Bytes after the record terminator, no record terminator.
+    let mut r = plain.clone();
+    r.push(b'x');
+    cases.push(r);
+    cases.push(plain[..plain.len() - 1].to_vec());
+    // The directory's entries not in data order (the first two swapped), a gap between fields.
+    let mut r = plain.clone();
+    let (a, b) = (r[24..36].to_vec(), r[36..48].to_vec());
+    r[24..36].copy_from_slice(&b);
+    r[36..48].copy_from_slice(&a);
+    cases.push(r);
+    let mut r = plain.clone();
+    r[40..43].copy_from_slice(b"008"); // the 245 entry starts one byte later, its length one less
+    cases.push(r);
+    // A non-ASCII tag, a 066, a field with data to convert.
+    cases.push(record(false, &[("2\u{e9}", b"10\x1faTitle")]).clone());
+    let mut r = record(
+        false,
+        &[("001", b"x"), ("066", b"  \x1fc(N"), ("245", b"10\x1fat")],
+    );
+    cases.push(r.clone());
+    r = record(false, &[("245", b"10\x1faCaf\xe2e")]);
+    cases.push(r);
+    for raw in &cases {
+        for opts in [
+            RecordOptions::new(Target::Utf8),
+            RecordOptions::new(Target::Marc8),
+        ] {
+            let [whole, by_field] = both_paths(raw, &opts);
+            assert_eq!(
+                whole,
+                by_field,
+                "{:?} to {:?}",
+                String::from_utf8_lossy(raw),
+                opts.to
+            );
+        }
+    }
+    // The plain record is the one copied: the same bytes but leader/09.
+    let [(ok, out, problems), _] = both_paths(&plain, &RecordOptions::new(Target::Utf8));
+    assert!(ok && problems.is_empty());
+    assert_eq!(out[9], b'a');
+    assert_eq!(out[..9], plain[..9]);
+    assert_eq!(out[10..], plain[10..]);
+}
+
+#[test]
+fn high_bytes_are_counted_eight_at_a_time_as_one_by_one() {
+    let data: Vec<u8> = (0..1000u32).map(|i| (i * 37 % 256) as u8).collect();
+    for len in [0, 1, 7, 8, 9, 15, 16, 17, 100, 999, 1000] {
+        let d = &data[..len];
+        assert_eq!(
+            detect::high_bytes(d),
+            d.iter().filter(|&&b| b >= 0x80).count(),
+            "len {len}"
+        );
+    }
+}
+
+#[test]
+fn directory_entry_numbers_read_as_the_general_reader_does() {
+    let mut cases: Vec<[u8; 12]> = vec![
+        *b"245001200034",
+        *b"245999999999",
+        *b"245000000000",
+        *b"24500a200034",
+        *b"2450012 0034",
+        *b"24500120003/",
+        *b"24500120003:",
+        *b"245/01200034",
+        *b"2450012\xb00034",
+    ];
+    // Every byte of the numbers replaced in turn by every byte value.
+    for at in 3..12 {
+        for b in 0..=255u8 {
+            let mut e = *b"245123456789";
+            e[at] = b;
+            cases.push(e);
+        }
+    }
+    for e in &cases {
+        let general = split::digits(&e[3..7]).zip(split::digits(&e[7..12]));
+        assert_eq!(layout::entry_numbers(e), general, "{e:?}");
+    }
+    assert_eq!(layout::entry_numbers(b"24500120003"), None);
+}

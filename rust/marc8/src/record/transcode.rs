@@ -562,6 +562,12 @@ pub(crate) fn transcode_parsed<'a>(
     else {
         return false;
     };
+    if verbatim
+        && keep.is_none()
+        && copy_as_is(raw, &parsed, opts, at, &control_number, out, problems)
+    {
+        return true;
+    }
 
     let mut conv = Converter {
         opts,
@@ -784,6 +790,68 @@ pub(crate) struct Ending<'e> {
     pub(crate) first_problem: usize,
 }
 
+/// The leader written: leader/09 set for `to`, the fixed positions repaired (the repair
+/// reported).
+fn target_leader(
+    mut leader: [u8; 24],
+    to: Target,
+    at: Place,
+    control_number: &Option<String>,
+    problems: &mut Vec<RecordProblem>,
+) -> [u8; 24] {
+    leader[9] = if to == Target::Utf8 { b'a' } else { b' ' };
+    if let Some(p) = fix_leader(&mut leader) {
+        let mut p = RecordProblem {
+            record: at.number,
+            record_offset: at.offset,
+            ..p
+        };
+        p.control_number.clone_from(control_number);
+        problems.push(p);
+    }
+    leader
+}
+
+/// A record whose every field converts as it is, written as it stands when its layout is the
+/// one [`finish`] would write (issue 22): the directory's entries in order, each field right
+/// after the one before, the base address and the record length right, a record terminator at
+/// the end and nothing after it, every tag ASCII and no 066. Then only the leader changes (as
+/// [`finish`] changes it) and the rest is copied in one piece; the bytes written are those of
+/// the field-by-field path. Returns false (nothing written, nothing reported) otherwise.
+fn copy_as_is(
+    raw: &[u8],
+    parsed: &Parsed<'_>,
+    opts: &RecordOptions,
+    at: Place,
+    control_number: &Option<String>,
+    out: &mut Vec<u8>,
+    problems: &mut Vec<RecordProblem>,
+) -> bool {
+    let base = 24 + 12 * parsed.fields.len() + 1;
+    if parsed.recovered
+        || raw.len() > MAX_RECORD
+        || parsed.leader[..5] != num::<5>(raw.len())
+        || parsed.leader[12..17] != num::<5>(base)
+    {
+        return false;
+    }
+    let mut pos = base;
+    for f in &parsed.fields {
+        let here = raw.get(pos..).map(<[u8]>::as_ptr);
+        if here != Some(f.data.as_ptr()) || !f.tag.is_ascii() || &f.tag == b"066" {
+            return false;
+        }
+        pos += f.data.len() + 1;
+    }
+    if pos + 1 != raw.len() || raw[pos] != RT {
+        return false;
+    }
+    let leader = target_leader(parsed.leader, opts.to, at, control_number, problems);
+    out.extend_from_slice(&leader);
+    out.extend_from_slice(&raw[24..]);
+    true
+}
+
 /// The end of writing a record, shared by [`transcode_with`] and the record model
 /// ([`crate::model::Record::to_iso2709`]): 066 rebuilt from the sets `used` (MARC-8), strict mode
 /// applied, leader/09 set and the leader checked, every length checked, the record written to
@@ -804,7 +872,6 @@ pub(crate) fn finish(
         control_number,
         first_problem,
     } = *end;
-    let Place { number, offset } = at;
     let reject = |problems: &mut Vec<RecordProblem>, from: usize| {
         for p in &mut problems[from..] {
             if !p.action.is_recovery() {
@@ -839,16 +906,7 @@ pub(crate) fn finish(
     if opts.strict() && conversion_problems {
         return reject(problems, first_problem);
     }
-    let mut leader = leader;
-    leader[9] = if opts.to == Target::Utf8 { b'a' } else { b' ' };
-    if let Some(p) = fix_leader(&mut leader) {
-        let p = RecordProblem {
-            record: number,
-            record_offset: offset,
-            ..p
-        };
-        problems.push(with_context(p));
-    }
+    let leader = target_leader(leader, opts.to, at, control_number, problems);
     // The pieces are read where they are (no vector of slices per record, issue 22).
     let data: &[u8] = data;
     let get = |(tag, piece): &([u8; 3], Piece<'_>)| -> ([u8; 3], usize) {
