@@ -146,3 +146,30 @@ def test_interrupted_convert_leaves_no_output(tmp_path, sig) -> None:
     else:
         assert proc.returncode == 130, err
         assert list(out_dir.iterdir()) == []
+
+
+@pytest.mark.parametrize("extra", [[], ["--to-format", "marcxml"]])
+def test_a_fifo_is_read_once_and_whole(tmp_path, extra) -> None:
+    """A FIFO input is read by the conversion alone: every record of it converted, the same
+    output as from the file (the format detection used to read its first 64 KiB and open it
+    again: the start was lost, or the conversion waited for a writer that had gone)."""
+    src = DATA / "realworld" / "lul_fre_500.mrc"
+    data = src.read_bytes()
+    assert len(data) > 4 * (64 << 10)  # more than the detection's read
+    fifo = tmp_path / "in.fifo"
+    os.mkfifo(fifo)
+    out, ref = tmp_path / "fifo.out", tmp_path / "file.out"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "marc8fast", "convert", str(fifo), str(out), "--to", "utf8", *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    with open(fifo, "wb") as w:  # opens once the converter has opened it for reading
+        w.write(data)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    r = run("convert", str(src), str(ref), "--to", "utf8", *extra)
+    assert r.returncode == 0, r.stderr
+    assert out.read_bytes() == ref.read_bytes()
+    assert "500 records read" in err and "500 records read" in r.stderr

@@ -7,6 +7,7 @@ import argparse
 import contextlib
 import json
 import os
+import stat
 import sys
 import time
 from dataclasses import asdict
@@ -214,8 +215,13 @@ _RecordFormat = Literal["iso2709", "marcxml", "json"]
 
 def _detect_format(path: str) -> _RecordFormat:
     """The input format, by the core's one detection (``detect_format``, as every reader) on
-    the file's first bytes."""
+    the file's first bytes. A pipe, a FIFO or a device is read once, by the conversion: reading
+    its first bytes here would take them from the conversion (its start was lost, or the
+    conversion waited for a writer that had gone), so it is ISO 2709 unless ``--from-format``
+    says otherwise — as standard input is (a choice, in the README)."""
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return "iso2709"
         with open(path, "rb") as fh:
             head = fh.read(64 << 10)
     except OSError:
