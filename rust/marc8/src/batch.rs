@@ -12,8 +12,14 @@ use crate::record::{skip_problem, Garbage, Next, RecordProblem, Splitter};
 
 /// Bytes read from the input at a time.
 pub const READ_CHUNK: usize = 1 << 20;
-/// Target size of a batch of records handed to a worker.
+/// Target size of a batch of records handed to a worker of a whole-file conversion.
 pub const BATCH_BYTES: usize = 1 << 20;
+/// Target size of a batch of the streaming reader ([`crate::reader::RecordReader`], under the
+/// import pipeline and `MARCReader`). Its batches come back as parsed records and columns,
+/// several times their input's size, `IN_FLIGHT_PER_JOB` of them per worker at once: they stay
+/// at the size they had before whole files took 1 MB batches (with 1 MB here a load of the
+/// 250,000 LC records peaked at 280 MB of RSS instead of 189; issue 21 asks for < 200 MB).
+pub const READER_BATCH_BYTES: usize = 256 << 10;
 
 /// Batches in flight per worker (read, being worked on, or waiting to be taken in order), for
 /// every pool that works on batches ([`crate::file`], [`crate::reader`]).
@@ -148,6 +154,8 @@ pub(crate) struct BatchReader<R: Read> {
     input: R,
     range: RecordRange,
     read_size: usize,
+    /// A batch goes out once its records reach this many bytes.
+    batch_bytes: usize,
     keep: Option<usize>,
     buf: Arc<Chunk>,
     spare: Arc<Spare>,
@@ -175,14 +183,16 @@ impl<R: Read> BatchReader<R> {
     /// A reader of `input` handling the records of `range`, asking `read_size` bytes of the input
     /// at a time; each batch keeps at most `keep` problems (`None`: all).
     pub(crate) fn new(input: R, range: RecordRange, read_size: usize, keep: Option<usize>) -> Self {
-        Self::with_spare(input, range, read_size, keep, Arc::default())
+        Self::with_spare(input, range, read_size, BATCH_BYTES, keep, Arc::default())
     }
 
-    /// [`BatchReader::new`] taking its buffers from `spare` (and giving them back there).
+    /// [`BatchReader::new`] cutting batches of `batch_bytes`, taking its buffers from `spare`
+    /// (and giving them back there).
     pub(crate) fn with_spare(
         input: R,
         range: RecordRange,
         read_size: usize,
+        batch_bytes: usize,
         keep: Option<usize>,
         spare: Arc<Spare>,
     ) -> Self {
@@ -191,6 +201,7 @@ impl<R: Read> BatchReader<R> {
             input,
             range,
             read_size,
+            batch_bytes: batch_bytes.max(1),
             keep,
             buf: Arc::new(Chunk {
                 bytes: Vec::new(),
@@ -320,7 +331,7 @@ impl<R: Read> BatchReader<R> {
             // A batch also goes out after a long stretch without records, so that progress (and
             // a stop) is not held up by garbage.
             let gathered = self.first.map_or(0, |f| self.pos - f);
-            if gathered >= BATCH_BYTES
+            if gathered >= self.batch_bytes
                 || self.items.len() >= 4096
                 || self.bytes_in >= READ_CHUNK as u64
             {
@@ -413,11 +424,12 @@ pub(crate) fn read_batches<R: Read>(
     input: R,
     range: RecordRange,
     read_size: usize,
+    batch_bytes: usize,
     keep: Option<usize>,
     spare: Arc<Spare>,
     mut send: impl FnMut(Batch) -> bool,
 ) -> io::Result<()> {
-    let mut reader = BatchReader::with_spare(input, range, read_size, keep, spare);
+    let mut reader = BatchReader::with_spare(input, range, read_size, batch_bytes, keep, spare);
     while let Some(batch) = reader.next_batch()? {
         if !send(batch) {
             break;

@@ -316,6 +316,7 @@ pub(crate) fn run_stream<R: Read + Send, W: Write>(
             input,
             range,
             stream.read_size,
+            BATCH_BYTES,
             stream.batch_keep(),
             Arc::clone(&spare),
             |batch| {
@@ -371,6 +372,7 @@ pub(crate) fn run_stream<R: Read + Send, W: Write>(
                 input,
                 range,
                 stream.read_size,
+                BATCH_BYTES,
                 stream.batch_keep(),
                 reader_spare,
                 |batch| token_rx.recv().is_ok() && work_tx.send(batch).is_ok(),

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 
-use crate::batch::IN_FLIGHT_PER_JOB;
+use crate::batch::{IN_FLIGHT_PER_JOB, READER_BATCH_BYTES};
 use crate::file::{read_batches, Batch, Item, RecordRange, StreamOptions};
 use crate::model::{ReadOptions, Record, SourceEncoding};
 use crate::record::{length_problem, RecordProblem};
@@ -146,6 +146,7 @@ impl RecordReader {
                 input,
                 RecordRange::default(),
                 stream.read_size,
+                READER_BATCH_BYTES,
                 stream.batch_keep(),
                 std::sync::Arc::default(),
                 |batch| token_rx.recv().is_ok() && work_tx.send(batch).is_ok(),
