@@ -186,12 +186,14 @@ impl RecordProblem {
 }
 
 mod detect;
+mod ending;
 mod layout;
 mod split;
 mod transcode;
 mod write;
 
 pub use detect::*;
+pub(crate) use ending::*;
 pub use layout::*;
 pub use split::*;
 pub use transcode::*;
