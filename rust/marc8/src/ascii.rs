@@ -13,13 +13,15 @@
 //! 64-bit word at a time (SWAR) rather than in 16-byte vectors, which would leave most fields to a
 //! byte-by-byte tail; the last partial word is read overlapping the previous one.
 
-const LO: u64 = 0x0101_0101_0101_0101;
-const HI: u64 = 0x8080_8080_8080_8080;
+/// 0x01 in every byte of a word (SWAR; also used by the MARCXML direct writer's scan).
+pub(crate) const LO: u64 = 0x0101_0101_0101_0101;
+/// The high bit of every byte of a word.
+pub(crate) const HI: u64 = 0x8080_8080_8080_8080;
 
 /// High bit set in each byte of `x` that is zero. Bytes above a zero byte may be flagged too
 /// (borrow), so only the lowest flag is exact, which is the one we use.
 #[inline(always)]
-fn zero_bytes(x: u64) -> u64 {
+pub(crate) fn zero_bytes(x: u64) -> u64 {
     x.wrapping_sub(LO) & !x & HI
 }
 

@@ -35,20 +35,11 @@
 use super::schema::{
     control_tag_in_schema, data_tag_in_schema, indicator_in_schema, leader_in_schema,
 };
+use crate::ascii::{zero_bytes, HI, LO};
 use crate::decoder::Normalization;
 use crate::interchange::put_num;
 use crate::model::ReadOptions;
 use crate::record::{repair_leader, Parsed, FT, SD};
-
-const LO: u64 = 0x0101_0101_0101_0101;
-const HI: u64 = 0x8080_8080_8080_8080;
-
-/// High bit set in each byte of `x` that is zero; only the lowest flag is exact (a borrow can
-/// flag bytes above a zero byte, never below one).
-#[inline(always)]
-fn zero_bytes(x: u64) -> u64 {
-    x.wrapping_sub(LO) & !x & HI
-}
 
 /// High bit set in the lowest byte of `w` that the copy must look at: a control (below 0x20:
 /// the delimiter, the terminator, anything to decline), DEL or above (UTF-8 to validate, DEL to
