@@ -14,7 +14,7 @@ from .._native import Field, PreparedBatch, Record
 from ..catalog.api import NewRecord
 from ..profile import Profile
 from .outcome import STORED_FATES, Change, Fate, Outcome, RejectReason
-from .rules import field_text
+from .rules import field_text, merge_fields
 from .store import format_sysno
 
 if TYPE_CHECKING:
@@ -355,13 +355,8 @@ class BatchPath:
         old = self.store.get(sysno)
         assert old is not None
         rec = Record.parse(data)
-        prot = self.profile.is_protected
-        dropped = [f for f in rec.fields if prot(f.tag)]
-        if dropped:
-            rec.remove_field(*dropped)
-        kept = [f.copy() for f in Record.parse(old.data).fields if prot(f.tag)]
+        kept, _ = merge_fields(rec, Record.parse(old.data), self.profile.is_protected, merge=False)
         if kept:
-            rec.add_ordered_field(*kept)
             changes.append(
                 Change(
                     f"kept {_tag_counts(kept)}",
