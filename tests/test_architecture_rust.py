@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-CRATES = [ROOT / "rust" / "marc8" / "src", ROOT / "rust" / "marc8-py" / "src"]
+CRATES = [ROOT / "rust" / name / "src" for name in ("marc8", "marc8-gfs", "marc8-py")]
 MAX_LINES = 900
 GENERATED = {"tables.rs"}
 

@@ -8,6 +8,7 @@ use pyo3::prelude::*;
 mod errors;
 mod field;
 mod formats;
+mod gfs;
 mod kinds;
 mod model;
 mod options;
@@ -35,6 +36,8 @@ mod _native {
     use crate::formats::{
         convert_records, convert_records_file, detect_format, parse_xml, read_json, RecordStream,
     };
+    #[pymodule_export]
+    use crate::gfs::{EventQueue, Z3950Hot};
     #[pymodule_export]
     use crate::model::{export_record, raw_fields, Field, Record};
     #[pymodule_export]
