@@ -293,6 +293,19 @@ def shown_status(status: str | None, host: str | None, pid: int | None) -> str |
 BOOLEAN_COLUMNS = frozenset({"deleted", "disabled"})
 
 
+@dataclass(frozen=True)
+class NativeReader:
+    """:meth:`Catalog.read_record`'s statement for native code (the Z39.50 hot path): a prepared
+    SQLite statement on a read-only connection of its own — parameter 1 the system number,
+    column 1 the record's bytes, column 2 whether it is deleted — and the addresses of the SQLite
+    functions that run it (``sqlite3_step`` ...), from the library the ``sqlite3`` module uses.
+    ``owner`` keeps the connection open; one caller at a time uses the statement."""
+
+    functions: dict[str, int]
+    statement: int
+    owner: object
+
+
 class Catalog(Protocol):
     """What the flows and services need from a catalog database (both backends implement it).
 
@@ -317,6 +330,7 @@ class Catalog(Protocol):
     # records
     def get(self, sysno: int) -> StoredRecord | None: ...
     def read_record(self, sysno: int) -> StoredRecord | None: ...  # get, in one statement
+    def native_reader(self) -> NativeReader | None: ...  # read_record for native code
     def find_by_oclc(
         self, numbers: Iterable[str], *, exclude: int | None = None
     ) -> tuple[int, str] | None: ...

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .api import StoredRecord
+from .api import NativeReader, StoredRecord
 
 #: The record and its OCLC numbers, ordered as ``get`` orders them.
 _READ_RECORD = (
@@ -23,6 +23,10 @@ class PgReads:
     if TYPE_CHECKING:
 
         def _q(self, sql: str, params: Any = ()) -> Any: ...
+
+    def native_reader(self) -> NativeReader | None:
+        """None: PostgreSQL is read through psycopg (the Z39.50 hot path is SQLite's only)."""
+        return None
 
     def read_record(self, sysno: int) -> StoredRecord | None:
         """As :meth:`get` (the record, deleted or not, with its OCLC numbers; None if there is

@@ -36,7 +36,7 @@ import weakref
 from pathlib import Path
 from typing import Any
 
-from .api import StoredRecord
+from .api import NativeReader, StoredRecord
 from .sqlite_schema import translate
 
 #: The record and its OCLC numbers (a JSON array, sorted as ``get`` sorts them by the reader:
@@ -262,6 +262,33 @@ class SQLiteReads:
         except sqlite3.Error as e:
             raise translate(self.path, e) from None
         return None if row is None else _record(row)
+
+    def native_reader(self) -> NativeReader | None:
+        """:data:`_READ_RECORD` on a read-only connection of its own, for native code (one
+        caller at a time); None where :meth:`read_record` would not read directly either (a
+        writer's or an immutable catalog, no shared SQLite library) or the file cannot be
+        opened."""
+        if not self.readonly or not self._reads_wal():
+            return None
+        lib = _load()
+        if lib is None:
+            return None
+        try:
+            direct = _Direct(lib, self.path)
+        except OSError:
+            return None
+        names = (
+            "sqlite3_bind_int64",
+            "sqlite3_step",
+            "sqlite3_reset",
+            "sqlite3_column_blob",
+            "sqlite3_column_bytes",
+            "sqlite3_column_int64",
+        )
+        functions = {
+            n: int(ctypes.cast(getattr(lib.lib, n), ctypes.c_void_p).value or 0) for n in names
+        }
+        return NativeReader(functions, direct.stmt, direct)
 
     def _open_direct(self) -> _Direct | bool:
         if not self.readonly or not self._reads_wal():

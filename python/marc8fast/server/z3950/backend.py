@@ -7,20 +7,21 @@ from __future__ import annotations
 import ctypes
 import itertools
 import math
+import os
 import re
 import threading
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ..._native import Marc8Error, Record
+from ..._native import EventQueue, Marc8Error, Record, Z3950Hot
 from ..._native import decode as marc8_decode
 from ...catalog import Catalog, QueryInterrupted, format_sysno, open_catalog
 from ...flows.exporter import CharReport, Exporter, TagFilter
 from .. import query as q
 from ..guard import LoginGuard, Policy, Verdict
+from .eventline import render
 from .watchdog import Watchdog, peer_address
 
 Log = Callable[[dict[str, object]], None]
@@ -98,15 +99,47 @@ class Config:
     policy: Policy = field(default_factory=Policy)
 
 
+class NativeSets(Mapping[str, list[int]]):
+    """A session's named result sets, kept by the hot path (:class:`Z3950Hot`), which answers
+    most searches itself: the one place they are, read and written here through it. At most
+    :data:`MAX_RESULT_SETS` (the oldest is dropped beyond)."""
+
+    def __init__(self, hot: Z3950Hot, handle: int) -> None:
+        self.hot = hot
+        self.handle = handle
+
+    def __getitem__(self, name: str) -> list[int]:
+        hits = self.hot.set_get(self.handle, name.encode("utf-8", "surrogateescape"))
+        if hits is None:
+            raise KeyError(name)
+        return hits
+
+    def __iter__(self) -> Iterator[str]:
+        names = self.hot.set_names(self.handle)
+        return (n.decode("utf-8", "surrogateescape") for n in names)
+
+    def __len__(self) -> int:
+        return len(self.hot.set_names(self.handle))
+
+    def put(self, name: str, hits: list[int]) -> None:
+        self.hot.set_put(self.handle, name.encode("utf-8", "surrogateescape"), hits)
+
+    def remove(self, name: str) -> bool:
+        return self.hot.set_remove(self.handle, name.encode("utf-8", "surrogateescape"))
+
+    def clear(self) -> None:
+        self.hot.set_clear(self.handle)
+
+
 @dataclass
 class Session:
     peer: str
+    sets: NativeSets
     user: str | None = None
     #: False for an SRU request without credentials: its explain is answered, its search refused
     authenticated: bool = True
     utf8: bool = False
     store: Catalog | None = None
-    sets: OrderedDict[str, list[int]] = field(default_factory=OrderedDict)
     exporters: dict[tuple[str, bool], Exporter] = field(default_factory=dict)
     #: monotonic time after which the running search is interrupted (0: none running)
     deadline: float = 0.0
@@ -118,41 +151,6 @@ class Session:
 #: The query Connexion sends for "Record ID Number", as YAZ renders it: answered without the
 #: parser (the same answer: one live-record lookup; anything else takes the general path).
 _SYSNO_QUERY = re.compile(r"@attrset Bib-1 @attr 1=12 ([0-9]{1,9})")
-
-
-@dataclass(frozen=True)
-class Converted:
-    """A record as one variant (encoding, element set, syntax) gives it, and what the export
-    said, kept by :class:`RecordCache`."""
-
-    stored: bytes  # the stored record it was made of
-    data: bytes
-    dropped: list[str]
-    chars: Sequence[CharReport]
-
-
-class RecordCache:
-    """Converted records by (system number, variant), at most ``size``; a hit is used only when
-    the stored record is byte for byte the one it was made of. Plain dict operations (atomic
-    under the GIL) from every session thread; a full cache drops its oldest entry."""
-
-    def __init__(self, size: int = RECORD_CACHE) -> None:
-        self.size = size
-        self.entries: OrderedDict[tuple[int, str], Converted] = OrderedDict()
-
-    def get(self, sysno: int, variant: str, stored: bytes) -> Converted | None:
-        hit = self.entries.get((sysno, variant))
-        return hit if hit is not None and hit.stored == stored else None
-
-    def put(self, sysno: int, variant: str, converted: Converted) -> None:
-        if self.size <= 0:
-            return
-        self.entries[(sysno, variant)] = converted
-        while len(self.entries) > self.size:
-            try:
-                self.entries.popitem(last=False)
-            except KeyError:  # another thread emptied it meanwhile
-                break
 
 
 def _find(store: Catalog, index: str, text: str, truncated: bool) -> set[int]:
@@ -318,7 +316,14 @@ class LoginChecker:
 
 
 class Backend:
-    def __init__(self, config: Config, log: Log, checker: LoginChecker | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        log: Log,
+        *,
+        events: EventQueue,
+        checker: LoginChecker | None = None,
+    ) -> None:
         from .. import yazgfs
 
         self.yaz = yazgfs.load()
@@ -327,7 +332,9 @@ class Backend:
         self.log = log
         self.checker = checker or LoginChecker(config.db_path, log, config.policy)
         self.sessions: dict[int, Session] = {}
-        self.cache = RecordCache()
+        #: the queue ``log`` writes to: the hot path's lines, and those rendered once for its
+        #: cache, go there too, in order
+        self.events = events
         #: thread-local: whether this session thread's Python thread state is kept (``_pin``)
         self.pinned = threading.local()
         #: session thread → monotonic time of its last call into the backend (the Watchdog's)
@@ -343,6 +350,60 @@ class Backend:
         self._delete = yazgfs.DELETE_FN(self._guard(self.delete))
         self._init = yazgfs.INIT_FN(self.init)
         self._close = yazgfs.CLOSE_FN(self.close)
+        self.hot = self._hot_path()
+        # GFS calls the hot path's handlers, which give what they do not answer to ours
+        search, fetch = self.hot.install()
+        self._hot_search = yazgfs.SEARCH_FN(search)
+        self._hot_fetch = yazgfs.FETCH_FN(fetch)
+
+    def _hot_path(self) -> Z3950Hot:
+        """The native handlers of the search by system number and its present (``docs/z3950.md``
+        section 4): YAZ's functions, our two callbacks to decline to, and the catalog's read
+        statement (none on PostgreSQL, or with ``MARC8FAST_Z3950_HOT=0``: then every request
+        is declined to the callbacks, which answer as they always did)."""
+        lib, address = self.yaz.lib, _address
+        yaz = {
+            name: address(getattr(lib, name))
+            for name in (
+                "odr_malloc",
+                "odr_strdup",
+                "oid_oidcmp",
+                "wrbuf_alloc",
+                "wrbuf_destroy",
+                "wrbuf_rewind",
+                "wrbuf_cstr",
+                "yaz_rpnquery_to_wrbuf",
+            )
+        }
+        yaz["usmarc_oid"] = self.yaz.usmarc_address
+        reader = None
+        if os.environ.get("MARC8FAST_Z3950_HOT", "1") != "0":
+            with open_catalog(self.config.db_path, readonly=True) as store:
+                reader = store.native_reader()
+        #: keeps the read connection open as long as the backend
+        self.reader = reader
+        return Z3950Hot(
+            yaz=yaz,
+            python_search=address(self._search),
+            python_fetch=address(self._fetch),
+            database=self.config.database,
+            max_sets=MAX_RESULT_SETS,
+            cache_size=RECORD_CACHE,
+            events=self.events,
+            sqlite=reader.functions if reader is not None else None,
+            statement=reader.statement if reader is not None else 0,
+        )
+
+    def _valid_until(self, session: Session) -> float:
+        """Until when the hot path may answer ``session`` without a look at the accounts: never
+        for SRU (each request its own login) or without one; always with ``no_auth``; else
+        while the accounts the last check read are less than a second old, as here."""
+        if session.http or not session.authenticated:
+            return 0.0
+        if session.user is None:
+            return math.inf
+        accounts = self.checker.accounts
+        return accounts[0] + 1.0 if accounts is not None else 0.0
 
     # Errors never reach C: a bug becomes Bib-1 diagnostic 1 on that request, and a log line.
     def _guard(self, fn: Callable[[int, Any], int]) -> Callable[[int, Any], int]:
@@ -424,6 +485,7 @@ class Backend:
                 raise q.Diagnostic(D_BAD_LOGIN, f"the login {session.user} is disabled")
         if session.store is None:
             session.store = open_catalog(self.config.db_path, readonly=True)
+        self.hot.stamp(handle, self._valid_until(session))
         return session
 
     # -- Init / Close ----------------------------------------------------------------------------
@@ -469,8 +531,11 @@ class Backend:
                 res.errcode = outcome.code
                 res.errstring = self.yaz.strdup(req.stream, outcome.text)
                 return result
+            with self.lock:
+                handle = next(self.ids)
             session = Session(
                 peer,
+                NativeSets(self.hot, handle),
                 user=outcome if isinstance(outcome, str) else None,
                 authenticated=outcome is not _ANONYMOUS,
                 http=http,
@@ -480,12 +545,12 @@ class Backend:
                 if any(c.replace("-", "").lower() == "utf8" for c in proposed):
                     session.utf8 = True
                     req.charneg_response = self.yaz.charneg_response(req.stream, "UTF-8")
-            req.bend_search = self._search
-            req.bend_fetch = self._fetch
+            req.bend_search = self._hot_search
+            req.bend_fetch = self._hot_fetch
             req.bend_delete = self._delete
             req.named_result_sets = 1
+            self.hot.open(handle, session.utf8, self._valid_until(session))
             with self.lock:
-                handle = next(self.ids)
                 self.sessions[handle] = session
             res.handle = handle
             self._pin()
@@ -557,6 +622,7 @@ class Backend:
             with self.lock:
                 session = self.sessions.pop(handle or 0, None)
                 self.activity.pop(threading.get_native_id(), None)
+            self.hot.close(handle or 0)
             if session is not None and session.store is not None:
                 session.store.close()
         except Exception as e:
@@ -607,10 +673,7 @@ class Backend:
         else:
             found = self._evaluate(session, store, pqf)
         hits = sorted(found)
-        session.sets.pop(setname, None)
-        session.sets[setname] = hits
-        while len(session.sets) > MAX_RESULT_SETS:
-            session.sets.popitem(last=False)
+        session.sets.put(setname, hits)
         rr.hits = len(hits)
         self.log({"event": "z3950_search", "query": _shown(pqf), "set": setname, "hits": len(hits)})
         return 0
@@ -709,51 +772,50 @@ class Backend:
         rec = store.read_record(sysno)
         if rec is None or rec.deleted:
             raise q.Diagnostic(D_PRESENT_ERROR, f"{format_sysno(sysno)}: the record was deleted")
-        done = self.cache.get(sysno, variant, rec.data)
-        if done is None:
-            exporter = session.exporters.get((encoding, brief))
-            if exporter is None:
-                tags = TagFilter(BRIEF_TAGS) if brief else TagFilter()
-                exporter = Exporter(store, tags=tags, encoding=encoding)
-                session.exporters[encoding, brief] = exporter
-            out, outcome = exporter.convert(rec)
-            if out is None:
-                if outcome.chars:
-                    self._log_chars(sysno, outcome.chars)
-                raise q.Diagnostic(D_PRESENT_ERROR, outcome.line())
-            if xml:
-                text = Record.parse(out).as_marcxml()
-                if text.startswith("<?xml"):
-                    text = text[text.index("?>") + 2 :].lstrip()
-                out = text.encode("utf-8")
-            done = Converted(rec.data, out, outcome.dropped, outcome.chars)
-            self.cache.put(sysno, variant, done)
-        if done.chars:
-            self._log_chars(sysno, done.chars)
-        self.log(
-            {
-                "event": "z3950_present",
-                "sysno": format_sysno(sysno),
-                "encoding": encoding,
-                "dropped": done.dropped,
-            }
-        )
-        return done.data
+        hit = self.hot.cache_get(sysno, variant, rec.data)
+        if hit is not None:
+            self.events.push_many(hit[1])
+            return hit[0]
+        exporter = session.exporters.get((encoding, brief))
+        if exporter is None:
+            tags = TagFilter(BRIEF_TAGS) if brief else TagFilter()
+            exporter = Exporter(store, tags=tags, encoding=encoding)
+            session.exporters[encoding, brief] = exporter
+        out, outcome = exporter.convert(rec)
+        if out is None:
+            if outcome.chars:
+                self.log(self._chars_event(sysno, outcome.chars))
+            raise q.Diagnostic(D_PRESENT_ERROR, outcome.line())
+        if xml:
+            text = Record.parse(out).as_marcxml()
+            if text.startswith("<?xml"):
+                text = text[text.index("?>") + 2 :].lstrip()
+            out = text.encode("utf-8")
+        # the lines every present of this conversion writes, rendered once: kept with it
+        lines = [render(self._chars_event(sysno, outcome.chars))] if outcome.chars else []
+        present: dict[str, object] = {
+            "event": "z3950_present",
+            "sysno": format_sysno(sysno),
+            "encoding": encoding,
+            "dropped": outcome.dropped,
+        }
+        lines.append(render(present))
+        self.hot.cache_put(sysno, variant, rec.data, out, lines)
+        self.events.push_many(lines)
+        return out
 
-    def _log_chars(self, sysno: int, chars: Sequence[CharReport]) -> None:
-        """One line per record: how many characters became NCRs, and the first few of them."""
+    def _chars_event(self, sysno: int, chars: Sequence[CharReport]) -> dict[str, object]:
+        """The one line of a record whose characters became NCRs: how many, the first few."""
         first = chars[0].to_dict()
         shown = "; ".join(c.line().split(": ", 1)[-1] for c in chars[:UNMAPPABLE_SHOWN])
         more = len(chars) - UNMAPPABLE_SHOWN
-        self.log(
-            {
-                "event": "z3950_unmappable",
-                "sysno": format_sysno(sysno),
-                "count": len(chars),
-                **{k: v for k, v in first.items() if k != "sysno"},
-                "message": shown + (f" (and {more} more)" if more > 0 else ""),
-            }
-        )
+        return {
+            "event": "z3950_unmappable",
+            "sysno": format_sysno(sysno),
+            "count": len(chars),
+            **{k: v for k, v in first.items() if k != "sysno"},
+            "message": shown + (f" (and {more} more)" if more > 0 else ""),
+        }
 
     # -- Delete (result sets) --------------------------------------------------------------------
 
@@ -767,13 +829,18 @@ class Backend:
         status = self.gfs.DELETE_SUCCESS
         for i in range(rr.num_setnames):
             name = (rr.setnames[i] or b"").decode("utf-8", "replace")
-            ok = session.sets.pop(name, None) is not None
+            ok = session.sets.remove(name)
             if rr.statuses:
                 rr.statuses[i] = self.gfs.DELETE_SUCCESS if ok else self.gfs.DELETE_NO_SUCH_SET
             if not ok:
                 status = self.gfs.DELETE_NO_SUCH_SET
         rr.delete_status = status
         return 0
+
+
+def _address(fn: Any) -> int:
+    """The address of a ctypes function (a library's, or a callback)."""
+    return int(ctypes.cast(fn, ctypes.c_void_p).value or 0)
 
 
 def _pythonapi_ensure() -> None:

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..._native import Z3950Hot
+
 Log = Callable[[dict[str, object]], None]
 
 
@@ -115,9 +117,16 @@ class Watchdog:
     TCP_INFO_BYTES_RECEIVED = 128  # tcpi_bytes_received
 
     def __init__(
-        self, activity: dict[int, float], deadline: float, emit: Log, per_address: int = 0
+        self,
+        activity: dict[int, float],
+        deadline: float,
+        emit: Log,
+        per_address: int = 0,
+        hot: Z3950Hot | None = None,
     ) -> None:
         self.activity = activity
+        #: the native hot path, which notes the requests it answers as ``settle`` does
+        self.hot = hot
         self.deadline = deadline
         #: connections one address may hold (0: no limit); beyond, the slowest are closed
         self.per_address = per_address
@@ -202,6 +211,8 @@ class Watchdog:
             known = self._unknown_connection(peer)
             if known is not None:
                 self.fds[tid] = known
+                if self.hot is not None:
+                    self.hot.watch_fd(tid, *known)
         if known is None:
             return
         received = self._received(*known)
@@ -263,7 +274,19 @@ class Watchdog:
                     return None  # several: which one is not known (the time rule decides)
         return found[0] if found else None
 
+    def _take_hot_notes(self) -> None:
+        """The hot path's notes since the last sweep, where they are newer than the backend's:
+        when each session thread's last call ended, and its connection's bytes then."""
+        if self.hot is None:
+            return
+        for tid, when, settled in self.hot.watch_take():
+            if when >= self.activity.get(tid, 0.0):
+                self.activity[tid] = when
+                if settled is not None:
+                    self.settled[tid] = settled
+
     def sweep(self, now: float, mem: int) -> None:
+        self._take_hot_notes()
         seen: set[tuple[int, int]] = set()
         fds: dict[int, tuple[int, int]] = {}
         by_address: dict[str, list[tuple[bool, float, int, int, tuple[int, int]]]] = {}
@@ -297,6 +320,8 @@ class Watchdog:
             last = self.activity.get(tid, conn.first_seen)
             by_address.setdefault(host, []).append((pending, last, fd, inode, key))
         self.fds = fds
+        if self.hot is not None:
+            self.hot.watch_fds(fds)
         if self.per_address:
             for host, conns in by_address.items():
                 if len(conns) <= self.per_address:
