@@ -62,15 +62,23 @@ class Server:
 
 
 @contextmanager
-def serving(db: Path, *extra: str, runner: bool = False) -> Iterator[Server]:
+def serving(
+    db: Path, *extra: str, runner: bool = False, env: dict[str, str] | None = None
+) -> Iterator[Server]:
     """``marc8fast serve --z3950 127.0.0.1:0`` (or, with ``runner``, the development runner
-    ``python -m marc8fast.server.z3950`` for the knobs serve does not expose); stops it after."""
+    ``python -m marc8fast.server.z3950`` for the knobs serve does not expose), with ``env``
+    added to the environment; stops it after."""
     if runner:
         cmd = [sys.executable, "-m", "marc8fast.server.z3950", str(db), *extra]
     else:
         cmd = [MARC8FAST, "serve", "--db", str(db), "--z3950", "127.0.0.1:0", *extra]
     proc = subprocess.Popen(
-        cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        cmd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **env} if env else None,
     )
     lines: list[str] = []
     ports: dict[str, int] = {}
