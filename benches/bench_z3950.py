@@ -265,6 +265,12 @@ def main() -> int:
         help="also serve with the marc8fast package found in DIR (another checkout's python/)",
     )
     ap.add_argument(
+        "--python-path",
+        action="store_true",
+        help="also our server with its native hot path off (MARC8FAST_Z3950_HOT=0): every "
+        "request answered by the Python backend, as before the hot path",
+    )
+    ap.add_argument(
         "--client",
         choices=("c", "python"),
         default="c",
@@ -303,6 +309,13 @@ def main() -> int:
             serve = ["serve", "--z3950", "127.0.0.1:0", "--log", os.devnull, "--db"]
             for name, db in dbs.items():
                 servers[name] = start([MARC8FAST, *serve, db], r"listening z3950 \S+:(\d+)", None)
+                if a.python_path:
+                    servers[f"{name} (Python path)"] = start(
+                        [MARC8FAST, *serve, db],
+                        r"listening z3950 \S+:(\d+)",
+                        None,
+                        env={**os.environ, "MARC8FAST_Z3950_HOT": "0"},
+                    )
                 if a.baseline:
                     servers[f"{name} (baseline)"] = start(
                         [sys.executable, "-m", "marc8fast", *serve, db],
@@ -335,7 +348,7 @@ def main() -> int:
                     if name == "yaz-ztest":
                         continue
                     port = servers[name][1]
-                    label = "marc8fast serve" + (" (baseline)" if "baseline" in name else "")
+                    label = "marc8fast serve" + (f" ({name.split(' (')[1]}" if " (" in name else "")
                     rows.append((label, name, f"tcp:127.0.0.1:{port}/catalog", queries, "bench"))
                 for label, catalog, target, qs, user in rows:
                     server = servers["yaz-ztest" if catalog == "-" else catalog][0]
