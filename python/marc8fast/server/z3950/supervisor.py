@@ -17,6 +17,7 @@ from ..._native import Marc8Error
 from ...catalog import is_url, open_catalog
 from .. import query as q
 from ..guard import Policy
+from ..log import RequestLog
 from .backend import (
     DEFAULT_DATABASE,
     IDLE_TIMEOUT,
@@ -96,16 +97,18 @@ class Handle:
         return True
 
     def _read(self, proc: subprocess.Popen[bytes], ready: threading.Event) -> None:
-        """The child's events → the log. A line that cannot be read is logged as what it is;
-        if reading itself fails, the child is killed (and restarted): its events never pile up
-        unread."""
+        """The child's events → the log, as they come (a batch every 0.1 s, written to the log
+        as one). A line that cannot be read is logged as what it is; if reading itself fails,
+        the child is killed (and restarted): its events never pile up unread."""
         assert proc.stdout is not None
+        pending = b""
         try:
-            for raw in proc.stdout:
-                try:
-                    self._event(raw, ready)
-                except Exception as e:  # a bad line or a failing logger: said, and go on
-                    self._log({"event": "error", "where": "z3950_events", "error": repr(e)})
+            while True:
+                chunk = proc.stdout.read1(1 << 16)
+                *lines, pending = (pending + chunk).split(b"\n") if chunk else [pending, b""]
+                self._events([line for line in lines if line], ready)
+                if not chunk:
+                    break
         except Exception as e:
             self._log({"event": "error", "where": "z3950_events", "error": repr(e)})
             if proc.poll() is None:
@@ -113,7 +116,29 @@ class Handle:
         finally:
             ready.set()
 
+    def _events(self, lines: list[bytes], ready: threading.Event) -> None:
+        entries: list[dict[str, object]] = []
+        for raw in lines:
+            try:
+                entry = self._entry(raw, ready)
+            except Exception as e:  # a bad line: said, and go on
+                entry = {"event": "error", "where": "z3950_events", "error": repr(e)}
+            if entry is not None:
+                entries.append(entry)
+        if isinstance(self.log, RequestLog):
+            self.log.write_many(entries)
+        else:
+            for entry in entries:
+                self._log(entry)
+
     def _event(self, raw: bytes, ready: threading.Event) -> None:
+        """One line of the child, logged (or taken: the ``ready`` line)."""
+        entry = self._entry(raw, ready)
+        if entry is not None:
+            self._log(entry)
+
+    def _entry(self, raw: bytes, ready: threading.Event) -> dict[str, object] | None:
+        """The log entry of one line of the child (None for the ``ready`` line, taken here)."""
         line = raw.decode("utf-8", "replace")
         try:
             event = json.loads(line)
@@ -124,10 +149,10 @@ class Handle:
         if event.get("event") == "ready":
             self.ports = {k: int(v) for k, v in event.get("ports", {}).items()}
             ready.set()
-            return
+            return None
         if event.get("event") == "fatal" and not ready.is_set():
             self.failure = str(event.get("error"))
-        self._log({k: printable(v) if isinstance(v, str) else v for k, v in event.items()})
+        return {k: printable(v) if isinstance(v, str) else v for k, v in event.items()}
 
     def _log(self, event: dict[str, object]) -> None:
         try:
