@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import os
 import shutil
@@ -12,6 +13,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from typing import cast
 
 from ..._native import Marc8Error
 from ...catalog import is_url, open_catalog
@@ -101,10 +103,11 @@ class Handle:
         as one). A line that cannot be read is logged as what it is; if reading itself fails,
         the child is killed (and restarted): its events never pile up unread."""
         assert proc.stdout is not None
+        stdout = cast(io.BufferedReader, proc.stdout)  # Popen's pipe, not typed as what it is
         pending = b""
         try:
             while True:
-                chunk = proc.stdout.read1(1 << 16)
+                chunk = stdout.read1(1 << 16)
                 *lines, pending = (pending + chunk).split(b"\n") if chunk else [pending, b""]
                 self._events([line for line in lines if line], ready)
                 if not chunk:
