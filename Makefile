@@ -38,6 +38,7 @@ test: test-rust test-python
 test-rust:
 	cargo test -p marc8 --all-targets
 	cargo test -p marc8 --doc
+	cargo test -p marc8-gfs
 
 # pytest exits 5 when it collects no test: that is a failure too, said plainly.
 test-python: build-dev
