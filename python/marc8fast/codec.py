@@ -16,10 +16,15 @@ from __future__ import annotations
 
 import codecs
 import warnings
-from typing import Any
 
 from . import _native
 from .kinds import ProblemKind
+
+# ``typing`` for the type checker only: importing the package stays light (issue 22: the start
+# of a whole ``marc8fast convert`` process).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 NAMES = frozenset({"marc8", "marc_8", "marc-8"})
 CODEC_NAME = "marc-8"

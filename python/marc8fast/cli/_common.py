@@ -1,6 +1,7 @@
 """What every command of the ``marc8fast`` CLI shares: the exit codes, the progress bar,
-argument types, the input and output guards, the catalog opener, and the one problem line
-(:class:`Issue`)."""
+argument types, the input and output guards and the catalog opener. The one problem line
+(:class:`~marc8fast.cli._issue.Issue`) is in :mod:`._issue`, imported by the commands that
+list problems when they do."""
 
 from __future__ import annotations
 
@@ -9,14 +10,17 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 from enum import IntEnum
-from typing import Any, Literal, TextIO
 
-from .._native import PROBLEM_KINDS, RecordProblem
+from .._native import PROBLEM_KINDS
 from .._output import AtomicText
-from .._problems import hex_of, problem_line, shown_bytes
-from ..kinds import JUNK_KINDS
+
+# ``typing`` is not imported at run time (it is for the type checker only): the modules that
+# ``marc8fast convert`` loads before the conversion starts leave out ``typing``, ``dataclasses``
+# and ``json`` (issue 22: 10-15 ms of a whole process's start). ``Issue`` is in :mod:`._issue`.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Literal, TextIO
 
 
 class ExitCode(IntEnum):
@@ -123,49 +127,6 @@ def _progress(
     """``total``: bytes (or records, ``unit="records"``) to go through, None if not known."""
     enabled = args.verbosity >= 1 and not args.no_progress and sys.stderr.isatty()
     return Progress(label, total, enabled, sys.stderr, unit)
-
-
-@dataclass
-class Issue:
-    """One problem found in one record of one file."""
-
-    file: str
-    record: int | None  # None for junk (bytes between records that are no record)
-    record_offset: int
-    control_number: str | None
-    tag: str | None
-    occurrence: int | None
-    subfield: str | None
-    offset: int | None
-    field_offset: int | None
-    kind: str
-    severity: str  # "info", "warning" or "error" (marc8fast.PROBLEM_KINDS)
-    bytes: str  # upper-case hex, space-separated
-    text: str  # the bytes or character as shown
-    message: str
-
-    @classmethod
-    def from_problem(cls, file: str, p: RecordProblem) -> Issue:
-        return cls(
-            file=file,
-            record=None if p.kind in JUNK_KINDS else p.record,
-            record_offset=p.record_offset,
-            control_number=p.control_number,
-            tag=p.tag,
-            occurrence=p.occurrence,
-            subfield=p.subfield,
-            offset=p.offset,
-            field_offset=p.field_offset,
-            kind=p.kind,
-            severity=p.severity,
-            bytes=hex_of(p.bytes),
-            text=shown_bytes(p.kind, p.bytes),
-            message=p.message,
-        )
-
-    def line(self) -> str:
-        """The one layout of a problem line (:mod:`marc8fast._problems`)."""
-        return problem_line(self.file, asdict(self))
 
 
 def _no_records_why(size: int) -> str:

@@ -5,13 +5,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import stat
 import sys
 import time
-from dataclasses import asdict
-from typing import IO, Any, Literal
 
 from .. import transcode_file
 from .._native import RecordProblem, Report, convert_records_file, detect_format
@@ -22,7 +19,6 @@ from ._common import (
     EXIT_ERROR,
     EXIT_OK,
     EXIT_PROBLEMS,
-    Issue,
     _count,
     _error,
     _fails,
@@ -33,6 +29,13 @@ from ._common import (
     _progress,
     _verbosity,
 )
+
+# Imported when needed, not here (issue 22: a whole ``convert`` process's start): ``json`` and
+# the problem line (:mod:`._issue`, with ``dataclasses``) only when a problem is listed or a
+# report written; ``typing`` only by the type checker.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import IO, Any, Literal
 
 
 def register(sub: Any) -> None:
@@ -153,6 +156,10 @@ def _convert_iso2709(args: argparse.Namespace, tmp: str) -> tuple[int, Report | 
     # when the conversion is done; only the problems listed on stderr are kept in memory.
     fh: IO[str] | None = None
     if args.report:
+        import json
+
+        from ._issue import Issue
+
         try:
             fh = open(temp_path(args.report), "x", encoding="utf-8")
             give_new_file_mode(fh.fileno())
@@ -161,7 +168,7 @@ def _convert_iso2709(args: argparse.Namespace, tmp: str) -> tuple[int, Report | 
 
     def found(p: RecordProblem) -> None:
         assert fh is not None
-        line = json.dumps(asdict(Issue.from_problem(src, p)), ensure_ascii=False) + "\n"
+        line = json.dumps(Issue.from_problem(src, p).as_dict(), ensure_ascii=False) + "\n"
         try:
             fh.write(line)
         except OSError as e:
@@ -210,7 +217,8 @@ def _convert_iso2709(args: argparse.Namespace, tmp: str) -> tuple[int, Report | 
     return EXIT_OK, report, time.perf_counter() - t0
 
 
-_RecordFormat = Literal["iso2709", "marcxml", "json"]
+if TYPE_CHECKING:
+    _RecordFormat = Literal["iso2709", "marcxml", "json"]
 
 
 def _detect_format(path: str) -> _RecordFormat:
@@ -275,12 +283,16 @@ def _convert_summary(
 ) -> int:
     src, dst = args.input, args.output
     if args.report and write_report:
+        import json
+
+        from ._issue import Issue
+
         try:
             out = AtomicText(args.report)
             try:
                 for p in report.problems:
                     i = Issue.from_problem(src, p)
-                    out.write(json.dumps(asdict(i), ensure_ascii=False) + "\n")
+                    out.write(json.dumps(i.as_dict(), ensure_ascii=False) + "\n")
             except BaseException:
                 out.discard()
                 raise
@@ -289,8 +301,11 @@ def _convert_summary(
             return _error(_os_error(e, args.report))
     if args.verbosity >= 1:
         listed = report.problems
-        for p in listed:
-            sys.stderr.write(Issue.from_problem(src, p).line() + "\n")
+        if listed:
+            from ._issue import Issue
+
+            for p in listed:
+                sys.stderr.write(Issue.from_problem(src, p).line() + "\n")
         more = report.problem_count() - len(listed)
         if more > 0:
             where = f" (all in {args.report})" if args.report else " (--report FILE.jsonl)"

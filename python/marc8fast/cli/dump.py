@@ -12,7 +12,6 @@ from ._common import (
     EXIT_ERROR,
     EXIT_OK,
     EXIT_PROBLEMS,
-    Issue,
     _error,
     _fails,
     _input_file_ok,
@@ -20,6 +19,7 @@ from ._common import (
     _os_error,
     _size,
 )
+from ._issue import Issue
 
 
 def register(sub: Any) -> None:

@@ -1,7 +1,7 @@
 """``marc8fast validate FILE... | -``: checks every record (structure, encoding, and with
 ``--for-export`` every character MARC-8 lacks) and prints one line per problem.
 
-The results are collected (:class:`~marc8fast.cli._common.Issue`, :class:`FileResult`) apart
+The results are collected (:class:`~marc8fast.cli._issue.Issue`, :class:`FileResult`) apart
 from the reporters that print them (:class:`TextReporter`, :class:`JsonReporter`,
 :class:`JsonlReporter`)."""
 
@@ -24,7 +24,6 @@ from ._common import (
     EXIT_ERROR,
     EXIT_OK,
     EXIT_PROBLEMS,
-    Issue,
     Progress,
     _count,
     _fails,
@@ -34,6 +33,7 @@ from ._common import (
     _progress,
     _verbosity,
 )
+from ._issue import Issue
 
 
 def register(sub: Any) -> None:

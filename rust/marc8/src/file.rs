@@ -1,8 +1,8 @@
 //! Whole files: streaming, multi-threaded record conversion with bounded memory.
 //!
 //! The input is read in chunks and split into records ([`crate::record::next_record`]); records
-//! are grouped into batches of about [`BATCH_BYTES`], converted by `jobs` worker threads, and
-//! written in input order. At most a fixed number of batches is in flight, so memory does not grow
+//! are grouped into batches of about [`BATCH_BYTES`], converted by `jobs` threads (the calling
+//! thread one of them, and the one that writes), and written in input order. At most a fixed number of batches is in flight, so memory does not grow
 //! with the file. [`transcode_file`] writes to a temporary file beside the destination and renames
 //! it into place only when everything went well: there is never a half-written output, and the
 //! input is never overwritten.
@@ -20,12 +20,11 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::Path;
-use std::sync::mpsc::{sync_channel, Receiver};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 pub(crate) use crate::atomic::same_file;
 use crate::atomic::AtomicFile;
-pub(crate) use crate::batch::{read_batches, Batch, Item, Spare, IN_FLIGHT_PER_JOB};
+pub(crate) use crate::batch::{read_batches, Batch, Item, Spare};
 pub use crate::batch::{RecordRange, BATCH_BYTES, READ_CHUNK};
 use crate::record::{length_problem, transcode_with, RecordOptions, RecordProblem, Scratch};
 
@@ -298,7 +297,8 @@ pub fn transcode_stream_with<R: Read + Send, W: Write>(
 
 /// The pipeline of [`transcode_stream`] with the per-batch work as a parameter: reads `input`
 /// (the records of `range`), runs `work` on each batch on `jobs` threads, writes the batches'
-/// output to `output` in input order and merges their reports.
+/// output to `output` in input order and merges their reports. One job: all in the calling
+/// thread; more: `jobs` threads in all, the calling thread one of them ([`pool`]).
 pub(crate) fn run_stream<R: Read + Send, W: Write>(
     input: R,
     output: &mut W,
@@ -308,9 +308,9 @@ pub(crate) fn run_stream<R: Read + Send, W: Write>(
     work: &(dyn Fn(Batch) -> Done + Sync),
     on_batch: &mut OnBatch<'_>,
 ) -> io::Result<FileReport> {
-    let mut total = FileReport::default();
-    let spare = Arc::new(Spare::default());
     if jobs <= 1 {
+        let mut total = FileReport::default();
+        let spare = Arc::new(Spare::default());
         let mut failed = None;
         read_batches(
             input,
@@ -339,78 +339,7 @@ pub(crate) fn run_stream<R: Read + Send, W: Write>(
             None => Ok(total),
         };
     }
-    let in_flight = jobs * IN_FLIGHT_PER_JOB;
-    std::thread::scope(|scope| {
-        let (work_tx, work_rx) = sync_channel::<Batch>(jobs);
-        let (done_tx, done_rx) = sync_channel::<Done>(in_flight);
-        let (token_tx, token_rx) = sync_channel::<()>(in_flight);
-        for _ in 0..in_flight {
-            let _ = token_tx.send(());
-        }
-        let work_rx: Arc<Mutex<Receiver<Batch>>> = Arc::new(Mutex::new(work_rx));
-        for _ in 0..jobs {
-            let work_rx = Arc::clone(&work_rx);
-            let done_tx = done_tx.clone();
-            scope.spawn(move || loop {
-                let next = match work_rx.lock() {
-                    Ok(rx) => rx.recv(),
-                    Err(_) => return,
-                };
-                let Ok(batch) = next else { return };
-                if done_tx.send(work(batch)).is_err() {
-                    return;
-                }
-            });
-        }
-        // Only the workers hold the work queue's receiver and only they send results, so if
-        // they all stop, the reader's sends fail instead of blocking forever.
-        drop(work_rx);
-        drop(done_tx);
-        let reader_spare = Arc::clone(&spare);
-        let reader = scope.spawn(move || {
-            read_batches(
-                input,
-                range,
-                stream.read_size,
-                BATCH_BYTES,
-                stream.batch_keep(),
-                reader_spare,
-                |batch| token_rx.recv().is_ok() && work_tx.send(batch).is_ok(),
-            )
-        });
-        let mut waiting: BTreeMap<usize, Done> = BTreeMap::new();
-        let mut next_id = 0;
-        let mut failed: Option<io::Error> = None;
-        for done in done_rx.iter() {
-            waiting.insert(done.id, done);
-            while let Some(done) = waiting.remove(&next_id) {
-                next_id += 1;
-                if failed.is_none() {
-                    if let Err(e) = output.write_all(&done.out) {
-                        failed = Some(e);
-                    }
-                    spare.give_output(done.out);
-                    if !absorb(&mut total, done.report, stream, on_batch) {
-                        failed = Some(stopped());
-                    }
-                }
-                let _ = token_tx.send(());
-            }
-            if failed.is_some() {
-                // Stop the reader: it is blocked on a token or on the work queue.
-                break;
-            }
-        }
-        drop(done_rx);
-        drop(token_tx);
-        let read = reader
-            .join()
-            .unwrap_or_else(|_| Err(io::Error::other("the reader thread panicked")));
-        match (failed, read) {
-            (Some(e), _) | (None, Err(e)) => Err(e),
-            (None, Ok(())) => Ok(total),
-        }
-    })
+    pool::run_shared(input, output, range, jobs, stream, work, on_batch)
 }
 
 /// Converts the file `src` into `dst`, atomically: the output is written to a temporary file in
@@ -604,6 +533,8 @@ mod stop_tests {
         }
     }
 }
+
+mod pool;
 
 #[cfg(test)]
 mod stream_tests;
