@@ -35,8 +35,16 @@ struct State {
     error: Option<io::Error>,
 }
 
+/// The one reader, and whether it has ended (nothing more, or an error): a thread that took a
+/// slot before another thread's read failed must not read on past the failure (a reader may
+/// give data again after an error; one job stops at the first).
+struct Input<R: Read> {
+    batches: BatchReader<R>,
+    ended: bool,
+}
+
 struct Shared<R: Read> {
-    reader: Mutex<BatchReader<R>>,
+    reader: Mutex<Input<R>>,
     state: Mutex<State>,
     /// Told when a batch's output is handed back, when a batch is written, when reading ends.
     changed: Condvar,
@@ -56,11 +64,16 @@ impl<R: Read> Shared<R> {
         }
         s.outstanding += 1;
         drop(s);
-        let read = self
-            .reader
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .next_batch();
+        let read = {
+            let mut input = self.reader.lock().unwrap_or_else(|e| e.into_inner());
+            if input.ended {
+                Ok(None)
+            } else {
+                let read = input.batches.next_batch();
+                input.ended = !matches!(read, Ok(Some(_)));
+                read
+            }
+        };
         let mut s = self.state();
         match read {
             Ok(Some(batch)) => return Some(batch),
@@ -135,14 +148,17 @@ pub(super) fn run_shared<R: Read + Send, W: Write>(
 ) -> io::Result<FileReport> {
     let spare = Arc::new(Spare::default());
     let shared = Shared {
-        reader: Mutex::new(BatchReader::with_spare(
-            input,
-            range,
-            stream.read_size,
-            BATCH_BYTES,
-            stream.batch_keep(),
-            Arc::clone(&spare),
-        )),
+        reader: Mutex::new(Input {
+            batches: BatchReader::with_spare(
+                input,
+                range,
+                stream.read_size,
+                BATCH_BYTES,
+                stream.batch_keep(),
+                Arc::clone(&spare),
+            ),
+            ended: false,
+        }),
         state: Mutex::new(State::default()),
         changed: Condvar::new(),
         limit: jobs * IN_FLIGHT_PER_JOB,
