@@ -160,18 +160,48 @@ pub fn install(hot: Arc<Hot>) -> bool {
     HOT.set(hot).is_ok()
 }
 
-/// GFS's search handler.
+/// A GFS request the hot path may answer: where its diagnostic goes.
+trait Request {
+    fn fail(&mut self, code: c_int);
+}
+
+impl Request for SearchRR {
+    fn fail(&mut self, code: c_int) {
+        self.errcode = code;
+    }
+}
+
+impl Request for FetchRR {
+    fn fail(&mut self, code: c_int) {
+        self.errcode = code;
+    }
+}
+
+type Answer<RR> = unsafe fn(&Hot, usize, *mut RR) -> Option<c_int>;
+type Handler<RR> = unsafe extern "C" fn(*mut c_void, *mut RR) -> c_int;
+
+/// Answers GFS's request with `answer`, or gives it to the Python handler `python` picks when
+/// `answer` declines (or panics). Bib-1 diagnostic 1 (system error) if no hot path is installed
+/// (the handlers are set only after it is).
 ///
 /// # Safety
-/// Called by GFS with its handle and a valid `bend_search_rr`.
-pub unsafe extern "C" fn search(handle: *mut c_void, rr: *mut SearchRR) -> c_int {
+/// `rr` is GFS's request for this call, of the kind `answer` and the handler take.
+unsafe fn dispatch<RR: Request>(
+    handle: *mut c_void,
+    rr: *mut RR,
+    answer: Answer<RR>,
+    python: fn(&Config) -> Handler<RR>,
+) -> c_int {
     let Some(hot) = HOT.get() else {
-        // SAFETY: GFS's request.
-        return unsafe { refuse_search(rr) };
+        // SAFETY: GFS's request, or NULL.
+        if let Some(rr) = unsafe { rr.as_mut() } {
+            rr.fail(1);
+        }
+        return 0;
     };
     // SAFETY: rr is GFS's request, valid for this call.
     let done = catch_unwind(AssertUnwindSafe(|| unsafe {
-        hot.search(handle as usize, rr)
+        answer(hot, handle as usize, rr)
     }));
     match done {
         Ok(Some(rc)) => {
@@ -181,9 +211,18 @@ pub unsafe extern "C" fn search(handle: *mut c_void, rr: *mut SearchRR) -> c_int
         _ => {
             hot.declined.fetch_add(1, Ordering::Relaxed);
             // SAFETY: the Python handler GFS would have called, with GFS's arguments.
-            unsafe { (hot.config.python_search)(handle, rr) }
+            unsafe { python(&hot.config)(handle, rr) }
         }
     }
+}
+
+/// GFS's search handler.
+///
+/// # Safety
+/// Called by GFS with its handle and a valid `bend_search_rr`.
+pub unsafe extern "C" fn search(handle: *mut c_void, rr: *mut SearchRR) -> c_int {
+    // SAFETY: as the caller promises.
+    unsafe { dispatch(handle, rr, Hot::search, |c| c.python_search) }
 }
 
 /// GFS's fetch handler (one record of a Present).
@@ -191,40 +230,8 @@ pub unsafe extern "C" fn search(handle: *mut c_void, rr: *mut SearchRR) -> c_int
 /// # Safety
 /// Called by GFS with its handle and a valid `bend_fetch_rr`.
 pub unsafe extern "C" fn fetch(handle: *mut c_void, rr: *mut FetchRR) -> c_int {
-    let Some(hot) = HOT.get() else {
-        // SAFETY: GFS's request.
-        return unsafe { refuse_fetch(rr) };
-    };
-    // SAFETY: rr is GFS's request, valid for this call.
-    let done = catch_unwind(AssertUnwindSafe(|| unsafe {
-        hot.fetch(handle as usize, rr)
-    }));
-    match done {
-        Ok(Some(rc)) => {
-            hot.answered.fetch_add(1, Ordering::Relaxed);
-            rc
-        }
-        _ => {
-            hot.declined.fetch_add(1, Ordering::Relaxed);
-            // SAFETY: the Python handler GFS would have called, with GFS's arguments.
-            unsafe { (hot.config.python_fetch)(handle, rr) }
-        }
-    }
-}
-
-/// Bib-1 diagnostic 1 (system error): the handlers were set without a hot path installed.
-unsafe fn refuse_search(rr: *mut SearchRR) -> c_int {
-    if let Some(rr) = unsafe { rr.as_mut() } {
-        rr.errcode = 1;
-    }
-    0
-}
-
-unsafe fn refuse_fetch(rr: *mut FetchRR) -> c_int {
-    if let Some(rr) = unsafe { rr.as_mut() } {
-        rr.errcode = 1;
-    }
-    0
+    // SAFETY: as the caller promises.
+    unsafe { dispatch(handle, rr, Hot::fetch, |c| c.python_fetch) }
 }
 
 /// The bytes of a C string (None for NULL).
@@ -300,13 +307,17 @@ impl Hot {
         })
     }
 
-    /// The hot path's Search, or None to let the Python handler answer.
-    unsafe fn search(&self, handle: usize, rr: *mut SearchRR) -> Option<c_int> {
+    /// The reader and the session `handle`, if the hot path may answer it now (it has a reader,
+    /// and the session's login was looked at less than a second ago, or needs none).
+    fn ready(&self, handle: usize) -> Option<(&Reader, Arc<crate::sessions::Session>)> {
         let reader = self.config.reader.as_ref()?;
         let session = self.sessions.get(handle)?;
-        if !session.valid(monotonic()) {
-            return None;
-        }
+        session.valid(monotonic()).then_some((reader, session))
+    }
+
+    /// The hot path's Search, or None to let the Python handler answer.
+    unsafe fn search(&self, handle: usize, rr: *mut SearchRR) -> Option<c_int> {
+        let (reader, session) = self.ready(handle)?;
         // SAFETY: GFS's request, valid for this call.
         let rr = unsafe { rr.as_mut() }?;
         let db = self.config.database.as_bytes();
@@ -362,11 +373,7 @@ impl Hot {
 
     /// The hot path's fetch, or None to let the Python handler answer.
     unsafe fn fetch(&self, handle: usize, rr: *mut FetchRR) -> Option<c_int> {
-        let reader = self.config.reader.as_ref()?;
-        let session = self.sessions.get(handle)?;
-        if !session.valid(monotonic()) {
-            return None;
-        }
+        let (reader, session) = self.ready(handle)?;
         // SAFETY: GFS's request, valid for this call.
         let rr = unsafe { rr.as_mut() }?;
         // SAFETY: a string of the request, or NULL.
