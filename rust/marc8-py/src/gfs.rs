@@ -188,10 +188,6 @@ impl Z3950Hot {
         self.inner.cache.put(sysno, variant, converted);
     }
 
-    fn cache_len(&self) -> usize {
-        self.inner.cache.len()
-    }
-
     /// The hot path's watchdog notes since the last take: (thread id, time, (inode, bytes
     /// received) or None).
     #[allow(clippy::type_complexity)]
