@@ -425,6 +425,12 @@ impl Decoder {
                 self.base::<NCR>(' ', off, 1, dst, problems)?;
                 Ok(Some(1))
             }
+            // Basic Latin as G0 maps every graphic byte to itself (a test holds the generated
+            // table to that): the base is written without the table look-up (issue 22).
+            0x21..=0x7E if self.g0 == Charset::Ascii => {
+                self.base::<NCR>(char::from(b), off, 1, dst, problems)?;
+                Ok(Some(1))
+            }
             0x21..=0x7E => self.graphic::<NCR>(s, off, last, false, dst, problems),
             0xA1..=0xFE => self.graphic::<NCR>(s, off, last, true, dst, problems),
             // The four C1 codes MARC-8 defines, independent of the designated sets. They are not
@@ -832,17 +838,7 @@ pub fn decode_append(
     dst: &mut String,
     problems: &mut Vec<Problem>,
 ) -> Result<(), Problem> {
-    if is_verbatim(src, options.expand_ncr) {
-        dst.push_str(ascii_str(src));
-        return Ok(());
-    }
-    let start = dst.len();
-    Decoder::new(*options).decode_to_string(src, dst, true, problems)?;
-    if options.normalize != Normalization::None {
-        let tail = dst.split_off(start);
-        dst.push_str(&normalize(tail, options.normalize));
-    }
-    Ok(())
+    append_decoded(src, Decoder::new(*options), dst, problems)
 }
 
 /// [`decode_append`] for MARC field data (a subfield or a control field): tab, line feed and
@@ -853,15 +849,35 @@ pub(crate) fn decode_field_append(
     dst: &mut String,
     problems: &mut Vec<Problem>,
 ) -> Result<(), Problem> {
-    if is_verbatim(src, options.expand_ncr) {
-        dst.push_str(ascii_str(src));
+    append_decoded(src, Decoder::for_field_data(*options), dst, problems)
+}
+
+/// [`decode_append`] with a fresh decoder of either kind. The bytes that convert as they are
+/// at the start are scanned once (issue 22): copied, then the decoder starts after them, where
+/// it would have been after copying them itself (nothing pending, offsets counted from the
+/// start of `src`).
+fn append_decoded(
+    src: &[u8],
+    mut decoder: Decoder,
+    dst: &mut String,
+    problems: &mut Vec<Problem>,
+) -> Result<(), Problem> {
+    let n = if decoder.opts.expand_ncr {
+        copyable_prefix::<true>(src)
+    } else {
+        copyable_prefix::<false>(src)
+    };
+    let start = dst.len();
+    dst.push_str(ascii_str(&src[..n]));
+    if n == src.len() {
         return Ok(());
     }
-    let start = dst.len();
-    Decoder::for_field_data(*options).decode_to_string(src, dst, true, problems)?;
-    if options.normalize != Normalization::None {
+    decoder.pos = n;
+    decoder.decode_to_string(&src[n..], dst, true, problems)?;
+    let form = decoder.opts.normalize;
+    if form != Normalization::None {
         let tail = dst.split_off(start);
-        dst.push_str(&normalize(tail, options.normalize));
+        dst.push_str(&normalize(tail, form));
     }
     Ok(())
 }

@@ -411,3 +411,16 @@ fn offsets_continue_after_set_state() {
         ]
     );
 }
+
+#[test]
+fn basic_latin_maps_every_graphic_byte_to_itself() {
+    // The decoder writes G0 = ASCII's graphic bytes without looking them up: the generated table
+    // must agree, byte for byte.
+    for b in 0x21u8..=0x7E {
+        assert_eq!(
+            Charset::Ascii.lookup(b),
+            Some(crate::charset::Mapping::Base(char::from(b))),
+            "byte {b:#04x}"
+        );
+    }
+}

@@ -347,6 +347,15 @@ fn fields_span<'a>(raw: &'a [u8], fields: &[RawField<'_>]) -> &'a [u8] {
     raw.get(from..to).unwrap_or_default()
 }
 
+/// A 001's data as the text problems carry: read as UTF-8 (a bad sequence replaced), white
+/// space trimmed. Valid data, nearly every 001, skips the lossy reader's chunking (issue 22).
+fn control_number_text(data: &[u8]) -> String {
+    match std::str::from_utf8(data) {
+        Ok(s) => s.trim().to_owned(),
+        Err(_) => String::from_utf8_lossy(data).trim().to_owned(),
+    }
+}
+
 /// Parses a record and decides its source encoding (leader/09 checked against the data, `trust`
 /// deciding when they disagree). Problems (a directory recovered, a mislabelling, or why the
 /// record cannot be parsed, then `None`) are appended to `problems`.
@@ -383,7 +392,7 @@ pub(super) fn begin_parsed<'a>(
         .fields
         .iter()
         .find(|f| &f.tag == b"001")
-        .map(|f| String::from_utf8_lossy(f.data).trim().to_owned());
+        .map(|f| control_number_text(f.data));
     let with_context = |mut p: RecordProblem| {
         p.control_number.clone_from(&control_number);
         p
@@ -709,6 +718,13 @@ impl Converter<'_> {
                     code
                 };
                 data.push(code);
+                // Bytes that are the same in both encodings (graphic ASCII, no ESC or other
+                // control, no `&`) convert to themselves with nothing to report, whatever the
+                // direction and options: copied, as whole fields are (issue 22).
+                if crate::is_verbatim(bytes, true) {
+                    data.extend_from_slice(bytes);
+                    return;
+                }
                 site.subfield = Some(char::from(code));
                 site.field_offset = field_offset;
                 self.convert(bytes, site, data, problems);
