@@ -75,7 +75,7 @@ use crate::encoder::{EncodeErrors, EncodeOptions};
 use crate::kinds::{RecordAction, RecordKind};
 use crate::record::{
     begin, finish, has_forbidden_controls, indicators, occurrence_of, parse, transcode_parsed,
-    walk_data_field, Ending, Job, Parsed, Part, Piece, Place, RawField, RecordOptions,
+    walk_data_field, Ending, Job, Occurrence, Parsed, Part, Piece, Place, RawField, RecordOptions,
     RecordProblem, Scratch, Site, Strings, Target, Trust, FT, SD,
 };
 
@@ -160,7 +160,7 @@ impl Record {
                 offset,
                 control_number: &begun.control_number,
                 tag: &f.tag,
-                occurrence,
+                occurrence: Occurrence::Known(occurrence),
                 subfield: None,
                 field_offset: 0,
             };
@@ -463,7 +463,7 @@ pub fn write_iso2709<'a>(
             offset: at.offset,
             control_number: &cn,
             tag: &tag,
-            occurrence,
+            occurrence: Occurrence::Known(occurrence),
             subfield: None,
             field_offset: 0,
         };
@@ -486,6 +486,7 @@ pub fn write_iso2709<'a>(
         at,
         control_number: &cn,
         first_problem,
+        source: &[],
     };
     finish(&end, pieces, &mut w.data, out, problems)
 }
@@ -521,7 +522,7 @@ impl Writing<'_> {
     fn flaw(&mut self, f: &Field, site: &Site<'_>, bytes: &[u8], kind: RecordKind, what: &str) {
         let mut p = self.at.problem(kind, RecordAction::Rejected);
         p.tag = Some(f.tag.clone());
-        p.occurrence = Some(site.occurrence);
+        p.occurrence = Some(site.occurrence.get());
         p.subfield = site.subfield;
         p.bytes = bytes.to_vec();
         p.message = format!("field {} {what}", f.tag);

@@ -27,20 +27,36 @@ pub enum Looks {
 /// nearly all invalid.
 #[must_use]
 pub fn classify(fields: &[RawField<'_>]) -> Looks {
-    classify_esc(fields, true)
+    classify_esc(fields, &Scanned::default())
 }
 
-/// [`classify`], told whether the fields may hold an ESC at all (`false`: the caller found none
-/// in one scan of the record, and no field is searched for escape sequences).
-pub(crate) fn classify_esc(fields: &[RawField<'_>], may_have_esc: bool) -> Looks {
+/// What the record layer's one scan over a record's data (the bytes from its first field's data
+/// to its last one's) already found, so that [`classify_esc`] need not look again.
+#[derive(Default)]
+pub(crate) struct Scanned<'a> {
+    /// The scanned bytes, if the scan was made.
+    pub(crate) span: Option<&'a [u8]>,
+    /// How many of the first fields (in directory order) lie wholly in the plain prefix the scan
+    /// found (graphic ASCII, no ESC): nothing in them can change the answer.
+    pub(crate) plain_fields: usize,
+    /// False if the scan found no ESC anywhere: no field is searched for escape sequences.
+    pub(crate) no_esc: bool,
+}
+
+/// [`classify`], helped by what the record layer's scan found (nothing, by default).
+pub(crate) fn classify_esc(fields: &[RawField<'_>], scanned: &Scanned<'_>) -> Looks {
+    let may_have_esc = !scanned.no_esc;
     let mut multibyte = false;
-    for (k, f) in fields.iter().enumerate() {
+    let start = scanned.plain_fields.min(fields.len());
+    for (k, f) in fields.iter().enumerate().skip(start) {
         if may_have_esc && designates(f.data) {
             return Looks::NotUtf8;
         }
         if !f.data.is_ascii() {
             if std::str::from_utf8(f.data).is_err() {
-                return weigh(fields, k, may_have_esc);
+                // Every field's bytes are in the span, so its high bytes bound theirs.
+                let bound = scanned.span.map(high_bytes);
+                return weigh(fields, k, may_have_esc, bound);
             }
             multibyte = true;
         }
@@ -67,27 +83,52 @@ pub(super) fn designates(data: &[u8]) -> bool {
 
 /// [`classify`] of a record whose field `first_bad` is the first with invalid UTF-8: MARC-8
 /// escapes in any later field, or more bytes above 0x7F in invalid sequences than in valid
-/// characters, make it [`Looks::NotUtf8`]; else [`Looks::MostlyUtf8`].
-pub(super) fn weigh(fields: &[RawField<'_>], first_bad: usize, may_have_esc: bool) -> Looks {
+/// characters, make it [`Looks::NotUtf8`]; else [`Looks::MostlyUtf8`]. `bound`, if given, is at
+/// least the fields' count of high bytes: the count stops as soon as the invalid ones are more
+/// than half of it, and the exact count is made only if they never are.
+pub(super) fn weigh(
+    fields: &[RawField<'_>],
+    first_bad: usize,
+    may_have_esc: bool,
+    bound: Option<usize>,
+) -> Looks {
     if may_have_esc && fields[first_bad + 1..].iter().any(|f| designates(f.data)) {
         return Looks::NotUtf8;
     }
     // Every byte of an invalid sequence is above 0x7F: the high bytes are the valid ones plus
     // the invalid ones, so the count stops as soon as the invalid ones are the majority.
-    let total: usize = fields.iter().map(|f| high_bytes(f.data)).sum();
+    let total = || fields.iter().map(|f| high_bytes(f.data)).sum::<usize>();
+    let exact = bound.is_none();
+    let bound = bound.unwrap_or_else(total);
     let mut invalid = 0;
     for f in &fields[first_bad..] {
         if f.data.is_ascii() {
             continue;
         }
-        for chunk in f.data.utf8_chunks() {
-            invalid += chunk.invalid().len();
-        }
-        if 2 * invalid > total {
+        invalid += invalid_utf8_bytes(f.data);
+        if 2 * invalid > bound {
             return Looks::NotUtf8;
         }
     }
+    if !exact && 2 * invalid > total() {
+        return Looks::NotUtf8;
+    }
     Looks::MostlyUtf8
+}
+
+/// How many bytes of `data` are in invalid UTF-8 sequences, counted as `utf8_chunks` counts
+/// them (each maximal invalid prefix, an incomplete sequence at the end included), with the
+/// validator's ASCII fast path between them (issue 22).
+pub(super) fn invalid_utf8_bytes(data: &[u8]) -> usize {
+    let mut rest = data;
+    let mut n = 0;
+    while let Err(e) = std::str::from_utf8(rest) {
+        let valid = e.valid_up_to();
+        let bad = e.error_len().unwrap_or(rest.len() - valid);
+        n += bad;
+        rest = &rest[valid + bad..];
+    }
+    n
 }
 
 /// How many bytes of `data` are above 0x7F, eight at a time.

@@ -43,6 +43,8 @@ pub(crate) struct Ending<'e> {
     pub(crate) at: Place,
     pub(crate) control_number: &'e Option<String>,
     pub(crate) first_problem: usize,
+    /// The record's bytes, of which the [`Piece::Source`] pieces are slices (empty if none).
+    pub(crate) source: &'e [u8],
 }
 
 /// The leader written: leader/09 set for `to`, the fixed positions repaired (the repair
@@ -126,6 +128,7 @@ pub(crate) fn finish(
         at,
         control_number,
         first_problem,
+        source,
     } = *end;
     let reject = |problems: &mut Vec<RecordProblem>, from: usize| {
         for p in &mut problems[from..] {
@@ -196,6 +199,7 @@ pub(crate) fn finish(
             };
             (tag, d)
         },
+        source,
         out,
     );
     if let Err(ParseError { kind, message }) = written {

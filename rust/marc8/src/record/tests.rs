@@ -1,4 +1,5 @@
 use super::*;
+use proptest::prelude::*;
 
 /// Builds a record from (tag, data) pairs with a blank or `a` leader/09.
 fn record(utf8: bool, fields: &[(&str, &[u8])]) -> Vec<u8> {
@@ -539,4 +540,57 @@ fn directory_entry_numbers_read_as_the_general_reader_does() {
         assert_eq!(layout::entry_numbers(e), general, "{e:?}");
     }
     assert_eq!(layout::entry_numbers(b"24500120003"), None);
+}
+
+proptest! {
+    #[test]
+    fn invalid_utf8_bytes_are_counted_as_utf8_chunks_counts_them(
+        data in proptest::collection::vec(
+            prop_oneof![any::<u8>(), 0x20u8..0x7F, 0x80u8..0xC0, 0xC2u8..0xF5],
+            0..200,
+        )
+    ) {
+        let chunks: usize = data.utf8_chunks().map(|c| c.invalid().len()).sum();
+        prop_assert_eq!(detect::invalid_utf8_bytes(&data), chunks);
+    }
+}
+
+/// The walk as first written (a byte-by-byte split), for the property below.
+fn walk_reference(data: &[u8]) -> Vec<(char, u8, usize, Vec<u8>)> {
+    let mut out = Vec::new();
+    let ind = data.len().min(2);
+    let mut pos = ind;
+    let mut parts = data[ind..].split(|&b| b == SD);
+    if let Some(lead) = parts.next() {
+        if !lead.is_empty() {
+            out.push(('L', 0, pos, lead.to_vec()));
+        }
+        pos += lead.len();
+    }
+    for part in parts {
+        pos += 1;
+        match part.split_first() {
+            None => out.push(('B', 0, pos - 1, Vec::new())),
+            Some((&code, bytes)) => out.push(('S', code, pos + 1, bytes.to_vec())),
+        }
+        pos += part.len();
+    }
+    out
+}
+
+proptest! {
+    #[test]
+    fn a_data_field_is_walked_as_a_byte_by_byte_split_walks_it(
+        data in proptest::collection::vec(prop_oneof![Just(SD), Just(b'a'), any::<u8>()], 0..60)
+    ) {
+        let mut got = Vec::new();
+        walk_data_field(&data, |part| match part {
+            Part::Lead { pos, bytes } => got.push(('L', 0, pos, bytes.to_vec())),
+            Part::Bare { pos } => got.push(('B', 0, pos, Vec::new())),
+            Part::Subfield { code, field_offset, bytes } => {
+                got.push(('S', code, field_offset, bytes.to_vec()))
+            }
+        });
+        prop_assert_eq!(got, walk_reference(&data));
+    }
 }

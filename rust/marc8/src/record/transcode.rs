@@ -30,10 +30,31 @@ pub(crate) struct Site<'a> {
     pub(crate) offset: u64,
     pub(crate) control_number: &'a Option<String>,
     pub(crate) tag: &'a [u8; 3],
-    pub(crate) occurrence: usize,
+    pub(crate) occurrence: Occurrence<'a>,
     pub(crate) subfield: Option<char>,
     /// Offset of the string's first byte inside the field data.
     pub(crate) field_offset: usize,
+}
+
+/// Which occurrence of its tag a field is: known, or counted only when a problem needs it
+/// (issue 22: counting for every field converted was a fortieth of converting a record).
+#[derive(Clone, Copy)]
+pub(crate) enum Occurrence<'a> {
+    Known(usize),
+    /// The field at `index` of `fields` (every earlier field of its tag counts).
+    Among(&'a [RawField<'a>], usize),
+}
+
+impl Occurrence<'_> {
+    pub(crate) fn get(self) -> usize {
+        match self {
+            Occurrence::Known(n) => n,
+            Occurrence::Among(fields, i) => {
+                let tag = fields[i].tag;
+                fields[..=i].iter().filter(|g| g.tag == tag).count()
+            }
+        }
+    }
 }
 
 impl Site<'_> {
@@ -41,7 +62,7 @@ impl Site<'_> {
         let mut r = RecordProblem::new(self.record, self.offset, p.kind.into(), p.action.into());
         r.control_number.clone_from(self.control_number);
         r.tag = Some(String::from_utf8_lossy(self.tag).into_owned());
-        r.occurrence = Some(self.occurrence);
+        r.occurrence = Some(self.occurrence.get());
         r.subfield = self.subfield;
         r.offset = Some(p.offset);
         r.field_offset = bytes_offsets.then_some(self.field_offset + p.offset);
@@ -233,7 +254,7 @@ pub(super) fn structural_problem(
     let mut p = RecordProblem::new(site.record, site.offset, kind, RecordAction::Replaced);
     p.control_number.clone_from(site.control_number);
     p.tag = Some(String::from_utf8_lossy(site.tag).into_owned());
-    p.occurrence = Some(site.occurrence);
+    p.occurrence = Some(site.occurrence.get());
     p.message = format!(
         "{what} {} is not ASCII: written as '{}' (the fill character) so that the record stays \
          valid in its encoding",
@@ -307,7 +328,6 @@ pub struct Scratch {
     data: Vec<u8>,
     text: String,
     raw_problems: Vec<Problem>,
-    counts: Vec<([u8; 3], usize)>,
 }
 
 /// Where a converted field's data is.
@@ -329,6 +349,9 @@ pub(crate) struct Begun<'a> {
     /// in mind: graphic ASCII, SPACE, 1D-1F, no `&`): the same in both encodings, nothing to
     /// report. Found by one scan over the record's data (issue 22).
     pub(crate) verbatim: bool,
+    /// Where in `raw` that scan stopped: every field whose data ends there or before converts
+    /// as it is (the whole record's length when `verbatim`).
+    pub(crate) clean: usize,
 }
 
 /// The bytes from the first field's data to the last one's (the field terminators between
@@ -418,11 +441,27 @@ pub(super) fn begin_parsed<'a>(
     // control but 1D-1F, no `&`): then every field is plain ASCII without ESC, which is what
     // `classify` calls ASCII, and the conversion copies every field as it is.
     let span = fields_span(raw, &parsed.fields);
-    let verbatim = crate::ascii::copyable_prefix::<true>(span) == span.len();
+    let prefix = crate::ascii::copyable_prefix::<true>(span);
+    let verbatim = prefix == span.len();
+    let clean = if verbatim {
+        raw.len()
+    } else {
+        offset_in(raw, span) + prefix
+    };
     let looks = if verbatim {
         Looks::Ascii
     } else {
-        classify_esc(&parsed.fields, memchr::memchr(0x1B, span).is_some())
+        let plain_fields = parsed
+            .fields
+            .iter()
+            .take_while(|f| offset_in(raw, f.data) + f.data.len() <= clean)
+            .count();
+        let scanned = Scanned {
+            span: Some(span),
+            plain_fields,
+            no_esc: memchr::memchr(0x1B, span).is_none(),
+        };
+        classify_esc(&parsed.fields, &scanned)
     };
     // The same weighing whatever leader/09 says (issue 18): damaged UTF-8 under a blank
     // leader/09 is UTF-8 as much as under `a`.
@@ -471,6 +510,7 @@ pub(super) fn begin_parsed<'a>(
         control_number,
         from_marc8,
         verbatim,
+        clean,
     })
 }
 
@@ -494,27 +534,33 @@ pub(crate) fn indicators(data: &[u8]) -> &[u8] {
 }
 
 /// Walks a data field's bytes after its [`indicators`], calling `each` on every piece in order.
+/// The delimiters are found with `memchr` (issue 22: a byte-by-byte split was a fifteenth of
+/// converting LC's non-ASCII records).
 pub(crate) fn walk_data_field<'a>(data: &'a [u8], mut each: impl FnMut(Part<'a>)) {
     let ind = data.len().min(2);
-    let mut pos = ind;
-    let mut parts = data[ind..].split(|&b| b == SD);
-    if let Some(lead) = parts.next() {
-        if !lead.is_empty() {
-            each(Part::Lead { pos, bytes: lead });
-        }
-        pos += lead.len();
+    let body = &data[ind..];
+    let mut delims = memchr::memchr_iter(SD, body);
+    let first = delims.next();
+    let lead = &body[..first.unwrap_or(body.len())];
+    if !lead.is_empty() {
+        each(Part::Lead {
+            pos: ind,
+            bytes: lead,
+        });
     }
-    for part in parts {
-        pos += 1;
+    let mut at = first;
+    while let Some(d) = at {
+        let next = delims.next();
+        let part = &body[d + 1..next.unwrap_or(body.len())];
         match part.split_first() {
-            None => each(Part::Bare { pos: pos - 1 }),
+            None => each(Part::Bare { pos: ind + d }),
             Some((&code, bytes)) => each(Part::Subfield {
                 code,
-                field_offset: pos + 1,
+                field_offset: ind + d + 2,
                 bytes,
             }),
         }
-        pos += part.len();
+        at = next;
     }
 }
 
@@ -567,6 +613,7 @@ pub(crate) fn transcode_parsed<'a>(
         control_number,
         from_marc8,
         verbatim,
+        clean,
     }) = begin_parsed(raw, parsed, opts.trust, number, offset, problems)
     else {
         return false;
@@ -586,35 +633,35 @@ pub(crate) fn transcode_parsed<'a>(
         used: [false; SETS_066.len()],
     };
     let mut fields: Vec<([u8; 3], Piece<'_>)> = Vec::with_capacity(parsed.fields.len() + 1);
-    let counts = &mut scratch.counts;
-    counts.clear();
     let data = &mut scratch.data;
     data.clear();
-    for f in &parsed.fields {
-        if keep.is_some_and(|k| !k(&f.tag)) {
-            continue;
+    for (i, f) in parsed.fields.iter().enumerate() {
+        if keep.is_some_and(|k| !k(&f.tag)) || &f.tag == b"066" {
+            continue; // 066 dropped; rebuilt below for MARC-8
         }
-        let occurrence = occurrence_of(counts, f.tag);
-        if &f.tag == b"066" {
-            continue; // dropped; rebuilt below for MARC-8
+        // A field before the first byte the record's scan stopped at is known to be plain.
+        let copied = verbatim
+            || offset_in(raw, f.data) + f.data.len() <= clean
+            || unchanged(f, opts, from_marc8);
+        if copied && f.tag.is_ascii() {
+            // Nothing to report of it: no site needed (issue 22).
+            copy_source(f, opts, from_marc8, &mut conv.used, &mut fields);
+            continue;
         }
         let mut site = Site {
             record: number,
             offset,
             control_number: &control_number,
             tag: &f.tag,
-            occurrence,
+            // Every earlier field of the same tag was kept too (`keep` judges by the tag alone).
+            occurrence: Occurrence::Among(&parsed.fields, i),
             subfield: None,
             field_offset: 0,
         };
         let tag = ascii_tag(f, &site, problems);
-        if verbatim || unchanged(f, opts, from_marc8) {
-            if opts.to == Target::Marc8 && from_marc8 {
-                // Copied MARC-8 still counts for the 066 rebuilt below (text copied from UTF-8
-                // has no escapes).
-                sets_used(f.data, &mut conv.used);
-            }
-            fields.push((tag, Piece::Source(f.data)));
+        if copied {
+            copy_source(f, opts, from_marc8, &mut conv.used, &mut fields);
+            fields.last_mut().expect("just pushed").0 = tag;
             continue;
         }
         let field_start = data.len();
@@ -634,8 +681,25 @@ pub(crate) fn transcode_parsed<'a>(
         at,
         control_number: &control_number,
         first_problem,
+        source: raw,
     };
     finish(&end, fields, data, out, problems)
+}
+
+/// A field copied as it stands, under its own tag.
+fn copy_source<'a>(
+    f: &RawField<'a>,
+    opts: &RecordOptions,
+    from_marc8: bool,
+    used: &mut [bool; SETS_066.len()],
+    fields: &mut Vec<([u8; 3], Piece<'a>)>,
+) {
+    if opts.to == Target::Marc8 && from_marc8 {
+        // Copied MARC-8 still counts for the 066 rebuilt below (text copied from UTF-8 has no
+        // escapes).
+        sets_used(f.data, used);
+    }
+    fields.push((f.tag, Piece::Source(f.data)));
 }
 
 /// The tag of a field, a byte that is not ASCII (invalid UTF-8, and no tag in MARC-8) replaced

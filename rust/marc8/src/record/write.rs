@@ -64,16 +64,19 @@ pub fn write_record<D: AsRef<[u8]>>(
     fields: &[([u8; 3], D)],
     out: &mut Vec<u8>,
 ) -> Result<(), ParseError> {
-    write_record_by(leader, fields, |(tag, d)| (tag, d.as_ref()), out)
+    write_record_by(leader, fields, |(tag, d)| (tag, d.as_ref()), &[], out)
 }
 
 /// [`write_record`] of fields held in any form, `get` giving each one's tag and data: the
 /// record layer writes its pieces (source slices and converted bytes) without first collecting
-/// them into a vector of slices (issue 22).
+/// them into a vector of slices (issue 22). Fields that lie one after the other in `source`,
+/// each followed there by its terminator (fields a conversion left as they were), are copied
+/// from it in one piece; `source` may be empty.
 pub(crate) fn write_record_by<'f, T: 'f>(
     leader: &[u8; 24],
     fields: &'f [T],
     get: impl Fn(&'f T) -> (&'f [u8; 3], &'f [u8]),
+    source: &[u8],
     out: &mut Vec<u8>,
 ) -> Result<(), ParseError> {
     let base = 24 + 12 * fields.len() + 1;
@@ -113,12 +116,32 @@ pub(crate) fn write_record_by<'f, T: 'f>(
         start += d.len() + 1;
     }
     out.push(FT);
+    // The stretch of `source` still to be copied: fields and their terminators, in order.
+    let mut run = 0..0;
     for (_, d) in fields.iter().map(&get) {
+        let at = offset_in(source, d);
+        if at <= source.len() && d.len() < source.len() - at && source[at + d.len()] == FT {
+            if run.end != at {
+                out.extend_from_slice(&source[run]);
+                run = at..at;
+            }
+            run.end = at + d.len() + 1;
+            continue;
+        }
+        out.extend_from_slice(&source[run]);
+        run = 0..0;
         out.extend_from_slice(d);
         out.push(FT);
     }
+    out.extend_from_slice(&source[run]);
     out.push(RT);
     Ok(())
+}
+
+/// Where `part` starts in `whole`, if it is a slice of it (else a number beyond its length,
+/// or a slice that does not fit: callers check both).
+pub(super) fn offset_in(whole: &[u8], part: &[u8]) -> usize {
+    (part.as_ptr() as usize).wrapping_sub(whole.as_ptr() as usize)
 }
 
 /// Puts MARC 21's fixed leader values back (`22` at 10-11, `4500` at 20-23) and replaces bytes
