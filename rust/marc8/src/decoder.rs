@@ -391,7 +391,7 @@ impl Decoder {
 
     /// Decodes one unit at the start of `s` (never empty). `Ok(None)`: `s` ends inside the unit
     /// and more input may come. `Ok(Some(n))`: `n` bytes consumed.
-    #[inline]
+    #[inline(always)]
     fn unit<const NCR: bool>(
         &mut self,
         s: &[u8],

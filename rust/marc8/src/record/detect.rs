@@ -34,7 +34,7 @@ pub fn classify(fields: &[RawField<'_>]) -> Looks {
 /// to its last one's) already found, so that [`classify_esc`] need not look again.
 #[derive(Default)]
 pub(crate) struct Scanned<'a> {
-    /// The scanned bytes, if the scan was made.
+    /// Bytes that hold every byte above 0x7F of the fields, if the scan was made.
     pub(crate) span: Option<&'a [u8]>,
     /// How many of the first fields (in directory order) lie wholly in the plain prefix the scan
     /// found (graphic ASCII, no ESC): nothing in them can change the answer.
@@ -54,7 +54,7 @@ pub(crate) fn classify_esc(fields: &[RawField<'_>], scanned: &Scanned<'_>) -> Lo
         }
         if !f.data.is_ascii() {
             if std::str::from_utf8(f.data).is_err() {
-                // Every field's bytes are in the span, so its high bytes bound theirs.
+                // Every high byte of the fields is in the span: its count bounds theirs.
                 let bound = scanned.span.map(high_bytes);
                 return weigh(fields, k, may_have_esc, bound);
             }

@@ -457,7 +457,8 @@ pub(super) fn begin_parsed<'a>(
             .take_while(|f| offset_in(raw, f.data) + f.data.len() <= clean)
             .count();
         let scanned = Scanned {
-            span: Some(span),
+            // The span's plain prefix has no high byte: the rest holds all of them.
+            span: Some(&span[prefix..]),
             plain_fields,
             no_esc: memchr::memchr(0x1B, span).is_none(),
         };

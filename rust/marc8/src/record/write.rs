@@ -105,14 +105,14 @@ pub(crate) fn write_record_by<'f, T: 'f>(
     out.extend_from_slice(&leader[5..12]);
     push_num(out, base, 5);
     out.extend_from_slice(&leader[17..24]);
+    // The directory sized once, then each 12-byte entry written in place (issue 22).
+    let dir = out.len();
+    out.resize(dir + 12 * fields.len(), 0);
     let mut start = 0;
-    for (tag, d) in fields.iter().map(&get) {
-        // One 12-byte entry at a time (issue 22: one copy per entry, not five).
-        let mut entry = [0u8; 12];
+    for ((tag, d), entry) in fields.iter().map(&get).zip(out[dir..].chunks_exact_mut(12)) {
         entry[..3].copy_from_slice(tag);
         entry[3..7].copy_from_slice(&num::<4>(d.len() + 1));
         entry[7..].copy_from_slice(&num::<5>(start));
-        out.extend_from_slice(&entry);
         start += d.len() + 1;
     }
     out.push(FT);
