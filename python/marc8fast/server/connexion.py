@@ -154,7 +154,27 @@ class Receiver:
     def handle(self, req: protocol.Request, peer: Peer) -> Reply:
         """The reply to one request, and the fields of its log line."""
         entry: dict[str, object] = {}
-        return Reply(self._request(req, peer.addr, peer.ip, entry), entry)
+        job = self._request(req, peer.addr, peer.ip, entry)
+        if not isinstance(job, Job):
+            return Reply(job, entry)
+        self._link.submit(job)
+        job.done.wait()
+        return Reply(self._result(job, entry), entry)
+
+    def start(
+        self, req: protocol.Request, peer: Peer, then: Callable[[Reply], object]
+    ) -> Reply | None:
+        """As :meth:`handle`, for a caller that does not wait: a reply known at once (a login
+        refused, the accounts unreadable) is returned; a request that goes to the writer
+        returns None and its reply is given to ``then`` once the writer has answered (on the
+        link's thread: ``then`` must not block)."""
+        entry: dict[str, object] = {}
+        job = self._request(req, peer.addr, peer.ip, entry)
+        if not isinstance(job, Job):
+            return Reply(job, entry)
+        job.then = lambda done: then(Reply(self._result(done, entry), entry))
+        self._link.submit(job)
+        return None
 
     def _answer(self, entry: dict[str, object], text: str, fate: str | None = None) -> str:
         if fate is not None:
@@ -164,7 +184,8 @@ class Receiver:
 
     def _request(
         self, req: protocol.Request, addr: str, ip: str, entry: dict[str, object]
-    ) -> str | None:
+    ) -> Job | str:
+        """The request for the writer, or the reply when it goes no further (login)."""
         login = _text(req.login).strip()
         entry["login"] = login or None
         entry["bytes"] = len(req.record)
@@ -174,9 +195,10 @@ class Receiver:
             if refusal is not None:
                 return refusal
         digest = hashlib.sha256(req.record).hexdigest()
-        job = Job(login, addr, req.record, digest)
-        self._link.submit(job)
-        job.done.wait()
+        return Job(login, addr, req.record, digest)
+
+    def _result(self, job: Job, entry: dict[str, object]) -> str | None:
+        """The reply to a request the writer answered (or was lost with)."""
         entry["fate"] = job.fate
         if job.detail:
             entry["detail"] = job.detail
