@@ -241,9 +241,14 @@ class Writer:
                     )
                     store.prune_receipts(cutoff.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
                     self._pruned = time.monotonic()
-                seen: dict[str, int] = {}
+                # The group's questions asked once each (issue 22): its receipts and how many
+                # times each record's bytes were imported before it.
+                receipts = store.receipts((job[1], job[4]) for job in group)
+                counts = store.log_counts(job[4] for job in group)
+                made: list[Receipt] = []
                 for job in group:
-                    results.append(self._import(store, importer, job, seen))
+                    results.append(self._import(importer, job, receipts, counts, made))
+                store.put_receipts(made)
         except Exception as e:
             if isinstance(e, ConflictError) and tries > 1:
                 # Another writer (another receiver, a load) conflicted: the database kept
@@ -265,18 +270,23 @@ class Writer:
         return results
 
     def _import(
-        self, store: Catalog, importer: Importer, job: JobMsg, seen: dict[str, int]
+        self,
+        importer: Importer,
+        job: JobMsg,
+        receipts: dict[tuple[str, str], Receipt],
+        counts: dict[str, int],
+        made: list[Receipt],
     ) -> Answer:
+        """One request of a group: ``receipts`` (by login and digest) and ``counts`` (load-log
+        rows by digest) as they stand before this request, kept so for the next ones here."""
         jid, login, addr, raw, digest = job
-        got = store.receipt(login, digest)
+        got = receipts.get((login, digest))
         if got is not None and got.fate in REPLAYED and _age(got.time) < self.s.retry_window:
             reply = f"{got.message} (already received {_clock(got.time)})"
             return jid, reply, "retry", got.sysno, None
         # No receipt, an old one, or a refusal: evaluated (again) — a refusal's cause (a
         # deleted target, an earlier duplicate) may have been fixed since.
-        count = store.log_count(digest)
-        index = count + seen.get(digest, 0) + 1
-        seen[digest] = seen.get(digest, 0) + 1
+        index = counts.get(digest, 0) + 1
         out = importer.import_bytes(
             raw,
             source=f"connexion {login or '-'} from {addr.rsplit(':', 1)[0]}",
@@ -284,8 +294,11 @@ class Writer:
             input_hash=digest,
             commit=False,
         )
+        counts[digest] = index  # its load-log row is written
         reply = reply_text(out)
-        store.put_receipt(Receipt(login, digest, now(), out.fate, out.sysno, reply))
+        receipt = Receipt(login, digest, now(), out.fate, out.sysno, reply)
+        receipts[(login, digest)] = receipt
+        made.append(receipt)
         return jid, reply, out.fate.value, out.sysno, None
 
 
