@@ -52,17 +52,21 @@ class EntryFormatter(logging.Formatter):
         return self.line(given, record.created)
 
     def line(self, given: dict[str, object], created: float) -> str:
-        entry = {"time": _stamp(created), **{k: v for k, v in given.items() if k != "time"}}
         if self.kind == "json":
+            entry = {"time": _stamp(created), **{k: v for k, v in given.items() if k != "time"}}
             return json.dumps(entry, ensure_ascii=False, default=str)
-        parts = []
-        for k, v in entry.items():
+        parts = [_stamp(created)]
+        for k, v in given.items():
             if k == "time":
-                parts.append(str(v))
                 continue
-            text = "-" if v is None else str(v)
-            if text == "" or _QUOTED.search(text) is not None or not text.isprintable():
-                text = json.dumps(text, ensure_ascii=False)
+            if v is None:
+                text = "-"
+            elif type(v) is int or type(v) is float:
+                text = str(v)  # digits, a sign, a point, an exponent: never quoted
+            else:
+                text = str(v)
+                if text == "" or _QUOTED.search(text) is not None or not text.isprintable():
+                    text = json.dumps(text, ensure_ascii=False)
             parts.append(f"{k}={text}")
         return " ".join(parts)
 
@@ -135,10 +139,13 @@ class RequestLog:
             return
         now = time.time()
         handler = self._handler
-        try:
-            text = "".join(self.formatter.line(e, now) + "\n" for e in entries)
-        except Exception:
-            return
+        lines = []
+        for e in entries:
+            try:
+                lines.append(self.formatter.line(e, now) + "\n")
+            except Exception:
+                pass  # that line only, as write() would
+        text = "".join(lines)
         handler.acquire()
         try:
             stream = getattr(handler, "stream", None)
