@@ -130,7 +130,7 @@ class _Closer:
     thread a connection, each woken for its client's close), reads and drops what they still
     send (counted in the log line), and ends each connection (:meth:`Transport._close`)."""
 
-    def __init__(self, done: Callable[[_Lingering], None]) -> None:
+    def __init__(self, done: Callable[[list[_Lingering]], None]) -> None:
         self._done = done
         self._poller = select.epoll()
         self._lock = threading.Lock()
@@ -194,8 +194,8 @@ class _Closer:
                                 self._poller.unregister(item.fd)
                             except OSError:
                                 pass
-                for item in set(ended):
-                    self._done(item)
+                if ended:
+                    self._done(list(dict.fromkeys(ended)))
         finally:
             self._poller.close()
             self._wake_r.close()
@@ -476,6 +476,15 @@ class Transport:
         self, conn: _Conn, sock: socket.socket, entry: dict[str, object], start: float
     ) -> None:
         """The connection's end: closed, its log line written, counted out."""
+        try:
+            self.log(self._end(conn, sock, entry, start))
+        finally:
+            self._count_out([conn])
+
+    def _end(
+        self, conn: _Conn, sock: socket.socket, entry: dict[str, object], start: float
+    ) -> dict[str, object]:
+        """Close the connection; its log line."""
         if conn.evicted and entry.get("fate") is None:
             entry["outcome"] = "closed: the slowest connection of the address holding most"
             entry["fate"] = "closed"
@@ -486,10 +495,12 @@ class Transport:
         except OSError:
             pass
         entry["ms"] = round((time.monotonic() - start) * 1000, 1)
-        try:
-            self.log(entry)
-        finally:
-            with self._active_lock:
+        return entry
+
+    def _count_out(self, conns: list[_Conn]) -> None:
+        """Connections closed (and logged) no longer count toward the limits."""
+        with self._active_lock:
+            for conn in conns:
                 if not conn.evicted:
                     self._active -= 1
                     mine = self._conns.get(conn.ip)
@@ -497,7 +508,7 @@ class Transport:
                         mine.discard(conn)
                 if not self._conns.get(conn.ip, True):
                     del self._conns[conn.ip]
-                self._active_lock.notify_all()
+            self._active_lock.notify_all()
 
     # -- one connection --------------------------------------------------------------------------
 
@@ -513,8 +524,10 @@ class Transport:
         application answers later, :meth:`_answered` finishes it)."""
         deadline = start + self.s.idle_timeout
         try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if self.s.tls is not None:
+                # (A plain connection's reply is one write on an idle connection: Nagle's
+                # algorithm never holds it back, so it needs no TCP_NODELAY, nor its syscall.)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 sock.settimeout(self.s.idle_timeout)
                 sock = self.s.tls.wrap_socket(sock, server_side=True)
             reply = self._exchange(sock, conn, addr, deadline, entry, start)
@@ -591,11 +604,23 @@ class Transport:
         finally:
             self._close(conn, sock, entry, start)
 
-    def _lingered(self, item: _Lingering) -> None:
-        """The closer's end of a connection: its client closed, or its time is up."""
-        if item.got:
-            item.entry["ignored_after_reply"] = item.got
-        self._close(item.conn, item.sock, item.entry, item.start)
+    def _lingered(self, items: list[_Lingering]) -> None:
+        """The closer's end of connections: their clients closed, or their time is up. Their
+        log lines are written together (one time stamp, one write: issue 22)."""
+        entries = []
+        for item in items:
+            if item.got:
+                item.entry["ignored_after_reply"] = item.got
+            entries.append(self._end(item.conn, item.sock, item.entry, item.start))
+        try:
+            write_many = getattr(self.log, "write_many", None)
+            if write_many is not None:
+                write_many(entries)
+            else:
+                for entry in entries:
+                    self.log(entry)
+        finally:
+            self._count_out([item.conn for item in items])
 
     def _linger(self, sock: socket.socket, deadline: float, entry: dict[str, object]) -> None:
         """After the reply: read (and drop, counting them in the log) what the client still
@@ -627,6 +652,17 @@ class Transport:
 
     def _drain(self, sock: socket.socket, reader: protocol.RequestReader) -> None:
         """What has already arrived after a complete request (not waiting for more)."""
+        if sock.gettimeout() is None and not isinstance(sock, ssl.SSLSocket):
+            # blocking, no timeout: MSG_DONTWAIT reads without waiting (and without a poll)
+            try:
+                while len(reader) <= self.s.max_request:
+                    chunk = sock.recv(65536, socket.MSG_DONTWAIT)
+                    if not chunk:
+                        break
+                    reader.feed(chunk)
+            except OSError:
+                pass
+            return
         try:
             sock.setblocking(False)
             while len(reader) <= self.s.max_request:
@@ -657,6 +693,7 @@ class Transport:
         later, see :meth:`_answered`)."""
         reader = protocol.RequestReader()
         paced = False
+        blocking = self.s.tls is None  # the socket is still blocking, with no timeout
         while True:
             try:
                 got = reader.poll()
@@ -713,11 +750,20 @@ class Transport:
                 time.sleep(min(PACE, left))
                 paced = False
                 continue
-            sock.settimeout(min(left, 0.5))
-            try:
-                chunk = sock.recv(65536)
-            except TimeoutError:
-                continue
+            if blocking:
+                # A plain socket as accepted (blocking, no timeout): what has arrived is taken
+                # without the poll a timed read makes first (the request is usually there).
+                try:
+                    chunk = sock.recv(65536, socket.MSG_DONTWAIT)
+                except (BlockingIOError, InterruptedError):
+                    blocking = False  # nothing yet: timed reads from now on
+                    continue
+            else:
+                sock.settimeout(min(left, 0.5))
+                try:
+                    chunk = sock.recv(65536)
+                except TimeoutError:
+                    continue
             if not chunk:
                 if conn.evicted:
                     return None
