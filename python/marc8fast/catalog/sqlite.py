@@ -724,9 +724,11 @@ class SQLiteStore(SQLiteReads, SQLiteVersions, SQLiteBulkWrites):
         out: dict[tuple[str, str], Receipt] = {}
         for i in range(0, len(wanted), 250):  # two parameters each
             part = wanted[i : i + 250]
+            # OR of equalities: each a lookup in the primary key ("MULTI-INDEX OR"); a row
+            # value IN (VALUES ...) of more than one row is planned as a scan of the table.
             rows = self.db.execute(
-                "SELECT login, digest, time, fate, sysno, message FROM receipts "
-                f"WHERE (login, digest) IN (VALUES {','.join(['(?, ?)'] * len(part))})",
+                "SELECT login, digest, time, fate, sysno, message FROM receipts WHERE "
+                + " OR ".join(["(login=? AND digest=?)"] * len(part)),
                 [v for key in part for v in key],
             )
             for row in rows:
