@@ -117,3 +117,33 @@ def test_the_same_record_from_8_clients_at_once_is_numbered_1_to_n(tmp_path):
     assert sum(r.startswith("Not loaded: duplicate of") for r in replies) == 39, replies
     numbers = sorted(r[2] for r in _log(db) if r[1] == digest)
     assert numbers == list(range(1, 41))
+
+
+def test_the_frames_between_the_processes_cross_whole_and_in_order():
+    """The network process and the writer read each other's messages in 64 KiB reads, in
+    place: messages larger than a read, many in one read, split anywhere, come out whole, in
+    order, at most ``limit`` a call; the end of the stream ends it."""
+    import random
+    import socket
+
+    from marc8fast.server.writer import RECV_SIZE, _Frames, _send
+
+    rng = random.Random(7)
+    sizes = [0, 1, RECV_SIZE - 5, RECV_SIZE, 3 * RECV_SIZE + 17] + [
+        rng.randint(0, 3000) for _ in range(400)
+    ]
+    msgs = [(i, bytes([i % 251]) * n, "é" * (i % 5)) for i, n in enumerate(sizes)]
+    ours, theirs = socket.socketpair()
+    sender = threading.Thread(target=lambda: ([_send(ours, m) for m in msgs], ours.close()))
+    sender.start()
+    frames = _Frames(theirs)
+    got: list[object] = []
+    while True:
+        part = frames.take(9)
+        assert len(part) <= 9
+        if not part:
+            break
+        got.extend(part)
+    sender.join(30)
+    theirs.close()
+    assert got == msgs
