@@ -45,6 +45,7 @@ from typing import Any, TypeVar
 
 from .._native import Marc8Error, raw_fields
 from ..catalog import Catalog, open_catalog
+from ..flows import accounts
 from ..flows.importer import DEFAULT_TARGET_PREFIX
 from . import protocol
 from .guard import LoginGuard, Policy, Verdict
@@ -262,14 +263,10 @@ class Receiver:
         """The guard's check, on its pool: the stored hash read by the reader thread (a quick
         read), then scrypt here. Unknown and disabled logins pay one scrypt too (on a dummy
         hash), so that the time of a failure does not tell them apart."""
-        from ..flows import accounts
-
         stored = self._read(lambda store: accounts.stored_hash(store, login))
         return accounts.check(stored, _text(password))
 
     def _account_states(self, *, fresh: bool = False) -> dict[str, tuple[bool, str]]:
-        from ..flows import accounts
-
         cached = self._accounts
         age = time.monotonic() - cached[0] if cached is not None else float("inf")
         if cached is not None and age < (0.1 if fresh else 1.0):
