@@ -3,11 +3,12 @@
 This module is the application: a parsed request in, the reply out. Accepting, TLS, deadlines,
 the per-address limits and ``GET /health`` are the transport's (:mod:`.transport`).
 
-Threads, written down (the acceptor and the handlers: see :mod:`.transport`):
+Threads, written down (the handlers and the closer: see :mod:`.transport`):
 
-* a **handler** thread (one per connection) checks the login with the
+* the **handler** thread that accepted a connection checks the login with the
   :class:`~.guard.LoginGuard` (its own pool of scrypt workers: the handler only waits for its own
-  answer) and waits for the writer's answer;
+  answer) and hands the request to the writer (:meth:`Receiver.start`); it does not wait for
+  the answer (a TLS connection's handler does: :meth:`Receiver.handle`);
 * one **reader** thread owns a read-only catalog connection for quick reads only: the account
   list, a login's stored hash, ``GET /health`` (no scrypt ever runs there);
 * the **writer process** (:mod:`.writer`, issue 22: the record work off this process's
@@ -19,7 +20,8 @@ Threads, written down (the acceptor and the handlers: see :mod:`.transport`):
   back, and the replies then (a conflict with another writer on a shared PostgreSQL catalog
   runs the group again). A group that fails is retried one request at a time, so one
   request's failure is its own. One **link** thread here starts it (again, if it dies) and
-  hands each handler its answer.
+  gives each answer to the transport, which sends the reply from that thread (issue 22: no
+  thread wakes up to send one reply).
 
 Retries: each request leaves a receipt (login, SHA-256 of the record bytes, time, fate, system
 number, reply) in the same transaction as the record. The same bytes from the same login within

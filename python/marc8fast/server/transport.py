@@ -10,8 +10,8 @@ Threads, written down:
   waiting thread, not all), accepts, and serves what it accepted from start to end. At least one
   thread is always waiting: the thread that takes the last waiting place starts another first.
   A thread whose connection has ended waits for the next one (up to ``HANDLER_IDLE`` s, at most
-  ``HANDLERS_KEPT`` waiting); each connection still has a thread of its own, never waiting
-  behind another's;
+  ``HANDLERS_KEPT`` waiting); each connection's request is still read (and its login
+  checked) on a thread of its own, never waiting behind another's;
 * the per-address and global limits are decided by the thread that accepted, under one lock.
   Per address: at most ``max_per_address`` open and ``connection_rate`` new ones a second (a
   token bucket, twice that in a burst); in all ``max_connections``. A connection over its
@@ -19,9 +19,18 @@ Threads, written down:
   the slowest connection (fewest bytes a second, at least 0.2 s old, request not complete) of
   the address holding most is closed to make room, if that address holds more than its share;
   otherwise the newcomer is refused. Refusals are logged, once and then every 10 s per address;
-* the handler reads the request (:mod:`.protocol`'s incremental reader), hands it to the
-  application (which checks the login and waits for the writer's answer), then replies and
-  closes.
+* the handler reads the request (:mod:`.protocol`'s incremental reader) and hands it to the
+  application (:meth:`Application.start`: it checks the login and gives the request to the
+  writer), then goes back to accepting. The application's own thread (the writer link's) gives
+  the reply (:meth:`Transport._answered`): sent at once with ``MSG_DONTWAIT`` (a client whose
+  buffer cannot take it gets a thread of its own for it), then the connection goes to
+  the closer. A reply known at once (a login refused, a bad request, ``/health``) is sent by
+  the handler, which then waits for the client's close itself, as before. A TLS connection is
+  served wholly by its handler (its handshake and sends block): the application answers it
+  with :meth:`Application.handle`, which waits;
+* one **closer** thread waits (``epoll``) for the clients that have their reply to close,
+  reads and drops what they still send (counted in the log line), and ends those connections
+  (closed, counted out of the limits, their log lines written together with one write).
 """
 
 from __future__ import annotations
