@@ -160,8 +160,9 @@ class Receiver:
         job = self._request(req, peer.addr, peer.ip, entry)
         if not isinstance(job, Job):
             return Reply(job, entry)
+        done = job.done = threading.Event()
         self._link.submit(job)
-        job.done.wait()
+        done.wait()
         return Reply(self._result(job, entry), entry)
 
     def start(

@@ -325,11 +325,11 @@ class Transport:
             poller.register(listener.fileno(), select.EPOLLIN | select.EPOLLEXCLUSIVE)
             poller.register(self._wake_r.fileno(), select.EPOLLIN)
             idle_since = time.monotonic()
+            wait = False  # a new thread tries at once: a connection may be waiting already
             while not self._stopping.is_set():
-                try:
-                    # the socket object is made here (no enum conversions): a blocking socket
-                    fd, peer = listener._accept()  # type: ignore[attr-defined]
-                except (BlockingIOError, InterruptedError):
+                if wait:
+                    # (after a connection, waited for first: trying to accept right away would
+                    # mostly cost a failed accept, a syscall and an exception, per connection)
                     left = idle_since + HANDLER_IDLE - time.monotonic()
                     if left <= 0:
                         with self._pool:
@@ -338,6 +338,13 @@ class Transport:
                         idle_since = time.monotonic()
                         continue
                     poller.poll(left)
+                    if self._stopping.is_set():
+                        return
+                try:
+                    # the socket object is made here (no enum conversions): a blocking socket
+                    fd, peer = listener._accept()  # type: ignore[attr-defined]
+                except (BlockingIOError, InterruptedError):
+                    wait = True
                     continue
                 except OSError:
                     if self._stopping.is_set():
@@ -361,6 +368,7 @@ class Transport:
                     waiting = True
                     self._waiting += 1
                 idle_since = time.monotonic()
+                wait = True
         finally:
             poller.close()
             with self._pool:

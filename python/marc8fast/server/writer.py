@@ -39,7 +39,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ..catalog import (
@@ -154,13 +154,17 @@ class _Frames:
             self.buf += chunk
         return chunk
 
-    def take(self, limit: int = GROUP) -> list[Any]:
+    def take(self, limit: int = GROUP, gather: bool = True) -> list[Any]:
+        """``gather``: once a message is in hand, look (without waiting) for more already
+        sent — the writer, to make its group; the link's thread hands out what it has."""
         out: list[Any] = []
         while len(out) < limit:
             ok, obj = self._one()
             if ok:
                 out.append(obj)
                 continue
+            if out and not gather:
+                break
             if out or self.eof:
                 # what has come, without waiting: more only if it is there already
                 try:
@@ -363,7 +367,9 @@ class Job:
     addr: str
     raw: bytes
     digest: str
-    done: threading.Event = field(default_factory=threading.Event)
+    #: set once it is answered, for a caller that waits (made by it: most callers give
+    #: ``then`` instead, and an Event costs a lock and a condition to make)
+    done: threading.Event | None = None
     reply: str | None = UNAVAILABLE  # None: the writer was lost with it (no reply is sent)
     fate: str = "unavailable"
     sysno: int | None = None
@@ -376,7 +382,8 @@ class Job:
     def finish(self) -> None:
         then = self.then
         if then is None:
-            self.done.set()
+            if self.done is not None:
+                self.done.set()
             return
         try:
             then(self)
@@ -495,7 +502,7 @@ class WriterLink:
                         self._backlog.append((jid, job))
             frames = _Frames(sock)
             while True:
-                got = frames.take(GROUP)
+                got = frames.take(GROUP, gather=False)
                 if not got:
                     break
                 for results in got:
