@@ -204,11 +204,23 @@ class _Closer:
                             except OSError:
                                 pass
                 if ended:
-                    self._done(list(dict.fromkeys(ended)))
+                    self._end(list(dict.fromkeys(ended)))
         finally:
+            # stopped (after the drain): the connections still waiting are ended now
+            with self._lock:
+                left, self._items = list(self._items.values()), {}
+                self._ends.clear()
+            if left:
+                self._end(left)
             self._poller.close()
             self._wake_r.close()
             self._wake_w.close()
+
+    def _end(self, items: list[_Lingering]) -> None:
+        try:
+            self._done(items)
+        except Exception:
+            pass  # the log could not be written: the thread goes on closing the others
 
     @staticmethod
     def _read(item: _Lingering) -> bool:
@@ -487,7 +499,8 @@ class Transport:
             handed = self._handle(conn, sock, addr, start, entry)
         finally:
             if not handed:
-                self._close(conn, sock, entry, start)
+                # conn.sock: the TLS wrapper if there is one (the plain socket is detached)
+                self._close(conn, conn.sock, entry, start)
 
     def _close(
         self, conn: _Conn, sock: socket.socket, entry: dict[str, object], start: float
@@ -571,6 +584,21 @@ class Transport:
     ) -> None:
         """The application's reply to a request handed on (on its thread, which must not
         block): sent, then the client's close is waited for by the closer thread."""
+        try:
+            self._reply_now(conn, sock, entry, start, deadline, reply)
+        except Exception as e:  # whatever happens, the connection is ended and counted out
+            entry.setdefault("outcome", f"connection lost: {e.__class__.__name__}")
+            self._close(conn, sock, entry, start)
+
+    def _reply_now(
+        self,
+        conn: _Conn,
+        sock: socket.socket,
+        entry: dict[str, object],
+        start: float,
+        deadline: float,
+        reply: Reply,
+    ) -> None:
         entry.update(reply.log)
         if reply.text is None:
             self._close(conn, sock, entry, start)
