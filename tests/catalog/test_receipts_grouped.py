@@ -24,7 +24,7 @@ def test_grouped_receipts_and_counts_answer_as_one_at_a_time(catalog_target):
                 ]
             )
         keys = [("unit1", "h1"), ("unit2", "h1"), ("unit1", "h2"), ("unit2", "h2"), ("x", "h9")]
-        grouped = s.receipts(keys + [("unit1", "h1")])  # a key asked twice: once in the answer
+        grouped = s.receipts([*keys, ("unit1", "h1")])  # a key asked twice: once in the answer
         assert grouped == {k: r for k in keys if (r := s.receipt(*k)) is not None}
         assert set(grouped) == {("unit1", "h1"), ("unit2", "h1"), ("unit1", "h2")}
         assert grouped[("unit1", "h2")].message == "ok3"
