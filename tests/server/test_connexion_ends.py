@@ -11,6 +11,7 @@ import re
 import socket
 import ssl
 import time
+from pathlib import Path
 
 from connexion_server import Server, item, read_reply
 from test_catalog_safety import titled
@@ -39,6 +40,16 @@ def _settles(pid: int, most: int, timeout: float = 10.0) -> int:
     return n
 
 
+def _lines(path: Path, n: int, timeout: float = 10.0) -> str:
+    """The log once it has ``n`` lines of stored records (or after ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    log = path.read_text()
+    while len(re.findall(r"fate=new", log)) < n and time.monotonic() < deadline:
+        time.sleep(0.05)
+        log = path.read_text()
+    return log
+
+
 def test_tls_and_plain_connections_are_all_closed_and_logged(tmp_path):
     cert, key = _self_signed(tmp_path)
     db = tmp_path / "c.sqlite"
@@ -57,7 +68,8 @@ def test_tls_and_plain_connections_are_all_closed_and_logged(tmp_path):
         after = _settles(tls_server.proc.pid, base)
         print(f"\nTLS server sockets: {base} before 20 connections, {after} after")
         assert after <= base, (base, after)
-        log = tls_server.log.read_text()
+        # a connection's line is written just after its socket is closed: waited for
+        log = _lines(tls_server.log, 21)
         assert len(re.findall(r"fate=new", log)) == 21, log
 
     plain_db = tmp_path / "p.sqlite"
@@ -77,10 +89,5 @@ def test_tls_and_plain_connections_are_all_closed_and_logged(tmp_path):
         after = _settles(plain.proc.pid, base)
         print(f"plain server sockets: {base} before 40 connections, {after} after")
         assert after <= base, (base, after)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            log = plain.log.read_text()
-            if len(re.findall(r"fate=new", log)) >= 41:
-                break
-            time.sleep(0.05)
+        log = _lines(plain.log, 41)
         assert len(re.findall(r"fate=new", log)) == 41, log
