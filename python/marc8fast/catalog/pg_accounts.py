@@ -3,6 +3,7 @@ of :class:`.postgres.PostgresStore` kept in its own file (the 900-line limit).""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from .api import Account, Receipt, now
@@ -14,6 +15,7 @@ class PgAccounts:
     if TYPE_CHECKING:
 
         def _q(self, sql: str, params: Any = ()) -> Any: ...
+        def _flush_log(self) -> None: ...
 
     # -- accounts --------------------------------------------------------------------------------
 
@@ -66,6 +68,35 @@ class PgAccounts:
         ).fetchone()
         return None if row is None else Receipt(*row)
 
+    def receipts(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Receipt]:
+        """:meth:`receipt` of each ``(login, digest)`` in one statement: those that have one."""
+        wanted = list(dict.fromkeys(keys))
+        if not wanted:
+            return {}
+        rows = self._q(
+            "SELECT r.login, r.digest, r.time, r.fate, r.sysno, r.message FROM receipts r "
+            "JOIN unnest(%s::text[], %s::text[]) AS k(login, digest) "
+            "ON r.login = k.login AND r.digest = k.digest",
+            ([k[0] for k in wanted], [k[1] for k in wanted]),
+        )
+        return {(row[0], row[1]): Receipt(*row) for row in rows}
+
+    def log_counts(self, input_hashes: Iterable[str]) -> dict[str, int]:
+        """``log_count`` of each of ``input_hashes`` in one statement (the receiver asks for a
+        whole group of requests at once)."""
+        hashes = list(dict.fromkeys(input_hashes))
+        out = dict.fromkeys(hashes, 0)
+        if not hashes:
+            return out
+        self._flush_log()
+        for h, n in self._q(
+            "SELECT input_hash, count(*) FROM load_log WHERE input_hash = ANY(%s) "
+            "GROUP BY input_hash",
+            (hashes,),
+        ):
+            out[h] = int(n)
+        return out
+
     def put_receipt(self, receipt: Receipt) -> None:
         r = receipt
         self._q(
@@ -75,6 +106,12 @@ class PgAccounts:
             "message=excluded.message",
             (r.login, r.digest, r.time, r.fate, r.sysno, r.message),
         )
+
+    def put_receipts(self, receipts: Iterable[Receipt]) -> None:
+        """Each receipt stored, replacing the one its login and digest had; in order, so that
+        of two with one login and digest the later stays, as with :meth:`put_receipt`."""
+        for r in receipts:
+            self.put_receipt(r)
 
     def prune_receipts(self, before: str) -> None:
         self._q("DELETE FROM receipts WHERE time < %s", (before,))

@@ -642,6 +642,24 @@ class SQLiteStore(SQLiteReads, SQLiteVersions, SQLiteBulkWrites):
         row = self.db.execute("SELECT count(*) FROM load_log WHERE input_hash=?", (input_hash,))
         return int(row.fetchone()[0])
 
+    def log_counts(self, input_hashes: Iterable[str]) -> dict[str, int]:
+        """:meth:`log_count` of each of ``input_hashes`` in one statement (the receiver asks
+        for a whole group of requests at once): every hash given is a key, 0 when it has none."""
+        hashes = list(dict.fromkeys(input_hashes))
+        out = dict.fromkeys(hashes, 0)
+        if not hashes:
+            return out
+        self._flush_log()
+        for i in range(0, len(hashes), 500):  # well under SQLite's bound on parameters
+            part = hashes[i : i + 500]
+            for h, n in self.db.execute(
+                "SELECT input_hash, count(*) FROM load_log WHERE input_hash IN "
+                f"({','.join('?' * len(part))}) GROUP BY input_hash",
+                part,
+            ):
+                out[h] = int(n)
+        return out
+
     # -- accounts --------------------------------------------------------------------------------
 
     def add_account(self, name: str, password_hash: str) -> bool:
@@ -700,12 +718,32 @@ class SQLiteStore(SQLiteReads, SQLiteVersions, SQLiteBulkWrites):
         ).fetchone()
         return None if row is None else Receipt(*row)
 
+    def receipts(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Receipt]:
+        """:meth:`receipt` of each ``(login, digest)`` in one statement: those that have one."""
+        wanted = list(dict.fromkeys(keys))
+        out: dict[tuple[str, str], Receipt] = {}
+        for i in range(0, len(wanted), 250):  # two parameters each
+            part = wanted[i : i + 250]
+            # OR of equalities: each a lookup in the primary key ("MULTI-INDEX OR"); a row
+            # value IN (VALUES ...) of more than one row is planned as a scan of the table.
+            rows = self.db.execute(
+                "SELECT login, digest, time, fate, sysno, message FROM receipts WHERE "
+                + " OR ".join(["(login=? AND digest=?)"] * len(part)),
+                [v for key in part for v in key],
+            )
+            for row in rows:
+                out[(row[0], row[1])] = Receipt(*row)
+        return out
+
     def put_receipt(self, receipt: Receipt) -> None:
-        r = receipt
-        self.db.execute(
+        self.put_receipts([receipt])
+
+    def put_receipts(self, receipts: Iterable[Receipt]) -> None:
+        """Each receipt stored, replacing the one its login and digest had (one statement)."""
+        self.db.executemany(
             "INSERT OR REPLACE INTO receipts (login, digest, time, fate, sysno, message) "
             "VALUES (?, ?, ?, ?, ?, ?)",
-            (r.login, r.digest, r.time, r.fate, r.sysno, r.message),
+            [(r.login, r.digest, r.time, r.fate, r.sysno, r.message) for r in receipts],
         )
 
     def prune_receipts(self, before: str) -> None:

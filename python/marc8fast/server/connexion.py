@@ -3,11 +3,12 @@
 This module is the application: a parsed request in, the reply out. Accepting, TLS, deadlines,
 the per-address limits and ``GET /health`` are the transport's (:mod:`.transport`).
 
-Threads, written down (the acceptor and the handlers: see :mod:`.transport`):
+Threads, written down (the handlers and the closer: see :mod:`.transport`):
 
-* a **handler** thread (one per connection) checks the login with the
+* the **handler** thread that accepted a connection checks the login with the
   :class:`~.guard.LoginGuard` (its own pool of scrypt workers: the handler only waits for its own
-  answer) and waits for the writer's answer;
+  answer) and hands the request to the writer (:meth:`Receiver.start`); it does not wait for
+  the answer (a TLS connection's handler does: :meth:`Receiver.handle`);
 * one **reader** thread owns a read-only catalog connection for quick reads only: the account
   list, a login's stored hash, ``GET /health`` (no scrypt ever runs there);
 * the **writer process** (:mod:`.writer`, issue 22: the record work off this process's
@@ -19,7 +20,8 @@ Threads, written down (the acceptor and the handlers: see :mod:`.transport`):
   back, and the replies then (a conflict with another writer on a shared PostgreSQL catalog
   runs the group again). A group that fails is retried one request at a time, so one
   request's failure is its own. One **link** thread here starts it (again, if it dies) and
-  hands each handler its answer.
+  gives each answer to the transport, which sends the reply from that thread (issue 22: no
+  thread wakes up to send one reply).
 
 Retries: each request leaves a receipt (login, SHA-256 of the record bytes, time, fate, system
 number, reply) in the same transaction as the record. The same bytes from the same login within
@@ -45,6 +47,7 @@ from typing import Any, TypeVar
 
 from .._native import Marc8Error, raw_fields
 from ..catalog import Catalog, open_catalog
+from ..flows import accounts
 from ..flows.importer import DEFAULT_TARGET_PREFIX
 from . import protocol
 from .guard import LoginGuard, Policy, Verdict
@@ -154,7 +157,28 @@ class Receiver:
     def handle(self, req: protocol.Request, peer: Peer) -> Reply:
         """The reply to one request, and the fields of its log line."""
         entry: dict[str, object] = {}
-        return Reply(self._request(req, peer.addr, peer.ip, entry), entry)
+        job = self._request(req, peer.addr, peer.ip, entry)
+        if not isinstance(job, Job):
+            return Reply(job, entry)
+        done = job.done = threading.Event()
+        self._link.submit(job)
+        done.wait()
+        return Reply(self._result(job, entry), entry)
+
+    def start(
+        self, req: protocol.Request, peer: Peer, then: Callable[[Reply], object]
+    ) -> Reply | None:
+        """As :meth:`handle`, for a caller that does not wait: a reply known at once (a login
+        refused, the accounts unreadable) is returned; a request that goes to the writer
+        returns None and its reply is given to ``then`` once the writer has answered (on the
+        link's thread: ``then`` must not block)."""
+        entry: dict[str, object] = {}
+        job = self._request(req, peer.addr, peer.ip, entry)
+        if not isinstance(job, Job):
+            return Reply(job, entry)
+        job.then = lambda done: then(Reply(self._result(done, entry), entry))
+        self._link.submit(job)
+        return None
 
     def _answer(self, entry: dict[str, object], text: str, fate: str | None = None) -> str:
         if fate is not None:
@@ -164,7 +188,8 @@ class Receiver:
 
     def _request(
         self, req: protocol.Request, addr: str, ip: str, entry: dict[str, object]
-    ) -> str | None:
+    ) -> Job | str:
+        """The request for the writer, or the reply when it goes no further (login)."""
         login = _text(req.login).strip()
         entry["login"] = login or None
         entry["bytes"] = len(req.record)
@@ -174,9 +199,10 @@ class Receiver:
             if refusal is not None:
                 return refusal
         digest = hashlib.sha256(req.record).hexdigest()
-        job = Job(login, addr, req.record, digest)
-        self._link.submit(job)
-        job.done.wait()
+        return Job(login, addr, req.record, digest)
+
+    def _result(self, job: Job, entry: dict[str, object]) -> str | None:
+        """The reply to a request the writer answered (or was lost with)."""
         entry["fate"] = job.fate
         if job.detail:
             entry["detail"] = job.detail
@@ -240,14 +266,10 @@ class Receiver:
         """The guard's check, on its pool: the stored hash read by the reader thread (a quick
         read), then scrypt here. Unknown and disabled logins pay one scrypt too (on a dummy
         hash), so that the time of a failure does not tell them apart."""
-        from ..flows import accounts
-
         stored = self._read(lambda store: accounts.stored_hash(store, login))
         return accounts.check(stored, _text(password))
 
     def _account_states(self, *, fresh: bool = False) -> dict[str, tuple[bool, str]]:
-        from ..flows import accounts
-
         cached = self._accounts
         age = time.monotonic() - cached[0] if cached is not None else float("inf")
         if cached is not None and age < (0.1 if fresh else 1.0):

@@ -271,10 +271,11 @@ class LoginGuard:
     # -- inside ----------------------------------------------------------------------------------
 
     def _mac(self, kind: bytes, login: str, address: str, password: bytes) -> bytes:
-        mac = hmac.new(self._secret, kind, "sha256")
+        msg = [kind]
         for part in (login.encode("utf-8", "surrogatepass"), address.encode(), password):
-            mac.update(len(part).to_bytes(4, "big") + part)  # length-prefixed: unambiguous
-        return mac.digest()
+            msg.append(len(part).to_bytes(4, "big") + part)  # length-prefixed: unambiguous
+        # one call (OpenSSL's one-shot HMAC), not an HMAC object built in Python each check
+        return hmac.digest(self._secret, b"".join(msg), "sha256")
 
     @staticmethod
     def _tally(table: dict[str, _Tally], key: str, limit: int) -> _Tally:

@@ -25,14 +25,21 @@ _QUOTED = re.compile(r'[ "=\\]')
 
 #: the last time stamped, and its text (a batch of lines shares one time)
 _last_stamp: tuple[float, str] = (-1.0, "")
+#: the last whole second stamped, and its text up to the seconds (strftime once a second)
+_last_second: tuple[int, str] = (-1, "")
 
 
 def _stamp(t: float) -> str:
-    global _last_stamp
+    global _last_stamp, _last_second
     last = _last_stamp
     if last[0] == t:
         return last[1]
-    text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1000):03d}Z"
+    second = int(t)
+    known = _last_second
+    if known[0] != second:
+        known = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)))
+        _last_second = known
+    text = f"{known[1]}.{int(t % 1 * 1000):03d}Z"
     _last_stamp = (t, text)
     return text
 
@@ -52,17 +59,25 @@ class EntryFormatter(logging.Formatter):
         return self.line(given, record.created)
 
     def line(self, given: dict[str, object], created: float) -> str:
-        entry = {"time": _stamp(created), **{k: v for k, v in given.items() if k != "time"}}
         if self.kind == "json":
+            entry = {"time": _stamp(created), **{k: v for k, v in given.items() if k != "time"}}
             return json.dumps(entry, ensure_ascii=False, default=str)
-        parts = []
-        for k, v in entry.items():
+        parts = [_stamp(created)]
+        for k, v in given.items():
             if k == "time":
-                parts.append(str(v))
                 continue
-            text = "-" if v is None else str(v)
-            if text == "" or _QUOTED.search(text) is not None or not text.isprintable():
-                text = json.dumps(text, ensure_ascii=False)
+            if v is None:
+                text = "-"
+            elif type(v) is int or type(v) is float:
+                text = str(v)  # digits, a sign, a point, an exponent: never quoted
+            else:
+                text = str(v)
+                printable = text.isprintable()
+                if text == "" or not printable or _QUOTED.search(text) is not None:
+                    if printable and '"' not in text and "\\" not in text:
+                        text = f'"{text}"'  # what json.dumps writes for it, without its work
+                    else:
+                        text = json.dumps(text, ensure_ascii=False)
             parts.append(f"{k}={text}")
         return " ".join(parts)
 
@@ -135,10 +150,13 @@ class RequestLog:
             return
         now = time.time()
         handler = self._handler
-        try:
-            text = "".join(self.formatter.line(e, now) + "\n" for e in entries)
-        except Exception:
-            return
+        lines = []
+        for e in entries:
+            try:
+                lines.append(self.formatter.line(e, now) + "\n")
+            except Exception:
+                pass  # that line only, as write() would
+        text = "".join(lines)
         handler.acquire()
         try:
             stream = getattr(handler, "stream", None)

@@ -4,25 +4,41 @@ request (:mod:`.protocol` parses without I/O).
 
 Threads, written down:
 
-* one **acceptor** thread takes connections. Per address: at most ``max_per_address`` open and
-  ``connection_rate`` new ones a second (a token bucket, twice that in a burst); in all
-  ``max_connections``. A connection over its address's limits is answered ``Rejected: …`` and
-  closed. When the server is at its own limit, the slowest connection (fewest bytes a second, at
-  least 0.2 s old, request not complete) of the address holding most is closed to make room, if
-  that address holds more than its share; otherwise the newcomer is refused. Refusals are
-  logged, once and then every 10 s per address;
-* one **handler** thread per connection reads the request (:mod:`.protocol`'s incremental
-  reader), hands it to the application (which checks the login and waits for the writer's
-  answer), then replies and closes. A handler thread whose connection has ended waits (up to
-  ``HANDLER_IDLE`` s, at most ``HANDLERS_KEPT`` of them) for the next connection instead of
-  ending (issue 22: starting a thread was the largest single cost of a request here); each
-  connection still has a thread of its own, never waiting behind another's.
+* **handler** threads take the connections themselves (issue 22: no acceptor thread handing each
+  connection to another, a wake-up and an interpreter-lock hand-over a connection). Each one
+  waits for the listener in an ``epoll`` of its own (``EPOLLEXCLUSIVE``: a connection wakes one
+  waiting thread, not all), accepts, and serves what it accepted from start to end. At least one
+  thread is always waiting: the thread that takes the last waiting place starts another first.
+  A thread whose connection has ended waits for the next one (up to ``HANDLER_IDLE`` s, at most
+  ``HANDLERS_KEPT`` waiting); each connection's request is still read (and its login
+  checked) on a thread of its own, never waiting behind another's;
+* the per-address and global limits are decided by the thread that accepted, under one lock.
+  Per address: at most ``max_per_address`` open and ``connection_rate`` new ones a second (a
+  token bucket, twice that in a burst); in all ``max_connections``. A connection over its
+  address's limits is answered ``Rejected: …`` and closed. When the server is at its own limit,
+  the slowest connection (fewest bytes a second, at least 0.2 s old, request not complete) of
+  the address holding most is closed to make room, if that address holds more than its share;
+  otherwise the newcomer is refused. Refusals are logged, once and then every 10 s per address;
+* the handler reads the request (:mod:`.protocol`'s incremental reader) and hands it to the
+  application (:meth:`Application.start`: it checks the login and gives the request to the
+  writer), then goes back to accepting. The application's own thread (the writer link's) gives
+  the reply (:meth:`Transport._answered`): sent at once with ``MSG_DONTWAIT`` (a client whose
+  buffer cannot take it gets a thread of its own for it), then the connection goes to
+  the closer. A reply known at once (a login refused, a bad request, ``/health``) is sent by
+  the handler, which then waits for the client's close itself, as before. A TLS connection is
+  served wholly by its handler (its handshake and sends block): the application answers it
+  with :meth:`Application.handle`, which waits;
+* one **closer** thread waits (``epoll``) for the clients that have their reply to close,
+  reads and drops what they still send (counted in the log line), and ends those connections
+  (closed, counted out of the limits, their log lines written together with one write).
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import os
-import selectors
+import select
 import socket
 import ssl
 import threading
@@ -45,56 +61,8 @@ HANDLER_IDLE = 30.0
 
 Log = Callable[[dict[str, object]], None]
 
-
-class _Handlers:
-    """Runs ``target(*task)`` for each task on a thread of its own: an idle thread kept from an
-    earlier task if there is one, else a new one."""
-
-    def __init__(self, target: Callable[..., object], name: str) -> None:
-        self._target = target
-        self._name = name
-        self._lock = threading.Lock()
-        self._idle: list[list[Any]] = []  # each: [a lock held until a task is given, the task]
-        self._closed = False
-
-    def run(self, *task: object) -> None:
-        with self._lock:
-            slot = self._idle.pop() if self._idle else None
-        if slot is None:
-            threading.Thread(target=self._work, args=(task,), name=self._name, daemon=True).start()
-            return
-        slot[1] = task
-        slot[0].release()
-
-    def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            idle, self._idle = self._idle, []
-        for slot in idle:
-            slot[1] = None
-            slot[0].release()
-
-    def _work(self, task: tuple[object, ...] | None) -> None:
-        gate = threading.Lock()
-        while task is not None:
-            try:
-                self._target(*task)
-            except Exception:
-                pass  # a task handles its own failures; a thread kept must not die of one
-            gate.acquire()  # held: the next task releases it
-            slot: list[Any] = [gate, None]
-            with self._lock:
-                if self._closed or len(self._idle) >= HANDLERS_KEPT:
-                    return
-                self._idle.append(slot)
-            if not gate.acquire(timeout=HANDLER_IDLE):
-                with self._lock:
-                    if slot in self._idle:  # still idle: nobody can give it a task now
-                        self._idle.remove(slot)
-                        return
-                gate.acquire()  # taken just now: its task is on the way
-            gate.release()
-            task = slot[1]
+#: _exchange's answer for a request whose reply the application gives later.
+_HANDED = b"handed on"
 
 
 @dataclass(frozen=True)
@@ -115,6 +83,9 @@ class Application(Protocol):
     port: int
 
     def handle(self, req: protocol.Request, peer: Peer) -> Reply: ...
+    def start(
+        self, req: protocol.Request, peer: Peer, then: Callable[[Reply], object]
+    ) -> Reply | None: ...
     def health(self) -> int: ...
     def workers(self) -> list[tuple[Callable[[], None], str]]: ...
     def close(self) -> None: ...
@@ -150,6 +121,122 @@ class _Conn:
         return self.got / max(now - self.start, 1e-3)
 
 
+@dataclass(eq=False)
+class _Lingering:
+    """A connection that has its reply and is waiting for its client to close."""
+
+    conn: _Conn
+    sock: socket.socket
+    entry: dict[str, object]
+    start: float
+    end: float  # closed then, whatever the client does
+    fd: int
+    got: int = 0  # bytes other than spaces, line ends and NULs received after the reply
+
+
+class _Closer:
+    """One thread that waits for the clients to close after their reply (issue 22: not a
+    thread a connection, each woken for its client's close), reads and drops what they still
+    send (counted in the log line), and ends each connection (:meth:`Transport._close`)."""
+
+    def __init__(self, done: Callable[[list[_Lingering]], None]) -> None:
+        self._done = done
+        self._poller = select.epoll()
+        self._lock = threading.Lock()
+        self._items: dict[int, _Lingering] = {}
+        self._ends: list[tuple[float, int, _Lingering]] = []  # a heap: the soonest end first
+        self._seq = itertools.count()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._poller.register(self._wake_r.fileno(), select.EPOLLIN)
+        self._next = float("inf")  # when the thread's wait ends at the latest
+        self._stopped = False
+
+    def add(self, item: _Lingering) -> None:
+        with self._lock:
+            self._items[item.fd] = item
+            heapq.heappush(self._ends, (item.end, next(self._seq), item))
+            self._poller.register(item.fd, select.EPOLLIN)
+            wake = item.end < self._next
+        if wake:
+            try:
+                self._wake_w.send(b"\0", socket.MSG_DONTWAIT)
+            except OSError:
+                pass
+
+    def stop(self) -> None:
+        self._stopped = True
+        try:
+            self._wake_w.send(b"\0", socket.MSG_DONTWAIT)
+        except OSError:
+            pass
+
+    def run(self) -> None:
+        wake = self._wake_r.fileno()
+        try:
+            while not self._stopped:
+                with self._lock:
+                    soonest = self._ends[0][0] if self._ends else time.monotonic() + 1.0
+                    self._next = soonest
+                ready = self._poller.poll(max(0.0, soonest - time.monotonic()))
+                ended: list[_Lingering] = []
+                for fd, _ev in ready:
+                    if fd == wake:
+                        try:
+                            self._wake_r.recv(4096)
+                        except OSError:
+                            pass
+                        continue
+                    item = self._items.get(fd)
+                    if item is not None and self._read(item):
+                        ended.append(item)
+                now = time.monotonic()
+                with self._lock:
+                    while self._ends and self._ends[0][0] <= now:
+                        item = heapq.heappop(self._ends)[2]
+                        if self._items.get(item.fd) is item:
+                            ended.append(item)
+                    for item in ended:
+                        if self._items.get(item.fd) is item:
+                            del self._items[item.fd]
+                            try:
+                                self._poller.unregister(item.fd)
+                            except OSError:
+                                pass
+                if ended:
+                    self._end(list(dict.fromkeys(ended)))
+        finally:
+            # stopped (after the drain): the connections still waiting are ended now
+            with self._lock:
+                left, self._items = list(self._items.values()), {}
+                self._ends.clear()
+            if left:
+                self._end(left)
+            self._poller.close()
+            self._wake_r.close()
+            self._wake_w.close()
+
+    def _end(self, items: list[_Lingering]) -> None:
+        try:
+            self._done(items)
+        except Exception:
+            pass  # the log could not be written: the thread goes on closing the others
+
+    @staticmethod
+    def _read(item: _Lingering) -> bool:
+        """What the client sent after its reply (dropped, counted); whether it is done."""
+        try:
+            chunk = item.sock.recv(65536, socket.MSG_DONTWAIT)
+        except (BlockingIOError, InterruptedError):
+            return False
+        except OSError:
+            return True
+        if not chunk:
+            return True
+        item.got += len(chunk.translate(None, b" \t\r\n\0"))
+        return item.got >= 1 << 20
+
+
 class Transport:
     """Accepts and reads Connexion requests; the application answers them (``handle``), says
     the catalog's record count for ``GET /health`` (``health``), and runs threads of its own
@@ -168,9 +255,16 @@ class Transport:
         self._buckets: dict[str, tuple[float, float]] = {}  # address → (tokens, when)
         self._refused: dict[str, list[float]] = {}  # address → [refusals not logged, logged at]
         self.port = 0
-        # stop() writes a byte here: the acceptor waits on its listener and on this, never polls
+        # stop() writes a byte here: the handler threads wait on the listener and on this
         self._wake_r, self._wake_w = socket.socketpair()
-        self._handlers = _Handlers(self._serve, "connexion-handler")
+        self._family = socket.AF_INET
+        # The handler threads waiting for a connection (counted from before a thread starts),
+        # and how many threads there are; under _pool (a Condition: stop() waits on it).
+        self._pool = threading.Condition()
+        self._waiting = 0
+        self._handler_threads = 0
+        self._refused_lock = threading.Lock()
+        self._closer = _Closer(self._lingered)
 
     # -- life cycle ------------------------------------------------------------------------------
 
@@ -180,13 +274,16 @@ class Transport:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.s.host, self.s.port))
         sock.listen(1024)
-        sock.setblocking(False)  # accept() is called only once select says a connection waits
+        sock.setblocking(False)  # accepted only once epoll says a connection waits
         self._listener = sock
+        self._family = family
         self.port = self.app.port = sock.getsockname()[1]
-        for target, name in ((self._accept_loop, "connexion-accept"), *self.app.workers()):
+        for target, name in (*self.app.workers(), (self._closer.run, "connexion-closer")):
             t = threading.Thread(target=target, name=name, daemon=True)
             t.start()
             self._threads.append(t)
+        with self._pool:
+            self._spawn()
         return self.port
 
     def stop(self, timeout: float | None = None) -> None:
@@ -195,67 +292,114 @@ class Transport:
         limit = self.s.drain_timeout if timeout is None else timeout
         self._stopping.set()
         try:
-            self._wake_w.send(b"\0")  # the acceptor's select returns
+            self._wake_w.send(b"\0")  # every waiting handler's epoll returns
         except OSError:
             pass
-        accept = self._threads[0] if self._threads else None
-        if accept is not None:
-            accept.join(2.0)
+        with self._pool:
+            # The waiting handlers see the wake-up and end; none accepts any more.
+            self._pool.wait_for(lambda: not self._waiting, 2.0)
+        if self._listener is not None:
+            self._listener.close()
         deadline = time.monotonic() + limit
         with self._active_lock:
             while self._active and time.monotonic() < deadline:
                 # notified by each connection's end (and each eviction)
                 self._active_lock.wait(max(0.0, deadline - time.monotonic()))
-        self._handlers.close()
         self.app.close()
-        for t in self._threads[1:]:
+        self._closer.stop()
+        for t in self._threads:
             t.join(max(1.0, deadline - time.monotonic()))
+        self._wake_r.close()
+        self._wake_w.close()
 
     # -- accepting -------------------------------------------------------------------------------
 
-    def _accept_loop(self) -> None:
+    def _spawn(self) -> None:
+        """Start a handler thread, counted as waiting from now (caller holds ``_pool``)."""
+        self._waiting += 1
+        self._handler_threads += 1
+        try:
+            threading.Thread(target=self._handler, name="connexion-handler", daemon=True).start()
+        except BaseException:
+            self._waiting -= 1
+            self._handler_threads -= 1
+            raise
+
+    def _handler(self) -> None:
+        """A handler thread: accept a connection, serve it, wait for the next one."""
         assert self._listener is not None
         listener = self._listener
-        family = listener.family
-        selector = selectors.DefaultSelector()
-        selector.register(listener, selectors.EVENT_READ)
-        selector.register(self._wake_r, selectors.EVENT_READ)
-        burst = 0  # connections taken since the last select: more are tried without one
+        family = self._family
+        waiting = True  # counted in _waiting
+        poller = select.epoll(2)
         try:
+            # EPOLLEXCLUSIVE: a connection wakes one of the waiting threads, not every one.
+            poller.register(listener.fileno(), select.EPOLLIN | select.EPOLLEXCLUSIVE)
+            poller.register(self._wake_r.fileno(), select.EPOLLIN)
+            idle_since = time.monotonic()
+            wait = False  # a new thread tries at once: a connection may be waiting already
             while not self._stopping.is_set():
-                if not burst:
-                    # Blocks until a connection waits or stop() writes to the wake-up socket.
-                    ready = {key.fileobj for key, _ in selector.select()}
-                    if self._wake_r in ready or self._stopping.is_set():
-                        break
+                if wait:
+                    # (after a connection, waited for first: trying to accept right away would
+                    # mostly cost a failed accept, a syscall and an exception, per connection)
+                    left = idle_since + HANDLER_IDLE - time.monotonic()
+                    if left <= 0:
+                        with self._pool:
+                            if self._waiting > 1:  # another waits: this one may go
+                                return
+                        idle_since = time.monotonic()
+                        continue
+                    poller.poll(left)
+                    if self._stopping.is_set():
+                        return
                 try:
-                    sock, peer = listener.accept()
-                    sock.setblocking(True)
+                    # the socket object is made here (no enum conversions): a blocking socket
+                    fd, peer = listener._accept()  # type: ignore[attr-defined]
                 except (BlockingIOError, InterruptedError):
-                    # none waiting (or taken back by the client before accept: it reset)
-                    burst = 0
+                    wait = True
                     continue
                 except OSError:
                     if self._stopping.is_set():
-                        break
-                    burst = 0
+                        return
                     time.sleep(0.05)  # e.g. out of file descriptors: let handlers finish
                     continue
-                burst = (burst + 1) % 64  # a select now and then: stop() is seen
-                addr = f"{peer[0]}:{peer[1]}"
-                # An IPv4 socket's peer is a dotted quad already as address_key writes it.
-                ip = peer[0] if family == socket.AF_INET else address_key(str(peer[0]))
-                conn = _Conn(sock, ip, time.monotonic(), sock.fileno())
-                refusal = self._admit(conn)
-                if refusal is not None:
-                    self._refuse(sock, addr, conn.ip, refusal)
-                    continue
-                self._handlers.run(conn, addr)
+                with self._pool:
+                    waiting = False
+                    self._waiting -= 1
+                    if not self._waiting:
+                        # someone must wait for the next connection while this one is served
+                        try:
+                            self._spawn()
+                        except RuntimeError:
+                            pass  # no thread could start: the next to finish waits instead
+                sock = socket.socket(family, socket.SOCK_STREAM, 0, fd)
+                self._take(sock, peer)
+                with self._pool:
+                    if self._stopping.is_set() or self._waiting >= HANDLERS_KEPT:
+                        return
+                    waiting = True
+                    self._waiting += 1
+                idle_since = time.monotonic()
+                wait = True
         finally:
-            selector.close()
-            listener.close()
-            self._wake_r.close()
-            self._wake_w.close()
+            poller.close()
+            with self._pool:
+                self._handler_threads -= 1
+                if waiting:
+                    self._waiting -= 1
+                self._pool.notify_all()
+
+    def _take(self, sock: socket.socket, peer: Any) -> None:
+        """A connection just accepted: refused at once, or served on this thread."""
+        addr = f"{peer[0]}:{peer[1]}"
+        # An IPv4 socket's peer is a dotted quad already as address_key writes it.
+        ip = peer[0] if self._family == socket.AF_INET else address_key(str(peer[0]))
+        conn = _Conn(sock, ip, time.monotonic(), sock.fileno())
+        refusal = self._admit(conn)
+        if refusal is not None:
+            self._refuse(sock, addr, conn.ip, refusal)
+            return
+        self._serve(conn, addr)
 
     def _admit(self, conn: _Conn) -> str | None:
         """Count ``conn`` in, making room by closing a slow connection if need be; or the
@@ -325,7 +469,7 @@ class Transport:
     def _refuse(self, sock: socket.socket, addr: str, ip: str, text: str) -> None:
         try:
             # A new connection's send buffer is empty: the line goes at once, never waited for
-            # (this is the acceptor's thread: a refusal must cost it as little as possible).
+            # (a refusal must cost the thread that accepted it as little as possible).
             sock.send(text.encode() + b"\0", socket.MSG_DONTWAIT)
         except OSError:
             pass
@@ -333,23 +477,60 @@ class Transport:
             sock.close()
         # Logged once, then at most every 10 s per address with the count in between.
         now = time.monotonic()
-        seen = self._refused.get(ip)
-        if seen is not None and now - seen[1] < 10.0:
-            seen[0] += 1
-            return
-        if len(self._refused) > 10_000:
-            self._refused = {a: v for a, v in self._refused.items() if now - v[1] < 10.0}
-        entry: dict[str, object] = {"service": "connexion", "addr": addr, "outcome": text}
-        if seen is not None and seen[0]:
-            entry["refused_since"] = int(seen[0])
-        self._refused[ip] = [0, now]
+        with self._refused_lock:  # every handler thread accepts, so may refuse
+            seen = self._refused.get(ip)
+            if seen is not None and now - seen[1] < 10.0:
+                seen[0] += 1
+                return
+            if len(self._refused) > 10_000:
+                self._refused = {a: v for a, v in self._refused.items() if now - v[1] < 10.0}
+            entry: dict[str, object] = {"service": "connexion", "addr": addr, "outcome": text}
+            if seen is not None and seen[0]:
+                entry["refused_since"] = int(seen[0])
+            self._refused[ip] = [0, now]
         self.log(entry)
 
     def _serve(self, conn: _Conn, addr: str) -> None:
+        start = time.monotonic()
+        entry: dict[str, object] = {"service": "connexion", "addr": addr}
+        sock: socket.socket = conn.sock
+        handed = False
         try:
-            self._handle(conn, addr)
+            handed = self._handle(conn, sock, addr, start, entry)
         finally:
-            with self._active_lock:
+            if not handed:
+                # conn.sock: the TLS wrapper if there is one (the plain socket is detached)
+                self._close(conn, conn.sock, entry, start)
+
+    def _close(
+        self, conn: _Conn, sock: socket.socket, entry: dict[str, object], start: float
+    ) -> None:
+        """The connection's end: closed, its log line written, counted out."""
+        try:
+            self.log(self._end(conn, sock, entry, start))
+        finally:
+            self._count_out([conn])
+
+    def _end(
+        self, conn: _Conn, sock: socket.socket, entry: dict[str, object], start: float
+    ) -> dict[str, object]:
+        """Close the connection; its log line."""
+        if conn.evicted and entry.get("fate") is None:
+            entry["outcome"] = "closed: the slowest connection of the address holding most"
+            entry["fate"] = "closed"
+        with self._active_lock:
+            conn.closing = True
+        try:
+            sock.close()
+        except OSError:
+            pass
+        entry["ms"] = round((time.monotonic() - start) * 1000, 1)
+        return entry
+
+    def _count_out(self, conns: list[_Conn]) -> None:
+        """Connections closed (and logged) no longer count toward the limits."""
+        with self._active_lock:
+            for conn in conns:
                 if not conn.evicted:
                     self._active -= 1
                     mine = self._conns.get(conn.ip)
@@ -357,21 +538,31 @@ class Transport:
                         mine.discard(conn)
                 if not self._conns.get(conn.ip, True):
                     del self._conns[conn.ip]
-                self._active_lock.notify_all()
+            self._active_lock.notify_all()
 
     # -- one connection --------------------------------------------------------------------------
 
-    def _handle(self, conn: _Conn, addr: str) -> None:
-        start = time.monotonic()
+    def _handle(
+        self,
+        conn: _Conn,
+        sock: socket.socket,
+        addr: str,
+        start: float,
+        entry: dict[str, object],
+    ) -> bool:
+        """Serve the connection on this thread; True when its end was handed on (the
+        application answers later, :meth:`_answered` finishes it)."""
         deadline = start + self.s.idle_timeout
-        entry: dict[str, object] = {"service": "connexion", "addr": addr}
-        sock: socket.socket = conn.sock
         try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if self.s.tls is not None:
+                # (A plain connection's reply is one write on an idle connection: Nagle's
+                # algorithm never holds it back, so it needs no TCP_NODELAY, nor its syscall.)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 sock.settimeout(self.s.idle_timeout)
                 sock = self.s.tls.wrap_socket(sock, server_side=True)
-            reply = self._exchange(sock, conn, addr, deadline, entry)
+            reply = self._exchange(sock, conn, addr, deadline, entry, start)
+            if reply is _HANDED:
+                return True
             if reply is not None:
                 sock.settimeout(max(1.0, deadline - time.monotonic()))
                 sock.sendall(reply)
@@ -379,17 +570,102 @@ class Transport:
         except (OSError, ssl.SSLError) as e:
             entry.setdefault("outcome", f"connection lost: {e.__class__.__name__}")
         finally:
-            if conn.evicted and entry.get("fate") is None:
-                entry["outcome"] = "closed: the slowest connection of the address holding most"
-                entry["fate"] = "closed"
-            with self._active_lock:
-                conn.closing = True
-            try:
-                sock.close()
-            except OSError:
-                pass
-            entry["ms"] = round((time.monotonic() - start) * 1000, 1)
-            self.log(entry)
+            conn.sock = sock  # the TLS wrapper, if any: closed by _close
+        return False
+
+    def _answered(
+        self,
+        conn: _Conn,
+        sock: socket.socket,
+        entry: dict[str, object],
+        start: float,
+        deadline: float,
+        reply: Reply,
+    ) -> None:
+        """The application's reply to a request handed on (on its thread, which must not
+        block): sent, then the client's close is waited for by the closer thread."""
+        try:
+            self._reply_now(conn, sock, entry, start, deadline, reply)
+        except Exception as e:  # whatever happens, the connection is ended and counted out
+            entry.setdefault("outcome", f"connection lost: {e.__class__.__name__}")
+            self._close(conn, sock, entry, start)
+
+    def _reply_now(
+        self,
+        conn: _Conn,
+        sock: socket.socket,
+        entry: dict[str, object],
+        start: float,
+        deadline: float,
+        reply: Reply,
+    ) -> None:
+        entry.update(reply.log)
+        if reply.text is None:
+            self._close(conn, sock, entry, start)
+            return
+        data = reply.text.encode("utf-8") + b"\0"
+        try:
+            # The socket is blocking (no timeout) here: one send, never waiting: a new
+            # connection's send buffer holds a reply line many times over.
+            sent = sock.send(data, socket.MSG_DONTWAIT)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError as e:
+            entry.setdefault("outcome", f"connection lost: {e.__class__.__name__}")
+            self._close(conn, sock, entry, start)
+            return
+        if sent < len(data):
+            # The client does not take its reply now: finished on a thread of its own.
+            threading.Thread(
+                target=self._finish_slowly,
+                args=(conn, sock, entry, start, deadline, data[sent:]),
+                name="connexion-reply",
+                daemon=True,
+            ).start()
+            return
+        try:
+            sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            self._close(conn, sock, entry, start)
+            return
+        end = min(deadline, time.monotonic() + 2.0)
+        self._closer.add(_Lingering(conn, sock, entry, start, end, sock.fileno()))
+
+    def _finish_slowly(
+        self,
+        conn: _Conn,
+        sock: socket.socket,
+        entry: dict[str, object],
+        start: float,
+        deadline: float,
+        rest: bytes,
+    ) -> None:
+        try:
+            sock.settimeout(max(1.0, deadline - time.monotonic()))
+            sock.sendall(rest)
+            self._linger(sock, deadline, entry)
+        except OSError as e:
+            entry.setdefault("outcome", f"connection lost: {e.__class__.__name__}")
+        finally:
+            self._close(conn, sock, entry, start)
+
+    def _lingered(self, items: list[_Lingering]) -> None:
+        """The closer's end of connections: their clients closed, or their time is up. Their
+        log lines are written together (one time stamp, one write: issue 22)."""
+        entries = []
+        for item in items:
+            if item.got:
+                item.entry["ignored_after_reply"] = item.got
+            entries.append(self._end(item.conn, item.sock, item.entry, item.start))
+        try:
+            write_many = getattr(self.log, "write_many", None)
+            if write_many is not None:
+                write_many(entries)
+            else:
+                for entry in entries:
+                    self.log(entry)
+        finally:
+            self._count_out([item.conn for item in items])
 
     def _linger(self, sock: socket.socket, deadline: float, entry: dict[str, object]) -> None:
         """After the reply: read (and drop, counting them in the log) what the client still
@@ -421,6 +697,17 @@ class Transport:
 
     def _drain(self, sock: socket.socket, reader: protocol.RequestReader) -> None:
         """What has already arrived after a complete request (not waiting for more)."""
+        if sock.gettimeout() is None and not isinstance(sock, ssl.SSLSocket):
+            # blocking, no timeout: MSG_DONTWAIT reads without waiting (and without a poll)
+            try:
+                while len(reader) <= self.s.max_request:
+                    chunk = sock.recv(65536, socket.MSG_DONTWAIT)
+                    if not chunk:
+                        break
+                    reader.feed(chunk)
+            except OSError:
+                pass
+            return
         try:
             sock.setblocking(False)
             while len(reader) <= self.s.max_request:
@@ -445,9 +732,13 @@ class Transport:
         addr: str,
         deadline: float,
         entry: dict[str, object],
+        start: float,
     ) -> bytes | None:
+        """The reply to send (None: close with none; ``_HANDED``: the application answers
+        later, see :meth:`_answered`)."""
         reader = protocol.RequestReader()
         paced = False
+        blocking = self.s.tls is None  # the socket is still blocking, with no timeout
         while True:
             try:
                 got = reader.poll()
@@ -470,7 +761,19 @@ class Transport:
                         "was stored)",
                         "more_than_one_record",
                     )
-                reply = self.app.handle(got, Peer(addr, conn.ip))
+                peer = Peer(addr, conn.ip)
+                if self.s.tls is None:
+                    # Answered later on the application's thread (the writer's answer), which
+                    # sends the reply: this thread is free for the next connection at once.
+                    reply = self.app.start(
+                        got,
+                        peer,
+                        lambda r: self._answered(conn, sock, entry, start, deadline, r),
+                    )
+                    if reply is None:
+                        return _HANDED
+                else:
+                    reply = self.app.handle(got, peer)
                 entry.update(reply.log)
                 if reply.text is None:
                     return None
@@ -492,11 +795,20 @@ class Transport:
                 time.sleep(min(PACE, left))
                 paced = False
                 continue
-            sock.settimeout(min(left, 0.5))
-            try:
-                chunk = sock.recv(65536)
-            except TimeoutError:
-                continue
+            if blocking:
+                # A plain socket as accepted (blocking, no timeout): what has arrived is taken
+                # without the poll a timed read makes first (the request is usually there).
+                try:
+                    chunk = sock.recv(65536, socket.MSG_DONTWAIT)
+                except (BlockingIOError, InterruptedError):
+                    blocking = False  # nothing yet: timed reads from now on
+                    continue
+            else:
+                sock.settimeout(min(left, 0.5))
+                try:
+                    chunk = sock.recv(65536)
+                except TimeoutError:
+                    continue
             if not chunk:
                 if conn.evicted:
                     return None

@@ -39,7 +39,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ..catalog import (
@@ -66,6 +66,8 @@ UNAVAILABLE = "Rejected: catalog unavailable"
 REPLAYED = frozenset({"new", "possible_duplicate", "overlaid"})
 
 _LEN = struct.Struct(">I")
+#: The most one read of the socket between the two processes takes.
+RECV_SIZE = 65536
 
 Log = Callable[[dict[str, object]], None]
 #: A request as sent to the writer process, and its answer.
@@ -125,29 +127,48 @@ class _Frames:
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self.buf = bytearray()
+        self.pos = 0  # the messages before it are taken
         self.eof = False
 
     def _one(self) -> tuple[bool, Any]:
-        if len(self.buf) < 4:
+        buf, pos = self.buf, self.pos
+        if len(buf) - pos < 4:
             return False, None
-        (n,) = _LEN.unpack_from(self.buf)
-        if len(self.buf) < 4 + n:
+        (n,) = _LEN.unpack_from(buf, pos)
+        end = pos + 4 + n
+        if len(buf) < end:
             return False, None
-        obj = pickle.loads(bytes(self.buf[4 : 4 + n]))
-        del self.buf[: 4 + n]
+        with memoryview(buf) as view, view[pos + 4 : end] as part:
+            obj = pickle.loads(part)  # read in place: no copy, no shift of what follows
+        self.pos = end
         return True, obj
 
-    def take(self, limit: int = GROUP) -> list[Any]:
+    def _recv(self, flags: int = 0) -> bytes:
+        # 64 KiB a call: asking for 1 MiB cost ~13 µs more a call (a large buffer allocated
+        # and freed each time), several calls a request on each side (issue 22).
+        chunk = self.sock.recv(RECV_SIZE, flags)
+        if chunk:
+            if self.pos:
+                del self.buf[: self.pos]
+                self.pos = 0
+            self.buf += chunk
+        return chunk
+
+    def take(self, limit: int = GROUP, gather: bool = True) -> list[Any]:
+        """``gather``: once a message is in hand, look (without waiting) for more already
+        sent — the writer, to make its group; the link's thread hands out what it has."""
         out: list[Any] = []
         while len(out) < limit:
             ok, obj = self._one()
             if ok:
                 out.append(obj)
                 continue
+            if out and not gather:
+                break
             if out or self.eof:
                 # what has come, without waiting: more only if it is there already
                 try:
-                    chunk = self.sock.recv(1 << 20, socket.MSG_DONTWAIT)
+                    chunk = self._recv(socket.MSG_DONTWAIT)
                 except (BlockingIOError, InterruptedError):
                     break
                 except OSError:
@@ -155,13 +176,12 @@ class _Frames:
                     break
             else:
                 try:
-                    chunk = self.sock.recv(1 << 20)
+                    chunk = self._recv()
                 except OSError:
                     chunk = b""
             if not chunk:
                 self.eof = True
                 break
-            self.buf += chunk
         return out
 
 
@@ -241,9 +261,14 @@ class Writer:
                     )
                     store.prune_receipts(cutoff.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
                     self._pruned = time.monotonic()
-                seen: dict[str, int] = {}
+                # The group's questions asked once each (issue 22): its receipts and how many
+                # times each record's bytes were imported before it.
+                receipts = store.receipts((job[1], job[4]) for job in group)
+                counts = store.log_counts(job[4] for job in group)
+                made: list[Receipt] = []
                 for job in group:
-                    results.append(self._import(store, importer, job, seen))
+                    results.append(self._import(importer, job, receipts, counts, made))
+                store.put_receipts(made)
         except Exception as e:
             if isinstance(e, ConflictError) and tries > 1:
                 # Another writer (another receiver, a load) conflicted: the database kept
@@ -265,18 +290,23 @@ class Writer:
         return results
 
     def _import(
-        self, store: Catalog, importer: Importer, job: JobMsg, seen: dict[str, int]
+        self,
+        importer: Importer,
+        job: JobMsg,
+        receipts: dict[tuple[str, str], Receipt],
+        counts: dict[str, int],
+        made: list[Receipt],
     ) -> Answer:
+        """One request of a group: ``receipts`` (by login and digest) and ``counts`` (load-log
+        rows by digest) as they stand before this request, kept so for the next ones here."""
         jid, login, addr, raw, digest = job
-        got = store.receipt(login, digest)
+        got = receipts.get((login, digest))
         if got is not None and got.fate in REPLAYED and _age(got.time) < self.s.retry_window:
             reply = f"{got.message} (already received {_clock(got.time)})"
             return jid, reply, "retry", got.sysno, None
         # No receipt, an old one, or a refusal: evaluated (again) — a refusal's cause (a
         # deleted target, an earlier duplicate) may have been fixed since.
-        count = store.log_count(digest)
-        index = count + seen.get(digest, 0) + 1
-        seen[digest] = seen.get(digest, 0) + 1
+        index = counts.get(digest, 0) + 1
         out = importer.import_bytes(
             raw,
             source=f"connexion {login or '-'} from {addr.rsplit(':', 1)[0]}",
@@ -284,8 +314,11 @@ class Writer:
             input_hash=digest,
             commit=False,
         )
+        counts[digest] = index  # its load-log row is written
         reply = reply_text(out)
-        store.put_receipt(Receipt(login, digest, now(), out.fate, out.sysno, reply))
+        receipt = Receipt(login, digest, now(), out.fate, out.sysno, reply)
+        receipts[(login, digest)] = receipt
+        made.append(receipt)
         return jid, reply, out.fate.value, out.sysno, None
 
 
@@ -334,11 +367,28 @@ class Job:
     addr: str
     raw: bytes
     digest: str
-    done: threading.Event = field(default_factory=threading.Event)
+    #: set once it is answered, for a caller that waits (made by it: most callers give
+    #: ``then`` instead, and an Event costs a lock and a condition to make)
+    done: threading.Event | None = None
     reply: str | None = UNAVAILABLE  # None: the writer was lost with it (no reply is sent)
     fate: str = "unavailable"
     sysno: int | None = None
     detail: str | None = None
+    #: Called with the job once it is answered (on the link's thread, or on the submitting
+    #: thread when the link is closing), instead of setting ``done``: the transport replies
+    #: from there, no thread waiting for the answer (issue 22: one wake-up less a request).
+    then: Callable[[Job], object] | None = None
+
+    def finish(self) -> None:
+        then = self.then
+        if then is None:
+            if self.done is not None:
+                self.done.set()
+            return
+        try:
+            then(self)
+        except Exception:
+            pass  # the callback answers its own failures; the link's thread must not die
 
 
 class WriterLink:
@@ -364,26 +414,28 @@ class WriterLink:
 
     def submit(self, job: Job) -> None:
         with self._lock:
-            if self._closing:
-                job.done.set()
-                return
-            jid = next(self._ids)
-            self._inflight[jid] = job
-            if self._sock is None:
-                self._backlog.append((jid, job))
-                return
-            try:
-                _send(self._sock, (jid, job.login, job.addr, job.raw, job.digest))
-            except OSError:
-                # Not sent whole: the writer, gone, never ran it. The next one will.
-                self._backlog.append((jid, job))
+            closing = self._closing
+            if not closing:
+                jid = next(self._ids)
+                self._inflight[jid] = job
+                if self._sock is None:
+                    self._backlog.append((jid, job))
+                    return
+                try:
+                    _send(self._sock, (jid, job.login, job.addr, job.raw, job.digest))
+                except OSError:
+                    # Not sent whole: the writer, gone, never ran it. The next one will.
+                    self._backlog.append((jid, job))
+        if closing:
+            job.finish()
 
     def close(self, timeout: float = 10.0) -> None:
         """After the requests sent are answered, the writer process ends."""
         with self._lock:
             self._closing = True
-            for _jid, job in self._backlog:
-                job.done.set()
+            backlog = [job for _jid, job in self._backlog]
+            for jid, _job in self._backlog:
+                self._inflight.pop(jid, None)
             self._backlog.clear()
             sock = self._sock
             if sock is not None:
@@ -391,6 +443,8 @@ class WriterLink:
                     _send(sock, None)
                 except OSError:
                     pass
+        for job in backlog:
+            job.finish()  # never sent: answered "catalog unavailable"
         proc = self._proc
         if proc is not None:
             try:
@@ -448,17 +502,17 @@ class WriterLink:
                         self._backlog.append((jid, job))
             frames = _Frames(sock)
             while True:
-                got = frames.take(GROUP)
+                got = frames.take(GROUP, gather=False)
                 if not got:
                     break
                 for results in got:
-                    for jid, reply, fate, sysno, detail in results:
-                        with self._lock:
-                            got_job = self._inflight.pop(jid, None)
+                    with self._lock:
+                        jobs = [(self._inflight.pop(r[0], None), r) for r in results]
+                    for got_job, (_jid, reply, fate, sysno, detail) in jobs:
                         if got_job is not None:
                             got_job.reply, got_job.fate = reply, fate
                             got_job.sysno, got_job.detail = sysno, detail
-                            got_job.done.set()
+                            got_job.finish()
             # The writer process ended: on close, after answering everything; else it died.
             with self._lock:
                 self._sock = None
@@ -481,8 +535,9 @@ class WriterLink:
             for jid, job in lost:
                 del self._inflight[jid]
                 job.reply, job.fate, job.detail = None, "writer_lost", why
-                job.done.set()
             closing = self._closing
+        for _jid, job in lost:
+            job.finish()
         if lost or not closing:
             self.log({"service": "connexion", "outcome": why, "requests_lost": len(lost)})
 
