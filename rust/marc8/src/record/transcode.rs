@@ -646,7 +646,7 @@ pub(crate) fn transcode_parsed<'a>(
             || unchanged(f, opts, from_marc8);
         if copied && f.tag.is_ascii() {
             // Nothing to report of it: no site needed (issue 22).
-            copy_source(f, opts, from_marc8, &mut conv.used, &mut fields);
+            copy_source(f, f.tag, opts, from_marc8, &mut conv.used, &mut fields);
             continue;
         }
         let mut site = Site {
@@ -661,8 +661,7 @@ pub(crate) fn transcode_parsed<'a>(
         };
         let tag = ascii_tag(f, &site, problems);
         if copied {
-            copy_source(f, opts, from_marc8, &mut conv.used, &mut fields);
-            fields.last_mut().expect("just pushed").0 = tag;
+            copy_source(f, tag, opts, from_marc8, &mut conv.used, &mut fields);
             continue;
         }
         let field_start = data.len();
@@ -687,9 +686,10 @@ pub(crate) fn transcode_parsed<'a>(
     finish(&end, fields, data, out, problems)
 }
 
-/// A field copied as it stands, under its own tag.
+/// A field's data copied as it stands, under `tag` (its own, or with a non-ASCII byte replaced).
 fn copy_source<'a>(
     f: &RawField<'a>,
+    tag: [u8; 3],
     opts: &RecordOptions,
     from_marc8: bool,
     used: &mut [bool; SETS_066.len()],
@@ -700,7 +700,7 @@ fn copy_source<'a>(
         // escapes).
         sets_used(f.data, used);
     }
-    fields.push((f.tag, Piece::Source(f.data)));
+    fields.push((tag, Piece::Source(f.data)));
 }
 
 /// The tag of a field, a byte that is not ASCII (invalid UTF-8, and no tag in MARC-8) replaced
