@@ -45,6 +45,38 @@ def test_an_init_finds_its_connection_while_another_thread_settles() -> None:
             assert len(dog.fds) == 2  # the other thread's entry went in meanwhile
 
 
+def test_an_init_finds_its_connection_when_a_collection_lets_a_writer_in() -> None:
+    """The copy of the table is itself not safe from other threads: a garbage collection
+    triggered by an allocation inside ``tuple(d.values())`` runs Python code (finalizers, GC
+    callbacks), where the interpreter may hand the GIL to a thread that adds to the table.
+    Here the collection's callback is that thread, three times (failed once in CI, 2026-12-06)."""
+    import gc
+
+    dog = Watchdog({}, 60.0, lambda e: None)
+    dog.fds.update({n: (-1, n) for n in range(1, 100)})
+    writes = []
+
+    def writer(phase: str, info: dict[str, int]) -> None:
+        if phase == "start" and len(writes) < 3:
+            writes.append(phase)
+            dog.fds[1000 + len(writes)] = (-1, 1000 + len(writes))  # another thread's settle
+
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        client = socket.create_connection(listener.getsockname(), source_address=("127.0.0.9", 0))
+        server, _ = listener.accept()
+        with client, server:
+            threshold = gc.get_threshold()
+            gc.callbacks.append(writer)
+            gc.set_threshold(1)
+            try:
+                found = dog._unknown_connection("tcp:127.0.0.9:1")
+            finally:
+                gc.set_threshold(*threshold)
+                gc.callbacks.remove(writer)
+            assert found is not None and found[0] == server.fileno(), found
+    assert len(writes) == 3 and len(dog.fds) == 102  # the writer did get in, all three times
+
+
 def test_settle_from_many_threads_at_once_never_raises() -> None:
     """Bounded in time (2 s): Inits (settle with a peer) on some threads while others add to
     the table, with the interpreter switching threads as often as it can."""

@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from ..._native import Z3950Hot
 
@@ -98,6 +98,26 @@ _fstat = _load_fstat()
 
 #: poll and ppoll, whose first argument is the ``struct pollfd`` array a GFS session waits on
 _POLL_SYSCALLS = {"x86_64": {7, 271}, "aarch64": {73}}
+
+
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+
+def _snapshot(table: dict[_K, _V]) -> dict[_K, _V]:
+    """A copy of ``table`` while other threads may add to it, retried until no writer got in.
+    Session threads add to the watchdog's tables (``settle``) while another thread reads them.
+    Neither a Python loop nor one C call (``tuple(d.values())``) is safe from them: a garbage
+    collection triggered by an allocation inside the copy runs finalizers and callbacks, Python
+    code at which the interpreter hands the GIL to another thread, and the copy then fails with
+    "dictionary changed size during iteration" (an Init answered with diagnostic 1 under load;
+    seen once in CI, made reproducible by a GC callback in the test). A copy takes
+    microseconds, so a writer gets in rarely and a retry costs nothing."""
+    while True:
+        try:
+            return dict(table)
+        except RuntimeError:
+            continue
 
 
 class Watchdog:
@@ -247,11 +267,7 @@ class Watchdog:
 
     def _unknown_connection(self, peer: str) -> tuple[int, int] | None:
         address = peer_address(peer)
-        # Other session threads add to ``self.fds`` (settle) while this one looks: copied
-        # first, in one C call the GIL keeps whole (a Python loop over the live dict may be
-        # interrupted by a thread that adds to it: "dictionary changed size during iteration",
-        # which made an Init fail with diagnostic 1 under load)
-        polled = {inode for _fd, inode in tuple(self.fds.values())}
+        polled = {inode for _fd, inode in _snapshot(self.fds).values()}
         found: list[tuple[int, int]] = []
         for name in os.listdir("/proc/self/fd"):
             s = _socket_of(int(name))
@@ -343,7 +359,7 @@ class Watchdog:
                 )
         for key in set(self.conns) - seen:
             del self.conns[key]
-        for tid in set(self.settled) - set(fds):
+        for tid in set(_snapshot(self.settled)) - set(fds):
             self.settled.pop(tid, None)
 
     def drop(self, fd: int, inode: int, reason: str | None) -> None:
