@@ -78,12 +78,12 @@
 
 use std::borrow::Cow;
 
-use unicode_normalization::char::compose;
-use unicode_normalization::UnicodeNormalization;
-
 use crate::ascii::copyable_prefix;
-use crate::charset::{codes_for, Charset, Code, Mapping};
+use crate::charset::{Charset, Code};
 use crate::problem::{is_forbidden_control, Action, Problem, ProblemKind};
+use choice::{choose, decompose, kind};
+
+mod choice;
 
 /// What to do with a character MARC-8 cannot represent.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -302,8 +302,12 @@ impl Encoder {
                     }
                 }
             }
-            let Some(c) = src.get(i..).and_then(|s| s.chars().next()) else {
-                break;
+            let c = match bytes[i] {
+                b @ 0..0x80 => char::from(b),
+                _ => match src.get(i..).and_then(|s| s.chars().next()) {
+                    Some(c) => c,
+                    None => break,
+                },
             };
             i += c.len_utf8();
             let off = self.pos;
@@ -701,91 +705,6 @@ fn write_ncr(c: char, dst: &mut Vec<u8>) {
         dst.push(HEX[((cp >> (4 * i)) & 0xF) as usize]);
     }
     dst.push(b';');
-}
-
-/// The code to write `c` with: among LC's codes for it (primary ones if it has any; never the
-/// decode-only Greek-symbols set), the first one in a set of `prefs` (earlier preferences first),
-/// else the first one. `None` if `c` has no usable code.
-fn choose(c: char, prefs: [Option<Charset>; 3]) -> Option<Code> {
-    if c == '\u{3000}' {
-        // ANSI Z39.64's code, not `21 23 20` ("some implementations").
-        return Some(Code {
-            set: Charset::Eacc,
-            code: 0x21_2321,
-            is_alt: false,
-        });
-    }
-    let mut first: Option<Code> = None;
-    let mut best: Option<(usize, Code)> = None;
-    for k in codes_for(c) {
-        if k.set == Charset::GreekSymbols {
-            continue;
-        }
-        match first {
-            None => first = Some(k),
-            // Primary codes come first: once the alternatives start, stop if there was a primary.
-            Some(f) if k.is_alt && !f.is_alt => break,
-            Some(_) => {}
-        }
-        if let Some(rank) = prefs.iter().position(|&p| p == Some(k.set)) {
-            if best.is_none_or(|(r, _)| rank < r) {
-                best = Some((rank, k));
-                if rank == 0 {
-                    break;
-                }
-            }
-        }
-    }
-    best.map(|(_, k)| k).or(first)
-}
-
-/// How `c` behaves if it has a usable code; `None` if it has none (it is then a candidate for
-/// decomposition). Controls, SPACE and the C1 specials are dealt with before this is asked.
-fn kind(c: char) -> Option<Kind> {
-    let code = choose(c, [None; 3])?;
-    if code.set == Charset::Eacc {
-        return Some(Kind::Base);
-    }
-    Some(match code.set.lookup(code.code as u8)? {
-        Mapping::Base(_) => Kind::Base,
-        Mapping::Mark(_) => Kind::Mark,
-        Mapping::LeftHalf(modern, _) if modern == c => {
-            Kind::ModernOpen(if modern == '\u{360}' { 0xFB } else { 0xEC })
-        }
-        Mapping::LeftHalf(..) => Kind::LegacyOpen,
-        Mapping::RightHalf(_) => Kind::Close,
-    })
-}
-
-/// The pieces of `c` (which has no code of its own): its full canonical decomposition,
-/// recomposed greedily from the left as long as the recomposed character has a code. `None` if
-/// `c` does not decompose or a piece has no code.
-fn decompose(c: char) -> Option<Vec<(char, Kind)>> {
-    let full: Vec<char> = std::iter::once(c).nfd().collect();
-    if full.len() == 1 && full[0] == c {
-        return None;
-    }
-    let mut pieces = Vec::with_capacity(full.len());
-    let mut i = 0;
-    while i < full.len() {
-        let mut acc = full[i];
-        let mut best = kind(acc).map(|k| (i, acc, k));
-        for (j, &next) in full.iter().enumerate().skip(i + 1) {
-            match compose(acc, next) {
-                Some(x) => {
-                    acc = x;
-                    if let Some(k) = kind(x) {
-                        best = Some((j, x, k));
-                    }
-                }
-                None => break,
-            }
-        }
-        let (j, piece, k) = best?;
-        pieces.push((piece, k));
-        i = j + 1;
-    }
-    Some(pieces)
 }
 
 fn is_plain(src: &str, errors: EncodeErrors) -> bool {

@@ -1,5 +1,7 @@
 use super::*;
+use crate::charset::codes_for;
 use crate::{decode, decode_report, DecodeOptions, ErrorMode};
+use unicode_normalization::UnicodeNormalization;
 
 const TSV: &str = include_str!(concat!(
     env!("CARGO_MANIFEST_DIR"),
