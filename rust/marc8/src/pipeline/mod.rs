@@ -507,7 +507,9 @@ pub fn prepare(rec: &Record, number: usize, offset: u64, settings: &Settings) ->
     }
 }
 
-/// [`other_keys`] of a stored record (the catalog's migration fills the key table with them).
+/// The match keys of a stored record other than the OCLC numbers and the title key (see the
+/// module documentation), each once, in field order, the digest last: what a load stores for
+/// it (the catalog's migration fills the key table with them).
 #[must_use]
 pub fn stored_keys(rec: &Record, settings: &Settings) -> Vec<(&'static str, String)> {
     let kept = vec![true; rec.fields.len()];
