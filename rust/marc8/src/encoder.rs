@@ -273,6 +273,18 @@ impl Encoder {
         last: bool,
         problems: &mut Vec<Problem>,
     ) -> Result<(), Problem> {
+        self.encode_str::<true>(src, dst, last, problems)
+    }
+
+    /// [`Encoder::encode_from_str`]; `SHORTCUT` lets a base or a mark with one code through
+    /// [`Encoder::shortcut`] (false only in the test that holds the two ways to each other).
+    fn encode_str<const SHORTCUT: bool>(
+        &mut self,
+        src: &str,
+        dst: &mut Vec<u8>,
+        last: bool,
+        problems: &mut Vec<Problem>,
+    ) -> Result<(), Problem> {
         let bytes = src.as_bytes();
         let lossless = self.opts.errors == EncodeErrors::Lossless;
         let mut i = 0;
@@ -312,12 +324,54 @@ impl Encoder {
             i += c.len_utf8();
             let off = self.pos;
             self.pos += 1;
-            self.push_char(c, off, dst, problems)?;
+            if !(SHORTCUT && self.shortcut(c, dst)) {
+                self.push_char(c, off, dst, problems)?;
+            }
         }
         if last {
             self.finish(dst);
         }
         Ok(())
+    }
+
+    /// The common cases of [`Encoder::push_char`], without its dispatch, for a character that
+    /// no rule singles out and that has one code (so the sets designated now cannot change it),
+    /// arriving with no look-ahead: a base, when no double diacritic is under way and a
+    /// character, a space outside EACC or nothing is held (the held base goes out, this one is
+    /// held); a mark, when something is held (its code is written). It does what `push_char`
+    /// would do then. False, with nothing done, for anything else.
+    #[inline]
+    fn shortcut(&mut self, c: char, dst: &mut Vec<u8>) -> bool {
+        // Not `&` (lossless look-ahead), a control, SPACE, a C1 special or a ligature half.
+        let plain = matches!(c, '!'..='%' | '\''..='~')
+            || (c >= '\u{A0}' && !matches!(c, '\u{200C}' | '\u{200D}' | '\u{FE20}'..='\u{FE23}'));
+        if !plain || self.amp != Lookahead::Idle {
+            return false;
+        }
+        match choice::only_code(c) {
+            Some((code, Kind::Base))
+                if self.double == Double::None
+                    && self.need_close.is_none()
+                    && self.owed_close.is_none()
+                    && match self.held {
+                        Held::None | Held::Char { .. } => true,
+                        Held::Space => self.g0 != Charset::Eacc,
+                        Held::ProtectedAmp => false,
+                    } =>
+            {
+                self.flush(dst);
+                self.held = Held::Char {
+                    ch: c,
+                    set: code.set,
+                };
+                true
+            }
+            Some((code, Kind::Mark)) if self.held != Held::None => {
+                self.write_code(code, dst);
+                true
+            }
+            _ => false,
+        }
     }
 
     fn push_char(

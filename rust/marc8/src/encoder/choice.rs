@@ -30,6 +30,17 @@ pub(super) fn choose(c: char, prefs: [Option<Charset>; 3]) -> Option<Code> {
     }
 }
 
+/// The code and kind of `c` if every candidate code of it lies in one set: [`choose`] then
+/// gives this code whatever the preferences.
+#[inline]
+pub(super) fn only_code(c: char) -> Option<(Code, Kind)> {
+    let word = memo(c);
+    if word & CODES != ONE_CODE {
+        return None;
+    }
+    kind_of(word).map(|k| (code_of(word), k))
+}
+
 /// How `c` behaves if it has a usable code; `None` if it has none (it is then a candidate for
 /// decomposition). Controls, SPACE and the C1 specials are dealt with before this is asked.
 pub(super) fn kind(c: char) -> Option<Kind> {

@@ -729,3 +729,72 @@ fn ncr_format() {
         assert_eq!(s, format!("&#x{:04X};", u32::from(c)));
     }
 }
+
+/// Characters every rule of the encoder cares about: ASCII (with `&#x`, SPACE and controls),
+/// marks and the double-diacritic halves, the C1 specials, letters of every script with codes
+/// in one set or in several, characters with no code (decomposable or not), EACC and above.
+fn rule_chars() -> Vec<char> {
+    let mut pool: Vec<char> = "aZ09.,;-()&#xX ".chars().collect();
+    pool.extend([
+        '\t', '\n', '\r', '\u{1B}', '\u{1D}', '\u{1F}', '\u{7F}', '\u{85}',
+    ]);
+    pool.extend(['\u{98}', '\u{9C}', '\u{200C}', '\u{200D}', '\u{200F}']);
+    pool.extend(('\u{300}'..='\u{363}').step_by(3));
+    pool.extend([
+        '\u{360}', '\u{361}', '\u{FE20}', '\u{FE21}', '\u{FE22}', '\u{FE23}',
+    ]);
+    pool.extend("éÆøơớậÅŁʻʼ£©®±ǂ".chars());
+    pool.extend("αβγΆΩάω".chars());
+    pool.extend("АБЖЯабжяЁђѣ".chars());
+    pool.extend("אבגשת".chars());
+    pool.extend("ابتثجحخ،؛؟ٱپچ".chars());
+    pool.extend("中文字書\u{3000}、。ぁアカ가".chars());
+    pool.extend([
+        '₀',
+        '₉',
+        '⁰',
+        '⁹',
+        '₊',
+        '⁽',
+        '\u{2603}',
+        '\u{FFFD}',
+        '\u{20000}',
+        '\u{2A6D6}',
+    ]);
+    pool
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+    /// The shortcut for a base or a mark with one code (`Encoder::shortcut`) writes exactly
+    /// what the full dispatch writes, with the same problems, in every mode, whole or cut in two.
+    #[test]
+    fn the_base_shortcut_is_the_full_dispatch(
+        picks in proptest::collection::vec(0usize..1000, 0..40),
+        cut in 0usize..40,
+        mode in 0usize..3,
+        field_data: bool,
+    ) {
+        let pool = rule_chars();
+        let text: String = picks.iter().map(|&k| pool[k % pool.len()]).collect();
+        let cut = text.char_indices().nth(cut).map_or(text.len(), |(i, _)| i);
+        let errors = [EncodeErrors::Strict, EncodeErrors::Lossless, EncodeErrors::Lossy][mode];
+        let run = |shortcut: bool| {
+            let opts = EncodeOptions { errors };
+            let mut enc = if field_data { Encoder::for_field_data(opts) } else { Encoder::new(opts) };
+            let (mut out, mut problems) = (Vec::new(), Vec::new());
+            let mut go = |enc: &mut Encoder, s: &str, last: bool| {
+                if shortcut {
+                    enc.encode_str::<true>(s, &mut out, last, &mut problems)
+                } else {
+                    enc.encode_str::<false>(s, &mut out, last, &mut problems)
+                }
+            };
+            let result = go(&mut enc, &text[..cut], false)
+                .and_then(|()| go(&mut enc, &text[cut..], true));
+            (out, problems, result)
+        };
+        proptest::prop_assert_eq!(run(true), run(false), "{:?}", text);
+    }
+}
