@@ -834,26 +834,28 @@ pub fn encode_report<'a>(src: &'a str, options: &EncodeOptions) -> (Cow<'a, [u8]
     }
 }
 
-/// [`encode_report`] for MARC field data: tab, line feed and carriage return are control
-/// characters too.
-pub(crate) fn encode_field_report<'a>(
-    src: &'a str,
+/// [`encode_report`] for MARC field data, appended to `dst` with its problems to `problems`
+/// (the record layer encodes into the record's own buffer): tab, line feed and carriage return
+/// are control characters too.
+pub(crate) fn encode_field_append(
+    src: &str,
     options: &EncodeOptions,
-) -> (Cow<'a, [u8]>, Vec<Problem>) {
+    dst: &mut Vec<u8>,
+    problems: &mut Vec<Problem>,
+) {
     let opts = EncodeOptions {
         errors: match options.errors {
             EncodeErrors::Strict => EncodeErrors::Lossless,
             other => other,
         },
     };
-    let mut problems = Vec::new();
     if is_plain(src, opts.errors) {
-        return (Cow::Borrowed(src.as_bytes()), problems);
+        dst.extend_from_slice(src.as_bytes());
+        return;
     }
-    let mut out = Vec::with_capacity(src.len() + src.len() / 4 + 8);
+    dst.reserve(src.len() + src.len() / 4 + 8);
     // Not strict: cannot fail.
-    let _ = Encoder::for_field_data(opts).encode_from_str(src, &mut out, true, &mut problems);
-    (Cow::Owned(out), problems)
+    let _ = Encoder::for_field_data(opts).encode_from_str(src, dst, true, problems);
 }
 
 fn encode_into_cow<'a>(

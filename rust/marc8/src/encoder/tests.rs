@@ -231,8 +231,9 @@ fn control_characters() {
     );
     // Tab, line feed, carriage return: line structure in text, control characters in fields.
     exact("a\tb\r\nc", b"a\tb\r\nc");
-    let (b, p) = encode_field_report("x\ry\u{301}\t", &LOSSLESS);
-    assert_eq!(&b[..], b"x|\xe2y|");
+    let (mut b, mut p) = (b"kept".to_vec(), Vec::new());
+    encode_field_append("x\ry\u{301}\t", &LOSSLESS, &mut b, &mut p);
+    assert_eq!(&b[..], b"keptx|\xe2y|");
     assert_eq!(
         summary(&p),
         [

@@ -16,7 +16,7 @@ use crate::kinds::{RecordAction, RecordKind};
 use std::borrow::Cow;
 
 use crate::decoder::{decode_field_append, normalize, DecodeOptions, ErrorMode, Normalization};
-use crate::encoder::{encode_field_report, EncodeErrors, EncodeOptions};
+use crate::encoder::{encode_field_append, EncodeErrors, EncodeOptions};
 use crate::ncr::NcrFilter;
 use crate::problem::{is_forbidden_control, Action, Problem, ProblemKind};
 

@@ -136,10 +136,10 @@ impl Converter<'_> {
                         e => e,
                     },
                 };
-                let (bytes, ps) = encode_field_report(&text, &opts);
-                sets_used(&bytes, &mut self.used);
-                out.extend_from_slice(&bytes);
-                for p in ps {
+                let start = out.len();
+                encode_field_append(&text, &opts, out, &mut self.raw_problems);
+                sets_used(&out[start..], &mut self.used);
+                for p in self.raw_problems.drain(..) {
                     problems.push(site.problem(p, false));
                 }
             }
