@@ -264,27 +264,44 @@ pub fn char_shown(c: char) -> String {
         || (0xFFF0..=0xFFF8).contains(&cp)
         || (0xE0000..=0xE007F).contains(&cp)
         || (c.is_whitespace() && c != ' ');
+    let mut s = String::with_capacity(16);
+    push_code_point(cp, &mut s);
     if invisible {
-        return format!("U+{cp:04X}");
+        return s;
     }
-    // A mark that would sit on the opening quote is shown on a dotted circle (U+25CC).
-    let mark = format!("{c:?}").starts_with("'\\u{");
-    if mark {
-        format!("U+{cp:04X} '\u{25CC}{c}'")
-    } else {
-        format!("U+{cp:04X} '{c}'")
+    s.push_str(" '");
+    // A mark that would sit on the opening quote is shown on a dotted circle (U+25CC): the
+    // characters `{c:?}` escapes as `\u{..}` (marks, unassigned and unprintable ones).
+    let mut escaped = c.escape_debug();
+    if escaped.next() == Some('\\') && escaped.next() == Some('u') {
+        s.push('\u{25CC}');
+    }
+    s.push(c);
+    s.push('\'');
+    s
+}
+
+/// `U+` and the code point in upper-case hex, at least four digits.
+fn push_code_point(cp: u32, s: &mut String) {
+    s.push_str("U+");
+    let digits = (32 - cp.leading_zeros()).div_ceil(4).max(4);
+    for k in (0..digits).rev() {
+        s.push(char::from(HEX[((cp >> (4 * k)) & 0xF) as usize]));
     }
 }
+
+const HEX: &[u8; 16] = b"0123456789ABCDEF";
 
 /// `1B 28 5A` style hex.
 #[must_use]
 pub fn hex_bytes(bytes: &[u8]) -> String {
     let mut s = String::with_capacity(bytes.len() * 3);
-    for (i, b) in bytes.iter().enumerate() {
+    for (i, &b) in bytes.iter().enumerate() {
         if i > 0 {
             s.push(' ');
         }
-        s.push_str(&format!("{b:02X}"));
+        s.push(char::from(HEX[usize::from(b >> 4)]));
+        s.push(char::from(HEX[usize::from(b & 0xF)]));
     }
     s
 }
@@ -303,5 +320,27 @@ mod char_shown_tests {
         for c in ['\u{941}', '\u{FE20}', '\u{200D}', 'é', '中'] {
             assert!(!char_shown(c).contains("\\u{"), "{}", char_shown(c));
         }
+    }
+
+    /// Written by hand, without `format!` (a message per problem, and records with thousands
+    /// of problems): the same text as the formatting it replaced, for every code point.
+    #[test]
+    fn written_as_format_would() {
+        for c in (0..=0x10_FFFF).filter_map(char::from_u32) {
+            let cp = u32::from(c);
+            let shown = char_shown(c);
+            let head = format!("U+{cp:04X}");
+            if shown.len() == head.len() {
+                assert_eq!(shown, head);
+            } else if format!("{c:?}").starts_with("'\\u{") {
+                assert_eq!(shown, format!("{head} '\u{25CC}{c}'"));
+            } else {
+                assert_eq!(shown, format!("{head} '{c}'"));
+            }
+        }
+        let all: Vec<u8> = (0..=255).collect();
+        let expected: Vec<String> = all.iter().map(|b| format!("{b:02X}")).collect();
+        assert_eq!(super::hex_bytes(&all), expected.join(" "));
+        assert_eq!(super::hex_bytes(&[]), "");
     }
 }
