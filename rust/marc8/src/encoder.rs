@@ -289,7 +289,8 @@ impl Encoder {
         let lossless = self.opts.errors == EncodeErrors::Lossless;
         let mut i = 0;
         while i < bytes.len() {
-            if self.amp == Lookahead::Idle {
+            // (A byte above 0x7F starts no run: the scan is not called for it.)
+            if self.amp == Lookahead::Idle && bytes[i] < 0x80 {
                 let rest = &bytes[i..];
                 let n = if lossless {
                     copyable_prefix::<true>(rest)

@@ -175,17 +175,27 @@ fn work_out(c: char) -> Memo {
 /// memory, of which only the pages of the scripts met are ever touched), worked out each time
 /// above it. A slot is written once with what any thread would write, so relaxed loads and
 /// stores suffice. Read through [`code_of`] and [`kind_of`], which unpack only what is asked.
+#[inline]
 fn memo(c: char) -> u64 {
-    static SLOTS: [AtomicU64; 0x1_0000] = [const { AtomicU64::new(0) }; 0x1_0000];
-    let Some(slot) = SLOTS.get(c as usize) else {
-        return pack(work_out(c));
-    };
-    let word = slot.load(Ordering::Relaxed);
-    if word != 0 {
-        return word;
+    if let Some(slot) = SLOTS.get(c as usize) {
+        let word = slot.load(Ordering::Relaxed);
+        if word != 0 {
+            return word;
+        }
     }
+    memo_first(c)
+}
+
+static SLOTS: [AtomicU64; 0x1_0000] = [const { AtomicU64::new(0) }; 0x1_0000];
+
+/// [`memo`] the first time `c` is met (and every time above the BMP), out of line.
+#[cold]
+#[inline(never)]
+fn memo_first(c: char) -> u64 {
     let word = pack(work_out(c));
-    slot.store(word, Ordering::Relaxed);
+    if let Some(slot) = SLOTS.get(c as usize) {
+        slot.store(word, Ordering::Relaxed);
+    }
     word
 }
 
