@@ -306,6 +306,12 @@ def test_a_refusal_is_evaluated_again_once_its_cause_is_fixed(tmp_path):
 
 
 def test_a_trickled_request_costs_little_cpu(tmp_path):
+    """The issue's bound: a 99 KB request trickled a byte per write costs < 50 ms of server CPU.
+
+    The server takes a slow sender's bytes a few times a second, so what it spends grows with
+    how long the trickle lasts. The trickle is spread over 3 s by the clock: each write of 40
+    bytes waits until its time (the test once slept 1 ms after every 40 bytes, which a loaded
+    machine stretches: 8 s cost 30 ms, 16.5 s cost 100 ms, a request the same)."""
     db = tmp_path / "c.sqlite"
     fields = [("008", "990730s1999    xx            000 0 eng d"), ("245", "10$aTrickled")]
     fields += [("500", "  $a" + "x" * 960)] * 100
@@ -327,7 +333,10 @@ def test_a_trickled_request_costs_little_cpu(tmp_path):
             for i in range(len(payload2)):
                 c.send(payload2[i : i + 1])
                 if i % 40 == 39:
-                    time.sleep(0.001)
+                    # byte i is due 3 s * i / n after the start; ahead of time: wait for it
+                    ahead = start + 3.0 * (i + 1) / len(payload2) - time.monotonic()
+                    if ahead > 0:
+                        time.sleep(ahead)
             got = read_reply(c)
             used = cpu_seconds(s.proc.pid) - before
             took = time.monotonic() - start

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
 import threading
 import types
@@ -152,3 +153,36 @@ def test_addresses(text, want):
 def test_bad_addresses(text):
     with pytest.raises(ValueError):
         serve.parse_address(text)
+
+
+_SIGNAL_ON_ANOTHER_THREAD = """
+import os, signal, sys, threading
+from marc8fast.server import serve
+
+opts = serve.ServeOptions(
+    db=sys.argv[1], connexion=("127.0.0.1", 0), no_auth=True, log_file=sys.argv[2]
+)
+# Started before the mask below, this thread is the only one SIGTERM can be delivered to.
+threading.Thread(target=threading.Event().wait, args=(120,), daemon=True).start()
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+sys.exit(serve.run(opts, ready=lambda: os.kill(os.getpid(), signal.SIGTERM)))
+"""
+
+
+def test_serve_stops_when_the_signal_lands_on_another_thread(tmp_path):
+    """The kernel gives a signal sent to the process to any thread that does not block it: to
+    the main thread as a rule, but not always (a stopped process continued by SIGCONT takes a
+    pending SIGTERM on whichever thread runs first: Ctrl-Z then ``kill %1``). Python runs the
+    handler on the main thread, and only when it runs bytecode: serve waiting on its stop
+    event with no timeout never did, and ignored the SIGTERM (seen 3 times in 9 with SIGSTOP,
+    SIGTERM, SIGCONT; forced here by leaving one other thread able to take it)."""
+    db = tmp_path / "c.sqlite"
+    open_store(db).close()  # serve never makes a catalog (issue 18, item 5)
+    r = subprocess.run(
+        [sys.executable, "-c", _SIGNAL_ON_ANOTHER_THREAD, str(db), str(tmp_path / "s.log")],
+        capture_output=True,
+        text=True,
+        timeout=30,  # without the fix: waits for ever
+    )
+    assert r.returncode == 0, r.stderr
+    assert "listening connexion 127.0.0.1:" in r.stderr

@@ -179,13 +179,24 @@ def test_identical_credentials_share_one_check(make) -> None:  # type: ignore[no
 
 
 def test_busy_and_unavailable_are_not_failures(make) -> None:  # type: ignore[no-untyped-def]
+    """A check that timed out (busy) or could not be made (unavailable) counts as no failure.
+
+    (Was flaky: the test slept 0.1 s for the held check to end before making the check that
+    fails; on a loaded machine that check was still running then, so the next one shared it and
+    got its OK. The test now waits until ``checks_run`` says it has ended.)"""
     v = Verifier()
     v.hold["cat"] = threading.Event()
     g = make(v, checks=1, login_failures=1, address_failures=1)
     assert g.check("cat", b"right", "10.0.0.7", timeout=0.2).verdict is Verdict.BUSY
     v.hold["cat"].set()
     del v.hold["cat"]
-    time.sleep(0.1)
+    # The held check ends on its own (nobody waits for it): waited for, not slept on. Were the
+    # next check made while it still runs, it would share it (identical credentials) and get
+    # its verdict, OK, instead of a check of its own (seen under load).
+    deadline = time.monotonic() + 10
+    while g.checks_run < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert g.checks_run == 1
     v.fail = True
     r = g.check("cat", b"right", "10.0.0.7")
     assert r.verdict is Verdict.UNAVAILABLE and r.detail and "unreadable" in r.detail

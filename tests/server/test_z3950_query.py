@@ -120,6 +120,12 @@ def test_cost_limits_allow_what_catalogers_send() -> None:
 
 
 def test_event_pipe_is_ascii_and_bounded() -> None:
+    """Five events into a pipe that keeps three: the two oldest are dropped and counted.
+
+    (The pipe's own thread writes what is waiting every 0.1 s: were it to write between two of
+    the five, fewer would be dropped; forced by a 0.15 s pause after the first, the first came
+    out written and one dropped. The test holds the pipe's write lock while it emits, so the
+    five wait as one batch whatever the scheduling.)"""
     import io
     import json
 
@@ -128,8 +134,9 @@ def test_event_pipe_is_ascii_and_bounded() -> None:
     out = io.BytesIO()
     pipe = EventPipe(out, limit=3)
     term = b"caf\xe5\xff\x80".decode("utf-8", "surrogateescape")
-    for i in range(5):
-        pipe.emit({"event": "z3950_search", "query": term, "n": i})
+    with pipe.write_lock:  # the pipe's thread cannot write meanwhile
+        for i in range(5):
+            pipe.emit({"event": "z3950_search", "query": term, "n": i})
     pipe.flush()
     lines = out.getvalue().decode("ascii").splitlines()  # ASCII whatever the client sent
     events = [json.loads(line) for line in lines]

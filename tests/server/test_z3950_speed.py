@@ -189,9 +189,9 @@ def _threads(pid: int) -> int:
 
 def _quiet_vm_kib(pid: int, threads: int | None = None) -> tuple[int, int, int]:
     """:func:`_vm_kib` once the session threads of the last clients have ended (a thread still
-    exiting holds its 8 MiB stack): at most ``threads`` threads, waited for up to 10 s; with
-    the thread count measured."""
-    deadline = time.monotonic() + 10.0
+    exiting holds its 8 MiB stack): at most ``threads`` threads, waited for up to 30 s (a
+    loaded machine); with the thread count measured."""
+    deadline = time.monotonic() + 30.0
     while threads is not None and _threads(pid) > threads and time.monotonic() < deadline:
         time.sleep(0.05)
     return (*_vm_kib(pid), _threads(pid))
@@ -254,17 +254,41 @@ def test_event_lines_written_directly_are_what_json_writes() -> None:
         assert _event_line(other) is None  # type: ignore[arg-type]
 
 
-def _open_files(pid: int) -> int:
-    return len(os.listdir(f"/proc/{pid}/fd"))
+def _open_files(pid: int, db: Path) -> dict[str, int]:
+    """The descriptors of ``pid``: all of them, its sockets, those on the catalog's write-ahead
+    log (one for each open connection that has read: SQLite closes it with the connection) and
+    those on the catalog file itself (SQLite keeps a closed connection's there for the next
+    one while another connection of the process holds a lock on the file)."""
+    counts = {"all": 0, "socket": 0, "wal": 0, "catalog": 0}
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue  # closed meanwhile
+        counts["all"] += 1
+        counts["socket"] += target.startswith("socket:")
+        counts["wal"] += target == f"{db}-wal"
+        counts["catalog"] += target == str(db)
+    return counts
 
 
 def test_sessions_leave_no_catalog_connection_open(served: tuple[Path, Server], zoom: Zoom) -> None:
     """Each session reads the catalog through a read-only connection of its own (the sqlite3
-    module's), and ``read_record`` through one the process shares: what 400 sessions (8 at a
-    time) leave open is bounded by how many ran at once — SQLite keeps the descriptor of a
-    closed connection for the next one while the shared connection holds its locks — and 400
-    more stay under the same bound. (How many ran at once varies from round to round, so the
-    second round may hold one descriptor more than the first; a leak would hold 400 more.)"""
+    module's), and ``read_record`` through one the process shares. After 400 sessions (8
+    clients at a time) the connections open and the sockets are no more than before, and 400
+    sessions more leave no more descriptors than the first 400 did.
+
+    SQLite keeps the descriptor of a connection closed while the shared connection holds its
+    locks, for the next connection to take: those on the catalog file are as many as the
+    sessions the server had at once, which is not the clients' 8: a client's next session can
+    begin before the server has ended its last one, more so on a loaded machine (seen: 6 to 11
+    more than before with the child process at nice 19). The test once held the count of all
+    descriptors to 10 more than before, and failed on a busy machine (CI saw 19 then 20; 25
+    against 24 here with the child at nice 19). The connections are now counted exactly, by
+    their descriptors on the write-ahead log; a session's connection left open (or a socket)
+    would add 400 a round. Each round's counts are taken once the connections and sockets are
+    back to what they were, waited for up to 20 s: a session's descriptors are closed by its
+    thread after its client has gone."""
     db, s = served
     with SQLiteStore(db, readonly=True) as store:
         sysnos = [r.sysno for r in store.iter_records() if not r.deleted][:40]
@@ -272,9 +296,10 @@ def test_sessions_leave_no_catalog_connection_open(served: tuple[Path, Server], 
     for sysno in sysnos[:8]:  # warm
         assert zoom.fetch(s.target, sysno)
     time.sleep(0.5)
-    files0 = _open_files(child)
+    files0 = _open_files(child, db)
+    assert files0["wal"] >= 1, files0  # the shared connection, at least
 
-    def sessions() -> int:
+    def sessions() -> dict[str, int]:
         def run(i: int) -> None:
             for k in range(i, 400, 8):
                 assert zoom.fetch(s.target, sysnos[k % len(sysnos)])
@@ -284,15 +309,23 @@ def test_sessions_leave_no_catalog_connection_open(served: tuple[Path, Server], 
             t.start()
         for t in ts:
             t.join()
-        time.sleep(0.5)  # the last session threads end
-        return _open_files(child)
+        deadline = time.monotonic() + 20  # the last session threads end
+        while time.monotonic() < deadline:
+            files = _open_files(child, db)
+            if files["wal"] <= files0["wal"] and files["socket"] <= files0["socket"]:
+                break
+            time.sleep(0.05)
+        return _open_files(child, db)
 
     files1 = sessions()
     files2 = sessions()
     print(f"\nchild open files {files0} -> {files1} -> {files2}")
-    bound = files0 + 8 + 2
-    assert files1 <= bound, (files0, files1)
-    assert files2 <= bound, (files0, files1, files2)
+    for files in (files1, files2):
+        assert files["wal"] <= files0["wal"], (files0, files)  # no connection left open
+        assert files["socket"] <= files0["socket"], (files0, files)
+    # SQLite's kept descriptors do not grow with the sessions served: the second round may
+    # have had a few more sessions at once than the first; a leak would add 400
+    assert files2["all"] <= files1["all"] + 8 + 2, (files0, files1, files2)
 
 
 def test_a_writer_in_the_middle_of_a_transaction_does_not_hold_up_a_present(

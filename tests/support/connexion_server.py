@@ -139,6 +139,50 @@ def wait_for_log(path: Path, text: str, timeout: float = 20) -> str:
         time.sleep(0.05)
 
 
+def unread_by_server(port: int, clients: list[socket.socket]) -> dict[int, int] | None:
+    """For each of ``clients`` (connected to the server's ``port`` over IPv4), the bytes it sent
+    that the server has not read yet (the receive queue of the server's end, from
+    ``/proc/net/tcp``), by client port; None while an end is not listed. The server reads a
+    connection only once it has accepted it and counted it in (a connection waiting in the
+    listen backlog holds what it was sent), so 0 for every client says they are all being
+    served."""
+    ports = {c.getsockname()[1] for c in clients}
+    queued: dict[int, int] = {}
+    with open("/proc/net/tcp", encoding="ascii") as fh:
+        next(fh)
+        for line in fh:
+            fields = line.split()
+            local, remote, state = fields[1], fields[2], fields[3]
+            if int(local.rsplit(":", 1)[1], 16) != port or state not in ("01", "08"):
+                continue  # not the server's end of an established connection
+            peer = int(remote.rsplit(":", 1)[1], 16)
+            if peer in ports:
+                queued[peer] = int(fields[4].split(":")[1], 16)
+    return queued if set(queued) == ports else None
+
+
+def listening(port: int) -> bool:
+    """Whether something listens on ``port`` over IPv4 (``/proc/net/tcp``)."""
+    with open("/proc/net/tcp", encoding="ascii") as fh:
+        next(fh)
+        return any(
+            f[3] == "0A" and int(f[1].rsplit(":", 1)[1], 16) == port
+            for f in (line.split() for line in fh)
+        )
+
+
+def wait_until_read(port: int, clients: list[socket.socket], timeout: float = 30) -> None:
+    """Wait until the server has read everything ``clients`` sent (see
+    :func:`unread_by_server`): the moment they are surely accepted and counted."""
+    deadline = time.monotonic() + timeout
+    while True:
+        queued = unread_by_server(port, clients)
+        if queued is not None and not any(queued.values()):
+            return
+        assert time.monotonic() < deadline, f"the server did not read its clients: {queued}"
+        time.sleep(0.01)
+
+
 def exchange(
     port: int,
     payload: bytes,

@@ -274,9 +274,13 @@ class Receiver:
         age = time.monotonic() - cached[0] if cached is not None else float("inf")
         if cached is not None and age < (0.1 if fresh else 1.0):
             return cached[1]  # (fresh: at most ten reads a second, whatever the names sent)
+        # Its age counts from before the read (which may wait behind others on the reader
+        # thread): a read that saw the catalog before a change it ends after must not be kept
+        # for a second after its end, or a disable would take longer than a second.
+        read_at = time.monotonic()
         users = self._read(accounts.list_users)
         states = {u.name: (bool(u.disabled), str(u.updated_at)) for u in users}
-        self._accounts = (time.monotonic(), states)
+        self._accounts = (read_at, states)
         return states
 
     # -- the reader thread -----------------------------------------------------------------------

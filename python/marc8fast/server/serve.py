@@ -67,6 +67,10 @@ class ServeOptions(Settings):
     tls_key: str | None = None
 
 
+#: How often the main thread wakes to run a signal handler another thread received (seconds).
+SIGNAL_POLL = 0.5
+
+
 class ServeError(Marc8Error):
     """Serve cannot start: said in one line."""
 
@@ -163,7 +167,12 @@ def run(opts: ServeOptions, *, ready: Callable[[], object] | None = None) -> int
             other.when_failed(stop.set)
         if ready is not None:
             ready()
-        stop.wait()  # a signal, or the Z39.50 service giving up, sets it
+        # A signal, or the Z39.50 service giving up, sets it. Waited for in slices: the kernel
+        # may give the signal to another thread (a stopped serve continued by SIGCONT), and
+        # Python runs the handler on this one only when it runs bytecode, which a wait with no
+        # timeout never does.
+        while not stop.wait(SIGNAL_POLL):
+            pass
         if other is not None and other.failed.is_set():
             # the Z39.50 child could not be kept up: said, and serve stops (non-zero)
             print(f"marc8fast: z3950: {other.failure}; stopping", file=sys.stderr, flush=True)

@@ -261,11 +261,14 @@ class LoginChecker:
             return cached[1]
         from ...flows import accounts
 
+        # Its age counts from before the read: a slow read may have seen the catalog before
+        # a change it ends after (stamped at its end, a disable could take longer than a second).
+        read_at = time.monotonic()
         with open_catalog(self.db_path, readonly=True) as store:
             users = accounts.list_users(store)
         states = {u.name: (bool(u.disabled), str(u.updated_at)) for u in users}
         with self.lock:
-            self.accounts = (time.monotonic(), states)
+            self.accounts = (read_at, states)
         return states
 
     def any_enabled(self) -> bool:

@@ -78,7 +78,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     handle.when_failed(stop.set)
-    stop.wait()  # a signal, or the server giving up, sets it
+    # a signal, or the server giving up, sets it; waited for in slices, as serve does (a
+    # signal another thread received runs its handler here only when this thread runs)
+    while not stop.wait(0.5):
+        pass
     handle.stop(5.0)
     if handle.failed.is_set():
         sys.stderr.write(f"marc8fast: z3950: {handle.failure}\n")
