@@ -818,12 +818,7 @@ pub fn encode<'a>(src: &'a str, options: &EncodeOptions) -> Result<Cow<'a, [u8]>
 /// ```
 #[must_use]
 pub fn encode_report<'a>(src: &'a str, options: &EncodeOptions) -> (Cow<'a, [u8]>, Vec<Problem>) {
-    let opts = EncodeOptions {
-        errors: match options.errors {
-            EncodeErrors::Strict => EncodeErrors::Lossless,
-            other => other,
-        },
-    };
+    let opts = reporting(options);
     let mut problems = Vec::new();
     match encode_into_cow(src, &opts, &mut problems) {
         Ok(bytes) => (bytes, problems),
@@ -844,12 +839,7 @@ pub(crate) fn encode_field_append(
     dst: &mut Vec<u8>,
     problems: &mut Vec<Problem>,
 ) {
-    let opts = EncodeOptions {
-        errors: match options.errors {
-            EncodeErrors::Strict => EncodeErrors::Lossless,
-            other => other,
-        },
-    };
+    let opts = reporting(options);
     if is_plain(src, opts.errors) {
         dst.extend_from_slice(src.as_bytes());
         return;
@@ -857,6 +847,17 @@ pub(crate) fn encode_field_append(
     dst.reserve(src.len() + src.len() / 4 + 8);
     // Not strict: cannot fail.
     let _ = Encoder::for_field_data(opts).encode_from_str(src, dst, true, problems);
+}
+
+/// The options a reporting call encodes with: strict mode, which would stop at the first
+/// problem, writes what lossless mode writes so that every problem is seen.
+fn reporting(options: &EncodeOptions) -> EncodeOptions {
+    EncodeOptions {
+        errors: match options.errors {
+            EncodeErrors::Strict => EncodeErrors::Lossless,
+            other => other,
+        },
+    }
 }
 
 fn encode_into_cow<'a>(

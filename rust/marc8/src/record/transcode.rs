@@ -130,14 +130,9 @@ impl Converter<'_> {
         match self.opts.to {
             Target::Utf8 => out.extend_from_slice(text.as_bytes()),
             Target::Marc8 => {
-                let opts = EncodeOptions {
-                    errors: match self.opts.encode.errors {
-                        EncodeErrors::Strict => EncodeErrors::Lossless,
-                        e => e,
-                    },
-                };
+                // (Strict reports every character as lossless mode does: the field goes on.)
                 let start = out.len();
-                encode_field_append(&text, &opts, out, &mut self.raw_problems);
+                encode_field_append(&text, &self.opts.encode, out, &mut self.raw_problems);
                 sets_used(&out[start..], &mut self.used);
                 for p in self.raw_problems.drain(..) {
                     problems.push(site.problem(p, false));
